@@ -1,1 +1,27 @@
-//! placeholder
+//! The API types of Chorus with Mattermost's JSON shapes: users, sessions, teams, channels,
+//! posts, reactions, statuses, websocket events, ids and the one error type every layer
+//! converts into at the edge.
+//!
+//! This crate does no I/O. It knows nothing of SQL, HTTP or sockets, so every other crate may
+//! depend on it, and a type here can be reasoned about from its fields alone.
+
+pub mod channel;
+pub mod error;
+pub mod id;
+pub mod post;
+pub mod session;
+pub mod team;
+pub mod user;
+pub mod websocket;
+
+pub use channel::*;
+pub use error::AppError;
+pub use id::{is_valid_id, new_id, now_millis};
+pub use post::*;
+pub use session::*;
+pub use team::*;
+pub use user::*;
+pub use websocket::*;
+
+/// The version this build reports in `X-Version-Id`, `hello` and cluster status.
+pub const SERVER_VERSION: &str = "10.5.0";

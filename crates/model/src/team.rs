@@ -1,0 +1,56 @@
+//! Teams and team membership.
+
+use serde::{Deserialize, Serialize};
+
+pub const TEAM_OPEN: &str = "O";
+pub const TEAM_INVITE: &str = "I";
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct Team {
+    pub id: String,
+    pub create_at: i64,
+    pub update_at: i64,
+    pub delete_at: i64,
+    pub display_name: String,
+    pub name: String,
+    pub description: String,
+    pub email: String,
+    #[serde(rename = "type")]
+    pub team_type: String,
+    pub company_name: String,
+    pub allowed_domains: String,
+    pub invite_id: String,
+    pub allow_open_invite: bool,
+    pub scheme_id: Option<String>,
+    pub group_constrained: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TeamPatch {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub company_name: Option<String>,
+    pub allowed_domains: Option<String>,
+    pub allow_open_invite: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct TeamMember {
+    pub team_id: String,
+    pub user_id: String,
+    pub roles: String,
+    pub delete_at: i64,
+    pub scheme_guest: bool,
+    pub scheme_user: bool,
+    pub scheme_admin: bool,
+    pub explicit_roles: String,
+}
+
+impl TeamMember {
+    pub fn is_team_admin(&self) -> bool {
+        self.scheme_admin || self.roles.split_whitespace().any(|role| role == "team_admin")
+    }
+}

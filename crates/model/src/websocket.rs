@@ -1,0 +1,145 @@
+//! Websocket events as clients receive them: `{event, data, broadcast, seq}`.
+//!
+//! `seq` is not part of [`WebSocketEvent`]: it belongs to a connection, and is added by the
+//! connection's writer when the event is actually sent, so that events dropped under pressure
+//! never leave a gap in the sequence.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Event names (Mattermost's `WebsocketEvent*` constants) that Chorus emits.
+pub mod event_names {
+    pub const HELLO: &str = "hello";
+    pub const POSTED: &str = "posted";
+    pub const POST_EDITED: &str = "post_edited";
+    pub const POST_DELETED: &str = "post_deleted";
+    pub const TYPING: &str = "typing";
+    pub const STATUS_CHANGE: &str = "status_change";
+    pub const REACTION_ADDED: &str = "reaction_added";
+    pub const REACTION_REMOVED: &str = "reaction_removed";
+    pub const CHANNEL_VIEWED: &str = "channel_viewed";
+    pub const CHANNEL_CREATED: &str = "channel_created";
+    pub const CHANNEL_DELETED: &str = "channel_deleted";
+    pub const CHANNEL_UPDATED: &str = "channel_updated";
+    pub const USER_ADDED: &str = "user_added";
+    pub const USER_REMOVED: &str = "user_removed";
+    pub const USER_UPDATED: &str = "user_updated";
+    pub const DIRECT_ADDED: &str = "direct_added";
+    pub const GROUP_ADDED: &str = "group_added";
+    pub const ADDED_TO_TEAM: &str = "added_to_team";
+    pub const LEAVE_TEAM: &str = "leave_team";
+    pub const UPDATE_TEAM: &str = "update_team";
+    pub const NEW_USER: &str = "new_user";
+    pub const CONFIG_CHANGED: &str = "config_changed";
+}
+
+/// Who receives an event. Exactly Mattermost's rules: `user_id` set → only that user's
+/// connections; else `channel_id` set → the channel's members; else `team_id` set → the team's
+/// members; else everyone. `omit_users` are skipped in every case.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Broadcast {
+    pub omit_users: Option<BTreeMap<String, bool>>,
+    pub user_id: String,
+    pub channel_id: String,
+    pub team_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub connection_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub omit_connection_id: String,
+}
+
+impl Broadcast {
+    pub fn to_user(user_id: &str) -> Self {
+        Broadcast { user_id: user_id.to_string(), ..Default::default() }
+    }
+
+    pub fn to_channel(channel_id: &str) -> Self {
+        Broadcast { channel_id: channel_id.to_string(), ..Default::default() }
+    }
+
+    pub fn to_team(team_id: &str) -> Self {
+        Broadcast { team_id: team_id.to_string(), ..Default::default() }
+    }
+
+    pub fn to_everyone() -> Self {
+        Broadcast::default()
+    }
+
+    pub fn omitting(mut self, user_id: &str) -> Self {
+        self.omit_users.get_or_insert_with(BTreeMap::new).insert(user_id.to_string(), true);
+        self
+    }
+
+    pub fn omits(&self, user_id: &str) -> bool {
+        self.omit_users.as_ref().is_some_and(|omitted| omitted.contains_key(user_id))
+    }
+}
+
+/// One event before it is given a per-connection `seq`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WebSocketEvent {
+    pub event: String,
+    pub data: Map<String, Value>,
+    pub broadcast: Broadcast,
+}
+
+impl WebSocketEvent {
+    pub fn new(event: &str, broadcast: Broadcast) -> Self {
+        WebSocketEvent { event: event.to_string(), data: Map::new(), broadcast }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Events a client can live without (Mattermost drops these first under back-pressure).
+    pub fn is_droppable(&self) -> bool {
+        matches!(
+            self.event.as_str(),
+            event_names::TYPING | event_names::STATUS_CHANGE | event_names::CHANNEL_VIEWED
+        )
+    }
+}
+
+/// A client's request over the socket: `{"action","seq","data"}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebSocketRequest {
+    pub action: String,
+    #[serde(default)]
+    pub seq: i64,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+}
+
+/// The answer to a [`WebSocketRequest`]: `{"status","seq_reply","data"?,"error"?}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebSocketResponse {
+    pub status: String,
+    pub seq_reply: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+}
+
+impl WebSocketResponse {
+    pub fn ok(seq_reply: i64, data: Option<Value>) -> Self {
+        WebSocketResponse { status: "OK".to_string(), seq_reply, data, error: None }
+    }
+
+    pub fn fail(seq_reply: i64, error: &crate::AppError) -> Self {
+        WebSocketResponse {
+            status: "FAIL".to_string(),
+            seq_reply,
+            data: None,
+            error: Some(serde_json::json!({
+                "id": error.id,
+                "message": error.message,
+                "detailed_error": error.detailed_error,
+                "status_code": error.status_code,
+            })),
+        }
+    }
+}
