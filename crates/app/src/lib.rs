@@ -1,1 +1,151 @@
-//! placeholder
+//! The use cases of Chorus: the only place that combines the store, the websocket hub (and,
+//! later, the cluster and the file store). Every permission check lives here.
+//!
+//! An [`App`] is a cheap clonable handle. Handlers in `api` call one method per request with
+//! the caller's [`Session`]; the method checks permissions, writes through `store` (commit
+//! before answering: acknowledged means durable), then publishes the resulting websocket
+//! events. Caches here (sessions, channel members, channels, users) are only caches: dropping
+//! them loses nothing.
+//!
+//! This crate does not speak SQL or HTTP.
+
+mod cache;
+mod channels;
+mod events;
+mod mentions;
+pub mod password;
+mod posts;
+mod sessions;
+mod status;
+mod system;
+mod teams;
+mod users;
+
+pub use channels::DirectChannelRequest;
+pub use posts::{ChannelPostsQuery, CreatePostRequest};
+pub use sessions::{LoginRequest, LoginResult};
+pub use users::{CreateUserRequest, UserListQuery};
+
+use arc_swap::ArcSwap;
+use chorus_config::{Config, ConfigStore};
+use chorus_model::{AppError, Session};
+use chorus_realtime::{Hub, HubConfig};
+use chorus_store::Store;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Facts about this node that do not come from config.json.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// Random per process start: tells this node's rows and messages apart.
+    pub node_id: String,
+    pub hostname: String,
+}
+
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+pub(crate) struct AppInner {
+    pub(crate) config: ArcSwap<Config>,
+    pub(crate) config_store: parking_lot::Mutex<Option<ConfigStore>>,
+    pub(crate) store: Store,
+    pub(crate) hub: Hub,
+    pub(crate) node: NodeInfo,
+    pub(crate) caches: cache::Caches,
+    /// Held from a post's commit until its event is handed to the hub, so that events of a
+    /// channel leave in commit order (`create_at` order).
+    pub(crate) channel_locks: cache::ShardedLocks,
+    pub(crate) login_throttle: sessions::LoginThrottle,
+    pub(crate) database_probe: system::DatabaseProbe,
+}
+
+impl App {
+    /// Wires an app around a store. `config_store` is None in tests that build a config in
+    /// memory; then PUT /config and reload are refused.
+    pub fn new(config: Config, config_store: Option<ConfigStore>, store: Store, node: NodeInfo) -> App {
+        let inner = Arc::new_cyclic(|weak_inner: &Weak<AppInner>| {
+            let delegate = Arc::new(events::HubBridge { app: weak_inner.clone() });
+            let hub_config = HubConfig {
+                server_version: version_header(&config),
+                server_hostname: node.hostname.clone(),
+                send_queue_size: 256,
+                unauthenticated_timeout: Duration::from_secs(5),
+                ping_interval: Duration::from_secs(60),
+                pong_timeout: Duration::from_secs(100),
+                dispatch_shards: 2,
+            };
+            let hub = Hub::new(hub_config, delegate);
+            let session_ttl = Duration::from_secs(config.service_settings.session_cache_in_minutes.max(0) as u64 * 60);
+            AppInner {
+                caches: cache::Caches::new(session_ttl),
+                config: ArcSwap::from_pointee(config),
+                config_store: parking_lot::Mutex::new(config_store),
+                store,
+                hub,
+                node,
+                channel_locks: cache::ShardedLocks::new(256),
+                login_throttle: sessions::LoginThrottle::default(),
+                database_probe: system::DatabaseProbe::default(),
+            }
+        });
+        App { inner }
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.inner.config.load_full()
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    pub fn node(&self) -> &NodeInfo {
+        &self.inner.node
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// `X-Version-Id`: `<version>.<build>.<client config hash>.<licensed>`.
+    pub fn version_id(&self) -> String {
+        version_header(&self.config())
+    }
+
+    pub(crate) fn from_inner(inner: Arc<AppInner>) -> App {
+        App { inner }
+    }
+}
+
+fn version_header(config: &Config) -> String {
+    let hash = config.hash();
+    format!("{}.{}.{}.false", chorus_model::SERVER_VERSION, chorus_model::SERVER_VERSION, &hash[..hash.len().min(32)])
+}
+
+/// Refuses anyone but a system admin.
+pub(crate) fn require_system_admin(session: &Session) -> AppResult<()> {
+    if session.is_system_admin() {
+        Ok(())
+    } else {
+        Err(AppError::no_permission())
+    }
+}
+
+/// Turns Mattermost's `page` / `per_page` into (offset, limit), refusing negative values.
+pub(crate) fn page_window(page: Option<i64>, per_page: Option<i64>, default_per_page: i64, maximum_per_page: i64) -> AppResult<(i64, i64)> {
+    let page = page.unwrap_or(0);
+    let per_page = per_page.unwrap_or(default_per_page);
+    if page < 0 {
+        return Err(AppError::invalid_param("page"));
+    }
+    if per_page < 0 {
+        return Err(AppError::invalid_param("per_page"));
+    }
+    let per_page = per_page.min(maximum_per_page);
+    let offset = page.checked_mul(per_page).ok_or_else(|| AppError::invalid_param("page"))?;
+    Ok((offset, per_page))
+}

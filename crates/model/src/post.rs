@@ -108,3 +108,121 @@ pub struct PostSearchResults {
     pub list: PostList,
     pub matches: Option<BTreeMap<String, Vec<String>>>,
 }
+
+/// Search terms parsed from Mattermost's syntax: words, "quoted phrases", `prefix*`,
+/// `-excluded`, `from:username`, `in:channel-name`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostSearch {
+    pub words: Vec<String>,
+    pub phrases: Vec<String>,
+    pub prefixes: Vec<String>,
+    pub excluded_words: Vec<String>,
+    pub from_usernames: Vec<String>,
+    pub in_channels: Vec<String>,
+    pub is_or_search: bool,
+}
+
+impl PostSearch {
+    pub fn parse(terms: &str, is_or_search: bool) -> PostSearch {
+        let mut search = PostSearch { is_or_search, ..Default::default() };
+        let mut rest = terms.trim();
+        while !rest.is_empty() {
+            if let Some(after_quote) = rest.strip_prefix('"') {
+                let (phrase, remaining) = match after_quote.find('"') {
+                    Some(end) => (&after_quote[..end], &after_quote[end + 1..]),
+                    None => (after_quote, ""),
+                };
+                let phrase = phrase.trim();
+                if !phrase.is_empty() {
+                    search.phrases.push(phrase.to_string());
+                }
+                rest = remaining.trim_start();
+                continue;
+            }
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let token = &rest[..end];
+            rest = rest[end..].trim_start();
+            search.add_token(token);
+        }
+        search
+    }
+
+    fn add_token(&mut self, token: &str) {
+        let lowered = token.to_lowercase();
+        if let Some(username) = lowered.strip_prefix("from:") {
+            let username = username.trim_start_matches('@');
+            if !username.is_empty() {
+                self.from_usernames.push(username.to_string());
+            }
+            return;
+        }
+        if let Some(channel) = lowered.strip_prefix("in:").or_else(|| lowered.strip_prefix("channel:")) {
+            let channel = channel.trim_start_matches('~');
+            if !channel.is_empty() {
+                self.in_channels.push(channel.to_string());
+            }
+            return;
+        }
+        if let Some(excluded) = lowered.strip_prefix('-') {
+            let cleaned = clean_word(excluded);
+            if !cleaned.is_empty() {
+                self.excluded_words.push(cleaned);
+            }
+            return;
+        }
+        if let Some(prefix) = lowered.strip_suffix('*') {
+            let cleaned = clean_word(prefix);
+            if !cleaned.is_empty() {
+                self.prefixes.push(cleaned);
+            }
+            return;
+        }
+        let cleaned = clean_word(&lowered);
+        if !cleaned.is_empty() {
+            self.words.push(cleaned);
+        }
+    }
+
+    /// True when nothing would restrict the search (Mattermost answers an empty list).
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+            && self.phrases.is_empty()
+            && self.prefixes.is_empty()
+            && self.excluded_words.is_empty()
+            && self.from_usernames.is_empty()
+            && self.in_channels.is_empty()
+    }
+}
+
+/// Keeps letters, digits, `_` and `-` inside a word; everything else separates or is dropped.
+fn clean_word(word: &str) -> String {
+    word.chars()
+        .filter(|character| character.is_alphanumeric() || *character == '_' || *character == '-')
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string()
+}
+
+#[cfg(test)]
+mod search_tests {
+    use super::*;
+
+    #[test]
+    fn parses_words_phrases_and_modifiers() {
+        let search = PostSearch::parse(r#"deploy "release notes" from:@Alice in:~town-square rel* -draft"#, false);
+        assert_eq!(search.words, vec!["deploy"]);
+        assert_eq!(search.phrases, vec!["release notes"]);
+        assert_eq!(search.from_usernames, vec!["alice"]);
+        assert_eq!(search.in_channels, vec!["town-square"]);
+        assert_eq!(search.prefixes, vec!["rel"]);
+        assert_eq!(search.excluded_words, vec!["draft"]);
+    }
+
+    #[test]
+    fn unterminated_quote_and_punctuation_are_harmless() {
+        let search = PostSearch::parse(r#""open ended  'x'); DROP TABLE posts;--"#, true);
+        assert_eq!(search.phrases.len(), 1);
+        assert!(search.words.is_empty());
+        assert!(PostSearch::parse("   ", false).is_empty());
+    }
+}

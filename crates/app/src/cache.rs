@@ -1,0 +1,106 @@
+//! In-memory caches and per-channel ordering locks. Everything here can be dropped at any
+//! moment without losing data: a miss reads the database again.
+
+use chorus_model::{Channel, Session, User};
+use parking_lot::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A map whose entries expire after `ttl`. Bounded: when full, it is cleared (simple, and a
+/// burst of misses after that is cheap compared to unbounded growth).
+pub(crate) struct TtlCache<K, V> {
+    entries: RwLock<HashMap<K, (V, Instant)>>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+    pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
+        TtlCache { entries: RwLock::new(HashMap::new()), ttl, capacity }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        let entries = self.entries.read();
+        let (value, stored_at) = entries.get(key)?;
+        if stored_at.elapsed() > self.ttl {
+            return None;
+        }
+        Some(value.clone())
+    }
+
+    pub(crate) fn insert(&self, key: K, value: V) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.write();
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(key, (value, Instant::now()));
+    }
+
+    pub(crate) fn remove(&self, key: &K) {
+        self.entries.write().remove(key);
+    }
+
+    pub(crate) fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.entries.write().retain(|key, (value, _)| keep(key, value));
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.write().clear();
+    }
+}
+
+pub(crate) struct Caches {
+    /// token → session.
+    pub(crate) sessions: TtlCache<String, Arc<Session>>,
+    /// channel id → member user ids (routing websocket events, membership checks).
+    pub(crate) channel_members: TtlCache<String, Arc<HashSet<String>>>,
+    pub(crate) team_members: TtlCache<String, Arc<HashSet<String>>>,
+    pub(crate) channels: TtlCache<String, Arc<Channel>>,
+    pub(crate) users: TtlCache<String, Arc<User>>,
+}
+
+impl Caches {
+    pub(crate) fn new(session_ttl: Duration) -> Caches {
+        let fifteen_minutes = Duration::from_secs(15 * 60);
+        Caches {
+            sessions: TtlCache::new(session_ttl, 100_000),
+            channel_members: TtlCache::new(fifteen_minutes, 50_000),
+            team_members: TtlCache::new(fifteen_minutes, 10_000),
+            channels: TtlCache::new(fifteen_minutes, 50_000),
+            users: TtlCache::new(fifteen_minutes, 100_000),
+        }
+    }
+
+    pub(crate) fn clear_all(&self) {
+        self.sessions.clear();
+        self.channel_members.clear();
+        self.team_members.clear();
+        self.channels.clear();
+        self.users.clear();
+    }
+}
+
+/// A fixed set of async mutexes, chosen by key hash.
+pub(crate) struct ShardedLocks {
+    shards: Vec<tokio::sync::Mutex<()>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl ShardedLocks {
+    pub(crate) fn new(count: usize) -> Self {
+        ShardedLocks {
+            shards: (0..count).map(|_| tokio::sync::Mutex::new(())).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    pub(crate) async fn lock(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
+        self.shards[index].lock().await
+    }
+}

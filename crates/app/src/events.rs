@@ -1,0 +1,79 @@
+//! Publishing websocket events, and the bridge the hub uses to reach the app.
+
+use crate::{App, AppInner};
+use chorus_model::{AppError, WebSocketEvent, WebSocketRequest};
+use chorus_realtime::{ConnectionIdentity, HubDelegate};
+use futures_util::future::BoxFuture;
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
+
+impl App {
+    /// Hands an event to every interested connection. Called after the change is committed.
+    /// (The cluster issue adds: forward to the other nodes with interested connections.)
+    pub(crate) fn publish(&self, event: WebSocketEvent) {
+        self.inner.hub.publish(event);
+    }
+}
+
+/// What the hub asks of the app. Holds a weak reference: the app owns the hub.
+pub(crate) struct HubBridge {
+    pub(crate) app: Weak<AppInner>,
+}
+
+impl HubBridge {
+    fn app(&self) -> Option<App> {
+        self.app.upgrade().map(App::from_inner)
+    }
+}
+
+impl HubDelegate for HubBridge {
+    fn authenticate(&self, token: String) -> BoxFuture<'static, Option<ConnectionIdentity>> {
+        let app = self.app();
+        Box::pin(async move {
+            let session = app?.session_from_token(&token).await.ok()?;
+            Some(ConnectionIdentity {
+                user_id: session.user_id.clone(),
+                session_id: session.id.clone(),
+                session_token: session.token.clone(),
+                expires_at: session.expires_at,
+            })
+        })
+    }
+
+    fn channel_member_ids(&self, channel_id: String) -> BoxFuture<'static, Option<Arc<HashSet<String>>>> {
+        let app = self.app();
+        Box::pin(async move { app?.channel_member_ids(&channel_id).await.ok() })
+    }
+
+    fn team_member_ids(&self, team_id: String) -> BoxFuture<'static, Option<Arc<HashSet<String>>>> {
+        let app = self.app();
+        Box::pin(async move { app?.team_member_ids(&team_id).await.ok() })
+    }
+
+    fn handle_action(
+        &self,
+        identity: ConnectionIdentity,
+        _connection_id: String,
+        request: WebSocketRequest,
+    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, AppError>> {
+        let app = self.app();
+        Box::pin(async move {
+            let Some(app) = app else {
+                return Err(AppError::new(503, "api.server.shutting_down", "The server is shutting down."));
+            };
+            app.handle_websocket_action(identity, request).await
+        })
+    }
+
+    fn user_connected(&self, user_id: String) {
+        if let Some(app) = self.app() {
+            tokio::spawn(async move { app.set_online(&user_id).await });
+        }
+    }
+
+    fn user_disconnected(&self, user_id: String) {
+        if let Some(app) = self.app() {
+            tokio::spawn(async move { app.set_offline_if_unconnected(&user_id).await });
+        }
+    }
+}

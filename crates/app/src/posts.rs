@@ -1,0 +1,334 @@
+//! Posts: create (idempotent, ordered, durable before acknowledged), read, edit, delete,
+//! threads, reactions and search.
+
+use crate::mentions::mentioned_names;
+use crate::{App, AppResult};
+use chorus_model::{
+    event_names, is_valid_id, new_id, now_millis, AppError, Broadcast, Channel, Post, PostList, PostPatch, PostSearch,
+    PostSearchResults, Reaction, SearchParameter, Session, WebSocketEvent, CHANNEL_DIRECT, POST_MESSAGE_MAX_RUNES,
+};
+use chorus_store::posts::{self as post_store, CreateOutcome, CreatePostError, NewPost, PostChanges, PostWindow};
+use chorus_store::{reactions as reaction_store, users as user_store, StoreError};
+use serde::Deserialize;
+
+/// Body of POST /posts.
+pub type CreatePostRequest = Post;
+
+/// Query of GET /channels/{id}/posts.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ChannelPostsQuery {
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+    pub since: Option<i64>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+fn validate_message(message: &str) -> AppResult<()> {
+    if message.chars().count() > POST_MESSAGE_MAX_RUNES {
+        return Err(AppError::bad_request(
+            "model.post.is_valid.msg.app_error",
+            format!("Message is too long: at most {POST_MESSAGE_MAX_RUNES} characters."),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_props(props: &serde_json::Map<String, serde_json::Value>) -> AppResult<()> {
+    let size = serde_json::to_string(props).map(|json| json.len()).unwrap_or(usize::MAX);
+    if size > 800_000 {
+        return Err(AppError::bad_request("model.post.is_valid.props.app_error", "Post props are too large."));
+    }
+    Ok(())
+}
+
+fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
+    if file_ids.len() > 10 || !file_ids.iter().all(|id| is_valid_id(id)) {
+        return Err(AppError::bad_request("model.post.is_valid.file_ids.app_error", "Invalid file ids: at most 10 valid ids."));
+    }
+    Ok(())
+}
+
+fn post_event(name: &str, post: &Post) -> WebSocketEvent {
+    WebSocketEvent::new(name, Broadcast::to_channel(&post.channel_id)).with("post", serde_json::to_string(post).unwrap_or_default())
+}
+
+impl App {
+    pub async fn create_post(&self, session: &Session, request: CreatePostRequest) -> AppResult<Post> {
+        if !is_valid_id(&request.channel_id) {
+            return Err(AppError::invalid_param("channel_id"));
+        }
+        if !request.root_id.is_empty() && !is_valid_id(&request.root_id) {
+            return Err(AppError::invalid_param("root_id"));
+        }
+        if request.pending_post_id.len() > 64 {
+            return Err(AppError::invalid_param("pending_post_id"));
+        }
+        if !request.post_type.is_empty() && !request.post_type.starts_with("custom_") {
+            return Err(AppError::bad_request("api.context.invalid_body_param.app_error", "Invalid post type: only custom_ types may be created by clients."));
+        }
+        validate_message(&request.message)?;
+        validate_props(&request.props)?;
+        validate_file_ids(&request.file_ids)?;
+        if request.message.trim().is_empty() && request.file_ids.is_empty() {
+            return Err(AppError::bad_request("api.post.create_post.empty.app_error", "A post needs a message or files."));
+        }
+        let channel = self.require_channel_member(session, &request.channel_id).await?;
+        if channel.delete_at != 0 {
+            return Err(AppError::bad_request("api.post.create_post.can_not_post_to_deleted.error", "Can not post to deleted channel."));
+        }
+        let mentioned_user_ids = self.resolve_mentions(session, &channel, &request.message).await?;
+
+        let post_hashtags = hashtags(&request.message);
+        let post = Post {
+            id: new_id(),
+            create_at: now_millis(),
+            user_id: session.user_id.clone(),
+            channel_id: request.channel_id,
+            root_id: request.root_id,
+            message: request.message,
+            post_type: request.post_type,
+            props: request.props,
+            hashtags: post_hashtags,
+            pending_post_id: request.pending_post_id,
+            file_ids: request.file_ids,
+            ..Default::default()
+        };
+        let sender = self.cached_user(&session.user_id).await?;
+
+        // Commit and hand the event to the hub under the channel's lock, so events of a
+        // channel leave in create_at order.
+        let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
+        let mut db = self.store().master().await?;
+        let outcome = post_store::create(&mut db, NewPost { post, mentioned_user_ids: mentioned_user_ids.clone() }).await;
+        drop(db);
+        let created = match outcome {
+            Ok(CreateOutcome::Created(post)) => post,
+            Ok(CreateOutcome::AlreadyExisted(post)) => return Ok(post),
+            Err(CreatePostError::ChannelNotFound) => return Err(AppError::not_found("app.channel.get.existing.app_error", "Unable to find the existing channel.")),
+            Err(CreatePostError::ChannelArchived) => {
+                self.inner.caches.channels.remove(&channel.id);
+                return Err(AppError::bad_request("api.post.create_post.can_not_post_to_deleted.error", "Can not post to deleted channel."));
+            }
+            Err(CreatePostError::InvalidRoot) => return Err(AppError::bad_request("api.post.create_post.root_id.app_error", "Invalid RootId parameter.")),
+            Err(CreatePostError::Store(error)) => return Err(error.into()),
+        };
+
+        let mut event = post_event(event_names::POSTED, &created)
+            .with("channel_display_name", channel.display_name.clone())
+            .with("channel_name", channel.name.clone())
+            .with("channel_type", channel.channel_type.clone())
+            .with("sender_name", sender.sender_name())
+            .with("team_id", channel.team_id.clone())
+            .with("set_online", true);
+        if !mentioned_user_ids.is_empty() {
+            event = event.with("mentions", serde_json::to_string(&mentioned_user_ids).unwrap_or_default());
+        }
+        self.publish(event);
+        Ok(created)
+    }
+
+    /// Channel members a message mentions, never the author. In a direct channel the other
+    /// person is always mentioned.
+    async fn resolve_mentions(&self, session: &Session, channel: &Channel, message: &str) -> AppResult<Vec<String>> {
+        let members = self.channel_member_ids(&channel.id).await?;
+        if channel.channel_type == CHANNEL_DIRECT {
+            return Ok(members.iter().filter(|id| **id != session.user_id).cloned().collect());
+        }
+        let names = mentioned_names(message);
+        if names.mentions_everyone {
+            let mut everyone: Vec<String> = members.iter().filter(|id| **id != session.user_id).cloned().collect();
+            everyone.sort();
+            return Ok(everyone);
+        }
+        if names.usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let usernames: Vec<String> = names.usernames.into_iter().collect();
+        let db = self.store().replica().await?;
+        let found = user_store::channel_members_by_username(&db, &channel.id, &usernames).await?;
+        Ok(found.into_iter().map(|(user_id, _)| user_id).filter(|user_id| *user_id != session.user_id).collect())
+    }
+
+    /// A live post the caller may read.
+    async fn readable_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
+        if !is_valid_id(post_id) {
+            return Err(AppError::invalid_param("post_id"));
+        }
+        let db = self.store().master().await?;
+        let post = post_store::get(&db, post_id).await?;
+        drop(db);
+        if post.delete_at != 0 {
+            return Err(AppError::not_found("app.post.get.app_error", "Unable to get the post."));
+        }
+        self.require_channel_member(session, &post.channel_id).await?;
+        Ok(post)
+    }
+
+    pub async fn get_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
+        let mut post = self.readable_post(session, post_id).await?;
+        if post.has_reactions {
+            let db = self.store().replica().await?;
+            post.metadata.reactions = reaction_store::list_for_post(&db, post_id).await?;
+        }
+        Ok(post)
+    }
+
+    /// PUT /posts/{id}/patch and PUT /posts/{id} (which sends the whole post).
+    pub async fn patch_post(&self, session: &Session, post_id: &str, patch: PostPatch) -> AppResult<Post> {
+        let existing = self.readable_post(session, post_id).await?;
+        if existing.user_id != session.user_id && !session.is_system_admin() {
+            return Err(AppError::forbidden("api.post.update_post.permissions_details.app_error", "You can only edit your own posts."));
+        }
+        if let Some(message) = &patch.message {
+            validate_message(message)?;
+        }
+        if let Some(props) = &patch.props {
+            validate_props(props)?;
+        }
+        if let Some(file_ids) = &patch.file_ids {
+            validate_file_ids(file_ids)?;
+        }
+        let changes = PostChanges { message: patch.message, is_pinned: patch.is_pinned, props: patch.props, file_ids: patch.file_ids };
+        let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
+        let db = self.store().master().await?;
+        let updated = post_store::update(&db, post_id, &changes, now_millis()).await?;
+        drop(db);
+        self.publish(post_event(event_names::POST_EDITED, &updated));
+        Ok(updated)
+    }
+
+    pub async fn delete_post(&self, session: &Session, post_id: &str) -> AppResult<()> {
+        let existing = self.readable_post(session, post_id).await?;
+        if existing.user_id != session.user_id && !session.is_system_admin() {
+            return Err(AppError::forbidden("api.post.delete_post.permissions.app_error", "You can only delete your own posts."));
+        }
+        let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
+        let mut db = self.store().master().await?;
+        let deleted = post_store::delete(&mut db, post_id, now_millis()).await?;
+        drop(db);
+        self.publish(post_event(event_names::POST_DELETED, &deleted).with("delete_by", session.user_id.clone()));
+        Ok(())
+    }
+
+    pub async fn channel_posts(&self, session: &Session, channel_id: &str, query: ChannelPostsQuery) -> AppResult<PostList> {
+        if !is_valid_id(channel_id) {
+            return Err(AppError::invalid_param("channel_id"));
+        }
+        self.require_channel_member(session, channel_id).await?;
+        let (offset, limit) = crate::page_window(query.page, query.per_page, 60, 200)?;
+        let window = if let Some(since) = query.since.filter(|since| *since > 0) {
+            PostWindow::Since { since }
+        } else if let Some(before) = query.before.filter(|id| !id.is_empty()) {
+            if !is_valid_id(&before) {
+                return Err(AppError::invalid_param("before"));
+            }
+            PostWindow::Before { post_id: before, offset, limit }
+        } else if let Some(after) = query.after.filter(|id| !id.is_empty()) {
+            if !is_valid_id(&after) {
+                return Err(AppError::invalid_param("after"));
+            }
+            PostWindow::After { post_id: after, offset, limit }
+        } else {
+            PostWindow::Page { offset, limit }
+        };
+        // The caller may have just posted through another node: read the master.
+        let db = self.store().master().await?;
+        Ok(post_store::list_channel(&db, channel_id, &window).await?)
+    }
+
+    pub async fn post_thread(&self, session: &Session, post_id: &str) -> AppResult<PostList> {
+        let post = self.readable_post(session, post_id).await?;
+        let root_id = if post.root_id.is_empty() { post.id } else { post.root_id };
+        let db = self.store().master().await?;
+        Ok(post_store::thread(&db, &root_id).await?)
+    }
+
+    pub async fn search_posts(&self, session: &Session, team_id: &str, parameters: SearchParameter) -> AppResult<PostSearchResults> {
+        self.require_team_member(session, team_id).await?;
+        let (offset, limit) = crate::page_window(parameters.page, parameters.per_page, 60, 200)?;
+        let search = PostSearch::parse(&parameters.terms, parameters.is_or_search);
+        if search.is_empty() {
+            return Ok(PostSearchResults { list: PostList::default(), matches: None });
+        }
+        let db = self.store().search().await?;
+        let list = post_store::search(&db, &session.user_id, team_id, &search, offset, limit).await?;
+        Ok(PostSearchResults { list, matches: None })
+    }
+
+    // ---- reactions ----
+
+    pub async fn add_reaction(&self, session: &Session, mut reaction: Reaction) -> AppResult<Reaction> {
+        if reaction.user_id != session.user_id {
+            return Err(AppError::forbidden("api.reaction.save_reaction.user_id.app_error", "You cannot save a reaction for another user."));
+        }
+        validate_emoji_name(&reaction.emoji_name)?;
+        let post = self.readable_post(session, &reaction.post_id).await?;
+        reaction.channel_id = post.channel_id.clone();
+        reaction.create_at = now_millis();
+        let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
+        let mut db = self.store().master().await?;
+        let saved = reaction_store::save(&mut db, &reaction).await?;
+        drop(db);
+        self.publish(
+            WebSocketEvent::new(event_names::REACTION_ADDED, Broadcast::to_channel(&post.channel_id))
+                .with("reaction", serde_json::to_string(&saved).unwrap_or_default()),
+        );
+        Ok(saved)
+    }
+
+    pub async fn remove_reaction(&self, session: &Session, user_id: &str, post_id: &str, emoji_name: &str) -> AppResult<()> {
+        if user_id != session.user_id && !session.is_system_admin() {
+            return Err(AppError::forbidden("api.reaction.delete_reaction.user_id.app_error", "You cannot delete a reaction for another user."));
+        }
+        validate_emoji_name(emoji_name)?;
+        let post = self.readable_post(session, post_id).await?;
+        let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
+        let mut db = self.store().master().await?;
+        let removed = reaction_store::delete(&mut db, user_id, post_id, emoji_name, now_millis()).await?;
+        drop(db);
+        if let Some(reaction) = removed {
+            self.publish(
+                WebSocketEvent::new(event_names::REACTION_REMOVED, Broadcast::to_channel(&post.channel_id))
+                    .with("reaction", serde_json::to_string(&reaction).unwrap_or_default()),
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn list_reactions(&self, session: &Session, post_id: &str) -> AppResult<Vec<Reaction>> {
+        self.readable_post(session, post_id).await?;
+        let db = self.store().master().await?;
+        match reaction_store::list_for_post(&db, post_id).await {
+            Ok(reactions) => Ok(reactions),
+            Err(StoreError::NotFound(_)) => Ok(Vec::new()),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+fn validate_emoji_name(name: &str) -> AppResult<()> {
+    let valid = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
+    if !valid {
+        return Err(AppError::bad_request("model.reaction.is_valid.emoji_name.app_error", "Invalid emoji name."));
+    }
+    Ok(())
+}
+
+/// Mattermost's `hashtags` column: the #words of a message, space-separated.
+fn hashtags(message: &str) -> String {
+    let mut found: Vec<String> = Vec::new();
+    for word in message.split_whitespace() {
+        let trimmed = word.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '_');
+        if let Some(tag) = trimmed.strip_prefix('#') {
+            let valid = tag.len() >= 2 && tag.chars().next().is_some_and(char::is_alphabetic) && tag.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
+            if valid && !found.iter().any(|existing| existing == trimmed) {
+                found.push(trimmed.to_string());
+            }
+        }
+    }
+    let mut joined = found.join(" ");
+    joined.truncate(1000);
+    joined
+}

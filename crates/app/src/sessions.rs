@@ -1,0 +1,265 @@
+//! Login, logout and turning a token into a [`Session`].
+
+use crate::{App, AppResult};
+use chorus_model::{new_id, now_millis, AppError, Session, User};
+use chorus_store::{sessions as session_store, users as user_store, StoreError};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct LoginRequest {
+    /// Login by id (Client4.loginById) …
+    pub id: String,
+    /// … or by username or email.
+    pub login_id: String,
+    pub password: String,
+    pub device_id: String,
+    #[serde(rename = "deviceId")]
+    pub device_id_camel: String,
+    pub token: String,
+}
+
+pub struct LoginResult {
+    pub user: User,
+    pub session: Session,
+}
+
+/// Slows down repeated failed logins per login id, on top of the stored failed-attempts
+/// counter that locks an account after MaximumLoginAttempts.
+#[derive(Default)]
+pub(crate) struct LoginThrottle {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginThrottle {
+    fn delay_for(&self, login_id: &str) -> Duration {
+        let failures = self.failures.lock();
+        match failures.get(login_id) {
+            Some((count, last)) if last.elapsed() < Duration::from_secs(300) => {
+                Duration::from_millis(250 * (*count).min(8) as u64)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn record_failure(&self, login_id: &str) {
+        let mut failures = self.failures.lock();
+        if failures.len() > 100_000 {
+            failures.clear();
+        }
+        let entry = failures.entry(login_id.to_string()).or_insert((0, Instant::now()));
+        entry.0 += 1;
+        entry.1 = Instant::now();
+    }
+
+    fn record_success(&self, login_id: &str) {
+        self.failures.lock().remove(login_id);
+    }
+}
+
+fn invalid_credentials() -> AppError {
+    AppError::unauthorized(
+        "api.user.login.invalid_credentials_email_username",
+        "Enter a valid email or username and/or password.",
+    )
+}
+
+impl App {
+    pub async fn login(&self, request: LoginRequest) -> AppResult<LoginResult> {
+        let login_key = if request.id.is_empty() { request.login_id.to_lowercase() } else { request.id.clone() };
+        if login_key.is_empty() || request.password.is_empty() {
+            return Err(AppError::bad_request(
+                "api.user.login.blank_pwd.app_error",
+                "Password field must not be blank",
+            ));
+        }
+        let delay = self.inner.login_throttle.delay_for(&login_key);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+
+        let db = self.store().master().await?;
+        let found = if request.id.is_empty() {
+            user_store::get_for_login(&db, &request.login_id).await
+        } else {
+            user_store::get_with_hash(&db, &request.id).await
+        };
+        let account = match found {
+            Ok(account) => account,
+            Err(StoreError::NotFound(_)) => {
+                self.inner.login_throttle.record_failure(&login_key);
+                return Err(invalid_credentials());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        drop(db);
+        let user = account.user;
+        if user.delete_at != 0 {
+            return Err(AppError::unauthorized("api.user.login.inactive.app_error", "Login failed because your account has been deactivated."));
+        }
+        let maximum_attempts = self.config().service_settings.maximum_login_attempts;
+        if maximum_attempts > 0 && user.failed_attempts >= maximum_attempts {
+            return Err(AppError::unauthorized(
+                "api.user.check_user_login_attempts.too_many.app_error",
+                "Your account is locked because of too many failed password attempts. Please reset your password.",
+            ));
+        }
+        if !crate::password::verify_password(request.password.clone(), account.password_hash).await {
+            self.inner.login_throttle.record_failure(&login_key);
+            let db = self.store().master().await?;
+            user_store::set_failed_attempts(&db, &user.id, user.failed_attempts + 1).await?;
+            return Err(invalid_credentials());
+        }
+        self.inner.login_throttle.record_success(&login_key);
+        let db = self.store().master().await?;
+        if user.failed_attempts != 0 {
+            user_store::set_failed_attempts(&db, &user.id, 0).await?;
+        }
+        let device_id = if request.device_id.is_empty() { request.device_id_camel } else { request.device_id };
+        let session = self.create_session(&db, &user, device_id).await?;
+        Ok(LoginResult { user, session })
+    }
+
+    async fn create_session(&self, db: &impl chorus_store::GenericClient, user: &User, device_id: String) -> AppResult<Session> {
+        let settings = &self.config().service_settings;
+        let hours = if device_id.is_empty() { settings.session_length_web_in_hours } else { settings.session_length_mobile_in_hours };
+        let now = now_millis();
+        let session = Session {
+            id: new_id(),
+            token: new_id(),
+            create_at: now,
+            expires_at: now + hours.max(1) * 3_600_000,
+            last_activity_at: now,
+            user_id: user.id.clone(),
+            device_id,
+            roles: user.roles.clone(),
+            ..Default::default()
+        };
+        session_store::insert(db, &session).await?;
+        Ok(session)
+    }
+
+    /// The session a token stands for, from the cache or the master (a session created a
+    /// moment ago on another node must be found, so never a replica). Personal access
+    /// tokens get a session on first use.
+    pub async fn session_from_token(&self, token: &str) -> AppResult<Arc<Session>> {
+        if token.is_empty() || token.len() > 64 {
+            return Err(AppError::unauthorized("api.context.session_expired.app_error", "Invalid or expired session, please login again."));
+        }
+        let now = now_millis();
+        if let Some(session) = self.inner.caches.sessions.get(&token.to_string()) {
+            if !session.is_expired(now) {
+                return Ok(session);
+            }
+            self.inner.caches.sessions.remove(&token.to_string());
+        }
+        let db = self.store().master().await?;
+        let session = match session_store::get_by_token(&db, token).await {
+            Ok(session) => session,
+            Err(StoreError::NotFound(_)) => self.session_for_access_token(&db, token).await?,
+            Err(other) => return Err(other.into()),
+        };
+        if session.is_expired(now) {
+            let _ = session_store::delete(&db, &session.id).await;
+            return Err(AppError::session_expired());
+        }
+        let session = Arc::new(session);
+        self.inner.caches.sessions.insert(token.to_string(), session.clone());
+        Ok(session)
+    }
+
+    async fn session_for_access_token(&self, db: &impl chorus_store::GenericClient, token: &str) -> AppResult<Session> {
+        let access_token = match user_store::get_access_token_by_secret(db, token).await {
+            Ok(access_token) => access_token,
+            Err(StoreError::NotFound(_)) => return Err(AppError::session_expired()),
+            Err(other) => return Err(other.into()),
+        };
+        if !access_token.is_active || !self.config().service_settings.enable_user_access_tokens {
+            return Err(AppError::unauthorized(
+                "app.user_access_token.invalid_or_missing",
+                "Invalid or missing token.",
+            ));
+        }
+        let user = user_store::get(db, &access_token.user_id).await?;
+        if user.delete_at != 0 {
+            return Err(AppError::session_expired());
+        }
+        let now = now_millis();
+        let mut props = serde_json::Map::new();
+        props.insert("type".into(), "UserAccessToken".into());
+        props.insert("user_access_token_id".into(), access_token.id.clone().into());
+        let session = Session {
+            id: new_id(),
+            token: token.to_string(),
+            create_at: now,
+            expires_at: 0,
+            last_activity_at: now,
+            user_id: user.id.clone(),
+            roles: user.roles.clone(),
+            props,
+            ..Default::default()
+        };
+        match session_store::insert(db, &session).await {
+            Ok(()) => Ok(session),
+            // Two requests raced to create it: use the one that won.
+            Err(StoreError::Conflict(_)) => Ok(session_store::get_by_token(db, token).await?),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    pub async fn logout(&self, session: &Session) -> AppResult<()> {
+        self.revoke_session(session.id.clone()).await
+    }
+
+    /// Deletes a session everywhere it is known: the database, the cache, open sockets.
+    pub async fn revoke_session(&self, session_id: String) -> AppResult<()> {
+        let db = self.store().master().await?;
+        match session_store::delete(&db, &session_id).await {
+            Ok(session) => self.forget_sessions(&[session]),
+            Err(StoreError::NotFound(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn forget_sessions(&self, sessions: &[Session]) {
+        for session in sessions {
+            self.inner.caches.sessions.remove(&session.token);
+            self.inner.hub.close_session(&session.id);
+        }
+    }
+
+    /// Drops every cached session of a user (roles changed, password changed).
+    pub(crate) fn forget_user_sessions(&self, user_id: &str) {
+        self.inner.caches.sessions.retain(|_, session| session.user_id != user_id);
+    }
+
+    pub async fn list_sessions(&self, session: &Session, user_id: &str) -> AppResult<Vec<Session>> {
+        if session.user_id != user_id {
+            crate::require_system_admin(session)?;
+        }
+        let db = self.store().master().await?;
+        let mut sessions = session_store::list_for_user(&db, user_id).await?;
+        for listed in &mut sessions {
+            listed.token = String::new();
+        }
+        Ok(sessions)
+    }
+
+    pub async fn revoke_user_session(&self, session: &Session, user_id: &str, session_id: &str) -> AppResult<()> {
+        if session.user_id != user_id {
+            crate::require_system_admin(session)?;
+        }
+        let db = self.store().master().await?;
+        let target = session_store::get(&db, session_id).await?;
+        if target.user_id != user_id {
+            return Err(AppError::bad_request("api.user.revoke_session.user_id_mismatch", "The session does not belong to that user."));
+        }
+        drop(db);
+        self.revoke_session(session_id.to_string()).await
+    }
+}

@@ -1,0 +1,301 @@
+//! Teams: creation with their default channels, membership, lookups.
+
+use crate::{require_system_admin, App, AppResult};
+use chorus_model::{
+    event_names, new_id, now_millis, AppError, Broadcast, Channel, Session, Team, TeamMember, TeamPatch,
+    WebSocketEvent, CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL, TEAM_INVITE, TEAM_OPEN,
+};
+use chorus_store::{channels as channel_store, teams as team_store, StoreError};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+const RESERVED_TEAM_NAMES: [&str; 12] =
+    ["admin", "api", "channel", "claim", "error", "files", "help", "login", "oauth", "plug", "post", "signup"];
+
+fn validate_team_name(name: &str) -> AppResult<()> {
+    let valid_characters = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let edges_alphanumeric = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !(2..=64).contains(&name.len()) || !valid_characters || !edges_alphanumeric || RESERVED_TEAM_NAMES.contains(&name) {
+        return Err(AppError::bad_request(
+            "model.team.is_valid.url.app_error",
+            "Team name must be 2-64 lowercase letters, numbers or dashes, start and end with a letter or number, and not be reserved.",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_display_name(display_name: &str, id: &str) -> AppResult<()> {
+    let length = display_name.trim().chars().count();
+    if length == 0 || length > 64 {
+        return Err(AppError::bad_request(id, "Display name must be 1-64 characters."));
+    }
+    Ok(())
+}
+
+impl App {
+    pub async fn create_team(&self, session: &Session, mut team: Team) -> AppResult<Team> {
+        validate_team_name(&team.name)?;
+        validate_display_name(&team.display_name, "model.team.is_valid.name.app_error")?;
+        if team.team_type.is_empty() {
+            team.team_type = TEAM_OPEN.to_string();
+        }
+        if team.team_type != TEAM_OPEN && team.team_type != TEAM_INVITE {
+            return Err(AppError::bad_request("model.team.is_valid.type.app_error", "Invalid team type, must be O or I."));
+        }
+        if team.description.chars().count() > 255 {
+            return Err(AppError::bad_request("model.team.is_valid.description.app_error", "Invalid description."));
+        }
+        let now = now_millis();
+        team.id = new_id();
+        team.create_at = now;
+        team.update_at = now;
+        team.delete_at = 0;
+        team.invite_id = new_id();
+        if team.team_type == TEAM_OPEN {
+            team.allow_open_invite = true;
+        }
+
+        let mut db = self.store().master().await?;
+        let transaction = db.transaction().await.map_err(chorus_store::StoreError::from)?;
+        match team_store::insert(&transaction, &team).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(AppError::bad_request("app.team.save.existing.app_error", "A team with that name already exists."))
+            }
+            Err(other) => return Err(other.into()),
+        }
+        let mut default_channel_ids = Vec::new();
+        for (name, display_name) in [(DEFAULT_CHANNEL, "Town Square"), (OFF_TOPIC_CHANNEL, "Off-Topic")] {
+            let channel = Channel {
+                id: new_id(),
+                create_at: now,
+                update_at: now,
+                team_id: team.id.clone(),
+                channel_type: CHANNEL_OPEN.to_string(),
+                display_name: display_name.to_string(),
+                name: name.to_string(),
+                ..Default::default()
+            };
+            channel_store::insert(&transaction, &channel).await?;
+            default_channel_ids.push(channel.id);
+        }
+        team_store::upsert_member(&transaction, &team.id, &session.user_id, true, now).await?;
+        for channel_id in &default_channel_ids {
+            channel_store::add_member(&transaction, channel_id, &session.user_id, false, now).await?;
+        }
+        transaction.commit().await.map_err(chorus_store::StoreError::from)?;
+
+        self.publish(
+            WebSocketEvent::new(event_names::ADDED_TO_TEAM, Broadcast::to_user(&session.user_id))
+                .with("team_id", team.id.clone())
+                .with("user_id", session.user_id.clone()),
+        );
+        Ok(team)
+    }
+
+    pub(crate) async fn team_member_ids(&self, team_id: &str) -> AppResult<Arc<HashSet<String>>> {
+        if let Some(members) = self.inner.caches.team_members.get(&team_id.to_string()) {
+            return Ok(members);
+        }
+        let db = self.store().master().await?;
+        let members: HashSet<String> = team_store::member_ids(&db, team_id).await?.into_iter().collect();
+        let members = Arc::new(members);
+        self.inner.caches.team_members.insert(team_id.to_string(), members.clone());
+        Ok(members)
+    }
+
+    pub(crate) async fn is_team_member(&self, team_id: &str, user_id: &str) -> AppResult<bool> {
+        Ok(self.team_member_ids(team_id).await?.contains(user_id))
+    }
+
+    pub(crate) async fn require_team_member(&self, session: &Session, team_id: &str) -> AppResult<()> {
+        if session.is_system_admin() || self.is_team_member(team_id, &session.user_id).await? {
+            return Ok(());
+        }
+        Err(AppError::forbidden("api.context.permissions.app_error", "You do not have the appropriate permissions: not a member of this team."))
+    }
+
+    async fn require_team_admin(&self, session: &Session, team_id: &str) -> AppResult<()> {
+        if session.is_system_admin() {
+            return Ok(());
+        }
+        let db = self.store().master().await?;
+        match team_store::get_member(&db, team_id, &session.user_id).await {
+            Ok(member) if member.is_team_admin() => Ok(()),
+            Ok(_) | Err(StoreError::NotFound(_)) => Err(AppError::no_permission()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    pub async fn get_team(&self, session: &Session, team_id: &str) -> AppResult<Team> {
+        let db = self.store().replica().await?;
+        let team = team_store::get(&db, team_id).await?;
+        self.require_team_visible(session, &team).await?;
+        Ok(team)
+    }
+
+    pub async fn get_team_by_name(&self, session: &Session, name: &str) -> AppResult<Team> {
+        let db = self.store().replica().await?;
+        let team = team_store::get_by_name(&db, name).await?;
+        self.require_team_visible(session, &team).await?;
+        Ok(team)
+    }
+
+    /// Open teams are visible to every user; invite-only teams to members and admins.
+    async fn require_team_visible(&self, session: &Session, team: &Team) -> AppResult<()> {
+        if team.allow_open_invite {
+            return Ok(());
+        }
+        self.require_team_member(session, &team.id).await
+    }
+
+    pub async fn list_teams(&self, session: &Session, page: Option<i64>, per_page: Option<i64>) -> AppResult<Vec<Team>> {
+        let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
+        let db = self.store().replica().await?;
+        let visible_to = if session.is_system_admin() { None } else { Some(session.user_id.as_str()) };
+        Ok(team_store::list(&db, visible_to, offset, limit).await?)
+    }
+
+    pub async fn patch_team(&self, session: &Session, team_id: &str, patch: TeamPatch) -> AppResult<Team> {
+        self.require_team_admin(session, team_id).await?;
+        if let Some(display_name) = &patch.display_name {
+            validate_display_name(display_name, "model.team.is_valid.name.app_error")?;
+        }
+        let db = self.store().master().await?;
+        let team = team_store::patch(&db, team_id, &patch, now_millis()).await?;
+        self.publish(
+            WebSocketEvent::new(event_names::UPDATE_TEAM, Broadcast::to_team(team_id))
+                .with("team", serde_json::to_string(&team).unwrap_or_default()),
+        );
+        Ok(team)
+    }
+
+    /// Adds a user to a team and to its default channels. Users may join open teams
+    /// themselves; members may add others; admins may add anyone.
+    pub async fn add_team_member(&self, session: &Session, team_id: &str, user_id: &str) -> AppResult<TeamMember> {
+        let db = self.store().master().await?;
+        let team = team_store::get(&db, team_id).await?;
+        let target = chorus_store::users::get(&db, user_id).await?;
+        drop(db);
+        let joining_self = session.user_id == user_id;
+        let allowed = session.is_system_admin()
+            || self.is_team_member(team_id, &session.user_id).await?
+            || (joining_self && team.allow_open_invite);
+        if !allowed {
+            return Err(AppError::forbidden("api.team.add_user_to_team.forbidden.app_error", "You do not have permission to add users to this team."));
+        }
+        if target.delete_at != 0 {
+            return Err(AppError::bad_request("api.team.add_user_to_team.deactivated.app_error", "The user is deactivated."));
+        }
+        let members = self.team_member_ids(team_id).await?;
+        if members.contains(user_id) {
+            let db = self.store().master().await?;
+            return Ok(team_store::get_member(&db, team_id, user_id).await?);
+        }
+        let maximum_members = self.config().team_settings.max_users_per_team;
+        if maximum_members > 0 && members.len() as i64 >= maximum_members {
+            return Err(AppError::bad_request("app.team.join_user_to_team.max_accounts.app_error", "This team has reached the maximum number of allowed accounts. Contact your System Administrator to set a higher limit."));
+        }
+
+        let now = now_millis();
+        let mut db = self.store().master().await?;
+        let transaction = db.transaction().await.map_err(StoreError::from)?;
+        let member = team_store::upsert_member(&transaction, team_id, user_id, false, now).await?;
+        let mut joined_channels = Vec::new();
+        for name in [DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL] {
+            if let Ok(channel) = channel_store::get_by_name(&transaction, team_id, name).await {
+                if channel.delete_at == 0 && channel_store::add_member(&transaction, &channel.id, user_id, false, now).await? {
+                    joined_channels.push(channel.id);
+                }
+            }
+        }
+        transaction.commit().await.map_err(StoreError::from)?;
+
+        self.inner.caches.team_members.remove(&team_id.to_string());
+        for channel_id in &joined_channels {
+            self.inner.caches.channel_members.remove(channel_id);
+        }
+        self.publish(
+            WebSocketEvent::new(event_names::ADDED_TO_TEAM, Broadcast::to_user(user_id))
+                .with("team_id", team_id.to_string())
+                .with("user_id", user_id.to_string()),
+        );
+        for channel_id in joined_channels {
+            self.publish(
+                WebSocketEvent::new(event_names::USER_ADDED, Broadcast::to_channel(&channel_id))
+                    .with("user_id", user_id.to_string())
+                    .with("team_id", team_id.to_string()),
+            );
+        }
+        Ok(member)
+    }
+
+    /// Removes a user from a team and from its channels. Users may leave; team admins and
+    /// system admins may remove others.
+    pub async fn remove_team_member(&self, session: &Session, team_id: &str, user_id: &str) -> AppResult<()> {
+        if session.user_id != user_id {
+            self.require_team_admin(session, team_id).await?;
+        }
+        let now = now_millis();
+        let mut db = self.store().master().await?;
+        let transaction = db.transaction().await.map_err(StoreError::from)?;
+        if !team_store::remove_member(&transaction, team_id, user_id, now).await? {
+            return Err(AppError::not_found("app.team.get_member.missing.app_error", "No team member found for that user ID and team ID."));
+        }
+        let left_channels = channel_store::remove_member_from_team_channels(&transaction, team_id, user_id).await?;
+        transaction.commit().await.map_err(StoreError::from)?;
+
+        self.inner.caches.team_members.remove(&team_id.to_string());
+        for channel_id in &left_channels {
+            self.inner.caches.channel_members.remove(channel_id);
+            self.publish(
+                WebSocketEvent::new(event_names::USER_REMOVED, Broadcast::to_channel(channel_id))
+                    .with("user_id", user_id.to_string())
+                    .with("remover_id", session.user_id.clone())
+                    .with("channel_id", channel_id.clone()),
+            );
+        }
+        self.publish(
+            WebSocketEvent::new(event_names::LEAVE_TEAM, Broadcast::to_team(team_id))
+                .with("team_id", team_id.to_string())
+                .with("user_id", user_id.to_string()),
+        );
+        // The user no longer belongs to the team, so the team broadcast misses them.
+        self.publish(
+            WebSocketEvent::new(event_names::LEAVE_TEAM, Broadcast::to_user(user_id))
+                .with("team_id", team_id.to_string())
+                .with("user_id", user_id.to_string()),
+        );
+        Ok(())
+    }
+
+    pub async fn get_team_member(&self, session: &Session, team_id: &str, user_id: &str) -> AppResult<TeamMember> {
+        self.require_team_member(session, team_id).await?;
+        let db = self.store().master().await?;
+        Ok(team_store::get_member(&db, team_id, user_id).await?)
+    }
+
+    pub async fn list_team_members(&self, session: &Session, team_id: &str, page: Option<i64>, per_page: Option<i64>) -> AppResult<Vec<TeamMember>> {
+        self.require_team_member(session, team_id).await?;
+        let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
+        let db = self.store().replica().await?;
+        Ok(team_store::list_members(&db, team_id, offset, limit).await?)
+    }
+
+    pub async fn teams_for_user(&self, session: &Session, user_id: &str) -> AppResult<Vec<Team>> {
+        if session.user_id != user_id {
+            require_system_admin(session)?;
+        }
+        let db = self.store().master().await?;
+        Ok(team_store::list_for_user(&db, user_id).await?)
+    }
+
+    pub async fn team_members_for_user(&self, session: &Session, user_id: &str) -> AppResult<Vec<TeamMember>> {
+        if session.user_id != user_id {
+            require_system_admin(session)?;
+        }
+        let db = self.store().master().await?;
+        Ok(team_store::list_members_for_user(&db, user_id).await?)
+    }
+}

@@ -1,0 +1,355 @@
+//! Users: sign-up, lookups, profile changes, passwords, personal access tokens.
+
+use crate::{require_system_admin, App, AppResult};
+use chorus_model::{
+    event_names, new_id, now_millis, AppError, Broadcast, Session, User, UserAccessToken, UserPatch,
+    WebSocketEvent, ROLE_SYSTEM_ADMIN, ROLE_SYSTEM_USER,
+};
+use chorus_store::{sessions as session_store, users as user_store, StoreError};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Body of POST /users: a user with a plain-text password.
+pub type CreateUserRequest = User;
+
+/// GET /users query.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct UserListQuery {
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+    pub in_team: Option<String>,
+    pub not_in_team: Option<String>,
+    pub in_channel: Option<String>,
+    pub not_in_channel: Option<String>,
+    pub active: Option<bool>,
+}
+
+const RESERVED_USERNAMES: [&str; 6] = ["all", "channel", "here", "matterbot", "system", "surveybot"];
+
+fn validate_username(username: &str) -> AppResult<()> {
+    let valid_characters = username.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
+    let starts_with_letter = username.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    if !(3..=22).contains(&username.len()) || !valid_characters || !starts_with_letter || RESERVED_USERNAMES.contains(&username) {
+        return Err(AppError::bad_request(
+            "model.user.is_valid.username.app_error",
+            "Username must begin with a letter, and contain between 3 to 22 lowercase characters made up of numbers, letters, and the symbols '.', '-', and '_'.",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_email(email: &str) -> AppResult<()> {
+    let parts: Vec<&str> = email.split('@').collect();
+    let looks_valid = parts.len() == 2 && !parts[0].is_empty() && parts[1].contains('.') && !email.contains(char::is_whitespace);
+    if email.len() > 128 || !looks_valid {
+        return Err(AppError::bad_request("model.user.is_valid.email.app_error", "Invalid email."));
+    }
+    Ok(())
+}
+
+/// PasswordSettings' rules, with Mattermost's error id and a sentence saying what is needed.
+fn check_password_policy(settings: &chorus_config::PasswordSettings, password: &str) -> AppResult<()> {
+    let Err(error_id) = settings.check(password) else {
+        return Ok(());
+    };
+    let mut requirements = vec![format!("at least {} characters", settings.minimum_length)];
+    for (required, what) in [
+        (settings.lowercase, "a lowercase letter"),
+        (settings.uppercase, "an uppercase letter"),
+        (settings.number, "a number"),
+        (settings.symbol, "a symbol"),
+    ] {
+        if required {
+            requirements.push(what.to_string());
+        }
+    }
+    Err(AppError::bad_request(
+        &error_id,
+        format!("Your password must contain {} and at most 72 characters.", requirements.join(", ")),
+    ))
+}
+
+fn check_profile_lengths(user: &User) -> AppResult<()> {
+    let too_long = [
+        (user.nickname.chars().count(), 64, "nickname"),
+        (user.first_name.chars().count(), 64, "first_name"),
+        (user.last_name.chars().count(), 64, "last_name"),
+        (user.position.chars().count(), 128, "position"),
+    ];
+    for (length, maximum, field) in too_long {
+        if length > maximum {
+            return Err(AppError::bad_request(
+                &format!("model.user.is_valid.{field}.app_error"),
+                format!("Invalid {field}: at most {maximum} characters."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl App {
+    /// Sign-up (no session) or creation by an admin. The first user of a server becomes
+    /// system admin.
+    pub async fn create_user(&self, caller: Option<&Session>, request: CreateUserRequest) -> AppResult<User> {
+        let config = self.config();
+        let caller_is_admin = caller.is_some_and(Session::is_system_admin);
+        let mut user = request;
+        user.username = user.username.trim().to_lowercase();
+        user.email = user.email.trim().to_lowercase();
+        validate_username(&user.username)?;
+        validate_email(&user.email)?;
+        check_profile_lengths(&user)?;
+        check_password_policy(&config.password_settings, &user.password)?;
+
+        let db = self.store().master().await?;
+        let is_first_user = user_store::count(&db).await? == 0;
+        if !is_first_user && !caller_is_admin {
+            if !config.team_settings.enable_user_creation {
+                return Err(AppError::forbidden("api.user.create_user.signup_email_disabled.app_error", "User sign-up is disabled."));
+            }
+            if !config.team_settings.enable_open_server {
+                return Err(AppError::forbidden(
+                    "api.user.create_user.no_open_server",
+                    "This server does not allow open signups. Please speak with your Administrator to receive an invitation.",
+                ));
+            }
+        }
+
+        let now = now_millis();
+        user.id = new_id();
+        user.create_at = now;
+        user.update_at = now;
+        user.delete_at = 0;
+        user.roles = if is_first_user { format!("{ROLE_SYSTEM_ADMIN} {ROLE_SYSTEM_USER}") } else { ROLE_SYSTEM_USER.to_string() };
+        user.auth_service.clear();
+        user.auth_data = None;
+        user.email_verified = caller_is_admin && user.email_verified;
+        user.last_password_update = now;
+        user.is_bot = false;
+        if user.locale.is_empty() {
+            user.locale = "en".to_string();
+        }
+        if user.notify_props.is_empty() {
+            user.notify_props = default_notify_props(&user.username);
+        }
+        let plain_password = std::mem::take(&mut user.password);
+        user.password = crate::password::hash_password(plain_password).await;
+        match user_store::insert(&db, &user).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(constraint)) => {
+                let (id, message) = if constraint.contains("email") {
+                    ("app.user.save.email_exists.app_error", "An account with that email already exists.")
+                } else {
+                    ("app.user.save.username_exists.app_error", "An account with that username already exists.")
+                };
+                return Err(AppError::bad_request(id, message));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        user.password.clear();
+        self.publish(WebSocketEvent::new(event_names::NEW_USER, Broadcast::to_everyone()).with("user_id", user.id.clone()));
+        Ok(user)
+    }
+
+    /// A user by id, through the cache.
+    pub(crate) async fn cached_user(&self, user_id: &str) -> AppResult<Arc<User>> {
+        if let Some(user) = self.inner.caches.users.get(&user_id.to_string()) {
+            return Ok(user);
+        }
+        let db = self.store().replica().await?;
+        let user = Arc::new(user_store::get(&db, user_id).await?);
+        self.inner.caches.users.insert(user_id.to_string(), user.clone());
+        Ok(user)
+    }
+
+    pub async fn get_user(&self, session: &Session, user_id: &str) -> AppResult<User> {
+        let db = self.store().master().await?;
+        let user = user_store::get(&db, user_id).await?;
+        Ok(sanitize(user, session))
+    }
+
+    pub async fn get_user_by_username(&self, session: &Session, username: &str) -> AppResult<User> {
+        let db = self.store().replica().await?;
+        Ok(sanitize(user_store::get_by_username(&db, username).await?, session))
+    }
+
+    pub async fn get_user_by_email(&self, session: &Session, email: &str) -> AppResult<User> {
+        let db = self.store().replica().await?;
+        Ok(sanitize(user_store::get_by_email(&db, email).await?, session))
+    }
+
+    pub async fn get_users_by_ids(&self, session: &Session, user_ids: Vec<String>) -> AppResult<Vec<User>> {
+        if user_ids.len() > 1000 {
+            return Err(AppError::bad_request("api.user.get_users_by_ids.too_many", "At most 1000 ids per request."));
+        }
+        let db = self.store().replica().await?;
+        let users = user_store::get_many(&db, &user_ids).await?;
+        Ok(users.into_iter().map(|user| sanitize(user, session)).collect())
+    }
+
+    pub async fn get_users_by_usernames(&self, session: &Session, usernames: Vec<String>) -> AppResult<Vec<User>> {
+        if usernames.len() > 1000 {
+            return Err(AppError::bad_request("api.user.get_users_by_usernames.too_many", "At most 1000 usernames per request."));
+        }
+        let db = self.store().replica().await?;
+        let users = user_store::get_many_by_username(&db, &usernames).await?;
+        Ok(users.into_iter().map(|user| sanitize(user, session)).collect())
+    }
+
+    pub async fn list_users(&self, session: &Session, query: UserListQuery) -> AppResult<Vec<User>> {
+        let (offset, limit) = crate::page_window(query.page, query.per_page, 60, 200)?;
+        if let Some(team_id) = query.in_team.as_ref().or(query.not_in_team.as_ref()) {
+            self.require_team_member(session, team_id).await?;
+        }
+        if let Some(channel_id) = query.in_channel.as_ref().or(query.not_in_channel.as_ref()) {
+            self.require_channel_read(session, channel_id).await?;
+        }
+        let filter = user_store::UserListFilter {
+            in_team: query.in_team,
+            not_in_team: query.not_in_team,
+            in_channel: query.in_channel,
+            not_in_channel: query.not_in_channel,
+            active_only: query.active.unwrap_or(false),
+            offset,
+            limit,
+        };
+        let db = self.store().replica().await?;
+        let users = user_store::list(&db, &filter).await?;
+        Ok(users.into_iter().map(|user| sanitize(user, session)).collect())
+    }
+
+    pub async fn patch_user(&self, session: &Session, user_id: &str, patch: UserPatch) -> AppResult<User> {
+        if session.user_id != user_id {
+            require_system_admin(session)?;
+        }
+        if let Some(username) = &patch.username {
+            validate_username(&username.to_lowercase())?;
+        }
+        if let Some(email) = &patch.email {
+            validate_email(&email.to_lowercase())?;
+        }
+        let db = self.store().master().await?;
+        let user = match user_store::patch(&db, user_id, &patch, now_millis()).await {
+            Ok(user) => user,
+            Err(StoreError::Conflict(_)) => {
+                return Err(AppError::bad_request("app.user.update.find.app_error", "That username or email is already taken."))
+            }
+            Err(other) => return Err(other.into()),
+        };
+        check_profile_lengths(&user)?;
+        self.inner.caches.users.remove(&user.id);
+        let sanitized = sanitize(user.clone(), session);
+        self.publish(
+            WebSocketEvent::new(event_names::USER_UPDATED, Broadcast::to_everyone())
+                .with("user", serde_json::to_value(&sanitized).unwrap_or_default()),
+        );
+        Ok(sanitized)
+    }
+
+    /// PUT /users/{id}/password. Users give their current password; admins changing someone
+    /// else's do not. Every other session of the user is revoked.
+    pub async fn update_password(&self, session: &Session, user_id: &str, current_password: &str, new_password: &str) -> AppResult<()> {
+        let changing_own = session.user_id == user_id;
+        if !changing_own {
+            require_system_admin(session)?;
+        }
+        check_password_policy(&self.config().password_settings, new_password)?;
+        let db = self.store().master().await?;
+        let account = user_store::get_with_hash(&db, user_id).await?;
+        drop(db);
+        if changing_own && !crate::password::verify_password(current_password.to_string(), account.password_hash).await {
+            return Err(AppError::bad_request("api.user.update_password.incorrect.app_error", "The \"Current Password\" you entered is incorrect. Please check that Caps Lock is off and try again."));
+        }
+        let new_hash = crate::password::hash_password(new_password.to_string()).await;
+        let db = self.store().master().await?;
+        user_store::update_password(&db, user_id, &new_hash, now_millis()).await?;
+        let keep = if changing_own { session.id.as_str() } else { "" };
+        let revoked = session_store::delete_for_user_except(&db, user_id, keep).await?;
+        self.forget_sessions(&revoked);
+        Ok(())
+    }
+
+    pub async fn update_user_roles(&self, session: &Session, user_id: &str, roles: &str) -> AppResult<()> {
+        require_system_admin(session)?;
+        let valid = roles.split_whitespace().all(|role| role == ROLE_SYSTEM_USER || role == ROLE_SYSTEM_ADMIN);
+        if !valid || !roles.contains(ROLE_SYSTEM_USER) {
+            return Err(AppError::invalid_param("roles"));
+        }
+        let db = self.store().master().await?;
+        user_store::get(&db, user_id).await?;
+        user_store::set_roles(&db, user_id, roles, now_millis()).await?;
+        session_store::update_roles_for_user(&db, user_id, roles).await?;
+        self.forget_user_sessions(user_id);
+        self.inner.caches.users.remove(&user_id.to_string());
+        Ok(())
+    }
+
+    // ---- personal access tokens ----
+
+    pub async fn create_access_token(&self, session: &Session, user_id: &str, description: String) -> AppResult<UserAccessToken> {
+        if !self.config().service_settings.enable_user_access_tokens {
+            return Err(AppError::new(501, "api.user.create_user_access_token.disabled", "Personal access tokens are disabled on this server. Please contact your system administrator for details."));
+        }
+        if session.user_id != user_id {
+            require_system_admin(session)?;
+        } else if !session.is_system_admin() {
+            // Mattermost grants create_user_access_token to admins by default only.
+            return Err(AppError::no_permission());
+        }
+        if description.trim().is_empty() || description.len() > 255 {
+            return Err(AppError::bad_request("model.user_access_token.is_valid.description.app_error", "Invalid description, must be 255 or less characters"));
+        }
+        let db = self.store().master().await?;
+        user_store::get(&db, user_id).await?;
+        let token = UserAccessToken { id: new_id(), token: new_id(), user_id: user_id.to_string(), description, is_active: true };
+        user_store::insert_access_token(&db, &token).await?;
+        Ok(token)
+    }
+
+    pub async fn list_access_tokens(&self, session: &Session, user_id: &str) -> AppResult<Vec<UserAccessToken>> {
+        if session.user_id != user_id {
+            require_system_admin(session)?;
+        }
+        let db = self.store().replica().await?;
+        Ok(user_store::list_access_tokens(&db, user_id).await?)
+    }
+
+    pub async fn revoke_access_token(&self, session: &Session, token_id: &str) -> AppResult<()> {
+        let db = self.store().master().await?;
+        let token = user_store::get_access_token(&db, token_id).await?;
+        if session.user_id != token.user_id {
+            require_system_admin(session)?;
+        }
+        let secret = user_store::delete_access_token(&db, token_id).await?;
+        if let Ok(token_session) = session_store::get_by_token(&db, &secret).await {
+            session_store::delete(&db, &token_session.id).await?;
+            self.forget_sessions(&[token_session]);
+        }
+        Ok(())
+    }
+}
+
+fn default_notify_props(username: &str) -> serde_json::Map<String, serde_json::Value> {
+    let value = serde_json::json!({
+        "channel": "true", "comments": "never", "desktop": "mention", "desktop_sound": "true",
+        "email": "true", "first_name": "false", "mention_keys": username, "push": "mention",
+        "push_status": "away"
+    });
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// What another user may see of a user (admins and the user themselves see everything but
+/// the password hash, which never leaves the store).
+pub(crate) fn sanitize(mut user: User, viewer: &Session) -> User {
+    user.password.clear();
+    if viewer.user_id != user.id && !viewer.is_system_admin() {
+        user.auth_data = None;
+        user.failed_attempts = 0;
+        user.notify_props = serde_json::Map::new();
+    }
+    user
+}

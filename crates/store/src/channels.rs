@@ -1,0 +1,285 @@
+//! Channels and channel members.
+
+use crate::{json_map, one, GenericClient, StoreResult};
+use chorus_model::{Channel, ChannelMember, ChannelPatch, ChannelUnread};
+use serde_json::Value;
+use tokio_postgres::Row;
+
+const CHANNEL_COLUMNS: &str = "id, createat, updateat, deleteat, teamid, type, displayname, name, \
+     header, purpose, lastpostat, totalmsgcount, totalmsgcountroot, lastrootpostat, extraupdateat, creatorid";
+
+const MEMBER_COLUMNS: &str = "channelid, userid, roles, lastviewedat, msgcount, mentioncount, \
+     msgcountroot, mentioncountroot, notifyprops, lastupdateat, schemeuser, schemeadmin, schemeguest";
+
+fn channel_from_row(row: &Row) -> Channel {
+    Channel {
+        id: row.get("id"),
+        create_at: row.get("createat"),
+        update_at: row.get("updateat"),
+        delete_at: row.get("deleteat"),
+        team_id: row.get("teamid"),
+        channel_type: row.get("type"),
+        display_name: row.get("displayname"),
+        name: row.get("name"),
+        header: row.get("header"),
+        purpose: row.get("purpose"),
+        last_post_at: row.get("lastpostat"),
+        total_msg_count: row.get("totalmsgcount"),
+        total_msg_count_root: row.get("totalmsgcountroot"),
+        last_root_post_at: row.get("lastrootpostat"),
+        extra_update_at: row.get("extraupdateat"),
+        creator_id: row.get("creatorid"),
+        ..Default::default()
+    }
+}
+
+fn member_from_row(row: &Row) -> ChannelMember {
+    let scheme_admin: bool = row.get("schemeadmin");
+    let mut roles = String::from("channel_user");
+    if scheme_admin {
+        roles.push_str(" channel_admin");
+    }
+    ChannelMember {
+        channel_id: row.get("channelid"),
+        user_id: row.get("userid"),
+        roles,
+        last_viewed_at: row.get("lastviewedat"),
+        msg_count: row.get("msgcount"),
+        mention_count: row.get("mentioncount"),
+        mention_count_root: row.get("mentioncountroot"),
+        urgent_mention_count: 0,
+        msg_count_root: row.get("msgcountroot"),
+        notify_props: json_map(row, "notifyprops"),
+        last_update_at: row.get("lastupdateat"),
+        scheme_guest: row.get("schemeguest"),
+        scheme_user: row.get("schemeuser"),
+        scheme_admin,
+        explicit_roles: row.get("roles"),
+    }
+}
+
+/// Mattermost's default notify props for a new channel membership.
+fn default_notify_props() -> Value {
+    serde_json::json!({
+        "desktop": "default", "email": "default", "ignore_channel_mentions": "default",
+        "mark_unread": "all", "push": "default", "channel_auto_follow_threads": "off"
+    })
+}
+
+pub async fn insert(db: &impl GenericClient, channel: &Channel) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO channels (id, createat, updateat, deleteat, teamid, type, displayname, name, header, \
+         purpose, lastpostat, totalmsgcount, totalmsgcountroot, lastrootpostat, extraupdateat, creatorid) \
+         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, 0, 0, $10, 0, $11)",
+        &[
+            &channel.id,
+            &channel.create_at,
+            &channel.update_at,
+            &channel.team_id,
+            &channel.channel_type,
+            &channel.display_name,
+            &channel.name,
+            &channel.header,
+            &channel.purpose,
+            &channel.last_post_at,
+            &channel.creator_id,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: &impl GenericClient, channel_id: &str) -> StoreResult<Channel> {
+    let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&channel_id]).await?;
+    one(row.as_ref().map(channel_from_row), "channel")
+}
+
+pub async fn get_many(db: &impl GenericClient, channel_ids: &[String]) -> StoreResult<Vec<Channel>> {
+    let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ANY($1)");
+    let rows = db.query(&sql, &[&channel_ids]).await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// A channel by name within a team (`team_id` is "" for direct and group channels).
+pub async fn get_by_name(db: &impl GenericClient, team_id: &str, name: &str) -> StoreResult<Channel> {
+    let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE teamid = $1 AND name = $2");
+    let row = db.query_opt(&sql, &[&team_id, &name]).await?;
+    one(row.as_ref().map(channel_from_row), "channel")
+}
+
+pub async fn patch(db: &impl GenericClient, channel_id: &str, patch: &ChannelPatch, now: i64) -> StoreResult<Channel> {
+    let sql = format!(
+        "UPDATE channels SET updateat = $2, displayname = COALESCE($3, displayname), name = COALESCE($4, name), \
+         header = COALESCE($5, header), purpose = COALESCE($6, purpose) WHERE id = $1 RETURNING {CHANNEL_COLUMNS}"
+    );
+    let row = db
+        .query_opt(&sql, &[&channel_id, &now, &patch.display_name, &patch.name, &patch.header, &patch.purpose])
+        .await?;
+    one(row.as_ref().map(channel_from_row), "channel")
+}
+
+pub async fn archive(db: &impl GenericClient, channel_id: &str, now: i64) -> StoreResult<()> {
+    db.execute(
+        "UPDATE channels SET deleteat = $2, updateat = $2 WHERE id = $1 AND deleteat = 0",
+        &[&channel_id, &now],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Public, unarchived channels of a team, by display name.
+pub async fn list_public(db: &impl GenericClient, team_id: &str, offset: i64, limit: i64) -> StoreResult<Vec<Channel>> {
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels WHERE teamid = $1 AND type = 'O' AND deleteat = 0 \
+         ORDER BY displayname, id LIMIT $2 OFFSET $3"
+    );
+    let rows = db.query(&sql, &[&team_id, &limit, &offset]).await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// The user's channels in a team, plus their direct and group channels (as Mattermost does).
+pub async fn list_for_user_in_team(
+    db: &impl GenericClient,
+    user_id: &str,
+    team_id: &str,
+    include_deleted: bool,
+) -> StoreResult<Vec<Channel>> {
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels c WHERE (c.teamid = $2 OR c.teamid = '') \
+         AND ($3 OR c.deleteat = 0) \
+         AND EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $1) \
+         ORDER BY c.displayname, c.id"
+    );
+    let rows = db.query(&sql, &[&user_id, &team_id, &include_deleted]).await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// Adds a member; does nothing if already a member. Returns true when added.
+pub async fn add_member(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+    channel_admin: bool,
+    now: i64,
+) -> StoreResult<bool> {
+    let statement = db
+        .prepare_cached(
+            "INSERT INTO channelmembers (channelid, userid, roles, lastviewedat, msgcount, mentioncount, \
+             msgcountroot, mentioncountroot, notifyprops, lastupdateat, schemeuser, schemeadmin, schemeguest) \
+             VALUES ($1, $2, '', 0, 0, 0, 0, 0, $3, $4, true, $5, false) ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    let added = db
+        .execute(&statement, &[&channel_id, &user_id, &default_notify_props(), &now, &channel_admin])
+        .await?;
+    Ok(added > 0)
+}
+
+pub async fn remove_member(db: &impl GenericClient, channel_id: &str, user_id: &str) -> StoreResult<bool> {
+    let removed = db
+        .execute("DELETE FROM channelmembers WHERE channelid = $1 AND userid = $2", &[&channel_id, &user_id])
+        .await?;
+    Ok(removed > 0)
+}
+
+/// Removes the user from every channel of a team (leaving the team).
+pub async fn remove_member_from_team_channels(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+) -> StoreResult<Vec<String>> {
+    let rows = db
+        .query(
+            "DELETE FROM channelmembers cm USING channels c WHERE cm.channelid = c.id AND c.teamid = $1 \
+             AND cm.userid = $2 RETURNING cm.channelid",
+            &[&team_id, &user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+pub async fn get_member(db: &impl GenericClient, channel_id: &str, user_id: &str) -> StoreResult<ChannelMember> {
+    let sql = format!("SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE channelid = $1 AND userid = $2");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&channel_id, &user_id]).await?;
+    one(row.as_ref().map(member_from_row), "channel member")
+}
+
+pub async fn is_member(db: &impl GenericClient, channel_id: &str, user_id: &str) -> StoreResult<bool> {
+    let statement = db
+        .prepare_cached("SELECT 1 FROM channelmembers WHERE channelid = $1 AND userid = $2")
+        .await?;
+    Ok(db.query_opt(&statement, &[&channel_id, &user_id]).await?.is_some())
+}
+
+pub async fn list_members(
+    db: &impl GenericClient,
+    channel_id: &str,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<ChannelMember>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE channelid = $1 ORDER BY userid LIMIT $2 OFFSET $3"
+    );
+    let rows = db.query(&sql, &[&channel_id, &limit, &offset]).await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
+/// The user's memberships in a team's channels and in their direct/group channels.
+pub async fn list_members_for_user_in_team(
+    db: &impl GenericClient,
+    user_id: &str,
+    team_id: &str,
+) -> StoreResult<Vec<ChannelMember>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM channelmembers cm WHERE cm.userid = $1 AND EXISTS \
+         (SELECT 1 FROM channels c WHERE c.id = cm.channelid AND (c.teamid = $2 OR c.teamid = ''))"
+    );
+    let rows = db.query(&sql, &[&user_id, &team_id]).await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
+pub async fn member_ids(db: &impl GenericClient, channel_id: &str) -> StoreResult<Vec<String>> {
+    let statement = db.prepare_cached("SELECT userid FROM channelmembers WHERE channelid = $1").await?;
+    let rows = db.query(&statement, &[&channel_id]).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Marks the channel read for the user; returns the previous `lastviewedat`, or None when the
+/// user is not a member.
+pub async fn view(db: &impl GenericClient, channel_id: &str, user_id: &str, now: i64) -> StoreResult<Option<i64>> {
+    let statement = db
+        .prepare_cached(
+            "UPDATE channelmembers cm SET lastviewedat = GREATEST($3, c.lastpostat), msgcount = c.totalmsgcount, \
+             msgcountroot = c.totalmsgcountroot, mentioncount = 0, mentioncountroot = 0, lastupdateat = $3 \
+             FROM channels c WHERE c.id = cm.channelid AND cm.channelid = $1 AND cm.userid = $2 \
+             RETURNING cm.lastviewedat",
+        )
+        .await?;
+    let row = db.query_opt(&statement, &[&channel_id, &user_id, &now]).await?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+pub async fn unread(db: &impl GenericClient, channel_id: &str, user_id: &str) -> StoreResult<ChannelUnread> {
+    let row = db
+        .query_opt(
+            "SELECT c.teamid, c.id, c.totalmsgcount - cm.msgcount AS msgcount, cm.mentioncount, cm.mentioncountroot, \
+             c.totalmsgcountroot - cm.msgcountroot AS msgcountroot, cm.notifyprops \
+             FROM channels c JOIN channelmembers cm ON cm.channelid = c.id WHERE c.id = $1 AND cm.userid = $2",
+            &[&channel_id, &user_id],
+        )
+        .await?;
+    let row = one(row, "channel member")?;
+    Ok(ChannelUnread {
+        team_id: row.get(0),
+        channel_id: row.get(1),
+        msg_count: row.get(2),
+        mention_count: row.get(3),
+        mention_count_root: row.get(4),
+        urgent_mention_count: 0,
+        msg_count_root: row.get(5),
+        notify_props: json_map(&row, "notifyprops"),
+    })
+}

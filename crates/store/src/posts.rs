@@ -1,0 +1,478 @@
+//! Posts: creation (the hot path), reads, edits, deletes and full-text search.
+
+use crate::{json_map, one, Connection, GenericClient, StoreError, StoreResult};
+use chorus_model::{Post, PostList, PostSearch, Reaction};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+const POST_COLUMNS: &str = "id, createat, updateat, editat, deleteat, ispinned, userid, channelid, \
+     rootid, originalid, message, type, props, hashtags, fileids, hasreactions, replycount, lastreplyat";
+
+fn post_from_row(row: &Row) -> Post {
+    let file_ids: Value = row.get("fileids");
+    Post {
+        id: row.get("id"),
+        create_at: row.get("createat"),
+        update_at: row.get("updateat"),
+        edit_at: row.get("editat"),
+        delete_at: row.get("deleteat"),
+        is_pinned: row.get("ispinned"),
+        user_id: row.get("userid"),
+        channel_id: row.get("channelid"),
+        root_id: row.get("rootid"),
+        original_id: row.get("originalid"),
+        message: row.get("message"),
+        post_type: row.get("type"),
+        props: json_map(row, "props"),
+        hashtags: row.get("hashtags"),
+        pending_post_id: String::new(),
+        reply_count: row.get("replycount"),
+        last_reply_at: row.get("lastreplyat"),
+        participants: None,
+        file_ids: serde_json::from_value(file_ids).unwrap_or_default(),
+        has_reactions: row.get("hasreactions"),
+        metadata: Default::default(),
+    }
+}
+
+/// A post to create. `post.create_at` is a proposal: the store raises it past the channel's
+/// last post so that order within a channel never depends on node clocks.
+pub struct NewPost {
+    pub post: Post,
+    /// Users whose mention counters go up (already resolved to channel members).
+    pub mentioned_user_ids: Vec<String>,
+}
+
+pub enum CreateOutcome {
+    Created(Post),
+    /// A post with the same (user, pending_post_id) already existed: a client retry.
+    AlreadyExisted(Post),
+}
+
+/// Why a post could not be created, beyond database errors.
+#[derive(Debug, thiserror::Error)]
+pub enum CreatePostError {
+    #[error("channel not found")]
+    ChannelNotFound,
+    #[error("channel is archived")]
+    ChannelArchived,
+    #[error("root post not found in this channel")]
+    InvalidRoot,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<tokio_postgres::Error> for CreatePostError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        CreatePostError::Store(error.into())
+    }
+}
+
+/// Creates a post in one transaction: lock the channel row (which orders concurrent posts in
+/// the channel), detect a retry by pending_post_id, pick `create_at` strictly after the
+/// channel's last post, insert, and bump the channel, thread and member counters.
+pub async fn create(db: &mut Connection, new_post: NewPost) -> Result<CreateOutcome, CreatePostError> {
+    let NewPost { mut post, mentioned_user_ids } = new_post;
+    let transaction = db.transaction().await?;
+
+    let lock_channel = transaction
+        .prepare_cached("SELECT lastpostat, deleteat FROM channels WHERE id = $1 FOR UPDATE")
+        .await?;
+    let Some(channel_row) = transaction.query_opt(&lock_channel, &[&post.channel_id]).await? else {
+        return Err(CreatePostError::ChannelNotFound);
+    };
+    let channel_last_post_at: i64 = channel_row.get(0);
+    let channel_delete_at: i64 = channel_row.get(1);
+    if channel_delete_at != 0 {
+        return Err(CreatePostError::ChannelArchived);
+    }
+
+    if !post.pending_post_id.is_empty() {
+        let find_retry = transaction
+            .prepare_cached(&format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE userid = $1 AND pendingpostid = $2"
+            ))
+            .await?;
+        if let Some(existing) =
+            transaction.query_opt(&find_retry, &[&post.user_id, &post.pending_post_id]).await?
+        {
+            let mut existing_post = post_from_row(&existing);
+            existing_post.pending_post_id = post.pending_post_id.clone();
+            return Ok(CreateOutcome::AlreadyExisted(existing_post));
+        }
+    }
+
+    let is_reply = !post.root_id.is_empty();
+    if is_reply {
+        let lock_root = transaction
+            .prepare_cached("SELECT channelid, rootid, deleteat FROM posts WHERE id = $1 FOR UPDATE")
+            .await?;
+        let root = transaction.query_opt(&lock_root, &[&post.root_id]).await?;
+        let root_is_valid = root.is_some_and(|row| {
+            row.get::<_, String>(0) == post.channel_id
+                && row.get::<_, String>(1).is_empty()
+                && row.get::<_, i64>(2) == 0
+        });
+        if !root_is_valid {
+            return Err(CreatePostError::InvalidRoot);
+        }
+    }
+
+    post.create_at = post.create_at.max(channel_last_post_at + 1);
+    post.update_at = post.create_at;
+
+    let insert = transaction
+        .prepare_cached(
+            "INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, channelid, rootid, \
+             originalid, message, type, props, hashtags, fileids, hasreactions, replycount, lastreplyat, pendingpostid) \
+             VALUES ($1, $2, $2, 0, 0, false, $3, $4, $5, '', $6, $7, $8, $9, $10, false, 0, 0, $11)",
+        )
+        .await?;
+    let file_ids = serde_json::to_value(&post.file_ids).unwrap_or(Value::Array(Vec::new()));
+    transaction
+        .execute(
+            &insert,
+            &[
+                &post.id,
+                &post.create_at,
+                &post.user_id,
+                &post.channel_id,
+                &post.root_id,
+                &post.message,
+                &post.post_type,
+                &Value::Object(post.props.clone()),
+                &post.hashtags,
+                &file_ids,
+                &post.pending_post_id,
+            ],
+        )
+        .await?;
+
+    let bump_channel = transaction
+        .prepare_cached(
+            "UPDATE channels SET lastpostat = $2, totalmsgcount = totalmsgcount + 1, \
+             totalmsgcountroot = totalmsgcountroot + CASE WHEN $3 THEN 0 ELSE 1 END, \
+             lastrootpostat = CASE WHEN $3 THEN lastrootpostat ELSE $2 END WHERE id = $1",
+        )
+        .await?;
+    transaction.execute(&bump_channel, &[&post.channel_id, &post.create_at, &is_reply]).await?;
+
+    if is_reply {
+        let bump_thread = transaction
+            .prepare_cached("UPDATE posts SET replycount = replycount + 1, lastreplyat = $2 WHERE id = $1")
+            .await?;
+        transaction.execute(&bump_thread, &[&post.root_id, &post.create_at]).await?;
+    }
+
+    if !mentioned_user_ids.is_empty() {
+        let bump_mentions = transaction
+            .prepare_cached(
+                "UPDATE channelmembers SET mentioncount = mentioncount + 1, \
+                 mentioncountroot = mentioncountroot + CASE WHEN $3 THEN 0 ELSE 1 END \
+                 WHERE channelid = $1 AND userid = ANY($2)",
+            )
+            .await?;
+        transaction
+            .execute(&bump_mentions, &[&post.channel_id, &mentioned_user_ids, &is_reply])
+            .await?;
+    }
+
+    // The author has seen their own post.
+    let mark_author_read = transaction
+        .prepare_cached(
+            "UPDATE channelmembers cm SET lastviewedat = $3, msgcount = c.totalmsgcount, \
+             msgcountroot = c.totalmsgcountroot, lastupdateat = $3 FROM channels c \
+             WHERE c.id = cm.channelid AND cm.channelid = $1 AND cm.userid = $2",
+        )
+        .await?;
+    transaction.execute(&mark_author_read, &[&post.channel_id, &post.user_id, &post.create_at]).await?;
+
+    transaction.commit().await?;
+    Ok(CreateOutcome::Created(post))
+}
+
+pub async fn get(db: &impl GenericClient, post_id: &str) -> StoreResult<Post> {
+    let statement = db.prepare_cached(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1")).await?;
+    let row = db.query_opt(&statement, &[&post_id]).await?;
+    one(row.as_ref().map(post_from_row), "post")
+}
+
+pub async fn get_many(db: &impl GenericClient, post_ids: &[String]) -> StoreResult<Vec<Post>> {
+    let rows = db
+        .query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ANY($1)"), &[&post_ids])
+        .await?;
+    Ok(rows.iter().map(post_from_row).collect())
+}
+
+/// Changes applied by an edit; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct PostChanges {
+    pub message: Option<String>,
+    pub is_pinned: Option<bool>,
+    pub props: Option<serde_json::Map<String, Value>>,
+    pub file_ids: Option<Vec<String>>,
+}
+
+/// Applies an edit. `edit_at` moves only when the message changes; `update_at` always moves
+/// forward, even if this node's clock is behind the last writer's.
+pub async fn update(db: &impl GenericClient, post_id: &str, changes: &PostChanges, now: i64) -> StoreResult<Post> {
+    let file_ids = changes.file_ids.as_ref().map(|ids| serde_json::to_value(ids).unwrap_or_default());
+    let props = changes.props.clone().map(Value::Object);
+    let row = db
+        .query_opt(
+            &format!(
+                "UPDATE posts SET updateat = GREATEST($2, updateat + 1), \
+                 editat = CASE WHEN $3::text IS NOT NULL AND $3::text <> message THEN GREATEST($2, updateat + 1) ELSE editat END, \
+                 message = COALESCE($3, message), ispinned = COALESCE($4, ispinned), props = COALESCE($5, props), \
+                 fileids = COALESCE($6, fileids) WHERE id = $1 AND deleteat = 0 RETURNING {POST_COLUMNS}"
+            ),
+            &[&post_id, &now, &changes.message, &changes.is_pinned, &props, &file_ids],
+        )
+        .await?;
+    one(row.as_ref().map(post_from_row), "post")
+}
+
+/// Soft-deletes a post and, for a thread root, its replies. Returns the deleted post.
+pub async fn delete(db: &mut Connection, post_id: &str, now: i64) -> StoreResult<Post> {
+    let transaction = db.transaction().await?;
+    let row = transaction
+        .query_opt(
+            &format!(
+                "UPDATE posts SET deleteat = GREATEST($2, updateat + 1), updateat = GREATEST($2, updateat + 1) \
+                 WHERE id = $1 AND deleteat = 0 RETURNING {POST_COLUMNS}"
+            ),
+            &[&post_id, &now],
+        )
+        .await?;
+    let post = one(row.as_ref().map(post_from_row), "post")?;
+    if post.root_id.is_empty() {
+        transaction
+            .execute(
+                "UPDATE posts SET deleteat = $2, updateat = GREATEST($2, updateat + 1) WHERE rootid = $1 AND deleteat = 0",
+                &[&post_id, &post.delete_at],
+            )
+            .await?;
+    } else {
+        transaction
+            .execute(
+                "UPDATE posts SET replycount = GREATEST(replycount - 1, 0) WHERE id = $1",
+                &[&post.root_id],
+            )
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(post)
+}
+
+/// Which window of a channel's posts to read (GET /channels/{id}/posts).
+#[derive(Debug, Clone)]
+pub enum PostWindow {
+    /// Newest first, skipping `offset`.
+    Page { offset: i64, limit: i64 },
+    /// Everything created, edited or deleted after `since` (deleted posts included).
+    Since { since: i64 },
+    /// Posts older than the given post, newest first.
+    Before { post_id: String, offset: i64, limit: i64 },
+    /// Posts newer than the given post.
+    After { post_id: String, offset: i64, limit: i64 },
+}
+
+/// Reads a window of a channel's posts, with the thread roots the replies refer to, the
+/// neighbouring post ids for paging, and reactions.
+pub async fn list_channel(db: &impl GenericClient, channel_id: &str, window: &PostWindow) -> StoreResult<PostList> {
+    let rows = match window {
+        PostWindow::Page { offset, limit } => {
+            db.query(
+                &format!(
+                    "SELECT {POST_COLUMNS} FROM posts WHERE channelid = $1 AND deleteat = 0 \
+                     ORDER BY createat DESC LIMIT $2 OFFSET $3"
+                ),
+                &[&channel_id, limit, offset],
+            )
+            .await?
+        }
+        PostWindow::Since { since } => {
+            db.query(
+                &format!(
+                    "SELECT {POST_COLUMNS} FROM posts WHERE channelid = $1 AND updateat > $2 \
+                     ORDER BY createat DESC LIMIT 1000"
+                ),
+                &[&channel_id, since],
+            )
+            .await?
+        }
+        PostWindow::Before { post_id, offset, limit } => {
+            let anchor = get(db, post_id).await?;
+            db.query(
+                &format!(
+                    "SELECT {POST_COLUMNS} FROM posts WHERE channelid = $1 AND deleteat = 0 AND createat < $2 \
+                     ORDER BY createat DESC LIMIT $3 OFFSET $4"
+                ),
+                &[&channel_id, &anchor.create_at, limit, offset],
+            )
+            .await?
+        }
+        PostWindow::After { post_id, offset, limit } => {
+            let anchor = get(db, post_id).await?;
+            let mut rows = db
+                .query(
+                    &format!(
+                        "SELECT {POST_COLUMNS} FROM posts WHERE channelid = $1 AND deleteat = 0 AND createat > $2 \
+                         ORDER BY createat ASC LIMIT $3 OFFSET $4"
+                    ),
+                    &[&channel_id, &anchor.create_at, limit, offset],
+                )
+                .await?;
+            rows.reverse();
+            rows
+        }
+    };
+    let posts: Vec<Post> = rows.iter().map(post_from_row).collect();
+    let mut list = PostList::default();
+
+    if !matches!(window, PostWindow::Since { .. }) {
+        if let (Some(newest), Some(oldest)) = (posts.first(), posts.last()) {
+            list.next_post_id = neighbour_id(db, channel_id, newest.create_at, true).await?.unwrap_or_default();
+            list.prev_post_id = neighbour_id(db, channel_id, oldest.create_at, false).await?.unwrap_or_default();
+            list.has_next = !list.next_post_id.is_empty();
+        }
+    }
+
+    let listed: BTreeSet<String> = posts.iter().map(|post| post.id.clone()).collect();
+    let missing_roots: Vec<String> = posts
+        .iter()
+        .filter(|post| !post.root_id.is_empty() && !listed.contains(&post.root_id))
+        .map(|post| post.root_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for post in posts {
+        list.push(post);
+    }
+    if !missing_roots.is_empty() {
+        for root in get_many(db, &missing_roots).await? {
+            list.add_related(root);
+        }
+    }
+    attach_reactions(db, &mut list).await?;
+    Ok(list)
+}
+
+async fn neighbour_id(db: &impl GenericClient, channel_id: &str, create_at: i64, newer: bool) -> StoreResult<Option<String>> {
+    let sql = if newer {
+        "SELECT id FROM posts WHERE channelid = $1 AND deleteat = 0 AND createat > $2 ORDER BY createat ASC LIMIT 1"
+    } else {
+        "SELECT id FROM posts WHERE channelid = $1 AND deleteat = 0 AND createat < $2 ORDER BY createat DESC LIMIT 1"
+    };
+    let statement = db.prepare_cached(sql).await?;
+    Ok(db.query_opt(&statement, &[&channel_id, &create_at]).await?.map(|row| row.get(0)))
+}
+
+/// A thread: its root and every live reply, newest first in `order`.
+pub async fn thread(db: &impl GenericClient, root_id: &str) -> StoreResult<PostList> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE (id = $1 OR rootid = $1) AND deleteat = 0 ORDER BY createat DESC"
+            ),
+            &[&root_id],
+        )
+        .await?;
+    let mut list = PostList::default();
+    for row in &rows {
+        list.push(post_from_row(row));
+    }
+    attach_reactions(db, &mut list).await?;
+    Ok(list)
+}
+
+async fn attach_reactions(db: &impl GenericClient, list: &mut PostList) -> StoreResult<()> {
+    let post_ids: Vec<String> = list
+        .posts
+        .values()
+        .filter(|post| post.has_reactions)
+        .map(|post| post.id.clone())
+        .collect();
+    if post_ids.is_empty() {
+        return Ok(());
+    }
+    let mut by_post: HashMap<String, Vec<Reaction>> = HashMap::new();
+    for reaction in crate::reactions::list_for_posts(db, &post_ids).await? {
+        by_post.entry(reaction.post_id.clone()).or_default().push(reaction);
+    }
+    for (post_id, reactions) in by_post {
+        if let Some(post) = list.posts.get_mut(&post_id) {
+            post.metadata.reactions = reactions;
+        }
+    }
+    Ok(())
+}
+
+/// Full-text search over the posts of channels the user belongs to in a team (and their
+/// direct and group channels). Terms are bound as parameters, never spliced into SQL.
+pub async fn search(
+    db: &impl GenericClient,
+    user_id: &str,
+    team_id: &str,
+    search: &PostSearch,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<PostList> {
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(user_id.to_string()), Box::new(team_id.to_string())];
+    let mut sql = format!(
+        "SELECT {} FROM posts p JOIN channels c ON c.id = p.channelid \
+         JOIN channelmembers cm ON cm.channelid = p.channelid AND cm.userid = $1 \
+         WHERE p.deleteat = 0 AND c.deleteat = 0 AND (c.teamid = $2 OR c.teamid = '') AND p.type NOT LIKE 'system\\_%'",
+        POST_COLUMNS.split(", ").map(|column| format!("p.{column}")).collect::<Vec<_>>().join(", ")
+    );
+
+    let mut query_parts: Vec<String> = Vec::new();
+    for word in &search.words {
+        params.push(Box::new(word.clone()));
+        query_parts.push(format!("plainto_tsquery('english', ${})", params.len()));
+    }
+    for phrase in &search.phrases {
+        params.push(Box::new(phrase.clone()));
+        query_parts.push(format!("phraseto_tsquery('english', ${})", params.len()));
+    }
+    for prefix in &search.prefixes {
+        params.push(Box::new(format!("{prefix}:*")));
+        query_parts.push(format!("to_tsquery('english', ${})", params.len()));
+    }
+    let joiner = if search.is_or_search { " || " } else { " && " };
+    let mut tsquery = query_parts.join(joiner);
+    for excluded in &search.excluded_words {
+        params.push(Box::new(excluded.clone()));
+        let negation = format!("!! plainto_tsquery('english', ${})", params.len());
+        tsquery = if tsquery.is_empty() { negation } else { format!("({tsquery}) && {negation}") };
+    }
+    if !tsquery.is_empty() {
+        sql.push_str(&format!(" AND p.messagetsv @@ ({tsquery})"));
+    }
+    if !search.from_usernames.is_empty() {
+        params.push(Box::new(search.from_usernames.clone()));
+        sql.push_str(&format!(
+            " AND p.userid IN (SELECT id FROM users WHERE username = ANY(${}))",
+            params.len()
+        ));
+    }
+    if !search.in_channels.is_empty() {
+        params.push(Box::new(search.in_channels.clone()));
+        sql.push_str(&format!(" AND (c.name = ANY(${0}) OR c.id = ANY(${0}))", params.len()));
+    }
+    params.push(Box::new(limit));
+    sql.push_str(&format!(" ORDER BY p.createat DESC LIMIT ${}", params.len()));
+    params.push(Box::new(offset));
+    sql.push_str(&format!(" OFFSET ${}", params.len()));
+
+    let param_refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)).collect();
+    let rows = db.query(&sql, &param_refs).await?;
+    let mut list = PostList::default();
+    for row in &rows {
+        list.push(post_from_row(row));
+    }
+    attach_reactions(db, &mut list).await?;
+    Ok(list)
+}

@@ -1,0 +1,218 @@
+//! Teams and team members.
+
+use crate::{one, GenericClient, StoreResult};
+use chorus_model::{Team, TeamMember, TeamPatch};
+use tokio_postgres::Row;
+
+const TEAM_COLUMNS: &str = "id, createat, updateat, deleteat, displayname, name, description, \
+     email, type, companyname, alloweddomains, inviteid, allowopeninvite";
+
+fn team_from_row(row: &Row) -> Team {
+    Team {
+        id: row.get("id"),
+        create_at: row.get("createat"),
+        update_at: row.get("updateat"),
+        delete_at: row.get("deleteat"),
+        display_name: row.get("displayname"),
+        name: row.get("name"),
+        description: row.get("description"),
+        email: row.get("email"),
+        team_type: row.get("type"),
+        company_name: row.get("companyname"),
+        allowed_domains: row.get("alloweddomains"),
+        invite_id: row.get("inviteid"),
+        allow_open_invite: row.get("allowopeninvite"),
+        scheme_id: None,
+        group_constrained: None,
+    }
+}
+
+fn member_from_row(row: &Row) -> TeamMember {
+    let scheme_admin: bool = row.get("schemeadmin");
+    let mut roles = String::from("team_user");
+    if scheme_admin {
+        roles.push_str(" team_admin");
+    }
+    TeamMember {
+        team_id: row.get("teamid"),
+        user_id: row.get("userid"),
+        roles,
+        delete_at: row.get("deleteat"),
+        scheme_guest: row.get("schemeguest"),
+        scheme_user: row.get("schemeuser"),
+        scheme_admin,
+        explicit_roles: row.get("roles"),
+    }
+}
+
+pub async fn insert(db: &impl GenericClient, team: &Team) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO teams (id, createat, updateat, deleteat, displayname, name, description, email, type, \
+         companyname, alloweddomains, inviteid, allowopeninvite) VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            &team.id,
+            &team.create_at,
+            &team.update_at,
+            &team.display_name,
+            &team.name,
+            &team.description,
+            &team.email,
+            &team.team_type,
+            &team.company_name,
+            &team.allowed_domains,
+            &team.invite_id,
+            &team.allow_open_invite,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: &impl GenericClient, team_id: &str) -> StoreResult<Team> {
+    let sql = format!("SELECT {TEAM_COLUMNS} FROM teams WHERE id = $1");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&team_id]).await?;
+    one(row.as_ref().map(team_from_row), "team")
+}
+
+pub async fn get_by_name(db: &impl GenericClient, name: &str) -> StoreResult<Team> {
+    let sql = format!("SELECT {TEAM_COLUMNS} FROM teams WHERE name = $1");
+    let row = db.query_opt(&sql, &[&name]).await?;
+    one(row.as_ref().map(team_from_row), "team")
+}
+
+/// Teams visible in GET /teams: all for admins, else open ones plus the user's own.
+pub async fn list(
+    db: &impl GenericClient,
+    visible_to_user: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<Team>> {
+    let rows = match visible_to_user {
+        None => {
+            let sql = format!(
+                "SELECT {TEAM_COLUMNS} FROM teams WHERE deleteat = 0 ORDER BY displayname, id LIMIT $1 OFFSET $2"
+            );
+            db.query(&sql, &[&limit, &offset]).await?
+        }
+        Some(user_id) => {
+            let sql = format!(
+                "SELECT {TEAM_COLUMNS} FROM teams t WHERE deleteat = 0 AND (allowopeninvite OR EXISTS \
+                 (SELECT 1 FROM teammembers tm WHERE tm.teamid = t.id AND tm.userid = $3 AND tm.deleteat = 0)) \
+                 ORDER BY displayname, id LIMIT $1 OFFSET $2"
+            );
+            db.query(&sql, &[&limit, &offset, &user_id]).await?
+        }
+    };
+    Ok(rows.iter().map(team_from_row).collect())
+}
+
+pub async fn list_for_user(db: &impl GenericClient, user_id: &str) -> StoreResult<Vec<Team>> {
+    let sql = format!(
+        "SELECT {TEAM_COLUMNS} FROM teams t WHERE t.deleteat = 0 AND EXISTS \
+         (SELECT 1 FROM teammembers tm WHERE tm.teamid = t.id AND tm.userid = $1 AND tm.deleteat = 0) \
+         ORDER BY displayname, id"
+    );
+    let rows = db.query(&sql, &[&user_id]).await?;
+    Ok(rows.iter().map(team_from_row).collect())
+}
+
+pub async fn patch(db: &impl GenericClient, team_id: &str, patch: &TeamPatch, now: i64) -> StoreResult<Team> {
+    let sql = format!(
+        "UPDATE teams SET updateat = $2, displayname = COALESCE($3, displayname), \
+         description = COALESCE($4, description), companyname = COALESCE($5, companyname), \
+         alloweddomains = COALESCE($6, alloweddomains), allowopeninvite = COALESCE($7, allowopeninvite) \
+         WHERE id = $1 RETURNING {TEAM_COLUMNS}"
+    );
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &team_id,
+                &now,
+                &patch.display_name,
+                &patch.description,
+                &patch.company_name,
+                &patch.allowed_domains,
+                &patch.allow_open_invite,
+            ],
+        )
+        .await?;
+    one(row.as_ref().map(team_from_row), "team")
+}
+
+/// Adds (or re-activates) a member. Returns the membership.
+pub async fn upsert_member(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+    team_admin: bool,
+    now: i64,
+) -> StoreResult<TeamMember> {
+    let row = db
+        .query_one(
+            "INSERT INTO teammembers (teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest, createat) \
+             VALUES ($1, $2, '', 0, true, $3, false, $4) \
+             ON CONFLICT (teamid, userid) DO UPDATE SET deleteat = 0 \
+             RETURNING teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest",
+            &[&team_id, &user_id, &team_admin, &now],
+        )
+        .await?;
+    Ok(member_from_row(&row))
+}
+
+pub async fn get_member(db: &impl GenericClient, team_id: &str, user_id: &str) -> StoreResult<TeamMember> {
+    let statement = db
+        .prepare_cached(
+            "SELECT teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest FROM teammembers \
+             WHERE teamid = $1 AND userid = $2 AND deleteat = 0",
+        )
+        .await?;
+    let row = db.query_opt(&statement, &[&team_id, &user_id]).await?;
+    one(row.as_ref().map(member_from_row), "team member")
+}
+
+pub async fn list_members(
+    db: &impl GenericClient,
+    team_id: &str,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<TeamMember>> {
+    let rows = db
+        .query(
+            "SELECT teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest FROM teammembers \
+             WHERE teamid = $1 AND deleteat = 0 ORDER BY userid LIMIT $2 OFFSET $3",
+            &[&team_id, &limit, &offset],
+        )
+        .await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
+pub async fn member_ids(db: &impl GenericClient, team_id: &str) -> StoreResult<Vec<String>> {
+    let rows = db
+        .query("SELECT userid FROM teammembers WHERE teamid = $1 AND deleteat = 0", &[&team_id])
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+pub async fn list_members_for_user(db: &impl GenericClient, user_id: &str) -> StoreResult<Vec<TeamMember>> {
+    let rows = db
+        .query(
+            "SELECT teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest FROM teammembers \
+             WHERE userid = $1 AND deleteat = 0 ORDER BY teamid",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
+/// Marks a membership deleted (Mattermost keeps the row with DeleteAt set).
+pub async fn remove_member(db: &impl GenericClient, team_id: &str, user_id: &str, now: i64) -> StoreResult<bool> {
+    let changed = db
+        .execute(
+            "UPDATE teammembers SET deleteat = $3 WHERE teamid = $1 AND userid = $2 AND deleteat = 0",
+            &[&team_id, &user_id, &now],
+        )
+        .await?;
+    Ok(changed > 0)
+}

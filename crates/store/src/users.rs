@@ -1,0 +1,354 @@
+//! Users and personal access tokens.
+
+use crate::{json_map, one, GenericClient, StoreResult};
+use chorus_model::{User, UserAccessToken, UserPatch};
+use serde_json::Value;
+use tokio_postgres::Row;
+
+const USER_COLUMNS: &str = "id, createat, updateat, deleteat, username, password, authdata, \
+     authservice, email, emailverified, nickname, firstname, lastname, position, roles, props, \
+     notifyprops, lastpasswordupdate, lastpictureupdate, failedattempts, locale, timezone, \
+     mfaactive, isbot, botdescription";
+
+/// A user row with its password hash (which [`User`] carries only on the way in).
+pub struct UserWithHash {
+    pub user: User,
+    pub password_hash: String,
+}
+
+fn user_from_row(row: &Row) -> User {
+    User {
+        id: row.get("id"),
+        create_at: row.get("createat"),
+        update_at: row.get("updateat"),
+        delete_at: row.get("deleteat"),
+        username: row.get("username"),
+        password: String::new(),
+        auth_data: row.get("authdata"),
+        auth_service: row.get("authservice"),
+        email: row.get("email"),
+        email_verified: row.get("emailverified"),
+        nickname: row.get("nickname"),
+        first_name: row.get("firstname"),
+        last_name: row.get("lastname"),
+        position: row.get("position"),
+        roles: row.get("roles"),
+        props: json_map(row, "props"),
+        notify_props: json_map(row, "notifyprops"),
+        last_password_update: row.get("lastpasswordupdate"),
+        last_picture_update: row.get("lastpictureupdate"),
+        failed_attempts: row.get::<_, i32>("failedattempts") as i64,
+        locale: row.get("locale"),
+        timezone: json_map(row, "timezone"),
+        mfa_active: row.get("mfaactive"),
+        is_bot: row.get("isbot"),
+        bot_description: row.get("botdescription"),
+        disable_welcome_email: false,
+    }
+}
+
+/// Inserts a user whose `password` field already holds the hash.
+pub async fn insert(db: &impl GenericClient, user: &User) -> StoreResult<()> {
+    let statement = db
+        .prepare_cached(
+            "INSERT INTO users (id, createat, updateat, deleteat, username, password, authdata, \
+             authservice, email, emailverified, nickname, firstname, lastname, position, roles, \
+             props, notifyprops, lastpasswordupdate, lastpictureupdate, failedattempts, locale, \
+             timezone, mfaactive, isbot, botdescription) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $21, false, $22, $23)",
+        )
+        .await?;
+    db.execute(
+        &statement,
+        &[
+            &user.id,
+            &user.create_at,
+            &user.update_at,
+            &user.delete_at,
+            &user.username,
+            &user.password,
+            &user.auth_data,
+            &user.auth_service,
+            &user.email,
+            &user.email_verified,
+            &user.nickname,
+            &user.first_name,
+            &user.last_name,
+            &user.position,
+            &user.roles,
+            &Value::Object(user.props.clone()),
+            &Value::Object(user.notify_props.clone()),
+            &user.last_password_update,
+            &user.last_picture_update,
+            &user.locale,
+            &Value::Object(user.timezone.clone()),
+            &user.is_bot,
+            &user.bot_description,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn count(db: &impl GenericClient) -> StoreResult<i64> {
+    let row = db.query_one("SELECT count(*) FROM users", &[]).await?;
+    Ok(row.get(0))
+}
+
+pub async fn get(db: &impl GenericClient, user_id: &str) -> StoreResult<User> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let statement = db.prepare_cached(&sql).await?;
+    let row = db.query_opt(&statement, &[&user_id]).await?;
+    one(row.as_ref().map(user_from_row), "user")
+}
+
+pub async fn get_by_username(db: &impl GenericClient, username: &str) -> StoreResult<User> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+    let row = db.query_opt(&sql, &[&username.to_lowercase()]).await?;
+    one(row.as_ref().map(user_from_row), "user")
+}
+
+pub async fn get_by_email(db: &impl GenericClient, email: &str) -> StoreResult<User> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+    let row = db.query_opt(&sql, &[&email.to_lowercase()]).await?;
+    one(row.as_ref().map(user_from_row), "user")
+}
+
+/// The user a login id names (a username or an email), with the password hash.
+pub async fn get_for_login(db: &impl GenericClient, login_id: &str) -> StoreResult<UserWithHash> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 OR email = $1");
+    let row = db.query_opt(&sql, &[&login_id.to_lowercase()]).await?;
+    let row = one(row, "user")?;
+    Ok(UserWithHash { user: user_from_row(&row), password_hash: row.get("password") })
+}
+
+pub async fn get_with_hash(db: &impl GenericClient, user_id: &str) -> StoreResult<UserWithHash> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row = one(db.query_opt(&sql, &[&user_id]).await?, "user")?;
+    Ok(UserWithHash { user: user_from_row(&row), password_hash: row.get("password") })
+}
+
+pub async fn get_many(db: &impl GenericClient, user_ids: &[String]) -> StoreResult<Vec<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ANY($1) ORDER BY username");
+    let rows = db.query(&sql, &[&user_ids]).await?;
+    Ok(rows.iter().map(user_from_row).collect())
+}
+
+pub async fn get_many_by_username(
+    db: &impl GenericClient,
+    usernames: &[String],
+) -> StoreResult<Vec<User>> {
+    let lowered: Vec<String> = usernames.iter().map(|name| name.to_lowercase()).collect();
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ANY($1) ORDER BY username");
+    let rows = db.query(&sql, &[&lowered]).await?;
+    Ok(rows.iter().map(user_from_row).collect())
+}
+
+/// Filters for GET /users.
+#[derive(Debug, Default, Clone)]
+pub struct UserListFilter {
+    pub in_team: Option<String>,
+    pub not_in_team: Option<String>,
+    pub in_channel: Option<String>,
+    pub not_in_channel: Option<String>,
+    pub active_only: bool,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+pub async fn list(db: &impl GenericClient, filter: &UserListFilter) -> StoreResult<Vec<User>> {
+    let mut sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE true");
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+    if let Some(team_id) = &filter.in_team {
+        params.push(team_id);
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM teammembers tm WHERE tm.userid = u.id AND tm.teamid = ${} AND tm.deleteat = 0)",
+            params.len()
+        ));
+    }
+    if let Some(team_id) = &filter.not_in_team {
+        params.push(team_id);
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM teammembers tm WHERE tm.userid = u.id AND tm.teamid = ${} AND tm.deleteat = 0)",
+            params.len()
+        ));
+    }
+    if let Some(channel_id) = &filter.in_channel {
+        params.push(channel_id);
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.userid = u.id AND cm.channelid = ${})",
+            params.len()
+        ));
+    }
+    if let Some(channel_id) = &filter.not_in_channel {
+        params.push(channel_id);
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.userid = u.id AND cm.channelid = ${})",
+            params.len()
+        ));
+    }
+    if filter.active_only {
+        sql.push_str(" AND u.deleteat = 0");
+    }
+    params.push(&filter.limit);
+    sql.push_str(&format!(" ORDER BY u.username LIMIT ${}", params.len()));
+    params.push(&filter.offset);
+    sql.push_str(&format!(" OFFSET ${}", params.len()));
+    let rows = db.query(&sql, &params).await?;
+    Ok(rows.iter().map(user_from_row).collect())
+}
+
+/// Applies a patch and returns the updated user.
+pub async fn patch(
+    db: &impl GenericClient,
+    user_id: &str,
+    patch: &UserPatch,
+    now: i64,
+) -> StoreResult<User> {
+    let sql = format!(
+        "UPDATE users SET updateat = $2, \
+         username = COALESCE($3, username), email = COALESCE($4, email), \
+         nickname = COALESCE($5, nickname), firstname = COALESCE($6, firstname), \
+         lastname = COALESCE($7, lastname), position = COALESCE($8, position), \
+         locale = COALESCE($9, locale), props = COALESCE($10, props), \
+         notifyprops = COALESCE($11, notifyprops), timezone = COALESCE($12, timezone) \
+         WHERE id = $1 RETURNING {USER_COLUMNS}"
+    );
+    let props = patch.props.clone().map(Value::Object);
+    let notify_props = patch.notify_props.clone().map(Value::Object);
+    let timezone = patch.timezone.clone().map(Value::Object);
+    let username = patch.username.as_ref().map(|name| name.to_lowercase());
+    let email = patch.email.as_ref().map(|email| email.to_lowercase());
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &user_id,
+                &now,
+                &username,
+                &email,
+                &patch.nickname,
+                &patch.first_name,
+                &patch.last_name,
+                &patch.position,
+                &patch.locale,
+                &props,
+                &notify_props,
+                &timezone,
+            ],
+        )
+        .await?;
+    one(row.as_ref().map(user_from_row), "user")
+}
+
+pub async fn update_password(
+    db: &impl GenericClient,
+    user_id: &str,
+    password_hash: &str,
+    now: i64,
+) -> StoreResult<()> {
+    db.execute(
+        "UPDATE users SET password = $2, lastpasswordupdate = $3, updateat = $3, failedattempts = 0 WHERE id = $1",
+        &[&user_id, &password_hash, &now],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_failed_attempts(
+    db: &impl GenericClient,
+    user_id: &str,
+    attempts: i64,
+) -> StoreResult<()> {
+    db.execute("UPDATE users SET failedattempts = $2 WHERE id = $1", &[&user_id, &(attempts as i32)])
+        .await?;
+    Ok(())
+}
+
+pub async fn set_roles(db: &impl GenericClient, user_id: &str, roles: &str, now: i64) -> StoreResult<()> {
+    db.execute("UPDATE users SET roles = $2, updateat = $3 WHERE id = $1", &[&user_id, &roles, &now])
+        .await?;
+    Ok(())
+}
+
+/// Users among `usernames` (lower-case) who are members of the channel: resolves @mentions.
+pub async fn channel_members_by_username(
+    db: &impl GenericClient,
+    channel_id: &str,
+    usernames: &[String],
+) -> StoreResult<Vec<(String, String)>> {
+    let statement = db
+        .prepare_cached(
+            "SELECT u.id, u.username FROM users u JOIN channelmembers cm ON cm.userid = u.id \
+             WHERE cm.channelid = $1 AND u.username = ANY($2)",
+        )
+        .await?;
+    let rows = db.query(&statement, &[&channel_id, &usernames]).await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+// ---- personal access tokens ----
+
+pub async fn insert_access_token(db: &impl GenericClient, token: &UserAccessToken) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO useraccesstokens (id, token, userid, description, isactive) VALUES ($1, $2, $3, $4, $5)",
+        &[&token.id, &token.token, &token.user_id, &token.description, &token.is_active],
+    )
+    .await?;
+    Ok(())
+}
+
+fn access_token_from_row(row: &Row) -> UserAccessToken {
+    UserAccessToken {
+        id: row.get("id"),
+        token: String::new(),
+        user_id: row.get("userid"),
+        description: row.get("description"),
+        is_active: row.get("isactive"),
+    }
+}
+
+/// The token row for a secret token value (with the secret filled in).
+pub async fn get_access_token_by_secret(
+    db: &impl GenericClient,
+    secret: &str,
+) -> StoreResult<UserAccessToken> {
+    let statement = db
+        .prepare_cached("SELECT id, token, userid, description, isactive FROM useraccesstokens WHERE token = $1")
+        .await?;
+    let row = one(db.query_opt(&statement, &[&secret]).await?, "access token")?;
+    let mut token = access_token_from_row(&row);
+    token.token = row.get("token");
+    Ok(token)
+}
+
+pub async fn get_access_token(db: &impl GenericClient, token_id: &str) -> StoreResult<UserAccessToken> {
+    let row = db
+        .query_opt(
+            "SELECT id, userid, description, isactive FROM useraccesstokens WHERE id = $1",
+            &[&token_id],
+        )
+        .await?;
+    one(row.as_ref().map(access_token_from_row), "access token")
+}
+
+pub async fn list_access_tokens(
+    db: &impl GenericClient,
+    user_id: &str,
+) -> StoreResult<Vec<UserAccessToken>> {
+    let rows = db
+        .query(
+            "SELECT id, userid, description, isactive FROM useraccesstokens WHERE userid = $1 ORDER BY id",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(access_token_from_row).collect())
+}
+
+/// Deletes a token and returns its secret (so the caller can revoke the session built on it).
+pub async fn delete_access_token(db: &impl GenericClient, token_id: &str) -> StoreResult<String> {
+    let row = db
+        .query_opt("DELETE FROM useraccesstokens WHERE id = $1 RETURNING token", &[&token_id])
+        .await?;
+    Ok(one(row, "access token")?.get(0))
+}
