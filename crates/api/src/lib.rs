@@ -1,1 +1,82 @@
-//! placeholder
+//! The HTTP edge: axum routes for `/api/v4` (and the legacy `/api/v3/general/ping`), the
+//! extractors that authenticate callers and parse input, and the one place errors become
+//! Mattermost-shaped JSON responses.
+//!
+//! Handlers are short: extract the caller, parse, call one `App` method, map the result.
+//! Nothing here speaks SQL or talks to other nodes. Routes are grouped by resource in
+//! `routes::{users, teams, channels, posts, system, websocket}`.
+
+mod error;
+mod extract;
+mod routes;
+
+pub use error::ApiError;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use chorus_app::App;
+use chorus_model::{new_id, AppError};
+
+tokio::task_local! {
+    /// The id of the request being served, echoed in `X-Request-Id` and in error bodies.
+    pub(crate) static REQUEST_ID: String;
+}
+
+/// The whole HTTP surface of a node, shared by `main` and tests.
+pub fn router(app: App) -> Router {
+    let body_limit = app
+        .config()
+        .service_settings
+        .maximum_payload_size_bytes
+        .max(1) as usize;
+    Router::new()
+        .nest("/api/v4", routes::api_v4())
+        .route(
+            "/api/v3/general/ping",
+            axum::routing::get(routes::system::legacy_ping),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(app.clone(), common_headers))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    AppError::not_found(
+        "api.context.404.app_error",
+        "Sorry, we could not find the page.",
+    )
+    .into()
+}
+
+/// Every response carries `X-Request-Id` and `X-Version-Id`.
+async fn common_headers(State(app): State<App>, request: Request, next: Next) -> Response {
+    let request_id = new_id();
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.run(request))
+        .await;
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(HeaderName::from_static("x-request-id"), value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&app.version_id()) {
+        headers.insert(HeaderName::from_static("x-version-id"), value);
+    }
+    response
+}
+
+fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    tracing::error!("request handler panicked");
+    ApiError::from(AppError::internal(
+        "api.context.panic.app_error",
+        "The server hit an unexpected error.",
+    ))
+    .into_response()
+}

@@ -18,7 +18,11 @@ pub(crate) struct TtlCache<K, V> {
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
-        TtlCache { entries: RwLock::new(HashMap::new()), ttl, capacity }
+        TtlCache {
+            entries: RwLock::new(HashMap::new()),
+            ttl,
+            capacity,
+        }
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<V> {
@@ -46,7 +50,9 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     pub(crate) fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
-        self.entries.write().retain(|key, (value, _)| keep(key, value));
+        self.entries
+            .write()
+            .retain(|key, (value, _)| keep(key, value));
     }
 
     pub(crate) fn clear(&self) {

@@ -3,9 +3,9 @@
 
 use crate::{App, AppResult};
 use chorus_model::{
-    event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch, ChannelUnread,
-    ChannelViewResponse, Session, WebSocketEvent, CHANNEL_DIRECT, CHANNEL_GROUP, CHANNEL_OPEN, CHANNEL_PRIVATE,
-    DEFAULT_CHANNEL,
+    event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch,
+    ChannelUnread, ChannelViewResponse, Session, WebSocketEvent, CHANNEL_DIRECT, CHANNEL_GROUP,
+    CHANNEL_OPEN, CHANNEL_PRIVATE, DEFAULT_CHANNEL,
 };
 use chorus_store::{channels as channel_store, users as user_store, StoreError};
 use sha2::{Digest, Sha256};
@@ -16,7 +16,9 @@ use std::sync::Arc;
 pub type DirectChannelRequest = Vec<String>;
 
 fn validate_channel_name(name: &str) -> AppResult<()> {
-    let valid_characters = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let valid_characters = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     let looks_like_direct = name.contains("__");
     if name.is_empty() || name.len() > 64 || !valid_characters || looks_like_direct {
         return Err(AppError::bad_request(
@@ -30,13 +32,22 @@ fn validate_channel_name(name: &str) -> AppResult<()> {
 fn validate_channel_text(channel: &Channel) -> AppResult<()> {
     let display_length = channel.display_name.trim().chars().count();
     if display_length == 0 || display_length > 64 {
-        return Err(AppError::bad_request("model.channel.is_valid.display_name.app_error", "Display name must be 1-64 characters."));
+        return Err(AppError::bad_request(
+            "model.channel.is_valid.display_name.app_error",
+            "Display name must be 1-64 characters.",
+        ));
     }
     if channel.header.chars().count() > 1024 {
-        return Err(AppError::bad_request("model.channel.is_valid.header.app_error", "Header must be at most 1024 characters."));
+        return Err(AppError::bad_request(
+            "model.channel.is_valid.header.app_error",
+            "Header must be at most 1024 characters.",
+        ));
     }
     if channel.purpose.chars().count() > 250 {
-        return Err(AppError::bad_request("model.channel.is_valid.purpose.app_error", "Purpose must be at most 250 characters."));
+        return Err(AppError::bad_request(
+            "model.channel.is_valid.purpose.app_error",
+            "Purpose must be at most 250 characters.",
+        ));
     }
     Ok(())
 }
@@ -46,14 +57,28 @@ impl App {
 
     /// Member user ids of a channel, cached; the cache entry is dropped on every membership
     /// change on this node (and, with the cluster, on every node).
-    pub(crate) async fn channel_member_ids(&self, channel_id: &str) -> AppResult<Arc<HashSet<String>>> {
-        if let Some(members) = self.inner.caches.channel_members.get(&channel_id.to_string()) {
+    pub(crate) async fn channel_member_ids(
+        &self,
+        channel_id: &str,
+    ) -> AppResult<Arc<HashSet<String>>> {
+        if let Some(members) = self
+            .inner
+            .caches
+            .channel_members
+            .get(&channel_id.to_string())
+        {
             return Ok(members);
         }
         let db = self.store().master().await?;
-        let members: HashSet<String> = channel_store::member_ids(&db, channel_id).await?.into_iter().collect();
+        let members: HashSet<String> = channel_store::member_ids(&db, channel_id)
+            .await?
+            .into_iter()
+            .collect();
         let members = Arc::new(members);
-        self.inner.caches.channel_members.insert(channel_id.to_string(), members.clone());
+        self.inner
+            .caches
+            .channel_members
+            .insert(channel_id.to_string(), members.clone());
         Ok(members)
     }
 
@@ -63,7 +88,10 @@ impl App {
         }
         let db = self.store().master().await?;
         let channel = Arc::new(channel_store::get(&db, channel_id).await?);
-        self.inner.caches.channels.insert(channel_id.to_string(), channel.clone());
+        self.inner
+            .caches
+            .channels
+            .insert(channel_id.to_string(), channel.clone());
         Ok(channel)
     }
 
@@ -72,28 +100,55 @@ impl App {
     }
 
     fn forget_channel_members(&self, channel_id: &str) {
-        self.inner.caches.channel_members.remove(&channel_id.to_string());
+        self.inner
+            .caches
+            .channel_members
+            .remove(&channel_id.to_string());
     }
 
     /// The caller must be a member of the channel (admins may read anything).
-    pub(crate) async fn require_channel_member(&self, session: &Session, channel_id: &str) -> AppResult<Arc<Channel>> {
+    pub(crate) async fn require_channel_member(
+        &self,
+        session: &Session,
+        channel_id: &str,
+    ) -> AppResult<Arc<Channel>> {
         let channel = self.cached_channel(channel_id).await?;
-        if self.channel_member_ids(channel_id).await?.contains(&session.user_id) {
+        if self
+            .channel_member_ids(channel_id)
+            .await?
+            .contains(&session.user_id)
+        {
             return Ok(channel);
         }
         if session.is_system_admin() {
             return Ok(channel);
         }
-        Err(AppError::forbidden("api.context.permissions.app_error", "You do not have the appropriate permissions: not a member of this channel."))
+        Err(AppError::forbidden(
+            "api.context.permissions.app_error",
+            "You do not have the appropriate permissions: not a member of this channel.",
+        ))
     }
 
     /// The caller may see the channel: a member, or a team member for a public channel.
-    pub(crate) async fn require_channel_read(&self, session: &Session, channel_id: &str) -> AppResult<Arc<Channel>> {
+    pub(crate) async fn require_channel_read(
+        &self,
+        session: &Session,
+        channel_id: &str,
+    ) -> AppResult<Arc<Channel>> {
         let channel = self.cached_channel(channel_id).await?;
-        if session.is_system_admin() || self.channel_member_ids(channel_id).await?.contains(&session.user_id) {
+        if session.is_system_admin()
+            || self
+                .channel_member_ids(channel_id)
+                .await?
+                .contains(&session.user_id)
+        {
             return Ok(channel);
         }
-        if channel.channel_type == CHANNEL_OPEN && self.is_team_member(&channel.team_id, &session.user_id).await? {
+        if channel.channel_type == CHANNEL_OPEN
+            && self
+                .is_team_member(&channel.team_id, &session.user_id)
+                .await?
+        {
             return Ok(channel);
         }
         Err(AppError::no_permission())
@@ -101,9 +156,16 @@ impl App {
 
     // ---- creation ----
 
-    pub async fn create_channel(&self, session: &Session, mut channel: Channel) -> AppResult<Channel> {
+    pub async fn create_channel(
+        &self,
+        session: &Session,
+        mut channel: Channel,
+    ) -> AppResult<Channel> {
         if channel.channel_type != CHANNEL_OPEN && channel.channel_type != CHANNEL_PRIVATE {
-            return Err(AppError::bad_request("api.channel.create_channel.direct_channel.app_error", "Must use createDirectChannel API service for direct message channel creation."));
+            return Err(AppError::bad_request(
+                "api.channel.create_channel.direct_channel.app_error",
+                "Must use createDirectChannel API service for direct message channel creation.",
+            ));
         }
         if channel.team_id.is_empty() || !chorus_model::is_valid_id(&channel.team_id) {
             return Err(AppError::invalid_param("team_id"));
@@ -127,7 +189,10 @@ impl App {
         match channel_store::insert(&transaction, &channel).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
-                return Err(AppError::bad_request("store.sql_channel.save_channel.exists.app_error", "A channel with that name already exists on the same team."))
+                return Err(AppError::bad_request(
+                    "store.sql_channel.save_channel.exists.app_error",
+                    "A channel with that name already exists on the same team.",
+                ))
             }
             Err(other) => return Err(other.into()),
         }
@@ -136,49 +201,111 @@ impl App {
         channel.last_root_post_at = now;
 
         self.publish(
-            WebSocketEvent::new(event_names::CHANNEL_CREATED, Broadcast::to_user(&session.user_id))
-                .with("channel_id", channel.id.clone())
-                .with("team_id", channel.team_id.clone()),
+            WebSocketEvent::new(
+                event_names::CHANNEL_CREATED,
+                Broadcast::to_user(&session.user_id),
+            )
+            .with("channel_id", channel.id.clone())
+            .with("team_id", channel.team_id.clone()),
         );
         Ok(channel)
     }
 
     /// POST /channels/direct: the one direct channel between two users, created on first use.
-    pub async fn create_direct_channel(&self, session: &Session, user_ids: DirectChannelRequest) -> AppResult<Channel> {
-        let unique: Vec<String> = user_ids.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    pub async fn create_direct_channel(
+        &self,
+        session: &Session,
+        user_ids: DirectChannelRequest,
+    ) -> AppResult<Channel> {
+        let unique: Vec<String> = user_ids
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let is_self_channel = unique.len() == 1 && user_ids.len() == 2;
-        if user_ids.len() != 2 || (unique.len() != 2 && !is_self_channel) || !unique.iter().all(|id| chorus_model::is_valid_id(id)) {
-            return Err(AppError::bad_request("api.channel.create_direct_channel.invalid_user.app_error", "Direct channels need exactly two valid user ids."));
+        if user_ids.len() != 2
+            || (unique.len() != 2 && !is_self_channel)
+            || !unique.iter().all(|id| chorus_model::is_valid_id(id))
+        {
+            return Err(AppError::bad_request(
+                "api.channel.create_direct_channel.invalid_user.app_error",
+                "Direct channels need exactly two valid user ids.",
+            ));
         }
         if !unique.contains(&session.user_id) && !session.is_system_admin() {
             return Err(AppError::no_permission());
         }
-        let other_user = unique.iter().find(|id| **id != session.user_id).unwrap_or(&unique[0]).clone();
+        let other_user = unique
+            .iter()
+            .find(|id| **id != session.user_id)
+            .unwrap_or(&unique[0])
+            .clone();
         let first = &unique[0];
         let second = unique.get(1).unwrap_or(first);
         let name = Channel::direct_channel_name(first, second);
-        self.create_or_get_members_only_channel(session, CHANNEL_DIRECT, name, String::new(), &unique, Some(other_user)).await
+        self.create_or_get_members_only_channel(
+            session,
+            CHANNEL_DIRECT,
+            name,
+            String::new(),
+            &unique,
+            Some(other_user),
+        )
+        .await
     }
 
     /// POST /channels/group: the one group channel of 3 to 8 users.
-    pub async fn create_group_channel(&self, session: &Session, mut user_ids: DirectChannelRequest) -> AppResult<Channel> {
+    pub async fn create_group_channel(
+        &self,
+        session: &Session,
+        mut user_ids: DirectChannelRequest,
+    ) -> AppResult<Channel> {
         if !user_ids.contains(&session.user_id) {
             user_ids.push(session.user_id.clone());
         }
-        let unique: Vec<String> = user_ids.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        if !(3..=8).contains(&unique.len()) || !unique.iter().all(|id| chorus_model::is_valid_id(id)) {
-            return Err(AppError::bad_request("api.channel.create_group.bad_size.app_error", "Group message channels must contain at least 3 and no more than 8 users."));
+        let unique: Vec<String> = user_ids
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !(3..=8).contains(&unique.len())
+            || !unique.iter().all(|id| chorus_model::is_valid_id(id))
+        {
+            return Err(AppError::bad_request(
+                "api.channel.create_group.bad_size.app_error",
+                "Group message channels must contain at least 3 and no more than 8 users.",
+            ));
         }
         let db = self.store().replica().await?;
         let users = user_store::get_many(&db, &unique).await?;
         drop(db);
         if users.len() != unique.len() {
-            return Err(AppError::bad_request("api.channel.create_group.bad_user.app_error", "One of the provided users does not exist."));
+            return Err(AppError::bad_request(
+                "api.channel.create_group.bad_user.app_error",
+                "One of the provided users does not exist.",
+            ));
         }
-        let display_name = users.iter().map(|user| user.username.as_str()).collect::<Vec<_>>().join(", ");
+        let display_name = users
+            .iter()
+            .map(|user| user.username.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let digest = Sha256::digest(unique.join(",").as_bytes());
-        let name: String = digest.iter().map(|byte| format!("{byte:02x}")).collect::<String>()[..40].to_string();
-        self.create_or_get_members_only_channel(session, CHANNEL_GROUP, name, display_name, &unique, None).await
+        let name: String = digest
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()[..40]
+            .to_string();
+        self.create_or_get_members_only_channel(
+            session,
+            CHANNEL_GROUP,
+            name,
+            display_name,
+            &unique,
+            None,
+        )
+        .await
     }
 
     async fn create_or_get_members_only_channel(
@@ -196,7 +323,10 @@ impl App {
         }
         let users = user_store::get_many(&db, &member_ids.to_vec()).await?;
         if users.len() != member_ids.len() {
-            return Err(AppError::bad_request("api.channel.create_direct_channel.invalid_user.app_error", "One of the provided users does not exist."));
+            return Err(AppError::bad_request(
+                "api.channel.create_direct_channel.invalid_user.app_error",
+                "One of the provided users does not exist.",
+            ));
         }
         drop(db);
         let now = now_millis();
@@ -228,15 +358,25 @@ impl App {
         }
         transaction.commit().await.map_err(StoreError::from)?;
 
-        let event_name = if channel_type == CHANNEL_DIRECT { event_names::DIRECT_ADDED } else { event_names::GROUP_ADDED };
+        let event_name = if channel_type == CHANNEL_DIRECT {
+            event_names::DIRECT_ADDED
+        } else {
+            event_names::GROUP_ADDED
+        };
         for member_id in member_ids {
             let mut event = WebSocketEvent::new(event_name, Broadcast::to_user(member_id));
             event = match &direct_teammate {
                 Some(_) => {
-                    let teammate = member_ids.iter().find(|id| *id != member_id).unwrap_or(member_id);
+                    let teammate = member_ids
+                        .iter()
+                        .find(|id| *id != member_id)
+                        .unwrap_or(member_id);
                     event.with("teammate_id", teammate.clone())
                 }
-                None => event.with("teammate_ids", serde_json::to_string(member_ids).unwrap_or_default()),
+                None => event.with(
+                    "teammate_ids",
+                    serde_json::to_string(member_ids).unwrap_or_default(),
+                ),
             };
             self.publish(event.with("channel_id", channel.id.clone()));
         }
@@ -253,7 +393,13 @@ impl App {
         Ok(channel_store::get(&db, channel_id).await?)
     }
 
-    pub async fn get_channel_by_name(&self, session: &Session, team_id: &str, name: &str, include_deleted: bool) -> AppResult<Channel> {
+    pub async fn get_channel_by_name(
+        &self,
+        session: &Session,
+        team_id: &str,
+        name: &str,
+        include_deleted: bool,
+    ) -> AppResult<Channel> {
         let db = self.store().replica().await?;
         let channel = match channel_store::get_by_name(&db, team_id, name).await {
             Ok(channel) => channel,
@@ -265,20 +411,36 @@ impl App {
             return Err(channel_not_found());
         }
         // A private channel stays invisible to non-members: same answer as a missing one.
-        if self.require_channel_read(session, &channel.id).await.is_err() {
+        if self
+            .require_channel_read(session, &channel.id)
+            .await
+            .is_err()
+        {
             return Err(channel_not_found());
         }
         Ok(channel)
     }
 
-    pub async fn list_public_channels(&self, session: &Session, team_id: &str, page: Option<i64>, per_page: Option<i64>) -> AppResult<Vec<Channel>> {
+    pub async fn list_public_channels(
+        &self,
+        session: &Session,
+        team_id: &str,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> AppResult<Vec<Channel>> {
         self.require_team_member(session, team_id).await?;
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
         let db = self.store().replica().await?;
         Ok(channel_store::list_public(&db, team_id, offset, limit).await?)
     }
 
-    pub async fn channels_for_user_in_team(&self, session: &Session, user_id: &str, team_id: &str, include_deleted: bool) -> AppResult<Vec<Channel>> {
+    pub async fn channels_for_user_in_team(
+        &self,
+        session: &Session,
+        user_id: &str,
+        team_id: &str,
+        include_deleted: bool,
+    ) -> AppResult<Vec<Channel>> {
         if session.user_id != user_id {
             crate::require_system_admin(session)?;
         }
@@ -286,7 +448,12 @@ impl App {
         Ok(channel_store::list_for_user_in_team(&db, user_id, team_id, include_deleted).await?)
     }
 
-    pub async fn channel_members_for_user_in_team(&self, session: &Session, user_id: &str, team_id: &str) -> AppResult<Vec<ChannelMember>> {
+    pub async fn channel_members_for_user_in_team(
+        &self,
+        session: &Session,
+        user_id: &str,
+        team_id: &str,
+    ) -> AppResult<Vec<ChannelMember>> {
         if session.user_id != user_id {
             crate::require_system_admin(session)?;
         }
@@ -294,20 +461,36 @@ impl App {
         Ok(channel_store::list_members_for_user_in_team(&db, user_id, team_id).await?)
     }
 
-    pub async fn list_channel_members(&self, session: &Session, channel_id: &str, page: Option<i64>, per_page: Option<i64>) -> AppResult<Vec<ChannelMember>> {
+    pub async fn list_channel_members(
+        &self,
+        session: &Session,
+        channel_id: &str,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> AppResult<Vec<ChannelMember>> {
         self.require_channel_read(session, channel_id).await?;
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
         let db = self.store().master().await?;
         Ok(channel_store::list_members(&db, channel_id, offset, limit).await?)
     }
 
-    pub async fn get_channel_member(&self, session: &Session, channel_id: &str, user_id: &str) -> AppResult<ChannelMember> {
+    pub async fn get_channel_member(
+        &self,
+        session: &Session,
+        channel_id: &str,
+        user_id: &str,
+    ) -> AppResult<ChannelMember> {
         self.require_channel_read(session, channel_id).await?;
         let db = self.store().master().await?;
         Ok(channel_store::get_member(&db, channel_id, user_id).await?)
     }
 
-    pub async fn channel_unread(&self, session: &Session, user_id: &str, channel_id: &str) -> AppResult<ChannelUnread> {
+    pub async fn channel_unread(
+        &self,
+        session: &Session,
+        user_id: &str,
+        channel_id: &str,
+    ) -> AppResult<ChannelUnread> {
         if session.user_id != user_id {
             crate::require_system_admin(session)?;
         }
@@ -318,10 +501,18 @@ impl App {
 
     // ---- changes ----
 
-    pub async fn patch_channel(&self, session: &Session, channel_id: &str, patch: ChannelPatch) -> AppResult<Channel> {
+    pub async fn patch_channel(
+        &self,
+        session: &Session,
+        channel_id: &str,
+        patch: ChannelPatch,
+    ) -> AppResult<Channel> {
         let channel = self.require_channel_member(session, channel_id).await?;
         if channel.is_direct_or_group() && (patch.name.is_some() || patch.display_name.is_some()) {
-            return Err(AppError::bad_request("api.channel.patch_update_channel.forbidden.app_error", "Direct and group channels can only change their header."));
+            return Err(AppError::bad_request(
+                "api.channel.patch_update_channel.forbidden.app_error",
+                "Direct and group channels can only change their header.",
+            ));
         }
         if let Some(name) = &patch.name {
             validate_channel_name(name)?;
@@ -337,14 +528,23 @@ impl App {
         let updated = match channel_store::patch(&db, channel_id, &patch, now_millis()).await {
             Ok(updated) => updated,
             Err(StoreError::Conflict(_)) => {
-                return Err(AppError::bad_request("store.sql_channel.update.exists.app_error", "A channel with that name already exists on the same team."))
+                return Err(AppError::bad_request(
+                    "store.sql_channel.update.exists.app_error",
+                    "A channel with that name already exists on the same team.",
+                ))
             }
             Err(other) => return Err(other.into()),
         };
         self.forget_channel(channel_id);
         self.publish(
-            WebSocketEvent::new(event_names::CHANNEL_UPDATED, Broadcast::to_channel(channel_id))
-                .with("channel", serde_json::to_string(&updated).unwrap_or_default()),
+            WebSocketEvent::new(
+                event_names::CHANNEL_UPDATED,
+                Broadcast::to_channel(channel_id),
+            )
+            .with(
+                "channel",
+                serde_json::to_string(&updated).unwrap_or_default(),
+            ),
         );
         Ok(updated)
     }
@@ -353,51 +553,84 @@ impl App {
     pub async fn archive_channel(&self, session: &Session, channel_id: &str) -> AppResult<()> {
         let channel = self.require_channel_member(session, channel_id).await?;
         if channel.is_direct_or_group() {
-            return Err(AppError::bad_request("api.channel.delete_channel.type.invalid", "Direct and group channels cannot be deleted."));
+            return Err(AppError::bad_request(
+                "api.channel.delete_channel.type.invalid",
+                "Direct and group channels cannot be deleted.",
+            ));
         }
         if channel.name == DEFAULT_CHANNEL {
-            return Err(AppError::bad_request("api.channel.delete_channel.cannot.app_error", "Unable to delete the default channel town-square."));
+            return Err(AppError::bad_request(
+                "api.channel.delete_channel.cannot.app_error",
+                "Unable to delete the default channel town-square.",
+            ));
         }
         if channel.delete_at != 0 {
-            return Err(AppError::bad_request("api.channel.delete_channel.deleted.app_error", "The channel has been archived or deleted."));
+            return Err(AppError::bad_request(
+                "api.channel.delete_channel.deleted.app_error",
+                "The channel has been archived or deleted.",
+            ));
         }
         let now = now_millis();
         let db = self.store().master().await?;
         channel_store::archive(&db, channel_id, now).await?;
         self.forget_channel(channel_id);
         self.publish(
-            WebSocketEvent::new(event_names::CHANNEL_DELETED, Broadcast::to_team(&channel.team_id))
-                .with("channel_id", channel_id.to_string())
-                .with("delete_at", now),
+            WebSocketEvent::new(
+                event_names::CHANNEL_DELETED,
+                Broadcast::to_team(&channel.team_id),
+            )
+            .with("channel_id", channel_id.to_string())
+            .with("delete_at", now),
         );
         Ok(())
     }
 
     /// POST /channels/{id}/members. Team members may join public channels and add other team
     /// members; private channels take new members from their existing members.
-    pub async fn add_channel_member(&self, session: &Session, channel_id: &str, user_id: &str) -> AppResult<ChannelMember> {
+    pub async fn add_channel_member(
+        &self,
+        session: &Session,
+        channel_id: &str,
+        user_id: &str,
+    ) -> AppResult<ChannelMember> {
         if !chorus_model::is_valid_id(user_id) {
             return Err(AppError::invalid_param("user_id"));
         }
         let channel = self.require_channel_read(session, channel_id).await?;
         if channel.is_direct_or_group() {
-            return Err(AppError::bad_request("api.channel.add_user_to_channel.type.app_error", "Can not add user to this channel type."));
+            return Err(AppError::bad_request(
+                "api.channel.add_user_to_channel.type.app_error",
+                "Can not add user to this channel type.",
+            ));
         }
         if channel.delete_at != 0 {
-            return Err(AppError::bad_request("api.channel.add_user.to.channel.failed.deleted.app_error", "Failed to add user to channel because the channel has been archived."));
+            return Err(AppError::bad_request(
+                "api.channel.add_user.to.channel.failed.deleted.app_error",
+                "Failed to add user to channel because the channel has been archived.",
+            ));
         }
-        let caller_is_member = self.channel_member_ids(channel_id).await?.contains(&session.user_id);
-        if channel.channel_type == CHANNEL_PRIVATE && !caller_is_member && !session.is_system_admin() {
+        let caller_is_member = self
+            .channel_member_ids(channel_id)
+            .await?
+            .contains(&session.user_id);
+        if channel.channel_type == CHANNEL_PRIVATE
+            && !caller_is_member
+            && !session.is_system_admin()
+        {
             return Err(AppError::no_permission());
         }
         if session.user_id != user_id && !caller_is_member && !session.is_system_admin() {
             return Err(AppError::no_permission());
         }
         if !self.is_team_member(&channel.team_id, user_id).await? {
-            return Err(AppError::bad_request("api.channel.add_user.to.channel.failed.app_error", "Failed to add user to channel: the user is not a member of the team."));
+            return Err(AppError::bad_request(
+                "api.channel.add_user.to.channel.failed.app_error",
+                "Failed to add user to channel: the user is not a member of the team.",
+            ));
         }
         let db = self.store().master().await?;
-        let added = channel_store::add_member(&db, channel_id, user_id, false, now_millis()).await?;
+        let added =
+            channel_store::add_member(&db, channel_id, user_id, false, now_millis()).await?;
         let member = channel_store::get_member(&db, channel_id, user_id).await?;
         drop(db);
         if added {
@@ -411,20 +644,34 @@ impl App {
         Ok(member)
     }
 
-    pub async fn remove_channel_member(&self, session: &Session, channel_id: &str, user_id: &str) -> AppResult<()> {
+    pub async fn remove_channel_member(
+        &self,
+        session: &Session,
+        channel_id: &str,
+        user_id: &str,
+    ) -> AppResult<()> {
         let channel = self.cached_channel(channel_id).await?;
         if channel.is_direct_or_group() {
-            return Err(AppError::bad_request("api.channel.remove_user_from_channel.type.app_error", "Can not remove user from this channel type."));
+            return Err(AppError::bad_request(
+                "api.channel.remove_user_from_channel.type.app_error",
+                "Can not remove user from this channel type.",
+            ));
         }
         if channel.name == DEFAULT_CHANNEL {
-            return Err(AppError::bad_request("api.channel.remove.default.app_error", "Unable to remove user from the default channel town-square."));
+            return Err(AppError::bad_request(
+                "api.channel.remove.default.app_error",
+                "Unable to remove user from the default channel town-square.",
+            ));
         }
         if session.user_id != user_id {
             self.require_channel_member(session, channel_id).await?;
         }
         let db = self.store().master().await?;
         if !channel_store::remove_member(&db, channel_id, user_id).await? {
-            return Err(AppError::not_found("app.channel.get_member.missing.app_error", "No channel member found for that user ID and channel ID."));
+            return Err(AppError::not_found(
+                "app.channel.get_member.missing.app_error",
+                "No channel member found for that user ID and channel ID.",
+            ));
         }
         drop(db);
         self.forget_channel_members(channel_id);
@@ -443,7 +690,12 @@ impl App {
     }
 
     /// POST /channels/members/{user_id}/view: marks a channel read.
-    pub async fn view_channel(&self, session: &Session, user_id: &str, channel_id: &str) -> AppResult<ChannelViewResponse> {
+    pub async fn view_channel(
+        &self,
+        session: &Session,
+        user_id: &str,
+        channel_id: &str,
+    ) -> AppResult<ChannelViewResponse> {
         if session.user_id != user_id {
             return Err(AppError::no_permission());
         }
@@ -451,18 +703,27 @@ impl App {
         if !channel_id.is_empty() {
             self.require_channel_member(session, channel_id).await?;
             let db = self.store().master().await?;
-            if let Some(viewed_at) = channel_store::view(&db, channel_id, user_id, now_millis()).await? {
+            if let Some(viewed_at) =
+                channel_store::view(&db, channel_id, user_id, now_millis()).await?
+            {
                 times.insert(channel_id.to_string(), viewed_at);
             }
             drop(db);
             self.publish(
-                WebSocketEvent::new(event_names::CHANNEL_VIEWED, Broadcast::to_user(user_id)).with("channel_id", channel_id.to_string()),
+                WebSocketEvent::new(event_names::CHANNEL_VIEWED, Broadcast::to_user(user_id))
+                    .with("channel_id", channel_id.to_string()),
             );
         }
-        Ok(ChannelViewResponse { status: "OK".to_string(), last_viewed_at_times: times })
+        Ok(ChannelViewResponse {
+            status: "OK".to_string(),
+            last_viewed_at_times: times,
+        })
     }
 }
 
 fn channel_not_found() -> AppError {
-    AppError::not_found("app.channel.get_by_name.missing.app_error", "Channel does not exist.")
+    AppError::not_found(
+        "app.channel.get_by_name.missing.app_error",
+        "Channel does not exist.",
+    )
 }

@@ -40,7 +40,10 @@ impl HubDelegate for HubBridge {
         })
     }
 
-    fn channel_member_ids(&self, channel_id: String) -> BoxFuture<'static, Option<Arc<HashSet<String>>>> {
+    fn channel_member_ids(
+        &self,
+        channel_id: String,
+    ) -> BoxFuture<'static, Option<Arc<HashSet<String>>>> {
         let app = self.app();
         Box::pin(async move { app?.channel_member_ids(&channel_id).await.ok() })
     }
@@ -59,7 +62,11 @@ impl HubDelegate for HubBridge {
         let app = self.app();
         Box::pin(async move {
             let Some(app) = app else {
-                return Err(AppError::new(503, "api.server.shutting_down", "The server is shutting down."));
+                return Err(AppError::new(
+                    503,
+                    "api.server.shutting_down",
+                    "The server is shutting down.",
+                ));
             };
             app.handle_websocket_action(identity, request).await
         })

@@ -66,9 +66,16 @@ pub(crate) struct AppInner {
 impl App {
     /// Wires an app around a store. `config_store` is None in tests that build a config in
     /// memory; then PUT /config and reload are refused.
-    pub fn new(config: Config, config_store: Option<ConfigStore>, store: Store, node: NodeInfo) -> App {
+    pub fn new(
+        config: Config,
+        config_store: Option<ConfigStore>,
+        store: Store,
+        node: NodeInfo,
+    ) -> App {
         let inner = Arc::new_cyclic(|weak_inner: &Weak<AppInner>| {
-            let delegate = Arc::new(events::HubBridge { app: weak_inner.clone() });
+            let delegate = Arc::new(events::HubBridge {
+                app: weak_inner.clone(),
+            });
             let hub_config = HubConfig {
                 server_version: version_header(&config),
                 server_hostname: node.hostname.clone(),
@@ -79,7 +86,9 @@ impl App {
                 dispatch_shards: 2,
             };
             let hub = Hub::new(hub_config, delegate);
-            let session_ttl = Duration::from_secs(config.service_settings.session_cache_in_minutes.max(0) as u64 * 60);
+            let session_ttl = Duration::from_secs(
+                config.service_settings.session_cache_in_minutes.max(0) as u64 * 60,
+            );
             AppInner {
                 caches: cache::Caches::new(session_ttl),
                 config: ArcSwap::from_pointee(config),
@@ -123,7 +132,12 @@ impl App {
 
 fn version_header(config: &Config) -> String {
     let hash = config.hash();
-    format!("{}.{}.{}.false", chorus_model::SERVER_VERSION, chorus_model::SERVER_VERSION, &hash[..hash.len().min(32)])
+    format!(
+        "{}.{}.{}.false",
+        chorus_model::SERVER_VERSION,
+        chorus_model::SERVER_VERSION,
+        &hash[..hash.len().min(32)]
+    )
 }
 
 /// Refuses anyone but a system admin.
@@ -136,7 +150,12 @@ pub(crate) fn require_system_admin(session: &Session) -> AppResult<()> {
 }
 
 /// Turns Mattermost's `page` / `per_page` into (offset, limit), refusing negative values.
-pub(crate) fn page_window(page: Option<i64>, per_page: Option<i64>, default_per_page: i64, maximum_per_page: i64) -> AppResult<(i64, i64)> {
+pub(crate) fn page_window(
+    page: Option<i64>,
+    per_page: Option<i64>,
+    default_per_page: i64,
+    maximum_per_page: i64,
+) -> AppResult<(i64, i64)> {
     let page = page.unwrap_or(0);
     let per_page = per_page.unwrap_or(default_per_page);
     if page < 0 {
@@ -146,6 +165,8 @@ pub(crate) fn page_window(page: Option<i64>, per_page: Option<i64>, default_per_
         return Err(AppError::invalid_param("per_page"));
     }
     let per_page = per_page.min(maximum_per_page);
-    let offset = page.checked_mul(per_page).ok_or_else(|| AppError::invalid_param("page"))?;
+    let offset = page
+        .checked_mul(per_page)
+        .ok_or_else(|| AppError::invalid_param("page"))?;
     Ok((offset, per_page))
 }

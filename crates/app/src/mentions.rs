@@ -12,7 +12,10 @@ pub(crate) fn mentioned_names(message: &str) -> MentionedNames {
     let mut usernames = BTreeSet::new();
     let mut mentions_everyone = false;
     for (index, _) in message.match_indices('@') {
-        let preceded_by_word = message[..index].chars().last().is_some_and(|c| c.is_alphanumeric());
+        let preceded_by_word = message[..index]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_alphanumeric());
         if preceded_by_word {
             continue; // an email address, not a mention
         }
@@ -30,7 +33,10 @@ pub(crate) fn mentioned_names(message: &str) -> MentionedNames {
             }
         }
     }
-    MentionedNames { usernames, mentions_everyone }
+    MentionedNames {
+        usernames,
+        mentions_everyone,
+    }
 }
 
 #[cfg(test)]
@@ -39,8 +45,12 @@ mod tests {
 
     #[test]
     fn finds_usernames_and_channel_wide_mentions() {
-        let found = mentioned_names("hi @Alice and @bob.smith, see @channel. mail me at x@example.com");
-        assert_eq!(found.usernames.into_iter().collect::<Vec<_>>(), vec!["alice", "bob.smith"]);
+        let found =
+            mentioned_names("hi @Alice and @bob.smith, see @channel. mail me at x@example.com");
+        assert_eq!(
+            found.usernames.into_iter().collect::<Vec<_>>(),
+            vec!["alice", "bob.smith"]
+        );
         assert!(found.mentions_everyone);
         assert!(!mentioned_names("nothing here").mentions_everyone);
     }

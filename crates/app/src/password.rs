@@ -48,7 +48,8 @@ pub fn verify_password_blocking(password: &str, stored_hash: &str) -> bool {
         return false;
     };
     let mut parts = phc.split('$');
-    let (Some(params), Some(salt), Some(expected_key)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(params), Some(salt), Some(expected_key)) = (parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
     let mut work_factor = 0u32;
@@ -65,7 +66,10 @@ pub fn verify_password_blocking(password: &str, stored_hash: &str) -> bool {
     if function != "SHA256" || work_factor == 0 || key_length == 0 || key_length > 256 {
         return false;
     }
-    let (Ok(salt), Ok(expected_key)) = (STANDARD_NO_PAD.decode(salt), STANDARD_NO_PAD.decode(expected_key)) else {
+    let (Ok(salt), Ok(expected_key)) = (
+        STANDARD_NO_PAD.decode(salt),
+        STANDARD_NO_PAD.decode(expected_key),
+    ) else {
         return false;
     };
     let mut key = vec![0u8; key_length];
@@ -77,7 +81,10 @@ fn constant_time_equal(left: &[u8], right: &[u8]) -> bool {
     if left.len() != right.len() {
         return false;
     }
-    left.iter().zip(right).fold(0u8, |difference, (a, b)| difference | (a ^ b)) == 0
+    left.iter()
+        .zip(right)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
 }
 
 #[cfg(test)]

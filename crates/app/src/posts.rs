@@ -4,10 +4,13 @@
 use crate::mentions::mentioned_names;
 use crate::{App, AppResult};
 use chorus_model::{
-    event_names, is_valid_id, new_id, now_millis, AppError, Broadcast, Channel, Post, PostList, PostPatch, PostSearch,
-    PostSearchResults, Reaction, SearchParameter, Session, WebSocketEvent, CHANNEL_DIRECT, POST_MESSAGE_MAX_RUNES,
+    event_names, is_valid_id, new_id, now_millis, AppError, Broadcast, Channel, Post, PostList,
+    PostPatch, PostSearch, PostSearchResults, Reaction, SearchParameter, Session, WebSocketEvent,
+    CHANNEL_DIRECT, POST_MESSAGE_MAX_RUNES,
 };
-use chorus_store::posts::{self as post_store, CreateOutcome, CreatePostError, NewPost, PostChanges, PostWindow};
+use chorus_store::posts::{
+    self as post_store, CreateOutcome, CreatePostError, NewPost, PostChanges, PostWindow,
+};
 use chorus_store::{reactions as reaction_store, users as user_store, StoreError};
 use serde::Deserialize;
 
@@ -36,26 +39,39 @@ fn validate_message(message: &str) -> AppResult<()> {
 }
 
 fn validate_props(props: &serde_json::Map<String, serde_json::Value>) -> AppResult<()> {
-    let size = serde_json::to_string(props).map(|json| json.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_string(props)
+        .map(|json| json.len())
+        .unwrap_or(usize::MAX);
     if size > 800_000 {
-        return Err(AppError::bad_request("model.post.is_valid.props.app_error", "Post props are too large."));
+        return Err(AppError::bad_request(
+            "model.post.is_valid.props.app_error",
+            "Post props are too large.",
+        ));
     }
     Ok(())
 }
 
 fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
     if file_ids.len() > 10 || !file_ids.iter().all(|id| is_valid_id(id)) {
-        return Err(AppError::bad_request("model.post.is_valid.file_ids.app_error", "Invalid file ids: at most 10 valid ids."));
+        return Err(AppError::bad_request(
+            "model.post.is_valid.file_ids.app_error",
+            "Invalid file ids: at most 10 valid ids.",
+        ));
     }
     Ok(())
 }
 
 fn post_event(name: &str, post: &Post) -> WebSocketEvent {
-    WebSocketEvent::new(name, Broadcast::to_channel(&post.channel_id)).with("post", serde_json::to_string(post).unwrap_or_default())
+    WebSocketEvent::new(name, Broadcast::to_channel(&post.channel_id))
+        .with("post", serde_json::to_string(post).unwrap_or_default())
 }
 
 impl App {
-    pub async fn create_post(&self, session: &Session, request: CreatePostRequest) -> AppResult<Post> {
+    pub async fn create_post(
+        &self,
+        session: &Session,
+        request: CreatePostRequest,
+    ) -> AppResult<Post> {
         if !is_valid_id(&request.channel_id) {
             return Err(AppError::invalid_param("channel_id"));
         }
@@ -66,19 +82,32 @@ impl App {
             return Err(AppError::invalid_param("pending_post_id"));
         }
         if !request.post_type.is_empty() && !request.post_type.starts_with("custom_") {
-            return Err(AppError::bad_request("api.context.invalid_body_param.app_error", "Invalid post type: only custom_ types may be created by clients."));
+            return Err(AppError::bad_request(
+                "api.context.invalid_body_param.app_error",
+                "Invalid post type: only custom_ types may be created by clients.",
+            ));
         }
         validate_message(&request.message)?;
         validate_props(&request.props)?;
         validate_file_ids(&request.file_ids)?;
         if request.message.trim().is_empty() && request.file_ids.is_empty() {
-            return Err(AppError::bad_request("api.post.create_post.empty.app_error", "A post needs a message or files."));
+            return Err(AppError::bad_request(
+                "api.post.create_post.empty.app_error",
+                "A post needs a message or files.",
+            ));
         }
-        let channel = self.require_channel_member(session, &request.channel_id).await?;
+        let channel = self
+            .require_channel_member(session, &request.channel_id)
+            .await?;
         if channel.delete_at != 0 {
-            return Err(AppError::bad_request("api.post.create_post.can_not_post_to_deleted.error", "Can not post to deleted channel."));
+            return Err(AppError::bad_request(
+                "api.post.create_post.can_not_post_to_deleted.error",
+                "Can not post to deleted channel.",
+            ));
         }
-        let mentioned_user_ids = self.resolve_mentions(session, &channel, &request.message).await?;
+        let mentioned_user_ids = self
+            .resolve_mentions(session, &channel, &request.message)
+            .await?;
 
         let post_hashtags = hashtags(&request.message);
         let post = Post {
@@ -101,17 +130,37 @@ impl App {
         // channel leave in create_at order.
         let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
         let mut db = self.store().master().await?;
-        let outcome = post_store::create(&mut db, NewPost { post, mentioned_user_ids: mentioned_user_ids.clone() }).await;
+        let outcome = post_store::create(
+            &mut db,
+            NewPost {
+                post,
+                mentioned_user_ids: mentioned_user_ids.clone(),
+            },
+        )
+        .await;
         drop(db);
         let created = match outcome {
             Ok(CreateOutcome::Created(post)) => post,
             Ok(CreateOutcome::AlreadyExisted(post)) => return Ok(post),
-            Err(CreatePostError::ChannelNotFound) => return Err(AppError::not_found("app.channel.get.existing.app_error", "Unable to find the existing channel.")),
+            Err(CreatePostError::ChannelNotFound) => {
+                return Err(AppError::not_found(
+                    "app.channel.get.existing.app_error",
+                    "Unable to find the existing channel.",
+                ))
+            }
             Err(CreatePostError::ChannelArchived) => {
                 self.inner.caches.channels.remove(&channel.id);
-                return Err(AppError::bad_request("api.post.create_post.can_not_post_to_deleted.error", "Can not post to deleted channel."));
+                return Err(AppError::bad_request(
+                    "api.post.create_post.can_not_post_to_deleted.error",
+                    "Can not post to deleted channel.",
+                ));
             }
-            Err(CreatePostError::InvalidRoot) => return Err(AppError::bad_request("api.post.create_post.root_id.app_error", "Invalid RootId parameter.")),
+            Err(CreatePostError::InvalidRoot) => {
+                return Err(AppError::bad_request(
+                    "api.post.create_post.root_id.app_error",
+                    "Invalid RootId parameter.",
+                ))
+            }
             Err(CreatePostError::Store(error)) => return Err(error.into()),
         };
 
@@ -123,7 +172,10 @@ impl App {
             .with("team_id", channel.team_id.clone())
             .with("set_online", true);
         if !mentioned_user_ids.is_empty() {
-            event = event.with("mentions", serde_json::to_string(&mentioned_user_ids).unwrap_or_default());
+            event = event.with(
+                "mentions",
+                serde_json::to_string(&mentioned_user_ids).unwrap_or_default(),
+            );
         }
         self.publish(event);
         Ok(created)
@@ -131,14 +183,27 @@ impl App {
 
     /// Channel members a message mentions, never the author. In a direct channel the other
     /// person is always mentioned.
-    async fn resolve_mentions(&self, session: &Session, channel: &Channel, message: &str) -> AppResult<Vec<String>> {
+    async fn resolve_mentions(
+        &self,
+        session: &Session,
+        channel: &Channel,
+        message: &str,
+    ) -> AppResult<Vec<String>> {
         let members = self.channel_member_ids(&channel.id).await?;
         if channel.channel_type == CHANNEL_DIRECT {
-            return Ok(members.iter().filter(|id| **id != session.user_id).cloned().collect());
+            return Ok(members
+                .iter()
+                .filter(|id| **id != session.user_id)
+                .cloned()
+                .collect());
         }
         let names = mentioned_names(message);
         if names.mentions_everyone {
-            let mut everyone: Vec<String> = members.iter().filter(|id| **id != session.user_id).cloned().collect();
+            let mut everyone: Vec<String> = members
+                .iter()
+                .filter(|id| **id != session.user_id)
+                .cloned()
+                .collect();
             everyone.sort();
             return Ok(everyone);
         }
@@ -148,7 +213,11 @@ impl App {
         let usernames: Vec<String> = names.usernames.into_iter().collect();
         let db = self.store().replica().await?;
         let found = user_store::channel_members_by_username(&db, &channel.id, &usernames).await?;
-        Ok(found.into_iter().map(|(user_id, _)| user_id).filter(|user_id| *user_id != session.user_id).collect())
+        Ok(found
+            .into_iter()
+            .map(|(user_id, _)| user_id)
+            .filter(|user_id| *user_id != session.user_id)
+            .collect())
     }
 
     /// A live post the caller may read.
@@ -160,9 +229,13 @@ impl App {
         let post = post_store::get(&db, post_id).await?;
         drop(db);
         if post.delete_at != 0 {
-            return Err(AppError::not_found("app.post.get.app_error", "Unable to get the post."));
+            return Err(AppError::not_found(
+                "app.post.get.app_error",
+                "Unable to get the post.",
+            ));
         }
-        self.require_channel_member(session, &post.channel_id).await?;
+        self.require_channel_member(session, &post.channel_id)
+            .await?;
         Ok(post)
     }
 
@@ -176,10 +249,18 @@ impl App {
     }
 
     /// PUT /posts/{id}/patch and PUT /posts/{id} (which sends the whole post).
-    pub async fn patch_post(&self, session: &Session, post_id: &str, patch: PostPatch) -> AppResult<Post> {
+    pub async fn patch_post(
+        &self,
+        session: &Session,
+        post_id: &str,
+        patch: PostPatch,
+    ) -> AppResult<Post> {
         let existing = self.readable_post(session, post_id).await?;
         if existing.user_id != session.user_id && !session.is_system_admin() {
-            return Err(AppError::forbidden("api.post.update_post.permissions_details.app_error", "You can only edit your own posts."));
+            return Err(AppError::forbidden(
+                "api.post.update_post.permissions_details.app_error",
+                "You can only edit your own posts.",
+            ));
         }
         if let Some(message) = &patch.message {
             validate_message(message)?;
@@ -190,7 +271,12 @@ impl App {
         if let Some(file_ids) = &patch.file_ids {
             validate_file_ids(file_ids)?;
         }
-        let changes = PostChanges { message: patch.message, is_pinned: patch.is_pinned, props: patch.props, file_ids: patch.file_ids };
+        let changes = PostChanges {
+            message: patch.message,
+            is_pinned: patch.is_pinned,
+            props: patch.props,
+            file_ids: patch.file_ids,
+        };
         let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
         let db = self.store().master().await?;
         let updated = post_store::update(&db, post_id, &changes, now_millis()).await?;
@@ -202,17 +288,28 @@ impl App {
     pub async fn delete_post(&self, session: &Session, post_id: &str) -> AppResult<()> {
         let existing = self.readable_post(session, post_id).await?;
         if existing.user_id != session.user_id && !session.is_system_admin() {
-            return Err(AppError::forbidden("api.post.delete_post.permissions.app_error", "You can only delete your own posts."));
+            return Err(AppError::forbidden(
+                "api.post.delete_post.permissions.app_error",
+                "You can only delete your own posts.",
+            ));
         }
         let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
         let mut db = self.store().master().await?;
         let deleted = post_store::delete(&mut db, post_id, now_millis()).await?;
         drop(db);
-        self.publish(post_event(event_names::POST_DELETED, &deleted).with("delete_by", session.user_id.clone()));
+        self.publish(
+            post_event(event_names::POST_DELETED, &deleted)
+                .with("delete_by", session.user_id.clone()),
+        );
         Ok(())
     }
 
-    pub async fn channel_posts(&self, session: &Session, channel_id: &str, query: ChannelPostsQuery) -> AppResult<PostList> {
+    pub async fn channel_posts(
+        &self,
+        session: &Session,
+        channel_id: &str,
+        query: ChannelPostsQuery,
+    ) -> AppResult<PostList> {
         if !is_valid_id(channel_id) {
             return Err(AppError::invalid_param("channel_id"));
         }
@@ -224,12 +321,20 @@ impl App {
             if !is_valid_id(&before) {
                 return Err(AppError::invalid_param("before"));
             }
-            PostWindow::Before { post_id: before, offset, limit }
+            PostWindow::Before {
+                post_id: before,
+                offset,
+                limit,
+            }
         } else if let Some(after) = query.after.filter(|id| !id.is_empty()) {
             if !is_valid_id(&after) {
                 return Err(AppError::invalid_param("after"));
             }
-            PostWindow::After { post_id: after, offset, limit }
+            PostWindow::After {
+                post_id: after,
+                offset,
+                limit,
+            }
         } else {
             PostWindow::Page { offset, limit }
         };
@@ -240,28 +345,51 @@ impl App {
 
     pub async fn post_thread(&self, session: &Session, post_id: &str) -> AppResult<PostList> {
         let post = self.readable_post(session, post_id).await?;
-        let root_id = if post.root_id.is_empty() { post.id } else { post.root_id };
+        let root_id = if post.root_id.is_empty() {
+            post.id
+        } else {
+            post.root_id
+        };
         let db = self.store().master().await?;
         Ok(post_store::thread(&db, &root_id).await?)
     }
 
-    pub async fn search_posts(&self, session: &Session, team_id: &str, parameters: SearchParameter) -> AppResult<PostSearchResults> {
+    pub async fn search_posts(
+        &self,
+        session: &Session,
+        team_id: &str,
+        parameters: SearchParameter,
+    ) -> AppResult<PostSearchResults> {
         self.require_team_member(session, team_id).await?;
         let (offset, limit) = crate::page_window(parameters.page, parameters.per_page, 60, 200)?;
         let search = PostSearch::parse(&parameters.terms, parameters.is_or_search);
         if search.is_empty() {
-            return Ok(PostSearchResults { list: PostList::default(), matches: None });
+            return Ok(PostSearchResults {
+                list: PostList::default(),
+                matches: None,
+            });
         }
         let db = self.store().search().await?;
-        let list = post_store::search(&db, &session.user_id, team_id, &search, offset, limit).await?;
-        Ok(PostSearchResults { list, matches: None })
+        let list =
+            post_store::search(&db, &session.user_id, team_id, &search, offset, limit).await?;
+        Ok(PostSearchResults {
+            list,
+            matches: None,
+        })
     }
 
     // ---- reactions ----
 
-    pub async fn add_reaction(&self, session: &Session, mut reaction: Reaction) -> AppResult<Reaction> {
+    pub async fn add_reaction(
+        &self,
+        session: &Session,
+        mut reaction: Reaction,
+    ) -> AppResult<Reaction> {
         if reaction.user_id != session.user_id {
-            return Err(AppError::forbidden("api.reaction.save_reaction.user_id.app_error", "You cannot save a reaction for another user."));
+            return Err(AppError::forbidden(
+                "api.reaction.save_reaction.user_id.app_error",
+                "You cannot save a reaction for another user.",
+            ));
         }
         validate_emoji_name(&reaction.emoji_name)?;
         let post = self.readable_post(session, &reaction.post_id).await?;
@@ -272,32 +400,58 @@ impl App {
         let saved = reaction_store::save(&mut db, &reaction).await?;
         drop(db);
         self.publish(
-            WebSocketEvent::new(event_names::REACTION_ADDED, Broadcast::to_channel(&post.channel_id))
-                .with("reaction", serde_json::to_string(&saved).unwrap_or_default()),
+            WebSocketEvent::new(
+                event_names::REACTION_ADDED,
+                Broadcast::to_channel(&post.channel_id),
+            )
+            .with(
+                "reaction",
+                serde_json::to_string(&saved).unwrap_or_default(),
+            ),
         );
         Ok(saved)
     }
 
-    pub async fn remove_reaction(&self, session: &Session, user_id: &str, post_id: &str, emoji_name: &str) -> AppResult<()> {
+    pub async fn remove_reaction(
+        &self,
+        session: &Session,
+        user_id: &str,
+        post_id: &str,
+        emoji_name: &str,
+    ) -> AppResult<()> {
         if user_id != session.user_id && !session.is_system_admin() {
-            return Err(AppError::forbidden("api.reaction.delete_reaction.user_id.app_error", "You cannot delete a reaction for another user."));
+            return Err(AppError::forbidden(
+                "api.reaction.delete_reaction.user_id.app_error",
+                "You cannot delete a reaction for another user.",
+            ));
         }
         validate_emoji_name(emoji_name)?;
         let post = self.readable_post(session, post_id).await?;
         let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
         let mut db = self.store().master().await?;
-        let removed = reaction_store::delete(&mut db, user_id, post_id, emoji_name, now_millis()).await?;
+        let removed =
+            reaction_store::delete(&mut db, user_id, post_id, emoji_name, now_millis()).await?;
         drop(db);
         if let Some(reaction) = removed {
             self.publish(
-                WebSocketEvent::new(event_names::REACTION_REMOVED, Broadcast::to_channel(&post.channel_id))
-                    .with("reaction", serde_json::to_string(&reaction).unwrap_or_default()),
+                WebSocketEvent::new(
+                    event_names::REACTION_REMOVED,
+                    Broadcast::to_channel(&post.channel_id),
+                )
+                .with(
+                    "reaction",
+                    serde_json::to_string(&reaction).unwrap_or_default(),
+                ),
             );
         }
         Ok(())
     }
 
-    pub async fn list_reactions(&self, session: &Session, post_id: &str) -> AppResult<Vec<Reaction>> {
+    pub async fn list_reactions(
+        &self,
+        session: &Session,
+        post_id: &str,
+    ) -> AppResult<Vec<Reaction>> {
         self.readable_post(session, post_id).await?;
         let db = self.store().master().await?;
         match reaction_store::list_for_post(&db, post_id).await {
@@ -309,9 +463,16 @@ impl App {
 }
 
 fn validate_emoji_name(name: &str) -> AppResult<()> {
-    let valid = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
     if !valid {
-        return Err(AppError::bad_request("model.reaction.is_valid.emoji_name.app_error", "Invalid emoji name."));
+        return Err(AppError::bad_request(
+            "model.reaction.is_valid.emoji_name.app_error",
+            "Invalid emoji name.",
+        ));
     }
     Ok(())
 }
@@ -322,7 +483,11 @@ fn hashtags(message: &str) -> String {
     for word in message.split_whitespace() {
         let trimmed = word.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '_');
         if let Some(tag) = trimmed.strip_prefix('#') {
-            let valid = tag.len() >= 2 && tag.chars().next().is_some_and(char::is_alphabetic) && tag.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
+            let valid = tag.len() >= 2
+                && tag.chars().next().is_some_and(char::is_alphabetic)
+                && tag
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.');
             if valid && !found.iter().any(|existing| existing == trimmed) {
                 found.push(trimmed.to_string());
             }

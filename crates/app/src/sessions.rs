@@ -51,7 +51,9 @@ impl LoginThrottle {
         if failures.len() > 100_000 {
             failures.clear();
         }
-        let entry = failures.entry(login_id.to_string()).or_insert((0, Instant::now()));
+        let entry = failures
+            .entry(login_id.to_string())
+            .or_insert((0, Instant::now()));
         entry.0 += 1;
         entry.1 = Instant::now();
     }
@@ -70,7 +72,11 @@ fn invalid_credentials() -> AppError {
 
 impl App {
     pub async fn login(&self, request: LoginRequest) -> AppResult<LoginResult> {
-        let login_key = if request.id.is_empty() { request.login_id.to_lowercase() } else { request.id.clone() };
+        let login_key = if request.id.is_empty() {
+            request.login_id.to_lowercase()
+        } else {
+            request.id.clone()
+        };
         if login_key.is_empty() || request.password.is_empty() {
             return Err(AppError::bad_request(
                 "api.user.login.blank_pwd.app_error",
@@ -99,7 +105,10 @@ impl App {
         drop(db);
         let user = account.user;
         if user.delete_at != 0 {
-            return Err(AppError::unauthorized("api.user.login.inactive.app_error", "Login failed because your account has been deactivated."));
+            return Err(AppError::unauthorized(
+                "api.user.login.inactive.app_error",
+                "Login failed because your account has been deactivated.",
+            ));
         }
         let maximum_attempts = self.config().service_settings.maximum_login_attempts;
         if maximum_attempts > 0 && user.failed_attempts >= maximum_attempts {
@@ -108,7 +117,8 @@ impl App {
                 "Your account is locked because of too many failed password attempts. Please reset your password.",
             ));
         }
-        if !crate::password::verify_password(request.password.clone(), account.password_hash).await {
+        if !crate::password::verify_password(request.password.clone(), account.password_hash).await
+        {
             self.inner.login_throttle.record_failure(&login_key);
             let db = self.store().master().await?;
             user_store::set_failed_attempts(&db, &user.id, user.failed_attempts + 1).await?;
@@ -119,16 +129,33 @@ impl App {
         if user.failed_attempts != 0 {
             user_store::set_failed_attempts(&db, &user.id, 0).await?;
         }
-        let device_id = if request.device_id.is_empty() { request.device_id_camel } else { request.device_id };
+        let device_id = if request.device_id.is_empty() {
+            request.device_id_camel
+        } else {
+            request.device_id
+        };
         let session = self.create_session(&db, &user, device_id).await?;
         Ok(LoginResult { user, session })
     }
 
-    async fn create_session(&self, db: &impl chorus_store::GenericClient, user: &User, device_id: String) -> AppResult<Session> {
+    async fn create_session(
+        &self,
+        db: &impl chorus_store::GenericClient,
+        user: &User,
+        device_id: String,
+    ) -> AppResult<Session> {
         let settings = &self.config().service_settings;
-        let hours = if device_id.is_empty() { settings.session_length_web_in_hours } else { settings.session_length_mobile_in_hours };
+        let hours = if device_id.is_empty() {
+            settings.session_length_web_in_hours
+        } else {
+            settings.session_length_mobile_in_hours
+        };
         let now = now_millis();
+        let mut props = serde_json::Map::new();
+        // The MMCSRF cookie's value: cookie-authenticated writes must echo it in X-CSRF-Token.
+        props.insert("csrf".into(), new_id().into());
         let session = Session {
+            props,
             id: new_id(),
             token: new_id(),
             create_at: now,
@@ -148,7 +175,10 @@ impl App {
     /// tokens get a session on first use.
     pub async fn session_from_token(&self, token: &str) -> AppResult<Arc<Session>> {
         if token.is_empty() || token.len() > 64 {
-            return Err(AppError::unauthorized("api.context.session_expired.app_error", "Invalid or expired session, please login again."));
+            return Err(AppError::unauthorized(
+                "api.context.session_expired.app_error",
+                "Invalid or expired session, please login again.",
+            ));
         }
         let now = now_millis();
         if let Some(session) = self.inner.caches.sessions.get(&token.to_string()) {
@@ -168,11 +198,18 @@ impl App {
             return Err(AppError::session_expired());
         }
         let session = Arc::new(session);
-        self.inner.caches.sessions.insert(token.to_string(), session.clone());
+        self.inner
+            .caches
+            .sessions
+            .insert(token.to_string(), session.clone());
         Ok(session)
     }
 
-    async fn session_for_access_token(&self, db: &impl chorus_store::GenericClient, token: &str) -> AppResult<Session> {
+    async fn session_for_access_token(
+        &self,
+        db: &impl chorus_store::GenericClient,
+        token: &str,
+    ) -> AppResult<Session> {
         let access_token = match user_store::get_access_token_by_secret(db, token).await {
             Ok(access_token) => access_token,
             Err(StoreError::NotFound(_)) => return Err(AppError::session_expired()),
@@ -191,7 +228,10 @@ impl App {
         let now = now_millis();
         let mut props = serde_json::Map::new();
         props.insert("type".into(), "UserAccessToken".into());
-        props.insert("user_access_token_id".into(), access_token.id.clone().into());
+        props.insert(
+            "user_access_token_id".into(),
+            access_token.id.clone().into(),
+        );
         let session = Session {
             id: new_id(),
             token: token.to_string(),
@@ -235,7 +275,10 @@ impl App {
 
     /// Drops every cached session of a user (roles changed, password changed).
     pub(crate) fn forget_user_sessions(&self, user_id: &str) {
-        self.inner.caches.sessions.retain(|_, session| session.user_id != user_id);
+        self.inner
+            .caches
+            .sessions
+            .retain(|_, session| session.user_id != user_id);
     }
 
     pub async fn list_sessions(&self, session: &Session, user_id: &str) -> AppResult<Vec<Session>> {
@@ -250,14 +293,22 @@ impl App {
         Ok(sessions)
     }
 
-    pub async fn revoke_user_session(&self, session: &Session, user_id: &str, session_id: &str) -> AppResult<()> {
+    pub async fn revoke_user_session(
+        &self,
+        session: &Session,
+        user_id: &str,
+        session_id: &str,
+    ) -> AppResult<()> {
         if session.user_id != user_id {
             crate::require_system_admin(session)?;
         }
         let db = self.store().master().await?;
         let target = session_store::get(&db, session_id).await?;
         if target.user_id != user_id {
-            return Err(AppError::bad_request("api.user.revoke_session.user_id_mismatch", "The session does not belong to that user."));
+            return Err(AppError::bad_request(
+                "api.user.revoke_session.user_id_mismatch",
+                "The session does not belong to that user.",
+            ));
         }
         drop(db);
         self.revoke_session(session_id.to_string()).await

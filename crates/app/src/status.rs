@@ -2,8 +2,8 @@
 
 use crate::{App, AppResult};
 use chorus_model::{
-    event_names, is_valid_id, now_millis, AppError, Broadcast, Session, Status, WebSocketEvent, WebSocketRequest,
-    STATUS_AWAY, STATUS_DND, STATUS_OFFLINE, STATUS_ONLINE,
+    event_names, is_valid_id, now_millis, AppError, Broadcast, Session, Status, WebSocketEvent,
+    WebSocketRequest, STATUS_AWAY, STATUS_DND, STATUS_OFFLINE, STATUS_ONLINE,
 };
 use chorus_realtime::ConnectionIdentity;
 use chorus_store::status as status_store;
@@ -19,7 +19,11 @@ impl App {
         // Users never seen online are offline.
         for user_id in user_ids {
             if !statuses.iter().any(|status| &status.user_id == user_id) {
-                statuses.push(Status { user_id: user_id.clone(), status: STATUS_OFFLINE.to_string(), ..Default::default() });
+                statuses.push(Status {
+                    user_id: user_id.clone(),
+                    status: STATUS_OFFLINE.to_string(),
+                    ..Default::default()
+                });
             }
         }
         Ok(statuses)
@@ -31,15 +35,31 @@ impl App {
     }
 
     /// PUT /users/{id}/status: a status set by hand sticks until changed by hand.
-    pub async fn set_status_manually(&self, session: &Session, user_id: &str, status: &str, dnd_end_time: i64) -> AppResult<Status> {
+    pub async fn set_status_manually(
+        &self,
+        session: &Session,
+        user_id: &str,
+        status: &str,
+        dnd_end_time: i64,
+    ) -> AppResult<Status> {
         if session.user_id != user_id {
             crate::require_system_admin(session)?;
         }
         if ![STATUS_ONLINE, STATUS_AWAY, STATUS_DND, STATUS_OFFLINE].contains(&status) {
-            return Err(AppError::bad_request("api.status.set_status.invalid", "Status must be one of online, away, dnd, offline."));
+            return Err(AppError::bad_request(
+                "api.status.set_status.invalid",
+                "Status must be one of online, away, dnd, offline.",
+            ));
         }
         let manual = status != STATUS_ONLINE;
-        self.save_status(Status { user_id: user_id.to_string(), status: status.to_string(), manual, last_activity_at: now_millis(), dnd_end_time }).await
+        self.save_status(Status {
+            user_id: user_id.to_string(),
+            status: status.to_string(),
+            manual,
+            last_activity_at: now_millis(),
+            dnd_end_time,
+        })
+        .await
     }
 
     async fn save_status(&self, status: Status) -> AppResult<Status> {
@@ -47,9 +67,12 @@ impl App {
         status_store::upsert(&db, &status).await?;
         drop(db);
         self.publish(
-            WebSocketEvent::new(event_names::STATUS_CHANGE, Broadcast::to_user(&status.user_id))
-                .with("status", status.status.clone())
-                .with("user_id", status.user_id.clone()),
+            WebSocketEvent::new(
+                event_names::STATUS_CHANGE,
+                Broadcast::to_user(&status.user_id),
+            )
+            .with("status", status.status.clone())
+            .with("user_id", status.user_id.clone()),
         );
         Ok(status)
     }
@@ -62,7 +85,13 @@ impl App {
                 return;
             }
         }
-        let status = Status { user_id: user_id.to_string(), status: STATUS_ONLINE.to_string(), manual: false, last_activity_at: now_millis(), dnd_end_time: 0 };
+        let status = Status {
+            user_id: user_id.to_string(),
+            status: STATUS_ONLINE.to_string(),
+            manual: false,
+            last_activity_at: now_millis(),
+            dnd_end_time: 0,
+        };
         if let Err(error) = self.save_status(status).await {
             tracing::warn!(user_id, error = %error, "could not set status online");
         }
@@ -80,28 +109,53 @@ impl App {
         if current.manual || current.status == STATUS_OFFLINE {
             return;
         }
-        let status = Status { status: STATUS_OFFLINE.to_string(), last_activity_at: now_millis(), ..current };
+        let status = Status {
+            status: STATUS_OFFLINE.to_string(),
+            last_activity_at: now_millis(),
+            ..current
+        };
         if let Err(error) = self.save_status(status).await {
             tracing::warn!(user_id, error = %error, "could not set status offline");
         }
     }
 
     /// Websocket actions other than authentication and ping.
-    pub(crate) async fn handle_websocket_action(&self, identity: ConnectionIdentity, request: WebSocketRequest) -> AppResult<Option<Value>> {
+    pub(crate) async fn handle_websocket_action(
+        &self,
+        identity: ConnectionIdentity,
+        request: WebSocketRequest,
+    ) -> AppResult<Option<Value>> {
         match request.action.as_str() {
             "user_typing" => {
-                let channel_id = request.data.get("channel_id").and_then(Value::as_str).unwrap_or_default().to_string();
-                let parent_id = request.data.get("parent_id").and_then(Value::as_str).unwrap_or_default().to_string();
+                let channel_id = request
+                    .data
+                    .get("channel_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let parent_id = request
+                    .data
+                    .get("parent_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 if !is_valid_id(&channel_id) {
                     return Err(AppError::invalid_param("channel_id"));
                 }
-                if !self.channel_member_ids(&channel_id).await?.contains(&identity.user_id) {
+                if !self
+                    .channel_member_ids(&channel_id)
+                    .await?
+                    .contains(&identity.user_id)
+                {
                     return Err(AppError::no_permission());
                 }
                 self.publish(
-                    WebSocketEvent::new(event_names::TYPING, Broadcast::to_channel(&channel_id).omitting(&identity.user_id))
-                        .with("parent_id", parent_id)
-                        .with("user_id", identity.user_id.clone()),
+                    WebSocketEvent::new(
+                        event_names::TYPING,
+                        Broadcast::to_channel(&channel_id).omitting(&identity.user_id),
+                    )
+                    .with("parent_id", parent_id)
+                    .with("user_id", identity.user_id.clone()),
                 );
                 Ok(None)
             }
@@ -112,15 +166,25 @@ impl App {
                     .data
                     .get("user_ids")
                     .and_then(Value::as_array)
-                    .map(|ids| ids.iter().filter_map(|id| id.as_str().map(str::to_string)).collect())
+                    .map(|ids| {
+                        ids.iter()
+                            .filter_map(|id| id.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let statuses = self.get_statuses(&user_ids).await?;
-                let map: serde_json::Map<String, Value> = statuses.into_iter().map(|status| (status.user_id, Value::String(status.status))).collect();
+                let map: serde_json::Map<String, Value> = statuses
+                    .into_iter()
+                    .map(|status| (status.user_id, Value::String(status.status)))
+                    .collect();
                 Ok(Some(Value::Object(map)))
             }
             // Presence hints the web client sends; nothing to answer.
             "presence" | "user_update_active_status" | "posted_notify_ack" => Ok(None),
-            other => Err(AppError::bad_request("api.web_socket_router.bad_action.app_error", format!("Unknown websocket action: {other}"))),
+            other => Err(AppError::bad_request(
+                "api.web_socket_router.bad_action.app_error",
+                format!("Unknown websocket action: {other}"),
+            )),
         }
     }
 }

@@ -35,7 +35,10 @@ impl App {
             "IosMinVersion": "",
         });
         if !get_server_status {
-            return PingReport { healthy: true, body };
+            return PingReport {
+                healthy: true,
+                body,
+            };
         }
         let database_status = match self.probe_database().await {
             Ok(()) => "OK".to_string(),
@@ -67,7 +70,11 @@ impl App {
                 return result;
             }
         }
-        let check = tokio::time::timeout(Duration::from_secs(5), self.store().check_master_writable(&self.node().node_id)).await;
+        let check = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.store().check_master_writable(&self.node().node_id),
+        )
+        .await;
         let result = match check {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(error.to_string()),
@@ -83,9 +90,15 @@ impl App {
         let directory = std::path::PathBuf::from(&self.config().file_settings.directory);
         let probe = directory.join(format!("health_check_{}", self.node().node_id));
         let payload = b"chorus file store health check";
-        tokio::fs::create_dir_all(&directory).await.map_err(|error| error.to_string())?;
-        tokio::fs::write(&probe, payload).await.map_err(|error| error.to_string())?;
-        let read_back = tokio::fs::read(&probe).await.map_err(|error| error.to_string());
+        tokio::fs::create_dir_all(&directory)
+            .await
+            .map_err(|error| error.to_string())?;
+        tokio::fs::write(&probe, payload)
+            .await
+            .map_err(|error| error.to_string())?;
+        let read_back = tokio::fs::read(&probe)
+            .await
+            .map_err(|error| error.to_string());
         let _ = tokio::fs::remove_file(&probe).await;
         if read_back? != payload {
             return Err("read back different bytes".to_string());
@@ -98,7 +111,8 @@ impl App {
     }
 
     pub fn limited_client_config(&self) -> BTreeMap<String, String> {
-        self.config().limited_client_config(chorus_model::SERVER_VERSION)
+        self.config()
+            .limited_client_config(chorus_model::SERVER_VERSION)
     }
 
     /// GET /api/v4/config: the whole config, secrets masked.
@@ -116,7 +130,10 @@ impl App {
         new_config.unmask_from(&current);
         let mut guard = self.inner.config_store.lock();
         let Some(config_store) = guard.as_mut() else {
-            return Err(AppError::forbidden("api.config.update_config.not_allowed", "This server's configuration cannot be changed at run time."));
+            return Err(AppError::forbidden(
+                "api.config.update_config.not_allowed",
+                "This server's configuration cannot be changed at run time.",
+            ));
         };
         config_store.save(new_config).map_err(config_error)?;
         let saved = config_store.config().clone();
@@ -130,7 +147,10 @@ impl App {
         require_system_admin(session)?;
         let mut guard = self.inner.config_store.lock();
         let Some(config_store) = guard.as_mut() else {
-            return Err(AppError::forbidden("api.config.reload_config.not_allowed", "This server has no config file to reload."));
+            return Err(AppError::forbidden(
+                "api.config.reload_config.not_allowed",
+                "This server has no config file to reload.",
+            ));
         };
         let reloaded = config_store.reload().map_err(config_error)?.clone();
         drop(guard);

@@ -2,21 +2,36 @@
 
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
-    event_names, new_id, now_millis, AppError, Broadcast, Channel, Session, Team, TeamMember, TeamPatch,
-    WebSocketEvent, CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL, TEAM_INVITE, TEAM_OPEN,
+    event_names, new_id, now_millis, AppError, Broadcast, Channel, Session, Team, TeamMember,
+    TeamPatch, WebSocketEvent, CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL, TEAM_INVITE,
+    TEAM_OPEN,
 };
 use chorus_store::{channels as channel_store, teams as team_store, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-const RESERVED_TEAM_NAMES: [&str; 12] =
-    ["admin", "api", "channel", "claim", "error", "files", "help", "login", "oauth", "plug", "post", "signup"];
+const RESERVED_TEAM_NAMES: [&str; 12] = [
+    "admin", "api", "channel", "claim", "error", "files", "help", "login", "oauth", "plug", "post",
+    "signup",
+];
 
 fn validate_team_name(name: &str) -> AppResult<()> {
-    let valid_characters = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let edges_alphanumeric = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !(2..=64).contains(&name.len()) || !valid_characters || !edges_alphanumeric || RESERVED_TEAM_NAMES.contains(&name) {
+    let valid_characters = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let edges_alphanumeric = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+    if !(2..=64).contains(&name.len())
+        || !valid_characters
+        || !edges_alphanumeric
+        || RESERVED_TEAM_NAMES.contains(&name)
+    {
         return Err(AppError::bad_request(
             "model.team.is_valid.url.app_error",
             "Team name must be 2-64 lowercase letters, numbers or dashes, start and end with a letter or number, and not be reserved.",
@@ -28,7 +43,10 @@ fn validate_team_name(name: &str) -> AppResult<()> {
 fn validate_display_name(display_name: &str, id: &str) -> AppResult<()> {
     let length = display_name.trim().chars().count();
     if length == 0 || length > 64 {
-        return Err(AppError::bad_request(id, "Display name must be 1-64 characters."));
+        return Err(AppError::bad_request(
+            id,
+            "Display name must be 1-64 characters.",
+        ));
     }
     Ok(())
 }
@@ -41,10 +59,16 @@ impl App {
             team.team_type = TEAM_OPEN.to_string();
         }
         if team.team_type != TEAM_OPEN && team.team_type != TEAM_INVITE {
-            return Err(AppError::bad_request("model.team.is_valid.type.app_error", "Invalid team type, must be O or I."));
+            return Err(AppError::bad_request(
+                "model.team.is_valid.type.app_error",
+                "Invalid team type, must be O or I.",
+            ));
         }
         if team.description.chars().count() > 255 {
-            return Err(AppError::bad_request("model.team.is_valid.description.app_error", "Invalid description."));
+            return Err(AppError::bad_request(
+                "model.team.is_valid.description.app_error",
+                "Invalid description.",
+            ));
         }
         let now = now_millis();
         team.id = new_id();
@@ -57,16 +81,25 @@ impl App {
         }
 
         let mut db = self.store().master().await?;
-        let transaction = db.transaction().await.map_err(chorus_store::StoreError::from)?;
+        let transaction = db
+            .transaction()
+            .await
+            .map_err(chorus_store::StoreError::from)?;
         match team_store::insert(&transaction, &team).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
-                return Err(AppError::bad_request("app.team.save.existing.app_error", "A team with that name already exists."))
+                return Err(AppError::bad_request(
+                    "app.team.save.existing.app_error",
+                    "A team with that name already exists.",
+                ))
             }
             Err(other) => return Err(other.into()),
         }
         let mut default_channel_ids = Vec::new();
-        for (name, display_name) in [(DEFAULT_CHANNEL, "Town Square"), (OFF_TOPIC_CHANNEL, "Off-Topic")] {
+        for (name, display_name) in [
+            (DEFAULT_CHANNEL, "Town Square"),
+            (OFF_TOPIC_CHANNEL, "Off-Topic"),
+        ] {
             let channel = Channel {
                 id: new_id(),
                 create_at: now,
@@ -82,14 +115,21 @@ impl App {
         }
         team_store::upsert_member(&transaction, &team.id, &session.user_id, true, now).await?;
         for channel_id in &default_channel_ids {
-            channel_store::add_member(&transaction, channel_id, &session.user_id, false, now).await?;
+            channel_store::add_member(&transaction, channel_id, &session.user_id, false, now)
+                .await?;
         }
-        transaction.commit().await.map_err(chorus_store::StoreError::from)?;
+        transaction
+            .commit()
+            .await
+            .map_err(chorus_store::StoreError::from)?;
 
         self.publish(
-            WebSocketEvent::new(event_names::ADDED_TO_TEAM, Broadcast::to_user(&session.user_id))
-                .with("team_id", team.id.clone())
-                .with("user_id", session.user_id.clone()),
+            WebSocketEvent::new(
+                event_names::ADDED_TO_TEAM,
+                Broadcast::to_user(&session.user_id),
+            )
+            .with("team_id", team.id.clone())
+            .with("user_id", session.user_id.clone()),
         );
         Ok(team)
     }
@@ -99,9 +139,15 @@ impl App {
             return Ok(members);
         }
         let db = self.store().master().await?;
-        let members: HashSet<String> = team_store::member_ids(&db, team_id).await?.into_iter().collect();
+        let members: HashSet<String> = team_store::member_ids(&db, team_id)
+            .await?
+            .into_iter()
+            .collect();
         let members = Arc::new(members);
-        self.inner.caches.team_members.insert(team_id.to_string(), members.clone());
+        self.inner
+            .caches
+            .team_members
+            .insert(team_id.to_string(), members.clone());
         Ok(members)
     }
 
@@ -109,11 +155,18 @@ impl App {
         Ok(self.team_member_ids(team_id).await?.contains(user_id))
     }
 
-    pub(crate) async fn require_team_member(&self, session: &Session, team_id: &str) -> AppResult<()> {
+    pub(crate) async fn require_team_member(
+        &self,
+        session: &Session,
+        team_id: &str,
+    ) -> AppResult<()> {
         if session.is_system_admin() || self.is_team_member(team_id, &session.user_id).await? {
             return Ok(());
         }
-        Err(AppError::forbidden("api.context.permissions.app_error", "You do not have the appropriate permissions: not a member of this team."))
+        Err(AppError::forbidden(
+            "api.context.permissions.app_error",
+            "You do not have the appropriate permissions: not a member of this team.",
+        ))
     }
 
     async fn require_team_admin(&self, session: &Session, team_id: &str) -> AppResult<()> {
@@ -150,14 +203,28 @@ impl App {
         self.require_team_member(session, &team.id).await
     }
 
-    pub async fn list_teams(&self, session: &Session, page: Option<i64>, per_page: Option<i64>) -> AppResult<Vec<Team>> {
+    pub async fn list_teams(
+        &self,
+        session: &Session,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> AppResult<Vec<Team>> {
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
         let db = self.store().replica().await?;
-        let visible_to = if session.is_system_admin() { None } else { Some(session.user_id.as_str()) };
+        let visible_to = if session.is_system_admin() {
+            None
+        } else {
+            Some(session.user_id.as_str())
+        };
         Ok(team_store::list(&db, visible_to, offset, limit).await?)
     }
 
-    pub async fn patch_team(&self, session: &Session, team_id: &str, patch: TeamPatch) -> AppResult<Team> {
+    pub async fn patch_team(
+        &self,
+        session: &Session,
+        team_id: &str,
+        patch: TeamPatch,
+    ) -> AppResult<Team> {
         self.require_team_admin(session, team_id).await?;
         if let Some(display_name) = &patch.display_name {
             validate_display_name(display_name, "model.team.is_valid.name.app_error")?;
@@ -173,7 +240,12 @@ impl App {
 
     /// Adds a user to a team and to its default channels. Users may join open teams
     /// themselves; members may add others; admins may add anyone.
-    pub async fn add_team_member(&self, session: &Session, team_id: &str, user_id: &str) -> AppResult<TeamMember> {
+    pub async fn add_team_member(
+        &self,
+        session: &Session,
+        team_id: &str,
+        user_id: &str,
+    ) -> AppResult<TeamMember> {
         let db = self.store().master().await?;
         let team = team_store::get(&db, team_id).await?;
         let target = chorus_store::users::get(&db, user_id).await?;
@@ -183,10 +255,16 @@ impl App {
             || self.is_team_member(team_id, &session.user_id).await?
             || (joining_self && team.allow_open_invite);
         if !allowed {
-            return Err(AppError::forbidden("api.team.add_user_to_team.forbidden.app_error", "You do not have permission to add users to this team."));
+            return Err(AppError::forbidden(
+                "api.team.add_user_to_team.forbidden.app_error",
+                "You do not have permission to add users to this team.",
+            ));
         }
         if target.delete_at != 0 {
-            return Err(AppError::bad_request("api.team.add_user_to_team.deactivated.app_error", "The user is deactivated."));
+            return Err(AppError::bad_request(
+                "api.team.add_user_to_team.deactivated.app_error",
+                "The user is deactivated.",
+            ));
         }
         let members = self.team_member_ids(team_id).await?;
         if members.contains(user_id) {
@@ -205,7 +283,10 @@ impl App {
         let mut joined_channels = Vec::new();
         for name in [DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL] {
             if let Ok(channel) = channel_store::get_by_name(&transaction, team_id, name).await {
-                if channel.delete_at == 0 && channel_store::add_member(&transaction, &channel.id, user_id, false, now).await? {
+                if channel.delete_at == 0
+                    && channel_store::add_member(&transaction, &channel.id, user_id, false, now)
+                        .await?
+                {
                     joined_channels.push(channel.id);
                 }
             }
@@ -233,7 +314,12 @@ impl App {
 
     /// Removes a user from a team and from its channels. Users may leave; team admins and
     /// system admins may remove others.
-    pub async fn remove_team_member(&self, session: &Session, team_id: &str, user_id: &str) -> AppResult<()> {
+    pub async fn remove_team_member(
+        &self,
+        session: &Session,
+        team_id: &str,
+        user_id: &str,
+    ) -> AppResult<()> {
         if session.user_id != user_id {
             self.require_team_admin(session, team_id).await?;
         }
@@ -241,9 +327,13 @@ impl App {
         let mut db = self.store().master().await?;
         let transaction = db.transaction().await.map_err(StoreError::from)?;
         if !team_store::remove_member(&transaction, team_id, user_id, now).await? {
-            return Err(AppError::not_found("app.team.get_member.missing.app_error", "No team member found for that user ID and team ID."));
+            return Err(AppError::not_found(
+                "app.team.get_member.missing.app_error",
+                "No team member found for that user ID and team ID.",
+            ));
         }
-        let left_channels = channel_store::remove_member_from_team_channels(&transaction, team_id, user_id).await?;
+        let left_channels =
+            channel_store::remove_member_from_team_channels(&transaction, team_id, user_id).await?;
         transaction.commit().await.map_err(StoreError::from)?;
 
         self.inner.caches.team_members.remove(&team_id.to_string());
@@ -270,13 +360,24 @@ impl App {
         Ok(())
     }
 
-    pub async fn get_team_member(&self, session: &Session, team_id: &str, user_id: &str) -> AppResult<TeamMember> {
+    pub async fn get_team_member(
+        &self,
+        session: &Session,
+        team_id: &str,
+        user_id: &str,
+    ) -> AppResult<TeamMember> {
         self.require_team_member(session, team_id).await?;
         let db = self.store().master().await?;
         Ok(team_store::get_member(&db, team_id, user_id).await?)
     }
 
-    pub async fn list_team_members(&self, session: &Session, team_id: &str, page: Option<i64>, per_page: Option<i64>) -> AppResult<Vec<TeamMember>> {
+    pub async fn list_team_members(
+        &self,
+        session: &Session,
+        team_id: &str,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> AppResult<Vec<TeamMember>> {
         self.require_team_member(session, team_id).await?;
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
         let db = self.store().replica().await?;
@@ -291,7 +392,11 @@ impl App {
         Ok(team_store::list_for_user(&db, user_id).await?)
     }
 
-    pub async fn team_members_for_user(&self, session: &Session, user_id: &str) -> AppResult<Vec<TeamMember>> {
+    pub async fn team_members_for_user(
+        &self,
+        session: &Session,
+        user_id: &str,
+    ) -> AppResult<Vec<TeamMember>> {
         if session.user_id != user_id {
             require_system_admin(session)?;
         }

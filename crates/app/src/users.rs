@@ -2,8 +2,8 @@
 
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
-    event_names, new_id, now_millis, AppError, Broadcast, Session, User, UserAccessToken, UserPatch,
-    WebSocketEvent, ROLE_SYSTEM_ADMIN, ROLE_SYSTEM_USER,
+    event_names, new_id, now_millis, AppError, Broadcast, Session, User, UserAccessToken,
+    UserPatch, WebSocketEvent, ROLE_SYSTEM_ADMIN, ROLE_SYSTEM_USER,
 };
 use chorus_store::{sessions as session_store, users as user_store, StoreError};
 use serde::Deserialize;
@@ -25,12 +25,22 @@ pub struct UserListQuery {
     pub active: Option<bool>,
 }
 
-const RESERVED_USERNAMES: [&str; 6] = ["all", "channel", "here", "matterbot", "system", "surveybot"];
+const RESERVED_USERNAMES: [&str; 6] =
+    ["all", "channel", "here", "matterbot", "system", "surveybot"];
 
 fn validate_username(username: &str) -> AppResult<()> {
-    let valid_characters = username.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
-    let starts_with_letter = username.chars().next().is_some_and(|c| c.is_ascii_lowercase());
-    if !(3..=22).contains(&username.len()) || !valid_characters || !starts_with_letter || RESERVED_USERNAMES.contains(&username) {
+    let valid_characters = username
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
+    let starts_with_letter = username
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase());
+    if !(3..=22).contains(&username.len())
+        || !valid_characters
+        || !starts_with_letter
+        || RESERVED_USERNAMES.contains(&username)
+    {
         return Err(AppError::bad_request(
             "model.user.is_valid.username.app_error",
             "Username must begin with a letter, and contain between 3 to 22 lowercase characters made up of numbers, letters, and the symbols '.', '-', and '_'.",
@@ -41,15 +51,24 @@ fn validate_username(username: &str) -> AppResult<()> {
 
 fn validate_email(email: &str) -> AppResult<()> {
     let parts: Vec<&str> = email.split('@').collect();
-    let looks_valid = parts.len() == 2 && !parts[0].is_empty() && parts[1].contains('.') && !email.contains(char::is_whitespace);
+    let looks_valid = parts.len() == 2
+        && !parts[0].is_empty()
+        && parts[1].contains('.')
+        && !email.contains(char::is_whitespace);
     if email.len() > 128 || !looks_valid {
-        return Err(AppError::bad_request("model.user.is_valid.email.app_error", "Invalid email."));
+        return Err(AppError::bad_request(
+            "model.user.is_valid.email.app_error",
+            "Invalid email.",
+        ));
     }
     Ok(())
 }
 
 /// PasswordSettings' rules, with Mattermost's error id and a sentence saying what is needed.
-fn check_password_policy(settings: &chorus_config::PasswordSettings, password: &str) -> AppResult<()> {
+fn check_password_policy(
+    settings: &chorus_config::PasswordSettings,
+    password: &str,
+) -> AppResult<()> {
     let Err(error_id) = settings.check(password) else {
         return Ok(());
     };
@@ -66,7 +85,10 @@ fn check_password_policy(settings: &chorus_config::PasswordSettings, password: &
     }
     Err(AppError::bad_request(
         &error_id,
-        format!("Your password must contain {} and at most 72 characters.", requirements.join(", ")),
+        format!(
+            "Your password must contain {} and at most 72 characters.",
+            requirements.join(", ")
+        ),
     ))
 }
 
@@ -91,7 +113,11 @@ fn check_profile_lengths(user: &User) -> AppResult<()> {
 impl App {
     /// Sign-up (no session) or creation by an admin. The first user of a server becomes
     /// system admin.
-    pub async fn create_user(&self, caller: Option<&Session>, request: CreateUserRequest) -> AppResult<User> {
+    pub async fn create_user(
+        &self,
+        caller: Option<&Session>,
+        request: CreateUserRequest,
+    ) -> AppResult<User> {
         let config = self.config();
         let caller_is_admin = caller.is_some_and(Session::is_system_admin);
         let mut user = request;
@@ -106,7 +132,10 @@ impl App {
         let is_first_user = user_store::count(&db).await? == 0;
         if !is_first_user && !caller_is_admin {
             if !config.team_settings.enable_user_creation {
-                return Err(AppError::forbidden("api.user.create_user.signup_email_disabled.app_error", "User sign-up is disabled."));
+                return Err(AppError::forbidden(
+                    "api.user.create_user.signup_email_disabled.app_error",
+                    "User sign-up is disabled.",
+                ));
             }
             if !config.team_settings.enable_open_server {
                 return Err(AppError::forbidden(
@@ -121,7 +150,11 @@ impl App {
         user.create_at = now;
         user.update_at = now;
         user.delete_at = 0;
-        user.roles = if is_first_user { format!("{ROLE_SYSTEM_ADMIN} {ROLE_SYSTEM_USER}") } else { ROLE_SYSTEM_USER.to_string() };
+        user.roles = if is_first_user {
+            format!("{ROLE_SYSTEM_ADMIN} {ROLE_SYSTEM_USER}")
+        } else {
+            ROLE_SYSTEM_USER.to_string()
+        };
         user.auth_service.clear();
         user.auth_data = None;
         user.email_verified = caller_is_admin && user.email_verified;
@@ -139,16 +172,25 @@ impl App {
             Ok(()) => {}
             Err(StoreError::Conflict(constraint)) => {
                 let (id, message) = if constraint.contains("email") {
-                    ("app.user.save.email_exists.app_error", "An account with that email already exists.")
+                    (
+                        "app.user.save.email_exists.app_error",
+                        "An account with that email already exists.",
+                    )
                 } else {
-                    ("app.user.save.username_exists.app_error", "An account with that username already exists.")
+                    (
+                        "app.user.save.username_exists.app_error",
+                        "An account with that username already exists.",
+                    )
                 };
                 return Err(AppError::bad_request(id, message));
             }
             Err(other) => return Err(other.into()),
         }
         user.password.clear();
-        self.publish(WebSocketEvent::new(event_names::NEW_USER, Broadcast::to_everyone()).with("user_id", user.id.clone()));
+        self.publish(
+            WebSocketEvent::new(event_names::NEW_USER, Broadcast::to_everyone())
+                .with("user_id", user.id.clone()),
+        );
         Ok(user)
     }
 
@@ -159,7 +201,10 @@ impl App {
         }
         let db = self.store().replica().await?;
         let user = Arc::new(user_store::get(&db, user_id).await?);
-        self.inner.caches.users.insert(user_id.to_string(), user.clone());
+        self.inner
+            .caches
+            .users
+            .insert(user_id.to_string(), user.clone());
         Ok(user)
     }
 
@@ -171,33 +216,63 @@ impl App {
 
     pub async fn get_user_by_username(&self, session: &Session, username: &str) -> AppResult<User> {
         let db = self.store().replica().await?;
-        Ok(sanitize(user_store::get_by_username(&db, username).await?, session))
+        Ok(sanitize(
+            user_store::get_by_username(&db, username).await?,
+            session,
+        ))
     }
 
     pub async fn get_user_by_email(&self, session: &Session, email: &str) -> AppResult<User> {
         let db = self.store().replica().await?;
-        Ok(sanitize(user_store::get_by_email(&db, email).await?, session))
+        Ok(sanitize(
+            user_store::get_by_email(&db, email).await?,
+            session,
+        ))
     }
 
-    pub async fn get_users_by_ids(&self, session: &Session, user_ids: Vec<String>) -> AppResult<Vec<User>> {
+    pub async fn get_users_by_ids(
+        &self,
+        session: &Session,
+        user_ids: Vec<String>,
+    ) -> AppResult<Vec<User>> {
         if user_ids.len() > 1000 {
-            return Err(AppError::bad_request("api.user.get_users_by_ids.too_many", "At most 1000 ids per request."));
+            return Err(AppError::bad_request(
+                "api.user.get_users_by_ids.too_many",
+                "At most 1000 ids per request.",
+            ));
         }
         let db = self.store().replica().await?;
         let users = user_store::get_many(&db, &user_ids).await?;
-        Ok(users.into_iter().map(|user| sanitize(user, session)).collect())
+        Ok(users
+            .into_iter()
+            .map(|user| sanitize(user, session))
+            .collect())
     }
 
-    pub async fn get_users_by_usernames(&self, session: &Session, usernames: Vec<String>) -> AppResult<Vec<User>> {
+    pub async fn get_users_by_usernames(
+        &self,
+        session: &Session,
+        usernames: Vec<String>,
+    ) -> AppResult<Vec<User>> {
         if usernames.len() > 1000 {
-            return Err(AppError::bad_request("api.user.get_users_by_usernames.too_many", "At most 1000 usernames per request."));
+            return Err(AppError::bad_request(
+                "api.user.get_users_by_usernames.too_many",
+                "At most 1000 usernames per request.",
+            ));
         }
         let db = self.store().replica().await?;
         let users = user_store::get_many_by_username(&db, &usernames).await?;
-        Ok(users.into_iter().map(|user| sanitize(user, session)).collect())
+        Ok(users
+            .into_iter()
+            .map(|user| sanitize(user, session))
+            .collect())
     }
 
-    pub async fn list_users(&self, session: &Session, query: UserListQuery) -> AppResult<Vec<User>> {
+    pub async fn list_users(
+        &self,
+        session: &Session,
+        query: UserListQuery,
+    ) -> AppResult<Vec<User>> {
         let (offset, limit) = crate::page_window(query.page, query.per_page, 60, 200)?;
         if let Some(team_id) = query.in_team.as_ref().or(query.not_in_team.as_ref()) {
             self.require_team_member(session, team_id).await?;
@@ -216,10 +291,18 @@ impl App {
         };
         let db = self.store().replica().await?;
         let users = user_store::list(&db, &filter).await?;
-        Ok(users.into_iter().map(|user| sanitize(user, session)).collect())
+        Ok(users
+            .into_iter()
+            .map(|user| sanitize(user, session))
+            .collect())
     }
 
-    pub async fn patch_user(&self, session: &Session, user_id: &str, patch: UserPatch) -> AppResult<User> {
+    pub async fn patch_user(
+        &self,
+        session: &Session,
+        user_id: &str,
+        patch: UserPatch,
+    ) -> AppResult<User> {
         if session.user_id != user_id {
             require_system_admin(session)?;
         }
@@ -233,7 +316,10 @@ impl App {
         let user = match user_store::patch(&db, user_id, &patch, now_millis()).await {
             Ok(user) => user,
             Err(StoreError::Conflict(_)) => {
-                return Err(AppError::bad_request("app.user.update.find.app_error", "That username or email is already taken."))
+                return Err(AppError::bad_request(
+                    "app.user.update.find.app_error",
+                    "That username or email is already taken.",
+                ))
             }
             Err(other) => return Err(other.into()),
         };
@@ -249,7 +335,13 @@ impl App {
 
     /// PUT /users/{id}/password. Users give their current password; admins changing someone
     /// else's do not. Every other session of the user is revoked.
-    pub async fn update_password(&self, session: &Session, user_id: &str, current_password: &str, new_password: &str) -> AppResult<()> {
+    pub async fn update_password(
+        &self,
+        session: &Session,
+        user_id: &str,
+        current_password: &str,
+        new_password: &str,
+    ) -> AppResult<()> {
         let changing_own = session.user_id == user_id;
         if !changing_own {
             require_system_admin(session)?;
@@ -258,21 +350,38 @@ impl App {
         let db = self.store().master().await?;
         let account = user_store::get_with_hash(&db, user_id).await?;
         drop(db);
-        if changing_own && !crate::password::verify_password(current_password.to_string(), account.password_hash).await {
+        if changing_own
+            && !crate::password::verify_password(
+                current_password.to_string(),
+                account.password_hash,
+            )
+            .await
+        {
             return Err(AppError::bad_request("api.user.update_password.incorrect.app_error", "The \"Current Password\" you entered is incorrect. Please check that Caps Lock is off and try again."));
         }
         let new_hash = crate::password::hash_password(new_password.to_string()).await;
         let db = self.store().master().await?;
         user_store::update_password(&db, user_id, &new_hash, now_millis()).await?;
-        let keep = if changing_own { session.id.as_str() } else { "" };
+        let keep = if changing_own {
+            session.id.as_str()
+        } else {
+            ""
+        };
         let revoked = session_store::delete_for_user_except(&db, user_id, keep).await?;
         self.forget_sessions(&revoked);
         Ok(())
     }
 
-    pub async fn update_user_roles(&self, session: &Session, user_id: &str, roles: &str) -> AppResult<()> {
+    pub async fn update_user_roles(
+        &self,
+        session: &Session,
+        user_id: &str,
+        roles: &str,
+    ) -> AppResult<()> {
         require_system_admin(session)?;
-        let valid = roles.split_whitespace().all(|role| role == ROLE_SYSTEM_USER || role == ROLE_SYSTEM_ADMIN);
+        let valid = roles
+            .split_whitespace()
+            .all(|role| role == ROLE_SYSTEM_USER || role == ROLE_SYSTEM_ADMIN);
         if !valid || !roles.contains(ROLE_SYSTEM_USER) {
             return Err(AppError::invalid_param("roles"));
         }
@@ -287,7 +396,12 @@ impl App {
 
     // ---- personal access tokens ----
 
-    pub async fn create_access_token(&self, session: &Session, user_id: &str, description: String) -> AppResult<UserAccessToken> {
+    pub async fn create_access_token(
+        &self,
+        session: &Session,
+        user_id: &str,
+        description: String,
+    ) -> AppResult<UserAccessToken> {
         if !self.config().service_settings.enable_user_access_tokens {
             return Err(AppError::new(501, "api.user.create_user_access_token.disabled", "Personal access tokens are disabled on this server. Please contact your system administrator for details."));
         }
@@ -298,16 +412,29 @@ impl App {
             return Err(AppError::no_permission());
         }
         if description.trim().is_empty() || description.len() > 255 {
-            return Err(AppError::bad_request("model.user_access_token.is_valid.description.app_error", "Invalid description, must be 255 or less characters"));
+            return Err(AppError::bad_request(
+                "model.user_access_token.is_valid.description.app_error",
+                "Invalid description, must be 255 or less characters",
+            ));
         }
         let db = self.store().master().await?;
         user_store::get(&db, user_id).await?;
-        let token = UserAccessToken { id: new_id(), token: new_id(), user_id: user_id.to_string(), description, is_active: true };
+        let token = UserAccessToken {
+            id: new_id(),
+            token: new_id(),
+            user_id: user_id.to_string(),
+            description,
+            is_active: true,
+        };
         user_store::insert_access_token(&db, &token).await?;
         Ok(token)
     }
 
-    pub async fn list_access_tokens(&self, session: &Session, user_id: &str) -> AppResult<Vec<UserAccessToken>> {
+    pub async fn list_access_tokens(
+        &self,
+        session: &Session,
+        user_id: &str,
+    ) -> AppResult<Vec<UserAccessToken>> {
         if session.user_id != user_id {
             require_system_admin(session)?;
         }

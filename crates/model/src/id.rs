@@ -34,7 +34,10 @@ fn encode_base32(bytes: &[u8; 16]) -> String {
 
 /// Whether `id` looks like an id Chorus (or Mattermost) would have issued.
 pub fn is_valid_id(id: &str) -> bool {
-    id.len() == 26 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    id.len() == 26
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp in the API.

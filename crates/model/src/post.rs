@@ -124,7 +124,10 @@ pub struct PostSearch {
 
 impl PostSearch {
     pub fn parse(terms: &str, is_or_search: bool) -> PostSearch {
-        let mut search = PostSearch { is_or_search, ..Default::default() };
+        let mut search = PostSearch {
+            is_or_search,
+            ..Default::default()
+        };
         let mut rest = terms.trim();
         while !rest.is_empty() {
             if let Some(after_quote) = rest.strip_prefix('"') {
@@ -156,7 +159,10 @@ impl PostSearch {
             }
             return;
         }
-        if let Some(channel) = lowered.strip_prefix("in:").or_else(|| lowered.strip_prefix("channel:")) {
+        if let Some(channel) = lowered
+            .strip_prefix("in:")
+            .or_else(|| lowered.strip_prefix("channel:"))
+        {
             let channel = channel.trim_start_matches('~');
             if !channel.is_empty() {
                 self.in_channels.push(channel.to_string());
@@ -209,7 +215,10 @@ mod search_tests {
 
     #[test]
     fn parses_words_phrases_and_modifiers() {
-        let search = PostSearch::parse(r#"deploy "release notes" from:@Alice in:~town-square rel* -draft"#, false);
+        let search = PostSearch::parse(
+            r#"deploy "release notes" from:@Alice in:~town-square rel* -draft"#,
+            false,
+        );
         assert_eq!(search.words, vec!["deploy"]);
         assert_eq!(search.phrases, vec!["release notes"]);
         assert_eq!(search.from_usernames, vec!["alice"]);

@@ -26,7 +26,9 @@ impl Session {
     }
 
     pub fn is_system_admin(&self) -> bool {
-        self.roles.split_whitespace().any(|role| role == crate::ROLE_SYSTEM_ADMIN)
+        self.roles
+            .split_whitespace()
+            .any(|role| role == crate::ROLE_SYSTEM_ADMIN)
     }
 
     /// Sessions created for a personal access token carry this prop (Mattermost's `type`).

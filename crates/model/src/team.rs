@@ -51,6 +51,10 @@ pub struct TeamMember {
 
 impl TeamMember {
     pub fn is_team_admin(&self) -> bool {
-        self.scheme_admin || self.roles.split_whitespace().any(|role| role == "team_admin")
+        self.scheme_admin
+            || self
+                .roles
+                .split_whitespace()
+                .any(|role| role == "team_admin")
     }
 }

@@ -42,7 +42,9 @@ pub struct User {
 
 impl User {
     pub fn is_system_admin(&self) -> bool {
-        self.roles.split_whitespace().any(|role| role == ROLE_SYSTEM_ADMIN)
+        self.roles
+            .split_whitespace()
+            .any(|role| role == ROLE_SYSTEM_ADMIN)
     }
 
     /// Display name used as `sender_name` in `posted` events (Mattermost uses `@username`).

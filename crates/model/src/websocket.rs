@@ -51,15 +51,24 @@ pub struct Broadcast {
 
 impl Broadcast {
     pub fn to_user(user_id: &str) -> Self {
-        Broadcast { user_id: user_id.to_string(), ..Default::default() }
+        Broadcast {
+            user_id: user_id.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn to_channel(channel_id: &str) -> Self {
-        Broadcast { channel_id: channel_id.to_string(), ..Default::default() }
+        Broadcast {
+            channel_id: channel_id.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn to_team(team_id: &str) -> Self {
-        Broadcast { team_id: team_id.to_string(), ..Default::default() }
+        Broadcast {
+            team_id: team_id.to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn to_everyone() -> Self {
@@ -67,12 +76,16 @@ impl Broadcast {
     }
 
     pub fn omitting(mut self, user_id: &str) -> Self {
-        self.omit_users.get_or_insert_with(BTreeMap::new).insert(user_id.to_string(), true);
+        self.omit_users
+            .get_or_insert_with(BTreeMap::new)
+            .insert(user_id.to_string(), true);
         self
     }
 
     pub fn omits(&self, user_id: &str) -> bool {
-        self.omit_users.as_ref().is_some_and(|omitted| omitted.contains_key(user_id))
+        self.omit_users
+            .as_ref()
+            .is_some_and(|omitted| omitted.contains_key(user_id))
     }
 }
 
@@ -86,7 +99,11 @@ pub struct WebSocketEvent {
 
 impl WebSocketEvent {
     pub fn new(event: &str, broadcast: Broadcast) -> Self {
-        WebSocketEvent { event: event.to_string(), data: Map::new(), broadcast }
+        WebSocketEvent {
+            event: event.to_string(),
+            data: Map::new(),
+            broadcast,
+        }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -126,7 +143,12 @@ pub struct WebSocketResponse {
 
 impl WebSocketResponse {
     pub fn ok(seq_reply: i64, data: Option<Value>) -> Self {
-        WebSocketResponse { status: "OK".to_string(), seq_reply, data, error: None }
+        WebSocketResponse {
+            status: "OK".to_string(),
+            seq_reply,
+            data,
+            error: None,
+        }
     }
 
     pub fn fail(seq_reply: i64, error: &crate::AppError) -> Self {

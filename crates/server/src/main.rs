@@ -1,1 +1,196 @@
-fn main() {}
+//! The `chorus` binary: runs a node (`chorus` or `chorus server`), and the admin commands
+//! `chorus version`, `chorus db migrate`, `chorus config validate`.
+//!
+//! It only wires the crates together: config → store (migrations) → app → HTTP router, and
+//! handles signals (SIGTERM/SIGINT drain the node: websockets are told to go away, in-flight
+//! requests finish).
+
+use anyhow::Context;
+use chorus_app::{App, NodeInfo};
+use chorus_config::{Config, ConfigStore};
+use chorus_store::Store;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "chorus",
+    about = "A Mattermost-compatible, highly available team-chat server"
+)]
+struct Cli {
+    /// Path of config.json (created with defaults when missing).
+    #[arg(
+        long,
+        global = true,
+        env = "MM_CONFIG",
+        default_value = "./config/config.json"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (the default).
+    Server,
+    /// Print the version.
+    Version,
+    /// Database commands.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply pending schema migrations and exit.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load and validate the config (file plus MM_* environment overrides) and exit.
+    Validate,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("chorus: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Server) {
+        Command::Version => {
+            println!(
+                "Chorus {} (schema version {})",
+                chorus_model::SERVER_VERSION,
+                chorus_store::schema_version()
+            );
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Validate,
+        } => {
+            let config_store = load_config(&cli.config)?;
+            println!(
+                "{}: valid (config hash {})",
+                cli.config.display(),
+                config_store.config().hash()
+            );
+            Ok(())
+        }
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => {
+            let config_store = load_config(&cli.config)?;
+            init_logging(config_store.config());
+            Store::migrate(&config_store.config().sql_settings)
+                .await
+                .context("migrating the database")?;
+            println!(
+                "database schema is at version {}",
+                chorus_store::schema_version()
+            );
+            Ok(())
+        }
+        Command::Server => serve(&cli.config).await,
+    }
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<ConfigStore> {
+    ConfigStore::load(path).with_context(|| format!("invalid configuration in {}", path.display()))
+}
+
+fn init_logging(config: &Config) {
+    let level = config.log_settings.console_level.to_lowercase();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},tokio_postgres=warn,tower_http=warn"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log_settings.console_json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Migrates (retrying while the master is unreachable, with backoff and one log line per
+/// attempt), then serves until SIGTERM or SIGINT.
+async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
+    let config_store = load_config(config_path)?;
+    let config = config_store.config().clone();
+    init_logging(&config);
+
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match Store::migrate(&config.sql_settings).await {
+            Ok(()) => break,
+            Err(chorus_store::StoreError::Unavailable(reason)) => {
+                tracing::error!(error = %reason, retry_in_ms = delay.as_millis() as u64, "database master unreachable at start; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+            Err(other) => return Err(other).context("migrating the database"),
+        }
+    }
+    let store = Store::connect(&config.sql_settings).context("configuring database pools")?;
+    let hostname = hostname::get()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_string());
+    let node = NodeInfo {
+        node_id: chorus_model::new_id(),
+        hostname,
+    };
+    let listen_address = config.listen_address();
+    let app = App::new(config, Some(config_store), store, node.clone());
+    let router = chorus_api::router(app.clone());
+
+    let listener = tokio::net::TcpListener::bind(&listen_address)
+        .await
+        .with_context(|| format!("binding ServiceSettings.ListenAddress {listen_address}"))?;
+    let local_address = listener.local_addr()?;
+    tracing::info!(address = %local_address, node_id = %node.node_id, version = chorus_model::SERVER_VERSION, "chorus node serving");
+    println!("chorus listening on http://{local_address}");
+
+    let hub = app.hub().clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: closing websockets, finishing in-flight requests");
+            hub.shutdown();
+        })
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -96,26 +96,48 @@ pub async fn get(db: &impl GenericClient, channel_id: &str) -> StoreResult<Chann
     one(row.as_ref().map(channel_from_row), "channel")
 }
 
-pub async fn get_many(db: &impl GenericClient, channel_ids: &[String]) -> StoreResult<Vec<Channel>> {
+pub async fn get_many(
+    db: &impl GenericClient,
+    channel_ids: &[String],
+) -> StoreResult<Vec<Channel>> {
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ANY($1)");
     let rows = db.query(&sql, &[&channel_ids]).await?;
     Ok(rows.iter().map(channel_from_row).collect())
 }
 
 /// A channel by name within a team (`team_id` is "" for direct and group channels).
-pub async fn get_by_name(db: &impl GenericClient, team_id: &str, name: &str) -> StoreResult<Channel> {
+pub async fn get_by_name(
+    db: &impl GenericClient,
+    team_id: &str,
+    name: &str,
+) -> StoreResult<Channel> {
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE teamid = $1 AND name = $2");
     let row = db.query_opt(&sql, &[&team_id, &name]).await?;
     one(row.as_ref().map(channel_from_row), "channel")
 }
 
-pub async fn patch(db: &impl GenericClient, channel_id: &str, patch: &ChannelPatch, now: i64) -> StoreResult<Channel> {
+pub async fn patch(
+    db: &impl GenericClient,
+    channel_id: &str,
+    patch: &ChannelPatch,
+    now: i64,
+) -> StoreResult<Channel> {
     let sql = format!(
         "UPDATE channels SET updateat = $2, displayname = COALESCE($3, displayname), name = COALESCE($4, name), \
          header = COALESCE($5, header), purpose = COALESCE($6, purpose) WHERE id = $1 RETURNING {CHANNEL_COLUMNS}"
     );
     let row = db
-        .query_opt(&sql, &[&channel_id, &now, &patch.display_name, &patch.name, &patch.header, &patch.purpose])
+        .query_opt(
+            &sql,
+            &[
+                &channel_id,
+                &now,
+                &patch.display_name,
+                &patch.name,
+                &patch.header,
+                &patch.purpose,
+            ],
+        )
         .await?;
     one(row.as_ref().map(channel_from_row), "channel")
 }
@@ -130,7 +152,12 @@ pub async fn archive(db: &impl GenericClient, channel_id: &str, now: i64) -> Sto
 }
 
 /// Public, unarchived channels of a team, by display name.
-pub async fn list_public(db: &impl GenericClient, team_id: &str, offset: i64, limit: i64) -> StoreResult<Vec<Channel>> {
+pub async fn list_public(
+    db: &impl GenericClient,
+    team_id: &str,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<Channel>> {
     let sql = format!(
         "SELECT {CHANNEL_COLUMNS} FROM channels WHERE teamid = $1 AND type = 'O' AND deleteat = 0 \
          ORDER BY displayname, id LIMIT $2 OFFSET $3"
@@ -152,7 +179,9 @@ pub async fn list_for_user_in_team(
          AND EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $1) \
          ORDER BY c.displayname, c.id"
     );
-    let rows = db.query(&sql, &[&user_id, &team_id, &include_deleted]).await?;
+    let rows = db
+        .query(&sql, &[&user_id, &team_id, &include_deleted])
+        .await?;
     Ok(rows.iter().map(channel_from_row).collect())
 }
 
@@ -172,14 +201,30 @@ pub async fn add_member(
         )
         .await?;
     let added = db
-        .execute(&statement, &[&channel_id, &user_id, &default_notify_props(), &now, &channel_admin])
+        .execute(
+            &statement,
+            &[
+                &channel_id,
+                &user_id,
+                &default_notify_props(),
+                &now,
+                &channel_admin,
+            ],
+        )
         .await?;
     Ok(added > 0)
 }
 
-pub async fn remove_member(db: &impl GenericClient, channel_id: &str, user_id: &str) -> StoreResult<bool> {
+pub async fn remove_member(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+) -> StoreResult<bool> {
     let removed = db
-        .execute("DELETE FROM channelmembers WHERE channelid = $1 AND userid = $2", &[&channel_id, &user_id])
+        .execute(
+            "DELETE FROM channelmembers WHERE channelid = $1 AND userid = $2",
+            &[&channel_id, &user_id],
+        )
         .await?;
     Ok(removed > 0)
 }
@@ -200,18 +245,30 @@ pub async fn remove_member_from_team_channels(
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-pub async fn get_member(db: &impl GenericClient, channel_id: &str, user_id: &str) -> StoreResult<ChannelMember> {
-    let sql = format!("SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE channelid = $1 AND userid = $2");
+pub async fn get_member(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+) -> StoreResult<ChannelMember> {
+    let sql =
+        format!("SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE channelid = $1 AND userid = $2");
     let statement = db.prepare_cached(&sql).await?;
     let row = db.query_opt(&statement, &[&channel_id, &user_id]).await?;
     one(row.as_ref().map(member_from_row), "channel member")
 }
 
-pub async fn is_member(db: &impl GenericClient, channel_id: &str, user_id: &str) -> StoreResult<bool> {
+pub async fn is_member(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+) -> StoreResult<bool> {
     let statement = db
         .prepare_cached("SELECT 1 FROM channelmembers WHERE channelid = $1 AND userid = $2")
         .await?;
-    Ok(db.query_opt(&statement, &[&channel_id, &user_id]).await?.is_some())
+    Ok(db
+        .query_opt(&statement, &[&channel_id, &user_id])
+        .await?
+        .is_some())
 }
 
 pub async fn list_members(
@@ -242,14 +299,21 @@ pub async fn list_members_for_user_in_team(
 }
 
 pub async fn member_ids(db: &impl GenericClient, channel_id: &str) -> StoreResult<Vec<String>> {
-    let statement = db.prepare_cached("SELECT userid FROM channelmembers WHERE channelid = $1").await?;
+    let statement = db
+        .prepare_cached("SELECT userid FROM channelmembers WHERE channelid = $1")
+        .await?;
     let rows = db.query(&statement, &[&channel_id]).await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// Marks the channel read for the user; returns the previous `lastviewedat`, or None when the
 /// user is not a member.
-pub async fn view(db: &impl GenericClient, channel_id: &str, user_id: &str, now: i64) -> StoreResult<Option<i64>> {
+pub async fn view(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<Option<i64>> {
     let statement = db
         .prepare_cached(
             "UPDATE channelmembers cm SET lastviewedat = GREATEST($3, c.lastpostat), msgcount = c.totalmsgcount, \
@@ -258,11 +322,17 @@ pub async fn view(db: &impl GenericClient, channel_id: &str, user_id: &str, now:
              RETURNING cm.lastviewedat",
         )
         .await?;
-    let row = db.query_opt(&statement, &[&channel_id, &user_id, &now]).await?;
+    let row = db
+        .query_opt(&statement, &[&channel_id, &user_id, &now])
+        .await?;
     Ok(row.map(|row| row.get(0)))
 }
 
-pub async fn unread(db: &impl GenericClient, channel_id: &str, user_id: &str) -> StoreResult<ChannelUnread> {
+pub async fn unread(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+) -> StoreResult<ChannelUnread> {
     let row = db
         .query_opt(
             "SELECT c.teamid, c.id, c.totalmsgcount - cm.msgcount AS msgcount, cm.mentioncount, cm.mentioncountroot, \

@@ -142,9 +142,13 @@ mod embedded {
 }
 
 async fn run_migrations_locked(client: &mut tokio_postgres::Client) -> StoreResult<()> {
-    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
     let outcome = embedded::migrations::runner().run_async(client).await;
-    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await?;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
     match outcome {
         Ok(report) => {
             for migration in report.applied_migrations() {
@@ -169,7 +173,9 @@ pub fn schema_version() -> i32 {
 fn parse_data_source(data_source: &str) -> StoreResult<tokio_postgres::Config> {
     data_source
         .parse::<tokio_postgres::Config>()
-        .map_err(|error| StoreError::Unavailable(format!("invalid SqlSettings.DataSource: {error}")))
+        .map_err(|error| {
+            StoreError::Unavailable(format!("invalid SqlSettings.DataSource: {error}"))
+        })
 }
 
 fn build_pool(data_source: &str, settings: &SqlSettings) -> StoreResult<Pool> {
@@ -177,7 +183,10 @@ fn build_pool(data_source: &str, settings: &SqlSettings) -> StoreResult<Pool> {
     if settings.query_timeout > 0 {
         // The server cancels a statement that runs too long, so a slow query frees its
         // connection instead of piling up behind it.
-        config.options(format!("-c statement_timeout={}", settings.query_timeout * 1000));
+        config.options(format!(
+            "-c statement_timeout={}",
+            settings.query_timeout * 1000
+        ));
     }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(5));
@@ -185,7 +194,9 @@ fn build_pool(data_source: &str, settings: &SqlSettings) -> StoreResult<Pool> {
     let manager = Manager::from_config(
         config,
         NoTls,
-        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
     );
     let max_size = settings.max_open_conns.max(1) as usize;
     Pool::builder(manager)
@@ -238,13 +249,18 @@ impl From<StoreError> for chorus_model::AppError {
                 )
                 .with_detail(detail)
             }
-            StoreError::Timeout => {
-                AppError::new(504, "store.sql.query_timeout.app_error", "The database query timed out.")
-            }
+            StoreError::Timeout => AppError::new(
+                504,
+                "store.sql.query_timeout.app_error",
+                "The database query timed out.",
+            ),
             StoreError::Database(detail) => {
                 tracing::error!(error = %detail, "database error");
-                AppError::internal("store.sql.internal.app_error", "We encountered an error with the database.")
-                    .with_detail(detail)
+                AppError::internal(
+                    "store.sql.internal.app_error",
+                    "We encountered an error with the database.",
+                )
+                .with_detail(detail)
             }
         }
     }

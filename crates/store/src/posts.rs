@@ -73,14 +73,23 @@ impl From<tokio_postgres::Error> for CreatePostError {
 /// Creates a post in one transaction: lock the channel row (which orders concurrent posts in
 /// the channel), detect a retry by pending_post_id, pick `create_at` strictly after the
 /// channel's last post, insert, and bump the channel, thread and member counters.
-pub async fn create(db: &mut Connection, new_post: NewPost) -> Result<CreateOutcome, CreatePostError> {
-    let NewPost { mut post, mentioned_user_ids } = new_post;
+pub async fn create(
+    db: &mut Connection,
+    new_post: NewPost,
+) -> Result<CreateOutcome, CreatePostError> {
+    let NewPost {
+        mut post,
+        mentioned_user_ids,
+    } = new_post;
     let transaction = db.transaction().await?;
 
     let lock_channel = transaction
         .prepare_cached("SELECT lastpostat, deleteat FROM channels WHERE id = $1 FOR UPDATE")
         .await?;
-    let Some(channel_row) = transaction.query_opt(&lock_channel, &[&post.channel_id]).await? else {
+    let Some(channel_row) = transaction
+        .query_opt(&lock_channel, &[&post.channel_id])
+        .await?
+    else {
         return Err(CreatePostError::ChannelNotFound);
     };
     let channel_last_post_at: i64 = channel_row.get(0);
@@ -95,8 +104,9 @@ pub async fn create(db: &mut Connection, new_post: NewPost) -> Result<CreateOutc
                 "SELECT {POST_COLUMNS} FROM posts WHERE userid = $1 AND pendingpostid = $2"
             ))
             .await?;
-        if let Some(existing) =
-            transaction.query_opt(&find_retry, &[&post.user_id, &post.pending_post_id]).await?
+        if let Some(existing) = transaction
+            .query_opt(&find_retry, &[&post.user_id, &post.pending_post_id])
+            .await?
         {
             let mut existing_post = post_from_row(&existing);
             existing_post.pending_post_id = post.pending_post_id.clone();
@@ -107,7 +117,9 @@ pub async fn create(db: &mut Connection, new_post: NewPost) -> Result<CreateOutc
     let is_reply = !post.root_id.is_empty();
     if is_reply {
         let lock_root = transaction
-            .prepare_cached("SELECT channelid, rootid, deleteat FROM posts WHERE id = $1 FOR UPDATE")
+            .prepare_cached(
+                "SELECT channelid, rootid, deleteat FROM posts WHERE id = $1 FOR UPDATE",
+            )
             .await?;
         let root = transaction.query_opt(&lock_root, &[&post.root_id]).await?;
         let root_is_valid = root.is_some_and(|row| {
@@ -157,13 +169,22 @@ pub async fn create(db: &mut Connection, new_post: NewPost) -> Result<CreateOutc
              lastrootpostat = CASE WHEN $3 THEN lastrootpostat ELSE $2 END WHERE id = $1",
         )
         .await?;
-    transaction.execute(&bump_channel, &[&post.channel_id, &post.create_at, &is_reply]).await?;
+    transaction
+        .execute(
+            &bump_channel,
+            &[&post.channel_id, &post.create_at, &is_reply],
+        )
+        .await?;
 
     if is_reply {
         let bump_thread = transaction
-            .prepare_cached("UPDATE posts SET replycount = replycount + 1, lastreplyat = $2 WHERE id = $1")
+            .prepare_cached(
+                "UPDATE posts SET replycount = replycount + 1, lastreplyat = $2 WHERE id = $1",
+            )
             .await?;
-        transaction.execute(&bump_thread, &[&post.root_id, &post.create_at]).await?;
+        transaction
+            .execute(&bump_thread, &[&post.root_id, &post.create_at])
+            .await?;
     }
 
     if !mentioned_user_ids.is_empty() {
@@ -175,7 +196,10 @@ pub async fn create(db: &mut Connection, new_post: NewPost) -> Result<CreateOutc
             )
             .await?;
         transaction
-            .execute(&bump_mentions, &[&post.channel_id, &mentioned_user_ids, &is_reply])
+            .execute(
+                &bump_mentions,
+                &[&post.channel_id, &mentioned_user_ids, &is_reply],
+            )
             .await?;
     }
 
@@ -187,21 +211,31 @@ pub async fn create(db: &mut Connection, new_post: NewPost) -> Result<CreateOutc
              WHERE c.id = cm.channelid AND cm.channelid = $1 AND cm.userid = $2",
         )
         .await?;
-    transaction.execute(&mark_author_read, &[&post.channel_id, &post.user_id, &post.create_at]).await?;
+    transaction
+        .execute(
+            &mark_author_read,
+            &[&post.channel_id, &post.user_id, &post.create_at],
+        )
+        .await?;
 
     transaction.commit().await?;
     Ok(CreateOutcome::Created(post))
 }
 
 pub async fn get(db: &impl GenericClient, post_id: &str) -> StoreResult<Post> {
-    let statement = db.prepare_cached(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1")).await?;
+    let statement = db
+        .prepare_cached(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
+        .await?;
     let row = db.query_opt(&statement, &[&post_id]).await?;
     one(row.as_ref().map(post_from_row), "post")
 }
 
 pub async fn get_many(db: &impl GenericClient, post_ids: &[String]) -> StoreResult<Vec<Post>> {
     let rows = db
-        .query(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ANY($1)"), &[&post_ids])
+        .query(
+            &format!("SELECT {POST_COLUMNS} FROM posts WHERE id = ANY($1)"),
+            &[&post_ids],
+        )
         .await?;
     Ok(rows.iter().map(post_from_row).collect())
 }
@@ -217,8 +251,16 @@ pub struct PostChanges {
 
 /// Applies an edit. `edit_at` moves only when the message changes; `update_at` always moves
 /// forward, even if this node's clock is behind the last writer's.
-pub async fn update(db: &impl GenericClient, post_id: &str, changes: &PostChanges, now: i64) -> StoreResult<Post> {
-    let file_ids = changes.file_ids.as_ref().map(|ids| serde_json::to_value(ids).unwrap_or_default());
+pub async fn update(
+    db: &impl GenericClient,
+    post_id: &str,
+    changes: &PostChanges,
+    now: i64,
+) -> StoreResult<Post> {
+    let file_ids = changes
+        .file_ids
+        .as_ref()
+        .map(|ids| serde_json::to_value(ids).unwrap_or_default());
     let props = changes.props.clone().map(Value::Object);
     let row = db
         .query_opt(
@@ -274,14 +316,26 @@ pub enum PostWindow {
     /// Everything created, edited or deleted after `since` (deleted posts included).
     Since { since: i64 },
     /// Posts older than the given post, newest first.
-    Before { post_id: String, offset: i64, limit: i64 },
+    Before {
+        post_id: String,
+        offset: i64,
+        limit: i64,
+    },
     /// Posts newer than the given post.
-    After { post_id: String, offset: i64, limit: i64 },
+    After {
+        post_id: String,
+        offset: i64,
+        limit: i64,
+    },
 }
 
 /// Reads a window of a channel's posts, with the thread roots the replies refer to, the
 /// neighbouring post ids for paging, and reactions.
-pub async fn list_channel(db: &impl GenericClient, channel_id: &str, window: &PostWindow) -> StoreResult<PostList> {
+pub async fn list_channel(
+    db: &impl GenericClient,
+    channel_id: &str,
+    window: &PostWindow,
+) -> StoreResult<PostList> {
     let rows = match window {
         PostWindow::Page { offset, limit } => {
             db.query(
@@ -303,7 +357,11 @@ pub async fn list_channel(db: &impl GenericClient, channel_id: &str, window: &Po
             )
             .await?
         }
-        PostWindow::Before { post_id, offset, limit } => {
+        PostWindow::Before {
+            post_id,
+            offset,
+            limit,
+        } => {
             let anchor = get(db, post_id).await?;
             db.query(
                 &format!(
@@ -314,7 +372,11 @@ pub async fn list_channel(db: &impl GenericClient, channel_id: &str, window: &Po
             )
             .await?
         }
-        PostWindow::After { post_id, offset, limit } => {
+        PostWindow::After {
+            post_id,
+            offset,
+            limit,
+        } => {
             let anchor = get(db, post_id).await?;
             let mut rows = db
                 .query(
@@ -334,8 +396,12 @@ pub async fn list_channel(db: &impl GenericClient, channel_id: &str, window: &Po
 
     if !matches!(window, PostWindow::Since { .. }) {
         if let (Some(newest), Some(oldest)) = (posts.first(), posts.last()) {
-            list.next_post_id = neighbour_id(db, channel_id, newest.create_at, true).await?.unwrap_or_default();
-            list.prev_post_id = neighbour_id(db, channel_id, oldest.create_at, false).await?.unwrap_or_default();
+            list.next_post_id = neighbour_id(db, channel_id, newest.create_at, true)
+                .await?
+                .unwrap_or_default();
+            list.prev_post_id = neighbour_id(db, channel_id, oldest.create_at, false)
+                .await?
+                .unwrap_or_default();
             list.has_next = !list.next_post_id.is_empty();
         }
     }
@@ -360,14 +426,22 @@ pub async fn list_channel(db: &impl GenericClient, channel_id: &str, window: &Po
     Ok(list)
 }
 
-async fn neighbour_id(db: &impl GenericClient, channel_id: &str, create_at: i64, newer: bool) -> StoreResult<Option<String>> {
+async fn neighbour_id(
+    db: &impl GenericClient,
+    channel_id: &str,
+    create_at: i64,
+    newer: bool,
+) -> StoreResult<Option<String>> {
     let sql = if newer {
         "SELECT id FROM posts WHERE channelid = $1 AND deleteat = 0 AND createat > $2 ORDER BY createat ASC LIMIT 1"
     } else {
         "SELECT id FROM posts WHERE channelid = $1 AND deleteat = 0 AND createat < $2 ORDER BY createat DESC LIMIT 1"
     };
     let statement = db.prepare_cached(sql).await?;
-    Ok(db.query_opt(&statement, &[&channel_id, &create_at]).await?.map(|row| row.get(0)))
+    Ok(db
+        .query_opt(&statement, &[&channel_id, &create_at])
+        .await?
+        .map(|row| row.get(0)))
 }
 
 /// A thread: its root and every live reply, newest first in `order`.
@@ -400,7 +474,10 @@ async fn attach_reactions(db: &impl GenericClient, list: &mut PostList) -> Store
     }
     let mut by_post: HashMap<String, Vec<Reaction>> = HashMap::new();
     for reaction in crate::reactions::list_for_posts(db, &post_ids).await? {
-        by_post.entry(reaction.post_id.clone()).or_default().push(reaction);
+        by_post
+            .entry(reaction.post_id.clone())
+            .or_default()
+            .push(reaction);
     }
     for (post_id, reactions) in by_post {
         if let Some(post) = list.posts.get_mut(&post_id) {
@@ -420,7 +497,8 @@ pub async fn search(
     offset: i64,
     limit: i64,
 ) -> StoreResult<PostList> {
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(user_id.to_string()), Box::new(team_id.to_string())];
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> =
+        vec![Box::new(user_id.to_string()), Box::new(team_id.to_string())];
     let mut sql = format!(
         "SELECT {} FROM posts p JOIN channels c ON c.id = p.channelid \
          JOIN channelmembers cm ON cm.channelid = p.channelid AND cm.userid = $1 \
@@ -446,7 +524,11 @@ pub async fn search(
     for excluded in &search.excluded_words {
         params.push(Box::new(excluded.clone()));
         let negation = format!("!! plainto_tsquery('english', ${})", params.len());
-        tsquery = if tsquery.is_empty() { negation } else { format!("({tsquery}) && {negation}") };
+        tsquery = if tsquery.is_empty() {
+            negation
+        } else {
+            format!("({tsquery}) && {negation}")
+        };
     }
     if !tsquery.is_empty() {
         sql.push_str(&format!(" AND p.messagetsv @@ ({tsquery})"));
@@ -460,14 +542,23 @@ pub async fn search(
     }
     if !search.in_channels.is_empty() {
         params.push(Box::new(search.in_channels.clone()));
-        sql.push_str(&format!(" AND (c.name = ANY(${0}) OR c.id = ANY(${0}))", params.len()));
+        sql.push_str(&format!(
+            " AND (c.name = ANY(${0}) OR c.id = ANY(${0}))",
+            params.len()
+        ));
     }
     params.push(Box::new(limit));
-    sql.push_str(&format!(" ORDER BY p.createat DESC LIMIT ${}", params.len()));
+    sql.push_str(&format!(
+        " ORDER BY p.createat DESC LIMIT ${}",
+        params.len()
+    ));
     params.push(Box::new(offset));
     sql.push_str(&format!(" OFFSET ${}", params.len()));
 
-    let param_refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)).collect();
+    let param_refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+        .collect();
     let rows = db.query(&sql, &param_refs).await?;
     let mut list = PostList::default();
     for row in &rows {

@@ -41,7 +41,13 @@ pub async fn save(db: &mut Connection, reaction: &Reaction) -> StoreResult<React
 }
 
 /// Removes a reaction (kept with DeleteAt, as Mattermost does); returns it if it existed.
-pub async fn delete(db: &mut Connection, user_id: &str, post_id: &str, emoji_name: &str, now: i64) -> StoreResult<Option<Reaction>> {
+pub async fn delete(
+    db: &mut Connection,
+    user_id: &str,
+    post_id: &str,
+    emoji_name: &str,
+    now: i64,
+) -> StoreResult<Option<Reaction>> {
     let transaction = db.transaction().await?;
     let row = transaction
         .query_opt(
@@ -74,7 +80,10 @@ pub async fn list_for_post(db: &impl GenericClient, post_id: &str) -> StoreResul
     Ok(rows.iter().map(reaction_from_row).collect())
 }
 
-pub async fn list_for_posts(db: &impl GenericClient, post_ids: &[String]) -> StoreResult<Vec<Reaction>> {
+pub async fn list_for_posts(
+    db: &impl GenericClient,
+    post_ids: &[String],
+) -> StoreResult<Vec<Reaction>> {
     let rows = db
         .query(
             "SELECT userid, postid, emojiname, createat, updateat, deleteat, channelid FROM reactions \

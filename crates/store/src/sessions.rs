@@ -59,7 +59,8 @@ pub async fn get(db: &impl GenericClient, session_id: &str) -> StoreResult<Sessi
 }
 
 pub async fn list_for_user(db: &impl GenericClient, user_id: &str) -> StoreResult<Vec<Session>> {
-    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE userid = $1 ORDER BY createat DESC");
+    let sql =
+        format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE userid = $1 ORDER BY createat DESC");
     let rows = db.query(&sql, &[&user_id]).await?;
     Ok(rows.iter().map(session_from_row).collect())
 }
@@ -72,7 +73,8 @@ pub async fn delete(db: &impl GenericClient, session_id: &str) -> StoreResult<Se
 }
 
 pub async fn delete_by_token(db: &impl GenericClient, token: &str) -> StoreResult<()> {
-    db.execute("DELETE FROM sessions WHERE token = $1", &[&token]).await?;
+    db.execute("DELETE FROM sessions WHERE token = $1", &[&token])
+        .await?;
     Ok(())
 }
 
@@ -83,26 +85,40 @@ pub async fn delete_for_user_except(
     user_id: &str,
     keep_session_id: &str,
 ) -> StoreResult<Vec<Session>> {
-    let sql = format!(
-        "DELETE FROM sessions WHERE userid = $1 AND id <> $2 RETURNING {SESSION_COLUMNS}"
-    );
+    let sql =
+        format!("DELETE FROM sessions WHERE userid = $1 AND id <> $2 RETURNING {SESSION_COLUMNS}");
     let rows = db.query(&sql, &[&user_id, &keep_session_id]).await?;
     Ok(rows.iter().map(session_from_row).collect())
 }
 
-pub async fn update_roles_for_user(db: &impl GenericClient, user_id: &str, roles: &str) -> StoreResult<()> {
-    db.execute("UPDATE sessions SET roles = $2 WHERE userid = $1", &[&user_id, &roles]).await?;
+pub async fn update_roles_for_user(
+    db: &impl GenericClient,
+    user_id: &str,
+    roles: &str,
+) -> StoreResult<()> {
+    db.execute(
+        "UPDATE sessions SET roles = $2 WHERE userid = $1",
+        &[&user_id, &roles],
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn touch(db: &impl GenericClient, session_id: &str, now: i64) -> StoreResult<()> {
-    db.execute("UPDATE sessions SET lastactivityat = $2 WHERE id = $1", &[&session_id, &now]).await?;
+    db.execute(
+        "UPDATE sessions SET lastactivityat = $2 WHERE id = $1",
+        &[&session_id, &now],
+    )
+    .await?;
     Ok(())
 }
 
 /// Removes expired sessions (a recurring job); returns how many.
 pub async fn delete_expired(db: &impl GenericClient, now: i64) -> StoreResult<u64> {
     Ok(db
-        .execute("DELETE FROM sessions WHERE expiresat > 0 AND expiresat < $1", &[&now])
+        .execute(
+            "DELETE FROM sessions WHERE expiresat > 0 AND expiresat < $1",
+            &[&now],
+        )
         .await?)
 }

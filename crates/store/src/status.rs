@@ -24,7 +24,13 @@ pub async fn upsert(db: &impl GenericClient, status: &Status) -> StoreResult<()>
         .await?;
     db.execute(
         &statement,
-        &[&status.user_id, &status.status, &status.manual, &status.last_activity_at, &status.dnd_end_time],
+        &[
+            &status.user_id,
+            &status.status,
+            &status.manual,
+            &status.last_activity_at,
+            &status.dnd_end_time,
+        ],
     )
     .await?;
     Ok(())

@@ -3,7 +3,9 @@
 use crate::{GenericClient, StoreResult};
 
 pub async fn get(db: &impl GenericClient, name: &str) -> StoreResult<Option<String>> {
-    let row = db.query_opt("SELECT value FROM systems WHERE name = $1", &[&name]).await?;
+    let row = db
+        .query_opt("SELECT value FROM systems WHERE name = $1", &[&name])
+        .await?;
     Ok(row.map(|row| row.get(0)))
 }
 
@@ -21,6 +23,7 @@ pub async fn write_health_check(db: &impl GenericClient, node_key: &str) -> Stor
     let name = format!("health_check_{node_key}");
     let now = chorus_model::now_millis().to_string();
     set(db, &name, &now).await?;
-    db.execute("DELETE FROM systems WHERE name = $1", &[&name]).await?;
+    db.execute("DELETE FROM systems WHERE name = $1", &[&name])
+        .await?;
     Ok(())
 }

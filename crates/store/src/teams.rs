@@ -117,7 +117,12 @@ pub async fn list_for_user(db: &impl GenericClient, user_id: &str) -> StoreResul
     Ok(rows.iter().map(team_from_row).collect())
 }
 
-pub async fn patch(db: &impl GenericClient, team_id: &str, patch: &TeamPatch, now: i64) -> StoreResult<Team> {
+pub async fn patch(
+    db: &impl GenericClient,
+    team_id: &str,
+    patch: &TeamPatch,
+    now: i64,
+) -> StoreResult<Team> {
     let sql = format!(
         "UPDATE teams SET updateat = $2, displayname = COALESCE($3, displayname), \
          description = COALESCE($4, description), companyname = COALESCE($5, companyname), \
@@ -161,7 +166,11 @@ pub async fn upsert_member(
     Ok(member_from_row(&row))
 }
 
-pub async fn get_member(db: &impl GenericClient, team_id: &str, user_id: &str) -> StoreResult<TeamMember> {
+pub async fn get_member(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+) -> StoreResult<TeamMember> {
     let statement = db
         .prepare_cached(
             "SELECT teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest FROM teammembers \
@@ -190,12 +199,18 @@ pub async fn list_members(
 
 pub async fn member_ids(db: &impl GenericClient, team_id: &str) -> StoreResult<Vec<String>> {
     let rows = db
-        .query("SELECT userid FROM teammembers WHERE teamid = $1 AND deleteat = 0", &[&team_id])
+        .query(
+            "SELECT userid FROM teammembers WHERE teamid = $1 AND deleteat = 0",
+            &[&team_id],
+        )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
-pub async fn list_members_for_user(db: &impl GenericClient, user_id: &str) -> StoreResult<Vec<TeamMember>> {
+pub async fn list_members_for_user(
+    db: &impl GenericClient,
+    user_id: &str,
+) -> StoreResult<Vec<TeamMember>> {
     let rows = db
         .query(
             "SELECT teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest FROM teammembers \
@@ -207,7 +222,12 @@ pub async fn list_members_for_user(db: &impl GenericClient, user_id: &str) -> St
 }
 
 /// Marks a membership deleted (Mattermost keeps the row with DeleteAt set).
-pub async fn remove_member(db: &impl GenericClient, team_id: &str, user_id: &str, now: i64) -> StoreResult<bool> {
+pub async fn remove_member(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<bool> {
     let changed = db
         .execute(
             "UPDATE teammembers SET deleteat = $3 WHERE teamid = $1 AND userid = $2 AND deleteat = 0",

@@ -119,13 +119,19 @@ pub async fn get_for_login(db: &impl GenericClient, login_id: &str) -> StoreResu
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 OR email = $1");
     let row = db.query_opt(&sql, &[&login_id.to_lowercase()]).await?;
     let row = one(row, "user")?;
-    Ok(UserWithHash { user: user_from_row(&row), password_hash: row.get("password") })
+    Ok(UserWithHash {
+        user: user_from_row(&row),
+        password_hash: row.get("password"),
+    })
 }
 
 pub async fn get_with_hash(db: &impl GenericClient, user_id: &str) -> StoreResult<UserWithHash> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     let row = one(db.query_opt(&sql, &[&user_id]).await?, "user")?;
-    Ok(UserWithHash { user: user_from_row(&row), password_hash: row.get("password") })
+    Ok(UserWithHash {
+        user: user_from_row(&row),
+        password_hash: row.get("password"),
+    })
 }
 
 pub async fn get_many(db: &impl GenericClient, user_ids: &[String]) -> StoreResult<Vec<User>> {
@@ -139,7 +145,8 @@ pub async fn get_many_by_username(
     usernames: &[String],
 ) -> StoreResult<Vec<User>> {
     let lowered: Vec<String> = usernames.iter().map(|name| name.to_lowercase()).collect();
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ANY($1) ORDER BY username");
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users WHERE username = ANY($1) ORDER BY username");
     let rows = db.query(&sql, &[&lowered]).await?;
     Ok(rows.iter().map(user_from_row).collect())
 }
@@ -260,14 +267,25 @@ pub async fn set_failed_attempts(
     user_id: &str,
     attempts: i64,
 ) -> StoreResult<()> {
-    db.execute("UPDATE users SET failedattempts = $2 WHERE id = $1", &[&user_id, &(attempts as i32)])
-        .await?;
+    db.execute(
+        "UPDATE users SET failedattempts = $2 WHERE id = $1",
+        &[&user_id, &(attempts as i32)],
+    )
+    .await?;
     Ok(())
 }
 
-pub async fn set_roles(db: &impl GenericClient, user_id: &str, roles: &str, now: i64) -> StoreResult<()> {
-    db.execute("UPDATE users SET roles = $2, updateat = $3 WHERE id = $1", &[&user_id, &roles, &now])
-        .await?;
+pub async fn set_roles(
+    db: &impl GenericClient,
+    user_id: &str,
+    roles: &str,
+    now: i64,
+) -> StoreResult<()> {
+    db.execute(
+        "UPDATE users SET roles = $2, updateat = $3 WHERE id = $1",
+        &[&user_id, &roles, &now],
+    )
+    .await?;
     Ok(())
 }
 
@@ -289,7 +307,10 @@ pub async fn channel_members_by_username(
 
 // ---- personal access tokens ----
 
-pub async fn insert_access_token(db: &impl GenericClient, token: &UserAccessToken) -> StoreResult<()> {
+pub async fn insert_access_token(
+    db: &impl GenericClient,
+    token: &UserAccessToken,
+) -> StoreResult<()> {
     db.execute(
         "INSERT INTO useraccesstokens (id, token, userid, description, isactive) VALUES ($1, $2, $3, $4, $5)",
         &[&token.id, &token.token, &token.user_id, &token.description, &token.is_active],
@@ -322,7 +343,10 @@ pub async fn get_access_token_by_secret(
     Ok(token)
 }
 
-pub async fn get_access_token(db: &impl GenericClient, token_id: &str) -> StoreResult<UserAccessToken> {
+pub async fn get_access_token(
+    db: &impl GenericClient,
+    token_id: &str,
+) -> StoreResult<UserAccessToken> {
     let row = db
         .query_opt(
             "SELECT id, userid, description, isactive FROM useraccesstokens WHERE id = $1",
@@ -348,7 +372,10 @@ pub async fn list_access_tokens(
 /// Deletes a token and returns its secret (so the caller can revoke the session built on it).
 pub async fn delete_access_token(db: &impl GenericClient, token_id: &str) -> StoreResult<String> {
     let row = db
-        .query_opt("DELETE FROM useraccesstokens WHERE id = $1 RETURNING token", &[&token_id])
+        .query_opt(
+            "DELETE FROM useraccesstokens WHERE id = $1 RETURNING token",
+            &[&token_id],
+        )
         .await?;
     Ok(one(row, "access token")?.get(0))
 }

@@ -1,1 +1,31 @@
-//! placeholder
+//! Throwaway infrastructure for Chorus's tests: real PostgreSQL servers in temp directories on
+//! free loopback ports, owned by the test process and removed when it is gone.
+//!
+//! [`PgServer::shared`] gives every test in a process one server to create databases in;
+//! [`PgServer::start`] gives a test a server of its own that it may stop, kill or restart.
+//! This crate never talks to a server somebody else started, never listens beyond 127.0.0.1, and
+//! knows nothing about Chorus's schema: tests hand the database URL to `store`, which migrates.
+//!
+//! PostgreSQL refuses to run as root. When the tests run as root, its processes run as the
+//! `postgres` account (or a `chorus-pg` system account created on first use); see `os_account`.
+//!
+//! Not yet here: streaming replicas, Chorus nodes, NGINX, S3 and network faults. A replica will be
+//! one more `postgres::Postmaster` made from a `pg_basebackup -R` copy instead of `initdb`.
+
+mod os_account;
+mod postgres;
+mod watchdog;
+
+pub use postgres::PgServer;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago: bind port 0, read what the kernel chose,
+/// release it. Another process may take it before the caller binds it, so callers that can retry
+/// on "address in use" should (as [`PgServer::start`] does).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .expect("binding 127.0.0.1:0 to find a free port");
+    listener
+        .local_addr()
+        .expect("reading the address of a bound listener")
+        .port()
+}

@@ -1,0 +1,125 @@
+//! Route table of /api/v4, by resource.
+
+pub(crate) mod channels;
+pub(crate) mod posts;
+pub(crate) mod system;
+pub(crate) mod teams;
+pub(crate) mod users;
+pub(crate) mod websocket;
+
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use chorus_app::App;
+use serde_json::{json, Value};
+
+pub(crate) fn api_v4() -> Router<App> {
+    Router::new()
+        // users
+        .route("/users", post(users::create).get(users::list))
+        .route("/users/login", post(users::login))
+        .route("/users/logout", post(users::logout))
+        .route("/users/ids", post(users::by_ids))
+        .route("/users/usernames", post(users::by_usernames))
+        .route("/users/username/{username}", get(users::by_username))
+        .route("/users/email/{email}", get(users::by_email))
+        .route("/users/status/ids", post(users::statuses_by_ids))
+        .route("/users/tokens/revoke", post(users::revoke_token))
+        .route("/users/{user_id}", get(users::get).put(users::update))
+        .route("/users/{user_id}/patch", put(users::patch))
+        .route("/users/{user_id}/password", put(users::password))
+        .route("/users/{user_id}/roles", put(users::roles))
+        .route(
+            "/users/{user_id}/tokens",
+            post(users::create_token).get(users::list_tokens),
+        )
+        .route("/users/{user_id}/sessions", get(users::sessions))
+        .route(
+            "/users/{user_id}/sessions/revoke",
+            post(users::revoke_session),
+        )
+        .route(
+            "/users/{user_id}/status",
+            get(users::status).put(users::set_status),
+        )
+        .route("/users/{user_id}/teams", get(teams::for_user))
+        .route(
+            "/users/{user_id}/teams/members",
+            get(teams::members_for_user),
+        )
+        .route(
+            "/users/{user_id}/teams/{team_id}/channels",
+            get(channels::for_user_in_team),
+        )
+        .route(
+            "/users/{user_id}/teams/{team_id}/channels/members",
+            get(channels::members_for_user_in_team),
+        )
+        .route(
+            "/users/{user_id}/channels/{channel_id}/unread",
+            get(channels::unread),
+        )
+        .route(
+            "/users/{user_id}/posts/{post_id}/reactions/{emoji_name}",
+            delete(posts::remove_reaction),
+        )
+        // teams
+        .route("/teams", post(teams::create).get(teams::list))
+        .route("/teams/name/{name}", get(teams::by_name))
+        .route("/teams/{team_id}", get(teams::get))
+        .route("/teams/{team_id}/patch", put(teams::patch))
+        .route(
+            "/teams/{team_id}/members",
+            post(teams::add_member).get(teams::members),
+        )
+        .route(
+            "/teams/{team_id}/members/{user_id}",
+            get(teams::member).delete(teams::remove_member),
+        )
+        .route("/teams/{team_id}/channels", get(channels::public_in_team))
+        .route(
+            "/teams/{team_id}/channels/name/{name}",
+            get(channels::by_name),
+        )
+        .route("/teams/{team_id}/posts/search", post(posts::search))
+        // channels
+        .route("/channels", post(channels::create))
+        .route("/channels/direct", post(channels::create_direct))
+        .route("/channels/group", post(channels::create_group))
+        .route("/channels/members/{user_id}/view", post(channels::view))
+        .route(
+            "/channels/{channel_id}",
+            get(channels::get).delete(channels::archive),
+        )
+        .route("/channels/{channel_id}/patch", put(channels::patch))
+        .route("/channels/{channel_id}/posts", get(posts::for_channel))
+        .route(
+            "/channels/{channel_id}/members",
+            post(channels::add_member).get(channels::members),
+        )
+        .route(
+            "/channels/{channel_id}/members/{user_id}",
+            get(channels::member).delete(channels::remove_member),
+        )
+        // posts
+        .route("/posts", post(posts::create))
+        .route(
+            "/posts/{post_id}",
+            get(posts::get).put(posts::update).delete(posts::delete),
+        )
+        .route("/posts/{post_id}/patch", put(posts::patch))
+        .route("/posts/{post_id}/thread", get(posts::thread))
+        .route("/posts/{post_id}/reactions", get(posts::reactions))
+        .route("/reactions", post(posts::add_reaction))
+        // system
+        .route("/system/ping", get(system::ping))
+        .route("/config", get(system::get_config).put(system::put_config))
+        .route("/config/client", get(system::client_config))
+        .route("/config/reload", post(system::reload_config))
+        .route("/caches/invalidate", post(system::invalidate_caches))
+        .route("/websocket", get(websocket::connect))
+}
+
+/// Mattermost's answer to a successful write that returns nothing else.
+pub(crate) fn status_ok() -> Json<Value> {
+    Json(json!({"status": "OK"}))
+}

@@ -1,0 +1,56 @@
+//! The hub's only way into the rest of the server.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chorus_model::{AppError, WebSocketRequest};
+use futures_util::future::BoxFuture;
+
+/// Who is on the other end of an authenticated connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionIdentity {
+    pub user_id: String,
+    pub session_id: String,
+    pub session_token: String,
+    /// Milliseconds since the epoch; 0 means the session never expires. The connection is
+    /// closed when it passes.
+    pub expires_at: i64,
+}
+
+/// What the hub needs from the server around it; implemented by `app`.
+///
+/// The synchronous callbacks (`user_connected`, `user_disconnected`) run while the hub holds
+/// its registration lock, so that they are seen in the order connections came and went: they
+/// must return quickly (spawn any I/O) and must not open or close connections themselves.
+/// Reading the hub (`Hub::user_connection_count`, `Hub::publish`) from them is fine.
+pub trait HubDelegate: Send + Sync + 'static {
+    /// token → identity, None when invalid/expired (used for `authentication_challenge`).
+    fn authenticate(&self, token: String) -> BoxFuture<'static, Option<ConnectionIdentity>>;
+
+    /// User ids of a channel's members (the delegate caches; the hub calls this per channel
+    /// event). None: the channel is unknown, and the event goes to nobody.
+    fn channel_member_ids(
+        &self,
+        channel_id: String,
+    ) -> BoxFuture<'static, Option<Arc<HashSet<String>>>>;
+
+    /// User ids of a team's members, like [`HubDelegate::channel_member_ids`].
+    fn team_member_ids(&self, team_id: String) -> BoxFuture<'static, Option<Arc<HashSet<String>>>>;
+
+    /// A client action other than `authentication_challenge` and `ping` (e.g. `user_typing`,
+    /// `get_statuses`). `Ok(data)` → `{"status":"OK","seq_reply":n,"data":..}`; `Err` → a
+    /// FAIL response carrying the error.
+    fn handle_action(
+        &self,
+        identity: ConnectionIdentity,
+        connection_id: String,
+        request: WebSocketRequest,
+    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, AppError>>;
+
+    /// The first connection of a user on this node opened (status online).
+    fn user_connected(&self, user_id: String);
+
+    /// The last connection of a user on this node closed (status offline, once other nodes
+    /// agree).
+    fn user_disconnected(&self, user_id: String);
+}

@@ -1,0 +1,170 @@
+//! Events as bytes on the wire, and the per-connection state that numbers them.
+//!
+//! An event is serialized once per publish into a [`PreparedEvent`]: the JSON object without
+//! its closing brace. Each connection's writer then appends `,"seq":N}` when it actually sends
+//! the frame, so `seq` is per connection, and an event dropped for one connection leaves no
+//! gap in its sequence.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chorus_model::WebSocketEvent;
+
+/// How many sent events a connection remembers for a resume (Mattermost's dead queue size).
+pub(crate) const RECENT_EVENTS: usize = 128;
+
+/// One published event, serialized once and shared by every connection it goes to.
+#[derive(Debug)]
+pub(crate) struct PreparedEvent {
+    /// `{"event":…,"data":…,"broadcast":…` — the JSON object without its closing `}`.
+    open_object: Box<str>,
+    droppable: bool,
+}
+
+impl PreparedEvent {
+    pub(crate) fn new(event: &WebSocketEvent) -> Self {
+        // Serializing cannot fail: every map key is a string and serde_json's `Value` holds no
+        // non-finite numbers.
+        let mut json = serde_json::to_string(event).expect("a websocket event always serializes");
+        debug_assert!(json.ends_with('}'));
+        json.pop();
+        PreparedEvent {
+            open_object: json.into_boxed_str(),
+            droppable: event.is_droppable(),
+        }
+    }
+
+    /// Whether a busy connection may skip this event (typing, status, channel viewed).
+    pub(crate) fn is_droppable(&self) -> bool {
+        self.droppable
+    }
+
+    /// The text frame for one connection: `{"event","data","broadcast","seq"}`.
+    pub(crate) fn frame(&self, seq: i64) -> String {
+        let mut text = String::with_capacity(self.open_object.len() + 28);
+        text.push_str(&self.open_object);
+        write!(text, ",\"seq\":{seq}}}").expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// What a connection is, apart from its socket: its id, the next `seq` it will send, and the
+/// last [`RECENT_EVENTS`] events it sent.
+///
+/// Kept apart from the socket so that a later resume (reconnect with `connection_id` and
+/// `sequence_number`) can park it when the socket drops and pick it up on the next socket.
+#[derive(Debug)]
+pub(crate) struct ConnectionState {
+    connection_id: String,
+    next_seq: i64,
+    /// `(seq, event)`, oldest first. Grows on demand, so an idle connection costs nothing here.
+    recent: VecDeque<(i64, Arc<PreparedEvent>)>,
+}
+
+impl ConnectionState {
+    pub(crate) fn new(connection_id: String) -> Self {
+        ConnectionState {
+            connection_id,
+            next_seq: 0,
+            recent: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn connection_id(&self) -> &str {
+        &self.connection_id
+    }
+
+    /// Gives `event` the next `seq`, remembers it, and returns the frame to send. Called by the
+    /// writer right before the send, so only events actually sent are numbered.
+    pub(crate) fn next_frame(&mut self, event: Arc<PreparedEvent>) -> String {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let frame = event.frame(seq);
+        if self.recent.len() == RECENT_EVENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((seq, event));
+        frame
+    }
+
+    /// The frames from `seq` on, if every one of them is still remembered: what a resuming
+    /// client that expects `seq` next has missed. None means loss (the client must resync).
+    #[cfg_attr(not(test), allow(dead_code))] // used by resume, which comes next
+    pub(crate) fn frames_since(&self, seq: i64) -> Option<Vec<String>> {
+        if seq == self.next_seq {
+            return Some(Vec::new());
+        }
+        let oldest = self.recent.front()?.0;
+        if seq < oldest || seq > self.next_seq {
+            return None;
+        }
+        let skip = (seq - oldest) as usize;
+        Some(
+            self.recent
+                .iter()
+                .skip(skip)
+                .map(|(seq, event)| event.frame(*seq))
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chorus_model::{event_names, Broadcast};
+    use serde_json::Value;
+
+    fn posted(n: i64) -> Arc<PreparedEvent> {
+        let event =
+            WebSocketEvent::new(event_names::POSTED, Broadcast::to_channel("c1")).with("n", n);
+        Arc::new(PreparedEvent::new(&event))
+    }
+
+    #[test]
+    fn frame_has_mattermost_field_order_with_seq_last() {
+        let event = WebSocketEvent::new(event_names::TYPING, Broadcast::to_channel("c1"))
+            .with("user_id", "u1");
+        let frame = PreparedEvent::new(&event).frame(7);
+        assert!(frame.starts_with(r#"{"event":"typing","data":{"user_id":"u1"},"broadcast":{"#));
+        assert!(frame.ends_with(r#"},"seq":7}"#), "{frame}");
+        let parsed: Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(parsed["seq"], 7);
+        assert_eq!(parsed["broadcast"]["channel_id"], "c1");
+        assert_eq!(parsed["broadcast"]["omit_users"], Value::Null);
+    }
+
+    #[test]
+    fn droppable_follows_the_event_name() {
+        let typing = WebSocketEvent::new(event_names::TYPING, Broadcast::to_channel("c1"));
+        assert!(PreparedEvent::new(&typing).is_droppable());
+        assert!(!posted(1).is_droppable());
+    }
+
+    #[test]
+    fn seq_counts_from_zero_without_gaps() {
+        let mut state = ConnectionState::new("conn".into());
+        for expected in 0..5 {
+            let frame: Value = serde_json::from_str(&state.next_frame(posted(expected))).unwrap();
+            assert_eq!(frame["seq"], expected);
+            assert_eq!(frame["data"]["n"], expected);
+        }
+    }
+
+    #[test]
+    fn remembers_only_the_last_128_events() {
+        let mut state = ConnectionState::new("conn".into());
+        for n in 0..200 {
+            state.next_frame(posted(n));
+        }
+        assert_eq!(state.frames_since(200), Some(Vec::new()));
+        let missed = state.frames_since(190).unwrap();
+        assert_eq!(missed.len(), 10);
+        let first: Value = serde_json::from_str(&missed[0]).unwrap();
+        assert_eq!(first["seq"], 190);
+        assert_eq!(state.frames_since(72).unwrap().len(), 128);
+        assert_eq!(state.frames_since(71), None, "older than the ring buffer");
+        assert_eq!(state.frames_since(201), None, "ahead of what was sent");
+    }
+}

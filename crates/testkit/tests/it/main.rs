@@ -1,0 +1,3 @@
+//! The testkit's one integration-test binary.
+
+mod postgres;

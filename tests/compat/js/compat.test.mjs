@@ -1,0 +1,552 @@
+// Compatibility tests: drive a Chorus server with the official Mattermost JS client
+// (@mattermost/client: Client4 for REST, WebSocketClient for the event stream).
+//
+//   CHORUS_URL=http://127.0.0.1:8065 npm test
+//
+// Optional: CHORUS_ADMIN_USER / CHORUS_ADMIN_PASSWORD name a system admin, used by the tests
+// that need one when the users they sign up are not admins themselves.
+//
+// Every test signs up its own users with random names, so the suite can run against a server
+// that already holds data, and the tests do not depend on each other.
+
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import WebSocketImpl from 'ws';
+import mattermostClient from '@mattermost/client';
+
+const { Client4, WebSocketClient, ClientError } = mattermostClient;
+
+const CHORUS_URL = (process.env.CHORUS_URL || '').replace(/\/+$/, '');
+if (!CHORUS_URL) {
+    throw new Error('CHORUS_URL is not set: point it at a running Chorus server, e.g. CHORUS_URL=http://127.0.0.1:8065 npm test');
+}
+if (!/^https?:\/\//.test(CHORUS_URL)) {
+    throw new Error(`CHORUS_URL must start with http:// or https:// (got ${JSON.stringify(CHORUS_URL)})`);
+}
+const WS_URL = CHORUS_URL.replace(/^http/, 'ws') + '/api/v4/websocket';
+const ADMIN_USER = process.env.CHORUS_ADMIN_USER || '';
+const ADMIN_PASSWORD = process.env.CHORUS_ADMIN_PASSWORD || '';
+
+const EVENT_TIMEOUT_MS = 5000;
+const ID_RE = /^[a-z0-9]{26}$/;
+
+// WebSocketClient uses the global WebSocket (and WebSocket.OPEN) and, when it detects a sequence
+// gap or a ping timeout, the global CloseEvent. Node 20 has neither, so provide them.
+if (typeof globalThis.WebSocket === 'undefined') {
+    globalThis.WebSocket = WebSocketImpl;
+}
+if (typeof globalThis.CloseEvent === 'undefined') {
+    globalThis.CloseEvent = class CloseEvent extends Event {
+        constructor(type, init = {}) {
+            super(type);
+            this.code = init.code ?? 0;
+            this.reason = init.reason ?? '';
+            this.wasClean = Boolean(init.wasClean);
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+function rnd(prefix) {
+    return prefix + randomBytes(6).toString('hex');
+}
+
+// lower-case letters only: a search term that no tokenizer splits or stems oddly
+function rndWord() {
+    const letters = 'abcdefghijklmnopqrstuvwxyz';
+    let word = 'zq';
+    for (const b of randomBytes(10)) {
+        word += letters[b % letters.length];
+    }
+    return word;
+}
+
+// The last HTTP answer, so that a failing request's error can say what the server sent
+// (the library's ClientError carries only fields from a JSON error body). Tests send their
+// requests one at a time, so "last" is the one that failed.
+let lastHttp = null;
+const realFetch = globalThis.fetch;
+globalThis.fetch = async (url, options = {}) => {
+    lastHttp = { method: (options.method || 'get').toUpperCase(), url: String(url), status: null, contentType: null };
+    const response = await realFetch(url, options);
+    lastHttp.status = response.status;
+    lastHttp.contentType = response.headers.get('content-type');
+    return response;
+};
+
+function newClient(token) {
+    const client = new Client4();
+    client.setUrl(CHORUS_URL);
+    const doFetchWithResponse = client.doFetchWithResponse;
+    client.doFetchWithResponse = async (url, options) => {
+        let result;
+        try {
+            result = await doFetchWithResponse(url, options);
+        } catch (err) {
+            const http = lastHttp && lastHttp.url === url
+                ? `HTTP ${lastHttp.status}, Content-Type ${JSON.stringify(lastHttp.contentType)}`
+                : 'no HTTP answer';
+            const detail = err instanceof ClientError
+                ? `status_code=${err.status_code}, id=${err.server_error_id}`
+                : String(err.cause?.code || err.cause?.message || '');
+            err.message = `${(options.method || 'get').toUpperCase()} ${url} failed (${http}; ${detail}): ${err.message || '(empty message)'}`;
+            throw err;
+        }
+        if (typeof result.data === 'string') {
+            // every endpoint used here answers JSON; the client parses it only when the
+            // Content-Type is exactly "application/json"
+            throw new Error(`${(options.method || 'get').toUpperCase()} ${url}: the body was not parsed as JSON `
+                + `(Content-Type ${JSON.stringify(result.headers.get('Content-Type'))}, must be exactly "application/json"): `
+                + result.data.slice(0, 200));
+        }
+        return result;
+    };
+    if (token) {
+        client.setToken(token);
+    }
+    return client;
+}
+
+function pendingId(userId) {
+    return `${userId}:${Date.now()}${randomBytes(3).toString('hex')}`;
+}
+
+// Users seen in this run that turned out to be system admins (the first user on a fresh server).
+const knownAdmins = [];
+
+async function signup() {
+    const username = rnd('u');
+    const email = `${username}@example.com`;
+    const password = `Pw-${randomBytes(8).toString('hex')}-X1!`;
+    const user = await newClient().createUser({ username, email, password });
+    const client = newClient();
+    await client.login(username, password);
+    assert.ok(client.getToken(), 'login did not yield a session token (Token response header)');
+    const result = { client, user, username, email, password };
+    if (isSystemAdmin(user)) {
+        knownAdmins.push(result);
+    }
+    return result;
+}
+
+function isSystemAdmin(user) {
+    return String(user.roles || '').split(' ').includes('system_admin');
+}
+
+// A Client4 logged in as a system admin: `candidate` itself when it is one, else the admin named
+// by CHORUS_ADMIN_USER / CHORUS_ADMIN_PASSWORD, else an admin signed up earlier in this run.
+async function adminClient(candidate) {
+    if (candidate && isSystemAdmin(candidate.user)) {
+        return candidate.client;
+    }
+    if (ADMIN_USER && ADMIN_PASSWORD) {
+        const client = newClient();
+        const me = await client.login(ADMIN_USER, ADMIN_PASSWORD);
+        assert.ok(isSystemAdmin(me), `CHORUS_ADMIN_USER ${ADMIN_USER} is not a system_admin (roles: ${me.roles})`);
+        return client;
+    }
+    if (knownAdmins.length > 0) {
+        return knownAdmins[0].client;
+    }
+    throw new Error('this test needs a system admin: set CHORUS_ADMIN_USER and CHORUS_ADMIN_PASSWORD '
+        + '(or run against a fresh server, where the first user signed up becomes system_admin)');
+}
+
+async function setupTeamAndChannel() {
+    const a = await signup();
+    const b = await signup();
+    const team = await a.client.createTeam({ name: rnd('t'), display_name: 'Compat Team', type: 'O' });
+    const channel = await a.client.createChannel({
+        team_id: team.id,
+        name: rnd('c'),
+        display_name: 'Compat Channel',
+        type: 'O',
+    });
+    await a.client.addToTeam(team.id, b.user.id);
+    await a.client.addToChannel(b.user.id, channel.id);
+    return { a, b, team, channel };
+}
+
+async function expectClientError(promise, check) {
+    let caught;
+    try {
+        await promise;
+    } catch (err) {
+        caught = err;
+    }
+    assert.ok(caught, 'the request was expected to fail but succeeded');
+    assert.ok(caught instanceof ClientError,
+        `expected a ClientError (an HTTP error answer with a JSON body), got: ${caught && caught.stack}`);
+    check(caught);
+    return caught;
+}
+
+async function pollUntil(fn, what, timeoutMs = EVENT_TIMEOUT_MS) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    for (;;) {
+        last = await fn();
+        if (last) {
+            return last;
+        }
+        if (Date.now() > deadline) {
+            throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+}
+
+// A WebSocketClient from @mattermost/client plus what it saw: `events` as delivered to its
+// message listener, `raw` as every frame parsed straight off the socket (events and replies).
+function connectWebSocket(token) {
+    const raw = [];
+    const events = [];
+    const closes = [];
+    const errors = [];
+    const sockets = [];
+    const client = new WebSocketClient({
+        newWebSocketFn: (url) => {
+            const socket = new WebSocketImpl(url);
+            socket.on('message', (data) => {
+                try {
+                    raw.push(JSON.parse(data.toString()));
+                } catch (err) {
+                    raw.push({ unparsable: data.toString(), error: String(err) });
+                }
+            });
+            sockets.push({ url, socket });
+            return socket;
+        },
+        // never reconnect behind the test's back quickly: a reconnect is a failure here
+        minWebSocketRetryTime: 60000,
+    });
+    client.addMessageListener((msg) => events.push(msg));
+    client.addCloseListener((failCount) => closes.push(failCount));
+    client.addErrorListener((evt) => errors.push(evt));
+    // as the web app does; it also makes the client record hello's connection_id
+    client.addMissedMessageListener(() => closes.push('missed-messages'));
+    client.initialize(WS_URL, token);
+
+    const rawEventSeqs = () => raw.filter((m) => m.seq_reply === undefined).map((m) => `${m.seq}:${m.event}`).join(' ');
+    const describe = () => `events delivered by the client: [${events.map((e) => `${e.seq}:${e.event}`).join(' ')}]; `
+        + `events on the wire: [${rawEventSeqs()}]; closes: ${closes.length}, errors: ${errors.length}; `
+        + `last frames: ${JSON.stringify(raw.slice(-5))}`;
+
+    const waitFor = async (list, pred, what) => {
+        const deadline = Date.now() + EVENT_TIMEOUT_MS;
+        for (;;) {
+            const found = list.find(pred);
+            if (found) {
+                return found;
+            }
+            if (closes.length > 0) {
+                // WebSocketClient drops the connection when the server closes it or when an
+                // event's seq is not the one it expects (a gap); either way the test has failed.
+                throw new Error(`the websocket connection was dropped while waiting for ${what} `
+                    + `(server closed it, or the client saw a seq gap); ${describe()}`);
+            }
+            if (Date.now() > deadline) {
+                throw new Error(`timed out after ${EVENT_TIMEOUT_MS} ms waiting for ${what}; seen so far: ${describe()}`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+    };
+
+    return {
+        client,
+        raw,
+        events,
+        closes,
+        errors,
+        sockets,
+        waitForEvent: (name, pred = () => true) => waitFor(events, (e) => e.event === name && pred(e), `websocket event '${name}'`),
+        waitForReply: (seq) => waitFor(raw, (m) => m.seq_reply === seq, `websocket reply with seq_reply ${seq}`),
+        close: () => {
+            client.close();
+            for (const { socket } of sockets) {
+                socket.onclose = () => {};
+                if (socket.readyState !== WebSocketImpl.CLOSED) {
+                    socket.terminate();
+                }
+            }
+        },
+    };
+}
+
+function parseJsonString(value, what) {
+    assert.equal(typeof value, 'string', `${what} must be a JSON string, got ${typeof value}`);
+    return JSON.parse(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+before(async () => {
+    const url = `${CHORUS_URL}/api/v4/system/ping`;
+    let response;
+    try {
+        response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    } catch (err) {
+        throw new Error(`cannot reach the Chorus server at CHORUS_URL=${CHORUS_URL} (GET ${url} failed: ${err.cause?.code || err.cause?.message || err.message})`);
+    }
+    await response.arrayBuffer();
+});
+
+test('signup, login by username / email / id, getMe, wrong password', async () => {
+    const username = rnd('u');
+    const email = `${username}@example.com`;
+    const password = `Pw-${randomBytes(8).toString('hex')}-X1!`;
+
+    const created = await newClient().createUser({ username, email, password });
+    assert.match(created.id, ID_RE);
+    assert.equal(created.username, username);
+    assert.equal(created.email, email);
+    assert.ok(!created.password, 'createUser must not echo the password (hash)');
+    assert.equal(typeof created.create_at, 'number');
+    const byUsername = newClient();
+    const profile = await byUsername.login(username, password);
+    assert.equal(profile.id, created.id);
+    const token = byUsername.getToken();
+    assert.ok(token, 'login by username: no Token response header');
+
+    const me = await byUsername.getMe();
+    assert.equal(me.id, created.id);
+    assert.equal(me.username, username);
+    assert.equal(me.email, email);
+
+    const byEmail = newClient();
+    const profile2 = await byEmail.login(email, password);
+    assert.equal(profile2.id, created.id);
+    assert.ok(byEmail.getToken(), 'login by email: no Token response header');
+    assert.notEqual(byEmail.getToken(), token, 'two logins must create two sessions');
+    assert.equal((await byEmail.getMe()).id, created.id);
+
+    const profile3 = await newClient().loginById(created.id, password);
+    assert.equal(profile3.id, created.id);
+
+    if (isSystemAdmin(created)) {
+        knownAdmins.push({ client: byUsername, user: created, username, email, password });
+    }
+
+    await expectClientError(newClient().login(username, `${password}-wrong`), (err) => {
+        assert.equal(err.status_code, 401, `wrong password: expected status_code 401, got ${err.status_code}`);
+        assert.equal(typeof err.server_error_id, 'string');
+        assert.ok(err.server_error_id.length > 0, 'error body must carry an "id"');
+    });
+
+    // an unauthenticated request is refused with 401
+    await expectClientError(newClient().getMe(), (err) => {
+        assert.equal(err.status_code, 401);
+    });
+});
+
+test('team and channels: create, look up, default channels, members', async () => {
+    const a = await signup();
+    const b = await signup();
+    const teamName = rnd('t');
+
+    const team = await a.client.createTeam({ name: teamName, display_name: 'Compat Team', type: 'O' });
+    assert.match(team.id, ID_RE);
+    assert.equal(team.name, teamName);
+    assert.equal(team.type, 'O');
+
+    assert.equal((await a.client.getTeam(team.id)).id, team.id);
+    assert.equal((await a.client.getTeamByName(teamName)).id, team.id);
+    const myTeams = await a.client.getMyTeams();
+    assert.ok(Array.isArray(myTeams));
+    assert.ok(myTeams.some((t) => t.id === team.id), 'getMyTeams does not list the new team');
+
+    for (const name of ['town-square', 'off-topic']) {
+        const ch = await a.client.getChannelByName(team.id, name);
+        assert.match(ch.id, ID_RE);
+        assert.equal(ch.name, name);
+        assert.equal(ch.team_id, team.id);
+        assert.equal(ch.type, 'O');
+    }
+
+    const pub = await a.client.createChannel({ team_id: team.id, name: rnd('c'), display_name: 'Public', type: 'O' });
+    assert.match(pub.id, ID_RE);
+    assert.equal(pub.type, 'O');
+    assert.equal(pub.team_id, team.id);
+    const priv = await a.client.createChannel({ team_id: team.id, name: rnd('p'), display_name: 'Private', type: 'P' });
+    assert.match(priv.id, ID_RE);
+    assert.equal(priv.type, 'P');
+
+    const teamMember = await a.client.addToTeam(team.id, b.user.id);
+    assert.equal(teamMember.team_id, team.id);
+    assert.equal(teamMember.user_id, b.user.id);
+    assert.ok((await b.client.getMyTeams()).some((t) => t.id === team.id), 'user B does not see the team');
+
+    for (const channel of [pub, priv]) {
+        const member = await a.client.addToChannel(b.user.id, channel.id);
+        assert.equal(member.channel_id, channel.id);
+        assert.equal(member.user_id, b.user.id);
+        const members = await a.client.getChannelMembers(channel.id);
+        assert.ok(Array.isArray(members));
+        const ids = members.map((m) => m.user_id);
+        assert.ok(ids.includes(a.user.id), `channel ${channel.name}: creator missing from members`);
+        assert.ok(ids.includes(b.user.id), `channel ${channel.name}: added user missing from members`);
+    }
+
+    assert.equal((await b.client.getChannelByName(team.id, priv.name)).id, priv.id);
+});
+
+test('post + websocket: hello, posted, post_edited, reaction_added, post_deleted, gapless seq', async () => {
+    const { a, b, channel } = await setupTeamAndChannel();
+    const ws = connectWebSocket(b.client.getToken());
+    try {
+        const hello = await ws.waitForEvent('hello');
+        assert.equal(hello.seq, 0, 'hello must carry seq 0');
+        assert.equal(typeof hello.data.connection_id, 'string');
+        assert.equal(hello.data.connection_id.length, 26, `connection_id must be 26 chars, got ${hello.data.connection_id}`);
+        assert.equal(typeof hello.data.server_version, 'string');
+        assert.equal(ws.client.connectionId, hello.data.connection_id);
+
+        // the client sends authentication_challenge (seq 1) then ping (seq 2); both are answered
+        const authReply = await ws.waitForReply(1);
+        assert.equal(authReply.status, 'OK', `authentication_challenge reply: ${JSON.stringify(authReply)}`);
+        const pingReply = await ws.waitForReply(2);
+        assert.equal(pingReply.status, 'OK', `ping reply: ${JSON.stringify(pingReply)}`);
+
+        const message = `hello from compat ${rnd('m')}`;
+        const post = await a.client.createPost({ channel_id: channel.id, message, pending_post_id: pendingId(a.user.id) });
+        assert.match(post.id, ID_RE);
+        assert.equal(post.message, message);
+        assert.equal(post.channel_id, channel.id);
+        assert.equal(post.user_id, a.user.id);
+
+        const posted = await ws.waitForEvent('posted', (e) => parseJsonString(e.data.post, 'posted data.post').id === post.id);
+        const postedPost = JSON.parse(posted.data.post);
+        assert.equal(postedPost.message, message);
+        assert.equal(postedPost.channel_id, channel.id);
+        assert.equal(posted.data.channel_name, channel.name);
+        assert.equal(posted.data.channel_type, 'O');
+        assert.equal(typeof posted.data.sender_name, 'string');
+        assert.equal(posted.data.sender_name.replace(/^@/, ''), a.username);
+        assert.equal(posted.broadcast.channel_id, channel.id);
+
+        const editedMessage = `${message} (edited)`;
+        const patched = await a.client.patchPost({ id: post.id, message: editedMessage });
+        assert.equal(patched.id, post.id);
+        assert.equal(patched.message, editedMessage);
+        const edited = await ws.waitForEvent('post_edited', (e) => parseJsonString(e.data.post, 'post_edited data.post').id === post.id);
+        assert.equal(JSON.parse(edited.data.post).message, editedMessage);
+
+        const reaction = await a.client.addReaction(a.user.id, post.id, 'smile');
+        assert.equal(reaction.post_id, post.id);
+        assert.equal(reaction.emoji_name, 'smile');
+        assert.equal(reaction.user_id, a.user.id);
+        const reacted = await ws.waitForEvent('reaction_added', (e) => parseJsonString(e.data.reaction, 'reaction_added data.reaction').post_id === post.id);
+        const reactedReaction = JSON.parse(reacted.data.reaction);
+        assert.equal(reactedReaction.emoji_name, 'smile');
+        assert.equal(reactedReaction.user_id, a.user.id);
+
+        const deleted = await a.client.deletePost(post.id);
+        assert.equal(deleted.status, 'OK');
+        await ws.waitForEvent('post_deleted', (e) => parseJsonString(e.data.post, 'post_deleted data.post').id === post.id);
+
+        // every event on this connection, straight off the socket, numbered 0, 1, 2, ... without gaps
+        const rawEvents = ws.raw.filter((m) => m.seq_reply === undefined);
+        assert.deepEqual(rawEvents.map((m) => m.seq), rawEvents.map((_, i) => i),
+            `event seq values must be 0,1,2,... (events: ${rawEvents.map((m) => `${m.seq}:${m.event}`).join(' ')})`);
+        for (const m of rawEvents) {
+            assert.equal(typeof m.event, 'string');
+            assert.equal(typeof m.data, 'object');
+            assert.equal(typeof m.broadcast, 'object');
+        }
+        // and the library agreed: no reconnect, nothing dropped
+        assert.deepEqual(ws.events.map((e) => e.seq), ws.events.map((_, i) => i));
+        assert.equal(ws.closes.length, 0, 'the websocket was closed (or the client saw a sequence gap and reconnected)');
+        assert.equal(ws.sockets.length, 1, 'the client had to reconnect');
+    } finally {
+        ws.close();
+    }
+});
+
+test('posts list, thread, search', async () => {
+    const { a, team, channel } = await setupTeamAndChannel();
+    const word = rndWord();
+
+    const root = await a.client.createPost({ channel_id: channel.id, message: `root post with ${word} inside`, pending_post_id: pendingId(a.user.id) });
+    const reply = await a.client.createPost({ channel_id: channel.id, message: 'a reply', root_id: root.id, pending_post_id: pendingId(a.user.id) });
+    assert.equal(reply.root_id, root.id);
+
+    const list = await a.client.getPosts(channel.id, 0, 60);
+    assert.ok(Array.isArray(list.order), 'getPosts: order must be an array');
+    assert.equal(typeof list.posts, 'object');
+    assert.ok(list.order.includes(root.id), 'getPosts: root post missing from order');
+    assert.ok(list.order.includes(reply.id), 'getPosts: reply missing from order');
+    assert.ok(list.order.indexOf(reply.id) < list.order.indexOf(root.id), 'getPosts: order must be newest first');
+    assert.equal(list.posts[root.id].message, root.message);
+    assert.equal(list.posts[reply.id].root_id, root.id);
+
+    const thread = await a.client.getPostThread(root.id);
+    assert.ok(Array.isArray(thread.order));
+    assert.ok(thread.posts[root.id], 'getPostThread: root missing');
+    assert.ok(thread.posts[reply.id], 'getPostThread: reply missing');
+    assert.ok(thread.order.includes(root.id) && thread.order.includes(reply.id));
+
+    const found = await pollUntil(async () => {
+        const result = await a.client.searchPosts(team.id, word, false);
+        return Array.isArray(result.order) && result.order.includes(root.id) ? result : null;
+    }, `searchPosts to find '${word}'`);
+    assert.ok(found.posts[root.id], 'searchPosts: post listed in order but missing from posts');
+    assert.ok(!found.order.includes(reply.id), 'searchPosts: the reply does not contain the word');
+});
+
+test('createPost is idempotent on pending_post_id', async () => {
+    const { a, channel } = await setupTeamAndChannel();
+    const pending = pendingId(a.user.id);
+    const message = `idempotent ${rnd('m')}`;
+    const first = await a.client.createPost({ channel_id: channel.id, message, pending_post_id: pending });
+    const second = await a.client.createPost({ channel_id: channel.id, message, pending_post_id: pending });
+    assert.equal(second.id, first.id, 'the retried createPost made a second post');
+
+    const list = await a.client.getPosts(channel.id, 0, 60);
+    const copies = Object.values(list.posts).filter((p) => p.message === message);
+    assert.equal(copies.length, 1, 'the channel holds the message more than once');
+});
+
+test('direct channel: created once, found again', async () => {
+    const a = await signup();
+    const b = await signup();
+    const first = await a.client.createDirectChannel([a.user.id, b.user.id]);
+    const second = await a.client.createDirectChannel([a.user.id, b.user.id]);
+    const fromB = await b.client.createDirectChannel([b.user.id, a.user.id]);
+    assert.match(first.id, ID_RE);
+    assert.equal(second.id, first.id);
+    assert.equal(fromB.id, first.id);
+    assert.equal(first.type, 'D');
+    assert.equal(first.name, [a.user.id, b.user.id].sort().join('__'));
+
+    const post = await b.client.createPost({ channel_id: first.id, message: 'hi in private', pending_post_id: pendingId(b.user.id) });
+    const list = await a.client.getPosts(first.id, 0, 60);
+    assert.ok(list.order.includes(post.id));
+});
+
+test('bad input is a 4xx, not a 500', async () => {
+    const a = await signup();
+    await expectClientError(a.client.getUser('notanid'), (err) => {
+        assert.ok([400, 404].includes(err.status_code), `getUser('notanid'): expected 400 or 404, got ${err.status_code}`);
+        assert.ok(err.server_error_id, 'error body must carry an "id"');
+    });
+});
+
+test('personal access token: created by an admin, usable with setToken', async () => {
+    const u = await signup();
+    const admin = await adminClient(u);
+
+    const pat = await admin.createUserAccessToken(u.user.id, 'compat test token');
+    assert.equal(typeof pat.token, 'string');
+    assert.match(pat.token, ID_RE);
+    assert.match(pat.id, ID_RE);
+    assert.equal(pat.user_id, u.user.id);
+
+    const client = newClient();
+    client.setToken(pat.token);
+    const me = await client.getMe();
+    assert.equal(me.id, u.user.id);
+    assert.equal(me.username, u.username);
+});

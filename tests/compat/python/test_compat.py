@@ -1,0 +1,382 @@
+"""Compatibility tests: drive a Chorus server with the Mattermost Python driver (mattermostdriver).
+
+    CHORUS_URL=http://127.0.0.1:8065 .venv/bin/python -m pytest -q
+
+Optional: CHORUS_ADMIN_USER / CHORUS_ADMIN_PASSWORD name a system admin, used by the tests that
+need one when the users they sign up are not admins themselves.
+
+Every test signs up its own users with random names, so the suite can run against a server that
+already holds data, and the tests do not depend on each other.
+"""
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import threading
+import time
+import urllib.parse
+
+import pytest
+import requests
+from mattermostdriver import Driver
+from mattermostdriver.client import Client
+from mattermostdriver.exceptions import (
+    InvalidOrMissingParameters,
+    NoAccessTokenProvided,
+    ResourceNotFound,
+)
+from mattermostdriver.websocket import Websocket
+
+CHORUS_URL = os.environ.get("CHORUS_URL", "").rstrip("/")
+ADMIN_USER = os.environ.get("CHORUS_ADMIN_USER", "")
+ADMIN_PASSWORD = os.environ.get("CHORUS_ADMIN_PASSWORD", "")
+
+EVENT_TIMEOUT = 5.0
+ID_RE = re.compile(r"^[a-z0-9]{26}$")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chorus_server():
+    """Fail the whole run at once, with a clear message, when there is no server to test."""
+    if not CHORUS_URL:
+        pytest.exit(
+            "CHORUS_URL is not set: point it at a running Chorus server, e.g. "
+            "CHORUS_URL=http://127.0.0.1:8065 .venv/bin/python -m pytest -q",
+            returncode=2,
+        )
+    parts = urllib.parse.urlsplit(CHORUS_URL)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        pytest.exit(f"CHORUS_URL must look like http://host:port (got {CHORUS_URL!r})", returncode=2)
+    ping = f"{CHORUS_URL}/api/v4/system/ping"
+    try:
+        requests.get(ping, timeout=5)
+    except requests.RequestException as err:
+        pytest.exit(f"cannot reach the Chorus server at CHORUS_URL={CHORUS_URL} (GET {ping} failed: {err})", returncode=1)
+    return CHORUS_URL
+
+
+# -------------------------------------------------------------------------------------------------
+# helpers
+
+
+class CheckedClient(Client):
+    """mattermostdriver's Client, failing loudly where the driver would silently hand back the raw
+    response: it parses a GET answer only when Content-Type is exactly "application/json"."""
+
+    def get(self, endpoint, options=None, params=None):
+        result = super().get(endpoint, options=options, params=params)
+        if isinstance(result, requests.Response):
+            raise AssertionError(
+                f"GET {endpoint}: the driver did not parse the answer as JSON (HTTP {result.status_code}, "
+                f"Content-Type {result.headers.get('Content-Type')!r}, must be exactly 'application/json'): "
+                f"{result.text[:200]!r}"
+            )
+        return result
+
+
+def new_driver(**extra):
+    return Driver(driver_options(**extra), client_cls=CheckedClient)
+
+
+def driver_options(**extra):
+    """mattermostdriver options (url / scheme / port / basepath) parsed from CHORUS_URL."""
+    parts = urllib.parse.urlsplit(CHORUS_URL)
+    scheme = parts.scheme
+    options = {
+        "url": parts.hostname,
+        "scheme": scheme,
+        "port": parts.port or (443 if scheme == "https" else 80),
+        "basepath": parts.path.rstrip("/") + "/api/v4",
+        "verify": True,
+        "request_timeout": 30,
+        # the websocket loop wakes up this often (and then sends a heartbeat pong frame);
+        # short so that a test can stop its websocket promptly
+        "timeout": 1,
+    }
+    options.update(extra)
+    return options
+
+
+def rnd(prefix):
+    return prefix + secrets.token_hex(6)
+
+
+def pending_id(user_id):
+    return f"{user_id}:{int(time.time() * 1000)}{secrets.token_hex(3)}"
+
+
+def is_system_admin(user):
+    return "system_admin" in str(user.get("roles", "")).split()
+
+
+class User:
+    def __init__(self, driver, user, username, email, password):
+        self.driver = driver
+        self.user = user
+        self.id = user["id"]
+        self.username = username
+        self.email = email
+        self.password = password
+
+
+# users seen in this run that turned out to be system admins (the first user on a fresh server)
+KNOWN_ADMINS = []
+
+
+def signup():
+    username = rnd("u")
+    email = f"{username}@example.com"
+    password = f"Pw-{secrets.token_hex(8)}-X1!"
+    driver = new_driver(login_id=username, password=password)
+    created = driver.users.create_user(options={"username": username, "email": email, "password": password})
+    assert ID_RE.match(created["id"]), created
+    me = driver.login()
+    assert me["id"] == created["id"]
+    assert driver.client.token, "login did not yield a session token (Token response header)"
+    user = User(driver, created, username, email, password)
+    if is_system_admin(created):
+        KNOWN_ADMINS.append(user)
+    return user
+
+
+def admin_driver(candidate=None):
+    """A Driver logged in as a system admin: the candidate itself when it is one, else the admin
+    named by CHORUS_ADMIN_USER / CHORUS_ADMIN_PASSWORD, else an admin signed up earlier in this run."""
+    if candidate is not None and is_system_admin(candidate.user):
+        return candidate.driver
+    if ADMIN_USER and ADMIN_PASSWORD:
+        driver = new_driver(login_id=ADMIN_USER, password=ADMIN_PASSWORD)
+        me = driver.login()
+        assert is_system_admin(me), f"CHORUS_ADMIN_USER {ADMIN_USER} is not a system_admin (roles: {me.get('roles')})"
+        return driver
+    if KNOWN_ADMINS:
+        return KNOWN_ADMINS[0].driver
+    pytest.fail(
+        "this test needs a system admin: set CHORUS_ADMIN_USER and CHORUS_ADMIN_PASSWORD "
+        "(or run against a fresh server, where the first user signed up becomes system_admin)"
+    )
+
+
+def setup_team_and_channel():
+    a = signup()
+    b = signup()
+    team = a.driver.teams.create_team(options={"name": rnd("t"), "display_name": "Compat Team", "type": "O"})
+    channel = a.driver.channels.create_channel(
+        options={"team_id": team["id"], "name": rnd("c"), "display_name": "Compat Channel", "type": "O"}
+    )
+    a.driver.teams.add_user_to_team(team["id"], options={"team_id": team["id"], "user_id": b.id})
+    a.driver.channels.add_user(channel["id"], options={"user_id": b.id})
+    return a, b, team, channel
+
+
+class RecordingWebsocket(Websocket):
+    """mattermostdriver's own Websocket, remembering its connection so the test can close it."""
+
+    def __init__(self, options, token):
+        super().__init__(options, token)
+        self.connection = None
+        self.connections = 0
+
+    async def _authenticate_websocket(self, websocket, event_handler):
+        self.connection = websocket
+        self.connections += 1
+        return await super()._authenticate_websocket(websocket, event_handler)
+
+
+class WebsocketListener:
+    """Runs driver.init_websocket() (which blocks in its own asyncio loop) in a thread and records
+    every message the driver hands to the event handler (events and replies alike)."""
+
+    def __init__(self, driver):
+        self.driver = driver
+        self.messages = []
+        self.error = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="mattermostdriver-websocket", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            # returns once driver.disconnect() has been called (the loop then wakes within 'timeout')
+            self.driver.init_websocket(self._handle, websocket_cls=RecordingWebsocket)
+            connection = self.driver.websocket.connection
+            if connection is not None:
+                loop.run_until_complete(connection.close())
+        except BaseException as err:  # noqa: BLE001 - reported by stop()
+            self.error = err
+        finally:
+            loop.close()
+
+    async def _handle(self, message):
+        parsed = json.loads(message)
+        with self._cond:
+            self.messages.append(parsed)
+            self._cond.notify_all()
+
+    def events(self):
+        with self._cond:
+            return [m for m in self.messages if "event" in m]
+
+    def describe(self):
+        return " ".join(f"{m.get('seq')}:{m.get('event')}" for m in self.events())
+
+    def wait_for(self, event, pred=lambda m: True, timeout=EVENT_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for m in self.messages:
+                    if m.get("event") == event and pred(m):
+                        return m
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"timed out after {timeout} s waiting for websocket event {event!r}; "
+                        f"events so far: [{self.describe()}]; last messages: {self.messages[-5:]}"
+                    )
+                self._cond.wait(remaining)
+
+    def stop(self):
+        if self.driver.websocket is not None:
+            self.driver.disconnect()
+        self._thread.join(timeout=10)
+        assert not self._thread.is_alive(), "the websocket thread did not stop"
+        assert self.error is None, f"the websocket thread failed: {self.error!r}"
+
+
+# -------------------------------------------------------------------------------------------------
+# tests
+
+
+def test_signup_login_get_me():
+    username = rnd("u")
+    email = f"{username}@example.com"
+    password = f"Pw-{secrets.token_hex(8)}-X1!"
+
+    anonymous = new_driver()
+    created = anonymous.users.create_user(options={"username": username, "email": email, "password": password})
+    assert ID_RE.match(created["id"])
+    assert created["username"] == username
+    assert created["email"] == email
+    assert not created.get("password"), "create_user must not echo the password (hash)"
+
+    by_username = new_driver(login_id=username, password=password)
+    result = by_username.login()
+    assert result["id"] == created["id"]
+    assert by_username.client.token, "no Token response header on login"
+    assert by_username.client.userid == created["id"]
+    me = by_username.users.get_user("me")
+    assert (me["id"], me["username"], me["email"]) == (created["id"], username, email)
+
+    by_email = new_driver(login_id=email, password=password)
+    assert by_email.login()["id"] == created["id"]
+    assert by_email.client.token and by_email.client.token != by_username.client.token
+
+    if is_system_admin(created):
+        KNOWN_ADMINS.append(User(by_username, created, username, email, password))
+
+    wrong = new_driver(login_id=username, password=password + "-wrong")
+    with pytest.raises(NoAccessTokenProvided):  # mattermostdriver's exception for 401
+        wrong.login()
+
+
+def test_team_channel_member_post():
+    a = signup()
+    b = signup()
+    team_name = rnd("t")
+    team = a.driver.teams.create_team(options={"name": team_name, "display_name": "Compat Team", "type": "O"})
+    assert ID_RE.match(team["id"])
+    assert team["name"] == team_name
+    assert a.driver.teams.get_team(team["id"])["id"] == team["id"]
+    assert a.driver.teams.get_team_by_name(team_name)["id"] == team["id"]
+    assert any(t["id"] == team["id"] for t in a.driver.teams.get_user_teams("me"))
+    town_square = a.driver.channels.get_channel_by_name(team["id"], "town-square")
+    assert town_square["name"] == "town-square"
+
+    channel = a.driver.channels.create_channel(
+        options={"team_id": team["id"], "name": rnd("c"), "display_name": "Compat Channel", "type": "O"}
+    )
+    assert ID_RE.match(channel["id"])
+    assert channel["team_id"] == team["id"]
+
+    member = a.driver.teams.add_user_to_team(team["id"], options={"team_id": team["id"], "user_id": b.id})
+    assert member["user_id"] == b.id
+    member = a.driver.channels.add_user(channel["id"], options={"user_id": b.id})
+    assert member["user_id"] == b.id and member["channel_id"] == channel["id"]
+    member_ids = {m["user_id"] for m in a.driver.channels.get_channel_members(channel["id"])}
+    assert {a.id, b.id} <= member_ids
+
+    message = f"hello from the python driver {rnd('m')}"
+    post = b.driver.posts.create_post(
+        options={"channel_id": channel["id"], "message": message, "pending_post_id": pending_id(b.id)}
+    )
+    assert ID_RE.match(post["id"])
+    assert post["message"] == message
+    assert post["user_id"] == b.id
+
+    listing = a.driver.posts.get_posts_for_channel(channel["id"], params={"page": 0, "per_page": 60})
+    assert post["id"] in listing["order"]
+    assert listing["posts"][post["id"]]["message"] == message
+
+
+def test_websocket_posted_event():
+    a, b, _team, channel = setup_team_and_channel()
+    listener = WebsocketListener(b.driver)
+    try:
+        hello = listener.wait_for("hello")
+        assert hello["seq"] == 0
+        assert len(hello["data"]["connection_id"]) == 26
+
+        message = f"websocket check {rnd('m')}"
+        post = a.driver.posts.create_post(
+            options={"channel_id": channel["id"], "message": message, "pending_post_id": pending_id(a.id)}
+        )
+
+        def is_our_post(m):
+            assert isinstance(m["data"]["post"], str), "posted: data.post must be a JSON string"
+            return json.loads(m["data"]["post"])["id"] == post["id"]
+
+        posted = listener.wait_for("posted", is_our_post)
+        assert json.loads(posted["data"]["post"])["message"] == message
+        assert posted["data"]["channel_name"] == channel["name"]
+        assert posted["data"]["channel_type"] == "O"
+        assert posted["data"]["sender_name"].lstrip("@") == a.username
+        assert posted["broadcast"]["channel_id"] == channel["id"]
+
+        seqs = [m["seq"] for m in listener.events()]
+        assert seqs == list(range(len(seqs))), f"event seq values must be 0,1,2,...: [{listener.describe()}]"
+        assert listener.driver.websocket.connections == 1, "the driver had to reconnect"
+    finally:
+        listener.stop()
+
+
+def test_personal_access_token_bot_flow():
+    user = signup()
+    team = user.driver.teams.create_team(options={"name": rnd("t"), "display_name": "Bot Team", "type": "O"})
+    town_square = user.driver.channels.get_channel_by_name(team["id"], "town-square")
+
+    admin = admin_driver(user)
+    pat = admin.users.create_user_access_token(user.id, options={"description": "compat bot token"})
+    assert ID_RE.match(pat["token"]), pat
+    assert pat["user_id"] == user.id
+
+    # bot style: a Driver given only the token; login() then just fetches users/me with it
+    bot = new_driver(token=pat["token"])
+    me = bot.login()
+    assert me["id"] == user.id
+    assert me["username"] == user.username
+    assert bot.client.token == pat["token"]
+
+    post = bot.posts.create_post(options={"channel_id": town_square["id"], "message": "posted with a token"})
+    assert post["user_id"] == user.id
+
+
+def test_bad_input_is_4xx_not_500():
+    user = signup()
+    # mattermostdriver raises InvalidOrMissingParameters for 400 and ResourceNotFound for 404;
+    # a 500 would surface as a plain requests.HTTPError instead
+    with pytest.raises((InvalidOrMissingParameters, ResourceNotFound)):
+        user.driver.users.get_user("notanid")
