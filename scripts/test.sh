@@ -104,7 +104,7 @@ print_summary() {
     echo
     echo "==================== test summary ===================="
     for index in "${!step_names[@]}"; do
-        printf '  %-26s %-22s %5ss\n' "${step_names[$index]}" "${step_results[$index]}" "${step_seconds[$index]}"
+        printf '  %-28s %-30s %6ss\n' "${step_names[$index]}" "${step_results[$index]}" "${step_seconds[$index]}"
     done
     echo "======================================================"
     if [ -n "$failed" ]; then

@@ -24,6 +24,7 @@ database=chorus
 
 node_port() { echo $((first_node_port + $1 - 1)); }
 node_url() { echo "http://127.0.0.1:$(node_port "$1")"; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 node_pid_file() { echo "$run_dir/node$1.pid"; }
 
 pg_running() {
@@ -109,6 +110,9 @@ start_node() {
     local node_dir=$data_dir/node$node
     local port
     port=$(node_port "$node")
+    if port_in_use "$port"; then
+        die "127.0.0.1:$port is taken by another program; pick another port with CHORUS_PORT"
+    fi
     mkdir -p "$node_dir/files"
     local log=$node_dir/chorus.log
     say "starting chorus node $node on 127.0.0.1:$port"

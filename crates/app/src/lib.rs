@@ -51,6 +51,8 @@ pub struct App {
 
 pub(crate) struct AppInner {
     pub(crate) config: ArcSwap<Config>,
+    /// `X-Version-Id`, recomputed only when the config changes (it hashes the config).
+    pub(crate) version_id: ArcSwap<String>,
     pub(crate) config_store: parking_lot::Mutex<Option<ConfigStore>>,
     pub(crate) store: Store,
     pub(crate) hub: Hub,
@@ -91,6 +93,7 @@ impl App {
             );
             AppInner {
                 caches: cache::Caches::new(session_ttl),
+                version_id: ArcSwap::from_pointee(version_header(&config)),
                 config: ArcSwap::from_pointee(config),
                 config_store: parking_lot::Mutex::new(config_store),
                 store,
@@ -121,8 +124,16 @@ impl App {
     }
 
     /// `X-Version-Id`: `<version>.<build>.<client config hash>.<licensed>`.
-    pub fn version_id(&self) -> String {
-        version_header(&self.config())
+    pub fn version_id(&self) -> Arc<String> {
+        self.inner.version_id.load_full()
+    }
+
+    /// Makes `config` the running configuration of this node.
+    pub(crate) fn apply_config(&self, config: Config) {
+        self.inner
+            .version_id
+            .store(Arc::new(version_header(&config)));
+        self.inner.config.store(Arc::new(config));
     }
 
     pub(crate) fn from_inner(inner: Arc<AppInner>) -> App {

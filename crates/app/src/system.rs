@@ -138,7 +138,7 @@ impl App {
         config_store.save(new_config).map_err(config_error)?;
         let saved = config_store.config().clone();
         drop(guard);
-        self.inner.config.store(std::sync::Arc::new(saved));
+        self.apply_config(saved);
         Ok(self.config().masked())
     }
 
@@ -154,7 +154,7 @@ impl App {
         };
         let reloaded = config_store.reload().map_err(config_error)?.clone();
         drop(guard);
-        self.inner.config.store(std::sync::Arc::new(reloaded));
+        self.apply_config(reloaded);
         Ok(())
     }
 

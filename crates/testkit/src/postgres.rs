@@ -38,11 +38,12 @@ const LOG_TAIL_LINES: usize = 40;
 
 /// Appended to `postgresql.conf` after `initdb`. Base backups copy it, so replicas inherit it.
 const TEST_SETTINGS: &str = "
-# Added by chorus-testkit: a throwaway server for tests. Durability is traded for speed;
-# never copy these settings to a real deployment.
+# Added by chorus-testkit: a throwaway server for tests. Durability against power loss is
+# traded for speed (fsync off); never copy these settings to a real deployment. Commits stay
+# synchronous so a SIGKILLed server keeps every acknowledged write, which HA tests check.
 listen_addresses = '127.0.0.1'
 fsync = off
-synchronous_commit = off
+synchronous_commit = on
 full_page_writes = off
 max_connections = 500
 wal_level = replica

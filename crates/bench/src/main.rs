@@ -1,0 +1,137 @@
+//! `chorus-bench`: benchmarks of one Chorus node, run with one command that starts everything
+//! it needs on 127.0.0.1 and stops it at the end.
+//!
+//! ```text
+//! cargo build --release -p chorus
+//! cargo run --release -p chorus-bench -- posts      # post throughput vs raw PostgreSQL INSERT
+//! cargo run --release -p chorus-bench -- ws-idle    # memory per idle authenticated websocket
+//! cargo run --release -p chorus-bench -- all        # both, plus a block for docs/benchmarks.md
+//! ```
+//!
+//! Every scenario gets a fresh stack ([`scenario::Stack`]): a throwaway PostgreSQL from
+//! `chorus-testkit` and the release `chorus` binary as a child process ([`node`]), configured
+//! only by `MM_*` environment variables. Code map: `node` (start/stop a chorus child), `pg`
+//! (the raw INSERT baseline), `api` (the few REST calls the setup needs), `stats` (closed-loop
+//! load and latency percentiles), `sys` (rlimits, process memory, machine facts), `report`
+//! (text and the markdown summary), `scenario/*` (one module per scenario).
+
+mod api;
+mod node;
+mod pg;
+mod report;
+mod scenario;
+mod stats;
+mod sys;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use scenario::posts::{PostsArgs, PostsReport};
+use scenario::ws_idle::{WsIdleArgs, WsIdleReport};
+
+#[derive(Parser)]
+#[command(
+    name = "chorus-bench",
+    about = "Benchmarks of a Chorus node (starts its own PostgreSQL and chorus on 127.0.0.1)"
+)]
+struct Cli {
+    /// Print the results as JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The chorus binary to benchmark. Default: `chorus` next to this binary, then
+    /// $CARGO_TARGET_DIR/release/chorus, then target/release/chorus.
+    #[arg(long, global = true, env = "CHORUS_BIN")]
+    chorus_bin: Option<PathBuf>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Post creation over HTTP (1 channel and many channels) next to raw PostgreSQL
+    /// single-row INSERTs on the same database, in the same run.
+    Posts(PostsArgs),
+    /// Memory of the node per idle authenticated websocket.
+    WsIdle(WsIdleArgs),
+    /// `posts`, then `ws-idle`, then a summary block for docs/benchmarks.md.
+    All(AllArgs),
+}
+
+#[derive(Args)]
+struct AllArgs {
+    #[command(flatten)]
+    posts: PostsArgs,
+    #[command(flatten)]
+    ws_idle: WsIdleArgs,
+}
+
+#[derive(Serialize)]
+struct Output {
+    machine: report::Machine,
+    chorus_binary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    posts: Option<PostsReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ws_idle: Option<WsIdleReport>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("chorus-bench: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let binary = node::locate_chorus(cli.chorus_bin.as_deref())?;
+    let machine = report::Machine::detect();
+    let mut output = Output {
+        machine,
+        chorus_binary: binary.display().to_string(),
+        posts: None,
+        ws_idle: None,
+    };
+    let text = !cli.json;
+    if text {
+        println!("{}", output.machine.text());
+        println!("chorus binary: {}\n", output.chorus_binary);
+    }
+    let (posts_args, ws_args) = match cli.scenario {
+        Scenario::Posts(args) => (Some(args), None),
+        Scenario::WsIdle(args) => (None, Some(args)),
+        Scenario::All(args) => (Some(args.posts), Some(args.ws_idle)),
+    };
+    if let Some(args) = posts_args {
+        let posts = scenario::posts::run(&binary, &args).await?;
+        if text {
+            println!("{}", posts.text());
+        }
+        output.posts = Some(posts);
+    }
+    if let Some(args) = ws_args {
+        let ws_idle = scenario::ws_idle::run(&binary, &args).await?;
+        if text {
+            println!("{}", ws_idle.text());
+        }
+        output.ws_idle = Some(ws_idle);
+    }
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&output)?);
+    } else if let (Some(posts), Some(ws_idle)) = (&output.posts, &output.ws_idle) {
+        println!(
+            "{}",
+            report::summary_markdown(&output.machine, posts, ws_idle)
+        );
+    }
+    Ok(())
+}
