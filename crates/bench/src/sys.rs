@@ -1,7 +1,9 @@
-//! What the benchmarks need from Linux: the open-file limit, a process's memory, and 127.0.0.x
-//! source addresses for many loopback connections.
+//! What the benchmarks need from Linux: the open-file limit, a process's memory, who used the
+//! CPU during a phase, and 127.0.0.x source addresses for many loopback connections.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -40,9 +42,12 @@ pub fn raise_open_file_limit(wanted: u64) -> Result<u64> {
         return Ok(limit.rlim_max);
     }
     bail!(
-        "need {wanted} open files but RLIMIT_NOFILE is {} (hard {}) and raising it failed: {error}; \
-         run as root or raise it with `ulimit -n {wanted}` first",
+        "need {wanted} open files but RLIMIT_NOFILE is {} (hard {}) and raising the hard limit \
+         failed: {error}. Raising it needs CAP_SYS_RESOURCE (root outside a restricted \
+         container); without it no process here, the node included, can hold more than {} \
+         sockets",
         limit.rlim_cur,
+        limit.rlim_max,
         limit.rlim_max
     )
 }
@@ -107,6 +112,163 @@ pub fn loopback_source(index: usize, per_address: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + host)
 }
 
+/// CPU time counters at one instant: the whole machine (/proc/stat) and the parties of a
+/// benchmark (/proc/PID/stat), in clock ticks.
+#[derive(Clone, Debug)]
+pub struct CpuSnapshot {
+    at: Instant,
+    machine_busy: u64,
+    machine_total: u64,
+    node: u64,
+    postgres: u64,
+    bench: u64,
+}
+
+/// CPU used between two snapshots, in cores (1.0 = one core busy all the time).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CpuUsage {
+    pub cores: usize,
+    /// Every process on the machine.
+    pub machine: f64,
+    /// The chorus node.
+    pub node: f64,
+    /// The PostgreSQL server (postmaster and backends).
+    pub postgres: f64,
+    /// This benchmark process: the load generator.
+    pub bench: f64,
+    /// Everything else on the machine: other builds and tests on a shared box, and kernel
+    /// interrupt work (loopback TCP) that the kernel charged to no process.
+    pub other: f64,
+}
+
+impl CpuSnapshot {
+    /// `node_pid` is the chorus node; PostgreSQL is every other descendant of this process
+    /// (the postmaster is our child, its backends are its children). The postmaster's
+    /// cutime/cstime carry the CPU of backends that have exited.
+    pub fn take(node_pid: u32) -> CpuSnapshot {
+        let (machine_busy, machine_total) = machine_ticks();
+        let me = std::process::id();
+        let processes = all_processes();
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        for process in processes.values() {
+            children.entry(process.ppid).or_default().push(process.pid);
+        }
+        let mut postgres = 0;
+        let mut pending: Vec<u32> = children.get(&me).cloned().unwrap_or_default();
+        while let Some(pid) = pending.pop() {
+            if pid == node_pid {
+                continue;
+            }
+            if let Some(process) = processes.get(&pid) {
+                postgres += process.own_ticks + process.reaped_children_ticks;
+            }
+            pending.extend(children.get(&pid).into_iter().flatten());
+        }
+        let ticks_of = |pid: u32| processes.get(&pid).map_or(0, |p| p.own_ticks);
+        CpuSnapshot {
+            at: Instant::now(),
+            machine_busy,
+            machine_total,
+            node: ticks_of(node_pid),
+            postgres,
+            bench: ticks_of(me),
+        }
+    }
+
+    pub fn usage_since(&self, before: &CpuSnapshot) -> CpuUsage {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let seconds = (self.at - before.at).as_secs_f64().max(1e-9);
+        // SAFETY: sysconf has no preconditions.
+        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let as_cores = |after: u64, before: u64| {
+            after.saturating_sub(before) as f64 / ticks_per_second / seconds
+        };
+        let total = self
+            .machine_total
+            .saturating_sub(before.machine_total)
+            .max(1) as f64;
+        let machine_share =
+            |after: u64, before: u64| after.saturating_sub(before) as f64 / total * cores as f64;
+        let machine = machine_share(self.machine_busy, before.machine_busy);
+        let node = as_cores(self.node, before.node);
+        let postgres = as_cores(self.postgres, before.postgres);
+        let bench = as_cores(self.bench, before.bench);
+        CpuUsage {
+            cores,
+            machine,
+            node,
+            postgres,
+            bench,
+            other: (machine - node - postgres - bench).max(0.0),
+        }
+    }
+}
+
+struct ProcessTicks {
+    pid: u32,
+    ppid: u32,
+    /// utime + stime (all threads).
+    own_ticks: u64,
+    /// cutime + cstime: children that have exited and been waited for.
+    reaped_children_ticks: u64,
+}
+
+fn all_processes() -> HashMap<u32, ProcessTicks> {
+    let mut processes = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return processes;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(process) = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| parse_stat(pid, &stat))
+        {
+            processes.insert(pid, process);
+        }
+    }
+    processes
+}
+
+/// /proc/PID/stat: "pid (comm) state ppid ... utime(14) stime(15) cutime(16) cstime(17) ...".
+fn parse_stat(pid: u32, stat: &str) -> Option<ProcessTicks> {
+    // The command name may contain spaces and parentheses; the fields after it do not.
+    let (_, after_command) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_command.split_whitespace().collect();
+    // fields[0] is field 3 (state).
+    let field = |number: usize| fields.get(number - 3)?.parse::<i64>().ok();
+    Some(ProcessTicks {
+        pid,
+        ppid: field(4)? as u32,
+        own_ticks: (field(14)? + field(15)?).max(0) as u64,
+        reaped_children_ticks: (field(16)? + field(17)?).max(0) as u64,
+    })
+}
+
+/// (busy, total) ticks of all CPUs together, from the first line of /proc/stat.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|line| line.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let get = |i: usize| values.get(i).copied().unwrap_or(0);
+    let idle = get(3) + get(4);
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    (busy, busy + idle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +306,30 @@ Swap:                  0 kB
         assert_eq!(loopback_source(20_000, 20_000), Ipv4Addr::new(127, 0, 0, 3));
         assert_eq!(loopback_source(49_999, 20_000), Ipv4Addr::new(127, 0, 0, 4));
         assert_eq!(loopback_source(300, 1), Ipv4Addr::new(127, 0, 1, 46));
+    }
+
+    #[test]
+    fn parses_proc_stat() {
+        let stat =
+            "4242 (post gres: (x)) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0";
+        let process = parse_stat(4242, stat).unwrap();
+        assert_eq!(process.ppid, 17);
+        assert_eq!(process.own_ticks, 300);
+        assert_eq!(process.reaped_children_ticks, 10);
+    }
+
+    #[test]
+    fn accounts_our_own_cpu() {
+        let before = CpuSnapshot::take(0);
+        let spin_until = Instant::now() + std::time::Duration::from_millis(300);
+        let mut x = 0u64;
+        while Instant::now() < spin_until {
+            x = x.wrapping_mul(31).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let usage = CpuSnapshot::take(0).usage_since(&before);
+        assert!(usage.bench > 0.1, "{usage:?}");
+        assert!(usage.machine > 0.0, "{usage:?}");
     }
 
     #[test]

@@ -1,0 +1,137 @@
+//! The reference figure: raw PostgreSQL single-row INSERT throughput, on the same server and
+//! database that the node writes its posts to, in the same run.
+//!
+//! The table has the columns of a post that matter for the write (Chorus's `posts` table has
+//! more columns, two more indexes and a generated tsvector; that extra work is Chorus's cost and
+//! shows in the ratio). Each worker owns one connection and sends autocommit INSERTs of one row,
+//! as a prepared statement, one at a time.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use rand::Rng;
+use serde::Serialize;
+use tokio_postgres::{Client, NoTls};
+
+use crate::stats::{closed_loop, LoadResult, Window};
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS bench_raw_posts (
+    id        varchar(26) PRIMARY KEY,
+    createat  bigint NOT NULL,
+    channelid varchar(26) NOT NULL,
+    userid    varchar(26) NOT NULL,
+    message   text NOT NULL
+)";
+const INSERT: &str =
+    "INSERT INTO bench_raw_posts (id, createat, channelid, userid, message) VALUES ($1, $2, $3, $4, $5)";
+
+/// Settings of the server that decide what a commit costs, reported next to the figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerFacts {
+    pub version: String,
+    pub fsync: String,
+    pub synchronous_commit: String,
+    pub full_page_writes: String,
+}
+
+pub async fn connect(url: &str) -> Result<Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    tokio::spawn(async move {
+        // Ends when the client is dropped or the server goes away; errors show up on the client.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+pub async fn server_facts(url: &str) -> Result<ServerFacts> {
+    let client = connect(url).await?;
+    let show = |name: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .with_context(|| format!("SHOW {name}"))?;
+            Ok::<String, anyhow::Error>(row.get(0))
+        }
+    };
+    Ok(ServerFacts {
+        version: show("server_version").await?,
+        fsync: show("fsync").await?,
+        synchronous_commit: show("synchronous_commit").await?,
+        full_page_writes: show("full_page_writes").await?,
+    })
+}
+
+/// `concurrency` connections inserting single rows for `window`.
+pub async fn insert_throughput(
+    url: &str,
+    concurrency: usize,
+    window: Window,
+) -> Result<LoadResult> {
+    connect(url)
+        .await?
+        .batch_execute(CREATE_TABLE)
+        .await
+        .context("creating bench_raw_posts")?;
+    let channel_id = random_id();
+    let user_id = random_id();
+    let mut workers = Vec::with_capacity(concurrency);
+    for worker in 0..concurrency {
+        let client = Arc::new(connect(url).await?);
+        let statement = client
+            .prepare(INSERT)
+            .await
+            .context("preparing the INSERT")?;
+        let (channel_id, user_id) = (channel_id.clone(), user_id.clone());
+        let mut sequence = 0u64;
+        workers.push(move || {
+            sequence += 1;
+            let (client, statement) = (client.clone(), statement.clone());
+            let (channel_id, user_id) = (channel_id.clone(), user_id.clone());
+            let message = format!("benchmark message {worker}-{sequence}");
+            async move {
+                let id = random_id();
+                let create_at = now_millis();
+                client
+                    .execute(
+                        &statement,
+                        &[&id, &create_at, &channel_id, &user_id, &message],
+                    )
+                    .await?;
+                Ok(())
+            }
+        });
+    }
+    closed_loop(workers, window).await
+}
+
+/// 26 characters of `[a-z0-9]`, like a Mattermost id.
+fn random_id() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..26)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn random_ids_look_like_mattermost_ids() {
+        let id = super::random_id();
+        assert_eq!(id.len(), 26);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert_ne!(id, super::random_id());
+    }
+}

@@ -1,0 +1,182 @@
+//! Plain-text pieces shared by the scenarios, the machine's description, and the summary block
+//! for docs/benchmarks.md.
+
+use serde::Serialize;
+
+use crate::scenario::posts::PostsReport;
+use crate::scenario::ws_idle::WsIdleReport;
+use crate::stats::LoadResult;
+use crate::sys::CpuUsage;
+
+pub const LATENCY_HEADER: &str =
+    " conc        ok/s     p50 ms   p90 ms   p99 ms  p99.9 ms   max ms  errors";
+
+pub fn latency_row(result: &LoadResult) -> String {
+    let l = &result.latency;
+    format!(
+        "{:>5} {:>11} {:>10.2} {:>8.2} {:>8.2} {:>9.2} {:>8.2} {:>7}",
+        result.concurrency,
+        fmt_rate(result.per_second),
+        l.p50_ms,
+        l.p90_ms,
+        l.p99_ms,
+        l.p999_ms,
+        l.max_ms,
+        result.errors
+    )
+}
+
+pub const CPU_HEADER: &str =
+    "cores: machine  node  postgres  bench  other | CPU µs per op: node  postgres";
+
+/// Cores busy (of `cpu.cores`) and CPU microseconds per operation at `per_second`.
+pub fn cpu_row(cpu: &CpuUsage, per_second: f64) -> String {
+    let per_op = |cores: f64| {
+        if per_second > 0.0 {
+            cores * 1e6 / per_second
+        } else {
+            0.0
+        }
+    };
+    format!(
+        "{:>6.2}/{} {:>5.2} {:>9.2} {:>6.2} {:>6.2} | {:>19.0} {:>9.0}",
+        cpu.machine,
+        cpu.cores,
+        cpu.node,
+        cpu.postgres,
+        cpu.bench,
+        cpu.other,
+        per_op(cpu.node),
+        per_op(cpu.postgres)
+    )
+}
+
+/// `12345.6` → `12,346`.
+pub fn fmt_rate(value: f64) -> String {
+    fmt_thousands(value.round() as u64)
+}
+
+pub fn fmt_thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// What the figures were measured on.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu_model: String,
+    pub memory_gib: f64,
+    pub kernel: String,
+}
+
+impl Machine {
+    pub fn detect() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map_or_else(
+                || "unknown".to_owned(),
+                |(_, model)| model.trim().to_owned(),
+            );
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: u64 = meminfo
+            .lines()
+            .find_map(|line| line.strip_prefix("MemTotal:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0);
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|text| text.trim().to_owned())
+            .unwrap_or_default();
+        Machine {
+            cores: std::thread::available_parallelism().map_or(0, usize::from),
+            cpu_model,
+            memory_gib: memory_kib as f64 / (1024.0 * 1024.0),
+            kernel,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        format!(
+            "machine: {} cores ({}), {:.1} GiB RAM, Linux {}",
+            self.cores, self.cpu_model, self.memory_gib, self.kernel
+        )
+    }
+}
+
+/// The block `all` prints for docs/benchmarks.md: a markdown table of the headline figures.
+pub fn summary_markdown(machine: &Machine, posts: &PostsReport, ws: &WsIdleReport) -> String {
+    let mut out = String::from("== summary (markdown, for docs/benchmarks.md)\n\n");
+    out.push_str(&format!(
+        "Machine: {}\n\n",
+        machine.text().trim_start_matches("machine: ")
+    ));
+    out.push_str("| figure | value |\n|---|---|\n");
+    let raw = &posts.raw_insert;
+    out.push_str(&format!(
+        "| raw PostgreSQL single-row INSERT, {} connections | {} rows/s (p50 {:.2} ms, p99 {:.2} ms) |\n",
+        raw.concurrency,
+        fmt_rate(raw.per_second),
+        raw.latency.p50_ms,
+        raw.latency.p99_ms
+    ));
+    let mut chorus_row = |label: String, result: &LoadResult, ratio: f64| {
+        out.push_str(&format!(
+            "| Chorus POST /api/v4/posts, {} clients, {label} | {} posts/s, p50 {:.2} ms, p90 {:.2} ms, \
+             p99 {:.2} ms, max {:.2} ms, {} errors; **{:.0}% of raw INSERT** |\n",
+            result.concurrency,
+            fmt_rate(result.per_second),
+            result.latency.p50_ms,
+            result.latency.p90_ms,
+            result.latency.p99_ms,
+            result.latency.max_ms,
+            result.errors,
+            ratio * 100.0
+        ));
+    };
+    chorus_row(
+        "1 channel".to_owned(),
+        &posts.chorus_one_channel,
+        posts.ratio_one_channel,
+    );
+    if let (Some(many), Some(ratio)) = (&posts.chorus_many_channels, posts.ratio_many_channels) {
+        chorus_row(format!("{} channels", posts.channels), many, ratio);
+    }
+    out.push_str(&format!(
+        "| node memory per idle authenticated websocket, {} connections | {:.1} KiB RSS ({:.1} KiB anonymous); \
+         {} opened in {:.1} s, {} failed |\n",
+        fmt_thousands(ws.connections as u64),
+        ws.per_connection_rss_kib,
+        ws.per_connection_anonymous_kib,
+        fmt_thousands(ws.opened as u64),
+        ws.open_seconds,
+        ws.failed
+    ));
+    out.push_str(&format!(
+        "\nPostgreSQL {} with fsync={}, synchronous_commit={} for both post measurements.\n",
+        posts.postgres.version, posts.postgres.fsync, posts.postgres.synchronous_commit
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_thousands() {
+        assert_eq!(super::fmt_thousands(0), "0");
+        assert_eq!(super::fmt_thousands(999), "999");
+        assert_eq!(super::fmt_thousands(1000), "1,000");
+        assert_eq!(super::fmt_thousands(1234567), "1,234,567");
+        assert_eq!(super::fmt_rate(12345.6), "12,346");
+    }
+}
