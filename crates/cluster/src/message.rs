@@ -1,0 +1,58 @@
+use serde::{Deserialize, Serialize};
+
+/// What travels between nodes, serialized with postcard inside an envelope (see `wire`).
+///
+/// Postcard encodes an enum variant by its index, so **the order of the variants is part of the
+/// wire format**: never reorder, remove or change the fields of a variant; add new variants at
+/// the end only. A node that receives a variant it does not know (sent by a newer minor version)
+/// logs it at debug level and ignores it — reliable ones are still acknowledged — so nodes one
+/// minor version apart interoperate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterMessage {
+    /// A `chorus_model::WebSocketEvent`, serialized as JSON by the sender.
+    WebSocketEvent {
+        event_json: String,
+    },
+    SessionRevoked {
+        session_ids: Vec<String>,
+        tokens: Vec<String>,
+        user_id: String,
+    },
+    UserSessionsChanged {
+        user_id: String,
+    },
+    StatusChanged {
+        user_id: String,
+        status: String,
+        manual: bool,
+        last_activity_at: i64,
+    },
+    ChannelMembersChanged {
+        channel_id: String,
+    },
+    TeamMembersChanged {
+        team_id: String,
+    },
+    ChannelChanged {
+        channel_id: String,
+    },
+    UserChanged {
+        user_id: String,
+    },
+    ConfigChanged {
+        config_hash: String,
+    },
+    InvalidateAllCaches,
+    // New variants go here, at the end.
+}
+
+/// Receives the messages other nodes send to this one.
+///
+/// Called on the task reading the sender's stream: reliable messages of one sender arrive one
+/// at a time, in the order they were sent, exactly once. Keep it short and non-blocking (hand
+/// slow work to another task); a message is acknowledged once `handle` returns. A panic is
+/// caught and logged, and the message counts as delivered.
+pub trait MessageHandler: Send + Sync + 'static {
+    fn handle(&self, from_node: &str, message: ClusterMessage);
+}
