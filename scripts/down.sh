@@ -36,6 +36,10 @@ stop_pid_file() {
 
 stopped_something=
 shopt -s nullglob
+# NGINX first, so no new requests arrive; SIGQUIT lets it finish open requests.
+if stop_pid_file "$run_dir/nginx.pid" nginx QUIT 15 "NGINX"; then
+    stopped_something=1
+fi
 # Nodes first: on SIGTERM they drain (ping answers 503, clients are told to reconnect).
 for pid_file in "$run_dir"/node*.pid; do
     node=$(basename "$pid_file" .pid)

@@ -13,6 +13,8 @@ exec </dev/null
 compat_js_dir=$repo_root/tests/compat/js
 compat_py_dir=$repo_root/tests/compat/python
 compat_venv=$compat_py_dir/.venv
+s3_dir=$repo_root/tests/s3
+s3_venv=$s3_dir/.venv
 
 step_names=()
 step_results=()
@@ -49,6 +51,7 @@ skip_step() {
 install_system() {
     ensure_postgres
     ensure_packages curl
+    command -v nginx >/dev/null 2>&1 || ensure_packages nginx-light
     command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust 1.95 (https://rustup.rs)"
     if ! cargo fmt --version >/dev/null 2>&1; then
         command -v rustup >/dev/null 2>&1 || die "rustfmt is missing and there is no rustup to add it"
@@ -99,6 +102,30 @@ install_python() {
     echo "$wanted" >"$stamp"
 }
 
+# The S3-compatible server the file-storage tests start themselves (moto[server] from PyPI, in
+# tests/s3/.venv); pip install again only when tests/s3/requirements.txt changed. The tests fail,
+# never skip, when it is missing.
+install_s3() {
+    if [ ! -x "$s3_venv/bin/python" ]; then
+        if ! python3 -m venv "$s3_venv"; then
+            ensure_packages python3-venv
+            rm -rf "$s3_venv"
+            python3 -m venv "$s3_venv"
+        fi
+    fi
+    local requirements=$s3_dir/requirements.txt
+    local stamp=$s3_venv/.chorus-requirements.sha256
+    local wanted
+    wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && [ -x "$s3_venv/bin/moto_server" ]; then
+        echo "the S3 venv is up to date with requirements.txt"
+        return 0
+    fi
+    "$s3_venv/bin/python" -m pip install --disable-pip-version-check -q -r "$requirements"
+    [ -x "$s3_venv/bin/moto_server" ] || die "pip installed $requirements but $s3_venv/bin/moto_server is missing"
+    echo "$wanted" >"$stamp"
+}
+
 print_summary() {
     local index
     echo
@@ -133,6 +160,9 @@ main() {
     else
         skip_step "install python compat deps" "no tests/compat/python"
     fi
+
+    run_step "install s3 test server" install_s3 || true
+    export CHORUS_MOTO_SERVER=$s3_venv/bin/moto_server
 
     run_step "cargo fmt --check" cargo fmt --all -- --check || true
     if run_step "cargo build" cargo build --workspace --all-targets; then

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Runs Chorus on this machine: PostgreSQL and the chorus node(s), everything under ./data, all on
-# 127.0.0.1. Safe to run again: what is already running is left alone. Stop with scripts/down.sh.
+# Runs a local Chorus cluster on this machine: PostgreSQL, three chorus nodes (clustered: gossip
+# and node-to-node messages on 127.0.0.1) and NGINX in front of them, everything under ./data,
+# all on 127.0.0.1. Safe to run again: what is already running is left alone. Stop with
+# scripts/down.sh.
 #
-#   CHORUS_PORT      HTTP port of the first node (default 8065)
+#   CHORUS_PORT      NGINX port, where clients connect (default 8065); node N listens on
+#                    CHORUS_PORT+N and gossips on 8074+N (CHORUS_GOSSIP_PORT)
+#   CHORUS_NODES     how many nodes (default 3)
 #   CHORUS_PG_PORT   PostgreSQL port (default 5544)
 #   CHORUS_DATA_DIR  where data, logs and pid files live (default ./data)
 #
-# Layout: data/pg (PGDATA, kept between runs), data/pg.log, data/nodeN/{config.json,chorus.log,
-# files/}, data/run/{postgres.pid,nodeN.pid}.
+# Layout: data/pg (PGDATA, kept between runs), data/pg.log, data/nodeN/{config.json,chorus.log},
+# data/files/ (the file store all nodes share), data/nginx/, data/run/{postgres,nodeN,nginx}.pid.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,12 +21,16 @@ run_dir=$data_dir/run
 pg_data=$data_dir/pg
 pg_log=$data_dir/pg.log
 pg_port=${CHORUS_PG_PORT:-5544}
-first_node_port=${CHORUS_PORT:-8065}
-# One node for now; a later issue raises this (and puts NGINX in front).
-node_count=1
+nginx_port=${CHORUS_PORT:-8065}
+first_gossip_port=${CHORUS_GOSSIP_PORT:-8074}
+node_count=${CHORUS_NODES:-3}
 database=chorus
+cluster_name=chorus-local
+nginx_dir=$data_dir/nginx
 
-node_port() { echo $((first_node_port + $1 - 1)); }
+node_port() { echo $((nginx_port + $1)); }
+gossip_port() { echo $((first_gossip_port + $1)); }
+nginx_url() { echo "http://127.0.0.1:$nginx_port"; }
 node_url() { echo "http://127.0.0.1:$(node_port "$1")"; }
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 node_pid_file() { echo "$run_dir/node$1.pid"; }
@@ -113,7 +121,7 @@ start_node() {
     if port_in_use "$port"; then
         die "127.0.0.1:$port is taken by another program; pick another port with CHORUS_PORT"
     fi
-    mkdir -p "$node_dir/files"
+    mkdir -p "$node_dir" "$data_dir/files"
     local log=$node_dir/chorus.log
     say "starting chorus node $node on 127.0.0.1:$port"
     # chorus writes Mattermost's defaults to config.json when it is missing; the env overrides
@@ -122,10 +130,16 @@ start_node() {
         MM_SQLSETTINGS_DRIVERNAME=postgres \
         MM_SQLSETTINGS_DATASOURCE="postgres://chorus@127.0.0.1:$pg_port/$database?sslmode=disable&connect_timeout=10" \
         MM_SERVICESETTINGS_LISTENADDRESS="127.0.0.1:$port" \
-        MM_SERVICESETTINGS_SITEURL="$(node_url "$node")" \
+        MM_SERVICESETTINGS_SITEURL="$(nginx_url)" \
         MM_TEAMSETTINGS_ENABLEOPENSERVER=true \
         MM_SERVICESETTINGS_ENABLEUSERACCESSTOKENS=true \
-        MM_FILESETTINGS_DIRECTORY="$node_dir/files/" \
+        MM_FILESETTINGS_DIRECTORY="$data_dir/files/" \
+        MM_CLUSTERSETTINGS_ENABLE=true \
+        MM_CLUSTERSETTINGS_CLUSTERNAME="$cluster_name" \
+        MM_CLUSTERSETTINGS_OVERRIDEHOSTNAME=127.0.0.1 \
+        MM_CLUSTERSETTINGS_BINDADDRESS=127.0.0.1 \
+        MM_CLUSTERSETTINGS_GOSSIPPORT="$(gossip_port "$node")" \
+        MM_CLUSTERSETTINGS_READONLYCONFIG=true \
         setsid "$chorus_binary" --config "$node_dir/config.json" >>"$log" 2>&1 </dev/null &
     local pid=$!
     echo "$pid" >"$(node_pid_file "$node")"
@@ -135,8 +149,44 @@ start_node() {
     fi
 }
 
+nginx_running() {
+    [ -f "$run_dir/nginx.pid" ] && pid_alive "$(cat "$run_dir/nginx.pid")" nginx
+}
+
+# NGINX in front of every node, from deploy/nginx/local.conf.template (the same proxy rules as
+# the operator sample deploy/nginx/chorus.conf).
+start_nginx() {
+    if nginx_running; then
+        say "NGINX is already running at $(nginx_url)"
+        return 0
+    fi
+    if port_in_use "$nginx_port"; then
+        die "127.0.0.1:$nginx_port is taken by another program; pick another port with CHORUS_PORT"
+    fi
+    mkdir -p "$nginx_dir/tmp"
+    local upstreams="" node
+    for node in $(seq 1 "$node_count"); do
+        upstreams+="        server 127.0.0.1:$(node_port "$node") max_fails=1 fail_timeout=5s;"$'\n'
+    done
+    local template=$repo_root/deploy/nginx/local.conf.template
+    local rendered=$nginx_dir/nginx.conf
+    awk -v listen="127.0.0.1:$nginx_port" -v prefix="$nginx_dir" -v upstreams="$upstreams" '
+        /^@UPSTREAMS@$/ { printf "%s", upstreams; next }
+        { gsub(/@LISTEN@/, listen); gsub(/@PREFIX@/, prefix); print }
+    ' "$template" >"$rendered"
+    say "starting NGINX on $(nginx_url)"
+    nginx -t -q -c "$rendered" -p "$nginx_dir" || die "the rendered NGINX config $rendered is invalid"
+    setsid nginx -c "$rendered" -p "$nginx_dir" >>"$nginx_dir/nginx.out" 2>&1 </dev/null &
+    echo $! >"$run_dir/nginx.pid"
+    if ! wait_for_http "$(nginx_url)/api/v4/system/ping" 30 "$(cat "$run_dir/nginx.pid")"; then
+        tail -n 20 "$nginx_dir/error.log" >&2 || true
+        die "NGINX did not answer on $(nginx_url)"
+    fi
+}
+
 all_running() {
     pg_running || return 1
+    nginx_running || return 1
     local node
     for node in $(seq 1 "$node_count"); do
         node_running "$node" || return 1
@@ -146,9 +196,13 @@ all_running() {
 print_banner() {
     local relative_data=${data_dir#"$repo_root"/}
     echo
-    echo "Chorus is running at $(node_url 1)"
+    echo "Chorus is running at $(nginx_url)  (NGINX in front of $node_count nodes)"
     echo "  The first user to sign up becomes the system admin."
-    echo "  Logs: $relative_data/node1/chorus.log (node), $relative_data/pg.log (PostgreSQL)"
+    local node
+    for node in $(seq 1 "$node_count"); do
+        echo "  Node $node: $(node_url "$node")  log: $relative_data/node$node/chorus.log"
+    done
+    echo "  Logs: $relative_data/pg.log (PostgreSQL), $relative_data/nginx/ (NGINX)"
     echo "  Database: postgres://chorus@127.0.0.1:$pg_port/$database"
     echo "  Stop it with: scripts/down.sh"
 }
@@ -162,6 +216,7 @@ main() {
     fi
     ensure_postgres
     ensure_packages curl
+    command -v nginx >/dev/null 2>&1 || ensure_packages nginx-light
     command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust 1.95 (https://rustup.rs)"
     cargo_target_dir
     prepare_dirs
@@ -178,6 +233,7 @@ main() {
             say "node $node is already running at $(node_url "$node")"
         fi
     done
+    start_nginx
     print_banner
 }
 

@@ -184,9 +184,40 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
             .into()
         };
         let mut tree: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+        if contains_nul_character(&tree) {
+            return Err(nul_character_error(
+                "api.context.invalid_body_param.app_error",
+            ));
+        }
         drop_nulls(&mut tree);
         serde_json::from_value(tree).map(JsonBody).map_err(invalid)
     }
+}
+
+/// PostgreSQL text cannot hold U+0000, so a NUL anywhere in the input is refused up front
+/// instead of failing in the database.
+fn contains_nul_character(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(contains_nul_character),
+        serde_json::Value::Object(members) => members
+            .iter()
+            .any(|(key, member)| key.contains('\0') || contains_nul_character(member)),
+        _ => false,
+    }
+}
+
+/// A percent-encoded NUL (`%00`) in a path or query.
+fn has_encoded_nul(raw: &str) -> bool {
+    raw.contains("%00")
+}
+
+fn nul_character_error(id: &str) -> ApiError {
+    AppError::bad_request(
+        id,
+        "The request contains a NUL character, which is not allowed.",
+    )
+    .into()
 }
 
 /// Go clients (and Go's decoder, which Mattermost uses) treat `null` as "the zero value";
@@ -210,6 +241,11 @@ impl<T: DeserializeOwned> FromRequestParts<App> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _app: &App) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if has_encoded_nul(query) {
+            return Err(nul_character_error(
+                "api.context.invalid_url_param.app_error",
+            ));
+        }
         serde_urlencoded_from_str(query)
             .map(Query)
             .map_err(|message| {
@@ -239,6 +275,11 @@ impl<T: DeserializeOwned + Send> FromRequestParts<App> for Path<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(nul_character_error(
+                "api.context.invalid_url_param.app_error",
+            ));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, app)
             .await
             .map(|axum::extract::Path(value)| Path(value))

@@ -4,7 +4,7 @@
 //!
 //! Handlers are short: extract the caller, parse, call one `App` method, map the result.
 //! Nothing here speaks SQL or talks to other nodes. Routes are grouped by resource in
-//! `routes::{users, teams, channels, posts, system, websocket}`.
+//! `routes::{users, teams, channels, posts, files, system, websocket}`.
 
 mod error;
 mod extract;
@@ -39,6 +39,8 @@ pub fn router(app: App) -> Router {
             "/api/v3/general/ping",
             axum::routing::get(routes::system::legacy_ping),
         )
+        // Must follow every route: it applies to the routes registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(app.clone(), common_headers))
@@ -52,6 +54,17 @@ async fn not_found() -> ApiError {
     AppError::not_found(
         "api.context.404.app_error",
         "Sorry, we could not find the page.",
+    )
+    .into()
+}
+
+/// A known path with a method it does not serve: still a Mattermost error body, not axum's
+/// empty 405.
+async fn method_not_allowed() -> ApiError {
+    AppError::new(
+        405,
+        "api.context.405.app_error",
+        "This method is not allowed on this URL.",
     )
     .into()
 }

@@ -1,5 +1,5 @@
-//! The use cases of Chorus: the only place that combines the store, the websocket hub (and,
-//! later, the cluster and the file store). Every permission check lives here.
+//! The use cases of Chorus: the only place that combines the store, the websocket hub, the file
+//! store (and, later, the cluster). Every permission check lives here.
 //!
 //! An [`App`] is a cheap clonable handle. Handlers in `api` call one method per request with
 //! the caller's [`Session`]; the method checks permissions, writes through `store` (commit
@@ -12,6 +12,8 @@
 mod cache;
 mod channels;
 mod events;
+mod files;
+mod jobs;
 mod mentions;
 pub mod password;
 mod posts;
@@ -22,8 +24,11 @@ mod teams;
 mod users;
 
 pub use channels::DirectChannelRequest;
+pub use files::{FileContent, FileRendition, FileUpload};
+pub use jobs::JobListQuery;
 pub use posts::{ChannelPostsQuery, CreatePostRequest};
 pub use sessions::{LoginRequest, LoginResult};
+pub use system::{PingReport, Unready};
 pub use users::{CreateUserRequest, UserListQuery};
 
 use arc_swap::ArcSwap;
@@ -63,6 +68,10 @@ pub(crate) struct AppInner {
     pub(crate) channel_locks: cache::ShardedLocks,
     pub(crate) login_throttle: sessions::LoginThrottle,
     pub(crate) database_probe: system::DatabaseProbe,
+    /// The shared file store, built from FileSettings on first use.
+    pub(crate) files: files::FileStoreHandle,
+    /// Set on SIGTERM: ping answers 503 while in-flight work finishes.
+    pub(crate) draining: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -102,6 +111,8 @@ impl App {
                 channel_locks: cache::ShardedLocks::new(256),
                 login_throttle: sessions::LoginThrottle::default(),
                 database_probe: system::DatabaseProbe::default(),
+                files: files::FileStoreHandle::default(),
+                draining: std::sync::atomic::AtomicBool::new(false),
             }
         });
         App { inner }

@@ -52,7 +52,11 @@ fn validate_props(props: &serde_json::Map<String, serde_json::Value>) -> AppResu
 }
 
 fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
-    if file_ids.len() > 10 || !file_ids.iter().all(|id| is_valid_id(id)) {
+    let distinct: std::collections::HashSet<&String> = file_ids.iter().collect();
+    if file_ids.len() > 10
+        || distinct.len() != file_ids.len()
+        || !file_ids.iter().all(|id| is_valid_id(id))
+    {
         return Err(AppError::bad_request(
             "model.post.is_valid.file_ids.app_error",
             "Invalid file ids: at most 10 valid ids.",
@@ -161,6 +165,14 @@ impl App {
                     "Invalid RootId parameter.",
                 ))
             }
+            Err(CreatePostError::InvalidFileIds(refused)) => {
+                return Err(AppError::bad_request(
+                    "app.file_info.attach_to_post.app_error",
+                    "Unable to attach the files to the post: each must be your own upload to \
+                     this channel, not attached to another post.",
+                )
+                .with_detail(format!("file ids refused: {}", refused.join(", "))))
+            }
             Err(CreatePostError::Store(error)) => return Err(error.into()),
         };
 
@@ -221,7 +233,7 @@ impl App {
     }
 
     /// A live post the caller may read.
-    async fn readable_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
+    pub(crate) async fn readable_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
         if !is_valid_id(post_id) {
             return Err(AppError::invalid_param("post_id"));
         }
@@ -244,6 +256,10 @@ impl App {
         if post.has_reactions {
             let db = self.store().replica().await?;
             post.metadata.reactions = reaction_store::list_for_post(&db, post_id).await?;
+        }
+        if !post.file_ids.is_empty() {
+            let db = self.store().master().await?;
+            post.metadata.files = chorus_store::files::for_post(&db, post_id).await?;
         }
         Ok(post)
     }
@@ -268,18 +284,20 @@ impl App {
         if let Some(props) = &patch.props {
             validate_props(props)?;
         }
-        if let Some(file_ids) = &patch.file_ids {
-            validate_file_ids(file_ids)?;
-        }
+        // An edit keeps the post's files: `file_ids` in a patch is ignored (as in Mattermost),
+        // since files are attached, with their checks, only when a post is created.
         let changes = PostChanges {
             message: patch.message,
             is_pinned: patch.is_pinned,
             props: patch.props,
-            file_ids: patch.file_ids,
+            file_ids: None,
         };
         let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
         let db = self.store().master().await?;
-        let updated = post_store::update(&db, post_id, &changes, now_millis()).await?;
+        let mut updated = post_store::update(&db, post_id, &changes, now_millis()).await?;
+        if !updated.file_ids.is_empty() {
+            updated.metadata.files = chorus_store::files::for_post(&db, post_id).await?;
+        }
         drop(db);
         self.publish(post_event(event_names::POST_EDITED, &updated));
         Ok(updated)

@@ -9,13 +9,34 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// The last database health result, so frequent pings from load balancers do not each
-/// touch the database.
-#[derive(Default)]
+/// touch the database: a background loop probes the master every second
+/// ([`App::start_health_probe`]) and pings read the outcome from memory.
 pub(crate) struct DatabaseProbe {
     last: Mutex<Option<(Instant, Result<(), String>)>>,
+    last_success: Mutex<Instant>,
+}
+
+impl Default for DatabaseProbe {
+    fn default() -> Self {
+        // A node starts serving only after its migrations ran against the master.
+        DatabaseProbe {
+            last: Mutex::new(None),
+            last_success: Mutex::new(Instant::now()),
+        }
+    }
 }
 
 const PROBE_CACHE: Duration = Duration::from_secs(1);
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Without a successful probe for this long, the node reports it cannot serve.
+const PROBE_STALE_AFTER: Duration = Duration::from_secs(4);
+
+/// Why a node cannot take traffic right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unready {
+    Draining,
+    DatabaseUnreachable,
+}
 
 /// Answer of GET /system/ping.
 pub struct PingReport {
@@ -34,9 +55,14 @@ impl App {
             "IosLatestVersion": "",
             "IosMinVersion": "",
         });
+        let readiness = self.readiness();
+        if let Err(reason) = readiness {
+            body["status"] = Value::String("UNHEALTHY".to_string());
+            body["reason"] = Value::String(format!("{reason:?}").to_lowercase());
+        }
         if !get_server_status {
             return PingReport {
-                healthy: true,
+                healthy: readiness.is_ok(),
                 body,
             };
         }
@@ -54,13 +80,53 @@ impl App {
                 "UNHEALTHY".to_string()
             }
         };
-        let healthy = database_status == "OK" && filestore_status == "OK";
+        let healthy = readiness.is_ok() && database_status == "OK" && filestore_status == "OK";
         body["database_status"] = Value::String(database_status);
         body["filestore_status"] = Value::String(filestore_status);
         if !healthy {
             body["status"] = Value::String("UNHEALTHY".to_string());
         }
         PingReport { healthy, body }
+    }
+
+    /// Whether this node should receive traffic: not draining, and the master answered a
+    /// probe recently. Reads memory only.
+    pub fn readiness(&self) -> Result<(), Unready> {
+        if self
+            .inner
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(Unready::Draining);
+        }
+        if self.inner.database_probe.last_success.lock().elapsed() > PROBE_STALE_AFTER {
+            return Err(Unready::DatabaseUnreachable);
+        }
+        Ok(())
+    }
+
+    /// Graceful drain: from now on ping answers 503 so balancers route around this node.
+    pub fn start_draining(&self) {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Probes the master every second for as long as the app lives.
+    pub fn start_health_probe(&self) {
+        let weak_inner = std::sync::Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(PROBE_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak_inner.upgrade() else {
+                    return;
+                };
+                let app = App::from_inner(inner);
+                let _ = app.probe_database_now().await;
+            }
+        });
     }
 
     /// Writes and deletes a row on the master (never reads a replica): cached for a second.
@@ -70,6 +136,10 @@ impl App {
                 return result;
             }
         }
+        self.probe_database_now().await
+    }
+
+    async fn probe_database_now(&self) -> Result<(), String> {
         let check = tokio::time::timeout(
             Duration::from_secs(5),
             self.store().check_master_writable(&self.node().node_id),
@@ -80,30 +150,11 @@ impl App {
             Ok(Err(error)) => Err(error.to_string()),
             Err(_) => Err("timed out".to_string()),
         };
+        if result.is_ok() {
+            *self.inner.database_probe.last_success.lock() = Instant::now();
+        }
         *self.inner.database_probe.last.lock() = Some((Instant::now(), result.clone()));
         result
-    }
-
-    /// A real write, read and delete in the local file directory. (The file-storage issue
-    /// replaces this with the configured backend.)
-    async fn check_file_store(&self) -> Result<(), String> {
-        let directory = std::path::PathBuf::from(&self.config().file_settings.directory);
-        let probe = directory.join(format!("health_check_{}", self.node().node_id));
-        let payload = b"chorus file store health check";
-        tokio::fs::create_dir_all(&directory)
-            .await
-            .map_err(|error| error.to_string())?;
-        tokio::fs::write(&probe, payload)
-            .await
-            .map_err(|error| error.to_string())?;
-        let read_back = tokio::fs::read(&probe)
-            .await
-            .map_err(|error| error.to_string());
-        let _ = tokio::fs::remove_file(&probe).await;
-        if read_back? != payload {
-            return Err("read back different bytes".to_string());
-        }
-        Ok(())
     }
 
     pub fn client_config(&self) -> BTreeMap<String, String> {

@@ -110,6 +110,38 @@ fn check_profile_lengths(user: &User) -> AppResult<()> {
     Ok(())
 }
 
+/// Mattermost's `UserLocaleMaxLength`.
+fn validate_locale(locale: &str) -> AppResult<()> {
+    if locale.chars().count() > 5 {
+        return Err(AppError::bad_request(
+            "model.user.is_valid.locale.app_error",
+            "Invalid locale: at most 5 characters.",
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of a profile change, made before anything is written.
+fn check_patch(patch: &UserPatch) -> AppResult<()> {
+    if let Some(username) = &patch.username {
+        validate_username(&username.to_lowercase())?;
+    }
+    if let Some(email) = &patch.email {
+        validate_email(&email.to_lowercase())?;
+    }
+    if let Some(locale) = &patch.locale {
+        validate_locale(locale)?;
+    }
+    let changed_profile = User {
+        nickname: patch.nickname.clone().unwrap_or_default(),
+        first_name: patch.first_name.clone().unwrap_or_default(),
+        last_name: patch.last_name.clone().unwrap_or_default(),
+        position: patch.position.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    check_profile_lengths(&changed_profile)
+}
+
 impl App {
     /// Sign-up (no session) or creation by an admin. The first user of a server becomes
     /// system admin.
@@ -126,6 +158,7 @@ impl App {
         validate_username(&user.username)?;
         validate_email(&user.email)?;
         check_profile_lengths(&user)?;
+        validate_locale(&user.locale)?;
         check_password_policy(&config.password_settings, &user.password)?;
 
         let db = self.store().master().await?;
@@ -306,12 +339,7 @@ impl App {
         if session.user_id != user_id {
             require_system_admin(session)?;
         }
-        if let Some(username) = &patch.username {
-            validate_username(&username.to_lowercase())?;
-        }
-        if let Some(email) = &patch.email {
-            validate_email(&email.to_lowercase())?;
-        }
+        check_patch(&patch)?;
         let db = self.store().master().await?;
         let user = match user_store::patch(&db, user_id, &patch, now_millis()).await {
             Ok(user) => user,
@@ -323,7 +351,6 @@ impl App {
             }
             Err(other) => return Err(other.into()),
         };
-        check_profile_lengths(&user)?;
         self.inner.caches.users.remove(&user.id);
         let sanitized = sanitize(user.clone(), session);
         self.publish(

@@ -1,5 +1,5 @@
 //! The API types of Chorus with Mattermost's JSON shapes: users, sessions, teams, channels,
-//! posts, reactions, statuses, websocket events, ids and the one error type every layer
+//! posts, reactions, file infos, statuses, websocket events, ids and the one error type every layer
 //! converts into at the edge.
 //!
 //! This crate does no I/O. It knows nothing of SQL, HTTP or sockets, so every other crate may
@@ -7,7 +7,9 @@
 
 pub mod channel;
 pub mod error;
+pub mod file;
 pub mod id;
+pub mod job;
 pub mod post;
 pub mod session;
 pub mod team;
@@ -16,7 +18,9 @@ pub mod websocket;
 
 pub use channel::*;
 pub use error::AppError;
+pub use file::*;
 pub use id::{is_valid_id, new_id, now_millis};
+pub use job::*;
 pub use post::*;
 pub use session::*;
 pub use team::*;

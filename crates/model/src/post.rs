@@ -42,6 +42,9 @@ pub struct Post {
 pub struct PostMetadata {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// The live files the post's `file_ids` name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::FileInfo>,
 }
 
 /// Body of PUT /posts/{id}/patch.

@@ -164,6 +164,7 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     };
     let listen_address = config.listen_address();
     let app = App::new(config, Some(config_store), store, node.clone());
+    app.start_health_probe();
     let router = chorus_api::router(app.clone());
 
     let listener = tokio::net::TcpListener::bind(&listen_address)
@@ -173,12 +174,16 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     tracing::info!(address = %local_address, node_id = %node.node_id, version = chorus_model::SERVER_VERSION, "chorus node serving");
     println!("chorus listening on http://{local_address}");
 
-    let hub = app.hub().clone();
+    let draining_app = app.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: closing websockets, finishing in-flight requests");
-            hub.shutdown();
+            // Drain: ping answers 503 at once, websockets get a close frame (clients
+            // reconnect through the balancer to another node) and no new ones are accepted;
+            // axum then stops accepting connections and lets in-flight requests finish.
+            tracing::info!("draining: ping 503, closing websockets, finishing in-flight requests");
+            draining_app.start_draining();
+            draining_app.hub().shutdown();
         })
         .await
         .context("serving HTTP")?;

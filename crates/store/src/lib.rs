@@ -6,11 +6,15 @@
 //! master; the database-HA work plugs read and search replicas in behind these three doors
 //! without touching callers.
 //!
-//! Query functions live in one module per table group (`users`, `posts`, ...) and take any
+//! Query functions live in one module per table group (`users`, `posts`, `files`, ...) and take any
 //! [`GenericClient`], so the same function runs on a pooled connection or inside a transaction.
 //! This crate does not cache and does not know about websockets or other nodes.
 
 pub mod channels;
+pub mod cluster;
+pub mod files;
+pub mod jobs;
+pub mod leader;
 pub mod posts;
 pub mod reactions;
 pub mod sessions;

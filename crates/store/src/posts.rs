@@ -60,6 +60,9 @@ pub enum CreatePostError {
     ChannelArchived,
     #[error("root post not found in this channel")]
     InvalidRoot,
+    /// Some `file_ids` are not live, unattached files of this author in this channel.
+    #[error("files cannot be attached: {0:?}")]
+    InvalidFileIds(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -72,7 +75,8 @@ impl From<tokio_postgres::Error> for CreatePostError {
 
 /// Creates a post in one transaction: lock the channel row (which orders concurrent posts in
 /// the channel), detect a retry by pending_post_id, pick `create_at` strictly after the
-/// channel's last post, insert, and bump the channel, thread and member counters.
+/// channel's last post, insert, attach the post's files, and bump the channel, thread and
+/// member counters.
 pub async fn create(
     db: &mut Connection,
     new_post: NewPost,
@@ -161,6 +165,30 @@ pub async fn create(
             ],
         )
         .await?;
+
+    if !post.file_ids.is_empty() {
+        // The files become the post's in the same commit, so a file is never attached to a
+        // post that does not exist, nor to two posts.
+        let attached = crate::files::attach_to_post(
+            &transaction,
+            &post.id,
+            &post.channel_id,
+            &post.user_id,
+            &post.file_ids,
+            post.create_at,
+        )
+        .await?;
+        if attached.len() != post.file_ids.len() {
+            let refused: Vec<String> = post
+                .file_ids
+                .iter()
+                .filter(|id| !attached.iter().any(|file| file.id == **id))
+                .cloned()
+                .collect();
+            return Err(CreatePostError::InvalidFileIds(refused));
+        }
+        post.metadata.files = attached;
+    }
 
     let bump_channel = transaction
         .prepare_cached(
@@ -289,6 +317,7 @@ pub async fn delete(db: &mut Connection, post_id: &str, now: i64) -> StoreResult
         )
         .await?;
     let post = one(row.as_ref().map(post_from_row), "post")?;
+    crate::files::delete_for_post(&transaction, post_id, post.delete_at).await?;
     if post.root_id.is_empty() {
         transaction
             .execute(
@@ -423,6 +452,7 @@ pub async fn list_channel(
         }
     }
     attach_reactions(db, &mut list).await?;
+    attach_files(db, &mut list).await?;
     Ok(list)
 }
 
@@ -459,7 +489,27 @@ pub async fn thread(db: &impl GenericClient, root_id: &str) -> StoreResult<PostL
         list.push(post_from_row(row));
     }
     attach_reactions(db, &mut list).await?;
+    attach_files(db, &mut list).await?;
     Ok(list)
+}
+
+/// Fills `metadata.files` of the posts that have files.
+async fn attach_files(db: &impl GenericClient, list: &mut PostList) -> StoreResult<()> {
+    let post_ids: Vec<String> = list
+        .posts
+        .values()
+        .filter(|post| !post.file_ids.is_empty() && post.delete_at == 0)
+        .map(|post| post.id.clone())
+        .collect();
+    if post_ids.is_empty() {
+        return Ok(());
+    }
+    for file in crate::files::for_posts(db, &post_ids).await? {
+        if let Some(post) = list.posts.get_mut(&file.post_id) {
+            post.metadata.files.push(file);
+        }
+    }
+    Ok(())
 }
 
 async fn attach_reactions(db: &impl GenericClient, list: &mut PostList) -> StoreResult<()> {
@@ -565,5 +615,6 @@ pub async fn search(
         list.push(post_from_row(row));
     }
     attach_reactions(db, &mut list).await?;
+    attach_files(db, &mut list).await?;
     Ok(list)
 }

@@ -9,14 +9,19 @@
 //! PostgreSQL refuses to run as root. When the tests run as root, its processes run as the
 //! `postgres` account (or a `chorus-pg` system account created on first use); see `os_account`.
 //!
-//! Not yet here: streaming replicas, Chorus nodes, NGINX, S3 and network faults. A replica will be
+//! [`S3Server`] runs moto's S3-compatible server (from the venv `scripts/test.sh` installs) the
+//! same way: on a free loopback port, killed when the test process ends.
+//!
+//! Not yet here: streaming replicas, Chorus nodes, NGINX and network faults. A replica will be
 //! one more `postgres::Postmaster` made from a `pg_basebackup -R` copy instead of `initdb`.
 
 mod os_account;
 mod postgres;
+mod s3;
 mod watchdog;
 
 pub use postgres::PgServer;
+pub use s3::{S3Server, S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago: bind port 0, read what the kernel chose,
 /// release it. Another process may take it before the caller binds it, so callers that can retry

@@ -1,12 +1,15 @@
 //! Route table of /api/v4, by resource.
 
 pub(crate) mod channels;
+pub(crate) mod files;
+pub(crate) mod jobs;
 pub(crate) mod posts;
 pub(crate) mod system;
 pub(crate) mod teams;
 pub(crate) mod users;
 pub(crate) mod websocket;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use chorus_app::App;
@@ -110,6 +113,22 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/posts/{post_id}/thread", get(posts::thread))
         .route("/posts/{post_id}/reactions", get(posts::reactions))
         .route("/reactions", post(posts::add_reaction))
+        .route("/posts/{post_id}/files/info", get(files::for_post))
+        // files: uploads are limited by FileSettings.MaxFileSize (checked while streaming), not
+        // by MaximumPayloadSizeBytes
+        .route(
+            "/files",
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/files/{file_id}", get(files::download))
+        .route("/files/{file_id}/info", get(files::info))
+        .route("/files/{file_id}/thumbnail", get(files::thumbnail))
+        .route("/files/{file_id}/preview", get(files::preview))
+        // jobs
+        .route("/jobs", get(jobs::list).post(jobs::create))
+        .route("/jobs/type/{job_type}", get(jobs::by_type))
+        .route("/jobs/{job_id}", get(jobs::get))
+        .route("/jobs/{job_id}/cancel", post(jobs::cancel))
         // system
         .route("/system/ping", get(system::ping))
         .route("/config", get(system::get_config).put(system::put_config))

@@ -21,10 +21,12 @@ pub(crate) struct PingQuery {
 
 pub(crate) async fn ping(State(app): State<App>, Query(query): Query<PingQuery>) -> Response {
     let report = app.ping(query.get_server_status).await;
+    // 503 when this node cannot serve (draining, database unreachable, or a failed
+    // get_server_status check), so NGINX and other balancers route around it.
     let status = if report.healthy || query.use_rest_semantics {
         StatusCode::OK
     } else {
-        StatusCode::INTERNAL_SERVER_ERROR
+        StatusCode::SERVICE_UNAVAILABLE
     };
     let mut response = (status, Json(report.body.clone())).into_response();
     for key in ["status", "database_status", "filestore_status"] {

@@ -1,0 +1,346 @@
+//! Two Chorus nodes in this process (two `App`s, each behind its own `chorus_api::router` on a
+//! loopback port) sharing one database and one file store, wired as `crates/server` wires a
+//! node; and small typed clients for them.
+
+use chorus_app::{App, NodeInfo};
+use chorus_config::{Config, FileSettings};
+use chorus_files::FileBackend;
+use chorus_store::Store;
+use chorus_testkit::{PgServer, S3Server, S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "correct-horse-battery";
+
+/// Which shared file store the nodes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedStore {
+    /// A directory both nodes see (a NAS mount in production).
+    LocalDirectory,
+    /// A bucket on the moto S3 server.
+    S3,
+}
+
+pub struct Node {
+    /// `http://127.0.0.1:PORT/api/v4`
+    pub api_url: String,
+    pub app: App,
+    serve_task: JoinHandle<()>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.app.hub().shutdown();
+        self.serve_task.abort();
+    }
+}
+
+pub struct TwoNodes {
+    pub a: Node,
+    pub b: Node,
+    pub file_settings: FileSettings,
+    /// Name of the nodes' database on the shared test PostgreSQL.
+    pub database: String,
+    _directory: Option<TempDir>,
+}
+
+impl TwoNodes {
+    pub async fn start(store: SharedStore) -> TwoNodes {
+        TwoNodes::start_with(store, |_| {}).await
+    }
+
+    /// Both nodes get the same config (as a cluster must), after `change`.
+    pub async fn start_with(store: SharedStore, change: impl FnOnce(&mut Config)) -> TwoNodes {
+        let database_url = tokio::task::spawn_blocking(|| {
+            PgServer::shared()
+                .create_database()
+                .expect("creating a test database")
+        })
+        .await
+        .expect("creating a test database");
+        let database = database_url
+            .rsplit('/')
+            .next()
+            .and_then(|tail| tail.split('?').next())
+            .expect("a database name in the URL")
+            .to_string();
+
+        let mut config = Config::default();
+        config.team_settings.enable_open_server = true;
+        config.service_settings.listen_address = "127.0.0.1:0".to_string();
+        config.log_settings.enable_console = false;
+        config.sql_settings.data_source = database_url;
+        let directory = match store {
+            SharedStore::LocalDirectory => {
+                let directory = tempfile::tempdir().expect("a temp directory for files");
+                config.file_settings.driver_name = "local".to_string();
+                config.file_settings.directory = directory.path().to_string_lossy().into_owned();
+                Some(directory)
+            }
+            SharedStore::S3 => {
+                let server = tokio::task::spawn_blocking(S3Server::shared)
+                    .await
+                    .expect("starting moto");
+                let bucket = server.new_bucket().expect("creating a bucket");
+                let file = &mut config.file_settings;
+                file.driver_name = "amazons3".to_string();
+                file.amazon_s3_bucket = bucket;
+                file.amazon_s3_endpoint = server.endpoint();
+                file.amazon_s3_ssl = false;
+                file.amazon_s3_region = S3_REGION.to_string();
+                file.amazon_s3_access_key_id = S3_ACCESS_KEY_ID.to_string();
+                file.amazon_s3_secret_access_key = S3_SECRET_ACCESS_KEY.to_string();
+                None
+            }
+        };
+        change(&mut config);
+
+        Store::migrate(&config.sql_settings)
+            .await
+            .expect("migrating the test database");
+        let a = start_node(&config, "node-a").await;
+        let b = start_node(&config, "node-b").await;
+        TwoNodes {
+            a,
+            b,
+            file_settings: config.file_settings.clone(),
+            database,
+            _directory: directory,
+        }
+    }
+
+    /// The shared store as the nodes see it, to look inside.
+    pub fn backend(&self) -> FileBackend {
+        FileBackend::from_settings(&self.file_settings).expect("a file backend")
+    }
+
+    /// Runs SQL on the nodes' database (test assertions only).
+    pub fn sql(&self, statement: &str) -> String {
+        PgServer::shared()
+            .psql(&self.database, statement)
+            .expect("running psql")
+    }
+}
+
+async fn start_node(config: &Config, hostname: &str) -> Node {
+    let store = Store::connect(&config.sql_settings).expect("configuring database pools");
+    let node = NodeInfo {
+        node_id: chorus_model::new_id(),
+        hostname: hostname.to_string(),
+    };
+    let app = App::new(config.clone(), None, store, node);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding 127.0.0.1:0");
+    let address = listener.local_addr().expect("the listener's address");
+    let router = chorus_api::router(app.clone());
+    let serve_task = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serving HTTP");
+    });
+    Node {
+        api_url: format!("http://{address}/api/v4"),
+        app,
+        serve_task,
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("an HTTP client")
+}
+
+/// A logged-in user; `on(node)` gives a client for either node (sessions live in the database).
+#[derive(Clone)]
+pub struct User {
+    pub id: String,
+    pub token: String,
+}
+
+impl User {
+    pub fn on(&self, node: &Node) -> Api {
+        Api {
+            http: http_client(),
+            api_url: node.api_url.clone(),
+            token: Some(self.token.clone()),
+        }
+    }
+}
+
+/// Requests to one node, authenticated with a bearer token when there is one.
+pub struct Api {
+    pub http: reqwest::Client,
+    pub api_url: String,
+    pub token: Option<String>,
+}
+
+impl Api {
+    pub fn anonymous(node: &Node) -> Api {
+        Api {
+            http: http_client(),
+            api_url: node.api_url.clone(),
+            token: None,
+        }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.api_url));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("sending a GET")
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("sending a POST")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::DELETE, path)
+            .send()
+            .await
+            .expect("sending a DELETE")
+    }
+}
+
+/// Reads a JSON answer, failing with the body when the status is not the expected one.
+pub async fn expect_json(response: reqwest::Response, status: u16) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("reading the body");
+    assert_eq!(
+        actual,
+        StatusCode::from_u16(status).expect("a status"),
+        "unexpected status; body: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("not JSON ({error}): {text}"))
+}
+
+/// Asserts a Mattermost error answer with this status and id.
+pub async fn expect_error(response: reqwest::Response, status: u16, id: &str) -> Value {
+    let body = expect_json(response, status).await;
+    assert_eq!(body["id"], id, "error id; body: {body}");
+    assert_eq!(body["status_code"], status, "status_code in the body");
+    body
+}
+
+/// Three users, a team and a channel: alice (the first user, so a system admin) created both;
+/// bob is in the team and the channel; carol is only in the team.
+pub struct Chat {
+    pub alice: User,
+    pub bob: User,
+    pub carol: User,
+    pub team_id: String,
+    pub channel_id: String,
+}
+
+impl Chat {
+    pub async fn set_up(nodes: &TwoNodes) -> Chat {
+        let alice = sign_up(&nodes.a, "alice").await;
+        let bob = sign_up(&nodes.a, "bob").await;
+        let carol = sign_up(&nodes.b, "carol").await;
+        let admin_api = alice.on(&nodes.a);
+        let team = expect_json(
+            admin_api
+                .post(
+                    "/teams",
+                    json!({"name": "files-team", "display_name": "Files", "type": "O"}),
+                )
+                .await,
+            201,
+        )
+        .await;
+        let team_id = team["id"].as_str().expect("team id").to_string();
+        for user in [&bob, &carol] {
+            expect_json(
+                admin_api
+                    .post(
+                        &format!("/teams/{team_id}/members"),
+                        json!({"team_id": team_id, "user_id": user.id}),
+                    )
+                    .await,
+                201,
+            )
+            .await;
+        }
+        let channel_id = create_channel(&admin_api, &team_id, "attachments").await;
+        add_to_channel(&admin_api, &channel_id, &bob).await;
+        Chat {
+            alice,
+            bob,
+            carol,
+            team_id,
+            channel_id,
+        }
+    }
+}
+
+pub async fn create_channel(api: &Api, team_id: &str, name: &str) -> String {
+    let channel = expect_json(
+        api.post(
+            "/channels",
+            json!({"team_id": team_id, "name": name, "display_name": name, "type": "O"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    channel["id"].as_str().expect("channel id").to_string()
+}
+
+pub async fn add_to_channel(api: &Api, channel_id: &str, user: &User) {
+    expect_json(
+        api.post(
+            &format!("/channels/{channel_id}/members"),
+            json!({"user_id": user.id}),
+        )
+        .await,
+        201,
+    )
+    .await;
+}
+
+pub async fn sign_up(node: &Node, username: &str) -> User {
+    let anonymous = Api::anonymous(node);
+    expect_json(
+        anonymous
+            .post(
+                "/users",
+                json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let response = anonymous
+        .post(
+            "/users/login",
+            json!({"login_id": username, "password": PASSWORD}),
+        )
+        .await;
+    let token = response
+        .headers()
+        .get("token")
+        .and_then(|value| value.to_str().ok())
+        .expect("a Token header")
+        .to_string();
+    let body = expect_json(response, 200).await;
+    User {
+        id: body["id"].as_str().expect("user id").to_string(),
+        token,
+    }
+}
