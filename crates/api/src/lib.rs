@@ -82,6 +82,11 @@ async fn common_headers(State(app): State<App>, request: Request, next: Next) ->
     if let Ok(value) = HeaderValue::from_str(&app.version_id()) {
         headers.insert(HeaderName::from_static("x-version-id"), value);
     }
+    if let Some(cluster_id) = app.cluster_id() {
+        if let Ok(value) = HeaderValue::from_str(&cluster_id) {
+            headers.insert(HeaderName::from_static("x-cluster-id"), value);
+        }
+    }
     response
 }
 

@@ -95,15 +95,16 @@ impl App {
         Ok(channel)
     }
 
-    fn forget_channel(&self, channel_id: &str) {
-        self.inner.caches.channels.remove(&channel_id.to_string());
+    pub(crate) fn forget_channel(&self, channel_id: &str) {
+        self.invalidate(chorus_cluster::ClusterMessage::ChannelChanged {
+            channel_id: channel_id.to_string(),
+        });
     }
 
-    fn forget_channel_members(&self, channel_id: &str) {
-        self.inner
-            .caches
-            .channel_members
-            .remove(&channel_id.to_string());
+    pub(crate) fn forget_channel_members(&self, channel_id: &str) {
+        self.invalidate(chorus_cluster::ClusterMessage::ChannelMembersChanged {
+            channel_id: channel_id.to_string(),
+        });
     }
 
     /// The caller must be a member of the channel (admins may read anything).

@@ -8,9 +8,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 
 impl App {
-    /// Hands an event to every interested connection. Called after the change is committed.
-    /// (The cluster issue adds: forward to the other nodes with interested connections.)
+    /// Hands an event to every interested connection, on this node and on the others.
+    /// Called after the change is committed.
     pub(crate) fn publish(&self, event: WebSocketEvent) {
+        self.forward_event(&event);
         self.inner.hub.publish(event);
     }
 }

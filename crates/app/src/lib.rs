@@ -11,6 +11,7 @@
 
 mod cache;
 mod channels;
+mod cluster;
 mod events;
 mod files;
 mod jobs;
@@ -24,6 +25,7 @@ mod teams;
 mod users;
 
 pub use channels::DirectChannelRequest;
+pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
 pub use posts::{ChannelPostsQuery, CreatePostRequest};
@@ -72,6 +74,8 @@ pub(crate) struct AppInner {
     pub(crate) files: files::FileStoreHandle,
     /// Set on SIGTERM: ping answers 503 while in-flight work finishes.
     pub(crate) draining: std::sync::atomic::AtomicBool,
+    /// Set once at start on clustered nodes.
+    pub(crate) cluster: std::sync::OnceLock<cluster::ClusterRuntime>,
 }
 
 impl App {
@@ -113,6 +117,7 @@ impl App {
                 database_probe: system::DatabaseProbe::default(),
                 files: files::FileStoreHandle::default(),
                 draining: std::sync::atomic::AtomicBool::new(false),
+                cluster: std::sync::OnceLock::new(),
             }
         });
         App { inner }

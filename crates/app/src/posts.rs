@@ -153,7 +153,7 @@ impl App {
                 ))
             }
             Err(CreatePostError::ChannelArchived) => {
-                self.inner.caches.channels.remove(&channel.id);
+                self.forget_channel(&channel.id);
                 return Err(AppError::bad_request(
                     "api.post.create_post.can_not_post_to_deleted.error",
                     "Can not post to deleted channel.",

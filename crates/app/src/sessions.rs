@@ -266,21 +266,6 @@ impl App {
         Ok(())
     }
 
-    pub(crate) fn forget_sessions(&self, sessions: &[Session]) {
-        for session in sessions {
-            self.inner.caches.sessions.remove(&session.token);
-            self.inner.hub.close_session(&session.id);
-        }
-    }
-
-    /// Drops every cached session of a user (roles changed, password changed).
-    pub(crate) fn forget_user_sessions(&self, user_id: &str) {
-        self.inner
-            .caches
-            .sessions
-            .retain(|_, session| session.user_id != user_id);
-    }
-
     pub async fn list_sessions(&self, session: &Session, user_id: &str) -> AppResult<Vec<Session>> {
         if session.user_id != user_id {
             crate::require_system_admin(session)?;

@@ -176,6 +176,7 @@ impl App {
     /// applies the new config on this node.
     pub fn save_config(&self, session: &Session, body: Value) -> AppResult<Value> {
         require_system_admin(session)?;
+        self.config_is_read_only()?;
         let current = self.config();
         let mut new_config = Config::from_value(body).map_err(config_error)?;
         new_config.unmask_from(&current);
@@ -190,6 +191,8 @@ impl App {
         let saved = config_store.config().clone();
         drop(guard);
         self.apply_config(saved);
+        self.announce_config_change();
+        self.share_saved_config();
         Ok(self.config().masked())
     }
 
@@ -206,13 +209,14 @@ impl App {
         let reloaded = config_store.reload().map_err(config_error)?.clone();
         drop(guard);
         self.apply_config(reloaded);
+        self.announce_config_change();
         Ok(())
     }
 
     /// POST /api/v4/caches/invalidate.
     pub fn invalidate_caches(&self, session: &Session) -> AppResult<()> {
         require_system_admin(session)?;
-        self.inner.caches.clear_all();
+        self.invalidate(chorus_cluster::ClusterMessage::InvalidateAllCaches);
         Ok(())
     }
 }

@@ -293,9 +293,11 @@ impl App {
         }
         transaction.commit().await.map_err(StoreError::from)?;
 
-        self.inner.caches.team_members.remove(&team_id.to_string());
+        self.invalidate(chorus_cluster::ClusterMessage::TeamMembersChanged {
+            team_id: team_id.to_string(),
+        });
         for channel_id in &joined_channels {
-            self.inner.caches.channel_members.remove(channel_id);
+            self.forget_channel_members(channel_id);
         }
         self.publish(
             WebSocketEvent::new(event_names::ADDED_TO_TEAM, Broadcast::to_user(user_id))
@@ -336,9 +338,11 @@ impl App {
             channel_store::remove_member_from_team_channels(&transaction, team_id, user_id).await?;
         transaction.commit().await.map_err(StoreError::from)?;
 
-        self.inner.caches.team_members.remove(&team_id.to_string());
+        self.invalidate(chorus_cluster::ClusterMessage::TeamMembersChanged {
+            team_id: team_id.to_string(),
+        });
         for channel_id in &left_channels {
-            self.inner.caches.channel_members.remove(channel_id);
+            self.forget_channel_members(channel_id);
             self.publish(
                 WebSocketEvent::new(event_names::USER_REMOVED, Broadcast::to_channel(channel_id))
                     .with("user_id", user_id.to_string())

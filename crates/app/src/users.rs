@@ -351,7 +351,9 @@ impl App {
             }
             Err(other) => return Err(other.into()),
         };
-        self.inner.caches.users.remove(&user.id);
+        self.invalidate(chorus_cluster::ClusterMessage::UserChanged {
+            user_id: user.id.clone(),
+        });
         let sanitized = sanitize(user.clone(), session);
         self.publish(
             WebSocketEvent::new(event_names::USER_UPDATED, Broadcast::to_everyone())
@@ -417,7 +419,9 @@ impl App {
         user_store::set_roles(&db, user_id, roles, now_millis()).await?;
         session_store::update_roles_for_user(&db, user_id, roles).await?;
         self.forget_user_sessions(user_id);
-        self.inner.caches.users.remove(&user_id.to_string());
+        self.invalidate(chorus_cluster::ClusterMessage::UserChanged {
+            user_id: user_id.to_string(),
+        });
         Ok(())
     }
 

@@ -44,6 +44,11 @@ pub enum ClusterMessage {
         config_hash: String,
     },
     InvalidateAllCaches,
+    /// An admin saved the config on the sender (ReadOnlyConfig off): the whole config as
+    /// JSON; receivers keep their own ClusterSettings.
+    ConfigSaved {
+        config_json: String,
+    },
     // New variants go here, at the end.
 }
 

@@ -6,11 +6,14 @@
 //! requests finish).
 
 use anyhow::Context;
-use chorus_app::{App, NodeInfo};
+use chorus_app::{App, ClusterRuntime, NodeInfo};
+use chorus_cluster::{Cluster, ClusterOptions, Readiness};
 use chorus_config::{Config, ConfigStore};
+use chorus_jobs::{JobServer, LeaderLease, LeaderOptions};
 use chorus_store::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -163,30 +166,103 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         hostname,
     };
     let listen_address = config.listen_address();
-    let app = App::new(config, Some(config_store), store, node.clone());
-    app.start_health_probe();
-    let router = chorus_api::router(app.clone());
-
     let listener = tokio::net::TcpListener::bind(&listen_address)
         .await
         .with_context(|| format!("binding ServiceSettings.ListenAddress {listen_address}"))?;
     let local_address = listener.local_addr()?;
-    tracing::info!(address = %local_address, node_id = %node.node_id, version = chorus_model::SERVER_VERSION, "chorus node serving");
+
+    let cluster_settings = config.cluster_settings.clone();
+    let config_hash = config.hash();
+    let app = App::new(config, Some(config_store), store.clone(), node.clone());
+    app.start_health_probe();
+
+    // Clustering: gossip membership and node-to-node messages, then leadership (which runs
+    // the job scheduler). A node without clustering still takes the database lease, so a
+    // stray second node can never double-schedule jobs.
+    let cluster = if cluster_settings.enable {
+        let options = ClusterOptions::from_settings(
+            &cluster_settings,
+            &node.node_id,
+            &local_address.to_string(),
+            chorus_model::SERVER_VERSION,
+            chorus_store::schema_version(),
+            &config_hash,
+        );
+        let cluster = Cluster::start(options, store.clone(), app.cluster_handler())
+            .await
+            .context("starting cluster membership (ClusterSettings)")?;
+        Some(cluster)
+    } else {
+        None
+    };
+    let alive_nodes: chorus_jobs::AliveNodes = match &cluster {
+        Some(cluster) => {
+            let cluster = cluster.clone();
+            Arc::new(move || cluster.alive_node_ids())
+        }
+        None => {
+            let own_id = node.node_id.clone();
+            Arc::new(move || vec![own_id.clone()])
+        }
+    };
+    let lease_name = if cluster_settings.cluster_name.trim().is_empty() {
+        "chorus".to_string()
+    } else {
+        format!("cluster:{}", cluster_settings.cluster_name.trim())
+    };
+    let lease = LeaderLease::start(
+        store.clone(),
+        node.node_id.clone(),
+        LeaderOptions {
+            lease_name,
+            ..Default::default()
+        },
+        alive_nodes,
+    );
+    if let Some(cluster) = &cluster {
+        app.attach_cluster(ClusterRuntime {
+            cluster: cluster.clone(),
+            lease: lease.clone(),
+            cluster_name: cluster_settings.cluster_name.trim().to_string(),
+        });
+    }
+    let config_app = app.clone();
+    let jobs = JobServer::start(
+        store.clone(),
+        Arc::new(move || config_app.config()),
+        node.node_id.clone(),
+        lease.clone(),
+    );
+
+    let router = chorus_api::router(app.clone());
+    tracing::info!(address = %local_address, node_id = %node.node_id, version = chorus_model::SERVER_VERSION, clustered = cluster.is_some(), "chorus node serving");
     println!("chorus listening on http://{local_address}");
 
     let draining_app = app.clone();
+    let draining_cluster = cluster.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
-            // Drain: ping answers 503 at once, websockets get a close frame (clients
-            // reconnect through the balancer to another node) and no new ones are accepted;
-            // axum then stops accepting connections and lets in-flight requests finish.
+            // Drain: ping answers 503 at once and gossip says "draining", websockets get a
+            // close frame (clients reconnect through the balancer to another node) and no new
+            // ones are accepted; axum then stops accepting connections and lets in-flight
+            // requests finish.
             tracing::info!("draining: ping 503, closing websockets, finishing in-flight requests");
             draining_app.start_draining();
+            if let Some(cluster) = &draining_cluster {
+                cluster.set_readiness(Readiness::Draining);
+            }
             draining_app.hub().shutdown();
         })
         .await
         .context("serving HTTP")?;
+    // Hand jobs and leadership over at once instead of letting others wait for the lease to
+    // expire, then leave gossip and delete this node's discovery row.
+    jobs.shutdown().await;
+    lease.step_down().await;
+    if let Some(cluster) = &cluster {
+        cluster.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -103,3 +103,11 @@ pub(crate) async fn invalidate_caches(
     app.invalidate_caches(&session)?;
     Ok(super::status_ok())
 }
+
+/// GET /cluster/status: every node, alive or not, the leader, and config/version mismatches.
+pub(crate) async fn cluster_status(
+    State(app): State<App>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Vec<Value>>> {
+    Ok(Json(app.cluster_status(&session).await?))
+}

@@ -207,6 +207,12 @@ fn message_variants_keep_their_wire_numbers() {
             8,
         ),
         (ClusterMessage::InvalidateAllCaches, 9),
+        (
+            ClusterMessage::ConfigSaved {
+                config_json: String::new(),
+            },
+            10,
+        ),
     ];
     for (message, index) in cases {
         let bytes = postcard::to_stdvec(&message).expect("encode");

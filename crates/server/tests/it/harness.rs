@@ -303,6 +303,18 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client for any base URL (another node, or NGINX in front of them).
+    pub fn for_base_url(base_url: &str) -> Api {
+        Api {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
+            api_url: format!("{base_url}/api/v4"),
+            token: None,
+        }
+    }
+
     pub fn with_token(&self, token: &str) -> Api {
         Api {
             token: Some(token.to_string()),

@@ -9,6 +9,7 @@ mod socket;
 
 mod bad_input;
 mod channels;
+mod cluster;
 mod compat;
 mod config;
 mod jobs;

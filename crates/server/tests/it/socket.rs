@@ -23,10 +23,12 @@ pub type RawSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Opens a websocket, optionally with `Authorization: Bearer <token>` on the upgrade.
 pub async fn open_raw(server: &TestServer, bearer_token: Option<&str>) -> RawSocket {
-    let mut request = server
-        .websocket_url()
-        .into_client_request()
-        .expect("a websocket request");
+    open_raw_url(&server.websocket_url(), bearer_token).await
+}
+
+/// Like [`open_raw`], for any node's websocket URL (`ws://host:port/api/v4/websocket`).
+pub async fn open_raw_url(url: &str, bearer_token: Option<&str>) -> RawSocket {
+    let mut request = url.into_client_request().expect("a websocket request");
     if let Some(token) = bearer_token {
         request.headers_mut().insert(
             "authorization",
@@ -89,6 +91,12 @@ impl EventSocket {
     /// Connects with the token in the upgrade's `Authorization` header.
     pub async fn connect(server: &TestServer, token: &str) -> EventSocket {
         let socket = open_raw(server, Some(token)).await;
+        EventSocket::after_upgrade(socket).await
+    }
+
+    /// Connects to any node's websocket URL with the token in the upgrade header.
+    pub async fn connect_url(url: &str, token: &str) -> EventSocket {
+        let socket = open_raw_url(url, Some(token)).await;
         EventSocket::after_upgrade(socket).await
     }
 
@@ -242,6 +250,11 @@ impl EventSocket {
     }
 
     /// Sends an action; returns its seq.
+    /// The underlying socket (to watch it close).
+    pub fn raw_mut(&mut self) -> &mut RawSocket {
+        &mut self.socket
+    }
+
     pub async fn send_action(&mut self, action: &str, data: Value) -> i64 {
         let seq = self.next_action_seq;
         self.next_action_seq += 1;

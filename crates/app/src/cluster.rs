@@ -1,0 +1,275 @@
+//! This node's part in the cluster: what it tells the other nodes (websocket events, cache
+//! invalidations, revoked sessions) and what it does with what they tell it.
+//!
+//! Every invalidation goes through [`App::invalidate`]: it applies the change here and sends
+//! it reliably (acknowledged, ordered per sender) to every other node, so a change made
+//! through node A is visible on node B before A's next event reaches B's clients.
+
+use crate::{require_system_admin, App, AppInner, AppResult};
+use chorus_cluster::{Cluster, ClusterMessage, MessageHandler, Readiness};
+use chorus_jobs::LeaderLease;
+use chorus_model::{event_names, AppError, Session, WebSocketEvent};
+use serde_json::{json, Value};
+use std::sync::{Arc, Weak};
+
+/// The cluster membership and leadership of a clustered node.
+#[derive(Clone)]
+pub struct ClusterRuntime {
+    pub cluster: Cluster,
+    pub lease: LeaderLease,
+    pub cluster_name: String,
+}
+
+impl App {
+    /// Called once at start, after `Cluster::start` (which needs [`App::cluster_handler`]).
+    pub fn attach_cluster(&self, runtime: ClusterRuntime) {
+        let _ = self.inner.cluster.set(runtime);
+    }
+
+    pub fn cluster_runtime(&self) -> Option<&ClusterRuntime> {
+        self.inner.cluster.get()
+    }
+
+    /// The handler to give `Cluster::start`: messages from other nodes land here.
+    pub fn cluster_handler(&self) -> Arc<dyn MessageHandler> {
+        Arc::new(ClusterBridge {
+            app: Arc::downgrade(&self.inner),
+        })
+    }
+
+    /// Applies a cache invalidation here and on every other node.
+    pub(crate) fn invalidate(&self, message: ClusterMessage) {
+        self.apply_invalidation(&message);
+        if let Some(runtime) = self.cluster_runtime() {
+            runtime.cluster.send_reliable(message);
+        }
+    }
+
+    /// Sends an event to the other nodes (the local hub already has it). Events that must
+    /// not be lost travel reliably; typing, status and views are best effort.
+    pub(crate) fn forward_event(&self, event: &WebSocketEvent) {
+        let Some(runtime) = self.cluster_runtime() else {
+            return;
+        };
+        let Ok(event_json) = serde_json::to_string(event) else {
+            return;
+        };
+        let message = ClusterMessage::WebSocketEvent { event_json };
+        if event.is_droppable() {
+            runtime.cluster.send_best_effort(message);
+        } else {
+            runtime.cluster.send_reliable(message);
+        }
+    }
+
+    fn apply_invalidation(&self, message: &ClusterMessage) {
+        let caches = &self.inner.caches;
+        match message {
+            ClusterMessage::SessionRevoked {
+                session_ids,
+                tokens,
+                ..
+            } => {
+                for token in tokens {
+                    caches.sessions.remove(token);
+                }
+                for session_id in session_ids {
+                    self.inner.hub.close_session(session_id);
+                }
+            }
+            ClusterMessage::UserSessionsChanged { user_id } => {
+                caches
+                    .sessions
+                    .retain(|_, session| &session.user_id != user_id);
+            }
+            ClusterMessage::ChannelMembersChanged { channel_id } => {
+                caches.channel_members.remove(channel_id)
+            }
+            ClusterMessage::TeamMembersChanged { team_id } => caches.team_members.remove(team_id),
+            ClusterMessage::ChannelChanged { channel_id } => caches.channels.remove(channel_id),
+            ClusterMessage::UserChanged { user_id } => caches.users.remove(user_id),
+            ClusterMessage::InvalidateAllCaches => caches.clear_all(),
+            _ => {}
+        }
+    }
+
+    /// Sessions deleted from the database: forget them and close their sockets everywhere.
+    pub(crate) fn forget_sessions(&self, sessions: &[Session]) {
+        if sessions.is_empty() {
+            return;
+        }
+        self.invalidate(ClusterMessage::SessionRevoked {
+            session_ids: sessions.iter().map(|session| session.id.clone()).collect(),
+            tokens: sessions
+                .iter()
+                .map(|session| session.token.clone())
+                .collect(),
+            user_id: sessions[0].user_id.clone(),
+        });
+    }
+
+    /// Drops every cached session of a user (roles changed, password changed), everywhere.
+    pub(crate) fn forget_user_sessions(&self, user_id: &str) {
+        self.invalidate(ClusterMessage::UserSessionsChanged {
+            user_id: user_id.to_string(),
+        });
+    }
+
+    /// GET /api/v4/cluster/status: every node known, with Mattermost's ClusterInfo fields plus
+    /// whether it is alive, draining, the leader, and whether its config or version differs.
+    pub async fn cluster_status(&self, session: &Session) -> AppResult<Vec<Value>> {
+        require_system_admin(session)?;
+        let Some(runtime) = self.cluster_runtime() else {
+            return Ok(Vec::new());
+        };
+        let leader = runtime.lease.leader_node_id().await.ok().flatten();
+        let own_hash = self.config().hash();
+        let members = runtime.cluster.members();
+        let mut infos = Vec::new();
+        for member in members {
+            infos.push(json!({
+                "id": member.node_id,
+                "version": member.version,
+                "schema_version": member.schema_version.to_string(),
+                "config_hash": member.config_hash,
+                "ipaddress": member.ip,
+                "hostname": member.hostname,
+                "api_address": member.api_address,
+                "alive": member.alive,
+                "ready": member.alive && member.readiness == Readiness::Serving,
+                "is_leader": leader.as_deref() == Some(member.node_id.as_str()),
+                "is_self": member.is_self,
+                "last_seen_at": member.last_seen_at,
+                "config_mismatch": member.config_hash != own_hash,
+                "version_mismatch": member.version != chorus_model::SERVER_VERSION,
+            }));
+        }
+        Ok(infos)
+    }
+
+    /// Whether PUT /config is refused because the cluster's config is read-only.
+    pub(crate) fn config_is_read_only(&self) -> AppResult<()> {
+        let config = self.config();
+        if config.cluster_settings.enable && config.cluster_settings.read_only_config {
+            return Err(AppError::forbidden(
+                "ent.cluster.save_config.error",
+                "System Console is set to read-only when High Availability is enabled unless ReadOnlyConfig is disabled in the configuration file.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tells the other nodes this node's config changed, and republishes its hash in gossip.
+    pub(crate) fn announce_config_change(&self) {
+        let hash = self.config().hash();
+        if let Some(runtime) = self.cluster_runtime() {
+            runtime.cluster.set_config_hash(&hash);
+            runtime
+                .cluster
+                .send_reliable(ClusterMessage::ConfigChanged { config_hash: hash });
+        }
+        self.inner.hub.publish(WebSocketEvent::new(
+            event_names::CONFIG_CHANGED,
+            chorus_model::Broadcast::to_everyone(),
+        ));
+    }
+
+    /// Sends the config just saved here to the other nodes, which save it too.
+    pub(crate) fn share_saved_config(&self) {
+        let Some(runtime) = self.cluster_runtime() else {
+            return;
+        };
+        if let Ok(config_json) = serde_json::to_string(&*self.config()) {
+            runtime
+                .cluster
+                .send_reliable(ClusterMessage::ConfigSaved { config_json });
+        }
+    }
+
+    /// Saves a config another node saved, keeping this node's ClusterSettings.
+    fn adopt_saved_config(&self, config_json: &str) {
+        let parsed = serde_json::from_str::<Value>(config_json)
+            .map_err(|error| error.to_string())
+            .and_then(|tree| {
+                chorus_config::Config::from_value(tree).map_err(|error| error.to_string())
+            });
+        let mut config = match parsed {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::warn!(error = %error, "config from another node is invalid; keeping ours");
+                return;
+            }
+        };
+        config.cluster_settings = self.config().cluster_settings.clone();
+        let saved = {
+            let mut guard = self.inner.config_store.lock();
+            match guard.as_mut() {
+                Some(config_store) => config_store
+                    .save(config)
+                    .map(|()| config_store.config().clone())
+                    .map_err(|error| error.to_string()),
+                None => Ok(config),
+            }
+        };
+        match saved {
+            Ok(saved) => {
+                self.apply_config(saved);
+                if let Some(runtime) = self.cluster_runtime() {
+                    runtime.cluster.set_config_hash(&self.config().hash());
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "could not save the config another node saved")
+            }
+        }
+    }
+
+    /// `X-Cluster-Id`: the cluster's name when clustering is on.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.cluster_runtime()
+            .map(|runtime| runtime.cluster_name.clone())
+    }
+}
+
+/// Receives other nodes' messages. Holds a weak reference: the app owns the cluster.
+struct ClusterBridge {
+    app: Weak<AppInner>,
+}
+
+impl MessageHandler for ClusterBridge {
+    fn handle(&self, from_node: &str, message: ClusterMessage) {
+        let Some(inner) = self.app.upgrade() else {
+            return;
+        };
+        let app = App::from_inner(inner);
+        match message {
+            ClusterMessage::WebSocketEvent { event_json } => {
+                match serde_json::from_str::<WebSocketEvent>(&event_json) {
+                    Ok(event) => {
+                        // A membership change announced by another node: this node's cached
+                        // members of that channel are stale before the event is routed.
+                        if matches!(
+                            event.event.as_str(),
+                            event_names::USER_ADDED | event_names::USER_REMOVED
+                        ) && !event.broadcast.channel_id.is_empty()
+                        {
+                            app.inner
+                                .caches
+                                .channel_members
+                                .remove(&event.broadcast.channel_id);
+                        }
+                        app.inner.hub.publish(event);
+                    }
+                    Err(error) => {
+                        tracing::warn!(from_node, error = %error, "undecodable websocket event from another node")
+                    }
+                }
+            }
+            ClusterMessage::ConfigSaved { config_json } => app.adopt_saved_config(&config_json),
+            ClusterMessage::ConfigChanged { config_hash } => {
+                tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
+            }
+            other => app.apply_invalidation(&other),
+        }
+    }
+}

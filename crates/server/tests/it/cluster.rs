@@ -1,0 +1,350 @@
+//! Several real `chorus` processes clustered on one database: events, cache invalidations and
+//! session revocations cross nodes; cluster status; failure detection of a SIGKILLed node;
+//! ReadOnlyConfig; graceful drain on SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::harness::{Api, PASSWORD};
+use crate::socket::{wait_for_close, Closed, EventSocket};
+
+/// Real node processes sharing one fresh database and file directory; killed on drop.
+struct ClusterSandbox {
+    nodes: Vec<NodeProcess>,
+    _directory: TempDir,
+}
+
+struct NodeProcess {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl NodeProcess {
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn websocket_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/api/v4/websocket", self.port)
+    }
+
+    fn api(&self) -> Api {
+        Api::for_base_url(&self.base_url())
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("a running node").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+}
+
+impl Drop for ClusterSandbox {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl ClusterSandbox {
+    async fn start(node_count: usize) -> ClusterSandbox {
+        let database_url = chorus_testkit::PgServer::shared()
+            .create_database()
+            .expect("a database");
+        let directory = tempfile::tempdir().expect("a temp dir");
+        let cluster_name = format!("test-{}", chorus_model::new_id());
+        let mut nodes = Vec::new();
+        for index in 0..node_count {
+            let port = chorus_testkit::free_port();
+            let gossip_port = chorus_testkit::free_port();
+            let node_directory = directory.path().join(format!("node{index}"));
+            std::fs::create_dir_all(&node_directory).expect("node dir");
+            let log = std::fs::File::create(node_directory.join("chorus.log")).expect("log file");
+            let child = Command::new(env!("CARGO_BIN_EXE_chorus"))
+                .env("MM_CONFIG", node_directory.join("config.json"))
+                .env("MM_SQLSETTINGS_DATASOURCE", &database_url)
+                .env(
+                    "MM_SERVICESETTINGS_LISTENADDRESS",
+                    format!("127.0.0.1:{port}"),
+                )
+                .env("MM_TEAMSETTINGS_ENABLEOPENSERVER", "true")
+                .env("MM_FILESETTINGS_DIRECTORY", directory.path().join("files"))
+                .env("MM_LOGSETTINGS_CONSOLELEVEL", "WARN")
+                .env("MM_CLUSTERSETTINGS_ENABLE", "true")
+                .env("MM_CLUSTERSETTINGS_CLUSTERNAME", &cluster_name)
+                .env("MM_CLUSTERSETTINGS_OVERRIDEHOSTNAME", "127.0.0.1")
+                .env("MM_CLUSTERSETTINGS_BINDADDRESS", "127.0.0.1")
+                .env("MM_CLUSTERSETTINGS_GOSSIPPORT", gossip_port.to_string())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawning chorus");
+            nodes.push(NodeProcess {
+                child: Some(child),
+                port,
+            });
+        }
+        let sandbox = ClusterSandbox {
+            nodes,
+            _directory: directory,
+        };
+        for node in &sandbox.nodes {
+            wait_until(Duration::from_secs(60), "the node answers ping", || async {
+                reqwest::get(format!("{}/api/v4/system/ping", node.base_url()))
+                    .await
+                    .is_ok_and(|response| response.status() == 200)
+            })
+            .await;
+        }
+        sandbox
+    }
+
+    fn node(&self, index: usize) -> &NodeProcess {
+        &self.nodes[index]
+    }
+}
+
+async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {within:?} waiting until {what}");
+}
+
+async fn sign_up(api: &Api, username: &str) -> (String, String) {
+    api.post(
+        "/users",
+        json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
+    )
+    .await
+    .expect_status(201);
+    let login = api
+        .post(
+            "/users/login",
+            json!({"login_id": username, "password": PASSWORD}),
+        )
+        .await;
+    let user = login.expect_status(200);
+    let token = login.header("token").expect("a Token header").to_string();
+    (user["id"].as_str().expect("an id").to_string(), token)
+}
+
+async fn cluster_status(api: &Api) -> Vec<Value> {
+    let reply = api.get("/cluster/status").await;
+    reply
+        .expect_status(200)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_act_as_one_server() {
+    let sandbox = ClusterSandbox::start(3).await;
+    let (node_a, node_b, node_c) = (sandbox.node(0), sandbox.node(1), sandbox.node(2));
+
+    let (admin_id, admin_token) = sign_up(&node_a.api(), "cluster-admin").await;
+    let (bob_id, bob_token) = sign_up(&node_b.api(), "cluster-bob").await;
+    let (carol_id, carol_token) = sign_up(&node_c.api(), "cluster-carol").await;
+    let admin_on_a = node_a.api().with_token(&admin_token);
+    let admin_on_b = node_b.api().with_token(&admin_token);
+
+    // Membership: gossip converges and exactly one node leads.
+    wait_until(
+        Duration::from_secs(15),
+        "three live nodes and one leader",
+        || async {
+            let status = cluster_status(&admin_on_a).await;
+            status.len() == 3
+                && status.iter().all(|node| node["alive"] == true)
+                && status
+                    .iter()
+                    .filter(|node| node["is_leader"] == true)
+                    .count()
+                    == 1
+        },
+    )
+    .await;
+    let reply = admin_on_a.get("/users/me").await;
+    assert!(
+        reply
+            .header("x-cluster-id")
+            .is_some_and(|id| id.starts_with("test-")),
+        "X-Cluster-Id header"
+    );
+
+    let team = admin_on_a
+        .post(
+            "/teams",
+            json!({"name": "cluster-team", "display_name": "Cluster", "type": "O"}),
+        )
+        .await
+        .expect_status(201);
+    let team_id = team["id"].as_str().unwrap().to_string();
+    for user_id in [&bob_id, &carol_id] {
+        admin_on_a
+            .post(
+                &format!("/teams/{team_id}/members"),
+                json!({"team_id": team_id, "user_id": user_id}),
+            )
+            .await
+            .expect_status(201);
+    }
+    let channel = admin_on_a
+        .post(
+            "/channels",
+            json!({"team_id": team_id, "name": "ops", "display_name": "Ops", "type": "P"}),
+        )
+        .await
+        .expect_status(201);
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    admin_on_a
+        .post(
+            &format!("/channels/{channel_id}/members"),
+            json!({"user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+
+    // A post through node A reaches Bob's socket on node B.
+    let mut bob_socket = EventSocket::connect_url(&node_b.websocket_url(), &bob_token).await;
+    let mut carol_socket = EventSocket::connect_url(&node_c.websocket_url(), &carol_token).await;
+    let first = admin_on_a
+        .post(
+            "/posts",
+            json!({"channel_id": channel_id, "message": "first, before carol joins"}),
+        )
+        .await
+        .expect_status(201);
+    let posted = bob_socket
+        .wait_for_matching("posted", |event| {
+            event["data"]["post"]
+                .as_str()
+                .is_some_and(|post| post.contains(first["id"].as_str().unwrap()))
+        })
+        .await;
+    assert_eq!(posted["broadcast"]["channel_id"], channel_id.as_str());
+
+    // Carol is added through node B; node C, which routed the first post without her, must
+    // deliver the very next post to her (Mattermost lost these: #27204, #27846).
+    admin_on_b
+        .post(
+            &format!("/channels/{channel_id}/members"),
+            json!({"user_id": carol_id}),
+        )
+        .await
+        .expect_status(201);
+    let second = admin_on_a
+        .post(
+            "/posts",
+            json!({"channel_id": channel_id, "message": "second, carol is in"}),
+        )
+        .await
+        .expect_status(201);
+    let second_id = second["id"].as_str().unwrap().to_string();
+    carol_socket
+        .wait_for_matching("posted", |event| {
+            event["data"]["post"]
+                .as_str()
+                .is_some_and(|post| post.contains(&second_id))
+        })
+        .await;
+
+    // Typing travels best effort, and not to the typer.
+    bob_socket
+        .send_action(
+            "user_typing",
+            json!({"channel_id": channel_id, "parent_id": ""}),
+        )
+        .await;
+    let typing = carol_socket.wait_for("typing").await;
+    assert_eq!(typing["data"]["user_id"], bob_id.as_str());
+
+    // Logout on node A: the token is refused on node C within a second.
+    let carol_on_c = node_c.api().with_token(&carol_token);
+    carol_on_c.get("/users/me").await.expect_status(200);
+    let carol_on_a = node_a.api().with_token(&carol_token);
+    carol_on_a
+        .post("/users/logout", json!({}))
+        .await
+        .expect_status(200);
+    let logged_out_at = Instant::now();
+    wait_until(
+        Duration::from_secs(1),
+        "node C refuses the revoked token",
+        || async { carol_on_c.get("/users/me").await.status == 401 },
+    )
+    .await;
+    println!(
+        "session revocation seen on another node after {:?}",
+        logged_out_at.elapsed()
+    );
+
+    // ReadOnlyConfig (the default) refuses PUT /config on a clustered node.
+    let config = admin_on_a.get("/config").await.expect_status(200);
+    let refused = admin_on_a.put("/config", config).await;
+    assert_eq!(refused.expect_error(403), "ent.cluster.save_config.error");
+
+    // SIGKILL node C: the others see it down within about two seconds.
+    let node_c_id = cluster_status(&admin_on_a)
+        .await
+        .into_iter()
+        .find(|node| {
+            node["api_address"]
+                .as_str()
+                .is_some_and(|address| address.ends_with(&format!(":{}", node_c.port)))
+        })
+        .expect("node C in the status")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    node_c.signal("-KILL");
+    let killed_at = Instant::now();
+    wait_until(Duration::from_secs(5), "node C is seen down", || async {
+        cluster_status(&admin_on_a)
+            .await
+            .iter()
+            .any(|node| node["id"] == node_c_id.as_str() && node["alive"] == false)
+    })
+    .await;
+    println!("SIGKILLed node seen down after {:?}", killed_at.elapsed());
+    wait_until(
+        Duration::from_secs(15),
+        "one live leader remains",
+        || async {
+            cluster_status(&admin_on_a)
+                .await
+                .iter()
+                .filter(|node| node["is_leader"] == true && node["alive"] == true)
+                .count()
+                == 1
+        },
+    )
+    .await;
+
+    // SIGTERM node B: Bob's socket is told to go away (1001), and the process exits cleanly.
+    node_b.signal("-TERM");
+    match wait_for_close(bob_socket.raw_mut(), Duration::from_secs(10)).await {
+        Some(closed @ Closed::Frame(_)) => assert_eq!(closed.code(), Some(1001), "going away"),
+        other => panic!("expected a close frame on drain, got {other:?}"),
+    }
+    let _ = admin_id;
+}
