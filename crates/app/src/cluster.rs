@@ -147,6 +147,32 @@ impl App {
         Ok(infos)
     }
 
+    /// Whether another live node holds a websocket of the user: asks them all and waits
+    /// briefly for one to say so (a node that does not answer in time holds none that matter).
+    pub(crate) async fn user_connected_elsewhere(&self, user_id: &str) -> bool {
+        let Some(runtime) = self.cluster_runtime() else {
+            return false;
+        };
+        if runtime.cluster.alive_node_ids().len() <= 1 {
+            return false;
+        }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.inner
+            .connection_queries
+            .lock()
+            .insert(user_id.to_string(), sender);
+        runtime
+            .cluster
+            .send_reliable(ClusterMessage::UserConnectionsQuery {
+                user_id: user_id.to_string(),
+            });
+        let held = tokio::time::timeout(std::time::Duration::from_millis(500), receiver)
+            .await
+            .is_ok_and(|answer| answer.is_ok());
+        self.inner.connection_queries.lock().remove(user_id);
+        held
+    }
+
     /// Whether PUT /config is refused because the cluster's config is read-only.
     pub(crate) fn config_is_read_only(&self) -> AppResult<()> {
         let config = self.config();
@@ -266,6 +292,21 @@ impl MessageHandler for ClusterBridge {
                 }
             }
             ClusterMessage::ConfigSaved { config_json } => app.adopt_saved_config(&config_json),
+            ClusterMessage::UserConnectionsQuery { user_id } => {
+                if app.inner.hub.user_connection_count(&user_id) > 0 {
+                    if let Some(runtime) = app.cluster_runtime() {
+                        runtime.cluster.send_reliable_to(
+                            from_node,
+                            ClusterMessage::UserConnectionsHeld { user_id },
+                        );
+                    }
+                }
+            }
+            ClusterMessage::UserConnectionsHeld { user_id } => {
+                if let Some(waiter) = app.inner.connection_queries.lock().remove(&user_id) {
+                    let _ = waiter.send(());
+                }
+            }
             ClusterMessage::ConfigChanged { config_hash } => {
                 tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
             }

@@ -76,6 +76,9 @@ pub(crate) struct AppInner {
     pub(crate) draining: std::sync::atomic::AtomicBool,
     /// Set once at start on clustered nodes.
     pub(crate) cluster: std::sync::OnceLock<cluster::ClusterRuntime>,
+    /// Users this node is asking the others about before marking them offline.
+    pub(crate) connection_queries:
+        parking_lot::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl App {
@@ -118,6 +121,7 @@ impl App {
                 files: files::FileStoreHandle::default(),
                 draining: std::sync::atomic::AtomicBool::new(false),
                 cluster: std::sync::OnceLock::new(),
+                connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
             }
         });
         App { inner }

@@ -97,10 +97,12 @@ impl App {
         }
     }
 
-    /// Last connection of a user on this node closed: offline (the cluster issue adds: only
-    /// when no other node holds a connection of theirs).
+    /// Last connection of a user on this node closed: offline, unless another node still
+    /// holds a connection of theirs.
     pub(crate) async fn set_offline_if_unconnected(&self, user_id: &str) {
-        if self.hub().user_connection_count(user_id) > 0 {
+        if self.hub().user_connection_count(user_id) > 0
+            || self.user_connected_elsewhere(user_id).await
+        {
             return;
         }
         let Ok(current) = self.get_status(user_id).await else {

@@ -49,6 +49,14 @@ pub enum ClusterMessage {
     ConfigSaved {
         config_json: String,
     },
+    /// "Does any node hold a websocket of this user?" — asked before marking them offline.
+    UserConnectionsQuery {
+        user_id: String,
+    },
+    /// The answer of a node that does hold one.
+    UserConnectionsHeld {
+        user_id: String,
+    },
     // New variants go here, at the end.
 }
 

@@ -278,6 +278,54 @@ async fn three_nodes_act_as_one_server() {
     let typing = carol_socket.wait_for("typing").await;
     assert_eq!(typing["data"]["user_id"], bob_id.as_str());
 
+    // Status: Bob also connects through node A; when that socket goes away he stays online,
+    // because node B still holds one of his connections.
+    let bob_status_path = format!("/users/{bob_id}/status");
+    wait_until(Duration::from_secs(5), "Bob is online", || async {
+        admin_on_a.get(&bob_status_path).await.json["status"] == "online"
+    })
+    .await;
+    let second_bob_socket = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    drop(second_bob_socket);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        admin_on_a.get(&bob_status_path).await.json["status"],
+        "online",
+        "a connection on another node keeps Bob online"
+    );
+
+    // Cross-node latency, post through node A → event on Carol's socket on node C (measured
+    // from before the HTTP request, so it includes the request itself). Printed, not asserted.
+    let mut latencies = Vec::new();
+    for index in 0..100 {
+        let sent_at = Instant::now();
+        let post = admin_on_a
+            .post(
+                "/posts",
+                json!({"channel_id": channel_id, "message": format!("latency {index}")}),
+            )
+            .await
+            .expect_status(201);
+        let post_id = post["id"].as_str().unwrap().to_string();
+        carol_socket
+            .wait_for_matching("posted", |event| {
+                event["data"]["post"]
+                    .as_str()
+                    .is_some_and(|post| post.contains(&post_id))
+            })
+            .await;
+        latencies.push(sent_at.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    latencies.sort();
+    println!(
+        "cross-node post→event latency over {} posts: p50 {:?}, p99 {:?}, max {:?}",
+        latencies.len(),
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() * 99 / 100],
+        latencies[latencies.len() - 1]
+    );
+
     // Logout on node A: the token is refused on node C within a second.
     let carol_on_c = node_c.api().with_token(&carol_token);
     carol_on_c.get("/users/me").await.expect_status(200);
