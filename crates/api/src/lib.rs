@@ -4,7 +4,7 @@
 //!
 //! Handlers are short: extract the caller, parse, call one `App` method, map the result.
 //! Nothing here speaks SQL or talks to other nodes. Routes are grouped by resource in
-//! `routes::{users, teams, channels, posts, files, system, websocket}`.
+//! `routes::{users, teams, channels, posts, files, jobs, system, websocket}`.
 
 mod error;
 mod extract;

@@ -387,10 +387,9 @@ impl App {
     // ---- reads ----
 
     pub async fn get_channel(&self, session: &Session, channel_id: &str) -> AppResult<Channel> {
-        let channel = self.require_channel_read(session, channel_id).await?;
+        self.require_channel_read(session, channel_id).await?;
         // The cached copy's counters may be behind; answer with the row.
         let db = self.store().master().await?;
-        let _ = channel;
         Ok(channel_store::get(&db, channel_id).await?)
     }
 

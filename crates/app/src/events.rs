@@ -8,6 +8,17 @@ use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 
 impl App {
+    /// Who a websocket's token stands for, or None when it is invalid or expired.
+    pub async fn connection_identity(&self, token: &str) -> Option<ConnectionIdentity> {
+        let session = self.session_from_token(token).await.ok()?;
+        Some(ConnectionIdentity {
+            user_id: session.user_id.clone(),
+            session_id: session.id.clone(),
+            session_token: session.token.clone(),
+            expires_at: session.expires_at,
+        })
+    }
+
     /// Hands an event to every interested connection, on this node and on the others.
     /// Called after the change is committed.
     pub(crate) fn publish(&self, event: WebSocketEvent) {
@@ -30,15 +41,7 @@ impl HubBridge {
 impl HubDelegate for HubBridge {
     fn authenticate(&self, token: String) -> BoxFuture<'static, Option<ConnectionIdentity>> {
         let app = self.app();
-        Box::pin(async move {
-            let session = app?.session_from_token(&token).await.ok()?;
-            Some(ConnectionIdentity {
-                user_id: session.user_id.clone(),
-                session_id: session.id.clone(),
-                session_token: session.token.clone(),
-                expires_at: session.expires_at,
-            })
-        })
+        Box::pin(async move { app?.connection_identity(&token).await })
     }
 
     fn channel_member_ids(

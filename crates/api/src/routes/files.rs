@@ -268,11 +268,7 @@ pub(crate) async fn download(
     Path(file_id): Path<String>,
     Query(query): Query<DownloadQuery>,
 ) -> ApiResult<Response> {
-    require_id(&file_id, "file_id")?;
-    let content = app
-        .file_content(&session, &file_id, FileRendition::Original)
-        .await?;
-    Ok(file_response(content, query.forced()))
+    serve_rendition(app, &session, &file_id, &query, FileRendition::Original).await
 }
 
 /// GET /files/{id}/thumbnail
@@ -282,11 +278,7 @@ pub(crate) async fn thumbnail(
     Path(file_id): Path<String>,
     Query(query): Query<DownloadQuery>,
 ) -> ApiResult<Response> {
-    require_id(&file_id, "file_id")?;
-    let content = app
-        .file_content(&session, &file_id, FileRendition::Thumbnail)
-        .await?;
-    Ok(file_response(content, query.forced()))
+    serve_rendition(app, &session, &file_id, &query, FileRendition::Thumbnail).await
 }
 
 /// GET /files/{id}/preview
@@ -296,10 +288,19 @@ pub(crate) async fn preview(
     Path(file_id): Path<String>,
     Query(query): Query<DownloadQuery>,
 ) -> ApiResult<Response> {
-    require_id(&file_id, "file_id")?;
-    let content = app
-        .file_content(&session, &file_id, FileRendition::Preview)
-        .await?;
+    serve_rendition(app, &session, &file_id, &query, FileRendition::Preview).await
+}
+
+/// The bytes of one rendition of a file, as a download response.
+async fn serve_rendition(
+    app: App,
+    session: &Session,
+    file_id: &str,
+    query: &DownloadQuery,
+    rendition: FileRendition,
+) -> ApiResult<Response> {
+    require_id(file_id, "file_id")?;
+    let content = app.file_content(session, file_id, rendition).await?;
     Ok(file_response(content, query.forced()))
 }
 

@@ -4,7 +4,6 @@ use crate::extract::{upgrade_token, Query};
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use chorus_app::App;
-use chorus_realtime::ConnectionIdentity;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -28,17 +27,7 @@ pub(crate) async fn connect(
     // A token on the upgrade authenticates at once; without one (or with a bad one) the
     // client may still send an authentication_challenge.
     let identity = match token {
-        Some(token) => {
-            app.session_from_token(&token)
-                .await
-                .ok()
-                .map(|session| ConnectionIdentity {
-                    user_id: session.user_id.clone(),
-                    session_id: session.id.clone(),
-                    session_token: session.token.clone(),
-                    expires_at: session.expires_at,
-                })
-        }
+        Some(token) => app.connection_identity(&token).await,
         None => None,
     };
     let resume = match (resume.connection_id.is_empty(), resume.sequence_number) {
