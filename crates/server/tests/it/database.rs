@@ -19,6 +19,7 @@ use tempfile::TempDir;
 
 use crate::cluster::{sign_up, wait_until};
 use crate::harness::Api;
+use crate::socket::{post_of, EventSocket};
 
 /// One `chorus` process whose SqlSettings live in its config.json (not in the environment),
 /// so a test can edit DataSource there and ask the node to reload, as an operator would.
@@ -31,10 +32,27 @@ struct DbNode {
 
 impl DbNode {
     async fn start(sql_settings: Value) -> DbNode {
+        DbNode::start_in_cluster(sql_settings, None).await
+    }
+
+    /// With `cluster_name`, the node joins that cluster (gossip on a free port, peers found
+    /// through the shared database).
+    async fn start_in_cluster(sql_settings: Value, cluster_name: Option<&str>) -> DbNode {
         let directory = tempfile::tempdir().expect("a temp dir");
         let port = chorus_testkit::free_port();
         let config_path = directory.path().join("config.json");
+        let cluster_settings = match cluster_name {
+            Some(name) => json!({
+                "Enable": true,
+                "ClusterName": name,
+                "OverrideHostname": "127.0.0.1",
+                "BindAddress": "127.0.0.1",
+                "GossipPort": chorus_testkit::free_port(),
+            }),
+            None => json!({"Enable": false}),
+        };
         let config = json!({
+            "ClusterSettings": cluster_settings,
             "SqlSettings": sql_settings,
             "ServiceSettings": {"ListenAddress": format!("127.0.0.1:{port}")},
             "TeamSettings": {"EnableOpenServer": true},
@@ -376,6 +394,104 @@ async fn a_replica_that_dies_or_lags_leaves_rotation_and_comes_back() {
         node.log().contains("taken out of rotation"),
         "state changes are logged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_announced_by_another_node_is_readable_at_once_despite_a_lagging_replica() {
+    let databases = Databases::start(1, false);
+    let sql = json!({
+        "DataSource": databases.primary_url(),
+        "DataSourceReplicas": [databases.replica_url(0)],
+        "ReplicaMaxLagSeconds": 0,
+    });
+    let cluster_name = format!("ryw-{}", chorus_model::new_id());
+    let node_a = DbNode::start_in_cluster(sql.clone(), Some(&cluster_name)).await;
+    let node_b = DbNode::start_in_cluster(sql, Some(&cluster_name)).await;
+    let (_, admin_token) = sign_up(&node_a.api(), "ryw-admin").await;
+    let (bob_id, bob_token) = sign_up(&node_b.api(), "ryw-bob").await;
+    let admin = node_a.api().with_token(&admin_token);
+    let bob = node_b.api().with_token(&bob_token);
+    let channel_id = team_and_channel(&admin, "rywx").await;
+    let channel = admin
+        .get(&format!("/channels/{channel_id}"))
+        .await
+        .expect_status(200);
+    admin
+        .post(
+            &format!("/teams/{}/members", channel["team_id"].as_str().unwrap()),
+            json!({"team_id": channel["team_id"], "user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    admin
+        .post(
+            &format!("/channels/{channel_id}/members"),
+            json!({"user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    wait_until(
+        Duration::from_secs(20),
+        "both nodes see each other",
+        || async {
+            let status = admin.get("/cluster/status").await;
+            status.status == 200
+                && status.json.as_array().is_some_and(|nodes| {
+                    nodes.len() == 2 && nodes.iter().all(|node| node["alive"] == true)
+                })
+        },
+    )
+    .await;
+    databases.replicas[0]
+        .wait_for_replay(&databases.primary, Duration::from_secs(10))
+        .unwrap();
+    let admin_on_b = node_b.api().with_token(&admin_token);
+    wait_until(
+        Duration::from_secs(10),
+        "the replica in rotation on B",
+        || async { database_status(&admin_on_b).await["replicas"][0]["in_rotation"] == true },
+    )
+    .await;
+    databases.replicas[0]
+        .set_apply_delay(Duration::from_secs(3600))
+        .unwrap();
+
+    let mut socket = EventSocket::connect_url(
+        &format!("ws://127.0.0.1:{}/api/v4/websocket", node_b.port),
+        &bob_token,
+    )
+    .await;
+    for round in 0..10 {
+        let posted = admin
+            .post(
+                "/posts",
+                json!({"channel_id": channel_id, "message": format!("from A {round}")}),
+            )
+            .await
+            .expect_status(201);
+        let id = posted["id"].as_str().unwrap().to_string();
+        let event = socket
+            .wait_for_matching("posted", |event| post_of(event)["id"] == id.as_str())
+            .await;
+        assert_eq!(post_of(&event)["id"], id.as_str());
+        // Bob reacts to the event through node B, whose replica is an hour behind.
+        let thread = bob
+            .get(&format!("/posts/{id}/thread"))
+            .await
+            .expect_status(200);
+        assert!(
+            thread["posts"].get(&id).is_some(),
+            "round {round}: thread without the post"
+        );
+        let posts = bob
+            .get(&format!("/channels/{channel_id}/posts"))
+            .await
+            .expect_status(200);
+        assert!(
+            posts["posts"].get(&id).is_some(),
+            "round {round}: node B's channel read misses the post node A announced"
+        );
+    }
 }
 
 /// What a client writing continuously saw during one failover.
