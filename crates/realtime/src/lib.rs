@@ -22,6 +22,7 @@ mod dispatch;
 mod frame;
 mod hub;
 mod registry;
+mod resume;
 
 pub use delegate::{ConnectionIdentity, HubDelegate};
 pub use hub::{Hub, HubConfig};

@@ -34,6 +34,7 @@ pub fn test_config() -> HubConfig {
         ping_interval: Duration::from_secs(60),
         pong_timeout: Duration::from_secs(100),
         dispatch_shards: 4,
+        ..HubConfig::default()
     }
 }
 
@@ -323,6 +324,11 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Drops the connection without a close handshake, as a network failure would.
+    pub fn vanish(self) {
+        drop(self.socket);
     }
 
     pub async fn close(mut self) {
