@@ -12,10 +12,11 @@ use tokio::time::Instant;
 use tracing::info;
 
 use crate::connection::{self, close_code};
-use crate::delegate::{ConnectionIdentity, HubDelegate};
+use crate::delegate::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
 use crate::dispatch;
 use crate::frame::ConnectionState;
 use crate::registry::{ConnectionHandle, Registry};
+use crate::resume;
 
 /// A connection without a socket: its handle stays registered (events keep queuing) and its
 /// numbering state waits here for the next socket.
@@ -344,6 +345,13 @@ impl Hub {
         for handle in handles {
             handle.request_close(close_code::GOING_AWAY);
         }
+    }
+
+    /// Hands a connection of this node over to the node where its client reconnected (see
+    /// `HubDelegate::resume_elsewhere`): it leaves this node, and the answer carries what the
+    /// client missed.
+    pub async fn hand_over(&self, request: &ResumeRequest) -> ResumeSource {
+        resume::hand_over(&self.0.shared, request).await
     }
 
     /// Connections parked on this node, waiting for their client to resume.

@@ -223,3 +223,57 @@ async fn a_resume_that_cannot_be_served_whole_gets_a_fresh_connection_and_hello(
     assert_eq!(hello["event"], "hello");
     assert_ne!(hello["data"]["connection_id"], new_connection_id.as_str());
 }
+
+#[tokio::test]
+async fn a_client_resuming_on_another_node_gets_the_old_nodes_frames_and_queue_once() {
+    let old_node = TestServer::start().await;
+    let new_node = TestServer::start().await;
+    new_node
+        .delegate
+        .set_peer(&old_node.hub, Duration::from_millis(300));
+    let identity = old_node.delegate.add_session("alice");
+    new_node.delegate.add_identity(&identity);
+    // What the cluster does: every event reaches every node.
+    let publish_everywhere = |n: i64| {
+        old_node.hub.publish(numbered(n));
+        new_node.hub.publish(numbered(n));
+    };
+
+    let (mut client, hello) = old_node.connect(&identity).await;
+    let connection_id = hello["data"]["connection_id"].as_str().unwrap().to_string();
+    for n in 1..=3 {
+        publish_everywhere(n);
+    }
+    assert_eq!(read_numbered(&mut client, 2).await, [(1, 1), (2, 2)]);
+    client.vanish();
+    wait_until_parked(&old_node, 1).await;
+    publish_everywhere(4);
+
+    let query = resume_query(&connection_id, 3);
+    let resuming = new_node.open(Some(&identity.session_token), &query);
+    let (mut resumed, ()) = tokio::join!(resuming, async {
+        // Registered on the new node while the old one still holds it: both receive these.
+        eventually("the new node holds the connection", || {
+            new_node.hub.user_connection_count("alice") == 1
+        })
+        .await;
+        for n in 5..=8 {
+            publish_everywhere(n);
+        }
+    });
+    let expected: Vec<(i64, i64)> = (3..=8).map(|n| (n, n)).collect();
+    assert_eq!(read_numbered(&mut resumed, expected.len()).await, expected);
+    publish_everywhere(9);
+    assert_eq!(
+        read_numbered(&mut resumed, 1).await,
+        [(9, 9)],
+        "nothing twice in between"
+    );
+    assert_eq!(
+        old_node.hub.parked_connection_count(),
+        0,
+        "the old node let it go"
+    );
+    assert_eq!(old_node.hub.user_connection_count("alice"), 0);
+    assert_eq!(new_node.hub.user_connection_count("alice"), 1);
+}
