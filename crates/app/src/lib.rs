@@ -18,6 +18,7 @@ mod jobs;
 mod mentions;
 pub mod password;
 mod posts;
+mod resume;
 mod sessions;
 mod status;
 mod system;
@@ -79,6 +80,13 @@ pub(crate) struct AppInner {
     /// Users this node is asking the others about before marking them offline.
     pub(crate) connection_queries:
         parking_lot::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
+    /// Websocket resumes this node is asking the others about, by request id.
+    pub(crate) resume_queries: parking_lot::Mutex<
+        std::collections::HashMap<
+            String,
+            tokio::sync::mpsc::UnboundedSender<chorus_cluster::ResumeAnswer>,
+        >,
+    >,
 }
 
 impl App {
@@ -123,6 +131,7 @@ impl App {
                 draining: std::sync::atomic::AtomicBool::new(false),
                 cluster: std::sync::OnceLock::new(),
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
+                resume_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
             }
         });
         App { inner }
