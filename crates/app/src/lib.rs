@@ -80,6 +80,8 @@ pub(crate) struct AppInner {
     /// Users this node is asking the others about before marking them offline.
     pub(crate) connection_queries:
         parking_lot::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
+    /// Permits for resumes that need other nodes (see `resume.rs`).
+    pub(crate) resume_admission: tokio::sync::Semaphore,
     /// Websocket resumes this node is asking the others about, by request id.
     pub(crate) resume_queries: parking_lot::Mutex<
         std::collections::HashMap<
@@ -131,6 +133,7 @@ impl App {
                 draining: std::sync::atomic::AtomicBool::new(false),
                 cluster: std::sync::OnceLock::new(),
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
+                resume_admission: tokio::sync::Semaphore::new(resume::RESUMES_AT_ONCE),
                 resume_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
             }
         });

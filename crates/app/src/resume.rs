@@ -1,5 +1,10 @@
 //! Resuming a websocket connection that is not on this node: ask the other nodes for it (the
 //! node that holds it parked hands it over, as Mattermost's `GetWSQueues`).
+//!
+//! Admission: when a node dies, its clients come back all at once. Resumes that need other
+//! nodes take one of [`RESUMES_AT_ONCE`] permits; the others wait (up to
+//! [`ADMISSION_WAIT`]) instead of failing, so a storm is served at the pace this node and its
+//! peers sustain. Resumes of connections parked here need no permit (no I/O).
 
 use crate::App;
 use chorus_cluster::{ClusterMessage, HandedOverEvent, ResumeAnswer};
@@ -11,6 +16,12 @@ use tokio::sync::mpsc;
 /// answers within its takeover time (about a second at worst, when it first has to close a
 /// socket that still looked open).
 const RESUME_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Resumes from elsewhere served at the same time by one node.
+pub(crate) const RESUMES_AT_ONCE: usize = 16;
+
+/// How long a resume waits for its turn before its client is told to resync instead.
+const ADMISSION_WAIT: Duration = Duration::from_secs(10);
 
 impl App {
     /// Asks every other live node for the connection; the one holding it hands it over.
@@ -28,6 +39,11 @@ impl App {
         if peers.is_empty() {
             return ResumeSource::Unknown;
         }
+        let admission = self.inner.resume_admission.acquire();
+        let Ok(Ok(_permit)) = tokio::time::timeout(ADMISSION_WAIT, admission).await else {
+            tracing::warn!(connection_id = %request.connection_id, "websocket resume not admitted in time; the client resyncs");
+            return ResumeSource::Unknown;
+        };
         let request_id = chorus_model::new_id();
         let (sender, mut answers) = mpsc::unbounded_channel();
         self.inner
