@@ -287,3 +287,31 @@ async fn a_client_resuming_on_another_node_gets_the_old_nodes_frames_and_queue_o
     assert_eq!(old_node.hub.user_connection_count("alice"), 0);
     assert_eq!(new_node.hub.user_connection_count("alice"), 1);
 }
+
+#[tokio::test]
+async fn clients_of_a_draining_node_resume_on_another_node_without_loss() {
+    let draining = TestServer::start().await;
+    let other = TestServer::start().await;
+    other.delegate.set_peer(&draining.hub, Duration::ZERO);
+    let identity = draining.delegate.add_session("alice");
+    other.delegate.add_identity(&identity);
+
+    let (mut client, hello) = draining.connect(&identity).await;
+    let connection_id = hello["data"]["connection_id"].as_str().unwrap().to_string();
+    draining.hub.publish(numbered(1));
+    assert_eq!(read_numbered(&mut client, 1).await, [(1, 1)]);
+
+    draining.hub.shutdown();
+    assert_eq!(client.closed().await.code, Some(1001));
+    draining.hub.publish(numbered(2));
+
+    let mut resumed = other
+        .open(
+            Some(&identity.session_token),
+            &resume_query(&connection_id, 2),
+        )
+        .await;
+    assert_eq!(read_numbered(&mut resumed, 1).await, [(2, 2)]);
+    other.hub.publish(numbered(3));
+    assert_eq!(read_numbered(&mut resumed, 1).await, [(3, 3)]);
+}
