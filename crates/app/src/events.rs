@@ -88,6 +88,12 @@ impl HubDelegate for HubBridge {
         }
     }
 
+    fn checkpoint(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
+        if let Some(app) = self.app() {
+            app.send_checkpoints(batch);
+        }
+    }
+
     fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
         let app = self.app();
         Box::pin(async move {
