@@ -64,6 +64,7 @@ impl App {
     }
 
     fn apply_invalidation(&self, message: &ClusterMessage) {
+        self.note_invalidation_writes(message);
         let caches = &self.inner.caches;
         match message {
             ClusterMessage::SessionRevoked {
@@ -285,6 +286,8 @@ impl MessageHandler for ClusterBridge {
                                 .channel_members
                                 .remove(&event.broadcast.channel_id);
                         }
+                        // Reads prompted by this event must see the write behind it.
+                        app.note_event_writes(&event);
                         app.inner.hub.publish(event);
                     }
                     Err(error) => {
@@ -332,6 +335,16 @@ impl MessageHandler for ClusterBridge {
             }
             ClusterMessage::ConfigChanged { config_hash } => {
                 tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
+            }
+            ClusterMessage::ReloadConfigFromDisk => {
+                if let Err(error) = app.reload_config_from_disk() {
+                    tracing::error!(from_node, error = %error.message, "reloading config.json as another node asked failed");
+                }
+            }
+            ClusterMessage::RecycleDatabaseConnections => {
+                if let Err(error) = app.recycle_database_pools() {
+                    tracing::error!(from_node, error = %error.message, "recycling database pools as another node asked failed");
+                }
             }
             other => app.apply_invalidation(&other),
         }

@@ -22,6 +22,7 @@ impl App {
     /// Hands an event to every interested connection, on this node and on the others.
     /// Called after the change is committed.
     pub(crate) fn publish(&self, event: WebSocketEvent) {
+        self.note_event_writes(&event);
         self.forward_event(&event);
         self.inner.hub.publish(event);
     }

@@ -14,6 +14,7 @@ mod channels;
 mod cluster;
 mod events;
 mod files;
+mod freshness;
 mod jobs;
 mod mentions;
 pub mod password;
@@ -27,6 +28,7 @@ mod teams;
 mod users;
 
 pub use channels::DirectChannelRequest;
+pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
@@ -170,7 +172,14 @@ impl App {
     }
 
     /// Makes `config` the running configuration of this node.
+    /// Makes `config` the node's config. Changed database settings (DataSource, replica
+    /// lists, pool sizes and lifetimes) take effect at once: the pools are rebuilt.
     pub(crate) fn apply_config(&self, config: Config) {
+        if config.sql_settings != self.config().sql_settings {
+            if let Err(error) = self.store().rebuild_pools(&config.sql_settings) {
+                tracing::error!(error = %error, "new SqlSettings not applied; keeping the current database pools");
+            }
+        }
         self.inner
             .version_id
             .store(Arc::new(version_header(&config)));

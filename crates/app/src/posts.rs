@@ -252,9 +252,9 @@ impl App {
         if !is_valid_id(post_id) {
             return Err(AppError::invalid_param("post_id"));
         }
-        let db = self.store().master().await?;
-        let post = post_store::get(&db, post_id).await?;
-        drop(db);
+        let post = self
+            .post_with_master_fallback(&session.user_id, post_id)
+            .await?;
         if post.delete_at != 0 {
             return Err(AppError::not_found(
                 "app.post.get.app_error",
@@ -269,7 +269,9 @@ impl App {
     pub async fn get_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
         let mut post = self.readable_post(session, post_id).await?;
         if post.has_reactions {
-            let db = self.store().replica().await?;
+            let db = self
+                .fresh_read(&session.user_id, Some(&post.channel_id))
+                .await?;
             post.metadata.reactions = reaction_store::list_for_post(&db, post_id).await?;
         }
         if !post.file_ids.is_empty() {
@@ -371,8 +373,9 @@ impl App {
         } else {
             PostWindow::Page { offset, limit }
         };
-        // The caller may have just posted through another node: read the master.
-        let db = self.store().master().await?;
+        // The caller may have just posted, here or through another node: a replica only if it
+        // has the caller's and the channel's latest writes.
+        let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
         Ok(post_store::list_channel(&db, channel_id, &window).await?)
     }
 
@@ -383,7 +386,9 @@ impl App {
         } else {
             post.root_id
         };
-        let db = self.store().master().await?;
+        let db = self
+            .fresh_read(&session.user_id, Some(&post.channel_id))
+            .await?;
         Ok(post_store::thread(&db, &root_id).await?)
     }
 
@@ -402,7 +407,10 @@ impl App {
                 matches: None,
             });
         }
-        let db = self.store().search().await?;
+        let db = self
+            .store()
+            .search_for(&[chorus_store::FreshKey::User(session.user_id.clone())])
+            .await?;
         let list =
             post_store::search(&db, &session.user_id, team_id, &search, offset, limit).await?;
         Ok(PostSearchResults {
@@ -485,8 +493,10 @@ impl App {
         session: &Session,
         post_id: &str,
     ) -> AppResult<Vec<Reaction>> {
-        self.readable_post(session, post_id).await?;
-        let db = self.store().master().await?;
+        let post = self.readable_post(session, post_id).await?;
+        let db = self
+            .fresh_read(&session.user_id, Some(&post.channel_id))
+            .await?;
         match reaction_store::list_for_post(&db, post_id).await {
             Ok(reactions) => Ok(reactions),
             Err(StoreError::NotFound(_)) => Ok(Vec::new()),

@@ -57,6 +57,11 @@ pub enum ClusterMessage {
     UserConnectionsHeld {
         user_id: String,
     },
+    /// An admin asked one node to reload config.json from disk (POST /config/reload): every
+    /// node re-reads its own file, so a DataSource edited on each node takes effect everywhere.
+    ReloadConfigFromDisk,
+    /// An admin asked for POST /database/recycle: every node reopens its database pools.
+    RecycleDatabaseConnections,
     /// "Hand over websocket connection `connection_id` of this session": its client resumed
     /// on the sender, which expects one [`ClusterMessage::ResumeAnswer`] from every node asked.
     ResumeRequest {

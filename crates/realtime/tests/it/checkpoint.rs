@@ -1,5 +1,7 @@
 //! Checkpoints: a clustered hub tells the delegate what it is about to send, before it sends.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chorus_model::{event_names, Broadcast, WebSocketEvent};
@@ -71,6 +73,9 @@ async fn a_connection_that_ends_for_good_is_checkpointed_as_gone() {
     .await;
 }
 
+/// Events a benchmark publisher lets each socket have outstanding.
+const IN_FLIGHT: i64 = 50;
+
 /// Prints posted events/s through one hub to 100 sockets, without and with checkpoints:
 /// `cargo test --release -p chorus-realtime --test it checkpoint_overhead -- --ignored --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,26 +93,29 @@ async fn checkpoint_overhead() {
         for member in &members {
             clients.push(server.connect_user(member).await.0);
         }
-        let events = 2_000;
+        let events: i64 = 2_000;
+        let received = Arc::new(AtomicI64::new(0));
         let started = Instant::now();
         let readers: Vec<_> = clients
             .into_iter()
             .map(|mut client| {
+                let received = Arc::clone(&received);
                 tokio::spawn(async move {
                     for _ in 0..events {
                         client.next_json().await;
+                        received.fetch_add(1, Ordering::Relaxed);
                     }
                 })
             })
             .collect();
         for n in 0..events {
+            // Closed loop: at most about 50 events in flight per socket, under the queue limit.
+            while received.load(Ordering::Relaxed) < (n - IN_FLIGHT) * 100 {
+                tokio::task::yield_now().await;
+            }
             server
                 .hub
                 .publish(posted("c1", &format!("p{n}"), 1_000 + n));
-            if n % 100 == 99 {
-                // Stay under the send queue limit, as a real post rate would.
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
         }
         for reader in readers {
             reader.await.unwrap();
