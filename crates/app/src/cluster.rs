@@ -24,6 +24,7 @@ impl App {
     /// Called once at start, after `Cluster::start` (which needs [`App::cluster_handler`]).
     pub fn attach_cluster(&self, runtime: ClusterRuntime) {
         let _ = self.inner.cluster.set(runtime);
+        tokio::spawn(reap_checkpoint_records(Arc::downgrade(&self.inner)));
     }
 
     pub fn cluster_runtime(&self) -> Option<&ClusterRuntime> {
@@ -310,6 +311,28 @@ impl MessageHandler for ClusterBridge {
                     let _ = waiter.send(());
                 }
             }
+            ClusterMessage::ResumeRequest {
+                request_id,
+                connection_id,
+                user_id,
+                session_id,
+                sequence_number,
+            } => app.answer_resume_request(
+                from_node,
+                request_id,
+                chorus_realtime::ResumeRequest {
+                    connection_id,
+                    user_id,
+                    session_id,
+                    sequence_number,
+                },
+            ),
+            ClusterMessage::ResumeAnswer { request_id, answer } => {
+                app.receive_resume_answer(from_node, &request_id, answer)
+            }
+            ClusterMessage::ConnectionCheckpoints { checkpoints } => {
+                app.receive_checkpoints(from_node, checkpoints)
+            }
             ClusterMessage::ConfigChanged { config_hash } => {
                 tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
             }
@@ -324,6 +347,22 @@ impl MessageHandler for ClusterBridge {
                 }
             }
             other => app.apply_invalidation(&other),
+        }
+    }
+}
+
+/// Runs while the app lives: drops the records of dead nodes' connections past retention.
+async fn reap_checkpoint_records(app: Weak<AppInner>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        ticker.tick().await;
+        let Some(inner) = app.upgrade() else {
+            return;
+        };
+        let app = App::from_inner(inner);
+        if let Some(runtime) = app.cluster_runtime() {
+            let alive = runtime.cluster.alive_node_ids().into_iter().collect();
+            app.inner.checkpoint_book.reap(&alive);
         }
     }
 }

@@ -65,9 +65,32 @@ fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
     Ok(())
 }
 
-fn post_event(name: &str, post: &Post) -> WebSocketEvent {
+pub(crate) fn post_event(name: &str, post: &Post) -> WebSocketEvent {
     WebSocketEvent::new(name, Broadcast::to_channel(&post.channel_id))
         .with("post", serde_json::to_string(post).unwrap_or_default())
+}
+
+/// The `posted` event of a new post.
+pub(crate) fn posted_event(
+    post: &Post,
+    channel: &Channel,
+    sender: &chorus_model::User,
+    mentioned_user_ids: &[String],
+) -> WebSocketEvent {
+    let mut event = post_event(event_names::POSTED, post)
+        .with("channel_display_name", channel.display_name.clone())
+        .with("channel_name", channel.name.clone())
+        .with("channel_type", channel.channel_type.clone())
+        .with("sender_name", sender.sender_name())
+        .with("team_id", channel.team_id.clone())
+        .with("set_online", true);
+    if !mentioned_user_ids.is_empty() {
+        event = event.with(
+            "mentions",
+            serde_json::to_string(mentioned_user_ids).unwrap_or_default(),
+        );
+    }
+    event
 }
 
 impl App {
@@ -110,7 +133,7 @@ impl App {
             ));
         }
         let mentioned_user_ids = self
-            .resolve_mentions(session, &channel, &request.message)
+            .resolve_mentions(&session.user_id, &channel, &request.message)
             .await?;
 
         let post_hashtags = hashtags(&request.message);
@@ -176,28 +199,20 @@ impl App {
             Err(CreatePostError::Store(error)) => return Err(error.into()),
         };
 
-        let mut event = post_event(event_names::POSTED, &created)
-            .with("channel_display_name", channel.display_name.clone())
-            .with("channel_name", channel.name.clone())
-            .with("channel_type", channel.channel_type.clone())
-            .with("sender_name", sender.sender_name())
-            .with("team_id", channel.team_id.clone())
-            .with("set_online", true);
-        if !mentioned_user_ids.is_empty() {
-            event = event.with(
-                "mentions",
-                serde_json::to_string(&mentioned_user_ids).unwrap_or_default(),
-            );
-        }
-        self.publish(event);
+        self.publish(posted_event(
+            &created,
+            &channel,
+            &sender,
+            &mentioned_user_ids,
+        ));
         Ok(created)
     }
 
     /// Channel members a message mentions, never the author. In a direct channel the other
     /// person is always mentioned.
-    async fn resolve_mentions(
+    pub(crate) async fn resolve_mentions(
         &self,
-        session: &Session,
+        author_id: &str,
         channel: &Channel,
         message: &str,
     ) -> AppResult<Vec<String>> {
@@ -205,7 +220,7 @@ impl App {
         if channel.channel_type == CHANNEL_DIRECT {
             return Ok(members
                 .iter()
-                .filter(|id| **id != session.user_id)
+                .filter(|id| *id != author_id)
                 .cloned()
                 .collect());
         }
@@ -213,7 +228,7 @@ impl App {
         if names.mentions_everyone {
             let mut everyone: Vec<String> = members
                 .iter()
-                .filter(|id| **id != session.user_id)
+                .filter(|id| *id != author_id)
                 .cloned()
                 .collect();
             everyone.sort();
@@ -228,7 +243,7 @@ impl App {
         Ok(found
             .into_iter()
             .map(|(user_id, _)| user_id)
-            .filter(|user_id| *user_id != session.user_id)
+            .filter(|user_id| user_id != author_id)
             .collect())
     }
 
