@@ -494,6 +494,65 @@ async fn a_post_announced_by_another_node_is_readable_at_once_despite_a_lagging_
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recycling_and_reloading_pools_drops_no_request_in_flight() {
+    let databases = Databases::start(1, false);
+    let node = DbNode::start(json!({
+        "DataSource": databases.primary_url(),
+        "DataSourceReplicas": [databases.replica_url(0)],
+        "MaxOpenConns": 4,
+    }))
+    .await;
+    let (_, token) = sign_up(&node.api(), "db-admin").await;
+    let admin = node.api().with_token(&token);
+    let channel_id = team_and_channel(&admin, "recycle").await;
+    let mut clients = Vec::new();
+    for client in 0..4 {
+        let (api, channel_id) = (admin.clone(), channel_id.clone());
+        clients.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for round in 0..40 {
+                let posted = api
+                    .post(
+                        "/posts",
+                        json!({"channel_id": channel_id, "message": format!("{client}/{round}")}),
+                    )
+                    .await;
+                statuses.push(posted.status);
+                let read = api.get(&format!("/channels/{channel_id}/posts")).await;
+                statuses.push(read.status);
+            }
+            statuses
+        }));
+    }
+    for round in 0..6 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let path = if round % 2 == 0 {
+            "/database/recycle"
+        } else {
+            "/config/reload"
+        };
+        admin.post(path, json!({})).await.expect_status(200);
+    }
+    for client in clients {
+        let statuses = client.await.unwrap();
+        assert!(
+            statuses
+                .iter()
+                .all(|status| *status == 200 || *status == 201),
+            "a request failed while pools were recycled: {statuses:?}"
+        );
+    }
+    // Reload applies a changed pool size.
+    node.edit_sql_settings(|sql| sql["MaxOpenConns"] = json!(7));
+    admin
+        .post("/config/reload", json!({}))
+        .await
+        .expect_status(200);
+    let status = database_status(&admin).await;
+    assert_eq!(status["master"]["pool_max"], 7, "{status}");
+}
+
 /// What a client writing continuously saw during one failover.
 struct FailoverTrial {
     /// From the last acknowledged write before the first failure to the first one after the
