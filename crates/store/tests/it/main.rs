@@ -207,3 +207,43 @@ async fn a_statement_past_query_timeout_is_cancelled_by_the_server_and_answers_5
     let one: i32 = db.query_one("SELECT 1", &[]).await.expect("next").get(0);
     assert_eq!(one, 1);
 }
+
+/// MaxIdleConns trims idle connections (the monitor, every 100 ms); ConnMaxLifetimeMilliseconds
+/// replaces a connection that got too old.
+#[tokio::test]
+async fn pools_keep_max_idle_conns_and_replace_connections_past_their_lifetime() {
+    let settings = SqlSettings {
+        max_open_conns: 10,
+        max_idle_conns: 2,
+        conn_max_lifetime_milliseconds: 400,
+        ..settings_for_fresh_database()
+    };
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(store.master().await.expect("connection"));
+    }
+    let first_backend: i32 = held[0]
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let open = store.status().master.pool_open;
+    assert!(open <= 2, "{open} connections open, MaxIdleConns is 2");
+
+    // Older than ConnMaxLifetimeMilliseconds: the next checkout gets a new backend.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let db = store.master().await.expect("connection");
+    let backend: i32 = db
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(
+        backend, first_backend,
+        "a connection past its lifetime was reused"
+    );
+}
