@@ -108,6 +108,20 @@ pub async fn insert_throughput(
     closed_loop(workers, window).await
 }
 
+/// Posts in Chorus's `posts` table whose message starts with "benchmark post ", the prefix
+/// every post-creating scenario uses.
+pub async fn count_benchmark_posts(url: &str) -> Result<i64> {
+    let row = connect(url)
+        .await?
+        .query_one(
+            "SELECT count(*) FROM posts WHERE message LIKE 'benchmark post %'",
+            &[],
+        )
+        .await
+        .context("counting the stored posts")?;
+    Ok(row.get(0))
+}
+
 /// 26 characters of `[a-z0-9]`, like a Mattermost id.
 fn random_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

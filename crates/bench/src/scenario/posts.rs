@@ -21,11 +21,12 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::api::{http_client, Api, Workspace};
+use crate::api::{http_client, Api, Membership, Workspace};
 use crate::pg::{self, ServerFacts};
 use crate::report::{cpu_row, fmt_rate, latency_row, CPU_HEADER, LATENCY_HEADER};
 use crate::scenario::Stack;
 use crate::stats::{closed_loop, cpu_during, LoadResult, Window, OP_TIMEOUT};
+use crate::sys::Parties;
 
 #[derive(Args, Clone, Debug)]
 pub struct PostsArgs {
@@ -88,20 +89,23 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
     let postgres = pg::server_facts(&stack.database_url).await?;
     let api = Api::new(stack.node.url(""))?;
     let workspace = api
-        .create_workspace(args.users, args.channels.max(1))
+        .create_workspace(args.users, args.channels.max(1), Membership::Everyone)
         .await
         .context("setting up users, a team and channels")?;
 
+    let parties = Parties::node(stack.node.pid());
     eprintln!("posts: raw INSERT, {} connections", args.pg_concurrency);
     let (raw_insert, cpu) = tokio::join!(
         pg::insert_throughput(&stack.database_url, args.pg_concurrency, window),
-        cpu_during(stack.node.pid(), window)
+        cpu_during(&parties, window)
     );
     let mut raw_insert = raw_insert?;
     raw_insert.cpu = Some(cpu);
 
     eprintln!("posts: Chorus, {} clients, 1 channel", args.concurrency);
-    let chorus_one_channel = post_load(stack, &workspace, args.concurrency, 1, window).await?;
+    let url = stack.node.url("/api/v4/posts");
+    let chorus_one_channel =
+        post_load(&url, &parties, &workspace, args.concurrency, 1, window).await?;
     stack.node.check_alive()?;
 
     let chorus_many_channels = if args.channels > 1 {
@@ -109,7 +113,15 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
             "posts: Chorus, {} clients, {} channels",
             args.concurrency, args.channels
         );
-        let result = post_load(stack, &workspace, args.concurrency, args.channels, window).await?;
+        let result = post_load(
+            &url,
+            &parties,
+            &workspace,
+            args.concurrency,
+            args.channels,
+            window,
+        )
+        .await?;
         stack.node.check_alive()?;
         Some(result)
     } else {
@@ -120,15 +132,7 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
         + chorus_many_channels
             .as_ref()
             .map_or(0, |result| result.ok_total);
-    let posts_stored: i64 = pg::connect(&stack.database_url)
-        .await?
-        .query_one(
-            "SELECT count(*) FROM posts WHERE message LIKE 'benchmark post %'",
-            &[],
-        )
-        .await
-        .context("counting the stored posts")?
-        .get(0);
+    let posts_stored = pg::count_benchmark_posts(&stack.database_url).await?;
     if (posts_stored as u64) < posts_acknowledged {
         bail!(
             "only {posts_stored} posts in the database, but {posts_acknowledged} were acknowledged"
@@ -157,23 +161,23 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
     })
 }
 
-/// `concurrency` HTTP clients posting for `window`; client `n` posts as user `n % users` into
-/// channel `n % channels`.
-async fn post_load(
-    stack: &Stack,
+/// `concurrency` HTTP clients posting to `url` (`…/api/v4/posts`) for `window`; client `n`
+/// posts as user `n % users` into channel `n % channels`. CPU is measured for `parties`.
+pub async fn post_load(
+    url: &str,
+    parties: &Parties,
     workspace: &Workspace,
     concurrency: usize,
     channels: usize,
     window: Window,
 ) -> Result<LoadResult> {
-    let url = stack.node.url("/api/v4/posts");
     let mut workers = Vec::with_capacity(concurrency);
     for worker in 0..concurrency {
         let client = http_client(OP_TIMEOUT)?;
         let account = &workspace.accounts[worker % workspace.accounts.len()];
         let authorization = format!("Bearer {}", account.token);
         let channel_id = workspace.channel_ids[worker % channels].clone();
-        let url = url.clone();
+        let url = url.to_owned();
         let mut sequence = 0u64;
         workers.push(move || {
             sequence += 1;
@@ -199,10 +203,7 @@ async fn post_load(
             }
         });
     }
-    let (result, cpu) = tokio::join!(
-        closed_loop(workers, window),
-        cpu_during(stack.node.pid(), window)
-    );
+    let (result, cpu) = tokio::join!(closed_loop(workers, window), cpu_during(parties, window));
     let mut result = result?;
     result.cpu = Some(cpu);
     Ok(result)
