@@ -12,6 +12,14 @@ pub const PASSWORD: &str = "Bench-password-1";
 /// Setup requests per node in flight at once (password hashing is CPU-bound on the node).
 const SETUP_CONCURRENCY: usize = 4;
 
+/// A fresh `pending_post_id` for a post: Mattermost's clients send one with every post (the
+/// idempotency key of a retry), so the benchmarks do too.
+pub fn pending_post_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("bench-{}-{number}", std::process::id())
+}
+
 /// An HTTP client for loopback only: no proxy from the environment, Nagle off, keep-alive,
 /// and a deadline on every request so that no benchmark step can hang.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::api::{http_client, Api, Membership};
+use crate::api::{http_client, pending_post_id, Api, Membership};
 use crate::report::{cpu_row, fmt_thousands, CPU_HEADER};
 use crate::scenario::ClusterStack;
 use crate::stats::{cpu_during, open_loop, Latency, LoadResult, Window, OP_TIMEOUT};
@@ -199,7 +199,7 @@ pub async fn run(chorus_binary: &Path, args: &FanoutArgs) -> Result<FanoutReport
         bail!("--rates must be positive numbers");
     }
     raise_open_file_limit(args.clients as u64 * 2 + 1_000)?;
-    let mut stack = ClusterStack::start(chorus_binary, args.nodes, false).await?;
+    let mut stack = ClusterStack::start(chorus_binary, args.nodes, false, false).await?;
     let result = measure(&mut stack, args).await;
     stack.stop().await;
     result
@@ -305,6 +305,7 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
                     json!({
                         "channel_id": workspace.channel_ids[channel],
                         "message": format!("fanout-{post}- a post for the fan-out benchmark"),
+                        "pending_post_id": pending_post_id(),
                     })
                     .to_string(),
                 );

@@ -24,14 +24,35 @@ pub struct Stack {
     pg: PgServer,
 }
 
+/// A throwaway PostgreSQL server and one fresh database on it. With `track_statements`, the
+/// server loads pg_stat_statements (a restart) and the database has the extension, so a
+/// scenario can say which statements cost what ([`crate::pg::top_statements`]).
+async fn start_postgres(track_statements: bool) -> Result<(PgServer, String)> {
+    tokio::task::spawn_blocking(move || -> Result<(PgServer, String)> {
+        let mut pg = PgServer::start().context("starting a throwaway PostgreSQL")?;
+        if track_statements {
+            let config = pg.data_dir().join("postgresql.conf");
+            let mut settings =
+                std::fs::read_to_string(&config).context("reading postgresql.conf")?;
+            settings.push_str("\nshared_preload_libraries = 'pg_stat_statements'\n");
+            std::fs::write(&config, settings).context("writing postgresql.conf")?;
+            pg.restart()
+                .context("restarting PostgreSQL with pg_stat_statements")?;
+        }
+        let url = pg.create_database()?;
+        if track_statements {
+            let database = url.rsplit('/').next().unwrap_or_default();
+            let database = database.split('?').next().unwrap_or_default();
+            pg.psql(database, "CREATE EXTENSION pg_stat_statements")?;
+        }
+        Ok((pg, url))
+    })
+    .await?
+}
+
 impl Stack {
-    pub async fn start(chorus_binary: &Path) -> Result<Stack> {
-        let (pg, database_url) = tokio::task::spawn_blocking(|| -> Result<(PgServer, String)> {
-            let pg = PgServer::start().context("starting a throwaway PostgreSQL")?;
-            let url = pg.create_database()?;
-            Ok((pg, url))
-        })
-        .await??;
+    pub async fn start(chorus_binary: &Path, track_statements: bool) -> Result<Stack> {
+        let (pg, database_url) = start_postgres(track_statements).await?;
         let node = Node::start(chorus_binary, &database_url, &[]).await?;
         Ok(Stack {
             node,
@@ -64,13 +85,9 @@ impl ClusterStack {
         chorus_binary: &Path,
         nodes: usize,
         with_nginx: bool,
+        track_statements: bool,
     ) -> Result<ClusterStack> {
-        let (pg, database_url) = tokio::task::spawn_blocking(|| -> Result<(PgServer, String)> {
-            let pg = PgServer::start().context("starting a throwaway PostgreSQL")?;
-            let url = pg.create_database()?;
-            Ok((pg, url))
-        })
-        .await??;
+        let (pg, database_url) = start_postgres(track_statements).await?;
         let cluster_name = format!("bench-{}", std::process::id());
         let mut started = Vec::with_capacity(nodes);
         for _ in 0..nodes {

@@ -21,8 +21,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::api::{http_client, Api, Membership};
-use crate::pg::{self, ServerFacts};
+use crate::api::{http_client, pending_post_id, Api, Membership};
+use crate::pg::{self, ServerFacts, StatementCost};
 use crate::report::{cpu_row, fmt_rate, latency_row, CPU_HEADER, LATENCY_HEADER};
 use crate::scenario::posts::post_load;
 use crate::scenario::ClusterStack;
@@ -64,6 +64,10 @@ pub struct NginxPostsArgs {
     /// The POST p99 (ms) a rate must stay under.
     #[arg(long, default_value_t = 100.0)]
     pub p99_limit_ms: f64,
+    /// Load pg_stat_statements into PostgreSQL and report the statements the nodes ran during
+    /// the closed-loop phase, per post.
+    #[arg(long)]
+    pub statements: bool,
 }
 
 #[derive(Serialize)]
@@ -84,6 +88,9 @@ pub struct NginxPostsReport {
     pub highest_rate_within_limit: Option<f64>,
     pub posts_acknowledged: u64,
     pub posts_stored: i64,
+    /// With `--statements`: the nodes' statements during the closed-loop phase, costliest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementCost>,
 }
 
 impl NginxPostsReport {
@@ -99,7 +106,7 @@ pub async fn run(chorus_binary: &Path, args: &NginxPostsArgs) -> Result<NginxPos
     if args.rates.iter().any(|rate| *rate <= 0.0) {
         bail!("--rates must be positive numbers");
     }
-    let mut stack = ClusterStack::start(chorus_binary, args.nodes, true).await?;
+    let mut stack = ClusterStack::start(chorus_binary, args.nodes, true, args.statements).await?;
     let result = measure(&mut stack, args).await;
     stack.stop().await;
     result
@@ -141,6 +148,9 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
         args.concurrency, args.nodes
     );
     let posts_url = nginx_url("/api/v4/posts");
+    if args.statements {
+        pg::reset_statements(&stack.database_url).await?;
+    }
     let closed_loop = post_load(
         &posts_url,
         &parties,
@@ -151,6 +161,11 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
     )
     .await?;
     stack.check_alive()?;
+    let statements = if args.statements {
+        pg::top_statements(&stack.database_url, closed_loop.ok_total).await?
+    } else {
+        Vec::new()
+    };
 
     let http = http_client(OP_TIMEOUT)?;
     let authorizations: Arc<Vec<String>> = Arc::new(
@@ -175,6 +190,7 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
                     json!({
                         "channel_id": channel_id,
                         "message": format!("benchmark post open-{rate}-{index}"),
+                        "pending_post_id": pending_post_id(),
                     })
                     .to_string(),
                 );
@@ -234,6 +250,7 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
         highest_rate_within_limit,
         posts_acknowledged,
         posts_stored,
+        statements,
     })
 }
 
@@ -299,6 +316,15 @@ impl NginxPostsReport {
             "posts acknowledged over the whole run: {}, found in the database: {}\n",
             self.posts_acknowledged, self.posts_stored
         ));
+        if !self.statements.is_empty() {
+            out.push_str(&format!(
+                "\nPostgreSQL statements during the closed-loop phase, per acknowledged post\n{}\n",
+                StatementCost::HEADER
+            ));
+            for statement in &self.statements {
+                out.push_str(&format!("{}\n", statement.row()));
+            }
+        }
         for (name, result) in &phases {
             if let Some(error) = &result.first_error {
                 out.push_str(&format!("first error ({name}): {error}\n"));

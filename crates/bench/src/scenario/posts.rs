@@ -21,8 +21,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::api::{http_client, Api, Membership, Workspace};
-use crate::pg::{self, ServerFacts};
+use crate::api::{http_client, pending_post_id, Api, Membership, Workspace};
+use crate::pg::{self, ServerFacts, StatementCost};
 use crate::report::{cpu_row, fmt_rate, latency_row, CPU_HEADER, LATENCY_HEADER};
 use crate::scenario::Stack;
 use crate::stats::{closed_loop, cpu_during, LoadResult, Window, OP_TIMEOUT};
@@ -48,6 +48,10 @@ pub struct PostsArgs {
     /// Users the HTTP clients post as (round-robin).
     #[arg(long, default_value_t = 4)]
     pub users: usize,
+    /// Load pg_stat_statements into PostgreSQL and report the statements the node ran during
+    /// the Chorus phases, per post: where PostgreSQL's time goes.
+    #[arg(long)]
+    pub statements: bool,
 }
 
 #[derive(Serialize)]
@@ -65,6 +69,9 @@ pub struct PostsReport {
     pub ratio_one_channel: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_many_channels: Option<f64>,
+    /// With `--statements`: the node's statements during the Chorus phases, costliest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementCost>,
     /// Posts acknowledged (201) over the whole run, and the benchmark's posts found in the
     /// database afterwards (may be higher: a post can commit after its request timed out).
     pub posts_acknowledged: u64,
@@ -79,7 +86,7 @@ pub async fn run(chorus_binary: &Path, args: &PostsArgs) -> Result<PostsReport> 
         warmup: Duration::from_secs_f64(args.warmup),
         measure: Duration::from_secs_f64(args.duration),
     };
-    let mut stack = Stack::start(chorus_binary).await?;
+    let mut stack = Stack::start(chorus_binary, args.statements).await?;
     let result = measure(&mut stack, args, window).await;
     stack.stop().await;
     result
@@ -102,6 +109,9 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
     let mut raw_insert = raw_insert?;
     raw_insert.cpu = Some(cpu);
 
+    if args.statements {
+        pg::reset_statements(&stack.database_url).await?;
+    }
     eprintln!("posts: Chorus, {} clients, 1 channel", args.concurrency);
     let url = stack.node.url("/api/v4/posts");
     let chorus_one_channel =
@@ -132,6 +142,11 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
         + chorus_many_channels
             .as_ref()
             .map_or(0, |result| result.ok_total);
+    let statements = if args.statements {
+        pg::top_statements(&stack.database_url, posts_acknowledged).await?
+    } else {
+        Vec::new()
+    };
     let posts_stored = pg::count_benchmark_posts(&stack.database_url).await?;
     if (posts_stored as u64) < posts_acknowledged {
         bail!(
@@ -158,6 +173,7 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
         chorus_many_channels,
         posts_acknowledged,
         posts_stored,
+        statements,
     })
 }
 
@@ -184,6 +200,7 @@ pub async fn post_load(
             let body = json!({
                 "channel_id": channel_id,
                 "message": format!("benchmark post {worker}-{sequence}"),
+                "pending_post_id": pending_post_id(),
             })
             .to_string();
             let request = client
@@ -269,6 +286,15 @@ impl PostsReport {
             "\nposts acknowledged over the whole run: {}, found in the database: {}\n",
             self.posts_acknowledged, self.posts_stored
         ));
+        if !self.statements.is_empty() {
+            out.push_str(&format!(
+                "\nPostgreSQL statements during the Chorus phases, per acknowledged post\n{}\n",
+                StatementCost::HEADER
+            ));
+            for statement in &self.statements {
+                out.push_str(&format!("{}\n", statement.row()));
+            }
+        }
         for (name, result) in self.phases() {
             if let Some(error) = &result.first_error {
                 out.push_str(&format!("first error ({name}): {error}\n"));

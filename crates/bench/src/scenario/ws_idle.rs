@@ -85,7 +85,7 @@ pub async fn run(chorus_binary: &Path, args: &WsIdleArgs) -> Result<WsIdleReport
     }
     // Before the node starts: it inherits this process's limit.
     raise_open_file_limit(args.connections as u64 + SPARE_FILES)?;
-    let mut stack = Stack::start(chorus_binary).await?;
+    let mut stack = Stack::start(chorus_binary, false).await?;
     let result = measure(&mut stack, args).await;
     stack.stop().await;
     result
