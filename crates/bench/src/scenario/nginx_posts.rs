@@ -58,7 +58,7 @@ pub struct NginxPostsArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "250,500,1000,1500,2000,2500,3000,4000,5000"
+        default_value = "250,500,750,1000,1250,1500,2000,2500,3000,4000,5000"
     )]
     pub rates: Vec<f64>,
     /// The POST p99 (ms) a rate must stay under.
