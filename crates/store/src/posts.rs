@@ -183,6 +183,116 @@ async fn create_root_post(
     }
 }
 
+/// [`CREATE_ROOT_POST`] for many posts at once, one row of `input` per post. The posts'
+/// channels must be distinct (the app's channel locks guarantee it), so each channel row is
+/// updated once and the member rows the CTEs touch are all different.
+const CREATE_ROOT_POSTS: &str = "\
+WITH input AS (
+    SELECT * FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::varchar[], $5::text[],
+        $6::varchar[], $7::jsonb[], $8::varchar[], $9::varchar[])
+        AS input (id, proposed_at, userid, channelid, message, type, props, hashtags, pendingpostid)
+), retry AS (
+    SELECT input.id FROM input JOIN posts ON posts.userid = input.userid
+        AND posts.pendingpostid = input.pendingpostid AND posts.pendingpostid <> ''
+), channel AS (
+    UPDATE channels SET lastpostat = GREATEST(input.proposed_at, channels.lastpostat + 1),
+        lastrootpostat = GREATEST(input.proposed_at, channels.lastpostat + 1),
+        totalmsgcount = channels.totalmsgcount + 1,
+        totalmsgcountroot = channels.totalmsgcountroot + 1
+    FROM input
+    WHERE channels.id = input.channelid AND channels.deleteat = 0
+        AND input.id NOT IN (SELECT id FROM retry)
+    RETURNING input.id AS post_id, channels.id AS channelid, channels.lastpostat,
+        channels.totalmsgcount, channels.totalmsgcountroot
+), post AS (
+    INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, channelid,
+        rootid, originalid, message, type, props, hashtags, fileids, hasreactions, replycount,
+        lastreplyat, pendingpostid)
+    SELECT input.id, channel.lastpostat, channel.lastpostat, 0, 0, false, input.userid,
+        input.channelid, '', '', input.message, input.type, input.props, input.hashtags, '[]',
+        false, 0, 0, input.pendingpostid
+    FROM channel JOIN input ON input.id = channel.post_id
+    RETURNING id, createat
+), mentioned AS (
+    UPDATE channelmembers SET mentioncount = mentioncount + 1,
+        mentioncountroot = mentioncountroot + 1
+    FROM unnest($10::varchar[], $11::varchar[]) AS mention (channelid, userid)
+        JOIN channel ON channel.channelid = mention.channelid
+    WHERE channelmembers.channelid = mention.channelid AND channelmembers.userid = mention.userid
+), author_read AS (
+    UPDATE channelmembers SET lastviewedat = channel.lastpostat, msgcount = channel.totalmsgcount,
+        msgcountroot = channel.totalmsgcountroot, lastupdateat = channel.lastpostat
+    FROM channel JOIN input ON input.id = channel.post_id
+    WHERE channelmembers.channelid = channel.channelid AND channelmembers.userid = input.userid
+)
+SELECT input.id, post.createat FROM input LEFT JOIN post ON post.id = input.id";
+
+/// Creates many root posts without files in one statement and one commit (group commit).
+/// Returns each post's `create_at`, in the order given, or `None` for a post that was not
+/// created (a retry, or its channel is gone or archived): give those to [`create`] one by one,
+/// which says why. An error (a concurrent retry's unique violation, a deadlock with another
+/// node's batch) commits nothing; then [`create`] each post instead.
+pub async fn create_root_posts(
+    db: &mut Connection,
+    posts: &[&NewPost],
+) -> StoreResult<Vec<Option<i64>>> {
+    debug_assert!(posts
+        .iter()
+        .all(|new| new.post.root_id.is_empty() && new.post.file_ids.is_empty()));
+    debug_assert_eq!(
+        posts
+            .iter()
+            .map(|new| &new.post.channel_id)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        posts.len(),
+        "one post per channel in a batch"
+    );
+    let column = |field: fn(&Post) -> &String| -> Vec<&String> {
+        posts.iter().map(|new| field(&new.post)).collect()
+    };
+    let proposed_at: Vec<i64> = posts.iter().map(|new| new.post.create_at).collect();
+    let props: Vec<Value> = posts
+        .iter()
+        .map(|new| Value::Object(new.post.props.clone()))
+        .collect();
+    let mut mention_channels = Vec::new();
+    let mut mention_users = Vec::new();
+    for new in posts {
+        for user_id in &new.mentioned_user_ids {
+            mention_channels.push(&new.post.channel_id);
+            mention_users.push(user_id);
+        }
+    }
+    let statement = db.prepare_cached(CREATE_ROOT_POSTS).await?;
+    let rows = db
+        .query(
+            &statement,
+            &[
+                &column(|post| &post.id),
+                &proposed_at,
+                &column(|post| &post.user_id),
+                &column(|post| &post.channel_id),
+                &column(|post| &post.message),
+                &column(|post| &post.post_type),
+                &props,
+                &column(|post| &post.hashtags),
+                &column(|post| &post.pending_post_id),
+                &mention_channels,
+                &mention_users,
+            ],
+        )
+        .await?;
+    let created: HashMap<String, Option<i64>> = rows
+        .iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, Option<i64>>(1)))
+        .collect();
+    Ok(posts
+        .iter()
+        .map(|new| created.get(&new.post.id).copied().flatten())
+        .collect())
+}
+
 fn is_pending_post_conflict(error: &tokio_postgres::Error) -> bool {
     error.as_db_error().is_some_and(|db_error| {
         *db_error.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION

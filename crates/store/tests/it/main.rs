@@ -157,3 +157,70 @@ async fn concurrent_retries_without_an_app_lock_store_one_post() {
     assert_eq!(created, 1, "exactly one attempt creates the post");
     assert_eq!(ids.len(), 1, "every attempt answers with the same post");
 }
+
+/// Group commit: posts of several channels in one statement. Each is created past its
+/// channel's last post and counted; a retry and a post to an archived channel are left for
+/// `create` to explain.
+#[tokio::test]
+async fn a_batch_creates_posts_of_several_channels_at_once() {
+    let settings = settings_for_fresh_database();
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let mut db = store.master().await.expect("connection");
+    let now = chorus_model::now_millis();
+    let mut channel_ids = Vec::new();
+    for index in 0..3 {
+        let channel = Channel {
+            id: new_id(),
+            create_at: now,
+            update_at: now,
+            team_id: new_id(),
+            channel_type: CHANNEL_OPEN.to_string(),
+            display_name: format!("Batch {index}"),
+            name: format!("batch-{index}"),
+            // The first channel's last post is "in the future" (another node's fast clock).
+            last_post_at: if index == 0 { now + 60_000 } else { 0 },
+            ..Default::default()
+        };
+        channels::insert(&db, &channel).await.expect("channel");
+        channel_ids.push(channel.id);
+    }
+    channels::archive(&db, &channel_ids[2], now)
+        .await
+        .expect("archive");
+    let author = new_id();
+    let new_post = |channel_id: &str, pending_post_id: &str| NewPost {
+        post: Post {
+            id: new_id(),
+            create_at: now,
+            user_id: author.clone(),
+            channel_id: channel_id.to_string(),
+            message: "batched".into(),
+            pending_post_id: pending_post_id.into(),
+            ..Default::default()
+        },
+        mentioned_user_ids: Vec::new(),
+    };
+    let earlier = new_post(&channel_ids[1], "sent-before");
+    match posts::create(&mut db, earlier).await {
+        Ok(CreateOutcome::Created(_)) => {}
+        _ => panic!("the first post is created"),
+    }
+
+    let in_future_channel = new_post(&channel_ids[0], "a");
+    let retried = new_post(&channel_ids[1], "sent-before");
+    let in_archived_channel = new_post(&channel_ids[2], "c");
+    let created = posts::create_root_posts(
+        &mut db,
+        &[&in_future_channel, &retried, &in_archived_channel],
+    )
+    .await
+    .expect("batch");
+    assert!(created[0].is_some_and(|create_at| create_at > now + 60_000));
+    assert_eq!(created[1], None, "a retry is not created twice");
+    assert_eq!(created[2], None, "nothing is posted to an archived channel");
+    let stored = posts::get(&db, &in_future_channel.post.id)
+        .await
+        .expect("the batched post is stored");
+    assert_eq!(Some(stored.create_at), created[0]);
+}
