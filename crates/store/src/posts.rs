@@ -185,12 +185,17 @@ async fn create_root_post(
 
 /// [`CREATE_ROOT_POST`] for many posts at once, one row of `input` per post. The posts'
 /// channels must be distinct (the app's channel locks guarantee it), so each channel row is
-/// updated once and the member rows the CTEs touch are all different.
+/// updated once and the member rows the CTEs touch are all different. `locked` takes the
+/// channel rows' locks in id order before the UPDATE needs them (it reads `locked` either
+/// whole or in that order), so two nodes' batches over the same channels wait for each other
+/// instead of deadlocking.
 const CREATE_ROOT_POSTS: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::varchar[], $5::text[],
         $6::varchar[], $7::jsonb[], $8::varchar[], $9::varchar[])
         AS input (id, proposed_at, userid, channelid, message, type, props, hashtags, pendingpostid)
+), locked AS (
+    SELECT id FROM channels WHERE id IN (SELECT channelid FROM input) ORDER BY id FOR UPDATE
 ), retry AS (
     SELECT input.id FROM input JOIN posts ON posts.userid = input.userid
         AND posts.pendingpostid = input.pendingpostid AND posts.pendingpostid <> ''
@@ -199,7 +204,7 @@ WITH input AS (
         lastrootpostat = GREATEST(input.proposed_at, channels.lastpostat + 1),
         totalmsgcount = channels.totalmsgcount + 1,
         totalmsgcountroot = channels.totalmsgcountroot + 1
-    FROM input
+    FROM input JOIN locked ON locked.id = input.channelid
     WHERE channels.id = input.channelid AND channels.deleteat = 0
         AND input.id NOT IN (SELECT id FROM retry)
     RETURNING input.id AS post_id, channels.id AS channelid, channels.lastpostat,
