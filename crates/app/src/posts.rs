@@ -5,14 +5,15 @@ use crate::mentions::mentioned_names;
 use crate::{App, AppResult};
 use chorus_model::{
     event_names, is_valid_id, new_id, now_millis, AppError, Broadcast, Channel, Post, PostList,
-    PostPatch, PostSearch, PostSearchResults, Reaction, SearchParameter, Session, WebSocketEvent,
-    CHANNEL_DIRECT, POST_MESSAGE_MAX_RUNES,
+    PostPatch, PostSearch, PostSearchResults, Reaction, SearchParameter, Session, User,
+    WebSocketEvent, CHANNEL_DIRECT, POST_MESSAGE_MAX_RUNES,
 };
 use chorus_store::posts::{
     self as post_store, CreateOutcome, CreatePostError, NewPost, PostChanges, PostWindow,
 };
 use chorus_store::{reactions as reaction_store, users as user_store, StoreError};
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// Body of POST /posts.
 pub type CreatePostRequest = Post;
@@ -153,19 +154,43 @@ impl App {
         };
         let sender = self.cached_user(&session.user_id).await?;
 
-        // Commit and hand the event to the hub under the channel's lock, so events of a
-        // channel leave in create_at order.
+        // A task of its own, so that a client hanging up cannot stop a post between its commit
+        // and its event.
+        let app = self.clone();
+        tokio::spawn(async move {
+            app.commit_and_publish(post, mentioned_user_ids, channel, sender)
+                .await
+        })
+        .await
+        .map_err(|_| {
+            AppError::internal(
+                "app.post.create_post.app_error",
+                "Unable to create the post.",
+            )
+        })?
+    }
+
+    /// Commits a new post and hands its event to the hub under the channel's lock, so events
+    /// of a channel leave in create_at order. Root posts without files go through the group
+    /// commit ([`crate::post_writer`]).
+    async fn commit_and_publish(
+        &self,
+        post: Post,
+        mentioned_user_ids: Vec<String>,
+        channel: Arc<Channel>,
+        sender: Arc<User>,
+    ) -> AppResult<Post> {
         let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
-        let mut db = self.store().master().await?;
-        let outcome = post_store::create(
-            &mut db,
-            NewPost {
-                post,
-                mentioned_user_ids: mentioned_user_ids.clone(),
-            },
-        )
-        .await;
-        drop(db);
+        let new_post = NewPost {
+            post,
+            mentioned_user_ids: mentioned_user_ids.clone(),
+        };
+        let outcome = if new_post.post.root_id.is_empty() && new_post.post.file_ids.is_empty() {
+            self.post_writer().create(new_post).await
+        } else {
+            let mut db = self.store().master().await?;
+            post_store::create(&mut db, new_post).await
+        };
         let created = match outcome {
             Ok(CreateOutcome::Created(post)) => post,
             Ok(CreateOutcome::AlreadyExisted(post)) => return Ok(post),
@@ -206,6 +231,12 @@ impl App {
             &mentioned_user_ids,
         ));
         Ok(created)
+    }
+
+    fn post_writer(&self) -> &crate::post_writer::PostWriter {
+        self.inner
+            .post_writer
+            .get_or_init(|| crate::post_writer::PostWriter::start(self.store().clone()))
     }
 
     /// Channel members a message mentions, never the author. In a direct channel the other

@@ -12,6 +12,14 @@ pub const PASSWORD: &str = "Bench-password-1";
 /// Setup requests per node in flight at once (password hashing is CPU-bound on the node).
 const SETUP_CONCURRENCY: usize = 4;
 
+/// A fresh `pending_post_id` for a post: Mattermost's clients send one with every post (the
+/// idempotency key of a retry), so the benchmarks do too.
+pub fn pending_post_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("bench-{}-{number}", std::process::id())
+}
+
 /// An HTTP client for loopback only: no proxy from the environment, Nagle off, keep-alive,
 /// and a deadline on every request so that no benchmark step can hang.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
@@ -31,8 +39,26 @@ pub struct Account {
     pub token: String,
 }
 
-/// A team with channels, every account a member of all of them. `accounts[0]` is the first
-/// user of the node, hence a system admin.
+/// Who joins which channel of a [`Workspace`]; the admin (`accounts[0]`), who creates them, is
+/// in every channel.
+#[derive(Clone, Copy, Debug)]
+pub enum Membership {
+    /// Every account in every channel.
+    Everyone,
+    /// Account n (n ≥ 1) in channel (n − 1) mod channels only.
+    OneChannelEach,
+}
+
+impl Membership {
+    fn joins(self, account: usize, channel: usize, channels: usize) -> bool {
+        match self {
+            Membership::Everyone => true,
+            Membership::OneChannelEach => (account - 1) % channels == channel,
+        }
+    }
+}
+
+/// A team with channels. `accounts[0]` is the first user of the node, hence a system admin.
 pub struct Workspace {
     pub channel_ids: Vec<String>,
     pub accounts: Vec<Account>,
@@ -52,8 +78,14 @@ impl Api {
         })
     }
 
-    /// `users` accounts (the first one is the admin), one team, `channels` public channels.
-    pub async fn create_workspace(&self, users: usize, channels: usize) -> Result<Workspace> {
+    /// `users` accounts (the first one is the admin), one team, `channels` public channels
+    /// joined as `membership` says.
+    pub async fn create_workspace(
+        &self,
+        users: usize,
+        channels: usize,
+        membership: Membership,
+    ) -> Result<Workspace> {
         let admin = self.sign_up_and_log_in("bench0").await?;
         let others: Vec<Account> = stream::iter(1..users.max(1))
             .map(|n| async move { self.sign_up_and_log_in(&format!("bench{n}")).await })
@@ -91,10 +123,14 @@ impl Api {
                 .await?;
             channel_ids.push(string_field(&channel, "id")?);
         }
-        let memberships: Vec<(&String, &Account)> = channel_ids
-            .iter()
-            .flat_map(|channel| others.iter().map(move |account| (channel, account)))
-            .collect();
+        let mut memberships: Vec<(&String, &Account)> = Vec::new();
+        for (channel_index, channel_id) in channel_ids.iter().enumerate() {
+            for (other_index, account) in others.iter().enumerate() {
+                if membership.joins(other_index + 1, channel_index, channel_ids.len()) {
+                    memberships.push((channel_id, account));
+                }
+            }
+        }
         stream::iter(memberships)
             .map(|(channel_id, account)| {
                 let path = format!("/channels/{channel_id}/members");

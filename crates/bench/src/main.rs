@@ -16,18 +16,22 @@
 //! (text and the markdown summary), `scenario/*` (one module per scenario).
 
 mod api;
+mod nginx;
 mod node;
 mod pg;
 mod report;
 mod scenario;
 mod stats;
 mod sys;
+mod ws;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use scenario::fanout::{FanoutArgs, FanoutReport};
+use scenario::nginx_posts::{NginxPostsArgs, NginxPostsReport};
 use scenario::posts::{PostsArgs, PostsReport};
 use scenario::ws_idle::{WsIdleArgs, WsIdleReport};
 
@@ -57,6 +61,12 @@ enum Scenario {
     WsIdle(WsIdleArgs),
     /// `posts`, then `ws-idle`, then a summary block for docs/benchmarks.md.
     All(AllArgs),
+    /// Cross-node fan-out latency: a cluster, websockets on every node, posts through one node
+    /// at several rates; post → `posted` event at clients on the other nodes.
+    Fanout(FanoutArgs),
+    /// Post creation through NGINX in front of a cluster: the most posts/s (closed loop), the
+    /// latency curve at stepped rates (open loop), and raw INSERTs on the same database.
+    NginxPosts(NginxPostsArgs),
 }
 
 #[derive(Args)]
@@ -75,6 +85,10 @@ struct Output {
     posts: Option<PostsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ws_idle: Option<WsIdleReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fanout: Option<FanoutReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nginx_posts: Option<NginxPostsReport>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -100,6 +114,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         chorus_binary: binary.display().to_string(),
         posts: None,
         ws_idle: None,
+        fanout: None,
+        nginx_posts: None,
     };
     let text = !cli.json;
     if text {
@@ -110,6 +126,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Posts(args) => (Some(args), None),
         Scenario::WsIdle(args) => (None, Some(args)),
         Scenario::All(args) => (Some(args.posts), Some(args.ws_idle)),
+        Scenario::Fanout(args) => {
+            let fanout = scenario::fanout::run(&binary, &args).await?;
+            if text {
+                println!("{}", fanout.text());
+            }
+            output.fanout = Some(fanout);
+            (None, None)
+        }
+        Scenario::NginxPosts(args) => {
+            let nginx_posts = scenario::nginx_posts::run(&binary, &args).await?;
+            if text {
+                println!("{}", nginx_posts.text());
+            }
+            output.nginx_posts = Some(nginx_posts);
+            (None, None)
+        }
     };
     if let Some(args) = posts_args {
         let posts = scenario::posts::run(&binary, &args).await?;

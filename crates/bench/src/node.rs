@@ -65,10 +65,16 @@ pub struct Node {
 
 impl Node {
     /// Spawns `binary` against `database_url` and waits until its ping answers 200.
-    pub async fn start(binary: &Path, database_url: &str) -> Result<Node> {
+    /// `extra_env` is added to the node's own settings (a cluster's `MM_CLUSTERSETTINGS_*`).
+    pub async fn start(
+        binary: &Path,
+        database_url: &str,
+        extra_env: &[(String, String)],
+    ) -> Result<Node> {
         let mut attempt = 1;
         loop {
-            let mut node = Node::spawn(binary, database_url, chorus_testkit::free_port())?;
+            let port = chorus_testkit::free_port();
+            let mut node = Node::spawn(binary, database_url, port, extra_env)?;
             match node.wait_until_ready().await {
                 Ok(()) => return Ok(node),
                 Err(error) => {
@@ -88,7 +94,12 @@ impl Node {
         }
     }
 
-    fn spawn(binary: &Path, database_url: &str, port: u16) -> Result<Node> {
+    fn spawn(
+        binary: &Path,
+        database_url: &str,
+        port: u16,
+        extra_env: &[(String, String)],
+    ) -> Result<Node> {
         let dir = tempfile::Builder::new()
             .prefix("chorus-bench-node-")
             .tempdir()
@@ -118,6 +129,7 @@ impl Node {
             .env("MM_SERVICESETTINGS_ENABLEUSERACCESSTOKENS", "true")
             .env("MM_FILESETTINGS_DIRECTORY", &files_dir)
             .env("MM_LOGSETTINGS_CONSOLELEVEL", "WARN")
+            .envs(extra_env.iter().map(|(name, value)| (name, value)))
             .env_remove("RUST_LOG")
             .current_dir(dir.path())
             .stdin(Stdio::null())

@@ -108,6 +108,87 @@ pub async fn insert_throughput(
     closed_loop(workers, window).await
 }
 
+/// Posts in Chorus's `posts` table whose message starts with "benchmark post ", the prefix
+/// every post-creating scenario uses.
+pub async fn count_benchmark_posts(url: &str) -> Result<i64> {
+    let row = connect(url)
+        .await?
+        .query_one(
+            "SELECT count(*) FROM posts WHERE message LIKE 'benchmark post %'",
+            &[],
+        )
+        .await
+        .context("counting the stored posts")?;
+    Ok(row.get(0))
+}
+
+/// One normalized statement from pg_stat_statements, per post.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatementCost {
+    pub calls_per_post: f64,
+    /// Execution time (planning excluded) per call and per post, in µs.
+    pub micros_per_call: f64,
+    pub micros_per_post: f64,
+    pub query: String,
+}
+
+impl StatementCost {
+    pub const HEADER: &'static str = "calls/post   µs/call   µs/post  statement";
+
+    pub fn row(&self) -> String {
+        let mut query: String = self.query.split_whitespace().collect::<Vec<_>>().join(" ");
+        if query.len() > 110 {
+            let mut end = 110;
+            while !query.is_char_boundary(end) {
+                end -= 1;
+            }
+            query.truncate(end);
+            query.push('…');
+        }
+        format!(
+            "{:>10.2} {:>9.1} {:>9.1}  {query}",
+            self.calls_per_post, self.micros_per_call, self.micros_per_post
+        )
+    }
+}
+
+/// Forgets what pg_stat_statements has seen so far (the setup's statements).
+pub async fn reset_statements(url: &str) -> Result<()> {
+    connect(url)
+        .await?
+        .batch_execute("SELECT pg_stat_statements_reset()")
+        .await
+        .context("resetting pg_stat_statements")
+}
+
+/// The statements that took the most execution time since [`reset_statements`], as costs per
+/// one of `posts`.
+pub async fn top_statements(url: &str, posts: u64) -> Result<Vec<StatementCost>> {
+    let rows = connect(url)
+        .await?
+        .query(
+            "SELECT calls, total_exec_time, query FROM pg_stat_statements \
+             WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 12",
+            &[],
+        )
+        .await
+        .context("reading pg_stat_statements")?;
+    let posts = posts.max(1) as f64;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let calls: i64 = row.get(0);
+            let total_ms: f64 = row.get(1);
+            StatementCost {
+                calls_per_post: calls as f64 / posts,
+                micros_per_call: total_ms * 1000.0 / (calls.max(1) as f64),
+                micros_per_post: total_ms * 1000.0 / posts,
+                query: row.get(2),
+            }
+        })
+        .collect())
+}
+
 /// 26 characters of `[a-z0-9]`, like a Mattermost id.
 fn random_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

@@ -27,7 +27,7 @@ pub fn latency_row(result: &LoadResult) -> String {
 }
 
 pub const CPU_HEADER: &str =
-    "cores: machine  node  postgres  bench  other | CPU µs per op: node  postgres";
+    "cores: machine  node  nginx  postgres  bench  other | CPU µs per op: node  nginx  postgres";
 
 /// Cores busy (of `cpu.cores`) and CPU microseconds per operation at `per_second`.
 pub fn cpu_row(cpu: &CpuUsage, per_second: f64) -> String {
@@ -39,14 +39,16 @@ pub fn cpu_row(cpu: &CpuUsage, per_second: f64) -> String {
         }
     };
     format!(
-        "{:>6.2}/{} {:>5.2} {:>9.2} {:>6.2} {:>6.2} | {:>19.0} {:>9.0}",
+        "{:>6.2}/{} {:>5.2} {:>6.2} {:>9.2} {:>6.2} {:>6.2} | {:>19.0} {:>6.0} {:>9.0}",
         cpu.machine,
         cpu.cores,
         cpu.node,
+        cpu.nginx,
         cpu.postgres,
         cpu.bench,
         cpu.other,
         per_op(cpu.node),
+        per_op(cpu.nginx),
         per_op(cpu.postgres)
     )
 }

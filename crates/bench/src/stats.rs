@@ -1,16 +1,23 @@
-//! Closed-loop load and its figures: N workers each send one operation, wait for the answer,
-//! send the next, for a warm-up and then a measured window. An operation counts when it both
-//! started and finished inside the measured window; its latency goes into an HDR histogram
-//! (microsecond resolution, 3 significant digits).
+//! Load and its figures, for a warm-up and then a measured window; latencies go into an HDR
+//! histogram (microsecond resolution, 3 significant digits).
+//!
+//! - Closed loop ([`closed_loop`]): N workers each send one operation, wait for the answer, send
+//!   the next. An operation counts when it both started and finished inside the measured window.
+//!   Gives the most a system does with N clients.
+//! - Open loop ([`open_loop`]): operations start on a fixed schedule whatever the answers, and
+//!   latency runs from the scheduled start, so a stall shows as latency of everything queued
+//!   behind it (no coordinated omission). An operation counts when it was scheduled inside the
+//!   measured window. Gives latency at a given rate.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::sys::{CpuSnapshot, CpuUsage};
+use crate::sys::{CpuSnapshot, CpuUsage, Parties};
 
 /// Highest latency the histogram tracks exactly; longer ones are clamped (and are errors anyway:
 /// see [`OP_TIMEOUT`]).
@@ -37,7 +44,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(histogram: &Histogram<u64>) -> Latency {
+    pub fn of(histogram: &Histogram<u64>) -> Latency {
         if histogram.is_empty() {
             return Latency::default();
         }
@@ -56,7 +63,11 @@ impl Latency {
 /// What one load phase achieved.
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadResult {
+    /// Closed loop: the workers; open loop: the most operations allowed in flight.
     pub concurrency: usize,
+    /// Open loop: the rate operations were started at (per second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_per_second: Option<f64>,
     pub measured_seconds: f64,
     /// Successful operations inside the measured window.
     pub ok: u64,
@@ -168,6 +179,7 @@ where
     let measured_seconds = window.measure.as_secs_f64();
     Ok(LoadResult {
         concurrency,
+        offered_per_second: None,
         measured_seconds,
         ok: total.ok,
         ok_total: total.ok_total,
@@ -179,13 +191,98 @@ where
     })
 }
 
-/// CPU use (machine, node, PostgreSQL, this process, others) during the measured part of
-/// `window`; start it together with [`closed_loop`] on the same window.
-pub async fn cpu_during(node_pid: u32, window: Window) -> CpuUsage {
+/// Starts `operation(index, measured)` `rate` times a second for `window` (index counts from 0;
+/// `measured` says whether it was scheduled inside the measured window). At most
+/// `max_in_flight` run at once: a start that finds them all busy is an error ("overloaded"),
+/// so an overloaded system shows as errors and latency rather than a slower schedule.
+pub async fn open_loop<F, Fut>(
+    rate: f64,
+    window: Window,
+    max_in_flight: usize,
+    mut operation: F,
+) -> Result<LoadResult>
+where
+    F: FnMut(u64, bool) -> Fut,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    anyhow::ensure!(rate > 0.0, "the rate must be positive");
+    let start = Instant::now();
+    let measure_from = start + window.warmup;
+    let until = measure_from + window.measure;
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
+    let tally = Arc::new(Mutex::new(Tally::new()));
+    let mut running = tokio::task::JoinSet::new();
+    for index in 0u64.. {
+        let scheduled = start + Duration::from_secs_f64(index as f64 / rate);
+        if scheduled >= until {
+            break;
+        }
+        tokio::time::sleep_until(scheduled.into()).await;
+        while running.try_join_next().is_some() {}
+        let measured = scheduled >= measure_from;
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let mut tally = tally.lock().expect("tally lock");
+            if measured {
+                tally.errors += 1;
+            }
+            tally
+                .first_error
+                .get_or_insert_with(|| format!("overloaded: {max_in_flight} operations in flight"));
+            continue;
+        };
+        let attempt = operation(index, measured);
+        let tally = tally.clone();
+        running.spawn(async move {
+            let outcome = match tokio::time::timeout(OP_TIMEOUT, attempt).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(anyhow::anyhow!("no answer within {OP_TIMEOUT:?}")),
+            };
+            let micros = scheduled.elapsed().as_micros() as u64;
+            drop(permit);
+            let mut tally = tally.lock().expect("tally lock");
+            match outcome {
+                Ok(()) => {
+                    tally.ok_total += 1;
+                    if measured {
+                        tally.ok += 1;
+                        tally.histogram.saturating_record(micros.max(1));
+                    }
+                }
+                Err(error) => {
+                    if measured {
+                        tally.errors += 1;
+                    }
+                    tally
+                        .first_error
+                        .get_or_insert_with(|| format!("{error:#}"));
+                }
+            }
+        });
+    }
+    while running.join_next().await.is_some() {}
+    let total = std::mem::replace(&mut *tally.lock().expect("tally lock"), Tally::new());
+    let measured_seconds = window.measure.as_secs_f64();
+    Ok(LoadResult {
+        concurrency: max_in_flight,
+        offered_per_second: Some(rate),
+        measured_seconds,
+        ok: total.ok,
+        ok_total: total.ok_total,
+        errors: total.errors,
+        per_second: total.ok as f64 / measured_seconds,
+        latency: Latency::of(&total.histogram),
+        cpu: None,
+        first_error: total.first_error,
+    })
+}
+
+/// CPU use (machine, nodes, NGINX, PostgreSQL, this process, others) during the measured part
+/// of `window`; start it together with the load on the same window.
+pub async fn cpu_during(parties: &Parties, window: Window) -> CpuUsage {
     tokio::time::sleep(window.warmup).await;
-    let before = CpuSnapshot::take(node_pid);
+    let before = CpuSnapshot::take(parties);
     tokio::time::sleep(window.measure).await;
-    CpuSnapshot::take(node_pid).usage_since(&before)
+    CpuSnapshot::take(parties).usage_since(&before)
 }
 
 #[cfg(test)]
@@ -193,6 +290,33 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
+
+    #[tokio::test]
+    async fn open_loop_keeps_its_schedule_and_counts_overload() {
+        let window = Window {
+            warmup: Duration::from_millis(100),
+            measure: Duration::from_millis(400),
+        };
+        // 200/s of 5 ms operations: never more than 2 in flight.
+        let steady = open_loop(200.0, window, 4, |_, _| async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(steady.errors, 0, "{steady:?}");
+        assert!((70..=82).contains(&steady.ok), "{steady:?}");
+        assert!(steady.latency.p50_ms >= 5.0, "{steady:?}");
+        // 200/s of 100 ms operations with room for 4: most starts find no room.
+        let overloaded = open_loop(200.0, window, 4, |_, _| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(overloaded.errors > overloaded.ok, "{overloaded:?}");
+        assert!(overloaded.first_error.unwrap().starts_with("overloaded"));
+    }
 
     #[tokio::test]
     async fn counts_only_the_measured_window() {

@@ -112,6 +112,23 @@ pub fn loopback_source(index: usize, per_address: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + host)
 }
 
+/// The processes of a benchmark whose CPU is told apart: the chorus nodes and NGINX (its master;
+/// the workers are its children). Every other descendant of the benchmark is PostgreSQL.
+#[derive(Clone, Debug, Default)]
+pub struct Parties {
+    pub nodes: Vec<u32>,
+    pub nginx: Option<u32>,
+}
+
+impl Parties {
+    pub fn node(pid: u32) -> Parties {
+        Parties {
+            nodes: vec![pid],
+            nginx: None,
+        }
+    }
+}
+
 /// CPU time counters at one instant: the whole machine (/proc/stat) and the parties of a
 /// benchmark (/proc/PID/stat), in clock ticks.
 #[derive(Clone, Debug)]
@@ -119,7 +136,8 @@ pub struct CpuSnapshot {
     at: Instant,
     machine_busy: u64,
     machine_total: u64,
-    node: u64,
+    nodes: u64,
+    nginx: u64,
     postgres: u64,
     bench: u64,
 }
@@ -130,8 +148,10 @@ pub struct CpuUsage {
     pub cores: usize,
     /// Every process on the machine.
     pub machine: f64,
-    /// The chorus node.
+    /// The chorus nodes together.
     pub node: f64,
+    /// NGINX, master and workers (0 when there is none).
+    pub nginx: f64,
     /// The PostgreSQL server (postmaster and backends).
     pub postgres: f64,
     /// This benchmark process: the load generator.
@@ -142,10 +162,10 @@ pub struct CpuUsage {
 }
 
 impl CpuSnapshot {
-    /// `node_pid` is the chorus node; PostgreSQL is every other descendant of this process
-    /// (the postmaster is our child, its backends are its children). The postmaster's
-    /// cutime/cstime carry the CPU of backends that have exited.
-    pub fn take(node_pid: u32) -> CpuSnapshot {
+    /// The nodes and NGINX as `parties` says; PostgreSQL is every other descendant of this
+    /// process (the postmaster is our child, its backends are its children). A parent's
+    /// cutime/cstime carry the CPU of children that have exited (backends, NGINX workers).
+    pub fn take(parties: &Parties) -> CpuSnapshot {
         let (machine_busy, machine_total) = machine_ticks();
         let me = std::process::id();
         let processes = all_processes();
@@ -153,23 +173,37 @@ impl CpuSnapshot {
         for process in processes.values() {
             children.entry(process.ppid).or_default().push(process.pid);
         }
-        let mut postgres = 0;
-        let mut pending: Vec<u32> = children.get(&me).cloned().unwrap_or_default();
-        while let Some(pid) = pending.pop() {
-            if pid == node_pid {
-                continue;
+        let subtree_ticks = |root: u32, skip: &dyn Fn(u32) -> bool| {
+            let mut ticks = 0;
+            let mut pending = vec![root];
+            while let Some(pid) = pending.pop() {
+                if skip(pid) {
+                    continue;
+                }
+                if let Some(process) = processes.get(&pid) {
+                    ticks += process.own_ticks + process.reaped_children_ticks;
+                }
+                pending.extend(children.get(&pid).into_iter().flatten());
             }
-            if let Some(process) = processes.get(&pid) {
-                postgres += process.own_ticks + process.reaped_children_ticks;
-            }
-            pending.extend(children.get(&pid).into_iter().flatten());
-        }
+            ticks
+        };
         let ticks_of = |pid: u32| processes.get(&pid).map_or(0, |p| p.own_ticks);
+        let is_node = |pid: u32| parties.nodes.contains(&pid);
+        let is_nginx = |pid: u32| parties.nginx == Some(pid);
+        let postgres: u64 = children
+            .get(&me)
+            .into_iter()
+            .flatten()
+            .map(|&child| subtree_ticks(child, &|pid| is_node(pid) || is_nginx(pid)))
+            .sum();
         CpuSnapshot {
             at: Instant::now(),
             machine_busy,
             machine_total,
-            node: ticks_of(node_pid),
+            nodes: parties.nodes.iter().map(|&pid| ticks_of(pid)).sum(),
+            nginx: parties
+                .nginx
+                .map_or(0, |pid| subtree_ticks(pid, &|_| false)),
             postgres,
             bench: ticks_of(me),
         }
@@ -190,16 +224,18 @@ impl CpuSnapshot {
         let machine_share =
             |after: u64, before: u64| after.saturating_sub(before) as f64 / total * cores as f64;
         let machine = machine_share(self.machine_busy, before.machine_busy);
-        let node = as_cores(self.node, before.node);
+        let node = as_cores(self.nodes, before.nodes);
+        let nginx = as_cores(self.nginx, before.nginx);
         let postgres = as_cores(self.postgres, before.postgres);
         let bench = as_cores(self.bench, before.bench);
         CpuUsage {
             cores,
             machine,
             node,
+            nginx,
             postgres,
             bench,
-            other: (machine - node - postgres - bench).max(0.0),
+            other: (machine - node - nginx - postgres - bench).max(0.0),
         }
     }
 }
@@ -320,14 +356,14 @@ Swap:                  0 kB
 
     #[test]
     fn accounts_our_own_cpu() {
-        let before = CpuSnapshot::take(0);
+        let before = CpuSnapshot::take(&Parties::default());
         let spin_until = Instant::now() + std::time::Duration::from_millis(300);
         let mut x = 0u64;
         while Instant::now() < spin_until {
             x = x.wrapping_mul(31).wrapping_add(1);
         }
         std::hint::black_box(x);
-        let usage = CpuSnapshot::take(0).usage_since(&before);
+        let usage = CpuSnapshot::take(&Parties::default()).usage_since(&before);
         assert!(usage.bench > 0.1, "{usage:?}");
         assert!(usage.machine > 0.0, "{usage:?}");
     }

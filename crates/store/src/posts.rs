@@ -73,11 +73,260 @@ impl From<tokio_postgres::Error> for CreatePostError {
     }
 }
 
-/// Creates a post in one transaction: lock the channel row (which orders concurrent posts in
-/// the channel), detect a retry by pending_post_id, pick `create_at` strictly after the
-/// channel's last post, insert, attach the post's files, and bump the channel, thread and
-/// member counters.
+/// Creates a post: detect a retry by pending_post_id, pick `create_at` strictly after the
+/// channel's last post under the channel row's lock (which orders concurrent posts in the
+/// channel), insert, attach the post's files, and bump the channel, thread and member counters,
+/// all in one commit.
+///
+/// A root post without files — nearly every post — is one statement ([`create_root_post`]):
+/// one round trip, which is also how long the channel row stays locked. Replies and posts with
+/// files take a transaction ([`create_in_transaction`]), since they lock and check other rows.
 pub async fn create(
+    db: &mut Connection,
+    new_post: NewPost,
+) -> Result<CreateOutcome, CreatePostError> {
+    if new_post.post.root_id.is_empty() && new_post.post.file_ids.is_empty() {
+        return create_root_post(db, new_post).await;
+    }
+    create_in_transaction(db, new_post).await
+}
+
+/// The channel row's UPDATE takes its lock and picks `create_at` (re-evaluated on the latest
+/// row version, so concurrent posts in a channel get strictly increasing values); the INSERT and
+/// the member updates happen only when it matched (channel live, not a retry). Data-modifying
+/// CTEs all run to completion in the statement's single commit. The retry lookup repeats
+/// `pendingpostid <> ''` literally so that a generic plan can use the partial unique index.
+const CREATE_ROOT_POST: &str = "\
+WITH retry AS (
+    SELECT id FROM posts WHERE userid = $3 AND pendingpostid = $9 AND pendingpostid <> ''
+), channel AS (
+    UPDATE channels SET lastpostat = GREATEST($2, lastpostat + 1),
+        lastrootpostat = GREATEST($2, lastpostat + 1),
+        totalmsgcount = totalmsgcount + 1, totalmsgcountroot = totalmsgcountroot + 1
+    WHERE id = $4 AND deleteat = 0 AND NOT EXISTS (SELECT 1 FROM retry)
+    RETURNING lastpostat, totalmsgcount, totalmsgcountroot
+), post AS (
+    INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, channelid,
+        rootid, originalid, message, type, props, hashtags, fileids, hasreactions, replycount,
+        lastreplyat, pendingpostid)
+    SELECT $1, lastpostat, lastpostat, 0, 0, false, $3, $4, '', '', $5, $6, $7, $8, '[]', false,
+        0, 0, $9 FROM channel
+    RETURNING createat
+), mentioned AS (
+    UPDATE channelmembers SET mentioncount = mentioncount + 1,
+        mentioncountroot = mentioncountroot + 1
+    FROM channel WHERE channelid = $4 AND userid = ANY($10)
+), author_read AS (
+    UPDATE channelmembers SET lastviewedat = channel.lastpostat, msgcount = channel.totalmsgcount,
+        msgcountroot = channel.totalmsgcountroot, lastupdateat = channel.lastpostat
+    FROM channel WHERE channelid = $4 AND userid = $3
+)
+SELECT (SELECT createat FROM post), (SELECT id FROM retry)";
+
+/// A root post without files in one statement (see [`CREATE_ROOT_POST`]). The author is never
+/// among `mentioned_user_ids` (the app resolves mentions without them), so the two member
+/// updates touch different rows.
+async fn create_root_post(
+    db: &mut Connection,
+    new_post: NewPost,
+) -> Result<CreateOutcome, CreatePostError> {
+    let statement = db.prepare_cached(CREATE_ROOT_POST).await?;
+    let post = &new_post.post;
+    let outcome = db
+        .query_one(
+            &statement,
+            &[
+                &post.id,
+                &post.create_at,
+                &post.user_id,
+                &post.channel_id,
+                &post.message,
+                &post.post_type,
+                &Value::Object(post.props.clone()),
+                &post.hashtags,
+                &post.pending_post_id,
+                &new_post.mentioned_user_ids,
+            ],
+        )
+        .await;
+    let row = match outcome {
+        Ok(row) => row,
+        // The same retry, concurrently: the first one to commit won; answer with its post.
+        Err(error) if is_pending_post_conflict(&error) => {
+            return existing_retry(db, post).await;
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let created_at: Option<i64> = row.get(0);
+    let retry_of: Option<String> = row.get(1);
+    if let Some(create_at) = created_at {
+        let NewPost { mut post, .. } = new_post;
+        post.create_at = create_at;
+        post.update_at = create_at;
+        return Ok(CreateOutcome::Created(post));
+    }
+    if retry_of.is_some() {
+        return existing_retry(db, post).await;
+    }
+    let channel = db
+        .query_opt(
+            "SELECT deleteat FROM channels WHERE id = $1",
+            &[&post.channel_id],
+        )
+        .await?;
+    match channel.map(|row| row.get::<_, i64>(0)) {
+        None => Err(CreatePostError::ChannelNotFound),
+        Some(delete_at) if delete_at != 0 => Err(CreatePostError::ChannelArchived),
+        // Nothing matched, yet the channel is live: a retry committed after the statement's
+        // snapshot was taken. The transaction sees it.
+        Some(_) => create_in_transaction(db, new_post).await,
+    }
+}
+
+/// [`CREATE_ROOT_POST`] for many posts at once, one row of `input` per post. The posts'
+/// channels must be distinct (the app's channel locks guarantee it), so each channel row is
+/// updated once and the member rows the CTEs touch are all different. `locked` takes the
+/// channel rows' locks in id order before the UPDATE needs them (it reads `locked` either
+/// whole or in that order), so two nodes' batches over the same channels wait for each other
+/// instead of deadlocking.
+const CREATE_ROOT_POSTS: &str = "\
+WITH input AS (
+    SELECT * FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::varchar[], $5::text[],
+        $6::varchar[], $7::jsonb[], $8::varchar[], $9::varchar[])
+        AS input (id, proposed_at, userid, channelid, message, type, props, hashtags, pendingpostid)
+), locked AS (
+    SELECT id FROM channels WHERE id IN (SELECT channelid FROM input) ORDER BY id FOR UPDATE
+), retry AS (
+    SELECT input.id FROM input JOIN posts ON posts.userid = input.userid
+        AND posts.pendingpostid = input.pendingpostid AND posts.pendingpostid <> ''
+), channel AS (
+    UPDATE channels SET lastpostat = GREATEST(input.proposed_at, channels.lastpostat + 1),
+        lastrootpostat = GREATEST(input.proposed_at, channels.lastpostat + 1),
+        totalmsgcount = channels.totalmsgcount + 1,
+        totalmsgcountroot = channels.totalmsgcountroot + 1
+    FROM input JOIN locked ON locked.id = input.channelid
+    WHERE channels.id = input.channelid AND channels.deleteat = 0
+        AND input.id NOT IN (SELECT id FROM retry)
+    RETURNING input.id AS post_id, channels.id AS channelid, channels.lastpostat,
+        channels.totalmsgcount, channels.totalmsgcountroot
+), post AS (
+    INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, channelid,
+        rootid, originalid, message, type, props, hashtags, fileids, hasreactions, replycount,
+        lastreplyat, pendingpostid)
+    SELECT input.id, channel.lastpostat, channel.lastpostat, 0, 0, false, input.userid,
+        input.channelid, '', '', input.message, input.type, input.props, input.hashtags, '[]',
+        false, 0, 0, input.pendingpostid
+    FROM channel JOIN input ON input.id = channel.post_id
+    RETURNING id, createat
+), mentioned AS (
+    UPDATE channelmembers SET mentioncount = mentioncount + 1,
+        mentioncountroot = mentioncountroot + 1
+    FROM unnest($10::varchar[], $11::varchar[]) AS mention (channelid, userid)
+        JOIN channel ON channel.channelid = mention.channelid
+    WHERE channelmembers.channelid = mention.channelid AND channelmembers.userid = mention.userid
+), author_read AS (
+    UPDATE channelmembers SET lastviewedat = channel.lastpostat, msgcount = channel.totalmsgcount,
+        msgcountroot = channel.totalmsgcountroot, lastupdateat = channel.lastpostat
+    FROM channel JOIN input ON input.id = channel.post_id
+    WHERE channelmembers.channelid = channel.channelid AND channelmembers.userid = input.userid
+)
+SELECT input.id, post.createat FROM input LEFT JOIN post ON post.id = input.id";
+
+/// Creates many root posts without files in one statement and one commit (group commit).
+/// Returns each post's `create_at`, in the order given, or `None` for a post that was not
+/// created (a retry, or its channel is gone or archived): give those to [`create`] one by one,
+/// which says why. An error (a concurrent retry's unique violation, a deadlock with another
+/// node's batch) commits nothing; then [`create`] each post instead.
+pub async fn create_root_posts(
+    db: &mut Connection,
+    posts: &[&NewPost],
+) -> StoreResult<Vec<Option<i64>>> {
+    debug_assert!(posts
+        .iter()
+        .all(|new| new.post.root_id.is_empty() && new.post.file_ids.is_empty()));
+    debug_assert_eq!(
+        posts
+            .iter()
+            .map(|new| &new.post.channel_id)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        posts.len(),
+        "one post per channel in a batch"
+    );
+    let column = |field: fn(&Post) -> &String| -> Vec<&String> {
+        posts.iter().map(|new| field(&new.post)).collect()
+    };
+    let proposed_at: Vec<i64> = posts.iter().map(|new| new.post.create_at).collect();
+    let props: Vec<Value> = posts
+        .iter()
+        .map(|new| Value::Object(new.post.props.clone()))
+        .collect();
+    let mut mention_channels = Vec::new();
+    let mut mention_users = Vec::new();
+    for new in posts {
+        for user_id in &new.mentioned_user_ids {
+            mention_channels.push(&new.post.channel_id);
+            mention_users.push(user_id);
+        }
+    }
+    let statement = db.prepare_cached(CREATE_ROOT_POSTS).await?;
+    let rows = db
+        .query(
+            &statement,
+            &[
+                &column(|post| &post.id),
+                &proposed_at,
+                &column(|post| &post.user_id),
+                &column(|post| &post.channel_id),
+                &column(|post| &post.message),
+                &column(|post| &post.post_type),
+                &props,
+                &column(|post| &post.hashtags),
+                &column(|post| &post.pending_post_id),
+                &mention_channels,
+                &mention_users,
+            ],
+        )
+        .await?;
+    let created: HashMap<String, Option<i64>> = rows
+        .iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, Option<i64>>(1)))
+        .collect();
+    Ok(posts
+        .iter()
+        .map(|new| created.get(&new.post.id).copied().flatten())
+        .collect())
+}
+
+fn is_pending_post_conflict(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db_error| {
+        *db_error.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db_error.constraint() == Some("idx_posts_pending")
+    })
+}
+
+/// The post an earlier request with the same (user, pending_post_id) created.
+async fn existing_retry(db: &Connection, post: &Post) -> Result<CreateOutcome, CreatePostError> {
+    let find_retry = db
+        .prepare_cached(&format!(
+            "SELECT {POST_COLUMNS} FROM posts WHERE userid = $1 AND pendingpostid = $2 \
+                 AND pendingpostid <> ''"
+        ))
+        .await?;
+    let row = db
+        .query_opt(&find_retry, &[&post.user_id, &post.pending_post_id])
+        .await?;
+    let Some(row) = row else {
+        return Err(StoreError::NotFound("post").into());
+    };
+    let mut existing_post = post_from_row(&row);
+    existing_post.pending_post_id = post.pending_post_id.clone();
+    Ok(CreateOutcome::AlreadyExisted(existing_post))
+}
+
+/// The general path: one transaction that locks the channel row first, then checks and locks
+/// the thread root, attaches files, and bumps counters statement by statement.
+async fn create_in_transaction(
     db: &mut Connection,
     new_post: NewPost,
 ) -> Result<CreateOutcome, CreatePostError> {
@@ -105,7 +354,8 @@ pub async fn create(
     if !post.pending_post_id.is_empty() {
         let find_retry = transaction
             .prepare_cached(&format!(
-                "SELECT {POST_COLUMNS} FROM posts WHERE userid = $1 AND pendingpostid = $2"
+                "SELECT {POST_COLUMNS} FROM posts WHERE userid = $1 AND pendingpostid = $2 \
+                 AND pendingpostid <> ''"
             ))
             .await?;
         if let Some(existing) = transaction

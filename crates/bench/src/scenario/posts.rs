@@ -21,11 +21,12 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::api::{http_client, Api, Workspace};
-use crate::pg::{self, ServerFacts};
+use crate::api::{http_client, pending_post_id, Api, Membership, Workspace};
+use crate::pg::{self, ServerFacts, StatementCost};
 use crate::report::{cpu_row, fmt_rate, latency_row, CPU_HEADER, LATENCY_HEADER};
 use crate::scenario::Stack;
 use crate::stats::{closed_loop, cpu_during, LoadResult, Window, OP_TIMEOUT};
+use crate::sys::Parties;
 
 #[derive(Args, Clone, Debug)]
 pub struct PostsArgs {
@@ -47,6 +48,10 @@ pub struct PostsArgs {
     /// Users the HTTP clients post as (round-robin).
     #[arg(long, default_value_t = 4)]
     pub users: usize,
+    /// Load pg_stat_statements into PostgreSQL and report the statements the node ran during
+    /// the Chorus phases, per post: where PostgreSQL's time goes.
+    #[arg(long)]
+    pub statements: bool,
 }
 
 #[derive(Serialize)]
@@ -64,6 +69,9 @@ pub struct PostsReport {
     pub ratio_one_channel: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_many_channels: Option<f64>,
+    /// With `--statements`: the node's statements during the Chorus phases, costliest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementCost>,
     /// Posts acknowledged (201) over the whole run, and the benchmark's posts found in the
     /// database afterwards (may be higher: a post can commit after its request timed out).
     pub posts_acknowledged: u64,
@@ -78,7 +86,7 @@ pub async fn run(chorus_binary: &Path, args: &PostsArgs) -> Result<PostsReport> 
         warmup: Duration::from_secs_f64(args.warmup),
         measure: Duration::from_secs_f64(args.duration),
     };
-    let mut stack = Stack::start(chorus_binary).await?;
+    let mut stack = Stack::start(chorus_binary, args.statements).await?;
     let result = measure(&mut stack, args, window).await;
     stack.stop().await;
     result
@@ -88,20 +96,26 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
     let postgres = pg::server_facts(&stack.database_url).await?;
     let api = Api::new(stack.node.url(""))?;
     let workspace = api
-        .create_workspace(args.users, args.channels.max(1))
+        .create_workspace(args.users, args.channels.max(1), Membership::Everyone)
         .await
         .context("setting up users, a team and channels")?;
 
+    let parties = Parties::node(stack.node.pid());
     eprintln!("posts: raw INSERT, {} connections", args.pg_concurrency);
     let (raw_insert, cpu) = tokio::join!(
         pg::insert_throughput(&stack.database_url, args.pg_concurrency, window),
-        cpu_during(stack.node.pid(), window)
+        cpu_during(&parties, window)
     );
     let mut raw_insert = raw_insert?;
     raw_insert.cpu = Some(cpu);
 
+    if args.statements {
+        pg::reset_statements(&stack.database_url).await?;
+    }
     eprintln!("posts: Chorus, {} clients, 1 channel", args.concurrency);
-    let chorus_one_channel = post_load(stack, &workspace, args.concurrency, 1, window).await?;
+    let url = stack.node.url("/api/v4/posts");
+    let chorus_one_channel =
+        post_load(&url, &parties, &workspace, args.concurrency, 1, window).await?;
     stack.node.check_alive()?;
 
     let chorus_many_channels = if args.channels > 1 {
@@ -109,7 +123,15 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
             "posts: Chorus, {} clients, {} channels",
             args.concurrency, args.channels
         );
-        let result = post_load(stack, &workspace, args.concurrency, args.channels, window).await?;
+        let result = post_load(
+            &url,
+            &parties,
+            &workspace,
+            args.concurrency,
+            args.channels,
+            window,
+        )
+        .await?;
         stack.node.check_alive()?;
         Some(result)
     } else {
@@ -120,15 +142,12 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
         + chorus_many_channels
             .as_ref()
             .map_or(0, |result| result.ok_total);
-    let posts_stored: i64 = pg::connect(&stack.database_url)
-        .await?
-        .query_one(
-            "SELECT count(*) FROM posts WHERE message LIKE 'benchmark post %'",
-            &[],
-        )
-        .await
-        .context("counting the stored posts")?
-        .get(0);
+    let statements = if args.statements {
+        pg::top_statements(&stack.database_url, posts_acknowledged).await?
+    } else {
+        Vec::new()
+    };
+    let posts_stored = pg::count_benchmark_posts(&stack.database_url).await?;
     if (posts_stored as u64) < posts_acknowledged {
         bail!(
             "only {posts_stored} posts in the database, but {posts_acknowledged} were acknowledged"
@@ -154,32 +173,34 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
         chorus_many_channels,
         posts_acknowledged,
         posts_stored,
+        statements,
     })
 }
 
-/// `concurrency` HTTP clients posting for `window`; client `n` posts as user `n % users` into
-/// channel `n % channels`.
-async fn post_load(
-    stack: &Stack,
+/// `concurrency` HTTP clients posting to `url` (`…/api/v4/posts`) for `window`; client `n`
+/// posts as user `n % users` into channel `n % channels`. CPU is measured for `parties`.
+pub async fn post_load(
+    url: &str,
+    parties: &Parties,
     workspace: &Workspace,
     concurrency: usize,
     channels: usize,
     window: Window,
 ) -> Result<LoadResult> {
-    let url = stack.node.url("/api/v4/posts");
     let mut workers = Vec::with_capacity(concurrency);
     for worker in 0..concurrency {
         let client = http_client(OP_TIMEOUT)?;
         let account = &workspace.accounts[worker % workspace.accounts.len()];
         let authorization = format!("Bearer {}", account.token);
         let channel_id = workspace.channel_ids[worker % channels].clone();
-        let url = url.clone();
+        let url = url.to_owned();
         let mut sequence = 0u64;
         workers.push(move || {
             sequence += 1;
             let body = json!({
                 "channel_id": channel_id,
                 "message": format!("benchmark post {worker}-{sequence}"),
+                "pending_post_id": pending_post_id(),
             })
             .to_string();
             let request = client
@@ -199,10 +220,7 @@ async fn post_load(
             }
         });
     }
-    let (result, cpu) = tokio::join!(
-        closed_loop(workers, window),
-        cpu_during(stack.node.pid(), window)
-    );
+    let (result, cpu) = tokio::join!(closed_loop(workers, window), cpu_during(parties, window));
     let mut result = result?;
     result.cpu = Some(cpu);
     Ok(result)
@@ -268,6 +286,15 @@ impl PostsReport {
             "\nposts acknowledged over the whole run: {}, found in the database: {}\n",
             self.posts_acknowledged, self.posts_stored
         ));
+        if !self.statements.is_empty() {
+            out.push_str(&format!(
+                "\nPostgreSQL statements during the Chorus phases, per acknowledged post\n{}\n",
+                StatementCost::HEADER
+            ));
+            for statement in &self.statements {
+                out.push_str(&format!("{}\n", statement.row()));
+            }
+        }
         for (name, result) in self.phases() {
             if let Some(error) = &result.first_error {
                 out.push_str(&format!("first error ({name}): {error}\n"));

@@ -10,31 +10,27 @@
 //! address has only ~28k ephemeral ports towards the node's port. Every open connection is held
 //! by a task that keeps reading, so the server's pings are answered as a real client would.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::api::Api;
+use crate::api::{Api, Membership};
 use crate::report::fmt_thousands;
 use crate::scenario::Stack;
 use crate::sys::{loopback_source, raise_open_file_limit, Memory};
+use crate::ws::open;
 
-/// Deadline for one connection: TCP connect, upgrade, and `hello`.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// File descriptors beyond the websockets themselves (the node's PostgreSQL pool, logs, the
 /// runtime).
 const SPARE_FILES: u64 = 1_000;
@@ -89,7 +85,7 @@ pub async fn run(chorus_binary: &Path, args: &WsIdleArgs) -> Result<WsIdleReport
     }
     // Before the node starts: it inherits this process's limit.
     raise_open_file_limit(args.connections as u64 + SPARE_FILES)?;
-    let mut stack = Stack::start(chorus_binary).await?;
+    let mut stack = Stack::start(chorus_binary, false).await?;
     let result = measure(&mut stack, args).await;
     stack.stop().await;
     result
@@ -98,7 +94,7 @@ pub async fn run(chorus_binary: &Path, args: &WsIdleArgs) -> Result<WsIdleReport
 async fn measure(stack: &mut Stack, args: &WsIdleArgs) -> Result<WsIdleReport> {
     let api = Api::new(stack.node.url(""))?;
     let workspace = api
-        .create_workspace(args.ws_users, 1)
+        .create_workspace(args.ws_users, 1, Membership::Everyone)
         .await
         .context("setting up users")?;
     let tokens: Vec<String> = workspace.accounts.iter().map(|a| a.token.clone()).collect();
@@ -186,53 +182,6 @@ async fn measure(stack: &mut Stack, args: &WsIdleArgs) -> Result<WsIdleReport> {
         node_before,
         node_after,
     })
-}
-
-/// Opens one websocket from `source` and waits for its `hello`.
-async fn open(
-    server: SocketAddr,
-    source: Ipv4Addr,
-    url: &str,
-    token: &str,
-) -> Result<WebSocketStream<TcpStream>> {
-    let attempt = async {
-        let socket = TcpSocket::new_v4()?;
-        socket
-            .bind(SocketAddr::new(source.into(), 0))
-            .with_context(|| format!("binding a client socket to {source}"))?;
-        let stream = socket.connect(server).await.context("connecting")?;
-        stream.set_nodelay(true)?;
-        let mut request = url.into_client_request()?;
-        request
-            .headers_mut()
-            .insert(AUTHORIZATION, format!("Bearer {token}").parse()?);
-        // Small buffers: the client side holds every connection too (not measured, but 50,000
-        // of tungstenite's default 128 KiB read buffers would be 6 GiB).
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .write_buffer_size(0);
-        let (mut socket, _) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-                .await
-                .context("websocket upgrade")?;
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    let event: serde_json::Value = serde_json::from_str(&text)?;
-                    if event["event"] == "hello" {
-                        return Ok(socket);
-                    }
-                }
-                Some(Ok(Message::Close(frame))) => bail!("closed before hello: {frame:?}"),
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(error.into()),
-                None => bail!("closed before hello"),
-            }
-        }
-    };
-    tokio::time::timeout(OPEN_TIMEOUT, attempt)
-        .await
-        .map_err(|_| anyhow!("no hello within {OPEN_TIMEOUT:?}"))?
 }
 
 /// Keeps reading (which answers pings) until the server closes the connection or the task is

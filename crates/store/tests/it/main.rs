@@ -247,3 +247,62 @@ async fn pools_keep_max_idle_conns_and_replace_connections_past_their_lifetime()
         "a connection past its lifetime was reused"
     );
 }
+
+/// Retries of one post reaching different nodes at once: no app-level lock orders them, only
+/// the database. Exactly one is created; every other gets that post back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_without_an_app_lock_store_one_post() {
+    let settings = settings_for_fresh_database();
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let db = store.master().await.expect("connection");
+    let now = chorus_model::now_millis();
+    let channel = Channel {
+        id: new_id(),
+        create_at: now,
+        update_at: now,
+        team_id: new_id(),
+        channel_type: CHANNEL_OPEN.to_string(),
+        display_name: "Retries".into(),
+        name: "retries".into(),
+        ..Default::default()
+    };
+    channels::insert(&db, &channel).await.expect("channel");
+    drop(db);
+
+    let user_id = new_id();
+    let mut attempts = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let post = Post {
+            id: new_id(),
+            create_at: chorus_model::now_millis(),
+            user_id: user_id.clone(),
+            channel_id: channel.id.clone(),
+            message: "sent twice".into(),
+            pending_post_id: "retry-1".into(),
+            ..Default::default()
+        };
+        attempts.push(tokio::spawn(async move {
+            let mut db = store.master().await.expect("connection");
+            let new_post = NewPost {
+                post,
+                mentioned_user_ids: Vec::new(),
+            };
+            match posts::create(&mut db, new_post).await {
+                Ok(CreateOutcome::Created(post)) => (true, post.id),
+                Ok(CreateOutcome::AlreadyExisted(post)) => (false, post.id),
+                Err(error) => panic!("create failed: {error}"),
+            }
+        }));
+    }
+    let mut created = 0;
+    let mut ids = std::collections::HashSet::new();
+    for attempt in attempts {
+        let (was_created, id) = attempt.await.expect("attempt task");
+        created += usize::from(was_created);
+        ids.insert(id);
+    }
+    assert_eq!(created, 1, "exactly one attempt creates the post");
+    assert_eq!(ids.len(), 1, "every attempt answers with the same post");
+}
