@@ -1,0 +1,460 @@
+//! The checker: compares what the users were told and what they received with what the
+//! database holds, and prints the verdict.
+//!
+//! Failures (each one makes the run fail):
+//! - an acknowledged post missing from the database, or stored under another pending_post_id;
+//! - a post stored more than once (two rows with the same user and pending_post_id);
+//! - a listener that was told to resync (new connection id on reconnect), or saw `seq` skip;
+//! - a listener that never resynced but missed a stored post, received one twice, or received
+//!   a channel's posts out of `create_at` order;
+//! - a node that exited by itself, or a fault that could not be injected or undone.
+//!
+//! Reported, not failed: request errors and the time windows in which they happened (the
+//! posters retried them), and the failover figure.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::journal::{ClientLog, ConnectionOutcome, FaultRecord, PosterLog};
+
+/// Request errors less than this apart belong to one window.
+const WINDOW_GAP: Duration = Duration::from_secs(1);
+/// Failures listed one by one before the rest are only counted.
+const LISTED: usize = 10;
+
+pub struct StoredPost {
+    pub id: String,
+    pub channel_id: String,
+    pub user_id: String,
+    pub pending_post_id: String,
+}
+
+/// Every post the posters made (message `chaos …`) in `channel_ids`, from the current primary.
+pub async fn load_posts(url: &str, channel_ids: &[String]) -> Result<Vec<StoredPost>> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connecting to {url} to check the posts"))?;
+    let connection = tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT id, channelid, userid, pendingpostid FROM posts \
+             WHERE channelid = ANY($1) AND message LIKE 'chaos %' ORDER BY createat",
+            &[&channel_ids],
+        )
+        .await
+        .context("reading the posts")?;
+    drop(client);
+    let _ = connection.await;
+    Ok(rows
+        .iter()
+        .map(|row| StoredPost {
+            id: row.get(0),
+            channel_id: row.get(1),
+            user_id: row.get(2),
+            pending_post_id: row.get(3),
+        })
+        .collect())
+}
+
+pub struct Evidence<'a> {
+    pub posters: &'a [PosterLog],
+    pub clients: &'a [ClientLog],
+    pub faults: &'a [FaultRecord],
+    pub stored: &'a [StoredPost],
+    pub channel_ids: &'a [String],
+    pub run_length: Duration,
+}
+
+/// Prints the report; returns the number of failures.
+pub fn check(evidence: &Evidence) -> usize {
+    let mut failures = Failures::default();
+    check_posts(evidence, &mut failures);
+    let delivered_in_full = check_clients(evidence, &mut failures);
+    for fault in evidence.faults {
+        for problem in &fault.problems {
+            failures.add(format!(
+                "{} {} at {:.1}s: {problem}",
+                fault.name,
+                fault.target,
+                fault.injected_at.as_secs_f64()
+            ));
+        }
+    }
+    report_request_errors(evidence);
+    report_failover(evidence, &delivered_in_full);
+    failures.print()
+}
+
+#[derive(Default)]
+struct Failures {
+    lines: Vec<String>,
+}
+
+impl Failures {
+    fn add(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    fn print(&self) -> usize {
+        println!();
+        if self.lines.is_empty() {
+            println!("VERDICT: PASS — nothing acknowledged was lost or duplicated, every listener got every post once, in order");
+            return 0;
+        }
+        println!("VERDICT: FAIL — {} failures", self.lines.len());
+        for line in self.lines.iter().take(LISTED * 3) {
+            println!("  - {line}");
+        }
+        if self.lines.len() > LISTED * 3 {
+            println!("  … and {} more", self.lines.len() - LISTED * 3);
+        }
+        self.lines.len()
+    }
+}
+
+fn check_posts(evidence: &Evidence, failures: &mut Failures) {
+    let stored_by_id: HashMap<&str, &StoredPost> = evidence
+        .stored
+        .iter()
+        .map(|post| (post.id.as_str(), post))
+        .collect();
+    let mut copies: HashMap<(&str, &str), usize> = HashMap::new();
+    for post in evidence.stored {
+        *copies
+            .entry((post.user_id.as_str(), post.pending_post_id.as_str()))
+            .or_default() += 1;
+    }
+    let mut acknowledged = 0;
+    let mut retried = 0;
+    let mut acknowledged_ids = HashSet::new();
+    for log in evidence.posters {
+        for ack in &log.acknowledged {
+            acknowledged += 1;
+            if ack.attempts > 1 {
+                retried += 1;
+            }
+            acknowledged_ids.insert(ack.post_id.as_str());
+            match stored_by_id.get(ack.post_id.as_str()) {
+                None => failures.add(format!(
+                    "acknowledged post {} (pending_post_id {}) is not in the database",
+                    ack.post_id, ack.pending_post_id
+                )),
+                Some(stored)
+                    if stored.pending_post_id != ack.pending_post_id
+                        || stored.channel_id != ack.channel_id =>
+                {
+                    failures.add(format!(
+                        "acknowledged post {} is stored with pending_post_id {:?} in channel {}, sent as {:?} in {}",
+                        ack.post_id, stored.pending_post_id, stored.channel_id, ack.pending_post_id, ack.channel_id
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for ((user_id, pending_post_id), count) in &copies {
+        if *count > 1 {
+            failures.add(format!(
+                "pending_post_id {pending_post_id} of user {user_id} is stored {count} times"
+            ));
+        }
+    }
+    let abandoned: Vec<&String> = evidence
+        .posters
+        .iter()
+        .flat_map(|log| &log.abandoned)
+        .collect();
+    let unacknowledged_stored = evidence
+        .stored
+        .iter()
+        .filter(|post| !acknowledged_ids.contains(post.id.as_str()))
+        .count();
+    println!();
+    println!("POSTS");
+    println!(
+        "  acknowledged {acknowledged} ({retried} after a retry), stored {}, stored but never acknowledged {unacknowledged_stored}, abandoned at the end {}",
+        evidence.stored.len(),
+        abandoned.len()
+    );
+}
+
+/// Checks every listener; returns the names of those that received everything exactly once.
+fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String> {
+    let mut expected_by_channel: HashMap<&str, Vec<&StoredPost>> = HashMap::new();
+    for post in evidence.stored {
+        expected_by_channel
+            .entry(post.channel_id.as_str())
+            .or_default()
+            .push(post);
+    }
+    let expected_total: usize = evidence
+        .channel_ids
+        .iter()
+        .map(|channel| {
+            expected_by_channel
+                .get(channel.as_str())
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    let stored_ids: HashSet<&str> = evidence
+        .stored
+        .iter()
+        .map(|post| post.id.as_str())
+        .collect();
+    let mut complete = HashSet::new();
+    let mut resynced_clients = 0;
+    let mut resumes = 0;
+    let mut reconnects = 0;
+    let mut missed_by_resynced = 0;
+    for client in evidence.clients {
+        let resyncs = count_outcome(client, ConnectionOutcome::Resynced);
+        resumes += count_outcome(client, ConnectionOutcome::Resumed);
+        reconnects += client.connections.len().saturating_sub(1);
+        let received_ids: HashSet<&str> =
+            client.received.iter().map(|r| r.post_id.as_str()).collect();
+        let missing = expected_total.saturating_sub(
+            evidence
+                .stored
+                .iter()
+                .filter(|post| received_ids.contains(post.id.as_str()))
+                .count(),
+        );
+        if resyncs > 0 {
+            resynced_clients += 1;
+            missed_by_resynced += missing;
+            failures.add(format!(
+                "{} was told to resync {resyncs} times (new connection id on reconnect); it missed {missing} posts",
+                client.name
+            ));
+            continue;
+        }
+        for gap in &client.sequence_gaps {
+            failures.add(format!(
+                "{}: seq jumped from {} to {} at {:.1}s",
+                client.name,
+                gap.expected - 1,
+                gap.got,
+                gap.at.as_secs_f64()
+            ));
+        }
+        let mut problems = Vec::new();
+        if missing > 0 {
+            problems.push(format!("missed {missing} of {expected_total} posts"));
+        }
+        let phantoms = received_ids
+            .iter()
+            .filter(|post_id| !stored_ids.contains(*post_id))
+            .count();
+        if phantoms > 0 {
+            problems.push(format!(
+                "received {phantoms} posts the database does not hold"
+            ));
+        }
+        let mut seen = HashSet::new();
+        let duplicates = client
+            .received
+            .iter()
+            .filter(|receipt| !seen.insert(receipt.post_id.as_str()))
+            .count();
+        if duplicates > 0 {
+            problems.push(format!("received {duplicates} posts twice"));
+        }
+        let mut last_create_at: HashMap<&str, i64> = HashMap::new();
+        let mut out_of_order = 0;
+        for receipt in &client.received {
+            let last = last_create_at
+                .entry(receipt.channel_id.as_str())
+                .or_insert(i64::MIN);
+            if receipt.create_at <= *last {
+                out_of_order += 1;
+            }
+            *last = (*last).max(receipt.create_at);
+        }
+        if out_of_order > 0 {
+            problems.push(format!("{out_of_order} posts out of create_at order"));
+        }
+        if problems.is_empty() && client.sequence_gaps.is_empty() {
+            complete.insert(client.name.clone());
+        } else if !problems.is_empty() {
+            failures.add(format!("{}: {}", client.name, problems.join(", ")));
+        }
+    }
+    println!();
+    println!("LISTENERS");
+    println!(
+        "  {} listeners, {expected_total} posts each expected; {reconnects} reconnects: {resumes} resumed, {} resynced ({resynced_clients} listeners, {missed_by_resynced} posts missed by them); {} received everything exactly once in order",
+        evidence.clients.len(),
+        evidence
+            .clients
+            .iter()
+            .map(|client| count_outcome(client, ConnectionOutcome::Resynced))
+            .sum::<usize>(),
+        complete.len()
+    );
+    complete
+}
+
+fn count_outcome(client: &ClientLog, outcome: ConnectionOutcome) -> usize {
+    client
+        .connections
+        .iter()
+        .filter(|connection| connection.outcome == outcome)
+        .count()
+}
+
+/// Request errors per fault (each error belongs to the last fault injected before it) and the
+/// windows in which requests failed.
+fn report_request_errors(evidence: &Evidence) {
+    let mut failures: Vec<(Duration, &str)> = evidence
+        .posters
+        .iter()
+        .flat_map(|log| log.failures.iter().map(|f| (f.at, f.kind.as_str())))
+        .collect();
+    failures.sort();
+    println!();
+    println!("REQUEST ERRORS (retried by the posters) — per fault");
+    let mut boundaries: Vec<(Duration, String)> =
+        vec![(Duration::ZERO, "before any fault".to_string())];
+    for fault in evidence.faults {
+        boundaries.push((
+            fault.injected_at,
+            format!(
+                "{} {} at {:.1}s (undone after {:.1}s)",
+                fault.name,
+                fault.target,
+                fault.injected_at.as_secs_f64(),
+                (fault.healed_at - fault.injected_at).as_secs_f64()
+            ),
+        ));
+    }
+    for (index, (start, label)) in boundaries.iter().enumerate() {
+        let end = boundaries
+            .get(index + 1)
+            .map_or(evidence.run_length, |(next, _)| *next);
+        let in_range: Vec<(Duration, &str)> = failures
+            .iter()
+            .copied()
+            .filter(|(at, _)| at >= start && at < &end)
+            .collect();
+        let windows = windows(&in_range);
+        let window_text: Vec<String> = windows
+            .iter()
+            .map(|(from, to)| format!("{:.1}-{:.1}s", from.as_secs_f64(), to.as_secs_f64()))
+            .collect();
+        println!(
+            "  {label}: {} errors{}{}",
+            in_range.len(),
+            kinds(&in_range),
+            if window_text.is_empty() {
+                String::new()
+            } else {
+                format!(", failing {}", window_text.join(", "))
+            }
+        );
+    }
+}
+
+fn windows(failures: &[(Duration, &str)]) -> Vec<(Duration, Duration)> {
+    let mut windows: Vec<(Duration, Duration)> = Vec::new();
+    for (at, _) in failures {
+        match windows.last_mut() {
+            Some((_, end)) if *at - *end <= WINDOW_GAP => *end = *at,
+            _ => windows.push((*at, *at)),
+        }
+    }
+    windows
+}
+
+fn kinds(failures: &[(Duration, &str)]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, kind) in failures {
+        *counts.entry(kind).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(kind, count)| format!("{kind} ×{count}"))
+        .collect();
+    format!(" ({})", parts.join(", "))
+}
+
+/// For each SIGKILL: the listeners connected to that node, and how long after the kill each had
+/// resumed (its reconnect settled with the same connection id). A trial counts only when every
+/// affected listener resumed and, over the whole run, missed nothing.
+fn report_failover(evidence: &Evidence, delivered_in_full: &HashSet<String>) {
+    println!();
+    println!("FAILOVER — SIGKILL of a node until every listener it held has resumed with nothing missing");
+    let mut trial_times = Vec::new();
+    for fault in evidence.faults.iter().filter(|fault| fault.name == "kill") {
+        let Some(hostname) = &fault.target_hostname else {
+            continue;
+        };
+        let killed_at = fault.injected_at;
+        let mut resumed_after = Vec::new();
+        let mut not_resumed = 0;
+        let mut affected = 0;
+        for client in evidence.clients {
+            let Some(position) = client.connections.iter().position(|connection| {
+                &connection.node == hostname
+                    && connection.opened_at <= killed_at
+                    && connection
+                        .closed_at
+                        .is_none_or(|closed| closed >= killed_at)
+            }) else {
+                continue;
+            };
+            affected += 1;
+            let next_settled = client.connections[position + 1..]
+                .iter()
+                .find(|connection| connection.outcome != ConnectionOutcome::Pending);
+            match next_settled {
+                Some(connection)
+                    if connection.outcome == ConnectionOutcome::Resumed
+                        && delivered_in_full.contains(&client.name) =>
+                {
+                    let settled_at = connection.settled_at.unwrap_or(connection.opened_at);
+                    resumed_after.push(settled_at.saturating_sub(killed_at));
+                }
+                _ => not_resumed += 1,
+            }
+        }
+        resumed_after.sort();
+        let slowest = resumed_after.last().copied();
+        println!(
+            "  kill {} at {:.1}s: {affected} listeners affected, {} resumed with nothing missing{}{}",
+            fault.target,
+            killed_at.as_secs_f64(),
+            resumed_after.len(),
+            match (resumed_after.get(resumed_after.len() / 2), slowest) {
+                (Some(median), Some(max)) => format!(
+                    " (median {} ms, max {} ms)",
+                    median.as_millis(),
+                    max.as_millis()
+                ),
+                _ => String::new(),
+            },
+            if not_resumed > 0 {
+                format!(", {not_resumed} did not (resynced, missed posts, or never reconnected)")
+            } else {
+                String::new()
+            }
+        );
+        if affected > 0 && not_resumed == 0 {
+            trial_times.extend(slowest);
+        }
+    }
+    trial_times.sort();
+    match (trial_times.get(trial_times.len() / 2), trial_times.last()) {
+        (Some(median), Some(max)) => println!(
+            "  failover figure over {} trials: median {} ms, max {} ms",
+            trial_times.len(),
+            median.as_millis(),
+            max.as_millis()
+        ),
+        _ => println!("  failover figure: no trial in which every affected listener resumed with nothing missing"),
+    }
+}
