@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::journal::{ClientLog, ConnectionOutcome, FaultRecord, PosterLog};
+use crate::journal::{ClientLog, Clock, ConnectionOutcome, FaultRecord, PosterLog};
 
 /// Request errors less than this apart belong to one window.
 const WINDOW_GAP: Duration = Duration::from_secs(1);
@@ -27,6 +27,7 @@ const LISTED: usize = 10;
 pub struct StoredPost {
     pub id: String,
     pub channel_id: String,
+    pub create_at: i64,
     pub user_id: String,
     pub pending_post_id: String,
 }
@@ -39,7 +40,7 @@ pub async fn load_posts(url: &str, channel_ids: &[String]) -> Result<Vec<StoredP
     let connection = tokio::spawn(connection);
     let rows = client
         .query(
-            "SELECT id, channelid, userid, pendingpostid FROM posts \
+            "SELECT id, channelid, createat, userid, pendingpostid FROM posts \
              WHERE channelid = ANY($1) AND message LIKE 'chaos %' ORDER BY createat",
             &[&channel_ids],
         )
@@ -52,8 +53,9 @@ pub async fn load_posts(url: &str, channel_ids: &[String]) -> Result<Vec<StoredP
         .map(|row| StoredPost {
             id: row.get(0),
             channel_id: row.get(1),
-            user_id: row.get(2),
-            pending_post_id: row.get(3),
+            create_at: row.get(2),
+            user_id: row.get(3),
+            pending_post_id: row.get(4),
         })
         .collect())
 }
@@ -65,6 +67,7 @@ pub struct Evidence<'a> {
     pub stored: &'a [StoredPost],
     pub channel_ids: &'a [String],
     pub run_length: Duration,
+    pub clock: &'a Clock,
 }
 
 /// Prints the report; returns the number of failures.
@@ -214,13 +217,12 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String
         reconnects += client.connections.len().saturating_sub(1);
         let received_ids: HashSet<&str> =
             client.received.iter().map(|r| r.post_id.as_str()).collect();
-        let missing = expected_total.saturating_sub(
-            evidence
-                .stored
-                .iter()
-                .filter(|post| received_ids.contains(post.id.as_str()))
-                .count(),
-        );
+        let missed: Vec<&StoredPost> = evidence
+            .stored
+            .iter()
+            .filter(|post| !received_ids.contains(post.id.as_str()))
+            .collect();
+        let missing = missed.len();
         if resyncs > 0 {
             resynced_clients += 1;
             missed_by_resynced += missing;
@@ -241,7 +243,15 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String
         }
         let mut problems = Vec::new();
         if missing > 0 {
-            problems.push(format!("missed {missing} of {expected_total} posts"));
+            let times: Vec<String> = missed
+                .iter()
+                .take(5)
+                .map(|post| format!("{:.1}s", evidence.clock.run_seconds(post.create_at)))
+                .collect();
+            problems.push(format!(
+                "missed {missing} of {expected_total} posts (created at {})",
+                times.join(", ")
+            ));
         }
         let phantoms = received_ids
             .iter()

@@ -83,11 +83,11 @@ pub async fn inject(
     let mut records = Vec::new();
     let started = clock.now();
     let mut database_failed_over = false;
-    'rounds: loop {
+    for round in 0.. {
         let mut injected_this_round = false;
         for fault in &schedule.faults {
-            if !records.is_empty() && clock.now() - started >= schedule.duration {
-                break 'rounds;
+            if round > 0 && clock.now() - started >= schedule.duration {
+                return records;
             }
             if *fault == Fault::PgFailover && database_failed_over {
                 continue; // one replica, so one failover per run

@@ -2,22 +2,33 @@
 //! offset from the start of the run ([`Clock`]); each task keeps its own log and hands it over
 //! when it ends, so nothing here is shared while the run goes on.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy)]
 pub struct Clock {
     started: Instant,
+    /// Wall-clock milliseconds at the start, to place `create_at` values on the run's time line.
+    started_epoch_ms: i64,
 }
 
 impl Clock {
     pub fn start() -> Clock {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Clock {
             started: Instant::now(),
+            started_epoch_ms: since_epoch.as_millis() as i64,
         }
     }
 
     pub fn now(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Seconds into the run of a wall-clock time in epoch milliseconds (negative before it).
+    pub fn run_seconds(&self, epoch_ms: i64) -> f64 {
+        (epoch_ms - self.started_epoch_ms) as f64 / 1000.0
     }
 }
 

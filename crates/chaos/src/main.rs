@@ -205,6 +205,7 @@ async fn run(args: Args) -> Result<usize> {
         stored: &stored,
         channel_ids: &workspace.channel_ids,
         run_length,
+        clock: &clock,
     });
     println!(
         "run took {:.0}s; node logs were in the run's temp directory (removed); seed {seed}",

@@ -28,7 +28,8 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub async fn start(chorus_binary: &Path, node_count: usize) -> Result<Sandbox> {
-        let http = crate::api::http_client(Duration::from_secs(10))?;
+        // Generous: setup requests hash passwords on a machine that may be busy.
+        let http = crate::api::http_client(Duration::from_secs(60))?;
         let database = tokio::task::block_in_place(Database::start)?;
         let network = Network::create(node_count)?;
         let mut bridge = DatabaseBridge::default();
