@@ -65,7 +65,6 @@ pub struct Evidence<'a> {
     pub clients: &'a [ClientLog],
     pub faults: &'a [FaultRecord],
     pub stored: &'a [StoredPost],
-    pub channel_ids: &'a [String],
     pub run_length: Duration,
     pub clock: &'a Clock,
 }
@@ -185,22 +184,8 @@ fn check_posts(evidence: &Evidence, failures: &mut Failures) {
 
 /// Checks every listener; returns the names of those that received everything exactly once.
 fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String> {
-    let mut expected_by_channel: HashMap<&str, Vec<&StoredPost>> = HashMap::new();
-    for post in evidence.stored {
-        expected_by_channel
-            .entry(post.channel_id.as_str())
-            .or_default()
-            .push(post);
-    }
-    let expected_total: usize = evidence
-        .channel_ids
-        .iter()
-        .map(|channel| {
-            expected_by_channel
-                .get(channel.as_str())
-                .map_or(0, Vec::len)
-        })
-        .sum();
+    // Every listener is in every channel, so it should receive every stored post.
+    let expected_total = evidence.stored.len();
     let stored_ids: HashSet<&str> = evidence
         .stored
         .iter()
@@ -223,12 +208,14 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String
             .filter(|post| !received_ids.contains(post.id.as_str()))
             .collect();
         let missing = missed.len();
+        let while_connected = missed_while_connected(client, &missed, evidence);
         if resyncs > 0 {
             resynced_clients += 1;
             missed_by_resynced += missing;
             failures.add(format!(
-                "{} was told to resync {resyncs} times (new connection id on reconnect); it missed {missing} posts",
-                client.name
+                "{} was told to resync {resyncs} times (new connection id on reconnect); it missed {}",
+                client.name,
+                describe_missed(&missed, &while_connected, evidence.clock)
             ));
             continue;
         }
@@ -243,14 +230,9 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String
         }
         let mut problems = Vec::new();
         if missing > 0 {
-            let times: Vec<String> = missed
-                .iter()
-                .take(5)
-                .map(|post| format!("{:.1}s", evidence.clock.run_seconds(post.create_at)))
-                .collect();
             problems.push(format!(
-                "missed {missing} of {expected_total} posts (created at {})",
-                times.join(", ")
+                "missed {} (of {expected_total})",
+                describe_missed(&missed, &while_connected, evidence.clock)
             ));
         }
         let phantoms = received_ids
@@ -304,6 +286,73 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String
         complete.len()
     );
     complete
+}
+
+/// Margins around a connection's life within which a missed post is blamed on the connection
+/// coming or going rather than on delivery to a connected client.
+const AFTER_SETTLING: Duration = Duration::from_millis(500);
+const BEFORE_CLOSING: Duration = Duration::from_secs(2);
+
+/// The missed posts that were created while the listener was connected and settled: those
+/// were lost in delivery (fan-out between nodes), not across a reconnect.
+fn missed_while_connected<'a>(
+    client: &ClientLog,
+    missed: &[&'a StoredPost],
+    evidence: &Evidence,
+) -> Vec<&'a StoredPost> {
+    let windows: Vec<(f64, f64)> = client
+        .connections
+        .iter()
+        .filter_map(|connection| {
+            let settled = connection.settled_at?;
+            let closed = connection.closed_at.unwrap_or(evidence.run_length);
+            Some((
+                (settled + AFTER_SETTLING).as_secs_f64(),
+                closed.saturating_sub(BEFORE_CLOSING).as_secs_f64(),
+            ))
+        })
+        .collect();
+    missed
+        .iter()
+        .copied()
+        .filter(|post| {
+            let created = evidence.clock.run_seconds(post.create_at);
+            windows
+                .iter()
+                .any(|(from, to)| created >= *from && created <= *to)
+        })
+        .collect()
+}
+
+/// `N posts (created at …), M of them while connected (created at …)`.
+fn describe_missed(
+    missed: &[&StoredPost],
+    while_connected: &[&StoredPost],
+    clock: &Clock,
+) -> String {
+    let times = |posts: &[&StoredPost]| -> String {
+        let mut shown: Vec<String> = posts
+            .iter()
+            .take(5)
+            .map(|post| format!("{:.1}s", clock.run_seconds(post.create_at)))
+            .collect();
+        if posts.len() > 5 {
+            shown.push("…".to_string());
+        }
+        shown.join(", ")
+    };
+    let mut text = format!("{} posts", missed.len());
+    if !missed.is_empty() {
+        text.push_str(&format!(" (created at {})", times(missed)));
+    }
+    if !while_connected.is_empty() {
+        text.push_str(&format!(
+            ", {} of them while connected, not across a reconnect (created at {})",
+            while_connected.len(),
+            times(while_connected)
+        ));
+    }
+    text
 }
 
 fn count_outcome(client: &ClientLog, outcome: ConnectionOutcome) -> usize {

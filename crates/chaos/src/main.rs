@@ -72,6 +72,9 @@ struct Args {
     /// Quiet seconds after each fault is undone.
     #[arg(long, default_value_t = 5)]
     settle: u64,
+    /// Keep the node logs in this directory (default: a temp directory removed at the end).
+    #[arg(long)]
+    logs: Option<PathBuf>,
     /// The chorus binary (default: `chorus` next to this program).
     #[arg(long, env = "CHORUS_BIN")]
     chorus_bin: Option<PathBuf>,
@@ -121,7 +124,7 @@ async fn run(args: Args) -> Result<usize> {
         args.faults, args.duration, args.users, args.listeners_per_user, args.rate, args.channels
     );
 
-    let mut sandbox = Sandbox::start(&chorus_binary, NODE_COUNT).await?;
+    let mut sandbox = Sandbox::start(&chorus_binary, NODE_COUNT, args.logs.as_deref()).await?;
     let workspace = api::create_workspace(
         &sandbox.http,
         &sandbox.nginx.base_url(),
@@ -203,13 +206,16 @@ async fn run(args: Args) -> Result<usize> {
         clients: &client_logs,
         faults: &fault_records,
         stored: &stored,
-        channel_ids: &workspace.channel_ids,
         run_length,
         clock: &clock,
     });
     println!(
-        "run took {:.0}s; node logs were in the run's temp directory (removed); seed {seed}",
-        run_length.as_secs_f64()
+        "run took {:.0}s; seed {seed}; node logs: {}",
+        run_length.as_secs_f64(),
+        match &args.logs {
+            Some(directory) => directory.display().to_string(),
+            None => "removed with the run's temp directory (keep them with --logs DIR)".to_string(),
+        }
     );
     Ok(failures)
 }

@@ -27,7 +27,12 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub async fn start(chorus_binary: &Path, node_count: usize) -> Result<Sandbox> {
+    /// `logs`: where node directories (config, log) go; a temp directory when None.
+    pub async fn start(
+        chorus_binary: &Path,
+        node_count: usize,
+        logs: Option<&Path>,
+    ) -> Result<Sandbox> {
         // Generous: setup requests hash passwords on a machine that may be busy.
         let http = crate::api::http_client(Duration::from_secs(60))?;
         let database = tokio::task::block_in_place(Database::start)?;
@@ -42,6 +47,14 @@ impl Sandbox {
             .prefix("chorus-chaos-")
             .tempdir()
             .context("creating the run's directory")?;
+        let node_parent = match logs {
+            Some(path) => {
+                std::fs::create_dir_all(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                path.to_path_buf()
+            }
+            None => directory.path().to_path_buf(),
+        };
         let cluster_name = format!("chaos-{}", std::process::id());
         let mut nodes = Vec::new();
         for index in 0..node_count {
@@ -51,7 +64,7 @@ impl Sandbox {
                 chorus_binary,
                 &database.data_source(),
                 &cluster_name,
-                directory.path(),
+                &node_parent,
             )?);
         }
         // The first node migrates the schema; the others start once it serves.
