@@ -102,6 +102,7 @@ impl App {
                 ping_interval: Duration::from_secs(60),
                 pong_timeout: Duration::from_secs(100),
                 dispatch_shards: 2,
+                ..HubConfig::default()
             };
             let hub = Hub::new(hub_config, delegate);
             let session_ttl = Duration::from_secs(

@@ -21,7 +21,6 @@ use chorus_model::{
 use futures_util::future::BoxFuture;
 use futures_util::SinkExt;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use tracing::debug;
 
@@ -29,6 +28,7 @@ use crate::delegate::ConnectionIdentity;
 use crate::frame::{ConnectionState, PreparedEvent};
 use crate::hub::{HubConfig, Shared};
 use crate::registry::ConnectionHandle;
+use crate::resume::{self, Attached, Overlap};
 
 /// Websocket close codes the hub sends (RFC 6455 section 7.4.1).
 pub(crate) mod close_code {
@@ -90,39 +90,67 @@ pub(crate) async fn serve(
         finish(&mut socket, Ending::Close(close_code::POLICY_VIOLATION)).await;
         return;
     }
-    if let Some((previous_connection_id, sequence_number)) = &resume {
-        // Resume comes with a later change; a new connection id in `hello` makes the client
-        // resync, which is Mattermost's answer when missed events cannot be replayed.
-        debug!(
-            previous_connection_id = %previous_connection_id,
-            sequence_number,
-            "websocket resume not supported yet, starting a fresh connection"
-        );
-    }
-
-    let mut state = ConnectionState::new(new_id());
-    let (handle, mut queue) = ConnectionHandle::new(
-        state.connection_id().to_string(),
-        identity,
-        shared.config.send_queue_size,
-    );
-    if !shared.register(&handle) {
-        finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
-        return;
-    }
+    let attached = match resume {
+        Some((connection_id, sequence_number)) => {
+            resume::attach(shared, &identity, connection_id, sequence_number).await
+        }
+        None => Attached::Fresh,
+    };
+    let (handle, mut state, greeting, mut overlap) = match attached {
+        Attached::Resumed {
+            handle,
+            state,
+            replay,
+            overlap,
+        } => (handle, state, replay, overlap),
+        Attached::Fresh => {
+            let mut state = ConnectionState::new(new_id());
+            let handle = ConnectionHandle::new(
+                state.connection_id().to_string(),
+                identity,
+                shared.config.send_queue_size,
+                shared.config.parked_queue_size,
+            );
+            if !shared.register(&handle) {
+                finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
+                return;
+            }
+            let hello = Arc::new(PreparedEvent::new(&hello_event(&shared.config, &handle)));
+            let greeting = vec![state.next_frame(hello)];
+            (handle, state, greeting, Overlap::none())
+        }
+        Attached::Refused => {
+            finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
+            return;
+        }
+    };
     debug!(connection_id = %handle.connection_id, user_id = %handle.user_id(), "websocket connected");
     let ending = run(
         shared,
         &mut socket,
         &handle,
-        &mut queue,
         &mut state,
+        greeting,
+        &mut overlap,
         challenge_seq,
     )
     .await;
-    shared.unregister(&handle);
+    if is_resumable(ending) {
+        shared.park(&handle, state);
+    } else {
+        shared.unregister(&handle);
+    }
     debug!(connection_id = %handle.connection_id, ?ending, "websocket closed");
     finish(&mut socket, ending).await;
+}
+
+/// Whether the client may come back for the events of a connection that ended this way: not
+/// when its session ended (logout, revoke, expiry).
+fn is_resumable(ending: Ending) -> bool {
+    !matches!(
+        ending,
+        Ending::Close(close_code::NORMAL) | Ending::Close(close_code::POLICY_VIOLATION)
+    )
 }
 
 /// Waits for a valid `authentication_challenge`. Returns the identity and the request's seq,
@@ -187,26 +215,23 @@ struct PendingAction {
     reply: BoxFuture<'static, Result<Option<Value>, AppError>>,
 }
 
-/// The authenticated life of a connection: `hello`, then events, replies and pings.
+/// The authenticated life of a connection: `greeting` (`hello`, or the frames a resumed
+/// client missed), then events, replies and pings.
 async fn run(
     shared: &Shared,
     socket: &mut WebSocket,
     handle: &ConnectionHandle,
-    queue: &mut mpsc::Receiver<Arc<PreparedEvent>>,
     state: &mut ConnectionState,
+    greeting: Vec<String>,
+    overlap: &mut Overlap,
     challenge_seq: Option<i64>,
 ) -> Ending {
     let config = &shared.config;
 
-    let hello = Arc::new(PreparedEvent::new(&hello_event(config, handle)));
-    if let Err(ending) = write(
-        socket,
-        handle,
-        Message::Text(state.next_frame(hello).into()),
-    )
-    .await
-    {
-        return ending;
+    for frame in greeting {
+        if let Err(ending) = write(socket, handle, Message::Text(frame.into())).await {
+            return ending;
+        }
     }
     if let Some(seq) = challenge_seq {
         let reply = response_message(&WebSocketResponse::ok(seq, None));
@@ -245,9 +270,10 @@ async fn run(
                 };
                 response_message(&response)
             }
-            received = queue.recv() => {
-                // The handle keeps the sending side alive for as long as this runs.
-                let Some(event) = received else { return Ending::Close(close_code::NORMAL) };
+            event = handle.next_event() => {
+                if overlap.skips(&event) {
+                    continue;
+                }
                 Message::Text(state.next_frame(event).into())
             }
             inbound = socket.recv(), if pending.is_none() => {

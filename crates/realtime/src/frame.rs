@@ -35,6 +35,21 @@ impl PreparedEvent {
         }
     }
 
+    /// An event serialized by another node (`open_object` as [`PreparedEvent::open_object`]
+    /// gives it), handed over with a connection.
+    pub(crate) fn from_open_object(open_object: String, droppable: bool) -> Self {
+        PreparedEvent {
+            open_object: open_object.into_boxed_str(),
+            droppable,
+        }
+    }
+
+    /// The event's JSON without its closing brace (and without `seq`): what identifies the
+    /// same publish on every node.
+    pub(crate) fn open_object(&self) -> &str {
+        &self.open_object
+    }
+
     /// Whether a busy connection may skip this event (typing, status, channel viewed).
     pub(crate) fn is_droppable(&self) -> bool {
         self.droppable
@@ -71,8 +86,41 @@ impl ConnectionState {
         }
     }
 
+    /// A connection taken over from another node: it sent `recent` (oldest first, with their
+    /// `seq`) and numbers its next frame `next_seq`.
+    pub(crate) fn resumed(
+        connection_id: String,
+        recent: Vec<(i64, Arc<PreparedEvent>)>,
+        next_seq: i64,
+    ) -> Self {
+        let skip = recent.len().saturating_sub(RECENT_EVENTS);
+        ConnectionState {
+            connection_id,
+            next_seq,
+            recent: recent.into_iter().skip(skip).collect(),
+        }
+    }
+
     pub(crate) fn connection_id(&self) -> &str {
         &self.connection_id
+    }
+
+    pub(crate) fn next_seq(&self) -> i64 {
+        self.next_seq
+    }
+
+    /// The remembered events from `seq` on, with their `seq`, if every one of them is still
+    /// remembered (as [`ConnectionState::frames_since`]).
+    pub(crate) fn events_since(&self, seq: i64) -> Option<Vec<(i64, Arc<PreparedEvent>)>> {
+        if seq == self.next_seq {
+            return Some(Vec::new());
+        }
+        let oldest = self.recent.front()?.0;
+        if seq < oldest || seq > self.next_seq {
+            return None;
+        }
+        let skip = (seq - oldest) as usize;
+        Some(self.recent.iter().skip(skip).cloned().collect())
     }
 
     /// Gives `event` the next `seq`, remembers it, and returns the frame to send. Called by the
@@ -89,21 +137,13 @@ impl ConnectionState {
     }
 
     /// The frames from `seq` on, if every one of them is still remembered: what a resuming
-    /// client that expects `seq` next has missed. None means loss (the client must resync).
-    #[cfg_attr(not(test), allow(dead_code))] // used by resume, which comes next
+    /// client that expects `seq` next has missed (Mattermost's `sequence_number` is the next
+    /// `seq` the client expects). None means loss (the client must resync).
     pub(crate) fn frames_since(&self, seq: i64) -> Option<Vec<String>> {
-        if seq == self.next_seq {
-            return Some(Vec::new());
-        }
-        let oldest = self.recent.front()?.0;
-        if seq < oldest || seq > self.next_seq {
-            return None;
-        }
-        let skip = (seq - oldest) as usize;
+        let events = self.events_since(seq)?;
         Some(
-            self.recent
+            events
                 .iter()
-                .skip(skip)
                 .map(|(seq, event)| event.frame(*seq))
                 .collect(),
         )

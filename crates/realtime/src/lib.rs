@@ -22,8 +22,9 @@ mod dispatch;
 mod frame;
 mod hub;
 mod registry;
+mod resume;
 
-pub use delegate::{ConnectionIdentity, HubDelegate};
+pub use delegate::{ConnectionIdentity, HandedOverEvent, HubDelegate, ResumeRequest, ResumeSource};
 pub use hub::{Hub, HubConfig};
 
 use axum::extract::ws::WebSocketUpgrade;

@@ -8,4 +8,5 @@ mod backpressure;
 mod events;
 mod lifecycle;
 mod liveness;
+mod resume;
 mod routing;
