@@ -127,9 +127,7 @@ fn render(upstreams: &[SocketAddr], port: u16, prefix: &str) -> String {
             continue;
         }
         if line.trim_start().starts_with("proxy_pass ") {
-            config.push_str(&format!(
-                "            add_header X-Chorus-Upstream $upstream_addr always;\n"
-            ));
+            config.push_str("            add_header X-Chorus-Upstream $upstream_addr always;\n");
         }
         config.push_str(
             &line
