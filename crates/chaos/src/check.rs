@@ -441,9 +441,10 @@ fn kinds(failures: &[(Duration, &str)]) -> String {
     format!(" ({})", parts.join(", "))
 }
 
-/// For each SIGKILL: the listeners connected to that node, and how long after the kill each had
-/// resumed (its reconnect settled with the same connection id). A trial counts only when every
-/// affected listener resumed and, over the whole run, missed nothing.
+/// For each SIGKILL: the listeners connected to that node, how long after the kill each one's
+/// reconnect settled (any outcome), and how long until each had resumed (same connection id). A
+/// trial counts only when every affected listener resumed and, over the whole run, missed nothing;
+/// its time is the slowest listener's.
 fn report_failover(evidence: &Evidence, delivered_in_full: &HashSet<String>) {
     println!();
     println!("FAILOVER — SIGKILL of a node until every listener it held has resumed with nothing missing");
@@ -454,7 +455,7 @@ fn report_failover(evidence: &Evidence, delivered_in_full: &HashSet<String>) {
         };
         let killed_at = fault.injected_at;
         let mut resumed_after = Vec::new();
-        let mut not_resumed = 0;
+        let mut reconnected_after = Vec::new();
         let mut affected = 0;
         for client in evidence.clients {
             let Some(position) = client.connections.iter().position(|connection| {
@@ -467,53 +468,51 @@ fn report_failover(evidence: &Evidence, delivered_in_full: &HashSet<String>) {
                 continue;
             };
             affected += 1;
-            let next_settled = client.connections[position + 1..]
+            let Some((outcome, settled_at)) = client.connections[position + 1..]
                 .iter()
-                .find(|connection| connection.outcome != ConnectionOutcome::Pending);
-            match next_settled {
-                Some(connection)
-                    if connection.outcome == ConnectionOutcome::Resumed
-                        && delivered_in_full.contains(&client.name) =>
-                {
-                    let settled_at = connection.settled_at.unwrap_or(connection.opened_at);
-                    resumed_after.push(settled_at.saturating_sub(killed_at));
-                }
-                _ => not_resumed += 1,
+                .find_map(|connection| Some((connection.outcome, connection.settled_at?)))
+            else {
+                continue;
+            };
+            let after_kill = settled_at.saturating_sub(killed_at);
+            reconnected_after.push(after_kill);
+            if outcome == ConnectionOutcome::Resumed && delivered_in_full.contains(&client.name) {
+                resumed_after.push(after_kill);
             }
         }
-        resumed_after.sort();
-        let slowest = resumed_after.last().copied();
         println!(
-            "  kill {} at {:.1}s: {affected} listeners affected, {} resumed with nothing missing{}{}",
+            "  kill {} at {:.1}s: {affected} listeners affected; {} reconnected{}; {} resumed with nothing missing{}",
             fault.target,
             killed_at.as_secs_f64(),
+            reconnected_after.len(),
+            median_and_max(&mut reconnected_after),
             resumed_after.len(),
-            match (resumed_after.get(resumed_after.len() / 2), slowest) {
-                (Some(median), Some(max)) => format!(
-                    " (median {} ms, max {} ms)",
-                    median.as_millis(),
-                    max.as_millis()
-                ),
-                _ => String::new(),
-            },
-            if not_resumed > 0 {
-                format!(", {not_resumed} did not (resynced, missed posts, or never reconnected)")
-            } else {
-                String::new()
-            }
+            median_and_max(&mut resumed_after),
         );
-        if affected > 0 && not_resumed == 0 {
-            trial_times.extend(slowest);
+        if affected > 0 && resumed_after.len() == affected {
+            trial_times.extend(resumed_after.last().copied());
         }
     }
-    trial_times.sort();
-    match (trial_times.get(trial_times.len() / 2), trial_times.last()) {
-        (Some(median), Some(max)) => println!(
-            "  failover figure over {} trials: median {} ms, max {} ms",
+    if trial_times.is_empty() {
+        println!("  failover figure: no trial in which every affected listener resumed with nothing missing");
+    } else {
+        println!(
+            "  failover figure over {} trials{}",
             trial_times.len(),
+            median_and_max(&mut trial_times)
+        );
+    }
+}
+
+/// ` (median N ms, max M ms)`, or nothing for no values; sorts `values`.
+fn median_and_max(values: &mut [Duration]) -> String {
+    values.sort();
+    match (values.get(values.len() / 2), values.last()) {
+        (Some(median), Some(max)) => format!(
+            " (median {} ms, max {} ms)",
             median.as_millis(),
             max.as_millis()
         ),
-        _ => println!("  failover figure: no trial in which every affected listener resumed with nothing missing"),
+        _ => String::new(),
     }
 }

@@ -10,6 +10,7 @@ use rand::Rng;
 
 use crate::journal::{Clock, FaultRecord};
 use crate::sandbox::Sandbox;
+use crate::users::Placement;
 
 /// How long a SIGKILLed node stays down before it is started again.
 const KILLED_DOWNTIME: Duration = Duration::from_secs(3);
@@ -18,7 +19,7 @@ const HOLD: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// SIGKILL a node, start it again after a few seconds.
+    /// SIGKILL the node holding the most listeners, start it again after a few seconds.
     Kill,
     /// SIGSTOP a node for 10 s, then SIGCONT.
     Stop,
@@ -79,6 +80,7 @@ pub async fn inject(
     schedule: &Schedule,
     clock: &Clock,
     rng: &mut StdRng,
+    placement: &Placement,
 ) -> Vec<FaultRecord> {
     let mut records = Vec::new();
     let started = clock.now();
@@ -93,7 +95,7 @@ pub async fn inject(
                 continue; // one replica, so one failover per run
             }
             injected_this_round = true;
-            let record = inject_one(sandbox, *fault, clock, rng).await;
+            let record = inject_one(sandbox, *fault, clock, rng, placement).await;
             database_failed_over |= *fault == Fault::PgFailover;
             println!(
                 "[{:>6.1}s] {} {}: undone after {:.1}s{}",
@@ -123,8 +125,21 @@ async fn inject_one(
     fault: Fault,
     clock: &Clock,
     rng: &mut StdRng,
+    placement: &Placement,
 ) -> FaultRecord {
-    let node_index = rng.gen_range(0..sandbox.nodes.len());
+    let node_index = match fault {
+        // The node with the most listeners, so that every kill is a failover trial.
+        Fault::Kill => placement
+            .busiest_node()
+            .and_then(|hostname| {
+                sandbox
+                    .nodes
+                    .iter()
+                    .position(|node| node.hostname() == hostname)
+            })
+            .unwrap_or_else(|| rng.gen_range(0..sandbox.nodes.len())),
+        _ => rng.gen_range(0..sandbox.nodes.len()),
+    };
     let mut record = FaultRecord {
         name: fault.name().to_string(),
         target: format!("node {node_index}"),

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 use crate::faults::{Fault, Schedule, ALL_FAULTS};
 use crate::journal::{ClientLog, Clock, PosterLog};
 use crate::sandbox::Sandbox;
-use crate::users::Target;
+use crate::users::{Placement, Target};
 
 const NODE_COUNT: usize = 3;
 /// Posting before the first fault, so every fault hits a cluster under load.
@@ -146,6 +146,7 @@ async fn run(args: Args) -> Result<usize> {
         channel_ids: workspace.channel_ids.clone(),
         node_names: sandbox.node_names(),
         clock,
+        placement: Placement::default(),
     };
     let (stop_listeners, listeners_stopped) = watch::channel(false);
     let listener_count = workspace.accounts.len() * args.listeners_per_user;
@@ -185,7 +186,8 @@ async fn run(args: Args) -> Result<usize> {
         settle: Duration::from_secs(args.settle),
     };
     let mut rng = StdRng::seed_from_u64(seed);
-    let fault_records = faults::inject(&mut sandbox, &schedule, &clock, &mut rng).await;
+    let fault_records =
+        faults::inject(&mut sandbox, &schedule, &clock, &mut rng, &target.placement).await;
 
     stop_posters.send_replace(true);
     let mut poster_logs: Vec<PosterLog> = Vec::new();

@@ -13,9 +13,11 @@
 //! a resync: a real client would now reload everything, and the checker counts it as a failure.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
@@ -47,6 +49,36 @@ pub struct Target {
     /// NGINX's upstream address (`10.231.X.Y:PORT`) → node hostname.
     pub node_names: HashMap<String, String>,
     pub clock: Clock,
+    /// Which node each listener is connected to right now.
+    pub placement: Placement,
+}
+
+/// Listener name → hostname of the node its websocket is on, while it is connected; the fault
+/// injector reads it to SIGKILL the node that holds the most listeners.
+#[derive(Clone, Default)]
+pub struct Placement(Arc<Mutex<HashMap<String, String>>>);
+
+impl Placement {
+    /// The hostname holding the most listeners, if any holds one.
+    pub fn busiest_node(&self) -> Option<String> {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let placement = self.0.lock();
+        for node in placement.values() {
+            *counts.entry(node.as_str()).or_default() += 1;
+        }
+        let busiest = counts
+            .into_iter()
+            .max_by_key(|(node, count)| (*count, *node));
+        busiest.map(|(node, _)| node.to_string())
+    }
+
+    fn set(&self, listener: &str, node: Option<&str>) {
+        let mut placement = self.0.lock();
+        match node {
+            Some(node) => placement.insert(listener.to_string(), node.to_string()),
+            None => placement.remove(listener),
+        };
+    }
 }
 
 impl Target {
@@ -211,6 +243,7 @@ pub async fn listen(
                 .get(UPSTREAM_HEADER)
                 .and_then(|value| value.to_str().ok()),
         );
+        target.placement.set(&log.name, Some(&node));
         log.connections.push(ConnectionRecord {
             opened_at: target.clock.now(),
             node,
