@@ -307,6 +307,25 @@ impl MessageHandler for ClusterBridge {
                     let _ = waiter.send(());
                 }
             }
+            ClusterMessage::ResumeRequest {
+                request_id,
+                connection_id,
+                user_id,
+                session_id,
+                sequence_number,
+            } => app.answer_resume_request(
+                from_node,
+                request_id,
+                chorus_realtime::ResumeRequest {
+                    connection_id,
+                    user_id,
+                    session_id,
+                    sequence_number,
+                },
+            ),
+            ClusterMessage::ResumeAnswer { request_id, answer } => {
+                app.receive_resume_answer(&request_id, answer)
+            }
             ClusterMessage::ConfigChanged { config_hash } => {
                 tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
             }

@@ -2,7 +2,7 @@
 
 use crate::{App, AppInner};
 use chorus_model::{AppError, WebSocketEvent, WebSocketRequest};
-use chorus_realtime::{ConnectionIdentity, HubDelegate};
+use chorus_realtime::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
@@ -86,5 +86,15 @@ impl HubDelegate for HubBridge {
         if let Some(app) = self.app() {
             tokio::spawn(async move { app.set_offline_if_unconnected(&user_id).await });
         }
+    }
+
+    fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
+        let app = self.app();
+        Box::pin(async move {
+            match app {
+                Some(app) => app.resume_elsewhere(request).await,
+                None => ResumeSource::Unknown,
+            }
+        })
     }
 }

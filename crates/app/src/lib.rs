@@ -18,6 +18,7 @@ mod jobs;
 mod mentions;
 pub mod password;
 mod posts;
+mod resume;
 mod sessions;
 mod status;
 mod system;
@@ -79,6 +80,15 @@ pub(crate) struct AppInner {
     /// Users this node is asking the others about before marking them offline.
     pub(crate) connection_queries:
         parking_lot::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
+    /// Permits for resumes that need other nodes (see `resume.rs`).
+    pub(crate) resume_admission: tokio::sync::Semaphore,
+    /// Websocket resumes this node is asking the others about, by request id.
+    pub(crate) resume_queries: parking_lot::Mutex<
+        std::collections::HashMap<
+            String,
+            tokio::sync::mpsc::UnboundedSender<chorus_cluster::ResumeAnswer>,
+        >,
+    >,
 }
 
 impl App {
@@ -123,6 +133,8 @@ impl App {
                 draining: std::sync::atomic::AtomicBool::new(false),
                 cluster: std::sync::OnceLock::new(),
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
+                resume_admission: tokio::sync::Semaphore::new(resume::RESUMES_AT_ONCE),
+                resume_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
             }
         });
         App { inner }

@@ -57,7 +57,46 @@ pub enum ClusterMessage {
     UserConnectionsHeld {
         user_id: String,
     },
+    /// "Hand over websocket connection `connection_id` of this session": its client resumed
+    /// on the sender, which expects one [`ClusterMessage::ResumeAnswer`] from every node asked.
+    ResumeRequest {
+        request_id: String,
+        connection_id: String,
+        user_id: String,
+        session_id: String,
+        /// The next `seq` the client expects.
+        sequence_number: i64,
+    },
+    ResumeAnswer {
+        request_id: String,
+        answer: ResumeAnswer,
+    },
     // New variants go here, at the end.
+}
+
+/// What a node knows of a websocket connection another node asked for. Variants and fields
+/// follow the same append-only rule as [`ClusterMessage`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum ResumeAnswer {
+    /// Not here.
+    Unknown,
+    /// Here, but frames the client missed are gone: it must resync.
+    Lost,
+    /// Here, and now given up: the frames sent from the client's `sequence_number` on, the
+    /// events queued but not sent, and the `seq` of the next frame.
+    HandedOver {
+        sent: Vec<HandedOverEvent>,
+        queued: Vec<HandedOverEvent>,
+        next_seq: i64,
+    },
+}
+
+/// One websocket event of a handed-over connection: its JSON without the closing brace (no
+/// `seq`), and whether it may be dropped under pressure.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct HandedOverEvent {
+    pub open_object: String,
+    pub droppable: bool,
 }
 
 /// Receives the messages other nodes send to this one.

@@ -94,7 +94,7 @@ pub(crate) async fn serve(
         Some((connection_id, sequence_number)) => {
             resume::attach(shared, &identity, connection_id, sequence_number).await
         }
-        None => Attached::Fresh,
+        None => Attached::Fresh { superseded: None },
     };
     let (handle, mut state, greeting, mut overlap) = match attached {
         Attached::Resumed {
@@ -103,7 +103,7 @@ pub(crate) async fn serve(
             replay,
             overlap,
         } => (handle, state, replay, overlap),
-        Attached::Fresh => {
+        Attached::Fresh { superseded } => {
             let mut state = ConnectionState::new(new_id());
             let handle = ConnectionHandle::new(
                 state.connection_id().to_string(),
@@ -111,7 +111,11 @@ pub(crate) async fn serve(
                 shared.config.send_queue_size,
                 shared.config.parked_queue_size,
             );
-            if !shared.register(&handle) {
+            let registered = shared.register(&handle);
+            if let Some(superseded) = superseded {
+                shared.unregister(&superseded);
+            }
+            if !registered {
                 finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
                 return;
             }

@@ -30,8 +30,12 @@ const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How a new socket starts.
 pub(crate) enum Attached {
-    /// A new connection: new id, `hello`.
-    Fresh,
+    /// A new connection: new id, `hello`. `superseded` is a connection registered for the
+    /// resume attempt, to unregister once the new one is registered (so the user does not
+    /// flap offline and online).
+    Fresh {
+        superseded: Option<Arc<ConnectionHandle>>,
+    },
     /// An existing connection taken up again.
     Resumed {
         handle: Arc<ConnectionHandle>,
@@ -73,8 +77,9 @@ pub(crate) async fn attach(
                 next_seq = state.next_seq(),
                 "missed frames no longer kept, starting a fresh connection"
             );
-            shared.unregister(&handle);
-            Attached::Fresh
+            Attached::Fresh {
+                superseded: Some(handle),
+            }
         }
     }
 }
@@ -110,8 +115,9 @@ async fn attach_from_elsewhere(
             let sent_count = sent.len() as i64;
             if sequence_number + sent_count != next_seq {
                 debug!(%connection_id, sequence_number, next_seq, "inconsistent handover");
-                shared.unregister(&handle);
-                return Attached::Fresh;
+                return Attached::Fresh {
+                    superseded: Some(handle),
+                };
             }
             let sent: Vec<(i64, Arc<PreparedEvent>)> = sent
                 .into_iter()
@@ -140,8 +146,9 @@ async fn attach_from_elsewhere(
         }
         ResumeSource::Unknown | ResumeSource::Lost => {
             debug!(%connection_id, sequence_number, "connection not resumable, starting a fresh one");
-            shared.unregister(&handle);
-            Attached::Fresh
+            Attached::Fresh {
+                superseded: Some(handle),
+            }
         }
     }
 }

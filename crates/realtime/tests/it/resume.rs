@@ -193,6 +193,16 @@ async fn a_resume_that_cannot_be_served_whole_gets_a_fresh_connection_and_hello(
         0,
         "the lost one is gone"
     );
+    assert_eq!(server.hub.user_connection_count("alice"), 1);
+    assert_eq!(
+        server.delegate.presence(),
+        [
+            Presence::Connected("alice".into()),
+            Presence::Disconnected("alice".into()),
+            Presence::Connected("alice".into()),
+        ],
+        "no flapping while the resume turns into a fresh connection"
+    );
     let new_connection_id = hello["data"]["connection_id"].as_str().unwrap().to_string();
 
     // Unknown, or another session's.

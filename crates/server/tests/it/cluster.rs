@@ -568,3 +568,130 @@ async fn nginx_routes_around_a_killed_node_and_no_acknowledged_post_is_lost() {
         "NGINX should route around the dead node: {failures:?}"
     );
 }
+
+/// An admin and Bob in one team and one private channel; returns (admin token, bob token,
+/// channel id).
+async fn team_with_a_channel(node: &NodeProcess, prefix: &str) -> (String, String, String) {
+    let (_admin_id, admin_token) = sign_up(&node.api(), &format!("{prefix}-admin")).await;
+    let (bob_id, bob_token) = sign_up(&node.api(), &format!("{prefix}-bob")).await;
+    let admin = node.api().with_token(&admin_token);
+    let team = admin
+        .post(
+            "/teams",
+            json!({"name": format!("{prefix}-team"), "display_name": "Resume", "type": "O"}),
+        )
+        .await
+        .expect_status(201);
+    let team_id = team["id"].as_str().unwrap().to_string();
+    admin
+        .post(
+            &format!("/teams/{team_id}/members"),
+            json!({"team_id": team_id, "user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    let channel = admin
+        .post(
+            "/channels",
+            json!({"team_id": team_id, "name": format!("{prefix}-room"), "display_name": "Room", "type": "P"}),
+        )
+        .await
+        .expect_status(201);
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    admin
+        .post(
+            &format!("/channels/{channel_id}/members"),
+            json!({"user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    (admin_token, bob_token, channel_id)
+}
+
+async fn post_message(api: &Api, channel_id: &str, message: &str) -> String {
+    let post = api
+        .post(
+            "/posts",
+            json!({"channel_id": channel_id, "message": message}),
+        )
+        .await
+        .expect_status(201);
+    post["id"].as_str().unwrap().to_string()
+}
+
+/// The ids of the posts of `posted` events, in the order received.
+fn posted_ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|event| event["event"] == "posted")
+        .map(|event| {
+            crate::socket::post_of(event)["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_resumes_on_another_node_while_the_old_node_is_alive() {
+    let sandbox = ClusterSandbox::start(2).await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let (admin_token, bob_token, channel_id) = team_with_a_channel(node_a, "resume-alive").await;
+    let admin_on_a = node_a.api().with_token(&admin_token);
+    let admin_on_b = node_b.api().with_token(&admin_token);
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = cluster_status(&admin_on_a).await;
+        status.len() == 2 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+
+    let mut bob = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let connection_id = bob.connection_id();
+    let first = post_message(&admin_on_a, &channel_id, "before the drop").await;
+    bob.wait_for_matching("posted", |event| {
+        crate::socket::post_of(event)["id"] == first.as_str()
+    })
+    .await;
+    let next_seq = bob.last_seq() + 1;
+    drop(bob);
+
+    // Posted while Bob is away, through both nodes.
+    let mut missed = Vec::new();
+    for (index, api) in [&admin_on_a, &admin_on_b, &admin_on_a]
+        .into_iter()
+        .enumerate()
+    {
+        missed.push(post_message(api, &channel_id, &format!("missed {index}")).await);
+    }
+    let mut resumed = EventSocket::resume_url(
+        &node_b.websocket_url(),
+        &bob_token,
+        &connection_id,
+        next_seq,
+    )
+    .await;
+    let after = post_message(&admin_on_b, &channel_id, "after the resume").await;
+    resumed
+        .wait_for_matching("posted", |event| {
+            crate::socket::post_of(event)["id"] == after.as_str()
+        })
+        .await;
+    let mut expected = missed.clone();
+    expected.push(after);
+    assert_eq!(
+        posted_ids(&resumed.history),
+        expected,
+        "every missed post once, in order, then the new one"
+    );
+    assert!(
+        resumed
+            .history
+            .iter()
+            .all(|event| event["event"] != "hello"),
+        "a resume gets no hello: {:?}",
+        resumed.history
+    );
+    assert_eq!(resumed.history[0]["seq"], next_seq);
+    assert!(posted_ids(&resumed.events_within(Duration::from_millis(500)).await).is_empty());
+}
