@@ -67,6 +67,8 @@ pub struct Evidence<'a> {
     pub stored: &'a [StoredPost],
     pub run_length: Duration,
     pub clock: &'a Clock,
+    /// Print every listener's connections one by one.
+    pub timeline: bool,
 }
 
 /// Prints the report; returns the number of failures.
@@ -83,6 +85,9 @@ pub fn check(evidence: &Evidence) -> usize {
                 fault.injected_at.as_secs_f64()
             ));
         }
+    }
+    if evidence.timeline {
+        report_timeline(evidence.clients);
     }
     report_request_errors(evidence);
     report_failover(evidence, &delivered_in_full);
@@ -353,6 +358,37 @@ fn describe_missed(
         ));
     }
     text
+}
+
+/// `name: 0.0s fresh@chaos-node-1 (settled 0.1s, closed 3.1s) → …` per listener.
+fn report_timeline(clients: &[ClientLog]) {
+    println!();
+    println!("LISTENER TIMELINES (opened, outcome@node, settled, closed)");
+    for client in clients {
+        let connections: Vec<String> = client
+            .connections
+            .iter()
+            .map(|connection| {
+                let seconds = |at: Option<Duration>| {
+                    at.map_or("-".to_string(), |at| format!("{:.2}s", at.as_secs_f64()))
+                };
+                format!(
+                    "{:.2}s {:?}@{} (settled {}, closed {})",
+                    connection.opened_at.as_secs_f64(),
+                    connection.outcome,
+                    connection.node,
+                    seconds(connection.settled_at),
+                    seconds(connection.closed_at)
+                )
+            })
+            .collect();
+        println!(
+            "  {} ({} failed attempts): {}",
+            client.name,
+            client.failed_attempts,
+            connections.join(" → ")
+        );
+    }
 }
 
 fn count_outcome(client: &ClientLog, outcome: ConnectionOutcome) -> usize {

@@ -72,6 +72,9 @@ struct Args {
     /// Quiet seconds after each fault is undone.
     #[arg(long, default_value_t = 5)]
     settle: u64,
+    /// Print every listener's connection history in the report.
+    #[arg(long)]
+    timeline: bool,
     /// Keep the node logs in this directory (default: a temp directory removed at the end).
     #[arg(long)]
     logs: Option<PathBuf>,
@@ -210,6 +213,7 @@ async fn run(args: Args) -> Result<usize> {
         stored: &stored,
         run_length,
         clock: &clock,
+        timeline: args.timeline,
     });
     println!(
         "run took {:.0}s; seed {seed}; node logs: {}",
