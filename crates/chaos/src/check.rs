@@ -552,3 +552,153 @@ fn median_and_max(values: &mut [Duration]) -> String {
         _ => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{Acknowledged, ConnectionRecord, Receipt};
+
+    const CHANNEL: &str = "channel-a";
+
+    fn stored(id: &str, create_at: i64, pending_post_id: &str) -> StoredPost {
+        StoredPost {
+            id: id.to_string(),
+            channel_id: CHANNEL.to_string(),
+            create_at,
+            user_id: "user".to_string(),
+            pending_post_id: pending_post_id.to_string(),
+        }
+    }
+
+    fn poster(acknowledged: &[(&str, &str)]) -> PosterLog {
+        PosterLog {
+            acknowledged: acknowledged
+                .iter()
+                .map(|(post_id, pending_post_id)| Acknowledged {
+                    post_id: post_id.to_string(),
+                    pending_post_id: pending_post_id.to_string(),
+                    channel_id: CHANNEL.to_string(),
+                    attempts: 1,
+                })
+                .collect(),
+            ..PosterLog::default()
+        }
+    }
+
+    /// A listener connected once for the whole run that received `received` (id, create_at).
+    fn listener(outcomes: &[ConnectionOutcome], received: &[(&str, i64)]) -> ClientLog {
+        ClientLog {
+            name: "listener".to_string(),
+            connections: outcomes
+                .iter()
+                .map(|outcome| ConnectionRecord {
+                    opened_at: Duration::ZERO,
+                    node: "node".to_string(),
+                    outcome: *outcome,
+                    settled_at: Some(Duration::ZERO),
+                    closed_at: None,
+                })
+                .collect(),
+            received: received
+                .iter()
+                .map(|(post_id, create_at)| Receipt {
+                    post_id: post_id.to_string(),
+                    channel_id: CHANNEL.to_string(),
+                    create_at: *create_at,
+                })
+                .collect(),
+            sequence_gaps: Vec::new(),
+            failed_attempts: 0,
+        }
+    }
+
+    fn failures(posters: &[PosterLog], clients: &[ClientLog], stored: &[StoredPost]) -> usize {
+        check(&Evidence {
+            posters,
+            clients,
+            faults: &[],
+            stored,
+            run_length: Duration::from_secs(60),
+            clock: &Clock::start(),
+            timeline: false,
+        })
+    }
+
+    #[test]
+    fn a_clean_run_passes() {
+        let stored = [stored("p1", 10, "u:1"), stored("p2", 20, "u:2")];
+        let posters = [poster(&[("p1", "u:1"), ("p2", "u:2")])];
+        let clients = [listener(
+            &[ConnectionOutcome::Fresh],
+            &[("p1", 10), ("p2", 20)],
+        )];
+        assert_eq!(failures(&posters, &clients, &stored), 0);
+    }
+
+    #[test]
+    fn an_acknowledged_post_missing_from_the_database_fails() {
+        let stored = [stored("p1", 10, "u:1")];
+        let posters = [poster(&[("p1", "u:1"), ("p2", "u:2")])];
+        let clients = [listener(&[ConnectionOutcome::Fresh], &[("p1", 10)])];
+        assert_eq!(failures(&posters, &clients, &stored), 1);
+    }
+
+    #[test]
+    fn a_retried_post_stored_twice_fails() {
+        let stored = [stored("p1", 10, "u:1"), stored("p1-again", 20, "u:1")];
+        let posters = [poster(&[("p1", "u:1")])];
+        let clients = [listener(
+            &[ConnectionOutcome::Fresh],
+            &[("p1", 10), ("p1-again", 20)],
+        )];
+        assert_eq!(failures(&posters, &clients, &stored), 1);
+    }
+
+    #[test]
+    fn a_listener_that_misses_repeats_or_reorders_posts_fails() {
+        let stored = [stored("p1", 10, "u:1"), stored("p2", 20, "u:2")];
+        let posters = [poster(&[("p1", "u:1"), ("p2", "u:2")])];
+        for received in [
+            &[("p1", 10)][..],
+            &[("p1", 10), ("p2", 20), ("p2", 20)][..],
+            &[("p2", 20), ("p1", 10)][..],
+        ] {
+            let clients = [listener(&[ConnectionOutcome::Fresh], received)];
+            assert_eq!(
+                failures(&posters, &clients, &stored),
+                1,
+                "received {received:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_resync_fails_and_a_resume_does_not() {
+        let stored = [stored("p1", 10, "u:1")];
+        let posters = [poster(&[("p1", "u:1")])];
+        let resynced = [listener(
+            &[ConnectionOutcome::Fresh, ConnectionOutcome::Resynced],
+            &[("p1", 10)],
+        )];
+        assert_eq!(failures(&posters, &resynced, &stored), 1);
+        let resumed = [listener(
+            &[ConnectionOutcome::Fresh, ConnectionOutcome::Resumed],
+            &[("p1", 10)],
+        )];
+        assert_eq!(failures(&posters, &resumed, &stored), 0);
+    }
+
+    #[test]
+    fn request_errors_less_than_a_second_apart_form_one_window() {
+        let at = Duration::from_millis;
+        let errors = [
+            (at(1000), "timeout"),
+            (at(1900), "timeout"),
+            (at(3500), "HTTP 502"),
+        ];
+        assert_eq!(
+            windows(&errors),
+            vec![(at(1000), at(1900)), (at(3500), at(3500))]
+        );
+    }
+}

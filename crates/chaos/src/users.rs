@@ -361,3 +361,76 @@ fn backoff(failed_in_a_row: u32) -> Duration {
 fn jittered(delay: Duration) -> Duration {
     delay.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_log() -> ClientLog {
+        ClientLog {
+            name: "listener".to_string(),
+            connections: Vec::new(),
+            received: Vec::new(),
+            sequence_gaps: Vec::new(),
+            failed_attempts: 0,
+        }
+    }
+
+    fn open_connection(log: &mut ClientLog) {
+        log.connections.push(ConnectionRecord {
+            opened_at: Duration::ZERO,
+            node: String::new(),
+            outcome: ConnectionOutcome::Pending,
+            settled_at: None,
+            closed_at: None,
+        });
+    }
+
+    fn hello(connection_id: &str) -> Value {
+        json!({"event": "hello", "seq": 0, "data": {"connection_id": connection_id}})
+    }
+
+    fn posted(seq: i64, post_id: &str) -> Value {
+        let post = json!({"id": post_id, "channel_id": "c", "create_at": seq}).to_string();
+        json!({"event": "posted", "seq": seq, "data": {"post": post}})
+    }
+
+    #[test]
+    fn a_reconnect_that_continues_the_sequence_is_a_resume() {
+        let clock = Clock::start();
+        let mut log = new_log();
+        let mut session = Session::default();
+        open_connection(&mut log);
+        assert_eq!(
+            session.take(&hello("a"), &clock, &mut log),
+            Some(ConnectionOutcome::Fresh)
+        );
+        session.take(&posted(1, "p1"), &clock, &mut log);
+        open_connection(&mut log);
+        assert_eq!(
+            session.take(&posted(2, "p2"), &clock, &mut log),
+            Some(ConnectionOutcome::Resumed)
+        );
+        assert!(log.sequence_gaps.is_empty());
+        assert_eq!(log.received.len(), 2);
+    }
+
+    #[test]
+    fn a_new_connection_id_is_a_resync_and_a_skipped_seq_is_a_gap() {
+        let clock = Clock::start();
+        let mut log = new_log();
+        let mut session = Session::default();
+        open_connection(&mut log);
+        session.take(&hello("a"), &clock, &mut log);
+        session.take(&posted(1, "p1"), &clock, &mut log);
+        open_connection(&mut log);
+        assert_eq!(
+            session.take(&hello("b"), &clock, &mut log),
+            Some(ConnectionOutcome::Resynced)
+        );
+        session.take(&posted(1, "p2"), &clock, &mut log);
+        assert!(log.sequence_gaps.is_empty(), "seq restarts after a resync");
+        session.take(&posted(3, "p3"), &clock, &mut log);
+        assert_eq!(log.sequence_gaps.len(), 1);
+    }
+}
