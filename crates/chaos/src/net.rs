@@ -228,9 +228,12 @@ fn free_subnet() -> Result<u8> {
     bail!("no free 10.231.X.0/24 subnet for the chaos bridge")
 }
 
-/// Deletes namespaces and bridges that an earlier run (whose PID no longer runs) left behind.
+/// Deletes namespaces and bridges that an earlier run left behind: named after a PID that no
+/// longer runs, or after ours (a dead run's PID reused; we have created nothing yet).
 fn remove_leftovers() {
-    let pid_is_dead = |pid: &str| !std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let own_pid = std::process::id().to_string();
+    let pid_is_dead =
+        |pid: &str| pid == own_pid || !std::path::Path::new(&format!("/proc/{pid}")).exists();
     for line in ip_output(&["netns", "list"]).lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
         if let Some(rest) = name.strip_prefix(NAMESPACE_PREFIX) {
