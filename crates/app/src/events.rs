@@ -22,6 +22,7 @@ impl App {
     /// Hands an event to every interested connection, on this node and on the others.
     /// Called after the change is committed.
     pub(crate) fn publish(&self, event: WebSocketEvent) {
+        self.note_event_writes(&event);
         self.forward_event(&event);
         self.inner.hub.publish(event);
     }
@@ -85,6 +86,12 @@ impl HubDelegate for HubBridge {
     fn user_disconnected(&self, user_id: String) {
         if let Some(app) = self.app() {
             tokio::spawn(async move { app.set_offline_if_unconnected(&user_id).await });
+        }
+    }
+
+    fn checkpoint(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
+        if let Some(app) = self.app() {
+            app.send_checkpoints(batch);
         }
     }
 

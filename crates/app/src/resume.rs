@@ -9,6 +9,7 @@
 use crate::App;
 use chorus_cluster::{ClusterMessage, HandedOverEvent, ResumeAnswer};
 use chorus_realtime::{self as realtime, ResumeRequest, ResumeSource};
+use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -24,7 +25,9 @@ pub(crate) const RESUMES_AT_ONCE: usize = 16;
 const ADMISSION_WAIT: Duration = Duration::from_secs(10);
 
 impl App {
-    /// Asks every other live node for the connection; the one holding it hands it over.
+    /// Asks every other live node for the connection; the one holding it hands it over. When
+    /// none has it and it belonged to a node that is gone (or does not answer), it is rebuilt
+    /// from the database (see `rebuild`).
     pub(crate) async fn resume_elsewhere(&self, request: ResumeRequest) -> ResumeSource {
         let Some(runtime) = self.cluster_runtime() else {
             return ResumeSource::Unknown;
@@ -36,7 +39,8 @@ impl App {
             .into_iter()
             .filter(|node_id| *node_id != own_id)
             .collect();
-        if peers.is_empty() {
+        let owner = self.checkpointed_owner(&request.connection_id);
+        if peers.is_empty() && owner.is_none() {
             return ResumeSource::Unknown;
         }
         let admission = self.inner.resume_admission.acquire();
@@ -44,13 +48,38 @@ impl App {
             tracing::warn!(connection_id = %request.connection_id, "websocket resume not admitted in time; the client resyncs");
             return ResumeSource::Unknown;
         };
+        let (found, answered) = self.ask_peers(&peers, &request).await;
+        if let Some(found) = found {
+            return found;
+        }
+        match owner {
+            Some(owner) if !answered.contains(&owner) => self.rebuild_connection(&request).await,
+            // Its node is alive and no longer has it: it ended for good.
+            _ => ResumeSource::Unknown,
+        }
+    }
+
+    /// Sends the resume request to `peers`; returns what the one holding the connection
+    /// answered, if any, and the nodes that answered they do not have it.
+    async fn ask_peers(
+        &self,
+        peers: &[String],
+        request: &ResumeRequest,
+    ) -> (Option<ResumeSource>, HashSet<String>) {
+        let mut answered = HashSet::new();
+        let Some(runtime) = self.cluster_runtime() else {
+            return (None, answered);
+        };
+        if peers.is_empty() {
+            return (None, answered);
+        }
         let request_id = chorus_model::new_id();
         let (sender, mut answers) = mpsc::unbounded_channel();
         self.inner
             .resume_queries
             .lock()
             .insert(request_id.clone(), sender);
-        for peer in &peers {
+        for peer in peers {
             runtime.cluster.send_reliable_to(
                 peer,
                 ClusterMessage::ResumeRequest {
@@ -62,27 +91,27 @@ impl App {
                 },
             );
         }
-        let mut unknown_answers = 0;
         let found = tokio::time::timeout(RESUME_ANSWER_TIMEOUT, async {
-            while let Some(answer) = answers.recv().await {
+            while let Some((from_node, answer)) = answers.recv().await {
                 match answer {
                     ResumeAnswer::Unknown => {
-                        unknown_answers += 1;
-                        if unknown_answers == peers.len() {
-                            return ResumeSource::Unknown;
+                        answered.insert(from_node);
+                        if answered.len() == peers.len() {
+                            return None;
                         }
                     }
-                    known => return resume_source(known),
+                    known => return Some(resume_source(known)),
                 }
             }
-            ResumeSource::Unknown
+            None
         })
         .await;
         self.inner.resume_queries.lock().remove(&request_id);
-        found.unwrap_or_else(|_elapsed| {
-            tracing::warn!(connection_id = %request.connection_id, "no node answered a websocket resume in time");
-            ResumeSource::Unknown
-        })
+        let found = found.unwrap_or_else(|_elapsed| {
+            tracing::warn!(connection_id = %request.connection_id, "not every node answered a websocket resume in time");
+            None
+        });
+        (found, answered)
     }
 
     /// Another node's client resumed a connection: hand it over if it is here, and answer.
@@ -105,9 +134,14 @@ impl App {
         });
     }
 
-    pub(crate) fn receive_resume_answer(&self, request_id: &str, answer: ResumeAnswer) {
+    pub(crate) fn receive_resume_answer(
+        &self,
+        from_node: &str,
+        request_id: &str,
+        answer: ResumeAnswer,
+    ) {
         if let Some(waiter) = self.inner.resume_queries.lock().get(request_id) {
-            let _ = waiter.send(answer);
+            let _ = waiter.send((from_node.to_string(), answer));
         }
     }
 }
@@ -124,7 +158,8 @@ fn resume_answer(source: ResumeSource) -> ResumeAnswer {
     };
     match source {
         ResumeSource::Unknown => ResumeAnswer::Unknown,
-        ResumeSource::Lost => ResumeAnswer::Lost,
+        // A hand-over never rebuilds; were it to, the asking node could not use it.
+        ResumeSource::Lost | ResumeSource::Rebuilt { .. } => ResumeAnswer::Lost,
         ResumeSource::HandedOver {
             sent,
             queued,

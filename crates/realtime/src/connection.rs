@@ -52,6 +52,9 @@ mod actions {
 /// write deadline).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Queued events numbered and written together (one checkpoint wait for all of them).
+const WRITE_BATCH: usize = 64;
+
 /// How long a closing handshake may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -120,7 +123,7 @@ pub(crate) async fn serve(
                 return;
             }
             let hello = Arc::new(PreparedEvent::new(&hello_event(&shared.config, &handle)));
-            let greeting = vec![state.next_frame(hello)];
+            let greeting = vec![(state.number(Arc::clone(&hello)), hello)];
             (handle, state, greeting, Overlap::none())
         }
         Attached::Refused => {
@@ -226,16 +229,14 @@ async fn run(
     socket: &mut WebSocket,
     handle: &ConnectionHandle,
     state: &mut ConnectionState,
-    greeting: Vec<String>,
+    greeting: Vec<(i64, Arc<PreparedEvent>)>,
     overlap: &mut Overlap,
     challenge_seq: Option<i64>,
 ) -> Ending {
     let config = &shared.config;
 
-    for frame in greeting {
-        if let Err(ending) = write(socket, handle, Message::Text(frame.into())).await {
-            return ending;
-        }
+    if let Err(ending) = write_events(shared, socket, handle, state, &greeting).await {
+        return ending;
     }
     if let Some(seq) = challenge_seq {
         let reply = response_message(&WebSocketResponse::ok(seq, None));
@@ -275,10 +276,22 @@ async fn run(
                 response_message(&response)
             }
             event = handle.next_event() => {
-                if overlap.skips(&event) {
-                    continue;
+                let mut numbered = Vec::new();
+                let mut next = Some(event);
+                while let Some(event) = next {
+                    if !overlap.skips(&event) {
+                        numbered.push((state.number(Arc::clone(&event)), event));
+                    }
+                    next = if numbered.len() < WRITE_BATCH {
+                        handle.try_next_event()
+                    } else {
+                        None
+                    };
                 }
-                Message::Text(state.next_frame(event).into())
+                if let Err(ending) = write_events(shared, socket, handle, state, &numbered).await {
+                    return ending;
+                }
+                continue;
             }
             inbound = socket.recv(), if pending.is_none() => {
                 liveness.heard_from_client(Instant::now());
@@ -317,6 +330,32 @@ fn poll_pending(
             .map(|result| (action.seq, result)),
         None => Poll::Pending,
     }
+}
+
+/// Writes numbered events, once the other nodes have been told about them (when this node
+/// keeps them informed, see `checkpoint`).
+async fn write_events(
+    shared: &Shared,
+    socket: &mut WebSocket,
+    handle: &ConnectionHandle,
+    state: &ConnectionState,
+    events: &[(i64, Arc<PreparedEvent>)],
+) -> Result<(), Ending> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if let Some(checkpoints) = &shared.checkpoints {
+        let frames = events.iter().map(|(seq, event)| (*seq, event.as_ref()));
+        let epoch = checkpoints.record(handle, frames, state.next_seq());
+        tokio::select! {
+            code = handle.closed() => return Err(Ending::Close(code)),
+            () = checkpoints.flushed(epoch) => {}
+        }
+    }
+    for (seq, event) in events {
+        write(socket, handle, Message::Text(event.frame(*seq).into())).await?;
+    }
+    Ok(())
 }
 
 /// Sends one frame, giving up when the hub asks the connection to close or the client does

@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chorus_model::{AppError, WebSocketRequest};
+use chorus_model::{AppError, WebSocketEvent, WebSocketRequest};
+
+use crate::checkpoint::ConnectionCheckpoint;
 use futures_util::future::BoxFuture;
 
 /// Who is on the other end of an authenticated connection.
@@ -60,6 +62,10 @@ pub trait HubDelegate: Send + Sync + 'static {
     fn resume_elsewhere(&self, _request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
         Box::pin(async { ResumeSource::Unknown })
     }
+
+    /// What connections of this node are about to be sent (see `HubConfig::checkpoint_interval`),
+    /// for the other nodes. Called every few milliseconds from one task; must not block.
+    fn checkpoint(&self, _batch: Vec<ConnectionCheckpoint>) {}
 }
 
 /// A client asks to resume a connection this node does not have.
@@ -81,7 +87,7 @@ pub struct HandedOverEvent {
 }
 
 /// Where the state of a connection to resume was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ResumeSource {
     /// Nowhere: the client gets a new connection id and `hello`, and resyncs.
     Unknown,
@@ -95,4 +101,7 @@ pub enum ResumeSource {
         queued: Vec<HandedOverEvent>,
         next_seq: i64,
     },
+    /// The connection's node is gone; these are the stored changes its client missed, rebuilt
+    /// from the database, in order: they continue from the client's `sequence_number`.
+    Rebuilt { events: Vec<WebSocketEvent> },
 }

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::checkpoint::{self, CheckpointLog};
 use crate::connection::{self, close_code};
 use crate::delegate::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
 use crate::dispatch;
@@ -25,6 +26,10 @@ struct Parked {
     state: ConnectionState,
     since: Instant,
 }
+
+/// Added to the pong timeout to get how far a connection's checkpoint horizon trails now:
+/// covers a write that was still in flight when the client went away.
+const CHECKPOINT_HORIZON_SLACK: Duration = Duration::from_secs(30);
 
 /// How the hub behaves; the defaults are Mattermost's.
 #[derive(Debug, Clone)]
@@ -52,6 +57,9 @@ pub struct HubConfig {
     /// Parked connections kept on this node at most; a connection parked beyond that is
     /// dropped (its client resyncs).
     pub max_parked_connections: usize,
+    /// When set (clustered nodes), writers record what they send and wait for it to be handed
+    /// to `HubDelegate::checkpoint`, which runs this often, before writing.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl Default for HubConfig {
@@ -67,6 +75,7 @@ impl Default for HubConfig {
             parked_queue_size: 1024,
             resume_retention: Duration::from_secs(5 * 60),
             max_parked_connections: 100_000,
+            checkpoint_interval: None,
         }
     }
 }
@@ -81,6 +90,8 @@ pub(crate) struct Shared {
     /// Held across a registry change and its presence callback, so `user_connected` and
     /// `user_disconnected` reach the delegate in the order the registry changed.
     presence: Mutex<()>,
+    /// Present when `checkpoint_interval` is set.
+    pub(crate) checkpoints: Option<CheckpointLog>,
 }
 
 impl Shared {
@@ -104,8 +115,16 @@ impl Shared {
         true
     }
 
-    /// Unregisters a connection; safe to call more than once.
+    /// Unregisters a connection for good; safe to call more than once.
     pub(crate) fn unregister(&self, handle: &Arc<ConnectionHandle>) {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.forget(handle);
+        }
+        self.unregister_handed_over(handle);
+    }
+
+    /// Unregisters a connection that carries on at another node.
+    pub(crate) fn unregister_handed_over(&self, handle: &Arc<ConnectionHandle>) {
         let _presence = self.presence.lock();
         let removal = self.registry.write().remove(handle);
         if removal == Some(true) {
@@ -265,7 +284,11 @@ impl Hub {
     /// Starts the dispatcher tasks; must be called inside a tokio runtime.
     pub fn new(config: HubConfig, delegate: Arc<dyn HubDelegate>) -> Hub {
         let shard_count = config.dispatch_shards.max(1);
+        let checkpoints = config
+            .checkpoint_interval
+            .map(|_| CheckpointLog::new(config.pong_timeout + CHECKPOINT_HORIZON_SLACK));
         let shared = Arc::new(Shared {
+            checkpoints,
             config,
             delegate,
             registry: RwLock::new(Registry::new()),
@@ -273,6 +296,9 @@ impl Hub {
             presence: Mutex::new(()),
         });
         tokio::spawn(reap_parked_connections(Arc::downgrade(&shared)));
+        if let Some(interval) = shared.config.checkpoint_interval {
+            tokio::spawn(checkpoint::run_flusher(Arc::downgrade(&shared), interval));
+        }
         let mut shards = Vec::with_capacity(shard_count);
         for _ in 0..shard_count {
             let (sender, receiver) = mpsc::unbounded_channel();

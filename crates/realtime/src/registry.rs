@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
-use chorus_model::Broadcast;
+use chorus_model::{now_millis, Broadcast};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -26,6 +26,9 @@ pub(crate) struct ConnectionHandle {
     /// 0 while open; otherwise the websocket close code the task should send.
     close_code: AtomicU16,
     close_requested: Notify,
+    /// When this connection started here with `hello` (ms), or 0 when it continues a
+    /// connection that started elsewhere.
+    started_at: i64,
 }
 
 /// Events waiting for the connection's writer, with the two bounds that keep it honest.
@@ -65,6 +68,32 @@ impl ConnectionHandle {
         queue_size: usize,
         parked_queue_size: usize,
     ) -> Arc<Self> {
+        Self::build(
+            connection_id,
+            identity,
+            queue_size,
+            parked_queue_size,
+            now_millis(),
+        )
+    }
+
+    /// A connection that started on another node and continues here.
+    pub(crate) fn continued(
+        connection_id: String,
+        identity: ConnectionIdentity,
+        queue_size: usize,
+        parked_queue_size: usize,
+    ) -> Arc<Self> {
+        Self::build(connection_id, identity, queue_size, parked_queue_size, 0)
+    }
+
+    fn build(
+        connection_id: String,
+        identity: ConnectionIdentity,
+        queue_size: usize,
+        parked_queue_size: usize,
+        started_at: i64,
+    ) -> Arc<Self> {
         let active_limit = queue_size.max(1);
         Arc::new(ConnectionHandle {
             connection_id,
@@ -79,7 +108,12 @@ impl ConnectionHandle {
             queue_ready: Notify::new(),
             close_code: AtomicU16::new(0),
             close_requested: Notify::new(),
+            started_at,
         })
+    }
+
+    pub(crate) fn started_at(&self) -> i64 {
+        self.started_at
     }
 
     pub(crate) fn user_id(&self) -> &str {
@@ -122,6 +156,11 @@ impl ConnectionHandle {
             }
             self.queue_ready.notified().await;
         }
+    }
+
+    /// The next queued event, if one is waiting.
+    pub(crate) fn try_next_event(&self) -> Option<Arc<PreparedEvent>> {
+        self.queue.lock().events.pop_front()
     }
 
     /// Takes every queued event (a connection handed to another node).

@@ -40,8 +40,8 @@ pub(crate) enum Attached {
     Resumed {
         handle: Arc<ConnectionHandle>,
         state: ConnectionState,
-        /// The frames the client missed, with their `seq`, to send before anything else.
-        replay: Vec<String>,
+        /// The events the client missed, with their `seq`, to send before anything else.
+        replay: Vec<(i64, Arc<PreparedEvent>)>,
         /// Events that may arrive in the queue although the replay already holds them.
         overlap: Overlap,
     },
@@ -60,7 +60,7 @@ pub(crate) async fn attach(
     let Some((handle, state)) = take_local(shared, identity, &connection_id).await else {
         return attach_from_elsewhere(shared, identity, connection_id, sequence_number).await;
     };
-    match state.frames_since(sequence_number) {
+    match state.events_since(sequence_number) {
         Some(replay) => {
             debug!(%connection_id, sequence_number, missed = replay.len(), "websocket resumed");
             Attached::Resumed {
@@ -91,7 +91,7 @@ async fn attach_from_elsewhere(
     connection_id: String,
     sequence_number: i64,
 ) -> Attached {
-    let handle = ConnectionHandle::new(
+    let handle = ConnectionHandle::continued(
         connection_id.clone(),
         identity.clone(),
         shared.config.send_queue_size,
@@ -130,13 +130,32 @@ async fn attach_from_elsewhere(
                     .map(|(_, event)| event.as_ref())
                     .chain(queued.iter().map(Arc::as_ref)),
             );
-            let mut replay: Vec<String> =
-                sent.iter().map(|(seq, event)| event.frame(*seq)).collect();
+            let mut replay = sent.clone();
             let mut state = ConnectionState::resumed(connection_id.clone(), sent, next_seq);
             for event in queued {
-                replay.push(state.next_frame(event));
+                replay.push((state.number(Arc::clone(&event)), event));
             }
             debug!(%connection_id, sequence_number, missed = replay.len(), "websocket resumed from another node");
+            Attached::Resumed {
+                handle,
+                state,
+                replay,
+                overlap,
+            }
+        }
+        ResumeSource::Rebuilt { events } => {
+            let rebuilt: Vec<Arc<PreparedEvent>> = events
+                .iter()
+                .map(|event| Arc::new(PreparedEvent::new(event)))
+                .collect();
+            let overlap = Overlap::of(rebuilt.iter().map(Arc::as_ref));
+            let mut state =
+                ConnectionState::resumed(connection_id.clone(), Vec::new(), sequence_number);
+            let replay: Vec<(i64, Arc<PreparedEvent>)> = rebuilt
+                .into_iter()
+                .map(|event| (state.number(Arc::clone(&event)), event))
+                .collect();
+            debug!(%connection_id, sequence_number, missed = replay.len(), "websocket resumed from the database");
             Attached::Resumed {
                 handle,
                 state,
@@ -174,8 +193,9 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> 
         return ResumeSource::Unknown;
     };
     // Unregistered first: from here on, events reach only the connection's new node.
-    shared.unregister(&handle);
+    shared.unregister_handed_over(&handle);
     let Some(sent) = state.events_since(request.sequence_number) else {
+        shared.unregister(&handle);
         return ResumeSource::Lost;
     };
     ResumeSource::HandedOver {
@@ -219,9 +239,11 @@ async fn take_local(
     None
 }
 
-/// Events a resumed connection must not send twice: the ones handed over with it that may
-/// also reach its new queue, because they were published while both the old and the new
-/// place of the connection were receiving. Each key is skipped once, within a short window.
+/// Events a resumed connection must not send twice: the ones handed over with it (or rebuilt
+/// from the database) that may also reach its new queue, because they were published while
+/// both the old and the new place of the connection were receiving. An event is known by the
+/// stored change it announces, else by its JSON; each key is skipped once, within a short
+/// window.
 #[derive(Debug, Default)]
 pub(crate) struct Overlap {
     keys: HashMap<Box<str>, usize>,
@@ -239,7 +261,7 @@ impl Overlap {
     pub(crate) fn of<'a>(events: impl IntoIterator<Item = &'a PreparedEvent>) -> Self {
         let mut keys: HashMap<Box<str>, usize> = HashMap::new();
         for event in events {
-            *keys.entry(event.open_object().into()).or_default() += 1;
+            *keys.entry(overlap_key(event).into()).or_default() += 1;
         }
         Overlap {
             keys,
@@ -256,13 +278,21 @@ impl Overlap {
             self.keys = HashMap::new();
             return false;
         }
-        let Some(count) = self.keys.get_mut(event.open_object()) else {
+        let key = overlap_key(event);
+        let Some(count) = self.keys.get_mut(key) else {
             return false;
         };
         *count -= 1;
         if *count == 0 {
-            self.keys.remove(event.open_object());
+            self.keys.remove(key);
         }
         true
+    }
+}
+
+fn overlap_key(event: &PreparedEvent) -> &str {
+    match event.change() {
+        Some(change) => &change.key,
+        None => event.open_object(),
     }
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod backpressure;
+mod checkpoint;
 mod events;
 mod lifecycle;
 mod liveness;

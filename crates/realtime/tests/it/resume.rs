@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chorus_model::{event_names, Broadcast, WebSocketEvent};
-use chorus_realtime::HubConfig;
+use chorus_realtime::{ConnectionIdentity, HubConfig};
 use serde_json::Value;
 
 use crate::support::{eventually, test_config, Client, Presence, TestServer};
@@ -15,6 +15,21 @@ fn numbered(n: i64) -> WebSocketEvent {
 
 fn resume_query(connection_id: &str, sequence_number: i64) -> String {
     format!("?connection_id={connection_id}&sequence_number={sequence_number}")
+}
+
+/// Reconnects a client of `identity` to `server`, resuming `connection_id`.
+async fn resume(
+    server: &TestServer,
+    identity: &ConnectionIdentity,
+    connection_id: &str,
+    sequence_number: i64,
+) -> Client {
+    server
+        .open(
+            Some(&identity.session_token),
+            &resume_query(connection_id, sequence_number),
+        )
+        .await
 }
 
 /// Reads `count` frames and returns their `(seq, data.n)`.
@@ -61,12 +76,7 @@ async fn a_client_resuming_on_the_same_node_gets_every_missed_frame_then_carries
     server.hub.publish(numbered(6));
     server.hub.publish(numbered(7));
 
-    let mut resumed = server
-        .open(
-            Some(&identity.session_token),
-            &resume_query(&connection_id, 5),
-        )
-        .await;
+    let mut resumed = resume(&server, &identity, &connection_id, 5).await;
     assert_eq!(
         read_numbered(&mut resumed, 3).await,
         [(5, 5), (6, 6), (7, 7)],
@@ -107,12 +117,7 @@ async fn a_resume_while_the_old_socket_still_looks_open_takes_the_connection_ove
     server.hub.publish(numbered(2));
     assert_eq!(read_numbered(&mut old, 1).await, [(1, 1)]);
 
-    let mut resumed = server
-        .open(
-            Some(&identity.session_token),
-            &resume_query(&connection_id, 2),
-        )
-        .await;
+    let mut resumed = resume(&server, &identity, &connection_id, 2).await;
     assert_eq!(read_numbered(&mut resumed, 1).await, [(2, 2)]);
     assert_eq!(old.closed().await.code, Some(1001));
     server.hub.publish(numbered(3));
@@ -151,12 +156,7 @@ async fn a_connection_closed_for_a_full_queue_is_resumed_without_losing_an_event
     }
     sleeper.vanish();
 
-    let mut resumed = server
-        .open(
-            Some(&identity.session_token),
-            &resume_query(&connection_id, 1),
-        )
-        .await;
+    let mut resumed = resume(&server, &identity, &connection_id, 1).await;
     let expected: Vec<(i64, i64)> = (1..=published).map(|n| (n, n)).collect();
     assert_eq!(
         read_numbered(&mut resumed, published as usize).await,
@@ -178,12 +178,7 @@ async fn a_resume_that_cannot_be_served_whole_gets_a_fresh_connection_and_hello(
     let old_connection_id = hello["data"]["connection_id"].as_str().unwrap().to_string();
     first.close().await;
     wait_until_parked(&server, 1).await;
-    let mut again = server
-        .open(
-            Some(&identity.session_token),
-            &resume_query(&old_connection_id, 3),
-        )
-        .await;
+    let mut again = resume(&server, &identity, &old_connection_id, 3).await;
     let hello = again.next_json().await;
     assert_eq!(hello["event"], "hello");
     assert_eq!(hello["seq"], 0);
@@ -223,12 +218,7 @@ async fn a_resume_that_cannot_be_served_whole_gets_a_fresh_connection_and_hello(
     again.vanish();
     wait_until_parked(&server, 1).await;
     wait_until_parked(&server, 0).await;
-    let mut late = server
-        .open(
-            Some(&identity.session_token),
-            &resume_query(&new_connection_id, 1),
-        )
-        .await;
+    let mut late = resume(&server, &identity, &new_connection_id, 1).await;
     let hello = late.next_json().await;
     assert_eq!(hello["event"], "hello");
     assert_ne!(hello["data"]["connection_id"], new_connection_id.as_str());
@@ -286,4 +276,27 @@ async fn a_client_resuming_on_another_node_gets_the_old_nodes_frames_and_queue_o
     );
     assert_eq!(old_node.hub.user_connection_count("alice"), 0);
     assert_eq!(new_node.hub.user_connection_count("alice"), 1);
+}
+
+#[tokio::test]
+async fn clients_of_a_draining_node_resume_on_another_node_without_loss() {
+    let draining = TestServer::start().await;
+    let other = TestServer::start().await;
+    other.delegate.set_peer(&draining.hub, Duration::ZERO);
+    let identity = draining.delegate.add_session("alice");
+    other.delegate.add_identity(&identity);
+
+    let (mut client, hello) = draining.connect(&identity).await;
+    let connection_id = hello["data"]["connection_id"].as_str().unwrap().to_string();
+    draining.hub.publish(numbered(1));
+    assert_eq!(read_numbered(&mut client, 1).await, [(1, 1)]);
+
+    draining.hub.shutdown();
+    assert_eq!(client.closed().await.code, Some(1001));
+    draining.hub.publish(numbered(2));
+
+    let mut resumed = resume(&other, &identity, &connection_id, 2).await;
+    assert_eq!(read_numbered(&mut resumed, 1).await, [(2, 2)]);
+    other.hub.publish(numbered(3));
+    assert_eq!(read_numbered(&mut resumed, 1).await, [(3, 3)]);
 }

@@ -12,7 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use chorus_model::{new_id, now_millis, AppError, WebSocketRequest};
 use chorus_realtime::{
-    ConnectionIdentity, Hub, HubConfig, HubDelegate, ResumeRequest, ResumeSource,
+    ConnectionCheckpoint, ConnectionIdentity, Hub, HubConfig, HubDelegate, ResumeRequest,
+    ResumeSource,
 };
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
@@ -58,6 +59,8 @@ pub struct FakeDelegate {
     /// Another node's hub, asked for connections this one does not have, and how long to
     /// wait before asking (so a test can publish while a resume is under way).
     peer: Mutex<Option<(Hub, Duration)>>,
+    /// Every checkpoint the hub handed over, in order.
+    checkpoints: Mutex<Vec<ConnectionCheckpoint>>,
 }
 
 impl FakeDelegate {
@@ -84,6 +87,10 @@ impl FakeDelegate {
         self.sessions_by_token
             .lock()
             .insert(identity.session_token.clone(), identity.clone());
+    }
+
+    pub fn checkpoints(&self) -> Vec<ConnectionCheckpoint> {
+        self.checkpoints.lock().clone()
     }
 
     pub fn set_peer(&self, hub: &Hub, delay: Duration) {
@@ -160,6 +167,10 @@ impl HubDelegate for FakeDelegate {
 
     fn user_connected(&self, user_id: String) {
         self.presence.lock().push(Presence::Connected(user_id));
+    }
+
+    fn checkpoint(&self, batch: Vec<ConnectionCheckpoint>) {
+        self.checkpoints.lock().extend(batch);
     }
 
     fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {

@@ -695,3 +695,168 @@ async fn a_websocket_resumes_on_another_node_while_the_old_node_is_alive() {
     assert_eq!(resumed.history[0]["seq"], next_seq);
     assert!(posted_ids(&resumed.events_within(Duration::from_millis(500)).await).is_empty());
 }
+
+/// What a client can check of a post or reaction event: its name and what it is about.
+fn change_summary(event: &Value) -> (String, String) {
+    let name = event["event"].as_str().unwrap_or_default().to_string();
+    let about = match name.as_str() {
+        "posted" | "post_edited" | "post_deleted" => crate::socket::post_of(event)["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        "reaction_added" | "reaction_removed" => {
+            let reaction: Value =
+                serde_json::from_str(event["data"]["reaction"].as_str().unwrap()).unwrap();
+            format!(
+                "{}:{}",
+                reaction["post_id"].as_str().unwrap(),
+                reaction["emoji_name"].as_str().unwrap()
+            )
+        }
+        _ => String::new(),
+    };
+    (name, about)
+}
+
+async fn react(api: &Api, user_id: &str, post_id: &str, emoji: &str) {
+    api.post(
+        "/reactions",
+        json!({"user_id": user_id, "post_id": post_id, "emoji_name": emoji}),
+    )
+    .await
+    .expect_status(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
+    let sandbox = ClusterSandbox::start(2).await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let (admin_token, bob_token, channel_id) = team_with_a_channel(node_b, "resume-dead").await;
+    let admin = node_b.api().with_token(&admin_token);
+    let admin_id = admin.get("/users/me").await.expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = cluster_status(&admin).await;
+        status.len() == 2 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+
+    // Bob sees a few changes on node A, then his socket drops.
+    let mut bob = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let connection_id = bob.connection_id();
+    let mut too_far = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let too_far_id = too_far.connection_id();
+    let doomed = post_message(&admin, &channel_id, "to be deleted").await;
+    let kept = post_message(&admin, &channel_id, "to be edited").await;
+    react(&admin, &admin_id, &kept, "smile").await;
+    bob.wait_for("reaction_added").await;
+    too_far.wait_for("reaction_added").await;
+    let next_seq = bob.last_seq() + 1;
+    let too_far_seq = too_far.last_seq() + 1;
+    drop(bob);
+    drop(too_far);
+
+    // While he is away, through node B: queued for him on node A, which then dies.
+    let missed = post_message(&admin, &channel_id, "missed while away").await;
+    admin
+        .put(
+            &format!("/posts/{kept}/patch"),
+            json!({"message": "edited"}),
+        )
+        .await
+        .expect_status(200);
+    react(&admin, &admin_id, &missed, "tada").await;
+    admin
+        .delete(&format!("/posts/{doomed}"))
+        .await
+        .expect_status(200);
+    admin
+        .delete(&format!("/users/{admin_id}/posts/{kept}/reactions/smile"))
+        .await
+        .expect_status(200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node_a.signal("-KILL");
+    wait_until(Duration::from_secs(15), "node A seen dead", || async {
+        cluster_status(&admin)
+            .await
+            .iter()
+            .any(|node| node["alive"] == false)
+    })
+    .await;
+
+    // After node A is gone.
+    let later = post_message(&admin, &channel_id, "after the crash").await;
+    admin
+        .put(
+            &format!("/posts/{missed}/patch"),
+            json!({"message": "edited after the crash"}),
+        )
+        .await
+        .expect_status(200);
+
+    let mut resumed = EventSocket::resume_url(
+        &node_b.websocket_url(),
+        &bob_token,
+        &connection_id,
+        next_seq,
+    )
+    .await;
+    let live = post_message(&admin, &channel_id, "after the resume").await;
+    resumed
+        .wait_for_matching("posted", |event| {
+            crate::socket::post_of(event)["id"] == live.as_str()
+        })
+        .await;
+    let summaries: Vec<(String, String)> = resumed.history.iter().map(change_summary).collect();
+    let expected: Vec<(String, String)> = [
+        ("posted", missed.clone()),
+        ("post_edited", kept.clone()),
+        ("reaction_added", format!("{missed}:tada")),
+        ("post_deleted", doomed.clone()),
+        ("reaction_removed", format!("{kept}:smile")),
+        ("posted", later.clone()),
+        ("post_edited", missed.clone()),
+        ("posted", live.clone()),
+    ]
+    .into_iter()
+    .map(|(name, about)| (name.to_string(), about))
+    .collect();
+    assert_eq!(
+        summaries, expected,
+        "every missed change once, in order, then the live one"
+    );
+    assert_eq!(
+        resumed.history[0]["seq"], next_seq,
+        "numbered from the client's sequence_number"
+    );
+    assert!(resumed
+        .events_within(Duration::from_millis(500))
+        .await
+        .is_empty());
+
+    // A client claiming frames its node never checkpointed cannot be given exactly what it
+    // missed: it gets a new connection and hello.
+    let refused = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={too_far_id}&sequence_number={}",
+            node_b.websocket_url(),
+            too_far_seq + 5
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(refused.connection_id(), too_far_id);
+    // And one nobody knows of likewise.
+    let unknown_id = chorus_model::new_id();
+    let unknown = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={unknown_id}&sequence_number=3",
+            node_b.websocket_url()
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(unknown.connection_id(), unknown_id);
+}
