@@ -75,7 +75,7 @@ pub struct Evidence<'a> {
 pub fn check(evidence: &Evidence) -> usize {
     let mut failures = Failures::default();
     check_posts(evidence, &mut failures);
-    let delivered_in_full = check_clients(evidence, &mut failures);
+    check_clients(evidence, &mut failures);
     for fault in evidence.faults {
         for problem in &fault.problems {
             failures.add(format!(
@@ -90,7 +90,7 @@ pub fn check(evidence: &Evidence) -> usize {
         report_timeline(evidence.clients);
     }
     report_request_errors(evidence);
-    report_failover(evidence, &delivered_in_full);
+    report_failover(evidence);
     failures.print()
 }
 
@@ -187,8 +187,8 @@ fn check_posts(evidence: &Evidence, failures: &mut Failures) {
     );
 }
 
-/// Checks every listener; returns the names of those that received everything exactly once.
-fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String> {
+/// Checks every listener.
+fn check_clients(evidence: &Evidence, failures: &mut Failures) {
     // Every listener is in every channel, so it should receive every stored post.
     let expected_total = evidence.stored.len();
     let stored_ids: HashSet<&str> = evidence
@@ -196,7 +196,7 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String
         .iter()
         .map(|post| post.id.as_str())
         .collect();
-    let mut complete = HashSet::new();
+    let mut complete = 0;
     let mut resynced_clients = 0;
     let mut resumes = 0;
     let mut reconnects = 0;
@@ -273,7 +273,7 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String
             problems.push(format!("{out_of_order} posts out of create_at order"));
         }
         if problems.is_empty() && client.sequence_gaps.is_empty() {
-            complete.insert(client.name.clone());
+            complete += 1;
         } else if !problems.is_empty() {
             failures.add(format!("{}: {}", client.name, problems.join(", ")));
         }
@@ -288,9 +288,8 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) -> HashSet<String
             .iter()
             .map(|client| count_outcome(client, ConnectionOutcome::Resynced))
             .sum::<usize>(),
-        complete.len()
+        complete
     );
-    complete
 }
 
 /// Margins around a connection's life within which a missed post is blamed on the connection
@@ -327,6 +326,24 @@ fn missed_while_connected<'a>(
                 .any(|(from, to)| created >= *from && created <= *to)
         })
         .collect()
+}
+
+/// How many stored posts created within `window` (run time) the listener never received.
+fn missed_within(client: &ClientLog, window: (Duration, Duration), evidence: &Evidence) -> usize {
+    let received: HashSet<&str> = client
+        .received
+        .iter()
+        .map(|receipt| receipt.post_id.as_str())
+        .collect();
+    let (from, to) = (window.0.as_secs_f64(), window.1.as_secs_f64());
+    evidence
+        .stored
+        .iter()
+        .filter(|post| {
+            let created = evidence.clock.run_seconds(post.create_at);
+            created >= from && created <= to && !received.contains(post.id.as_str())
+        })
+        .count()
 }
 
 /// `N posts (created at …), M of them while connected (created at …)`.
@@ -478,55 +495,27 @@ fn kinds(failures: &[(Duration, &str)]) -> String {
 }
 
 /// For each SIGKILL: the listeners connected to that node, how long after the kill each one's
-/// reconnect settled (any outcome), and how long until each had resumed (same connection id). A
-/// trial counts only when every affected listener resumed and, over the whole run, missed nothing;
-/// its time is the slowest listener's.
-fn report_failover(evidence: &Evidence, delivered_in_full: &HashSet<String>) {
+/// reconnect settled (whatever the outcome), and how long until each had resumed with nothing
+/// missing: same connection id, and every post created from the start of its connection to the
+/// killed node until its resumed connection closed was received. A trial counts only when every
+/// affected listener resumed so; its time is the slowest listener's.
+fn report_failover(evidence: &Evidence) {
     println!();
     println!("FAILOVER — SIGKILL of a node until every listener it held has resumed with nothing missing");
     let mut trial_times = Vec::new();
-    for fault in evidence.faults.iter().filter(|fault| fault.name == "kill") {
-        let Some(hostname) = &fault.target_hostname else {
-            continue;
-        };
-        let killed_at = fault.injected_at;
-        let mut resumed_after = Vec::new();
-        let mut reconnected_after = Vec::new();
-        let mut affected = 0;
-        for client in evidence.clients {
-            let Some(position) = client.connections.iter().position(|connection| {
-                &connection.node == hostname
-                    && connection.opened_at <= killed_at
-                    && connection
-                        .closed_at
-                        .is_none_or(|closed| closed >= killed_at)
-            }) else {
-                continue;
-            };
-            affected += 1;
-            let Some((outcome, settled_at)) = client.connections[position + 1..]
-                .iter()
-                .find_map(|connection| Some((connection.outcome, connection.settled_at?)))
-            else {
-                continue;
-            };
-            let after_kill = settled_at.saturating_sub(killed_at);
-            reconnected_after.push(after_kill);
-            if outcome == ConnectionOutcome::Resumed && delivered_in_full.contains(&client.name) {
-                resumed_after.push(after_kill);
-            }
-        }
+    for mut trial in kill_trials(evidence) {
         println!(
-            "  kill {} at {:.1}s: {affected} listeners affected; {} reconnected{}; {} resumed with nothing missing{}",
-            fault.target,
-            killed_at.as_secs_f64(),
-            reconnected_after.len(),
-            median_and_max(&mut reconnected_after),
-            resumed_after.len(),
-            median_and_max(&mut resumed_after),
+            "  kill {} at {:.1}s: {} listeners affected; {} reconnected{}; {} resumed with nothing missing{}",
+            trial.target,
+            trial.killed_at.as_secs_f64(),
+            trial.affected,
+            trial.reconnected_after.len(),
+            median_and_max(&mut trial.reconnected_after),
+            trial.resumed_after.len(),
+            median_and_max(&mut trial.resumed_after),
         );
-        if affected > 0 && resumed_after.len() == affected {
-            trial_times.extend(resumed_after.last().copied());
+        if trial.affected > 0 && trial.resumed_after.len() == trial.affected {
+            trial_times.extend(trial.resumed_after.iter().max().copied());
         }
     }
     if trial_times.is_empty() {
@@ -538,6 +527,70 @@ fn report_failover(evidence: &Evidence, delivered_in_full: &HashSet<String>) {
             median_and_max(&mut trial_times)
         );
     }
+}
+
+struct KillTrial {
+    target: String,
+    killed_at: Duration,
+    /// Listeners connected to the node when it was killed.
+    affected: usize,
+    /// From the kill until each affected listener's next connection settled, whatever the outcome.
+    reconnected_after: Vec<Duration>,
+    /// From the kill until each affected listener that resumed with nothing missing had resumed.
+    resumed_after: Vec<Duration>,
+}
+
+fn kill_trials(evidence: &Evidence) -> Vec<KillTrial> {
+    let mut trials = Vec::new();
+    for fault in evidence.faults.iter().filter(|fault| fault.name == "kill") {
+        let Some(hostname) = &fault.target_hostname else {
+            continue;
+        };
+        let mut trial = KillTrial {
+            target: fault.target.clone(),
+            killed_at: fault.injected_at,
+            affected: 0,
+            reconnected_after: Vec::new(),
+            resumed_after: Vec::new(),
+        };
+        for client in evidence.clients {
+            let Some(position) = client.connections.iter().position(|connection| {
+                &connection.node == hostname
+                    && connection.opened_at <= trial.killed_at
+                    && connection
+                        .closed_at
+                        .is_none_or(|closed| closed >= trial.killed_at)
+            }) else {
+                continue;
+            };
+            trial.affected += 1;
+            let killed_connection = &client.connections[position];
+            let Some(next) = client.connections[position + 1..]
+                .iter()
+                .find(|connection| connection.settled_at.is_some())
+            else {
+                continue;
+            };
+            let settled_at = next.settled_at.unwrap_or(next.opened_at);
+            let after_kill = settled_at.saturating_sub(trial.killed_at);
+            trial.reconnected_after.push(after_kill);
+            let window = (
+                killed_connection
+                    .settled_at
+                    .unwrap_or(killed_connection.opened_at),
+                next.closed_at.map_or(evidence.run_length, |closed| {
+                    closed.saturating_sub(BEFORE_CLOSING)
+                }),
+            );
+            if next.outcome == ConnectionOutcome::Resumed
+                && missed_within(client, window, evidence) == 0
+            {
+                trial.resumed_after.push(after_kill);
+            }
+        }
+        trials.push(trial);
+    }
+    trials
 }
 
 /// ` (median N ms, max M ms)`, or nothing for no values; sorts `values`.
@@ -686,6 +739,63 @@ mod tests {
             &[("p1", 10)],
         )];
         assert_eq!(failures(&posters, &resumed, &stored), 0);
+    }
+
+    #[test]
+    fn a_kill_trial_counts_listeners_that_resumed_with_nothing_missing() {
+        let clock = Clock::start();
+        let at = Duration::from_millis;
+        // Posts created 1 s and 3 s into the run; the node dies at 2 s.
+        // The clock's start in epoch milliseconds, to make create_at values at given run times.
+        let started_epoch_ms = (-clock.run_seconds(0) * 1000.0).round() as i64;
+        let stored = [
+            stored("p1", started_epoch_ms + 1000, "u:1"),
+            stored("p2", started_epoch_ms + 3000, "u:2"),
+        ];
+        let connection = |opened: u64, node: &str, outcome, closed: Option<u64>| ConnectionRecord {
+            opened_at: at(opened),
+            node: node.to_string(),
+            outcome,
+            settled_at: Some(at(opened + 10)),
+            closed_at: closed.map(at),
+        };
+        let killed_then_resumed = || {
+            vec![
+                connection(0, "dead", ConnectionOutcome::Fresh, Some(2000)),
+                connection(2490, "alive", ConnectionOutcome::Resumed, None),
+            ]
+        };
+        let mut complete = listener(&[], &[("p1", 1), ("p2", 3)]);
+        complete.connections = killed_then_resumed();
+        let mut lossy = listener(&[], &[("p1", 1)]);
+        lossy.connections = killed_then_resumed();
+        let faults = [FaultRecord {
+            name: "kill".to_string(),
+            target: "node 0".to_string(),
+            target_hostname: Some("dead".to_string()),
+            injected_at: at(2000),
+            healed_at: at(5000),
+            problems: Vec::new(),
+        }];
+        let clients = [complete, lossy];
+        let evidence = Evidence {
+            posters: &[],
+            clients: &clients,
+            faults: &faults,
+            stored: &stored,
+            run_length: Duration::from_secs(60),
+            clock: &clock,
+            timeline: false,
+        };
+        let trials = kill_trials(&evidence);
+        assert_eq!(trials.len(), 1);
+        assert_eq!(trials[0].affected, 2);
+        assert_eq!(trials[0].reconnected_after, vec![at(500), at(500)]);
+        assert_eq!(
+            trials[0].resumed_after,
+            vec![at(500)],
+            "the listener that missed p2 does not count"
+        );
     }
 
     #[test]
