@@ -4,7 +4,8 @@
 //! Failures (each one makes the run fail):
 //! - an acknowledged post missing from the database, or stored under another pending_post_id;
 //! - a post stored more than once (two rows with the same user and pending_post_id);
-//! - a listener that was told to resync (new connection id on reconnect), or saw `seq` skip;
+//! - a listener that was told to resync (new connection id on reconnect), or saw `seq` skip or
+//!   repeat;
 //! - a listener that never resynced but missed a stored post, received one twice, or received
 //!   a channel's posts out of `create_at` order;
 //! - a node that exited by itself, or a fault that could not be injected or undone.
@@ -226,9 +227,9 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) {
         }
         for gap in &client.sequence_gaps {
             failures.add(format!(
-                "{}: seq jumped from {} to {} at {:.1}s",
+                "{}: expected seq {}, got {} at {:.1}s",
                 client.name,
-                gap.expected - 1,
+                gap.expected,
                 gap.got,
                 gap.at.as_secs_f64()
             ));

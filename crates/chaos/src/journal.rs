@@ -60,7 +60,8 @@ pub struct ClientLog {
     pub name: String,
     pub connections: Vec<ConnectionRecord>,
     pub received: Vec<Receipt>,
-    /// `seq` values that did not follow the previous one on the same connection id.
+    /// `seq` values that did not follow the previous one on the same connection id (skips and
+    /// repeats).
     pub sequence_gaps: Vec<SequenceGap>,
     /// Connection attempts that failed before a socket opened.
     pub failed_attempts: u32,

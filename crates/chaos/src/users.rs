@@ -7,7 +7,7 @@
 //! A listener holds a websocket and reconnects whenever it drops, after a backoff with jitter:
 //! 100 ms doubling per failed attempt up to 5 s, each delay drawn from 50-150% of that, so the
 //! clients of a dead node do not all come back in the same instant. A reconnect asks to resume
-//! (`?connection_id=…&sequence_number=<last seq seen>`, Mattermost's reliable-websocket
+//! (`?connection_id=…&sequence_number=<next seq expected>`, Mattermost's reliable-websocket
 //! contract). The server either resumes — the same connection id, `seq` continuing, missed
 //! events replayed — or answers `hello` with a new connection id, which the listener records as
 //! a resync: a real client would now reload everything, and the checker counts it as a failure.
@@ -216,7 +216,8 @@ pub async fn listen(
         let url = match &session.connection_id {
             Some(connection_id) => format!(
                 "{}?connection_id={connection_id}&sequence_number={}",
-                target.websocket_url, session.last_seq
+                target.websocket_url,
+                session.last_seq + 1
             ),
             None => target.websocket_url.clone(),
         };
