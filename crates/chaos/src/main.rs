@@ -115,6 +115,10 @@ async fn run(args: Args) -> Result<usize> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("network namespaces need root: run as root (scripts/chaos.sh)");
     }
+    let rate_is_positive = args.rate.is_finite() && args.rate > 0.0;
+    if !rate_is_positive || args.users == 0 || args.channels == 0 {
+        bail!("--rate, --users and --channels must be positive");
+    }
     let faults = args
         .faults
         .split(',')
