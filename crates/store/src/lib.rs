@@ -123,7 +123,7 @@ impl Store {
     /// Writes, and reads that must see what was just written (by anyone).
     pub async fn master(&self) -> StoreResult<Connection> {
         let sources = self.inner.sources.load();
-        Ok(sources.master.pool.get().await?)
+        sources.master.checkout().await
     }
 
     /// Reads that tolerate replication lag and depend on no recent write: round-robin over the
@@ -179,12 +179,12 @@ impl Store {
         candidates: Vec<&Source>,
     ) -> StoreResult<Connection> {
         for source in candidates {
-            match source.pool.get().await {
+            match source.checkout().await {
                 Ok(connection) => return Ok(connection),
                 Err(error) => source.mark_unreachable(&error.to_string()),
             }
         }
-        Ok(sources.master.pool.get().await?)
+        sources.master.checkout().await
     }
 
     /// Replaces every pool with new ones built from `settings` (reload: changed DataSource,
@@ -264,6 +264,8 @@ pub struct SourceStatus {
     pub lag_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Connections handed to queries since the pools were (re)built.
+    pub checkouts: u64,
     pub pool_open: usize,
     pub pool_idle: usize,
     pub pool_max: usize,
@@ -284,6 +286,7 @@ impl SourceStatus {
             lag_bytes: replica.then(|| health.lag_bytes.load(Relaxed)),
             lag_seconds: replica.then(|| health.lag_millis.load(Relaxed) as f64 / 1000.0),
             last_error: health.last_error.lock().clone(),
+            checkouts: health.checkouts.load(Relaxed),
             pool_open: pool.size,
             pool_idle: pool.available,
             pool_max: pool.max_size,

@@ -49,6 +49,8 @@ pub(crate) struct Health {
     pub(crate) last_error: Mutex<Option<String>>,
     /// An unreachable replica is probed again only after this (ReplicaMonitorIntervalSeconds).
     pub(crate) next_probe: Mutex<Option<Instant>>,
+    /// Connections handed to queries (not to the monitor): how reads spread.
+    pub(crate) checkouts: AtomicU64,
 }
 
 /// The master's WAL position, and when the query that read it started: every transaction that
@@ -198,6 +200,12 @@ impl Source {
             pool: build_pool(config, settings, limits)?,
             health: Health::default(),
         })
+    }
+
+    pub(crate) async fn checkout(&self) -> StoreResult<deadpool_postgres::Object> {
+        let connection = self.pool.get().await?;
+        self.health.checkouts.fetch_add(1, Ordering::Relaxed);
+        Ok(connection)
     }
 
     fn serves(&self, requirement: Requirement) -> bool {

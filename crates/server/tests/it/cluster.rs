@@ -114,7 +114,7 @@ impl ClusterSandbox {
     }
 }
 
-async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
+pub(crate) async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -129,7 +129,7 @@ where
     panic!("timed out after {within:?} waiting until {what}");
 }
 
-async fn sign_up(api: &Api, username: &str) -> (String, String) {
+pub(crate) async fn sign_up(api: &Api, username: &str) -> (String, String) {
     api.post(
         "/users",
         json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
