@@ -258,17 +258,23 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) {
         }
         let mut last_create_at: HashMap<&str, i64> = HashMap::new();
         let mut out_of_order = 0;
+        let mut first_out_of_order = None;
         for receipt in &client.received {
             let last = last_create_at
                 .entry(receipt.channel_id.as_str())
                 .or_insert(i64::MIN);
             if receipt.create_at <= *last {
                 out_of_order += 1;
+                first_out_of_order.get_or_insert((receipt.create_at, *last));
             }
             *last = (*last).max(receipt.create_at);
         }
-        if out_of_order > 0 {
-            problems.push(format!("{out_of_order} posts out of create_at order"));
+        if let Some((create_at, after)) = first_out_of_order {
+            problems.push(format!(
+                "{out_of_order} posts out of create_at order (first: one created at {:.1}s after one created at {:.1}s)",
+                evidence.clock.run_seconds(create_at),
+                evidence.clock.run_seconds(after)
+            ));
         }
         if problems.is_empty() {
             complete += 1;

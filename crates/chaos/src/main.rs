@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::faults::{Fault, Schedule, ALL_FAULTS};
 use crate::journal::{ClientLog, Clock, PosterLog};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Replication, Sandbox};
 use crate::users::{Placement, Target};
 
 const NODE_COUNT: usize = 3;
@@ -75,6 +75,9 @@ struct Args {
     /// Print every listener's connection history in the report.
     #[arg(long)]
     timeline: bool,
+    /// How PostgreSQL replicates to the standby that `pg-failover` promotes.
+    #[arg(long, value_enum, default_value_t = Replication::Synchronous)]
+    replication: Replication,
     /// Keep the node logs in this directory (default: a temp directory removed at the end).
     #[arg(long)]
     logs: Option<PathBuf>,
@@ -127,11 +130,23 @@ async fn run(args: Args) -> Result<usize> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let chorus_binary = locate_chorus(args.chorus_bin.as_deref())?;
     println!(
-        "chorus-chaos: seed {seed}, faults {}, duration {}s, {} users × {} listeners, {} posts/s in {} channels",
-        args.faults, args.duration, args.users, args.listeners_per_user, args.rate, args.channels
+        "chorus-chaos: seed {seed}, faults {}, duration {}s, {} users × {} listeners, {} posts/s in {} channels, {:?} replication",
+        args.faults,
+        args.duration,
+        args.users,
+        args.listeners_per_user,
+        args.rate,
+        args.channels,
+        args.replication
     );
 
-    let mut sandbox = Sandbox::start(&chorus_binary, NODE_COUNT, args.logs.as_deref()).await?;
+    let mut sandbox = Sandbox::start(
+        &chorus_binary,
+        NODE_COUNT,
+        args.replication,
+        args.logs.as_deref(),
+    )
+    .await?;
     let workspace = api::create_workspace(
         &sandbox.http,
         &sandbox.nginx.base_url(),

@@ -31,11 +31,12 @@ impl Sandbox {
     pub async fn start(
         chorus_binary: &Path,
         node_count: usize,
+        replication: Replication,
         logs: Option<&Path>,
     ) -> Result<Sandbox> {
         // Generous: setup requests hash passwords on a machine that may be busy.
         let http = crate::api::http_client(Duration::from_secs(60))?;
-        let database = tokio::task::block_in_place(Database::start)?;
+        let database = tokio::task::block_in_place(|| Database::start(replication))?;
         let network = Network::create(node_count)?;
         let mut bridge = DatabaseBridge::default();
         for index in 0..node_count {
@@ -97,6 +98,17 @@ impl Sandbox {
     }
 }
 
+/// How the primary ships commits to the replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Replication {
+    /// A commit returns once the replica has it (`synchronous_standby_names = '*'`): a failover
+    /// loses no acknowledged write. What a deployment that promises that must run.
+    Synchronous,
+    /// PostgreSQL's default: the last commits before the primary dies may never reach the
+    /// replica, so a failover can lose acknowledged writes.
+    Asynchronous,
+}
+
 /// A primary and one streaming replica; the nodes' DataSource lists both, with
 /// `target_session_attrs=read-write`, so writes follow a promotion without a config change.
 pub struct Database {
@@ -109,7 +121,7 @@ pub struct Database {
 }
 
 impl Database {
-    fn start() -> Result<Database> {
+    fn start(replication: Replication) -> Result<Database> {
         let primary = PgServer::start().context("starting the PostgreSQL primary")?;
         let url = primary.create_database()?;
         let database_name = url
@@ -121,6 +133,15 @@ impl Database {
         let standby = primary
             .start_replica()
             .context("starting the PostgreSQL replica")?;
+        if replication == Replication::Synchronous {
+            // Set after the base backup, so the replica does not inherit it: once promoted it
+            // has no standby of its own to wait for.
+            primary.psql(
+                "postgres",
+                "ALTER SYSTEM SET synchronous_standby_names = '*'",
+            )?;
+            primary.psql("postgres", "SELECT pg_reload_conf()")?;
+        }
         Ok(Database {
             ports: vec![primary.port(), standby.port()],
             primary,
