@@ -23,7 +23,7 @@ use crate::journal::{ClientLog, Clock, ConnectionOutcome, FaultRecord, PosterLog
 /// Request errors less than this apart belong to one window.
 const WINDOW_GAP: Duration = Duration::from_secs(1);
 /// Failures listed one by one before the rest are only counted.
-const LISTED: usize = 10;
+const LISTED: usize = 30;
 
 pub struct StoredPost {
     pub id: String,
@@ -112,11 +112,11 @@ impl Failures {
             return 0;
         }
         println!("VERDICT: FAIL — {} failures", self.lines.len());
-        for line in self.lines.iter().take(LISTED * 3) {
+        for line in self.lines.iter().take(LISTED) {
             println!("  - {line}");
         }
-        if self.lines.len() > LISTED * 3 {
-            println!("  … and {} more", self.lines.len() - LISTED * 3);
+        if self.lines.len() > LISTED {
+            println!("  … and {} more", self.lines.len() - LISTED);
         }
         self.lines.len()
     }
