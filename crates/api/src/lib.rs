@@ -82,6 +82,13 @@ async fn common_headers(State(app): State<App>, request: Request, next: Next) ->
     if let Ok(value) = HeaderValue::from_str(&app.version_id()) {
         headers.insert(HeaderName::from_static("x-version-id"), value);
     }
+    // A draining node tells the balancer not to reuse this connection (see the server's drain).
+    if app.readiness() == Err(chorus_app::Unready::Draining) {
+        headers.insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+    }
     if let Some(cluster_id) = app.cluster_id() {
         if let Ok(value) = HeaderValue::from_str(&cluster_id) {
             headers.insert(HeaderName::from_static("x-cluster-id"), value);

@@ -253,6 +253,10 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
                 cluster.set_readiness(Readiness::Draining);
             }
             draining_app.hub().shutdown();
+            // Keep serving a moment with `Connection: close` on every answer, so the balancer
+            // drops its idle connections to this node and sends new requests elsewhere before
+            // the listener closes: a POST on a connection closed under it is not retried.
+            tokio::time::sleep(DRAIN_GRACE).await;
         })
         .await
         .context("serving HTTP")?;
@@ -266,6 +270,10 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a draining node keeps answering (with `Connection: close`) before it stops
+/// accepting connections.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 async fn shutdown_signal() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
