@@ -47,7 +47,10 @@ for pid_file in "$run_dir"/node*.pid; do
         stopped_something=1
     fi
 done
-# SIGINT is PostgreSQL's fast shutdown: disconnect clients, checkpoint, exit.
+# SIGINT is PostgreSQL's fast shutdown: disconnect clients, checkpoint, exit. Replica first.
+if stop_pid_file "$run_dir/postgres-replica.pid" postgres INT 60 "PostgreSQL replica"; then
+    stopped_something=1
+fi
 if stop_pid_file "$run_dir/postgres.pid" postgres INT 60 "PostgreSQL"; then
     stopped_something=1
 fi

@@ -7,10 +7,12 @@
 #   CHORUS_PORT      NGINX port, where clients connect (default 8065); node N listens on
 #                    CHORUS_PORT+N and gossips on 8074+N (CHORUS_GOSSIP_PORT)
 #   CHORUS_NODES     how many nodes (default 3)
-#   CHORUS_PG_PORT   PostgreSQL port (default 5544)
+#   CHORUS_PG_PORT   PostgreSQL primary port (default 5544); its streaming replica listens on
+#                    the next port (default 5545) and serves the nodes' reads
 #   CHORUS_DATA_DIR  where data, logs and pid files live (default ./data)
 #
-# Layout: data/pg (PGDATA, kept between runs), data/pg.log, data/nodeN/{config.json,chorus.log},
+# Layout: data/pg (PGDATA, kept between runs), data/pg.log, data/pg-replica (a pg_basebackup
+# copy of data/pg, streaming from it), data/pg-replica.log, data/nodeN/{config.json,chorus.log},
 # data/files/ (the file store all nodes share), data/nginx/, data/run/{postgres,nodeN,nginx}.pid.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -21,6 +23,8 @@ run_dir=$data_dir/run
 pg_data=$data_dir/pg
 pg_log=$data_dir/pg.log
 pg_port=${CHORUS_PG_PORT:-5544}
+replica_data=$data_dir/pg-replica
+replica_log=$data_dir/pg-replica.log
 nginx_port=${CHORUS_PORT:-8065}
 first_gossip_port=${CHORUS_GOSSIP_PORT:-8074}
 node_count=${CHORUS_NODES:-3}
@@ -97,6 +101,41 @@ CONF
     head -n1 "$pg_data/postmaster.pid" >"$run_dir/postgres.pid"
 }
 
+replica_running() {
+    [ -f "$replica_data/postmaster.pid" ] && as_pg "$pg_bin/pg_ctl" status -D "$replica_data" >/dev/null 2>&1
+}
+
+# A hot standby streaming from the primary (pg_basebackup -R writes primary_conninfo and
+# standby.signal). The nodes read from it (DataSourceReplicas) and fall back to the primary.
+start_replica() {
+    local account
+    account=$(pg_account)
+    replica_port=$((pg_port + 1))
+    if replica_running; then
+        replica_port=$(sed -n 4p "$replica_data/postmaster.pid")
+        head -n1 "$replica_data/postmaster.pid" >"$run_dir/postgres-replica.pid"
+        say "PostgreSQL replica is already running on 127.0.0.1:$replica_port"
+        return 0
+    fi
+    if [ ! -f "$replica_data/PG_VERSION" ]; then
+        say "copying the primary into $replica_data (pg_basebackup)"
+        mkdir -p "$replica_data"
+        chown "$account": "$replica_data"
+        chmod 700 "$replica_data"
+        (cd "$replica_data" && as_pg "$pg_bin/pg_basebackup" -D "$replica_data" -h 127.0.0.1 \
+            -p "$pg_port" -U chorus -R -X stream -c fast) || die "pg_basebackup from 127.0.0.1:$pg_port failed"
+    fi
+    touch "$replica_log"
+    chown "$account": "$replica_log"
+    say "starting the PostgreSQL replica on 127.0.0.1:$replica_port"
+    if ! (cd "$replica_data" && as_pg "$pg_bin/pg_ctl" start -D "$replica_data" -l "$replica_log" -w -t 60 \
+        -o "-p $replica_port -k ''" >/dev/null); then
+        tail -n 20 "$replica_log" >&2 || true
+        die "the PostgreSQL replica did not start (log above, full log in $replica_log)"
+    fi
+    head -n1 "$replica_data/postmaster.pid" >"$run_dir/postgres-replica.pid"
+}
+
 ensure_database() {
     local psql=(psql -X -q -h 127.0.0.1 -p "$pg_port" -U chorus -d postgres -v ON_ERROR_STOP=1)
     if [ "$("${psql[@]}" -tAc "select 1 from pg_database where datname = '$database'")" != 1 ]; then
@@ -129,6 +168,7 @@ start_node() {
     MM_CONFIG="$node_dir/config.json" \
         MM_SQLSETTINGS_DRIVERNAME=postgres \
         MM_SQLSETTINGS_DATASOURCE="postgres://chorus@127.0.0.1:$pg_port/$database?sslmode=disable&connect_timeout=10" \
+        MM_SQLSETTINGS_DATASOURCEREPLICAS="postgres://chorus@127.0.0.1:$replica_port/$database?sslmode=disable&connect_timeout=10" \
         MM_SERVICESETTINGS_LISTENADDRESS="127.0.0.1:$port" \
         MM_SERVICESETTINGS_SITEURL="$(nginx_url)" \
         MM_TEAMSETTINGS_ENABLEOPENSERVER=true \
@@ -186,6 +226,7 @@ start_nginx() {
 
 all_running() {
     pg_running || return 1
+    replica_running || return 1
     nginx_running || return 1
     local node
     for node in $(seq 1 "$node_count"); do
@@ -203,13 +244,16 @@ print_banner() {
         echo "  Node $node: $(node_url "$node")  log: $relative_data/node$node/chorus.log"
     done
     echo "  Logs: $relative_data/pg.log (PostgreSQL), $relative_data/nginx/ (NGINX)"
-    echo "  Database: postgres://chorus@127.0.0.1:$pg_port/$database"
+    echo "  Database: postgres://chorus@127.0.0.1:$pg_port/$database (primary),"
+    echo "            postgres://chorus@127.0.0.1:$replica_port/$database (streaming replica, serves reads)"
+    echo "  Database status (admins): $(nginx_url)/api/v4/database/status"
     echo "  Stop it with: scripts/down.sh"
 }
 
 main() {
     if all_running; then
         pg_port=$(sed -n 4p "$pg_data/postmaster.pid")
+        replica_port=$(sed -n 4p "$replica_data/postmaster.pid")
         say "Chorus is already running"
         print_banner
         return 0
@@ -223,6 +267,7 @@ main() {
 
     start_postgres
     ensure_database
+    start_replica
 
     local node
     for node in $(seq 1 "$node_count"); do

@@ -7,7 +7,7 @@ use chorus_model::{
     ChannelUnread, ChannelViewResponse, Session, WebSocketEvent, CHANNEL_DIRECT, CHANNEL_GROUP,
     CHANNEL_OPEN, CHANNEL_PRIVATE, DEFAULT_CHANNEL,
 };
-use chorus_store::{channels as channel_store, users as user_store, StoreError};
+use chorus_store::{channels as channel_store, users as user_store, FreshKey, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -389,7 +389,7 @@ impl App {
     pub async fn get_channel(&self, session: &Session, channel_id: &str) -> AppResult<Channel> {
         self.require_channel_read(session, channel_id).await?;
         // The cached copy's counters may be behind; answer with the row.
-        let db = self.store().master().await?;
+        let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
         Ok(channel_store::get(&db, channel_id).await?)
     }
 
@@ -400,13 +400,27 @@ impl App {
         name: &str,
         include_deleted: bool,
     ) -> AppResult<Channel> {
-        let db = self.store().replica().await?;
-        let channel = match channel_store::get_by_name(&db, team_id, name).await {
+        let db = self
+            .store()
+            .replica_for(&[
+                FreshKey::User(session.user_id.clone()),
+                FreshKey::Team(team_id.to_string()),
+            ])
+            .await?;
+        let found = match channel_store::get_by_name(&db, team_id, name).await {
+            // Somebody may have created it a moment ago through another node.
+            Err(StoreError::NotFound(_)) => {
+                drop(db);
+                let db = self.store().master().await?;
+                channel_store::get_by_name(&db, team_id, name).await
+            }
+            other => other,
+        };
+        let channel = match found {
             Ok(channel) => channel,
             Err(StoreError::NotFound(_)) => return Err(channel_not_found()),
             Err(other) => return Err(other.into()),
         };
-        drop(db);
         if channel.delete_at != 0 && !include_deleted {
             return Err(channel_not_found());
         }
@@ -430,7 +444,13 @@ impl App {
     ) -> AppResult<Vec<Channel>> {
         self.require_team_member(session, team_id).await?;
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
-        let db = self.store().replica().await?;
+        let db = self
+            .store()
+            .replica_for(&[
+                FreshKey::User(session.user_id.clone()),
+                FreshKey::Team(team_id.to_string()),
+            ])
+            .await?;
         Ok(channel_store::list_public(&db, team_id, offset, limit).await?)
     }
 
@@ -444,7 +464,13 @@ impl App {
         if session.user_id != user_id {
             crate::require_system_admin(session)?;
         }
-        let db = self.store().master().await?;
+        let db = self
+            .store()
+            .replica_for(&[
+                FreshKey::User(user_id.to_string()),
+                FreshKey::Team(team_id.to_string()),
+            ])
+            .await?;
         Ok(channel_store::list_for_user_in_team(&db, user_id, team_id, include_deleted).await?)
     }
 
@@ -457,7 +483,13 @@ impl App {
         if session.user_id != user_id {
             crate::require_system_admin(session)?;
         }
-        let db = self.store().master().await?;
+        let db = self
+            .store()
+            .replica_for(&[
+                FreshKey::User(user_id.to_string()),
+                FreshKey::Team(team_id.to_string()),
+            ])
+            .await?;
         Ok(channel_store::list_members_for_user_in_team(&db, user_id, team_id).await?)
     }
 
@@ -470,7 +502,7 @@ impl App {
     ) -> AppResult<Vec<ChannelMember>> {
         self.require_channel_read(session, channel_id).await?;
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
-        let db = self.store().master().await?;
+        let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
         Ok(channel_store::list_members(&db, channel_id, offset, limit).await?)
     }
 
@@ -481,7 +513,7 @@ impl App {
         user_id: &str,
     ) -> AppResult<ChannelMember> {
         self.require_channel_read(session, channel_id).await?;
-        let db = self.store().master().await?;
+        let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
         Ok(channel_store::get_member(&db, channel_id, user_id).await?)
     }
 
@@ -495,7 +527,7 @@ impl App {
             crate::require_system_admin(session)?;
         }
         self.require_channel_member(session, channel_id).await?;
-        let db = self.store().master().await?;
+        let db = self.fresh_read(user_id, Some(channel_id)).await?;
         Ok(channel_store::unread(&db, channel_id, user_id).await?)
     }
 

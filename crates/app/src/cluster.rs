@@ -24,6 +24,7 @@ impl App {
     /// Called once at start, after `Cluster::start` (which needs [`App::cluster_handler`]).
     pub fn attach_cluster(&self, runtime: ClusterRuntime) {
         let _ = self.inner.cluster.set(runtime);
+        tokio::spawn(reap_checkpoint_records(Arc::downgrade(&self.inner)));
     }
 
     pub fn cluster_runtime(&self) -> Option<&ClusterRuntime> {
@@ -63,6 +64,7 @@ impl App {
     }
 
     fn apply_invalidation(&self, message: &ClusterMessage) {
+        self.note_invalidation_writes(message);
         let caches = &self.inner.caches;
         match message {
             ClusterMessage::SessionRevoked {
@@ -284,6 +286,8 @@ impl MessageHandler for ClusterBridge {
                                 .channel_members
                                 .remove(&event.broadcast.channel_id);
                         }
+                        // Reads prompted by this event must see the write behind it.
+                        app.note_event_writes(&event);
                         app.inner.hub.publish(event);
                     }
                     Err(error) => {
@@ -307,10 +311,58 @@ impl MessageHandler for ClusterBridge {
                     let _ = waiter.send(());
                 }
             }
+            ClusterMessage::ResumeRequest {
+                request_id,
+                connection_id,
+                user_id,
+                session_id,
+                sequence_number,
+            } => app.answer_resume_request(
+                from_node,
+                request_id,
+                chorus_realtime::ResumeRequest {
+                    connection_id,
+                    user_id,
+                    session_id,
+                    sequence_number,
+                },
+            ),
+            ClusterMessage::ResumeAnswer { request_id, answer } => {
+                app.receive_resume_answer(from_node, &request_id, answer)
+            }
+            ClusterMessage::ConnectionCheckpoints { checkpoints } => {
+                app.receive_checkpoints(from_node, checkpoints)
+            }
             ClusterMessage::ConfigChanged { config_hash } => {
                 tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
             }
+            ClusterMessage::ReloadConfigFromDisk => {
+                if let Err(error) = app.reload_config_from_disk() {
+                    tracing::error!(from_node, error = %error.message, "reloading config.json as another node asked failed");
+                }
+            }
+            ClusterMessage::RecycleDatabaseConnections => {
+                if let Err(error) = app.recycle_database_pools() {
+                    tracing::error!(from_node, error = %error.message, "recycling database pools as another node asked failed");
+                }
+            }
             other => app.apply_invalidation(&other),
+        }
+    }
+}
+
+/// Runs while the app lives: drops the records of dead nodes' connections past retention.
+async fn reap_checkpoint_records(app: Weak<AppInner>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        ticker.tick().await;
+        let Some(inner) = app.upgrade() else {
+            return;
+        };
+        let app = App::from_inner(inner);
+        if let Some(runtime) = app.cluster_runtime() {
+            let alive = runtime.cluster.alive_node_ids().into_iter().collect();
+            app.inner.checkpoint_book.reap(&alive);
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::{App, AppInner};
 use chorus_model::{AppError, WebSocketEvent, WebSocketRequest};
-use chorus_realtime::{ConnectionIdentity, HubDelegate};
+use chorus_realtime::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
@@ -22,6 +22,7 @@ impl App {
     /// Hands an event to every interested connection, on this node and on the others.
     /// Called after the change is committed.
     pub(crate) fn publish(&self, event: WebSocketEvent) {
+        self.note_event_writes(&event);
         self.forward_event(&event);
         self.inner.hub.publish(event);
     }
@@ -86,5 +87,21 @@ impl HubDelegate for HubBridge {
         if let Some(app) = self.app() {
             tokio::spawn(async move { app.set_offline_if_unconnected(&user_id).await });
         }
+    }
+
+    fn checkpoint(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
+        if let Some(app) = self.app() {
+            app.send_checkpoints(batch);
+        }
+    }
+
+    fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
+        let app = self.app();
+        Box::pin(async move {
+            match app {
+                Some(app) => app.resume_elsewhere(request).await,
+                None => ResumeSource::Unknown,
+            }
+        })
     }
 }

@@ -14,10 +14,13 @@ mod channels;
 mod cluster;
 mod events;
 mod files;
+mod freshness;
 mod jobs;
 mod mentions;
 pub mod password;
 mod posts;
+mod rebuild;
+mod resume;
 mod sessions;
 mod status;
 mod system;
@@ -25,6 +28,7 @@ mod teams;
 mod users;
 
 pub use channels::DirectChannelRequest;
+pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
@@ -79,6 +83,17 @@ pub(crate) struct AppInner {
     /// Users this node is asking the others about before marking them offline.
     pub(crate) connection_queries:
         parking_lot::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
+    /// Permits for resumes that need other nodes (see `resume.rs`).
+    pub(crate) resume_admission: tokio::sync::Semaphore,
+    /// Other nodes' websocket connections, from their checkpoints.
+    pub(crate) checkpoint_book: rebuild::CheckpointBook,
+    /// Websocket resumes this node is asking the others about, by request id.
+    pub(crate) resume_queries: parking_lot::Mutex<
+        std::collections::HashMap<
+            String,
+            tokio::sync::mpsc::UnboundedSender<(String, chorus_cluster::ResumeAnswer)>,
+        >,
+    >,
 }
 
 impl App {
@@ -102,6 +117,11 @@ impl App {
                 ping_interval: Duration::from_secs(60),
                 pong_timeout: Duration::from_secs(100),
                 dispatch_shards: 2,
+                checkpoint_interval: config
+                    .cluster_settings
+                    .enable
+                    .then_some(rebuild::CHECKPOINT_INTERVAL),
+                ..HubConfig::default()
             };
             let hub = Hub::new(hub_config, delegate);
             let session_ttl = Duration::from_secs(
@@ -122,6 +142,9 @@ impl App {
                 draining: std::sync::atomic::AtomicBool::new(false),
                 cluster: std::sync::OnceLock::new(),
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
+                resume_admission: tokio::sync::Semaphore::new(resume::RESUMES_AT_ONCE),
+                checkpoint_book: rebuild::CheckpointBook::default(),
+                resume_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
             }
         });
         App { inner }
@@ -149,7 +172,14 @@ impl App {
     }
 
     /// Makes `config` the running configuration of this node.
+    /// Makes `config` the node's config. Changed database settings (DataSource, replica
+    /// lists, pool sizes and lifetimes) take effect at once: the pools are rebuilt.
     pub(crate) fn apply_config(&self, config: Config) {
+        if config.sql_settings != self.config().sql_settings {
+            if let Err(error) = self.store().rebuild_pools(&config.sql_settings) {
+                tracing::error!(error = %error, "new SqlSettings not applied; keeping the current database pools");
+            }
+        }
         self.inner
             .version_id
             .store(Arc::new(version_header(&config)));

@@ -66,9 +66,32 @@ fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
     Ok(())
 }
 
-fn post_event(name: &str, post: &Post) -> WebSocketEvent {
+pub(crate) fn post_event(name: &str, post: &Post) -> WebSocketEvent {
     WebSocketEvent::new(name, Broadcast::to_channel(&post.channel_id))
         .with("post", serde_json::to_string(post).unwrap_or_default())
+}
+
+/// The `posted` event of a new post.
+pub(crate) fn posted_event(
+    post: &Post,
+    channel: &Channel,
+    sender: &chorus_model::User,
+    mentioned_user_ids: &[String],
+) -> WebSocketEvent {
+    let mut event = post_event(event_names::POSTED, post)
+        .with("channel_display_name", channel.display_name.clone())
+        .with("channel_name", channel.name.clone())
+        .with("channel_type", channel.channel_type.clone())
+        .with("sender_name", sender.sender_name())
+        .with("team_id", channel.team_id.clone())
+        .with("set_online", true);
+    if !mentioned_user_ids.is_empty() {
+        event = event.with(
+            "mentions",
+            serde_json::to_string(mentioned_user_ids).unwrap_or_default(),
+        );
+    }
+    event
 }
 
 impl App {
@@ -111,7 +134,7 @@ impl App {
             ));
         }
         let mentioned_user_ids = self
-            .resolve_mentions(session, &channel, &request.message)
+            .resolve_mentions(&session.user_id, &channel, &request.message)
             .await?;
 
         let post_hashtags = hashtags(&request.message);
@@ -197,28 +220,20 @@ impl App {
             Err(CreatePostError::Store(error)) => return Err(error.into()),
         };
 
-        let mut event = post_event(event_names::POSTED, &created)
-            .with("channel_display_name", channel.display_name.clone())
-            .with("channel_name", channel.name.clone())
-            .with("channel_type", channel.channel_type.clone())
-            .with("sender_name", sender.sender_name())
-            .with("team_id", channel.team_id.clone())
-            .with("set_online", true);
-        if !mentioned_user_ids.is_empty() {
-            event = event.with(
-                "mentions",
-                serde_json::to_string(&mentioned_user_ids).unwrap_or_default(),
-            );
-        }
-        self.publish(event);
+        self.publish(posted_event(
+            &created,
+            &channel,
+            &sender,
+            &mentioned_user_ids,
+        ));
         Ok(created)
     }
 
     /// Channel members a message mentions, never the author. In a direct channel the other
     /// person is always mentioned.
-    async fn resolve_mentions(
+    pub(crate) async fn resolve_mentions(
         &self,
-        session: &Session,
+        author_id: &str,
         channel: &Channel,
         message: &str,
     ) -> AppResult<Vec<String>> {
@@ -226,7 +241,7 @@ impl App {
         if channel.channel_type == CHANNEL_DIRECT {
             return Ok(members
                 .iter()
-                .filter(|id| **id != session.user_id)
+                .filter(|id| *id != author_id)
                 .cloned()
                 .collect());
         }
@@ -234,7 +249,7 @@ impl App {
         if names.mentions_everyone {
             let mut everyone: Vec<String> = members
                 .iter()
-                .filter(|id| **id != session.user_id)
+                .filter(|id| *id != author_id)
                 .cloned()
                 .collect();
             everyone.sort();
@@ -249,7 +264,7 @@ impl App {
         Ok(found
             .into_iter()
             .map(|(user_id, _)| user_id)
-            .filter(|user_id| *user_id != session.user_id)
+            .filter(|user_id| user_id != author_id)
             .collect())
     }
 
@@ -258,9 +273,9 @@ impl App {
         if !is_valid_id(post_id) {
             return Err(AppError::invalid_param("post_id"));
         }
-        let db = self.store().master().await?;
-        let post = post_store::get(&db, post_id).await?;
-        drop(db);
+        let post = self
+            .post_with_master_fallback(&session.user_id, post_id)
+            .await?;
         if post.delete_at != 0 {
             return Err(AppError::not_found(
                 "app.post.get.app_error",
@@ -275,7 +290,9 @@ impl App {
     pub async fn get_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
         let mut post = self.readable_post(session, post_id).await?;
         if post.has_reactions {
-            let db = self.store().replica().await?;
+            let db = self
+                .fresh_read(&session.user_id, Some(&post.channel_id))
+                .await?;
             post.metadata.reactions = reaction_store::list_for_post(&db, post_id).await?;
         }
         if !post.file_ids.is_empty() {
@@ -377,8 +394,9 @@ impl App {
         } else {
             PostWindow::Page { offset, limit }
         };
-        // The caller may have just posted through another node: read the master.
-        let db = self.store().master().await?;
+        // The caller may have just posted, here or through another node: a replica only if it
+        // has the caller's and the channel's latest writes.
+        let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
         Ok(post_store::list_channel(&db, channel_id, &window).await?)
     }
 
@@ -389,7 +407,9 @@ impl App {
         } else {
             post.root_id
         };
-        let db = self.store().master().await?;
+        let db = self
+            .fresh_read(&session.user_id, Some(&post.channel_id))
+            .await?;
         Ok(post_store::thread(&db, &root_id).await?)
     }
 
@@ -408,7 +428,10 @@ impl App {
                 matches: None,
             });
         }
-        let db = self.store().search().await?;
+        let db = self
+            .store()
+            .search_for(&[chorus_store::FreshKey::User(session.user_id.clone())])
+            .await?;
         let list =
             post_store::search(&db, &session.user_id, team_id, &search, offset, limit).await?;
         Ok(PostSearchResults {
@@ -491,8 +514,10 @@ impl App {
         session: &Session,
         post_id: &str,
     ) -> AppResult<Vec<Reaction>> {
-        self.readable_post(session, post_id).await?;
-        let db = self.store().master().await?;
+        let post = self.readable_post(session, post_id).await?;
+        let db = self
+            .fresh_read(&session.user_id, Some(&post.channel_id))
+            .await?;
         match reaction_store::list_for_post(&db, post_id).await {
             Ok(reactions) => Ok(reactions),
             Err(StoreError::NotFound(_)) => Ok(Vec::new()),

@@ -196,9 +196,20 @@ impl App {
         Ok(self.config().masked())
     }
 
-    /// POST /api/v4/config/reload: re-reads config.json from disk.
+    /// POST /api/v4/config/reload: re-reads config.json from disk, here and on every other node
+    /// (each its own file), and applies changed database settings (see `apply_config`).
     pub fn reload_config(&self, session: &Session) -> AppResult<()> {
         require_system_admin(session)?;
+        self.reload_config_from_disk()?;
+        if let Some(runtime) = self.cluster_runtime() {
+            runtime
+                .cluster
+                .send_reliable(chorus_cluster::ClusterMessage::ReloadConfigFromDisk);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn reload_config_from_disk(&self) -> AppResult<()> {
         let mut guard = self.inner.config_store.lock();
         let Some(config_store) = guard.as_mut() else {
             return Err(AppError::forbidden(
@@ -211,6 +222,30 @@ impl App {
         self.apply_config(reloaded);
         self.announce_config_change();
         Ok(())
+    }
+
+    /// POST /api/v4/database/recycle: closes and reopens every database pool, here and on every
+    /// other node. Requests in flight finish on the connections they hold.
+    pub fn recycle_database(&self, session: &Session) -> AppResult<()> {
+        require_system_admin(session)?;
+        self.recycle_database_pools()?;
+        if let Some(runtime) = self.cluster_runtime() {
+            runtime
+                .cluster
+                .send_reliable(chorus_cluster::ClusterMessage::RecycleDatabaseConnections);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn recycle_database_pools(&self) -> AppResult<()> {
+        let settings = self.config().sql_settings.clone();
+        Ok(self.store().rebuild_pools(&settings)?)
+    }
+
+    /// GET /api/v4/database/status: master and every replica as this node's monitor sees them.
+    pub fn database_status(&self, session: &Session) -> AppResult<chorus_store::DatabaseStatus> {
+        require_system_admin(session)?;
+        Ok(self.store().status())
     }
 
     /// POST /api/v4/caches/invalidate.

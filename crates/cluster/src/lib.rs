@@ -29,7 +29,9 @@ pub use faults::FaultInjector;
 pub use key::{load_or_create_cluster_key, ClusterKey};
 pub use links::PeerQueue;
 pub use membership::{MemberInfo, MembershipEvent};
-pub use message::{ClusterMessage, MessageHandler};
+pub use message::{
+    ClusterMessage, ConnectionCheckpoint, HandedOverEvent, MessageHandler, ResumeAnswer,
+};
 pub use options::{advertise_host, bind_address, ClusterOptions, Readiness};
 pub use stats::ClusterStats;
 pub use transport::GossipTransport;

@@ -57,7 +57,74 @@ pub enum ClusterMessage {
     UserConnectionsHeld {
         user_id: String,
     },
+    /// An admin asked one node to reload config.json from disk (POST /config/reload): every
+    /// node re-reads its own file, so a DataSource edited on each node takes effect everywhere.
+    ReloadConfigFromDisk,
+    /// An admin asked for POST /database/recycle: every node reopens its database pools.
+    RecycleDatabaseConnections,
+    /// "Hand over websocket connection `connection_id` of this session": its client resumed
+    /// on the sender, which expects one [`ClusterMessage::ResumeAnswer`] from every node asked.
+    ResumeRequest {
+        request_id: String,
+        connection_id: String,
+        user_id: String,
+        session_id: String,
+        /// The next `seq` the client expects.
+        sequence_number: i64,
+    },
+    ResumeAnswer {
+        request_id: String,
+        answer: ResumeAnswer,
+    },
+    /// What the sender's websocket connections are about to be sent (sent before the frames
+    /// go out), so that if the sender dies its clients can resume on another node from the
+    /// database.
+    ConnectionCheckpoints {
+        checkpoints: Vec<ConnectionCheckpoint>,
+    },
     // New variants go here, at the end.
+}
+
+/// What one websocket connection was sent since the previous checkpoint (see
+/// `chorus_realtime::ConnectionCheckpoint`). Fields follow the append-only rule.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionCheckpoint {
+    pub connection_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    /// Stored changes recorded at or before this time (ms) have all been written to it.
+    pub horizon: i64,
+    pub first_seq: i64,
+    pub next_seq: i64,
+    /// `(seq, change key, change time)` of frames that announced a stored change.
+    pub changes: Vec<(i64, String, i64)>,
+    pub unrebuildable_seqs: Vec<i64>,
+    pub gone: bool,
+}
+
+/// What a node knows of a websocket connection another node asked for. Variants and fields
+/// follow the same append-only rule as [`ClusterMessage`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum ResumeAnswer {
+    /// Not here.
+    Unknown,
+    /// Here, but frames the client missed are gone: it must resync.
+    Lost,
+    /// Here, and now given up: the frames sent from the client's `sequence_number` on, the
+    /// events queued but not sent, and the `seq` of the next frame.
+    HandedOver {
+        sent: Vec<HandedOverEvent>,
+        queued: Vec<HandedOverEvent>,
+        next_seq: i64,
+    },
+}
+
+/// One websocket event of a handed-over connection: its JSON without the closing brace (no
+/// `seq`), and whether it may be dropped under pressure.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct HandedOverEvent {
+    pub open_object: String,
+    pub droppable: bool,
 }
 
 /// Receives the messages other nodes send to this one.

@@ -189,6 +189,8 @@ mod tests {
                     "MigrationsStatementTimeoutSeconds",
                     "ReplicaLagSettings",
                     "ReplicaMonitorIntervalSeconds",
+                    // Chorus: the lag that takes a replica out of rotation.
+                    "ReplicaMaxLagSeconds",
                 ],
             ),
             (

@@ -223,8 +223,13 @@ pub struct SqlSettings {
     pub migrations_statement_timeout_seconds: i64,
     #[serde(rename = "ReplicaLagSettings")]
     pub replica_lag_settings: Vec<ReplicaLagSettings>,
+    /// How often an unreachable replica is tried again. Healthy ones are sampled every 100 ms.
     #[serde(rename = "ReplicaMonitorIntervalSeconds")]
     pub replica_monitor_interval_seconds: i64,
+    /// Chorus: a replica whose replay lags more than this is taken out of rotation until it
+    /// catches up. 0 = no bound.
+    #[serde(rename = "ReplicaMaxLagSeconds")]
+    pub replica_max_lag_seconds: i64,
 }
 
 impl Default for SqlSettings {
@@ -245,6 +250,7 @@ impl Default for SqlSettings {
             migrations_statement_timeout_seconds: 100_000,
             replica_lag_settings: Vec::new(),
             replica_monitor_interval_seconds: 5,
+            replica_max_lag_seconds: 10,
         }
     }
 }

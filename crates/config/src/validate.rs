@@ -194,6 +194,11 @@ fn validate_sql(sql: &SqlSettings) -> Result<(), ConfigError> {
     )?;
     at_least("SqlSettings.QueryTimeout", sql.query_timeout, 1)?;
     at_least(
+        "SqlSettings.ReplicaMaxLagSeconds",
+        sql.replica_max_lag_seconds,
+        0,
+    )?;
+    at_least(
         "SqlSettings.MigrationsStatementTimeoutSeconds",
         sql.migrations_statement_timeout_seconds,
         1,

@@ -21,7 +21,6 @@ use chorus_model::{
 use futures_util::future::BoxFuture;
 use futures_util::SinkExt;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use tracing::debug;
 
@@ -29,6 +28,7 @@ use crate::delegate::ConnectionIdentity;
 use crate::frame::{ConnectionState, PreparedEvent};
 use crate::hub::{HubConfig, Shared};
 use crate::registry::ConnectionHandle;
+use crate::resume::{self, Attached, Overlap};
 
 /// Websocket close codes the hub sends (RFC 6455 section 7.4.1).
 pub(crate) mod close_code {
@@ -51,6 +51,9 @@ mod actions {
 /// A single frame write that takes longer than this means the client is stuck (Mattermost's
 /// write deadline).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Queued events numbered and written together (one checkpoint wait for all of them).
+const WRITE_BATCH: usize = 64;
 
 /// How long a closing handshake may take before the socket is simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -90,39 +93,71 @@ pub(crate) async fn serve(
         finish(&mut socket, Ending::Close(close_code::POLICY_VIOLATION)).await;
         return;
     }
-    if let Some((previous_connection_id, sequence_number)) = &resume {
-        // Resume comes with a later change; a new connection id in `hello` makes the client
-        // resync, which is Mattermost's answer when missed events cannot be replayed.
-        debug!(
-            previous_connection_id = %previous_connection_id,
-            sequence_number,
-            "websocket resume not supported yet, starting a fresh connection"
-        );
-    }
-
-    let mut state = ConnectionState::new(new_id());
-    let (handle, mut queue) = ConnectionHandle::new(
-        state.connection_id().to_string(),
-        identity,
-        shared.config.send_queue_size,
-    );
-    if !shared.register(&handle) {
-        finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
-        return;
-    }
+    let attached = match resume {
+        Some((connection_id, sequence_number)) => {
+            resume::attach(shared, &identity, connection_id, sequence_number).await
+        }
+        None => Attached::Fresh { superseded: None },
+    };
+    let (handle, mut state, greeting, mut overlap) = match attached {
+        Attached::Resumed {
+            handle,
+            state,
+            replay,
+            overlap,
+        } => (handle, state, replay, overlap),
+        Attached::Fresh { superseded } => {
+            let mut state = ConnectionState::new(new_id());
+            let handle = ConnectionHandle::new(
+                state.connection_id().to_string(),
+                identity,
+                shared.config.send_queue_size,
+                shared.config.parked_queue_size,
+            );
+            let registered = shared.register(&handle);
+            if let Some(superseded) = superseded {
+                shared.unregister(&superseded);
+            }
+            if !registered {
+                finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
+                return;
+            }
+            let hello = Arc::new(PreparedEvent::new(&hello_event(&shared.config, &handle)));
+            let greeting = vec![(state.number(Arc::clone(&hello)), hello)];
+            (handle, state, greeting, Overlap::none())
+        }
+        Attached::Refused => {
+            finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
+            return;
+        }
+    };
     debug!(connection_id = %handle.connection_id, user_id = %handle.user_id(), "websocket connected");
     let ending = run(
         shared,
         &mut socket,
         &handle,
-        &mut queue,
         &mut state,
+        greeting,
+        &mut overlap,
         challenge_seq,
     )
     .await;
-    shared.unregister(&handle);
+    if is_resumable(ending) {
+        shared.park(&handle, state);
+    } else {
+        shared.unregister(&handle);
+    }
     debug!(connection_id = %handle.connection_id, ?ending, "websocket closed");
     finish(&mut socket, ending).await;
+}
+
+/// Whether the client may come back for the events of a connection that ended this way: not
+/// when its session ended (logout, revoke, expiry).
+fn is_resumable(ending: Ending) -> bool {
+    !matches!(
+        ending,
+        Ending::Close(close_code::NORMAL) | Ending::Close(close_code::POLICY_VIOLATION)
+    )
 }
 
 /// Waits for a valid `authentication_challenge`. Returns the identity and the request's seq,
@@ -187,25 +222,20 @@ struct PendingAction {
     reply: BoxFuture<'static, Result<Option<Value>, AppError>>,
 }
 
-/// The authenticated life of a connection: `hello`, then events, replies and pings.
+/// The authenticated life of a connection: `greeting` (`hello`, or the frames a resumed
+/// client missed), then events, replies and pings.
 async fn run(
     shared: &Shared,
     socket: &mut WebSocket,
     handle: &ConnectionHandle,
-    queue: &mut mpsc::Receiver<Arc<PreparedEvent>>,
     state: &mut ConnectionState,
+    greeting: Vec<(i64, Arc<PreparedEvent>)>,
+    overlap: &mut Overlap,
     challenge_seq: Option<i64>,
 ) -> Ending {
     let config = &shared.config;
 
-    let hello = Arc::new(PreparedEvent::new(&hello_event(config, handle)));
-    if let Err(ending) = write(
-        socket,
-        handle,
-        Message::Text(state.next_frame(hello).into()),
-    )
-    .await
-    {
+    if let Err(ending) = write_events(shared, socket, handle, state, &greeting).await {
         return ending;
     }
     if let Some(seq) = challenge_seq {
@@ -245,10 +275,23 @@ async fn run(
                 };
                 response_message(&response)
             }
-            received = queue.recv() => {
-                // The handle keeps the sending side alive for as long as this runs.
-                let Some(event) = received else { return Ending::Close(close_code::NORMAL) };
-                Message::Text(state.next_frame(event).into())
+            event = handle.next_event() => {
+                let mut numbered = Vec::new();
+                let mut next = Some(event);
+                while let Some(event) = next {
+                    if !overlap.skips(&event) {
+                        numbered.push((state.number(Arc::clone(&event)), event));
+                    }
+                    next = if numbered.len() < WRITE_BATCH {
+                        handle.try_next_event()
+                    } else {
+                        None
+                    };
+                }
+                if let Err(ending) = write_events(shared, socket, handle, state, &numbered).await {
+                    return ending;
+                }
+                continue;
             }
             inbound = socket.recv(), if pending.is_none() => {
                 liveness.heard_from_client(Instant::now());
@@ -287,6 +330,32 @@ fn poll_pending(
             .map(|result| (action.seq, result)),
         None => Poll::Pending,
     }
+}
+
+/// Writes numbered events, once the other nodes have been told about them (when this node
+/// keeps them informed, see `checkpoint`).
+async fn write_events(
+    shared: &Shared,
+    socket: &mut WebSocket,
+    handle: &ConnectionHandle,
+    state: &ConnectionState,
+    events: &[(i64, Arc<PreparedEvent>)],
+) -> Result<(), Ending> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    if let Some(checkpoints) = &shared.checkpoints {
+        let frames = events.iter().map(|(seq, event)| (*seq, event.as_ref()));
+        let epoch = checkpoints.record(handle, frames, state.next_seq());
+        tokio::select! {
+            code = handle.closed() => return Err(Ending::Close(code)),
+            () = checkpoints.flushed(epoch) => {}
+        }
+    }
+    for (seq, event) in events {
+        write(socket, handle, Message::Text(event.frame(*seq).into())).await?;
+    }
+    Ok(())
 }
 
 /// Sends one frame, giving up when the hub asks the connection to close or the client does

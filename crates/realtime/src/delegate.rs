@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chorus_model::{AppError, WebSocketRequest};
+use chorus_model::{AppError, WebSocketEvent, WebSocketRequest};
+
+use crate::checkpoint::ConnectionCheckpoint;
 use futures_util::future::BoxFuture;
 
 /// Who is on the other end of an authenticated connection.
@@ -53,4 +55,53 @@ pub trait HubDelegate: Send + Sync + 'static {
     /// The last connection of a user on this node closed (status offline, once other nodes
     /// agree).
     fn user_disconnected(&self, user_id: String);
+
+    /// Looks for a connection that is not on this node (the other nodes, the database). The
+    /// hub has already registered the connection here, so events published from now on queue
+    /// for it. A hub alone in the world knows no other place.
+    fn resume_elsewhere(&self, _request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
+        Box::pin(async { ResumeSource::Unknown })
+    }
+
+    /// What connections of this node are about to be sent (see `HubConfig::checkpoint_interval`),
+    /// for the other nodes. Called every few milliseconds from one task; must not block.
+    fn checkpoint(&self, _batch: Vec<ConnectionCheckpoint>) {}
+}
+
+/// A client asks to resume a connection this node does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeRequest {
+    pub connection_id: String,
+    pub user_id: String,
+    pub session_id: String,
+    /// The next `seq` the client expects.
+    pub sequence_number: i64,
+}
+
+/// One event of a connection handed from one node to another: its JSON without the closing
+/// brace (as the hub serializes it, `seq` not included) and whether it may be dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedOverEvent {
+    pub open_object: String,
+    pub droppable: bool,
+}
+
+/// Where the state of a connection to resume was found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResumeSource {
+    /// Nowhere: the client gets a new connection id and `hello`, and resyncs.
+    Unknown,
+    /// Known, but some missed frames are gone: the client must resync.
+    Lost,
+    /// Another node handed the connection over: the frames it sent from the client's
+    /// `sequence_number` on (numbered from there), the events it had queued but not sent, and
+    /// the `seq` its next frame would have had.
+    HandedOver {
+        sent: Vec<HandedOverEvent>,
+        queued: Vec<HandedOverEvent>,
+        next_seq: i64,
+    },
+    /// The connection's node is gone; these are the stored changes its client missed, rebuilt
+    /// from the database, in order: they continue from the client's `sequence_number`.
+    Rebuilt { events: Vec<WebSocketEvent> },
 }

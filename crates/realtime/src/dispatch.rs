@@ -72,12 +72,15 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
     // Serialized at most once, and only if someone on this node receives it.
     let mut prepared: Option<Arc<PreparedEvent>> = None;
     let mut overflowed: Vec<Arc<ConnectionHandle>> = Vec::new();
+    let mut lost: Vec<Arc<ConnectionHandle>> = Vec::new();
     {
         let registry = shared.registry.read();
         registry.for_each_recipient(&event.broadcast, members.as_deref(), |handle| {
             let prepared = prepared.get_or_insert_with(|| Arc::new(PreparedEvent::new(event)));
-            if handle.offer(prepared) == Offer::Overflow {
-                overflowed.push(Arc::clone(handle));
+            match handle.offer(prepared) {
+                Offer::Queued | Offer::Dropped => {}
+                Offer::Overflow => overflowed.push(Arc::clone(handle)),
+                Offer::Lost => lost.push(Arc::clone(handle)),
             }
         });
     }
@@ -87,7 +90,16 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
             user_id = %handle.user_id(),
             "websocket send queue full, closing connection"
         );
-        shared.evict(&handle, close_code::TRY_AGAIN_LATER);
+        // Its events stay queued: the connection parks and a resume delivers them.
+        handle.request_close(close_code::TRY_AGAIN_LATER);
+    }
+    for handle in lost {
+        warn!(
+            connection_id = %handle.connection_id,
+            user_id = %handle.user_id(),
+            "parked websocket connection over its queue limit, its client will resync"
+        );
+        shared.forget_parked(&handle);
     }
 }
 

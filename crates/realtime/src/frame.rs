@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use chorus_model::WebSocketEvent;
 
+use crate::change::{change_of, Change};
+
 /// How many sent events a connection remembers for a resume (Mattermost's dead queue size).
 pub(crate) const RECENT_EVENTS: usize = 128;
 
@@ -20,6 +22,8 @@ pub(crate) struct PreparedEvent {
     /// `{"event":…,"data":…,"broadcast":…` — the JSON object without its closing `}`.
     open_object: Box<str>,
     droppable: bool,
+    /// The stored change the event announces, if a rebuild from the database can reproduce it.
+    change: Option<Change>,
 }
 
 impl PreparedEvent {
@@ -32,7 +36,31 @@ impl PreparedEvent {
         PreparedEvent {
             open_object: json.into_boxed_str(),
             droppable: event.is_droppable(),
+            change: change_of(event),
         }
+    }
+
+    /// An event serialized by another node (`open_object` as [`PreparedEvent::open_object`]
+    /// gives it), handed over with a connection.
+    pub(crate) fn from_open_object(open_object: String, droppable: bool) -> Self {
+        let change = serde_json::from_str::<WebSocketEvent>(&format!("{open_object}}}"))
+            .ok()
+            .and_then(|event| change_of(&event));
+        PreparedEvent {
+            open_object: open_object.into_boxed_str(),
+            droppable,
+            change,
+        }
+    }
+
+    pub(crate) fn change(&self) -> Option<&Change> {
+        self.change.as_ref()
+    }
+
+    /// The event's JSON without its closing brace (and without `seq`): what identifies the
+    /// same publish on every node.
+    pub(crate) fn open_object(&self) -> &str {
+        &self.open_object
     }
 
     /// Whether a busy connection may skip this event (typing, status, channel viewed).
@@ -71,27 +99,34 @@ impl ConnectionState {
         }
     }
 
+    /// A connection taken over from another node: it sent `recent` (oldest first, with their
+    /// `seq`) and numbers its next frame `next_seq`.
+    pub(crate) fn resumed(
+        connection_id: String,
+        recent: Vec<(i64, Arc<PreparedEvent>)>,
+        next_seq: i64,
+    ) -> Self {
+        let skip = recent.len().saturating_sub(RECENT_EVENTS);
+        ConnectionState {
+            connection_id,
+            next_seq,
+            recent: recent.into_iter().skip(skip).collect(),
+        }
+    }
+
     pub(crate) fn connection_id(&self) -> &str {
         &self.connection_id
     }
 
-    /// Gives `event` the next `seq`, remembers it, and returns the frame to send. Called by the
-    /// writer right before the send, so only events actually sent are numbered.
-    pub(crate) fn next_frame(&mut self, event: Arc<PreparedEvent>) -> String {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let frame = event.frame(seq);
-        if self.recent.len() == RECENT_EVENTS {
-            self.recent.pop_front();
-        }
-        self.recent.push_back((seq, event));
-        frame
+    pub(crate) fn next_seq(&self) -> i64 {
+        self.next_seq
     }
 
-    /// The frames from `seq` on, if every one of them is still remembered: what a resuming
-    /// client that expects `seq` next has missed. None means loss (the client must resync).
-    #[cfg_attr(not(test), allow(dead_code))] // used by resume, which comes next
-    pub(crate) fn frames_since(&self, seq: i64) -> Option<Vec<String>> {
+    /// The remembered events from `seq` on, with their `seq`, if every one of them is still
+    /// remembered: what a resuming client that expects `seq` next has missed (Mattermost's
+    /// `sequence_number` is the next `seq` the client expects). None means loss (the client
+    /// must resync).
+    pub(crate) fn events_since(&self, seq: i64) -> Option<Vec<(i64, Arc<PreparedEvent>)>> {
         if seq == self.next_seq {
             return Some(Vec::new());
         }
@@ -100,13 +135,18 @@ impl ConnectionState {
             return None;
         }
         let skip = (seq - oldest) as usize;
-        Some(
-            self.recent
-                .iter()
-                .skip(skip)
-                .map(|(seq, event)| event.frame(*seq))
-                .collect(),
-        )
+        Some(self.recent.iter().skip(skip).cloned().collect())
+    }
+
+    /// Gives `event` the next `seq` and remembers it; returns the `seq`.
+    pub(crate) fn number(&mut self, event: Arc<PreparedEvent>) -> i64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if self.recent.len() == RECENT_EVENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((seq, event));
+        seq
     }
 }
 
@@ -146,7 +186,9 @@ mod tests {
     fn seq_counts_from_zero_without_gaps() {
         let mut state = ConnectionState::new("conn".into());
         for expected in 0..5 {
-            let frame: Value = serde_json::from_str(&state.next_frame(posted(expected))).unwrap();
+            let event = posted(expected);
+            let seq = state.number(Arc::clone(&event));
+            let frame: Value = serde_json::from_str(&event.frame(seq)).unwrap();
             assert_eq!(frame["seq"], expected);
             assert_eq!(frame["data"]["n"], expected);
         }
@@ -156,15 +198,19 @@ mod tests {
     fn remembers_only_the_last_128_events() {
         let mut state = ConnectionState::new("conn".into());
         for n in 0..200 {
-            state.next_frame(posted(n));
+            state.number(posted(n));
         }
-        assert_eq!(state.frames_since(200), Some(Vec::new()));
-        let missed = state.frames_since(190).unwrap();
+        assert!(state.events_since(200).unwrap().is_empty());
+        let missed = state.events_since(190).unwrap();
         assert_eq!(missed.len(), 10);
-        let first: Value = serde_json::from_str(&missed[0]).unwrap();
+        let first: Value = serde_json::from_str(&missed[0].1.frame(missed[0].0)).unwrap();
         assert_eq!(first["seq"], 190);
-        assert_eq!(state.frames_since(72).unwrap().len(), 128);
-        assert_eq!(state.frames_since(71), None, "older than the ring buffer");
-        assert_eq!(state.frames_since(201), None, "ahead of what was sent");
+        assert_eq!(first["data"]["n"], 190);
+        assert_eq!(state.events_since(72).unwrap().len(), 128);
+        assert!(
+            state.events_since(71).is_none(),
+            "older than the ring buffer"
+        );
+        assert!(state.events_since(201).is_none(), "ahead of what was sent");
     }
 }

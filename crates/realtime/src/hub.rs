@@ -1,5 +1,6 @@
 //! The hub handle: configuration, publishing, registration and presence, closing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,12 +8,28 @@ use axum::extract::ws::WebSocket;
 use chorus_model::WebSocketEvent;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::info;
 
+use crate::checkpoint::{self, CheckpointLog};
 use crate::connection::{self, close_code};
-use crate::delegate::{ConnectionIdentity, HubDelegate};
+use crate::delegate::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
 use crate::dispatch;
+use crate::frame::ConnectionState;
 use crate::registry::{ConnectionHandle, Registry};
+use crate::resume;
+
+/// A connection without a socket: its handle stays registered (events keep queuing) and its
+/// numbering state waits here for the next socket.
+struct Parked {
+    handle: Arc<ConnectionHandle>,
+    state: ConnectionState,
+    since: Instant,
+}
+
+/// Added to the pong timeout to get how far a connection's checkpoint horizon trails now:
+/// covers a write that was still in flight when the client went away.
+const CHECKPOINT_HORIZON_SLACK: Duration = Duration::from_secs(30);
 
 /// How the hub behaves; the defaults are Mattermost's.
 #[derive(Debug, Clone)]
@@ -31,6 +48,18 @@ pub struct HubConfig {
     pub pong_timeout: Duration,
     /// Dispatcher tasks; events are spread over them by user, channel or team.
     pub dispatch_shards: usize,
+    /// Events kept for a parked connection (socket gone, waiting for a resume) before it is
+    /// given up; never less than `send_queue_size + 1`, so a connection closed because its
+    /// queue was full keeps everything it was sent.
+    pub parked_queue_size: usize,
+    /// How long a parked connection waits for its client to resume.
+    pub resume_retention: Duration,
+    /// Parked connections kept on this node at most; a connection parked beyond that is
+    /// dropped (its client resyncs).
+    pub max_parked_connections: usize,
+    /// When set (clustered nodes), writers record what they send and wait for it to be handed
+    /// to `HubDelegate::checkpoint`, which runs this often, before writing.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl Default for HubConfig {
@@ -43,6 +72,10 @@ impl Default for HubConfig {
             ping_interval: Duration::from_secs(60),
             pong_timeout: Duration::from_secs(100),
             dispatch_shards: std::thread::available_parallelism().map_or(1, usize::from),
+            parked_queue_size: 1024,
+            resume_retention: Duration::from_secs(5 * 60),
+            max_parked_connections: 100_000,
+            checkpoint_interval: None,
         }
     }
 }
@@ -52,9 +85,13 @@ pub(crate) struct Shared {
     pub(crate) config: HubConfig,
     pub(crate) delegate: Arc<dyn HubDelegate>,
     pub(crate) registry: RwLock<Registry>,
+    /// Connections whose socket is gone, by connection id, waiting for a resume.
+    parked: Mutex<HashMap<String, Parked>>,
     /// Held across a registry change and its presence callback, so `user_connected` and
     /// `user_disconnected` reach the delegate in the order the registry changed.
     presence: Mutex<()>,
+    /// Present when `checkpoint_interval` is set.
+    pub(crate) checkpoints: Option<CheckpointLog>,
 }
 
 impl Shared {
@@ -78,8 +115,16 @@ impl Shared {
         true
     }
 
-    /// Unregisters a connection; safe to call more than once.
+    /// Unregisters a connection for good; safe to call more than once.
     pub(crate) fn unregister(&self, handle: &Arc<ConnectionHandle>) {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.forget(handle);
+        }
+        self.unregister_handed_over(handle);
+    }
+
+    /// Unregisters a connection that carries on at another node.
+    pub(crate) fn unregister_handed_over(&self, handle: &Arc<ConnectionHandle>) {
         let _presence = self.presence.lock();
         let removal = self.registry.write().remove(handle);
         if removal == Some(true) {
@@ -88,10 +133,132 @@ impl Shared {
         }
     }
 
-    /// Stops delivering to a connection at once and tells its task to close with `code`.
+    /// Stops delivering to a connection at once and tells its task to close with `code`; it
+    /// cannot be resumed.
     pub(crate) fn evict(&self, handle: &Arc<ConnectionHandle>, code: u16) {
         handle.request_close(code);
         self.unregister(handle);
+    }
+
+    /// Keeps a connection whose socket ended for a resume: still registered, so events keep
+    /// queuing, but not counted as present. Connections beyond `max_parked_connections`, or
+    /// whose queue was already lost, are unregistered instead.
+    pub(crate) fn park(&self, handle: &Arc<ConnectionHandle>, state: ConnectionState) {
+        let mut parked = self.parked.lock();
+        if parked.len() >= self.config.max_parked_connections {
+            drop(parked);
+            self.unregister(handle);
+            return;
+        }
+        let _presence = self.presence.lock();
+        let Some(last_active) = self.registry.write().park(handle) else {
+            drop(_presence);
+            drop(parked);
+            self.unregister(handle);
+            return;
+        };
+        parked.insert(
+            handle.connection_id.clone(),
+            Parked {
+                handle: Arc::clone(handle),
+                state,
+                since: Instant::now(),
+            },
+        );
+        if last_active {
+            self.delegate
+                .user_disconnected(handle.user_id().to_string());
+        }
+    }
+
+    /// Takes up a parked connection of the session of `identity` for a new socket: active again, with its
+    /// numbering state. None when there is no such parked connection or it cannot be resumed
+    /// without loss (then it is gone).
+    pub(crate) fn unpark(
+        &self,
+        connection_id: &str,
+        identity: &ConnectionIdentity,
+    ) -> Option<(Arc<ConnectionHandle>, ConnectionState)> {
+        let user_id = identity.user_id.as_str();
+        let parked = {
+            let mut parked = self.parked.lock();
+            if parked.get(connection_id)?.handle.identity.session_id != identity.session_id {
+                return None;
+            }
+            parked.remove(connection_id)?
+        };
+        let _presence = self.presence.lock();
+        let first_active = self.registry.write().unpark(&parked.handle);
+        drop(_presence);
+        match first_active {
+            Some(first_active) => {
+                if first_active {
+                    self.delegate.user_connected(user_id.to_string());
+                }
+                parked.handle.reopen();
+                Some((parked.handle, parked.state))
+            }
+            None => {
+                self.unregister(&parked.handle);
+                None
+            }
+        }
+    }
+
+    /// A parked connection whose queue overflowed its limit: it can no longer be resumed.
+    pub(crate) fn forget_parked(&self, handle: &Arc<ConnectionHandle>) {
+        self.parked.lock().remove(&handle.connection_id);
+        self.unregister(handle);
+    }
+
+    /// Asks the active connection `connection_id` of this session on this node, if any, to close
+    /// so that it parks; true when there was one. A client that resumes while its old socket
+    /// still looks open here (a half-open TCP connection) gets its state this way.
+    pub(crate) fn close_for_takeover(
+        &self,
+        connection_id: &str,
+        identity: &ConnectionIdentity,
+    ) -> bool {
+        let registry = self.registry.read();
+        let Some(handle) = registry
+            .matching(|handle| {
+                handle.connection_id == connection_id
+                    && handle.identity.session_id == identity.session_id
+                    && !handle.is_parked()
+            })
+            .next()
+            .cloned()
+        else {
+            return false;
+        };
+        drop(registry);
+        handle.request_close(close_code::GOING_AWAY);
+        true
+    }
+
+    /// Drops parked connections older than the retention.
+    fn reap_parked(&self) {
+        let retention = self.config.resume_retention;
+        let expired: Vec<Arc<ConnectionHandle>> = {
+            let mut parked = self.parked.lock();
+            let expired_ids: Vec<String> = parked
+                .iter()
+                .filter(|(_, entry)| entry.since.elapsed() >= retention)
+                .map(|(connection_id, _)| connection_id.clone())
+                .collect();
+            expired_ids
+                .iter()
+                .filter_map(|connection_id| parked.remove(connection_id))
+                .map(|entry| entry.handle)
+                .collect()
+        };
+        for handle in expired {
+            self.unregister(&handle);
+        }
+    }
+
+    pub(crate) fn parked_count(&self) -> usize {
+        self.parked.lock().len()
     }
 
     fn evict_matching(&self, code: u16, wanted: impl FnMut(&ConnectionHandle) -> bool) {
@@ -117,12 +284,21 @@ impl Hub {
     /// Starts the dispatcher tasks; must be called inside a tokio runtime.
     pub fn new(config: HubConfig, delegate: Arc<dyn HubDelegate>) -> Hub {
         let shard_count = config.dispatch_shards.max(1);
+        let checkpoints = config
+            .checkpoint_interval
+            .map(|_| CheckpointLog::new(config.pong_timeout + CHECKPOINT_HORIZON_SLACK));
         let shared = Arc::new(Shared {
+            checkpoints,
             config,
             delegate,
             registry: RwLock::new(Registry::new()),
+            parked: Mutex::new(HashMap::new()),
             presence: Mutex::new(()),
         });
+        tokio::spawn(reap_parked_connections(Arc::downgrade(&shared)));
+        if let Some(interval) = shared.config.checkpoint_interval {
+            tokio::spawn(checkpoint::run_flusher(Arc::downgrade(&shared), interval));
+        }
         let mut shards = Vec::with_capacity(shard_count);
         for _ in 0..shard_count {
             let (sender, receiver) = mpsc::unbounded_channel();
@@ -190,8 +366,38 @@ impl Hub {
             shared.registry.write().stop_accepting()
         };
         info!(connections = handles.len(), "websocket hub draining");
+        // Closed, not evicted: they park, so that until this node is gone their clients can
+        // resume elsewhere from the state kept here.
         for handle in handles {
-            shared.evict(&handle, close_code::GOING_AWAY);
+            handle.request_close(close_code::GOING_AWAY);
         }
+    }
+
+    /// Hands a connection of this node over to the node where its client reconnected (see
+    /// `HubDelegate::resume_elsewhere`): it leaves this node, and the answer carries what the
+    /// client missed.
+    pub async fn hand_over(&self, request: &ResumeRequest) -> ResumeSource {
+        resume::hand_over(&self.0.shared, request).await
+    }
+
+    /// Connections parked on this node, waiting for their client to resume.
+    pub fn parked_connection_count(&self) -> usize {
+        self.0.shared.parked_count()
+    }
+}
+
+/// Runs until the hub is dropped, checking parked connections a few times per retention.
+async fn reap_parked_connections(shared: std::sync::Weak<Shared>) {
+    let period = match shared.upgrade() {
+        Some(shared) => (shared.config.resume_retention / 8).max(Duration::from_millis(100)),
+        None => return,
+    };
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.reap_parked();
     }
 }

@@ -14,16 +14,23 @@
 //! who an event is for, back-pressure per connection), `dispatch` (sharded delivery tasks that
 //! keep per-channel and per-user order), `connection` (one task per socket: auth, hello,
 //! writer with `seq`, pings), `frame` (serialize once, splice `seq` per connection, the
-//! per-connection state a resume will need).
+//! per-connection state a resume needs), `resume` (parking, resuming here or from elsewhere),
+//! `checkpoint` (what each connection was sent, for the other nodes), `change` (which stored
+//! change an event announces).
 
+mod change;
+mod checkpoint;
 mod connection;
 mod delegate;
 mod dispatch;
 mod frame;
 mod hub;
 mod registry;
+mod resume;
 
-pub use delegate::{ConnectionIdentity, HubDelegate};
+pub use change::{change_of, Change};
+pub use checkpoint::ConnectionCheckpoint;
+pub use delegate::{ConnectionIdentity, HandedOverEvent, HubDelegate, ResumeRequest, ResumeSource};
 pub use hub::{Hub, HubConfig};
 
 use axum::extract::ws::WebSocketUpgrade;

@@ -3,26 +3,46 @@
 //! Only authenticated connections are ever registered, so unauthenticated sockets can never
 //! receive an event.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
-use chorus_model::Broadcast;
-use tokio::sync::{mpsc, Notify};
+use chorus_model::{now_millis, Broadcast};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use crate::delegate::ConnectionIdentity;
 use crate::frame::PreparedEvent;
 
-/// The hub's side of one registered connection: where to queue its events and how to tell its
-/// task to close. Its task holds the other ends.
+/// The hub's side of one registered connection: its queue of events not yet sent, and how to
+/// tell its task to close. A connection whose socket dropped stays registered while parked
+/// (see `hub::Shared::park`), so its queue keeps collecting what a resume must deliver.
 #[derive(Debug)]
 pub(crate) struct ConnectionHandle {
     pub(crate) connection_id: String,
     pub(crate) identity: ConnectionIdentity,
-    queue: mpsc::Sender<Arc<PreparedEvent>>,
+    queue: Mutex<EventQueue>,
+    queue_ready: Notify,
     /// 0 while open; otherwise the websocket close code the task should send.
     close_code: AtomicU16,
-    wake: Notify,
+    close_requested: Notify,
+    /// When this connection started here with `hello` (ms), or 0 when it continues a
+    /// connection that started elsewhere.
+    started_at: i64,
+}
+
+/// Events waiting for the connection's writer, with the two bounds that keep it honest.
+#[derive(Debug)]
+struct EventQueue {
+    events: VecDeque<Arc<PreparedEvent>>,
+    /// While a socket is attached: past this many the client is too slow and is disconnected
+    /// (the event is still kept, so nothing is lost).
+    active_limit: usize,
+    /// While parked: past this many the connection can no longer be resumed without loss.
+    parked_limit: usize,
+    parked: bool,
+    /// Events were dropped for good: a resume must resync (new connection id).
+    lost: bool,
 }
 
 /// What became of an event offered to a connection.
@@ -31,27 +51,69 @@ pub(crate) enum Offer {
     Queued,
     /// A droppable event skipped because the connection's queue is at least half full.
     Dropped,
-    /// The queue is full: the client does not keep up and must be disconnected.
+    /// Queued, but the queue is over its active limit: the client does not keep up and must be
+    /// disconnected (its events wait for a resume).
     Overflow,
-    /// The connection's task has already gone.
-    Closed,
+    /// A parked connection went past its limit: its queue is gone, it cannot be resumed.
+    Lost,
 }
 
 impl ConnectionHandle {
+    /// `queue_size` bounds the queue while a socket is attached, `parked_queue_size` while
+    /// parked (at least one more than `queue_size`, so a queue that closed its connection for
+    /// being full still fits).
     pub(crate) fn new(
         connection_id: String,
         identity: ConnectionIdentity,
         queue_size: usize,
-    ) -> (Arc<Self>, mpsc::Receiver<Arc<PreparedEvent>>) {
-        let (sender, receiver) = mpsc::channel(queue_size.max(1));
-        let handle = ConnectionHandle {
+        parked_queue_size: usize,
+    ) -> Arc<Self> {
+        Self::build(
             connection_id,
             identity,
-            queue: sender,
+            queue_size,
+            parked_queue_size,
+            now_millis(),
+        )
+    }
+
+    /// A connection that started on another node and continues here.
+    pub(crate) fn continued(
+        connection_id: String,
+        identity: ConnectionIdentity,
+        queue_size: usize,
+        parked_queue_size: usize,
+    ) -> Arc<Self> {
+        Self::build(connection_id, identity, queue_size, parked_queue_size, 0)
+    }
+
+    fn build(
+        connection_id: String,
+        identity: ConnectionIdentity,
+        queue_size: usize,
+        parked_queue_size: usize,
+        started_at: i64,
+    ) -> Arc<Self> {
+        let active_limit = queue_size.max(1);
+        Arc::new(ConnectionHandle {
+            connection_id,
+            identity,
+            queue: Mutex::new(EventQueue {
+                events: VecDeque::new(),
+                active_limit,
+                parked_limit: parked_queue_size.max(active_limit + 1),
+                parked: false,
+                lost: false,
+            }),
+            queue_ready: Notify::new(),
             close_code: AtomicU16::new(0),
-            wake: Notify::new(),
-        };
-        (Arc::new(handle), receiver)
+            close_requested: Notify::new(),
+            started_at,
+        })
+    }
+
+    pub(crate) fn started_at(&self) -> i64 {
+        self.started_at
     }
 
     pub(crate) fn user_id(&self) -> &str {
@@ -59,18 +121,63 @@ impl ConnectionHandle {
     }
 
     /// Queues `event` without waiting. Droppable events are skipped once the queue is half
-    /// full, so that under pressure the room left goes to events that matter.
+    /// full (of its active limit), so that under pressure the room left goes to events that
+    /// matter; the others are never dropped while the connection can still be resumed.
     pub(crate) fn offer(&self, event: &Arc<PreparedEvent>) -> Offer {
-        let capacity = self.queue.max_capacity();
-        let queued = capacity - self.queue.capacity();
-        if event.is_droppable() && queued * 2 >= capacity {
+        let mut queue = self.queue.lock();
+        if queue.lost {
+            return Offer::Lost;
+        }
+        let queued = queue.events.len();
+        if event.is_droppable() && queued * 2 >= queue.active_limit {
             return Offer::Dropped;
         }
-        match self.queue.try_send(Arc::clone(event)) {
-            Ok(()) => Offer::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => Offer::Overflow,
-            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Closed,
+        if queue.parked && queued >= queue.parked_limit {
+            queue.lost = true;
+            queue.events = VecDeque::new();
+            return Offer::Lost;
         }
+        queue.events.push_back(Arc::clone(event));
+        let overflowed = !queue.parked && queued >= queue.active_limit;
+        drop(queue);
+        self.queue_ready.notify_one();
+        if overflowed {
+            Offer::Overflow
+        } else {
+            Offer::Queued
+        }
+    }
+
+    /// The next queued event, waiting for one. Only the connection's task calls this.
+    pub(crate) async fn next_event(&self) -> Arc<PreparedEvent> {
+        loop {
+            if let Some(event) = self.queue.lock().events.pop_front() {
+                return event;
+            }
+            self.queue_ready.notified().await;
+        }
+    }
+
+    /// The next queued event, if one is waiting.
+    pub(crate) fn try_next_event(&self) -> Option<Arc<PreparedEvent>> {
+        self.queue.lock().events.pop_front()
+    }
+
+    /// Takes every queued event (a connection handed to another node).
+    pub(crate) fn take_queued(&self) -> Vec<Arc<PreparedEvent>> {
+        self.queue.lock().events.drain(..).collect()
+    }
+
+    pub(crate) fn is_parked(&self) -> bool {
+        self.queue.lock().parked
+    }
+
+    /// Marks the connection parked (no socket) or attached again. False when its queue was
+    /// lost, which makes it useless to resume.
+    pub(crate) fn set_parked(&self, parked: bool) -> bool {
+        let mut queue = self.queue.lock();
+        queue.parked = parked;
+        !queue.lost
     }
 
     /// Asks the connection's task to send a close frame with `code` and end. The first request
@@ -80,7 +187,7 @@ impl ConnectionHandle {
         let _ = self
             .close_code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
-        self.wake.notify_one();
+        self.close_requested.notify_one();
     }
 
     fn close_requested(&self) -> Option<u16> {
@@ -96,8 +203,13 @@ impl ConnectionHandle {
             if let Some(code) = self.close_requested() {
                 return code;
             }
-            self.wake.notified().await;
+            self.close_requested.notified().await;
         }
+    }
+
+    /// Forgets a close request, for a parked connection taken up by a new socket.
+    pub(crate) fn reopen(&self) {
+        self.close_code.store(0, Ordering::Release);
     }
 }
 
@@ -152,39 +264,76 @@ impl Registry {
         self.by_user.values().flatten().cloned().collect()
     }
 
-    /// Adds a connection; true when it is its user's first on this node.
+    /// Adds a connection (with a socket); true when it is its user's first active one here.
     pub(crate) fn insert(&mut self, handle: Arc<ConnectionHandle>) -> bool {
-        let connections = self
-            .by_user
-            .entry(handle.user_id().to_string())
-            .or_default();
-        connections.push(handle);
+        let user_id = handle.user_id().to_string();
+        self.by_user
+            .entry(user_id.clone())
+            .or_default()
+            .push(handle);
         self.connection_count += 1;
-        connections.len() == 1
+        self.user_connection_count(&user_id) == 1
     }
 
     /// Removes this very connection if it is still registered. Returns None when it was not
-    /// (already removed), else whether it was its user's last connection on this node.
+    /// (already removed), else whether its user has no active connection here any more
+    /// because of it.
     pub(crate) fn remove(&mut self, handle: &Arc<ConnectionHandle>) -> Option<bool> {
         let connections = self.by_user.get_mut(handle.user_id())?;
         let position = connections
             .iter()
             .position(|other| Arc::ptr_eq(other, handle))?;
         connections.swap_remove(position);
-        self.connection_count -= 1;
         if connections.is_empty() {
             self.by_user.remove(handle.user_id());
-            return Some(true);
         }
-        Some(false)
+        if handle.is_parked() {
+            return Some(false);
+        }
+        self.connection_count -= 1;
+        Some(self.user_connection_count(handle.user_id()) == 0)
     }
 
+    /// Parks a registered, active connection (its socket is gone; events still queue).
+    /// Returns whether that was its user's last active connection here, None when the
+    /// connection is not registered, already parked, or its queue was lost.
+    pub(crate) fn park(&mut self, handle: &Arc<ConnectionHandle>) -> Option<bool> {
+        if !self.contains(handle) || handle.is_parked() || !handle.set_parked(true) {
+            return None;
+        }
+        self.connection_count -= 1;
+        Some(self.user_connection_count(handle.user_id()) == 0)
+    }
+
+    /// Makes a parked connection active again. Returns whether it is its user's first active
+    /// connection here, None when it is not registered and parked, or its queue was lost.
+    pub(crate) fn unpark(&mut self, handle: &Arc<ConnectionHandle>) -> Option<bool> {
+        if !self.contains(handle) || !handle.is_parked() || !handle.set_parked(false) {
+            return None;
+        }
+        self.connection_count += 1;
+        Some(self.user_connection_count(handle.user_id()) == 1)
+    }
+
+    fn contains(&self, handle: &Arc<ConnectionHandle>) -> bool {
+        self.by_user
+            .get(handle.user_id())
+            .is_some_and(|connections| connections.iter().any(|other| Arc::ptr_eq(other, handle)))
+    }
+
+    /// Connections with a socket attached (parked ones are not counted).
     pub(crate) fn connection_count(&self) -> usize {
         self.connection_count
     }
 
+    /// A user's connections with a socket attached.
     pub(crate) fn user_connection_count(&self, user_id: &str) -> usize {
-        self.by_user.get(user_id).map_or(0, Vec::len)
+        self.by_user.get(user_id).map_or(0, |connections| {
+            connections
+                .iter()
+                .filter(|handle| !handle.is_parked())
+                .count()
+        })
     }
 
     pub(crate) fn matching<'a>(
@@ -278,7 +427,7 @@ mod tests {
     }
 
     fn handle(connection_id: &str, user_id: &str) -> Arc<ConnectionHandle> {
-        ConnectionHandle::new(connection_id.to_string(), identity(user_id), 8).0
+        ConnectionHandle::new(connection_id.to_string(), identity(user_id), 8, 16)
     }
 
     /// A node with alice (two connections), bob and carol.
@@ -440,9 +589,13 @@ mod tests {
         )))
     }
 
+    fn take_one(handle: &ConnectionHandle) {
+        assert!(handle.queue.lock().events.pop_front().is_some());
+    }
+
     #[test]
-    fn droppable_events_are_skipped_from_half_full_and_the_rest_overflow_when_full() {
-        let (handle, mut queue) = ConnectionHandle::new("a1".into(), identity("alice"), 4);
+    fn droppable_events_are_skipped_from_half_full_and_a_full_queue_overflows_keeping_the_event() {
+        let handle = ConnectionHandle::new("a1".into(), identity("alice"), 4, 6);
         let posted = prepared(event_names::POSTED);
         let typing = prepared(event_names::TYPING);
         let status = prepared(event_names::STATUS_CHANGE);
@@ -461,20 +614,67 @@ mod tests {
         assert_eq!(handle.offer(&posted), Offer::Queued);
         assert_eq!(handle.offer(&posted), Offer::Queued);
         assert_eq!(handle.offer(&posted), Offer::Overflow);
+        assert_eq!(
+            handle.take_queued().len(),
+            5,
+            "the overflowing event is kept"
+        );
 
-        let _ = queue.try_recv();
-        let _ = queue.try_recv();
+        for _ in 0..3 {
+            handle.offer(&posted);
+        }
+        take_one(&handle);
         assert_eq!(handle.offer(&typing), Offer::Dropped, "still half full");
-        let _ = queue.try_recv();
+        take_one(&handle);
         assert_eq!(handle.offer(&typing), Offer::Queued, "below half again");
+    }
 
-        drop(queue);
-        assert_eq!(handle.offer(&posted), Offer::Closed);
+    #[test]
+    fn a_parked_queue_grows_to_its_own_limit_then_is_lost() {
+        let handle = ConnectionHandle::new("a1".into(), identity("alice"), 4, 6);
+        let posted = prepared(event_names::POSTED);
+        assert!(handle.set_parked(true));
+        for _ in 0..6 {
+            assert_eq!(
+                handle.offer(&posted),
+                Offer::Queued,
+                "no overflow while parked"
+            );
+        }
+        assert_eq!(handle.offer(&posted), Offer::Lost);
+        assert!(handle.take_queued().is_empty(), "a lost queue is freed");
+        assert_eq!(handle.offer(&posted), Offer::Lost);
+        assert!(!handle.set_parked(false), "cannot be resumed");
+    }
+
+    #[test]
+    fn parked_connections_still_receive_but_do_not_count_as_present() {
+        let mut registry = Registry::new();
+        let laptop = handle("a1", "alice");
+        let phone = handle("a2", "alice");
+        assert!(registry.insert(laptop.clone()));
+        assert!(!registry.insert(phone.clone()));
+        assert_eq!(registry.park(&laptop), Some(false));
+        assert_eq!(registry.park(&laptop), None, "already parked");
+        assert_eq!(registry.park(&phone), Some(true), "alice's last active one");
+        assert_eq!(registry.connection_count(), 0);
+        assert_eq!(registry.user_connection_count("alice"), 0);
+        assert_eq!(
+            recipients(&registry, &Broadcast::to_user("alice"), None),
+            ["a1", "a2"]
+        );
+        assert_eq!(registry.unpark(&phone), Some(true));
+        assert_eq!(
+            registry.remove(&laptop),
+            Some(false),
+            "a parked one leaves quietly"
+        );
+        assert_eq!(registry.remove(&phone), Some(true));
     }
 
     #[tokio::test]
     async fn the_first_close_request_wins() {
-        let (handle, _queue) = ConnectionHandle::new("a1".into(), identity("alice"), 4);
+        let handle = ConnectionHandle::new("a1".into(), identity("alice"), 4, 8);
         handle.request_close(1001);
         handle.request_close(1000);
         assert_eq!(handle.closed().await, 1001);

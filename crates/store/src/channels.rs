@@ -353,3 +353,17 @@ pub async fn unread(
         notify_props: json_map(&row, "notifyprops"),
     })
 }
+
+/// Ids of the channels a user is a member of.
+pub async fn channel_ids_for_user(
+    db: &impl GenericClient,
+    user_id: &str,
+) -> StoreResult<Vec<String>> {
+    let rows = db
+        .query(
+            "SELECT channelid FROM channelmembers WHERE userid = $1",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get("channelid")).collect())
+}

@@ -13,20 +13,29 @@
 pub mod channels;
 pub mod cluster;
 pub mod files;
+mod freshness;
 pub mod jobs;
 pub mod leader;
+mod monitor;
 pub mod posts;
 pub mod reactions;
+mod routing;
 pub mod sessions;
 pub mod status;
 pub mod system;
 pub mod teams;
 pub mod users;
 
+use arc_swap::ArcSwap;
 use chorus_config::SqlSettings;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use std::time::Duration;
+use std::sync::Arc;
 use tokio_postgres::NoTls;
+
+use freshness::Freshness;
+use routing::{Requirement, Source, Sources};
+
+pub use freshness::FreshKey;
+pub use routing::Role;
 
 pub use deadpool_postgres::{GenericClient, Object as Connection, Transaction};
 
@@ -85,44 +94,136 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     }
 }
 
-/// The connection pools of one node.
+/// The connection pools of one node and how a query picks one.
 #[derive(Clone)]
 pub struct Store {
-    master: Pool,
+    inner: Arc<StoreInner>,
+}
+
+pub(crate) struct StoreInner {
+    /// The current generation of pools; reload and recycle swap in a new one.
+    pub(crate) sources: ArcSwap<Sources>,
+    pub(crate) freshness: Freshness,
 }
 
 impl Store {
-    /// Builds the pools (no connection is opened yet).
+    /// Builds the pools (no connection is opened yet) and, inside a tokio runtime, starts the
+    /// monitor that samples replication positions and replica health (see `monitor`).
     pub fn connect(settings: &SqlSettings) -> StoreResult<Store> {
-        let master = build_pool(&settings.data_source, settings)?;
-        Ok(Store { master })
+        let inner = Arc::new(StoreInner {
+            sources: ArcSwap::from_pointee(Sources::build(settings)?),
+            freshness: Freshness::default(),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(monitor::run(Arc::downgrade(&inner)));
+        }
+        Ok(Store { inner })
     }
 
     /// Writes, and reads that must see what was just written (by anyone).
     pub async fn master(&self) -> StoreResult<Connection> {
-        Ok(self.master.get().await?)
+        let sources = self.inner.sources.load();
+        sources.master.checkout().await
     }
 
-    /// Reads that tolerate replication lag (lists, lookups of old data).
+    /// Reads that tolerate replication lag and depend on no recent write: round-robin over the
+    /// read replicas in rotation, the master when none is.
     pub async fn replica(&self) -> StoreResult<Connection> {
-        self.master().await
+        self.replica_for(&[]).await
     }
 
-    /// Full-text search.
+    /// Reads that must see every write noted for `keys` ([`Store::note_write`]): a replica that
+    /// has replayed them, else the master.
+    pub async fn replica_for(&self, keys: &[FreshKey]) -> StoreResult<Connection> {
+        let sources = self.inner.sources.load_full();
+        let requirement = self.requirement(&sources, keys);
+        let candidates = sources.replica_candidates(requirement);
+        self.first_available(&sources, candidates).await
+    }
+
+    /// Full-text search: search replicas, then read replicas, then the master.
     pub async fn search(&self) -> StoreResult<Connection> {
-        self.replica().await
+        self.search_for(&[]).await
+    }
+
+    /// Search that must see every write noted for `keys`.
+    pub async fn search_for(&self, keys: &[FreshKey]) -> StoreResult<Connection> {
+        let sources = self.inner.sources.load_full();
+        let requirement = self.requirement(&sources, keys);
+        let candidates = sources.search_candidates(requirement);
+        self.first_available(&sources, candidates).await
+    }
+
+    /// Records that a write touching `keys` has committed (here or, learned over the cluster,
+    /// on another node), so reads of those keys avoid replicas that have not replayed it.
+    pub fn note_write(&self, keys: &[FreshKey]) {
+        if keys.is_empty() || self.inner.sources.load().all_replicas().next().is_none() {
+            return;
+        }
+        self.inner.freshness.note(keys);
+    }
+
+    fn requirement(&self, sources: &Sources, keys: &[FreshKey]) -> Requirement {
+        if sources.replicas.is_empty() && sources.search_replicas.is_empty() {
+            return Requirement::MasterOnly;
+        }
+        let sample = *sources.master_sample.lock();
+        self.inner.freshness.requirement(keys, sample)
+    }
+
+    /// A connection from the first candidate that gives one, else from the master. A replica
+    /// whose checkout fails is taken out of rotation at once (the monitor puts it back).
+    async fn first_available(
+        &self,
+        sources: &Sources,
+        candidates: Vec<&Source>,
+    ) -> StoreResult<Connection> {
+        for source in candidates {
+            match source.checkout().await {
+                Ok(connection) => return Ok(connection),
+                Err(error) => source.mark_unreachable(&error.to_string()),
+            }
+        }
+        sources.master.checkout().await
+    }
+
+    /// Replaces every pool with new ones built from `settings` (reload: changed DataSource,
+    /// replica lists or pool settings; recycle: the same settings). Requests holding a
+    /// connection of the old pools finish on it; the old connections close as they come back.
+    pub fn rebuild_pools(&self, settings: &SqlSettings) -> StoreResult<()> {
+        let sources = Sources::build(settings)?;
+        let old = self.inner.sources.swap(Arc::new(sources));
+        old.master.drop_idle();
+        for replica in old.all_replicas() {
+            replica.drop_idle();
+        }
+        tracing::info!("database connection pools rebuilt");
+        Ok(())
+    }
+
+    /// Master and every replica as the monitor last saw them, with pool usage.
+    pub fn status(&self) -> DatabaseStatus {
+        let sources = self.inner.sources.load();
+        DatabaseStatus {
+            master: SourceStatus::of(&sources.master, false),
+            replicas: sources
+                .all_replicas()
+                .map(|source| SourceStatus::of(source, true))
+                .collect(),
+            read_your_writes_keys: self.inner.freshness.len(),
+        }
     }
 
     /// Pool usage of the master: (connections open, idle, max).
     pub fn master_pool_status(&self) -> (usize, usize, usize) {
-        let status = self.master.status();
+        let status = self.inner.sources.load().master.pool.status();
         (status.size, status.available, status.max_size)
     }
 
     /// Runs the migrations once across all nodes: under a session advisory lock on the master,
     /// on a dedicated connection, so two nodes starting together do not race.
     pub async fn migrate(settings: &SqlSettings) -> StoreResult<()> {
-        let config = parse_data_source(&settings.data_source)?;
+        let config = routing::parse_data_source(&settings.data_source, Role::Master)?;
         let (mut client, connection) = config.connect(NoTls).await?;
         let connection_task = tokio::spawn(connection);
         let result = run_migrations_locked(&mut client).await;
@@ -131,10 +232,65 @@ impl Store {
         result
     }
 
-    /// Whether the master answers and takes a write (for `get_server_status`).
+    /// Whether the master answers and takes a write (for `get_server_status`). Reads back on
+    /// the same master connection, never from a replica.
     pub async fn check_master_writable(&self, node_key: &str) -> StoreResult<()> {
         let connection = self.master().await?;
         system::write_health_check(&connection, node_key).await
+    }
+}
+
+/// GET /api/v4/database/status.
+#[derive(Debug, serde::Serialize)]
+pub struct DatabaseStatus {
+    pub master: SourceStatus,
+    pub replicas: Vec<SourceStatus>,
+    /// Keys (users, channels, teams) currently held to fresh reads.
+    pub read_your_writes_keys: usize,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct SourceStatus {
+    pub role: Role,
+    pub source: String,
+    pub reachable: bool,
+    pub in_rotation: bool,
+    pub in_recovery: bool,
+    /// Written (master) or replayed (replica) WAL position, as a byte offset.
+    pub wal_position: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Connections handed to queries since the pools were (re)built.
+    pub checkouts: u64,
+    pub pool_open: usize,
+    pub pool_idle: usize,
+    pub pool_max: usize,
+}
+
+impl SourceStatus {
+    fn of(source: &Source, replica: bool) -> SourceStatus {
+        use std::sync::atomic::Ordering::Relaxed;
+        let health = &source.health;
+        let pool = source.pool.status();
+        SourceStatus {
+            role: source.role,
+            source: source.label.clone(),
+            reachable: health.reachable.load(Relaxed),
+            in_rotation: health.in_rotation.load(Relaxed),
+            in_recovery: health.in_recovery.load(Relaxed),
+            wal_position: health.lsn.load(Relaxed),
+            lag_bytes: replica.then(|| health.lag_bytes.load(Relaxed)),
+            lag_seconds: replica.then(|| health.lag_millis.load(Relaxed) as f64 / 1000.0),
+            last_error: health.last_error.lock().clone(),
+            checkouts: health.checkouts.load(Relaxed),
+            pool_open: pool.size,
+            pool_idle: pool.available,
+            pool_max: pool.max_size,
+        }
     }
 }
 
@@ -149,7 +305,13 @@ async fn run_migrations_locked(client: &mut tokio_postgres::Client) -> StoreResu
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
         .await?;
-    let outcome = embedded::migrations::runner().run_async(client).await;
+    // A node one version behind may (re)start after a newer node migrated: the newer
+    // migrations are unknown to it but additive (docs/ARCHITECTURE.md, "Rolling upgrades"),
+    // so they must not stop it.
+    let outcome = embedded::migrations::runner()
+        .set_abort_missing(false)
+        .run_async(client)
+        .await;
     client
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
         .await?;
@@ -172,45 +334,6 @@ pub fn schema_version() -> i32 {
         .map(|migration| migration.version() as i32)
         .max()
         .unwrap_or(0)
-}
-
-fn parse_data_source(data_source: &str) -> StoreResult<tokio_postgres::Config> {
-    data_source
-        .parse::<tokio_postgres::Config>()
-        .map_err(|error| {
-            StoreError::Unavailable(format!("invalid SqlSettings.DataSource: {error}"))
-        })
-}
-
-fn build_pool(data_source: &str, settings: &SqlSettings) -> StoreResult<Pool> {
-    let mut config = parse_data_source(data_source)?;
-    if settings.query_timeout > 0 {
-        // The server cancels a statement that runs too long, so a slow query frees its
-        // connection instead of piling up behind it.
-        config.options(format!(
-            "-c statement_timeout={}",
-            settings.query_timeout * 1000
-        ));
-    }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(5));
-    }
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    let max_size = settings.max_open_conns.max(1) as usize;
-    Pool::builder(manager)
-        .max_size(max_size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .create_timeout(Some(Duration::from_secs(5)))
-        .recycle_timeout(Some(Duration::from_secs(5)))
-        .build()
-        .map_err(|error| StoreError::Unavailable(error.to_string()))
 }
 
 /// Maps "no row" to [`StoreError::NotFound`].

@@ -753,3 +753,24 @@ pub async fn search(
     attach_files(db, &mut list).await?;
     Ok(list)
 }
+
+/// Posts of these channels created, edited or deleted after `since` (ms), oldest change first,
+/// at most `limit`: what a websocket client missed while its node was gone. `updateat` moves
+/// with every one of those changes, so its index finds them.
+pub async fn changed_since(
+    db: &impl GenericClient,
+    channel_ids: &[String],
+    since: i64,
+    limit: i64,
+) -> StoreResult<Vec<Post>> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE channelid = ANY($1) AND updateat > $2 \
+                 AND (createat > $2 OR editat > $2 OR deleteat > $2) ORDER BY createat LIMIT $3"
+            ),
+            &[&channel_ids, &since, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(post_from_row).collect())
+}

@@ -93,3 +93,20 @@ pub async fn list_for_posts(
         .await?;
     Ok(rows.iter().map(reaction_from_row).collect())
 }
+
+/// Reactions in these channels added or removed after `since` (ms), at most `limit`.
+pub async fn changed_since(
+    db: &impl GenericClient,
+    channel_ids: &[String],
+    since: i64,
+    limit: i64,
+) -> StoreResult<Vec<Reaction>> {
+    let rows = db
+        .query(
+            "SELECT userid, postid, emojiname, createat, updateat, deleteat, channelid FROM reactions \
+             WHERE channelid = ANY($1) AND updateat > $2 ORDER BY updateat LIMIT $3",
+            &[&channel_ids, &since, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(reaction_from_row).collect())
+}

@@ -12,8 +12,9 @@
 //! [`S3Server`] runs moto's S3-compatible server (from the venv `scripts/test.sh` installs) the
 //! same way: on a free loopback port, killed when the test process ends.
 //!
-//! Not yet here: streaming replicas, Chorus nodes, NGINX and network faults. A replica will be
-//! one more `postgres::Postmaster` made from a `pg_basebackup -R` copy instead of `initdb`.
+//! Streaming replicas: [`PgServer::start_replica`] copies a running server with
+//! `pg_basebackup -R`; every server can be stopped, killed, frozen (SIGSTOP), restarted,
+//! promoted or given a replay delay, so database-HA tests can break exactly one piece.
 
 mod os_account;
 mod postgres;

@@ -48,7 +48,10 @@ full_page_writes = off
 max_connections = 500
 wal_level = replica
 max_wal_senders = 10
+wal_keep_size = 256MB
 hot_standby = on
+# Lets a replica's lag be read in seconds even when the primary is idle.
+wal_receiver_status_interval = 1s
 ";
 
 /// A running PostgreSQL server that this process owns: superuser `chorus`, trust authentication
@@ -180,6 +183,113 @@ impl PgServer {
     pub fn is_running(&mut self) -> bool {
         self.postmaster.is_running()
     }
+
+    /// Starts a streaming replica of this server: a `pg_basebackup -R` copy (which writes
+    /// `primary_conninfo` and `standby.signal`) on a port of its own, hot standby, and waits
+    /// until it accepts read-only connections. Stopping, killing or dropping the replica does
+    /// not affect this server; [`PgServer::promote`] turns it into a primary.
+    pub fn start_replica(&self) -> Result<PgServer> {
+        let run_as = RunAs::get()?;
+        let pg_ctl = program("pg_ctl")?;
+        let postmaster = Postmaster::new_directory(run_as)?;
+        let watchdog = match Watchdog::arm(run_as, &pg_ctl, &postmaster.data_dir, &postmaster.root)
+        {
+            Ok(watchdog) => watchdog,
+            Err(error) => {
+                let _ = fs::remove_dir_all(&postmaster.root);
+                return Err(error);
+            }
+        };
+        let mut replica = PgServer {
+            postmaster,
+            watchdog,
+        };
+        replica.postmaster.base_backup_from(self.postmaster.port)?;
+        replica.postmaster.launch(PortPolicy::MayChange)?;
+        Ok(replica)
+    }
+
+    /// Whether this server is a standby (replaying WAL from a primary).
+    pub fn is_in_recovery(&self) -> Result<bool> {
+        Ok(self.psql("postgres", "SELECT pg_is_in_recovery()")? == "t")
+    }
+
+    /// Ends recovery on a replica (`pg_ctl promote -w`): it takes writes from then on.
+    pub fn promote(&mut self) -> Result<()> {
+        let mut command = Command::new(program("pg_ctl")?);
+        command
+            .args(["promote", "-w", "-t"])
+            .arg(READY_TIMEOUT.as_secs().to_string())
+            .arg("-D")
+            .arg(&self.postmaster.data_dir)
+            .stdin(Stdio::null());
+        self.postmaster
+            .run_as
+            .apply(&mut command, &self.postmaster.root);
+        let output = command.output().context("running pg_ctl promote")?;
+        if !output.status.success() {
+            bail!(
+                "pg_ctl promote -D {} failed with {}: {}",
+                self.postmaster.data_dir.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Makes a replica apply WAL only `delay` after the primary committed it
+    /// (`recovery_min_apply_delay`), to test reads that must not see stale data. Zero removes
+    /// the delay. Takes effect at once (configuration reload).
+    pub fn set_apply_delay(&self, delay: Duration) -> Result<()> {
+        self.psql(
+            "postgres",
+            &format!(
+                "ALTER SYSTEM SET recovery_min_apply_delay = '{}ms'",
+                delay.as_millis()
+            ),
+        )?;
+        self.psql("postgres", "SELECT pg_reload_conf()")?;
+        Ok(())
+    }
+
+    /// The WAL position the primary has written (`pg_current_wal_lsn`), as text.
+    pub fn current_lsn(&self) -> Result<String> {
+        self.psql("postgres", "SELECT pg_current_wal_lsn()")
+    }
+
+    /// Waits until this replica has replayed everything `primary` had written when called.
+    pub fn wait_for_replay(&self, primary: &PgServer, timeout: Duration) -> Result<()> {
+        let target = primary.current_lsn()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let caught_up = self.psql(
+                "postgres",
+                &format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"),
+            )?;
+            if caught_up == "t" {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "replica on port {} did not replay {target} within {timeout:?}",
+                    self.port()
+                );
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Freezes every process of this server (SIGSTOP): connections stay open but nothing
+    /// answers, like a hung machine. [`PgServer::thaw`] lets it go on.
+    pub fn freeze(&mut self) {
+        self.postmaster.signal_all(libc::SIGSTOP);
+    }
+
+    /// Resumes a server stopped by [`PgServer::freeze`].
+    pub fn thaw(&mut self) {
+        self.postmaster.signal_all(libc::SIGCONT);
+    }
 }
 
 impl Drop for PgServer {
@@ -297,6 +407,30 @@ impl Postmaster {
                 output.status,
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Fills `data_dir` with a base backup of the server on `primary_port`, set up to stream
+    /// from it (`-R`). WAL is streamed during the copy so the backup is consistent.
+    fn base_backup_from(&self, primary_port: u16) -> Result<()> {
+        let mut command = Command::new(program("pg_basebackup")?);
+        command
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-h", HOST, "-U", SUPERUSER, "-p"])
+            .arg(primary_port.to_string())
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
+            .stdin(Stdio::null());
+        self.run_as.apply(&mut command, &self.root);
+        let output = command.output().context("running pg_basebackup")?;
+        if !output.status.success() {
+            bail!(
+                "pg_basebackup -D {} from port {primary_port} failed with {}: {}",
+                self.data_dir.display(),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
             );
         }
         Ok(())
@@ -428,6 +562,8 @@ impl Postmaster {
     }
 
     fn stop(&mut self, mode: StopMode) {
+        // A frozen server would not hear pg_ctl; waking it costs nothing otherwise.
+        self.signal_all(libc::SIGCONT);
         let Some(mut process) = self.process.take() else {
             return;
         };
@@ -481,6 +617,27 @@ impl Postmaster {
         }
         let _ = process.kill();
         let _ = process.wait();
+    }
+
+    /// Sends `signal` to the postmaster and all its children (see [`Postmaster::kill`]).
+    fn signal_all(&mut self, signal: i32) {
+        let Some(process) = self.process.as_ref() else {
+            return;
+        };
+        if let Ok(postmaster_pid) = i32::try_from(process.id()) {
+            // SAFETY: as in `kill`: our unreaped child and its children; no memory involved.
+            unsafe {
+                if signal == libc::SIGSTOP {
+                    libc::kill(postmaster_pid, signal);
+                }
+                for child_pid in children_of(postmaster_pid) {
+                    libc::kill(child_pid, signal);
+                }
+                if signal != libc::SIGSTOP {
+                    libc::kill(postmaster_pid, signal);
+                }
+            }
+        }
     }
 
     fn log_since(&self, offset: u64) -> String {

@@ -135,6 +135,8 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/config/client", get(system::client_config))
         .route("/config/reload", post(system::reload_config))
         .route("/caches/invalidate", post(system::invalidate_caches))
+        .route("/database/recycle", post(system::recycle_database))
+        .route("/database/status", get(system::database_status))
         .route("/cluster/status", get(system::cluster_status))
         .route("/websocket", get(websocket::connect))
 }

@@ -96,6 +96,21 @@ pub(crate) async fn reload_config(
     Ok(super::status_ok())
 }
 
+pub(crate) async fn recycle_database(
+    State(app): State<App>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Value>> {
+    app.recycle_database(&session)?;
+    Ok(super::status_ok())
+}
+
+pub(crate) async fn database_status(
+    State(app): State<App>,
+    Caller(session): Caller,
+) -> ApiResult<Json<chorus_app::DatabaseStatus>> {
+    Ok(Json(app.database_status(&session)?))
+}
+
 pub(crate) async fn invalidate_caches(
     State(app): State<App>,
     Caller(session): Caller,

@@ -156,30 +156,6 @@ async fn actions_before_authentication_are_refused_then_the_challenge_still_work
 }
 
 #[tokio::test]
-async fn a_reconnect_with_a_connection_id_gets_a_fresh_connection_and_hello() {
-    let server = TestServer::start().await;
-    let identity = server.delegate.add_session("alice");
-    let (first, hello) = server.connect(&identity).await;
-    let old_connection_id = hello["data"]["connection_id"].as_str().unwrap().to_string();
-    first.close().await;
-
-    let query = format!("?connection_id={old_connection_id}&sequence_number=3");
-    let mut again = server.open(Some(&identity.session_token), &query).await;
-    let hello = again.next_json().await;
-    assert_eq!(hello["event"], "hello");
-    assert_eq!(hello["seq"], 0);
-    assert_ne!(hello["data"]["connection_id"], old_connection_id.as_str());
-
-    let mut unknown = server
-        .open(
-            Some(&identity.session_token),
-            "?connection_id=nosuchconnection&sequence_number=9",
-        )
-        .await;
-    assert_eq!(unknown.next_json().await["event"], "hello");
-}
-
-#[tokio::test]
 async fn an_expired_session_is_closed_and_an_expiring_one_closed_when_it_expires() {
     let server = TestServer::start().await;
     let expired = server

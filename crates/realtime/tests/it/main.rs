@@ -5,7 +5,9 @@ mod support;
 
 mod auth;
 mod backpressure;
+mod checkpoint;
 mod events;
 mod lifecycle;
 mod liveness;
+mod resume;
 mod routing;

@@ -11,7 +11,10 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chorus_model::{new_id, now_millis, AppError, WebSocketRequest};
-use chorus_realtime::{ConnectionIdentity, Hub, HubConfig, HubDelegate};
+use chorus_realtime::{
+    ConnectionCheckpoint, ConnectionIdentity, Hub, HubConfig, HubDelegate, ResumeRequest,
+    ResumeSource,
+};
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
@@ -34,6 +37,7 @@ pub fn test_config() -> HubConfig {
         ping_interval: Duration::from_secs(60),
         pong_timeout: Duration::from_secs(100),
         dispatch_shards: 4,
+        ..HubConfig::default()
     }
 }
 
@@ -52,6 +56,11 @@ pub struct FakeDelegate {
     teams: Mutex<HashMap<String, Arc<HashSet<String>>>>,
     presence: Mutex<Vec<Presence>>,
     actions: Mutex<Vec<(ConnectionIdentity, String, String)>>,
+    /// Another node's hub, asked for connections this one does not have, and how long to
+    /// wait before asking (so a test can publish while a resume is under way).
+    peer: Mutex<Option<(Hub, Duration)>>,
+    /// Every checkpoint the hub handed over, in order.
+    checkpoints: Mutex<Vec<ConnectionCheckpoint>>,
 }
 
 impl FakeDelegate {
@@ -71,6 +80,21 @@ impl FakeDelegate {
             .lock()
             .insert(identity.session_token.clone(), identity.clone());
         identity
+    }
+
+    /// Accepts a session created on another test server.
+    pub fn add_identity(&self, identity: &ConnectionIdentity) {
+        self.sessions_by_token
+            .lock()
+            .insert(identity.session_token.clone(), identity.clone());
+    }
+
+    pub fn checkpoints(&self) -> Vec<ConnectionCheckpoint> {
+        self.checkpoints.lock().clone()
+    }
+
+    pub fn set_peer(&self, hub: &Hub, delay: Duration) {
+        *self.peer.lock() = Some((hub.clone(), delay));
     }
 
     pub fn set_channel(&self, channel_id: &str, members: &[&str]) {
@@ -143,6 +167,23 @@ impl HubDelegate for FakeDelegate {
 
     fn user_connected(&self, user_id: String) {
         self.presence.lock().push(Presence::Connected(user_id));
+    }
+
+    fn checkpoint(&self, batch: Vec<ConnectionCheckpoint>) {
+        self.checkpoints.lock().extend(batch);
+    }
+
+    fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
+        let peer = self.peer.lock().clone();
+        Box::pin(async move {
+            match peer {
+                Some((peer, delay)) => {
+                    sleep(delay).await;
+                    peer.hand_over(&request).await
+                }
+                None => ResumeSource::Unknown,
+            }
+        })
     }
 
     fn user_disconnected(&self, user_id: String) {
@@ -323,6 +364,11 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Drops the connection without a close handshake, as a network failure would.
+    pub fn vanish(self) {
+        drop(self.socket);
     }
 
     pub async fn close(mut self) {

@@ -114,7 +114,7 @@ impl ClusterSandbox {
     }
 }
 
-async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
+pub(crate) async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -129,7 +129,7 @@ where
     panic!("timed out after {within:?} waiting until {what}");
 }
 
-async fn sign_up(api: &Api, username: &str) -> (String, String) {
+pub(crate) async fn sign_up(api: &Api, username: &str) -> (String, String) {
     api.post(
         "/users",
         json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
@@ -567,4 +567,296 @@ async fn nginx_routes_around_a_killed_node_and_no_acknowledged_post_is_lost() {
         failures.len() <= 3,
         "NGINX should route around the dead node: {failures:?}"
     );
+}
+
+/// An admin and Bob in one team and one private channel; returns (admin token, bob token,
+/// channel id).
+async fn team_with_a_channel(node: &NodeProcess, prefix: &str) -> (String, String, String) {
+    let (_admin_id, admin_token) = sign_up(&node.api(), &format!("{prefix}-admin")).await;
+    let (bob_id, bob_token) = sign_up(&node.api(), &format!("{prefix}-bob")).await;
+    let admin = node.api().with_token(&admin_token);
+    let team = admin
+        .post(
+            "/teams",
+            json!({"name": format!("{prefix}-team"), "display_name": "Resume", "type": "O"}),
+        )
+        .await
+        .expect_status(201);
+    let team_id = team["id"].as_str().unwrap().to_string();
+    admin
+        .post(
+            &format!("/teams/{team_id}/members"),
+            json!({"team_id": team_id, "user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    let channel = admin
+        .post(
+            "/channels",
+            json!({"team_id": team_id, "name": format!("{prefix}-room"), "display_name": "Room", "type": "P"}),
+        )
+        .await
+        .expect_status(201);
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    admin
+        .post(
+            &format!("/channels/{channel_id}/members"),
+            json!({"user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    (admin_token, bob_token, channel_id)
+}
+
+async fn post_message(api: &Api, channel_id: &str, message: &str) -> String {
+    let post = api
+        .post(
+            "/posts",
+            json!({"channel_id": channel_id, "message": message}),
+        )
+        .await
+        .expect_status(201);
+    post["id"].as_str().unwrap().to_string()
+}
+
+/// The ids of the posts of `posted` events, in the order received.
+fn posted_ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|event| event["event"] == "posted")
+        .map(|event| {
+            crate::socket::post_of(event)["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_resumes_on_another_node_while_the_old_node_is_alive() {
+    let sandbox = ClusterSandbox::start(2).await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let (admin_token, bob_token, channel_id) = team_with_a_channel(node_a, "resume-alive").await;
+    let admin_on_a = node_a.api().with_token(&admin_token);
+    let admin_on_b = node_b.api().with_token(&admin_token);
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = cluster_status(&admin_on_a).await;
+        status.len() == 2 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+
+    let mut bob = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let connection_id = bob.connection_id();
+    let first = post_message(&admin_on_a, &channel_id, "before the drop").await;
+    bob.wait_for_matching("posted", |event| {
+        crate::socket::post_of(event)["id"] == first.as_str()
+    })
+    .await;
+    let next_seq = bob.last_seq() + 1;
+    drop(bob);
+
+    // Posted while Bob is away, through both nodes.
+    let mut missed = Vec::new();
+    for (index, api) in [&admin_on_a, &admin_on_b, &admin_on_a]
+        .into_iter()
+        .enumerate()
+    {
+        missed.push(post_message(api, &channel_id, &format!("missed {index}")).await);
+    }
+    let mut resumed = EventSocket::resume_url(
+        &node_b.websocket_url(),
+        &bob_token,
+        &connection_id,
+        next_seq,
+    )
+    .await;
+    let after = post_message(&admin_on_b, &channel_id, "after the resume").await;
+    resumed
+        .wait_for_matching("posted", |event| {
+            crate::socket::post_of(event)["id"] == after.as_str()
+        })
+        .await;
+    let mut expected = missed.clone();
+    expected.push(after);
+    assert_eq!(
+        posted_ids(&resumed.history),
+        expected,
+        "every missed post once, in order, then the new one"
+    );
+    assert!(
+        resumed
+            .history
+            .iter()
+            .all(|event| event["event"] != "hello"),
+        "a resume gets no hello: {:?}",
+        resumed.history
+    );
+    assert_eq!(resumed.history[0]["seq"], next_seq);
+    assert!(posted_ids(&resumed.events_within(Duration::from_millis(500)).await).is_empty());
+}
+
+/// What a client can check of a post or reaction event: its name and what it is about.
+fn change_summary(event: &Value) -> (String, String) {
+    let name = event["event"].as_str().unwrap_or_default().to_string();
+    let about = match name.as_str() {
+        "posted" | "post_edited" | "post_deleted" => crate::socket::post_of(event)["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        "reaction_added" | "reaction_removed" => {
+            let reaction: Value =
+                serde_json::from_str(event["data"]["reaction"].as_str().unwrap()).unwrap();
+            format!(
+                "{}:{}",
+                reaction["post_id"].as_str().unwrap(),
+                reaction["emoji_name"].as_str().unwrap()
+            )
+        }
+        _ => String::new(),
+    };
+    (name, about)
+}
+
+async fn react(api: &Api, user_id: &str, post_id: &str, emoji: &str) {
+    api.post(
+        "/reactions",
+        json!({"user_id": user_id, "post_id": post_id, "emoji_name": emoji}),
+    )
+    .await
+    .expect_status(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
+    let sandbox = ClusterSandbox::start(2).await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let (admin_token, bob_token, channel_id) = team_with_a_channel(node_b, "resume-dead").await;
+    let admin = node_b.api().with_token(&admin_token);
+    let admin_id = admin.get("/users/me").await.expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = cluster_status(&admin).await;
+        status.len() == 2 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+
+    // Bob sees a few changes on node A, then his socket drops.
+    let mut bob = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let connection_id = bob.connection_id();
+    let mut too_far = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let too_far_id = too_far.connection_id();
+    let doomed = post_message(&admin, &channel_id, "to be deleted").await;
+    let kept = post_message(&admin, &channel_id, "to be edited").await;
+    react(&admin, &admin_id, &kept, "smile").await;
+    bob.wait_for("reaction_added").await;
+    too_far.wait_for("reaction_added").await;
+    let next_seq = bob.last_seq() + 1;
+    let too_far_seq = too_far.last_seq() + 1;
+    drop(bob);
+    drop(too_far);
+
+    // While he is away, through node B: queued for him on node A, which then dies.
+    let missed = post_message(&admin, &channel_id, "missed while away").await;
+    admin
+        .put(
+            &format!("/posts/{kept}/patch"),
+            json!({"message": "edited"}),
+        )
+        .await
+        .expect_status(200);
+    react(&admin, &admin_id, &missed, "tada").await;
+    admin
+        .delete(&format!("/posts/{doomed}"))
+        .await
+        .expect_status(200);
+    admin
+        .delete(&format!("/users/{admin_id}/posts/{kept}/reactions/smile"))
+        .await
+        .expect_status(200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node_a.signal("-KILL");
+    wait_until(Duration::from_secs(15), "node A seen dead", || async {
+        cluster_status(&admin)
+            .await
+            .iter()
+            .any(|node| node["alive"] == false)
+    })
+    .await;
+
+    // After node A is gone.
+    let later = post_message(&admin, &channel_id, "after the crash").await;
+    admin
+        .put(
+            &format!("/posts/{missed}/patch"),
+            json!({"message": "edited after the crash"}),
+        )
+        .await
+        .expect_status(200);
+
+    let mut resumed = EventSocket::resume_url(
+        &node_b.websocket_url(),
+        &bob_token,
+        &connection_id,
+        next_seq,
+    )
+    .await;
+    let live = post_message(&admin, &channel_id, "after the resume").await;
+    resumed
+        .wait_for_matching("posted", |event| {
+            crate::socket::post_of(event)["id"] == live.as_str()
+        })
+        .await;
+    let summaries: Vec<(String, String)> = resumed.history.iter().map(change_summary).collect();
+    let expected: Vec<(String, String)> = [
+        ("posted", missed.clone()),
+        ("post_edited", kept.clone()),
+        ("reaction_added", format!("{missed}:tada")),
+        ("post_deleted", doomed.clone()),
+        ("reaction_removed", format!("{kept}:smile")),
+        ("posted", later.clone()),
+        ("post_edited", missed.clone()),
+        ("posted", live.clone()),
+    ]
+    .into_iter()
+    .map(|(name, about)| (name.to_string(), about))
+    .collect();
+    assert_eq!(
+        summaries, expected,
+        "every missed change once, in order, then the live one"
+    );
+    assert_eq!(
+        resumed.history[0]["seq"], next_seq,
+        "numbered from the client's sequence_number"
+    );
+    assert!(resumed
+        .events_within(Duration::from_millis(500))
+        .await
+        .is_empty());
+
+    // A client claiming frames its node never checkpointed cannot be given exactly what it
+    // missed: it gets a new connection and hello.
+    let refused = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={too_far_id}&sequence_number={}",
+            node_b.websocket_url(),
+            too_far_seq + 5
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(refused.connection_id(), too_far_id);
+    // And one nobody knows of likewise.
+    let unknown_id = chorus_model::new_id();
+    let unknown = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={unknown_id}&sequence_number=3",
+            node_b.websocket_url()
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(unknown.connection_id(), unknown_id);
 }

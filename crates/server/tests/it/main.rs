@@ -12,6 +12,7 @@ mod channels;
 mod cluster;
 mod compat;
 mod config;
+mod database;
 mod jobs;
 mod posts;
 mod teams;

@@ -100,6 +100,40 @@ impl EventSocket {
         EventSocket::after_upgrade(socket).await
     }
 
+    /// Resumes connection `connection_id` on any node's websocket URL, expecting `seq`
+    /// `sequence_number` next: no `hello` is awaited, and the next event must carry that seq.
+    pub async fn resume_url(
+        url: &str,
+        token: &str,
+        connection_id: &str,
+        sequence_number: i64,
+    ) -> EventSocket {
+        let url = format!("{url}?connection_id={connection_id}&sequence_number={sequence_number}");
+        let socket = open_raw_url(&url, Some(token)).await;
+        EventSocket {
+            socket,
+            hello: Value::Null,
+            last_seq: sequence_number - 1,
+            next_action_seq: 1,
+            unread_events: VecDeque::new(),
+            replies: VecDeque::new(),
+            history: Vec::new(),
+        }
+    }
+
+    /// The connection id `hello` gave.
+    pub fn connection_id(&self) -> String {
+        self.hello["data"]["connection_id"]
+            .as_str()
+            .expect("a hello with a connection id")
+            .to_string()
+    }
+
+    /// The `seq` of the last event received.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
     /// Connects without credentials and authenticates with `authentication_challenge`; checks
     /// that the server answers the challenge with status OK.
     pub async fn connect_with_challenge(server: &TestServer, token: &str) -> EventSocket {

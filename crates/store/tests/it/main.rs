@@ -99,6 +99,155 @@ async fn create_at_moves_past_the_channel_last_post_when_the_clock_is_behind() {
     }
 }
 
+/// Rolling upgrades: version N+1's migrations are additive within a minor version (new tables,
+/// new columns with defaults, new indexes), so a version-N node keeps working, and can restart,
+/// after a newer node migrated the shared database.
+#[tokio::test]
+async fn a_node_one_schema_version_behind_keeps_working_after_a_newer_node_migrated() {
+    let settings = settings_for_fresh_database();
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let next_version = chorus_store::schema_version() + 1;
+    {
+        // What a newer binary's migration would do, and record.
+        let db = store.master().await.expect("connection");
+        db.batch_execute(&format!(
+            "ALTER TABLE posts ADD COLUMN importance integer NOT NULL DEFAULT 0;
+             CREATE TABLE scheduledposts (id varchar(26) PRIMARY KEY, message text NOT NULL);
+             INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+                 VALUES ({next_version}, 'scheduled_posts',
+                         to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '1');"
+        ))
+        .await
+        .expect("the newer schema");
+    }
+    // The older node restarts: it must not refuse a schema it does not know yet.
+    Store::migrate(&settings)
+        .await
+        .expect("an older node starts on the newer schema");
+
+    let db = store.master().await.expect("connection");
+    let channel = Channel {
+        id: new_id(),
+        create_at: chorus_model::now_millis(),
+        update_at: chorus_model::now_millis(),
+        team_id: new_id(),
+        channel_type: CHANNEL_OPEN.to_string(),
+        display_name: "Upgrade".into(),
+        name: "upgrade".into(),
+        ..Default::default()
+    };
+    channels::insert(&db, &channel).await.expect("channel");
+    drop(db);
+    let mut db = store.master().await.expect("connection");
+    let post = Post {
+        id: new_id(),
+        create_at: chorus_model::now_millis(),
+        user_id: new_id(),
+        channel_id: channel.id.clone(),
+        message: "written by the older node".into(),
+        ..Default::default()
+    };
+    let created = match posts::create(
+        &mut db,
+        NewPost {
+            post,
+            mentioned_user_ids: Vec::new(),
+        },
+    )
+    .await
+    {
+        Ok(CreateOutcome::Created(created)) => created,
+        Ok(CreateOutcome::AlreadyExisted(_)) => panic!("not a retry"),
+        Err(error) => panic!("the older node cannot write: {error}"),
+    };
+    // A row the newer node wrote, with its new column set, reads fine on the older node.
+    db.execute(
+        "UPDATE posts SET importance = 2 WHERE id = $1",
+        &[&created.id],
+    )
+    .await
+    .expect("the newer node's write");
+    let read = posts::get(&db, &created.id)
+        .await
+        .expect("the older node reads");
+    assert_eq!(read.message, "written by the older node");
+}
+
+/// QueryTimeout is a server-side statement timeout: PostgreSQL cancels the statement (its
+/// backend is free again at once) and the client gets 504 with an error id.
+#[tokio::test]
+async fn a_statement_past_query_timeout_is_cancelled_by_the_server_and_answers_504() {
+    let settings = SqlSettings {
+        query_timeout: 1,
+        ..settings_for_fresh_database()
+    };
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let db = store.master().await.expect("connection");
+    let started = std::time::Instant::now();
+    let error = db
+        .query_one("SELECT pg_sleep(30)", &[])
+        .await
+        .map(|_| ())
+        .map_err(chorus_store::StoreError::from)
+        .expect_err("the statement must be cancelled");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "cancelled after about a second, not after 30"
+    );
+    assert!(
+        matches!(error, chorus_store::StoreError::Timeout),
+        "{error}"
+    );
+    let answer = chorus_model::AppError::from(error);
+    assert_eq!(answer.status_code, 504);
+    assert_eq!(answer.id, "store.sql.query_timeout.app_error");
+    // The same connection serves the next statement.
+    let one: i32 = db.query_one("SELECT 1", &[]).await.expect("next").get(0);
+    assert_eq!(one, 1);
+}
+
+/// MaxIdleConns trims idle connections (the monitor, every 100 ms); ConnMaxLifetimeMilliseconds
+/// replaces a connection that got too old.
+#[tokio::test]
+async fn pools_keep_max_idle_conns_and_replace_connections_past_their_lifetime() {
+    let settings = SqlSettings {
+        max_open_conns: 10,
+        max_idle_conns: 2,
+        conn_max_lifetime_milliseconds: 400,
+        ..settings_for_fresh_database()
+    };
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(store.master().await.expect("connection"));
+    }
+    let first_backend: i32 = held[0]
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let open = store.status().master.pool_open;
+    assert!(open <= 2, "{open} connections open, MaxIdleConns is 2");
+
+    // Older than ConnMaxLifetimeMilliseconds: the next checkout gets a new backend.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let db = store.master().await.expect("connection");
+    let backend: i32 = db
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(
+        backend, first_backend,
+        "a connection past its lifetime was reused"
+    );
+}
+
 /// Retries of one post reaching different nodes at once: no app-level lock orders them, only
 /// the database. Exactly one is created; every other gets that post back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -265,3 +265,114 @@ fn a_killed_test_process_leaves_no_server_behind() {
         assert!(!dir.exists(), "{} outlived its test process", dir.display());
     }
 }
+
+#[tokio::test]
+async fn a_replica_streams_from_its_primary_refuses_writes_and_takes_them_once_promoted() {
+    let primary = PgServer::start().unwrap();
+    let primary_url = primary.create_database().unwrap();
+    let name = database_name(&primary_url).to_owned();
+    let writer = connect(&primary_url).await.unwrap();
+    writer
+        .batch_execute("create table notes (id int); insert into notes values (1)")
+        .await
+        .unwrap();
+
+    let mut replica = primary.start_replica().unwrap();
+    assert_ne!(replica.port(), primary.port());
+    assert!(replica.is_in_recovery().unwrap());
+    assert!(!primary.is_in_recovery().unwrap());
+    writer
+        .execute("insert into notes values (2)", &[])
+        .await
+        .unwrap();
+    replica
+        .wait_for_replay(&primary, Duration::from_secs(10))
+        .unwrap();
+    let reader = connect(&replica.url(&name)).await.unwrap();
+    let count: i64 = reader
+        .query_one("select count(*) from notes", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 2, "the replica sees what the primary committed");
+    let refused = reader
+        .execute("insert into notes values (3)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(&tokio_postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION)
+    );
+
+    replica.promote().unwrap();
+    assert!(!replica.is_in_recovery().unwrap());
+    let promoted = connect(&replica.url(&name)).await.unwrap();
+    promoted
+        .execute("insert into notes values (3)", &[])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_delayed_replica_serves_stale_reads_until_the_delay_is_lifted() {
+    let primary = PgServer::start().unwrap();
+    let primary_url = primary.create_database().unwrap();
+    let name = database_name(&primary_url).to_owned();
+    let writer = connect(&primary_url).await.unwrap();
+    writer
+        .batch_execute("create table notes (id int)")
+        .await
+        .unwrap();
+    let replica = primary.start_replica().unwrap();
+    replica
+        .wait_for_replay(&primary, Duration::from_secs(10))
+        .unwrap();
+
+    replica.set_apply_delay(Duration::from_secs(3600)).unwrap();
+    writer
+        .execute("insert into notes values (1)", &[])
+        .await
+        .unwrap();
+    sleep(Duration::from_millis(500));
+    let reader = connect(&replica.url(&name)).await.unwrap();
+    let count: i64 = reader
+        .query_one("select count(*) from notes", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        count, 0,
+        "the delayed replica must not have applied the insert yet"
+    );
+
+    replica.set_apply_delay(Duration::ZERO).unwrap();
+    replica
+        .wait_for_replay(&primary, Duration::from_secs(10))
+        .unwrap();
+    let count: i64 = reader
+        .query_one("select count(*) from notes", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn a_frozen_server_hangs_queries_until_thawed() {
+    let mut server = PgServer::start().unwrap();
+    let url = server.create_database().unwrap();
+    let client = connect(&url).await.unwrap();
+    server.freeze();
+    let hung = tokio::time::timeout(
+        Duration::from_millis(500),
+        client.query_one("select 1", &[]),
+    )
+    .await;
+    assert!(hung.is_err(), "a frozen server must not answer");
+    server.thaw();
+    let row = tokio::time::timeout(Duration::from_secs(10), client.query_one("select 1", &[]))
+        .await
+        .expect("a thawed server answers")
+        .unwrap();
+    assert_eq!(row.get::<_, i32>(0), 1);
+}

@@ -1,0 +1,326 @@
+//! Resuming a websocket whose node died: its missed events are rebuilt from the database.
+//!
+//! Every node tells its peers, before writing frames, what each of its connections is sent
+//! (`chorus_realtime::ConnectionCheckpoint`, flushed every [`CHECKPOINT_INTERVAL`]). The peers
+//! keep that in a [`CheckpointBook`]: per connection, the `seq` of its next frame, a horizon
+//! (every stored change recorded at or before it was already written to the connection), the
+//! stored changes its frames announced after the horizon with their `seq`, and the `seq` of
+//! frames that cannot be rebuilt. A client resuming with `sequence_number` N holds exactly the
+//! frames before N, so the events it missed are the changes in its channels after the horizon,
+//! read from the master, minus those announced by frames before N — ordered by the time the
+//! database recorded them, and numbered from N.
+//!
+//! When that cannot be exact the client gets a new connection (and resyncs): N beyond what the
+//! node checkpointed, a missed frame that cannot be rebuilt (e.g. `channel_updated`), more
+//! changes than [`MAX_REBUILT_CHANGES`], or a record that outgrew its bounds.
+
+use crate::posts::{post_event, posted_event};
+use crate::App;
+use chorus_cluster::ConnectionCheckpoint;
+use chorus_model::{event_names, Broadcast, Post, Reaction, WebSocketEvent};
+use chorus_realtime::{change_of, ResumeRequest, ResumeSource};
+use chorus_store::{channels as channel_store, posts as post_store, reactions as reaction_store};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often a node sends its connections' checkpoints (and how long a frame waits for it).
+pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(2);
+
+/// Changes remembered per connection after its horizon (about 60 bytes each); a busier
+/// connection can no longer be rebuilt (its client resyncs).
+const MAX_CHANGES_PER_CONNECTION: usize = 1024;
+
+/// Unrebuildable frames remembered per connection; an older one still counts (as a floor).
+const MAX_UNREBUILDABLE_PER_CONNECTION: usize = 64;
+
+/// Connections a node keeps records of (all nodes' connections together).
+const MAX_RECORDS: usize = 200_000;
+
+/// How long the record of a connection whose node is gone is kept after its last checkpoint:
+/// as long as a parked connection waits for its client.
+const RECORD_RETENTION: Duration = Duration::from_secs(5 * 60);
+
+/// Changes a single rebuild may replay; beyond that the client resyncs over REST instead.
+const MAX_REBUILT_CHANGES: usize = 2000;
+
+/// What this node knows of one connection of another node.
+#[derive(Debug, Clone)]
+struct Record {
+    owner: String,
+    user_id: String,
+    session_id: String,
+    horizon: i64,
+    next_seq: i64,
+    /// `(seq, change key, change time)`, in `seq` order, only changes after the horizon.
+    changes: VecDeque<(i64, String, i64)>,
+    unrebuildable_seqs: VecDeque<i64>,
+    /// Frames up to this `seq` may include unrebuildable ones no longer listed.
+    unrebuildable_floor: i64,
+    /// More changes after the horizon than kept: this connection cannot be rebuilt.
+    overflowed: bool,
+    updated: Instant,
+}
+
+/// Other nodes' connections, from their checkpoints.
+#[derive(Default)]
+pub(crate) struct CheckpointBook {
+    records: parking_lot::Mutex<HashMap<String, Record>>,
+}
+
+impl CheckpointBook {
+    pub(crate) fn apply(&self, from_node: &str, checkpoints: Vec<ConnectionCheckpoint>) {
+        let mut records = self.records.lock();
+        for checkpoint in checkpoints {
+            if checkpoint.gone {
+                records.remove(&checkpoint.connection_id);
+                continue;
+            }
+            if checkpoint.first_seq == 0 {
+                if records.len() >= MAX_RECORDS {
+                    continue;
+                }
+                records.insert(
+                    checkpoint.connection_id.clone(),
+                    Record {
+                        owner: from_node.to_string(),
+                        user_id: checkpoint.user_id.clone(),
+                        session_id: checkpoint.session_id.clone(),
+                        horizon: checkpoint.horizon,
+                        next_seq: 0,
+                        changes: VecDeque::new(),
+                        unrebuildable_seqs: VecDeque::new(),
+                        unrebuildable_floor: -1,
+                        overflowed: false,
+                        updated: Instant::now(),
+                    },
+                );
+            }
+            // A connection that started before this node knew of it cannot be rebuilt here.
+            let Some(record) = records.get_mut(&checkpoint.connection_id) else {
+                continue;
+            };
+            record.add(from_node, checkpoint);
+        }
+    }
+
+    fn find(&self, connection_id: &str) -> Option<Record> {
+        self.records.lock().get(connection_id).cloned()
+    }
+
+    /// Forgets records of dead nodes' connections past their retention.
+    pub(crate) fn reap(&self, alive_node_ids: &HashSet<String>) {
+        self.records.lock().retain(|_, record| {
+            alive_node_ids.contains(&record.owner) || record.updated.elapsed() < RECORD_RETENTION
+        });
+    }
+}
+
+impl Record {
+    fn add(&mut self, from_node: &str, checkpoint: ConnectionCheckpoint) {
+        // A resumed connection numbers again from its client's sequence_number: what was
+        // known from there on was not received.
+        self.changes
+            .retain(|(seq, _, _)| *seq < checkpoint.first_seq);
+        self.unrebuildable_seqs
+            .retain(|seq| *seq < checkpoint.first_seq);
+        self.owner = from_node.to_string();
+        self.horizon = self.horizon.max(checkpoint.horizon);
+        self.next_seq = checkpoint.next_seq;
+        self.updated = Instant::now();
+        self.changes.extend(checkpoint.changes);
+        let horizon = self.horizon;
+        self.changes.retain(|(_, _, at)| *at > horizon);
+        if self.changes.len() > MAX_CHANGES_PER_CONNECTION {
+            self.overflowed = true;
+            self.changes.clear();
+        }
+        self.unrebuildable_seqs
+            .extend(checkpoint.unrebuildable_seqs);
+        while self.unrebuildable_seqs.len() > MAX_UNREBUILDABLE_PER_CONNECTION {
+            if let Some(seq) = self.unrebuildable_seqs.pop_front() {
+                self.unrebuildable_floor = self.unrebuildable_floor.max(seq);
+            }
+        }
+    }
+
+    /// Whether a client holding the frames before `sequence_number` can be given exactly the
+    /// rest from the database.
+    fn rebuildable_from(&self, request: &ResumeRequest) -> bool {
+        let sequence_number = request.sequence_number;
+        request.user_id == self.user_id
+            && request.session_id == self.session_id
+            && !self.overflowed
+            && sequence_number >= 1
+            && sequence_number <= self.next_seq
+            && sequence_number > self.unrebuildable_floor
+            && self
+                .unrebuildable_seqs
+                .iter()
+                .all(|seq| *seq < sequence_number)
+    }
+}
+
+impl App {
+    /// Checkpoints from another node.
+    pub(crate) fn receive_checkpoints(
+        &self,
+        from_node: &str,
+        checkpoints: Vec<ConnectionCheckpoint>,
+    ) {
+        self.inner.checkpoint_book.apply(from_node, checkpoints);
+    }
+
+    /// This node's checkpoints, to every other node (reliably: in order with the events).
+    pub(crate) fn send_checkpoints(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
+        let Some(runtime) = self.cluster_runtime() else {
+            return;
+        };
+        let checkpoints = batch
+            .into_iter()
+            .map(|checkpoint| ConnectionCheckpoint {
+                connection_id: checkpoint.connection_id,
+                user_id: checkpoint.user_id,
+                session_id: checkpoint.session_id,
+                horizon: checkpoint.horizon,
+                first_seq: checkpoint.first_seq,
+                next_seq: checkpoint.next_seq,
+                changes: checkpoint
+                    .changes
+                    .into_iter()
+                    .map(|(seq, change)| (seq, change.key, change.at))
+                    .collect(),
+                unrebuildable_seqs: checkpoint.unrebuildable_seqs,
+                gone: checkpoint.gone,
+            })
+            .collect();
+        runtime
+            .cluster
+            .send_reliable(chorus_cluster::ClusterMessage::ConnectionCheckpoints { checkpoints });
+    }
+
+    /// The node of a connection this node has a record of, if any.
+    pub(crate) fn checkpointed_owner(&self, connection_id: &str) -> Option<String> {
+        self.inner
+            .checkpoint_book
+            .find(connection_id)
+            .map(|record| record.owner)
+    }
+
+    /// Rebuilds what the client of a dead node's connection missed, or says it cannot.
+    pub(crate) async fn rebuild_connection(&self, request: &ResumeRequest) -> ResumeSource {
+        let Some(record) = self.inner.checkpoint_book.find(&request.connection_id) else {
+            return ResumeSource::Unknown;
+        };
+        if !record.rebuildable_from(request) {
+            tracing::debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, "connection of a dead node cannot be rebuilt exactly");
+            return ResumeSource::Lost;
+        }
+        let seen: HashSet<&str> = record
+            .changes
+            .iter()
+            .filter(|(seq, _, _)| *seq < request.sequence_number)
+            .map(|(_, key, _)| key.as_str())
+            .collect();
+        match self.changes_since(&request.user_id, record.horizon).await {
+            Some(events) => {
+                let events: Vec<WebSocketEvent> = events
+                    .into_iter()
+                    .filter(|event| {
+                        change_of(event).is_some_and(|change| !seen.contains(change.key.as_str()))
+                    })
+                    .collect();
+                tracing::info!(connection_id = %request.connection_id, replayed = events.len(), "websocket of a dead node rebuilt from the database");
+                ResumeSource::Rebuilt { events }
+            }
+            None => ResumeSource::Lost,
+        }
+    }
+
+    /// The post and reaction events of the user's channels after `since`, as they were
+    /// published, in the order the database recorded them. None when there are too many or
+    /// the database cannot be read.
+    async fn changes_since(&self, user_id: &str, since: i64) -> Option<Vec<WebSocketEvent>> {
+        let limit = MAX_REBUILT_CHANGES as i64 + 1;
+        let db = self.store().master().await.ok()?;
+        let channel_ids = channel_store::channel_ids_for_user(&db, user_id)
+            .await
+            .ok()?;
+        let posts = post_store::changed_since(&db, &channel_ids, since, limit)
+            .await
+            .ok()?;
+        let reactions = reaction_store::changed_since(&db, &channel_ids, since, limit)
+            .await
+            .ok()?;
+        drop(db);
+        if posts.len() + reactions.len() > MAX_REBUILT_CHANGES {
+            return None;
+        }
+        let mut timed: Vec<(i64, u8, WebSocketEvent)> = Vec::new();
+        let deleted_roots: HashSet<&str> = posts
+            .iter()
+            .filter(|post| post.root_id.is_empty() && post.delete_at > since)
+            .map(|post| post.id.as_str())
+            .collect();
+        for post in &posts {
+            if post.create_at > since {
+                timed.push((post.create_at, 0, self.rebuilt_posted(post).await?));
+            }
+            if post.edit_at > since && post.delete_at == 0 {
+                timed.push((post.edit_at, 1, post_event(event_names::POST_EDITED, post)));
+            }
+            // Replies deleted with their root were announced by the root's event only.
+            if post.delete_at > since && !deleted_roots.contains(post.root_id.as_str()) {
+                let deleted = post_event(event_names::POST_DELETED, post)
+                    .with("delete_by", post.user_id.clone());
+                timed.push((post.delete_at, 3, deleted));
+            }
+        }
+        for reaction in &reactions {
+            if reaction.create_at > since {
+                let added = Reaction {
+                    delete_at: 0,
+                    ..reaction.clone()
+                };
+                timed.push((
+                    reaction.create_at,
+                    2,
+                    reaction_event(event_names::REACTION_ADDED, &added),
+                ));
+            }
+            if reaction.delete_at > since {
+                timed.push((
+                    reaction.delete_at,
+                    2,
+                    reaction_event(event_names::REACTION_REMOVED, reaction),
+                ));
+            }
+        }
+        timed.sort_by_key(|(at, order, _)| (*at, *order));
+        Some(timed.into_iter().map(|(_, _, event)| event).collect())
+    }
+
+    /// The `posted` event of a post as it was created.
+    async fn rebuilt_posted(&self, post: &Post) -> Option<WebSocketEvent> {
+        let channel = self.cached_channel(&post.channel_id).await.ok()?;
+        let sender = self.cached_user(&post.user_id).await.ok()?;
+        let mentioned = self
+            .resolve_mentions(&post.user_id, &channel, &post.message)
+            .await
+            .ok()?;
+        let as_created = Post {
+            update_at: post.create_at,
+            edit_at: 0,
+            delete_at: 0,
+            ..post.clone()
+        };
+        Some(posted_event(&as_created, &channel, &sender, &mentioned))
+    }
+}
+
+fn reaction_event(name: &str, reaction: &Reaction) -> WebSocketEvent {
+    WebSocketEvent::new(name, Broadcast::to_channel(&reaction.channel_id)).with(
+        "reaction",
+        serde_json::to_string(reaction).unwrap_or_default(),
+    )
+}

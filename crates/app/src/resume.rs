@@ -1,0 +1,198 @@
+//! Resuming a websocket connection that is not on this node: ask the other nodes for it (the
+//! node that holds it parked hands it over, as Mattermost's `GetWSQueues`).
+//!
+//! Admission: when a node dies, its clients come back all at once. Resumes that need other
+//! nodes take one of [`RESUMES_AT_ONCE`] permits; the others wait (up to
+//! [`ADMISSION_WAIT`]) instead of failing, so a storm is served at the pace this node and its
+//! peers sustain. Resumes of connections parked here need no permit (no I/O).
+
+use crate::App;
+use chorus_cluster::{ClusterMessage, HandedOverEvent, ResumeAnswer};
+use chorus_realtime::{self as realtime, ResumeRequest, ResumeSource};
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long a resume waits for the other nodes' answers. A node that has the connection
+/// answers within its takeover time (about a second at worst, when it first has to close a
+/// socket that still looked open).
+const RESUME_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Resumes from elsewhere served at the same time by one node.
+pub(crate) const RESUMES_AT_ONCE: usize = 16;
+
+/// How long a resume waits for its turn before its client is told to resync instead.
+const ADMISSION_WAIT: Duration = Duration::from_secs(10);
+
+impl App {
+    /// Asks every other live node for the connection; the one holding it hands it over. When
+    /// none has it and it belonged to a node that is gone (or does not answer), it is rebuilt
+    /// from the database (see `rebuild`).
+    pub(crate) async fn resume_elsewhere(&self, request: ResumeRequest) -> ResumeSource {
+        let Some(runtime) = self.cluster_runtime() else {
+            return ResumeSource::Unknown;
+        };
+        let own_id = runtime.cluster.node_id().to_string();
+        let peers: Vec<String> = runtime
+            .cluster
+            .alive_node_ids()
+            .into_iter()
+            .filter(|node_id| *node_id != own_id)
+            .collect();
+        let owner = self.checkpointed_owner(&request.connection_id);
+        if peers.is_empty() && owner.is_none() {
+            return ResumeSource::Unknown;
+        }
+        let admission = self.inner.resume_admission.acquire();
+        let Ok(Ok(_permit)) = tokio::time::timeout(ADMISSION_WAIT, admission).await else {
+            tracing::warn!(connection_id = %request.connection_id, "websocket resume not admitted in time; the client resyncs");
+            return ResumeSource::Unknown;
+        };
+        let (found, answered) = self.ask_peers(&peers, &request).await;
+        if let Some(found) = found {
+            return found;
+        }
+        match owner {
+            Some(owner) if !answered.contains(&owner) => self.rebuild_connection(&request).await,
+            // Its node is alive and no longer has it: it ended for good.
+            _ => ResumeSource::Unknown,
+        }
+    }
+
+    /// Sends the resume request to `peers`; returns what the one holding the connection
+    /// answered, if any, and the nodes that answered they do not have it.
+    async fn ask_peers(
+        &self,
+        peers: &[String],
+        request: &ResumeRequest,
+    ) -> (Option<ResumeSource>, HashSet<String>) {
+        let mut answered = HashSet::new();
+        let Some(runtime) = self.cluster_runtime() else {
+            return (None, answered);
+        };
+        if peers.is_empty() {
+            return (None, answered);
+        }
+        let request_id = chorus_model::new_id();
+        let (sender, mut answers) = mpsc::unbounded_channel();
+        self.inner
+            .resume_queries
+            .lock()
+            .insert(request_id.clone(), sender);
+        for peer in peers {
+            runtime.cluster.send_reliable_to(
+                peer,
+                ClusterMessage::ResumeRequest {
+                    request_id: request_id.clone(),
+                    connection_id: request.connection_id.clone(),
+                    user_id: request.user_id.clone(),
+                    session_id: request.session_id.clone(),
+                    sequence_number: request.sequence_number,
+                },
+            );
+        }
+        let found = tokio::time::timeout(RESUME_ANSWER_TIMEOUT, async {
+            while let Some((from_node, answer)) = answers.recv().await {
+                match answer {
+                    ResumeAnswer::Unknown => {
+                        answered.insert(from_node);
+                        if answered.len() == peers.len() {
+                            return None;
+                        }
+                    }
+                    known => return Some(resume_source(known)),
+                }
+            }
+            None
+        })
+        .await;
+        self.inner.resume_queries.lock().remove(&request_id);
+        let found = found.unwrap_or_else(|_elapsed| {
+            tracing::warn!(connection_id = %request.connection_id, "not every node answered a websocket resume in time");
+            None
+        });
+        (found, answered)
+    }
+
+    /// Another node's client resumed a connection: hand it over if it is here, and answer.
+    pub(crate) fn answer_resume_request(
+        &self,
+        from_node: &str,
+        request_id: String,
+        request: ResumeRequest,
+    ) {
+        let app = self.clone();
+        let from_node = from_node.to_string();
+        tokio::spawn(async move {
+            let answer = resume_answer(app.inner.hub.hand_over(&request).await);
+            if let Some(runtime) = app.cluster_runtime() {
+                runtime.cluster.send_reliable_to(
+                    &from_node,
+                    ClusterMessage::ResumeAnswer { request_id, answer },
+                );
+            }
+        });
+    }
+
+    pub(crate) fn receive_resume_answer(
+        &self,
+        from_node: &str,
+        request_id: &str,
+        answer: ResumeAnswer,
+    ) {
+        if let Some(waiter) = self.inner.resume_queries.lock().get(request_id) {
+            let _ = waiter.send((from_node.to_string(), answer));
+        }
+    }
+}
+
+fn resume_answer(source: ResumeSource) -> ResumeAnswer {
+    let to_wire = |events: Vec<realtime::HandedOverEvent>| {
+        events
+            .into_iter()
+            .map(|event| HandedOverEvent {
+                open_object: event.open_object,
+                droppable: event.droppable,
+            })
+            .collect()
+    };
+    match source {
+        ResumeSource::Unknown => ResumeAnswer::Unknown,
+        // A hand-over never rebuilds; were it to, the asking node could not use it.
+        ResumeSource::Lost | ResumeSource::Rebuilt { .. } => ResumeAnswer::Lost,
+        ResumeSource::HandedOver {
+            sent,
+            queued,
+            next_seq,
+        } => ResumeAnswer::HandedOver {
+            sent: to_wire(sent),
+            queued: to_wire(queued),
+            next_seq,
+        },
+    }
+}
+
+fn resume_source(answer: ResumeAnswer) -> ResumeSource {
+    let from_wire = |events: Vec<HandedOverEvent>| {
+        events
+            .into_iter()
+            .map(|event| realtime::HandedOverEvent {
+                open_object: event.open_object,
+                droppable: event.droppable,
+            })
+            .collect()
+    };
+    match answer {
+        ResumeAnswer::Unknown => ResumeSource::Unknown,
+        ResumeAnswer::Lost => ResumeSource::Lost,
+        ResumeAnswer::HandedOver {
+            sent,
+            queued,
+            next_seq,
+        } => ResumeSource::HandedOver {
+            sent: from_wire(sent),
+            queued: from_wire(queued),
+            next_seq,
+        },
+    }
+}

@@ -1,0 +1,114 @@
+//! Which stored change an event announces, so that a connection whose node died can be rebuilt
+//! from the database without repeating what its client already received.
+//!
+//! A [`Change`] names the change (`key`) and says when the database recorded it (`at`, the
+//! `createat`/`editat`/`deleteat` of the row). The same function reads the key of a live event
+//! and of an event rebuilt from the database, so the two compare equal by construction.
+
+use chorus_model::{event_names, WebSocketEvent};
+use serde_json::Value;
+
+/// A stored change an event announces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Change {
+    /// What changed, e.g. `posted:<post id>` or `post_edited:<post id>:<editat>`.
+    pub key: String,
+    /// When the database recorded it (milliseconds since the epoch, the row's own timestamp).
+    pub at: i64,
+}
+
+/// The change `event` announces, if it is one a rebuild can reproduce: posts created, edited
+/// or deleted, reactions added or removed.
+pub fn change_of(event: &WebSocketEvent) -> Option<Change> {
+    match event.event.as_str() {
+        event_names::POSTED | event_names::POST_EDITED | event_names::POST_DELETED => {
+            let post = embedded_object(event, "post")?;
+            let post_id = post.get("id")?.as_str()?;
+            let (at, key) = match event.event.as_str() {
+                event_names::POSTED => {
+                    (timestamp(&post, "create_at")?, format!("posted:{post_id}"))
+                }
+                event_names::POST_EDITED => {
+                    let edit_at = timestamp(&post, "edit_at")?;
+                    (edit_at, format!("post_edited:{post_id}:{edit_at}"))
+                }
+                _ => (
+                    timestamp(&post, "delete_at")?,
+                    format!("post_deleted:{post_id}"),
+                ),
+            };
+            Some(Change { key, at })
+        }
+        event_names::REACTION_ADDED | event_names::REACTION_REMOVED => {
+            let reaction = embedded_object(event, "reaction")?;
+            let post_id = reaction.get("post_id")?.as_str()?;
+            let user_id = reaction.get("user_id")?.as_str()?;
+            let emoji = reaction.get("emoji_name")?.as_str()?;
+            let at = if event.event == event_names::REACTION_ADDED {
+                timestamp(&reaction, "create_at")?
+            } else {
+                timestamp(&reaction, "delete_at")?
+            };
+            Some(Change {
+                key: format!("{}:{post_id}:{user_id}:{emoji}:{at}", event.event),
+                at,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `data[field]`, a JSON object sent as a string (as Mattermost sends posts and reactions).
+fn embedded_object(event: &WebSocketEvent, field: &str) -> Option<Value> {
+    let encoded = event.data.get(field)?.as_str()?;
+    serde_json::from_str(encoded).ok()
+}
+
+fn timestamp(object: &Value, field: &str) -> Option<i64> {
+    object.get(field)?.as_i64().filter(|at| *at > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chorus_model::Broadcast;
+    use serde_json::json;
+
+    fn event(name: &str, field: &str, object: Value) -> WebSocketEvent {
+        WebSocketEvent::new(name, Broadcast::to_channel("c1")).with(field, object.to_string())
+    }
+
+    #[test]
+    fn posts_are_keyed_by_id_and_the_edit_by_its_time() {
+        let post = json!({"id": "p1", "create_at": 10, "edit_at": 20, "delete_at": 30});
+        let posted = change_of(&event("posted", "post", post.clone())).unwrap();
+        assert_eq!((posted.key.as_str(), posted.at), ("posted:p1", 10));
+        let edited = change_of(&event("post_edited", "post", post.clone())).unwrap();
+        assert_eq!((edited.key.as_str(), edited.at), ("post_edited:p1:20", 20));
+        let deleted = change_of(&event("post_deleted", "post", post)).unwrap();
+        assert_eq!((deleted.key.as_str(), deleted.at), ("post_deleted:p1", 30));
+    }
+
+    #[test]
+    fn reactions_are_keyed_by_post_user_emoji_and_time() {
+        let reaction = json!({"post_id": "p1", "user_id": "u1", "emoji_name": "smile",
+            "create_at": 5, "delete_at": 9});
+        let added = change_of(&event("reaction_added", "reaction", reaction.clone())).unwrap();
+        assert_eq!(added.key, "reaction_added:p1:u1:smile:5");
+        let removed = change_of(&event("reaction_removed", "reaction", reaction)).unwrap();
+        assert_eq!(
+            (removed.key.as_str(), removed.at),
+            ("reaction_removed:p1:u1:smile:9", 9)
+        );
+    }
+
+    #[test]
+    fn other_events_and_malformed_ones_announce_nothing() {
+        let typing = WebSocketEvent::new("typing", Broadcast::to_channel("c1"));
+        assert_eq!(change_of(&typing), None);
+        let broken = WebSocketEvent::new("posted", Broadcast::to_channel("c1")).with("post", "{");
+        assert_eq!(change_of(&broken), None);
+        let unedited = event("post_edited", "post", json!({"id": "p1", "edit_at": 0}));
+        assert_eq!(change_of(&unedited), None);
+    }
+}
