@@ -18,7 +18,6 @@ mod freshness;
 mod jobs;
 mod mentions;
 pub mod password;
-mod post_writer;
 mod posts;
 mod rebuild;
 mod resume;
@@ -73,8 +72,6 @@ pub(crate) struct AppInner {
     /// Held from a post's commit until its event is handed to the hub, so that events of a
     /// channel leave in commit order (`create_at` order).
     pub(crate) channel_locks: cache::ShardedLocks,
-    /// Group commit of root posts; started on the first post (it needs the runtime).
-    pub(crate) post_writer: std::sync::OnceLock<post_writer::PostWriter>,
     pub(crate) login_throttle: sessions::LoginThrottle,
     pub(crate) database_probe: system::DatabaseProbe,
     /// The shared file store, built from FileSettings on first use.
@@ -139,7 +136,6 @@ impl App {
                 hub,
                 node,
                 channel_locks: cache::ShardedLocks::new(256),
-                post_writer: std::sync::OnceLock::new(),
                 login_throttle: sessions::LoginThrottle::default(),
                 database_probe: system::DatabaseProbe::default(),
                 files: files::FileStoreHandle::default(),

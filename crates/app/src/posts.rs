@@ -171,8 +171,7 @@ impl App {
     }
 
     /// Commits a new post and hands its event to the hub under the channel's lock, so events
-    /// of a channel leave in create_at order. Root posts without files go through the group
-    /// commit ([`crate::post_writer`]).
+    /// of a channel leave in create_at order.
     async fn commit_and_publish(
         &self,
         post: Post,
@@ -185,12 +184,9 @@ impl App {
             post,
             mentioned_user_ids: mentioned_user_ids.clone(),
         };
-        let outcome = if new_post.post.root_id.is_empty() && new_post.post.file_ids.is_empty() {
-            self.post_writer().create(new_post).await
-        } else {
-            let mut db = self.store().master().await?;
-            post_store::create(&mut db, new_post).await
-        };
+        let mut db = self.store().master().await?;
+        let outcome = post_store::create(&mut db, new_post).await;
+        drop(db);
         let created = match outcome {
             Ok(CreateOutcome::Created(post)) => post,
             Ok(CreateOutcome::AlreadyExisted(post)) => return Ok(post),
@@ -231,12 +227,6 @@ impl App {
             &mentioned_user_ids,
         ));
         Ok(created)
-    }
-
-    fn post_writer(&self) -> &crate::post_writer::PostWriter {
-        self.inner
-            .post_writer
-            .get_or_init(|| crate::post_writer::PostWriter::start(self.store().clone()))
     }
 
     /// Channel members a message mentions, never the author. In a direct channel the other

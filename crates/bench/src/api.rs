@@ -14,10 +14,42 @@ const SETUP_CONCURRENCY: usize = 4;
 
 /// A fresh `pending_post_id` for a post: Mattermost's clients send one with every post (the
 /// idempotency key of a retry), so the benchmarks do too.
-pub fn pending_post_id() -> String {
+fn pending_post_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("bench-{}-{number}", std::process::id())
+}
+
+/// `POST {posts_url}` of `message` into `channel_id` with a fresh `pending_post_id`, as the
+/// user `authorization` ("Bearer …") belongs to; succeeds on 201. The whole answer is read, so
+/// the connection goes back to the keep-alive pool.
+pub fn create_post(
+    http: &reqwest::Client,
+    posts_url: &str,
+    authorization: &str,
+    channel_id: &str,
+    message: String,
+) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+    let body = json!({
+        "channel_id": channel_id,
+        "message": message,
+        "pending_post_id": pending_post_id(),
+    })
+    .to_string();
+    let request = http
+        .post(posts_url)
+        .header(reqwest::header::AUTHORIZATION, authorization)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    async move {
+        let response = request.send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if status != StatusCode::CREATED {
+            bail!("{status}: {}", String::from_utf8_lossy(&body));
+        }
+        Ok(())
+    }
 }
 
 /// An HTTP client for loopback only: no proxy from the environment, Nagle off, keep-alive,
@@ -30,6 +62,32 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
         .connect_timeout(Duration::from_secs(5))
         .build()
         .context("building an HTTP client")
+}
+
+/// Waits until `GET {base}/api/v4/system/ping` answers 200, for at most `timeout`.
+/// `exited` is asked between attempts and says why the server can never answer (it exited).
+pub async fn wait_for_ping(
+    base: &str,
+    timeout: Duration,
+    mut exited: impl FnMut() -> Option<String>,
+) -> Result<()> {
+    let http = http_client(Duration::from_secs(2))?;
+    let url = format!("{base}/api/v4/system/ping");
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(reason) = exited() {
+            bail!("{reason}");
+        }
+        if let Ok(response) = http.get(&url).send().await {
+            if response.status() == StatusCode::OK {
+                return Ok(());
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("{url} did not answer 200 within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A logged-in user.

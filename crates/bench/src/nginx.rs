@@ -71,25 +71,15 @@ impl Nginx {
     }
 
     async fn wait_until_ready(&mut self) -> Result<()> {
-        let http = crate::api::http_client(Duration::from_secs(2))?;
-        let url = self.url("/api/v4/system/ping");
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                let log =
-                    std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default();
-                bail!("nginx exited during startup with {status}: {log}");
-            }
-            if let Ok(response) = http.get(&url).send().await {
-                if response.status() == reqwest::StatusCode::OK {
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= deadline {
-                bail!("{url} did not answer 200 within {READY_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let base = self.url("");
+        let error_log = self.dir.path().join("error.log");
+        let child = &mut self.child;
+        crate::api::wait_for_ping(&base, READY_TIMEOUT, || {
+            let status = child.as_mut()?.try_wait().ok()??;
+            let log = std::fs::read_to_string(&error_log).unwrap_or_default();
+            Some(format!("nginx exited during startup with {status}: {log}"))
+        })
+        .await
     }
 
     pub fn pid(&self) -> u32 {

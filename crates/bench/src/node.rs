@@ -158,23 +158,12 @@ impl Node {
     }
 
     async fn wait_until_ready(&mut self) -> Result<()> {
-        let http = crate::api::http_client(Duration::from_secs(2))?;
-        let url = self.url("/api/v4/system/ping");
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = self.exit_status() {
-                bail!("chorus exited during startup with {status}");
-            }
-            if let Ok(response) = http.get(&url).send().await {
-                if response.status() == reqwest::StatusCode::OK {
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= deadline {
-                bail!("{url} did not answer 200 within {READY_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let base = self.url("");
+        crate::api::wait_for_ping(&base, READY_TIMEOUT, || {
+            self.exit_status()
+                .map(|status| format!("chorus exited during startup with {status}"))
+        })
+        .await
     }
 
     pub fn pid(&self) -> u32 {

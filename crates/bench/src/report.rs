@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::pg::StatementCost;
 use crate::scenario::posts::PostsReport;
 use crate::scenario::ws_idle::WsIdleReport;
 use crate::stats::LoadResult;
@@ -51,6 +52,47 @@ pub fn cpu_row(cpu: &CpuUsage, per_second: f64) -> String {
         per_op(cpu.nginx),
         per_op(cpu.postgres)
     )
+}
+
+/// The latency table and the CPU table of a scenario's phases, one row per phase.
+pub fn phase_tables(phases: &[(String, &LoadResult)]) -> String {
+    let mut out = format!("{:<30} {}\n", "phase", LATENCY_HEADER);
+    for (name, result) in phases {
+        out.push_str(&format!("{name:<30} {}\n", latency_row(result)));
+    }
+    out.push_str(&format!(
+        "\n{:<30} {}\n",
+        "CPU in the measured window", CPU_HEADER
+    ));
+    for (name, result) in phases {
+        if let Some(cpu) = &result.cpu {
+            out.push_str(&format!("{name:<30} {}\n", cpu_row(cpu, result.per_second)));
+        }
+    }
+    out
+}
+
+/// `--statements` output under `title` (nothing when there are none).
+pub fn statements_table(title: &str, statements: &[StatementCost]) -> String {
+    if statements.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n{title}\n{}\n", StatementCost::HEADER);
+    for statement in statements {
+        out.push_str(&format!("{}\n", statement.row()));
+    }
+    out
+}
+
+/// The first error of each phase that had one.
+pub fn first_errors(phases: &[(String, &LoadResult)]) -> String {
+    let mut out = String::new();
+    for (name, result) in phases {
+        if let Some(error) = &result.first_error {
+            out.push_str(&format!("first error ({name}): {error}\n"));
+        }
+    }
+    out
 }
 
 /// `12345.6` → `12,346`.

@@ -109,6 +109,27 @@ impl Tally {
         }
     }
 
+    fn into_result(
+        self,
+        concurrency: usize,
+        offered_per_second: Option<f64>,
+        window: Window,
+    ) -> LoadResult {
+        let measured_seconds = window.measure.as_secs_f64();
+        LoadResult {
+            concurrency,
+            offered_per_second,
+            measured_seconds,
+            ok: self.ok,
+            ok_total: self.ok_total,
+            errors: self.errors,
+            per_second: self.ok as f64 / measured_seconds,
+            latency: Latency::of(&self.histogram),
+            cpu: None,
+            first_error: self.first_error,
+        }
+    }
+
     fn merge(&mut self, other: Tally) {
         self.histogram
             .add(&other.histogram)
@@ -176,19 +197,7 @@ where
     for task in tasks {
         total.merge(task.await?);
     }
-    let measured_seconds = window.measure.as_secs_f64();
-    Ok(LoadResult {
-        concurrency,
-        offered_per_second: None,
-        measured_seconds,
-        ok: total.ok,
-        ok_total: total.ok_total,
-        errors: total.errors,
-        per_second: total.ok as f64 / measured_seconds,
-        latency: Latency::of(&total.histogram),
-        cpu: None,
-        first_error: total.first_error,
-    })
+    Ok(total.into_result(concurrency, None, window))
 }
 
 /// Starts `operation(index, measured)` `rate` times a second for `window` (index counts from 0;
@@ -261,19 +270,7 @@ where
     }
     while running.join_next().await.is_some() {}
     let total = std::mem::replace(&mut *tally.lock().expect("tally lock"), Tally::new());
-    let measured_seconds = window.measure.as_secs_f64();
-    Ok(LoadResult {
-        concurrency: max_in_flight,
-        offered_per_second: Some(rate),
-        measured_seconds,
-        ok: total.ok,
-        ok_total: total.ok_total,
-        errors: total.errors,
-        per_second: total.ok as f64 / measured_seconds,
-        latency: Latency::of(&total.histogram),
-        cpu: None,
-        first_error: total.first_error,
-    })
+    Ok(total.into_result(max_in_flight, Some(rate), window))
 }
 
 /// CPU use (machine, nodes, NGINX, PostgreSQL, this process, others) during the measured part
@@ -297,8 +294,9 @@ mod tests {
             warmup: Duration::from_millis(100),
             measure: Duration::from_millis(400),
         };
-        // 200/s of 5 ms operations: never more than 2 in flight.
-        let steady = open_loop(200.0, window, 4, |_, _| async {
+        // 200/s of 5 ms operations: about 1 in flight; room for 64 absorbs a stalled scheduler
+        // on a busy machine (the late starts then run back to back).
+        let steady = open_loop(200.0, window, 64, |_, _| async {
             tokio::time::sleep(Duration::from_millis(5)).await;
             Ok(())
         })

@@ -19,15 +19,13 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use futures_util::{stream, StreamExt};
 use hdrhistogram::Histogram;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
-use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::api::{http_client, pending_post_id, Api, Membership};
+use crate::api::{create_post, http_client, Api, Membership};
 use crate::report::{cpu_row, fmt_thousands, CPU_HEADER};
 use crate::scenario::ClusterStack;
 use crate::stats::{cpu_during, open_loop, Latency, LoadResult, Window, OP_TIMEOUT};
@@ -211,7 +209,7 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
         .create_workspace(args.ws_users + 1, args.channels, Membership::OneChannelEach)
         .await
         .context("setting up users and channels")?;
-    let admin_token = workspace.accounts[0].token.clone();
+    let admin_authorization = format!("Bearer {}", workspace.accounts[0].token);
     // Client i authenticates as account 1 + i mod ws_users, who is in channel
     // (i mod ws_users) mod channels, and connects to node i mod nodes.
     let channel_of_client = |client: usize| (client % args.ws_users) % args.channels;
@@ -297,28 +295,18 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
             let post = posts_offset + (index as usize).min(capacity - 1);
             let channel = post % args.channels;
             tracker.sending(post, measured.then_some(phase));
-            let request = http
-                .post(&url)
-                .header(AUTHORIZATION, format!("Bearer {admin_token}"))
-                .header(CONTENT_TYPE, "application/json")
-                .body(
-                    json!({
-                        "channel_id": workspace.channel_ids[channel],
-                        "message": format!("fanout-{post}- a post for the fan-out benchmark"),
-                        "pending_post_id": pending_post_id(),
-                    })
-                    .to_string(),
-                );
+            let created = create_post(
+                &http,
+                &url,
+                &admin_authorization,
+                &workspace.channel_ids[channel],
+                format!("fanout-{post}- a post for the fan-out benchmark"),
+            );
             let tracker = tracker.clone();
             let (expect_other, expect_posting) =
                 (recipients_other[channel], recipients_posting[channel]);
             async move {
-                let response = request.send().await?;
-                let status = response.status();
-                let body = response.bytes().await?;
-                if status != reqwest::StatusCode::CREATED {
-                    bail!("{status}: {}", String::from_utf8_lossy(&body));
-                }
+                created.await?;
                 if measured {
                     let events = &tracker.phases[phase];
                     events

@@ -17,13 +17,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
-use serde_json::json;
 
-use crate::api::{http_client, pending_post_id, Api, Membership};
+use crate::api::{create_post, http_client, Api, Membership};
 use crate::pg::{self, ServerFacts, StatementCost};
-use crate::report::{cpu_row, fmt_rate, latency_row, CPU_HEADER, LATENCY_HEADER};
+use crate::report::{first_errors, fmt_rate, phase_tables, statements_table};
 use crate::scenario::posts::post_load;
 use crate::scenario::ClusterStack;
 use crate::stats::{cpu_during, open_loop, LoadResult, Window, OP_TIMEOUT};
@@ -182,27 +180,13 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
             let index = index as usize;
             let authorization = &authorizations[index % authorizations.len()];
             let channel_id = &workspace.channel_ids[index % workspace.channel_ids.len()];
-            let request = http
-                .post(&posts_url)
-                .header(AUTHORIZATION, authorization)
-                .header(CONTENT_TYPE, "application/json")
-                .body(
-                    json!({
-                        "channel_id": channel_id,
-                        "message": format!("benchmark post open-{rate}-{index}"),
-                        "pending_post_id": pending_post_id(),
-                    })
-                    .to_string(),
-                );
-            async move {
-                let response = request.send().await?;
-                let status = response.status();
-                let body = response.bytes().await?;
-                if status != reqwest::StatusCode::CREATED {
-                    bail!("{status}: {}", String::from_utf8_lossy(&body));
-                }
-                Ok(())
-            }
+            create_post(
+                &http,
+                &posts_url,
+                authorization,
+                channel_id,
+                format!("benchmark post open-{rate}-{index}"),
+            )
         };
         let (result, cpu) = tokio::join!(
             open_loop(rate, window, MAX_IN_FLIGHT, operation),
@@ -281,19 +265,7 @@ impl NginxPostsReport {
             let offered = result.offered_per_second.unwrap_or_default();
             phases.push((format!("NGINX, open loop {}/s", fmt_rate(offered)), result));
         }
-        out.push_str(&format!("{:<30} {}\n", "phase", LATENCY_HEADER));
-        for (name, result) in &phases {
-            out.push_str(&format!("{name:<30} {}\n", latency_row(result)));
-        }
-        out.push_str(&format!(
-            "\n{:<30} {}\n",
-            "CPU in the measured window", CPU_HEADER
-        ));
-        for (name, result) in &phases {
-            if let Some(cpu) = &result.cpu {
-                out.push_str(&format!("{name:<30} {}\n", cpu_row(cpu, result.per_second)));
-            }
-        }
+        out.push_str(&phase_tables(&phases));
         out.push_str(&format!(
             "\nratio closed loop / raw INSERT: {:.2} ({} vs {} per s)\n",
             self.ratio_closed_loop,
@@ -316,20 +288,11 @@ impl NginxPostsReport {
             "posts acknowledged over the whole run: {}, found in the database: {}\n",
             self.posts_acknowledged, self.posts_stored
         ));
-        if !self.statements.is_empty() {
-            out.push_str(&format!(
-                "\nPostgreSQL statements during the closed-loop phase, per acknowledged post\n{}\n",
-                StatementCost::HEADER
-            ));
-            for statement in &self.statements {
-                out.push_str(&format!("{}\n", statement.row()));
-            }
-        }
-        for (name, result) in &phases {
-            if let Some(error) = &result.first_error {
-                out.push_str(&format!("first error ({name}): {error}\n"));
-            }
-        }
+        out.push_str(&statements_table(
+            "PostgreSQL statements during the closed-loop phase, per acknowledged post",
+            &self.statements,
+        ));
+        out.push_str(&first_errors(&phases));
         out
     }
 }

@@ -17,13 +17,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
-use serde_json::json;
 
-use crate::api::{http_client, pending_post_id, Api, Membership, Workspace};
+use crate::api::{create_post, http_client, Api, Membership, Workspace};
 use crate::pg::{self, ServerFacts, StatementCost};
-use crate::report::{cpu_row, fmt_rate, latency_row, CPU_HEADER, LATENCY_HEADER};
+use crate::report::{first_errors, fmt_rate, phase_tables, statements_table};
 use crate::scenario::Stack;
 use crate::stats::{closed_loop, cpu_during, LoadResult, Window, OP_TIMEOUT};
 use crate::sys::Parties;
@@ -197,27 +195,13 @@ pub async fn post_load(
         let mut sequence = 0u64;
         workers.push(move || {
             sequence += 1;
-            let body = json!({
-                "channel_id": channel_id,
-                "message": format!("benchmark post {worker}-{sequence}"),
-                "pending_post_id": pending_post_id(),
-            })
-            .to_string();
-            let request = client
-                .post(&url)
-                .header(AUTHORIZATION, &authorization)
-                .header(CONTENT_TYPE, "application/json")
-                .body(body);
-            async move {
-                let response = request.send().await?;
-                let status = response.status();
-                // Read the whole body so the connection goes back to the keep-alive pool.
-                let body = response.bytes().await?;
-                if status != reqwest::StatusCode::CREATED {
-                    bail!("{status}: {}", String::from_utf8_lossy(&body));
-                }
-                Ok(())
-            }
+            create_post(
+                &client,
+                &url,
+                &authorization,
+                &channel_id,
+                format!("benchmark post {worker}-{sequence}"),
+            )
         });
     }
     let (result, cpu) = tokio::join!(closed_loop(workers, window), cpu_during(parties, window));
@@ -255,19 +239,7 @@ impl PostsReport {
             "each phase: {:.0} s warm-up, then {:.0} s measured; Chorus clients post as {} users\n\n",
             self.warmup_seconds, self.raw_insert.measured_seconds, self.users
         ));
-        out.push_str(&format!("{:<30} {}\n", "phase", LATENCY_HEADER));
-        for (name, result) in self.phases() {
-            out.push_str(&format!("{name:<30} {}\n", latency_row(result)));
-        }
-        out.push_str(&format!(
-            "\n{:<30} {}\n",
-            "CPU in the measured window", CPU_HEADER
-        ));
-        for (name, result) in self.phases() {
-            if let Some(cpu) = &result.cpu {
-                out.push_str(&format!("{name:<30} {}\n", cpu_row(cpu, result.per_second)));
-            }
-        }
+        out.push_str(&phase_tables(&self.phases()));
         out.push_str(&format!(
             "\nratio Chorus/raw: 1 channel {:.2} ({} vs {} per s)",
             self.ratio_one_channel,
@@ -286,20 +258,11 @@ impl PostsReport {
             "\nposts acknowledged over the whole run: {}, found in the database: {}\n",
             self.posts_acknowledged, self.posts_stored
         ));
-        if !self.statements.is_empty() {
-            out.push_str(&format!(
-                "\nPostgreSQL statements during the Chorus phases, per acknowledged post\n{}\n",
-                StatementCost::HEADER
-            ));
-            for statement in &self.statements {
-                out.push_str(&format!("{}\n", statement.row()));
-            }
-        }
-        for (name, result) in self.phases() {
-            if let Some(error) = &result.first_error {
-                out.push_str(&format!("first error ({name}): {error}\n"));
-            }
-        }
+        out.push_str(&statements_table(
+            "PostgreSQL statements during the Chorus phases, per acknowledged post",
+            &self.statements,
+        ));
+        out.push_str(&first_errors(&self.phases()));
         out
     }
 }
