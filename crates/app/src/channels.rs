@@ -322,7 +322,7 @@ impl App {
         if let Ok(existing) = channel_store::get_by_name(&db, "", &name).await {
             return Ok(existing);
         }
-        let users = user_store::get_many(&db, &member_ids.to_vec()).await?;
+        let users = user_store::get_many(&db, member_ids).await?;
         if users.len() != member_ids.len() {
             return Err(AppError::bad_request(
                 "api.channel.create_direct_channel.invalid_user.app_error",

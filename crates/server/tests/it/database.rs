@@ -567,6 +567,9 @@ struct FailoverTrial {
     duplicated: usize,
 }
 
+/// When a write was answered: the post id, or the status and error id.
+type WriteAttempt = (Instant, Result<String, (u16, String)>);
+
 #[derive(Clone, Copy, PartialEq)]
 enum Failover {
     /// The seeds: promote, edit DataSource, reload config, recycle connections.
@@ -587,7 +590,7 @@ async fn failover_trial(kind: Failover, trial: usize) -> FailoverTrial {
     let channel_id = team_and_channel(&admin, &format!("failover{trial}")).await;
 
     // The writer: a post every 20 ms, each retried with its pending_post_id until acknowledged.
-    let log: Arc<Mutex<Vec<(Instant, Result<String, (u16, String)>)>>> = Arc::default();
+    let log: Arc<Mutex<Vec<WriteAttempt>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (admin, log, stop, channel_id) =
