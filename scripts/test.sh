@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it (.ci/run): installs what is missing, then formatting, build
-# and every test. Each test that needs PostgreSQL starts its own (crates/testkit); the end-to-end
-# tests drive the official JS and Python clients from tests/compat.
+# The whole test suite, as CI runs it (.ci/run): installs what is missing, then formatting, build,
+# every test and the short chaos suite (scripts/chaos.sh). Each test that needs PostgreSQL starts
+# its own (crates/testkit); the end-to-end tests drive the official JS and Python clients from
+# tests/compat.
 #
 # Works unattended (CI=true, no stdin). Prints a summary; exits non-zero if any step failed.
 set -euo pipefail
@@ -167,8 +168,10 @@ main() {
     run_step "cargo fmt --check" cargo fmt --all -- --check || true
     if run_step "cargo build" cargo build --workspace --all-targets; then
         run_step "cargo test" cargo test --workspace --no-fail-fast || true
+        run_step "chaos suite (short)" scripts/chaos.sh || true
     else
         skip_step "cargo test" "build failed"
+        skip_step "chaos suite (short)" "build failed"
     fi
 
     [ -z "$failed" ]
