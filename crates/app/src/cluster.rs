@@ -349,6 +349,21 @@ impl MessageHandler for ClusterBridge {
             other => app.apply_invalidation(&other),
         }
     }
+
+    /// Cache invalidations and events from that node never came: drop every cache, and end
+    /// every websocket here so its client resyncs (a resume would replay a queue that lacks
+    /// those events).
+    fn messages_lost(&self, from_node: &str) {
+        let Some(inner) = self.app.upgrade() else {
+            return;
+        };
+        tracing::warn!(
+            from_node,
+            "messages from another node were lost: clearing caches, websocket clients resync"
+        );
+        inner.caches.clear_all();
+        inner.hub.resync_everyone();
+    }
 }
 
 /// Runs while the app lives: drops the records of dead nodes' connections past retention.

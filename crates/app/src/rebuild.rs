@@ -16,7 +16,7 @@
 
 use crate::posts::{post_event, posted_event};
 use crate::App;
-use chorus_cluster::ConnectionCheckpoint;
+use chorus_cluster::{ConnectionCheckpoint, ConnectionRecord};
 use chorus_model::{event_names, Broadcast, Post, Reaction, WebSocketEvent};
 use chorus_realtime::{change_of, ResumeRequest, ResumeSource};
 use chorus_store::{channels as channel_store, posts as post_store, reactions as reaction_store};
@@ -106,6 +106,28 @@ impl CheckpointBook {
 
     fn find(&self, connection_id: &str) -> Option<Record> {
         self.records.lock().get(connection_id).cloned()
+    }
+
+    /// A record another node had of a connection this node has none of (it started later).
+    fn adopt(&self, connection_id: &str, record: ConnectionRecord) {
+        let mut records = self.records.lock();
+        if records.len() >= MAX_RECORDS {
+            return;
+        }
+        records
+            .entry(connection_id.to_string())
+            .or_insert_with(|| Record {
+                owner: record.owner,
+                user_id: record.user_id,
+                session_id: record.session_id,
+                horizon: record.horizon,
+                next_seq: record.next_seq,
+                changes: record.changes.into(),
+                unrebuildable_seqs: record.unrebuildable_seqs.into(),
+                unrebuildable_floor: record.unrebuildable_floor,
+                overflowed: record.overflowed,
+                updated: Instant::now(),
+            });
     }
 
     /// Forgets records of dead nodes' connections past their retention.
@@ -205,6 +227,33 @@ impl App {
             .checkpoint_book
             .find(connection_id)
             .map(|record| record.owner)
+    }
+
+    /// What this node knows of another node's connection, for a node that knows nothing.
+    pub(crate) fn connection_record(&self, connection_id: &str) -> Option<ConnectionRecord> {
+        let record = self.inner.checkpoint_book.find(connection_id)?;
+        Some(ConnectionRecord {
+            owner: record.owner,
+            user_id: record.user_id,
+            session_id: record.session_id,
+            horizon: record.horizon,
+            next_seq: record.next_seq,
+            changes: record.changes.into(),
+            unrebuildable_seqs: record.unrebuildable_seqs.into(),
+            unrebuildable_floor: record.unrebuildable_floor,
+            overflowed: record.overflowed,
+        })
+    }
+
+    /// Keeps a record a peer had of a connection this node has none of; returns its owner.
+    pub(crate) fn adopt_connection_record(
+        &self,
+        connection_id: &str,
+        record: ConnectionRecord,
+    ) -> String {
+        let owner = record.owner.clone();
+        self.inner.checkpoint_book.adopt(connection_id, record);
+        owner
     }
 
     /// Rebuilds what the client of a dead node's connection missed, or says it cannot.
