@@ -5,6 +5,7 @@
 //! it reliably (acknowledged, ordered per sender) to every other node, so a change made
 //! through node A is visible on node B before A's next event reaches B's clients.
 
+use crate::post_order::PREVIOUS_POST_AT;
 use crate::{require_system_admin, App, AppInner, AppResult};
 use chorus_cluster::{Cluster, ClusterMessage, MessageHandler, Readiness};
 use chorus_jobs::LeaderLease;
@@ -92,6 +93,23 @@ impl App {
             ClusterMessage::UserChanged { user_id } => caches.users.remove(user_id),
             ClusterMessage::InvalidateAllCaches => caches.clear_all(),
             _ => {}
+        }
+    }
+
+    /// An event from another node, to this node's clients: a `posted` event that names the
+    /// channel's previous post waits for it (see `post_order`).
+    fn publish_received(&self, mut event: WebSocketEvent) {
+        let chain = event
+            .data
+            .remove(PREVIOUS_POST_AT)
+            .and_then(|previous| previous.as_i64())
+            .zip(posted_create_at(&event));
+        match chain {
+            Some((previous_post_at, create_at)) => {
+                let channel_id = event.broadcast.channel_id.clone();
+                self.publish_post_in_order(&channel_id, create_at, previous_post_at, event);
+            }
+            None => self.inner.hub.publish(event),
         }
     }
 
@@ -288,7 +306,7 @@ impl MessageHandler for ClusterBridge {
                         }
                         // Reads prompted by this event must see the write behind it.
                         app.note_event_writes(&event);
-                        app.inner.hub.publish(event);
+                        app.publish_received(event);
                     }
                     Err(error) => {
                         tracing::warn!(from_node, error = %error, "undecodable websocket event from another node")
@@ -364,6 +382,15 @@ impl MessageHandler for ClusterBridge {
         inner.caches.clear_all();
         inner.hub.resync_everyone();
     }
+}
+
+/// The `create_at` of the post a `posted` event carries (as a JSON string, Mattermost's shape).
+fn posted_create_at(event: &WebSocketEvent) -> Option<i64> {
+    if event.event != event_names::POSTED {
+        return None;
+    }
+    let post: Value = serde_json::from_str(event.data.get("post")?.as_str()?).ok()?;
+    post["create_at"].as_i64()
 }
 
 /// Runs while the app lives: drops the records of dead nodes' connections past retention.

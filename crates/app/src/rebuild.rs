@@ -350,7 +350,7 @@ impl App {
     }
 
     /// The `posted` event of a post as it was created.
-    async fn rebuilt_posted(&self, post: &Post) -> Option<WebSocketEvent> {
+    pub(crate) async fn rebuilt_posted(&self, post: &Post) -> Option<WebSocketEvent> {
         let channel = self.cached_channel(&post.channel_id).await.ok()?;
         let sender = self.cached_user(&post.user_id).await.ok()?;
         let mentioned = self

@@ -1075,3 +1075,50 @@ async fn a_websocket_of_a_killed_node_resumes_on_a_node_restarted_since_it_conne
     assert_eq!(posted_ids(&resumed.history), vec![missed, after]);
     assert_eq!(resumed.history[0]["seq"], next_seq);
 }
+
+/// A post stored by a node that died before publishing it (inserted here straight into the
+/// database, as such a node leaves it) still reaches clients, before the next post of its
+/// channel: that one names it as its predecessor, and a node that does not get it in time
+/// reads it from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_node_died_before_publishing_it_reaches_clients_in_order() {
+    let (sandbox, admin_token, bob_token, channel_id) =
+        cluster_with_a_channel(2, "order-orphan").await;
+    let admin = sandbox.node(1).api().with_token(&admin_token);
+    let admin_id = admin.get("/users/me").await.expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut bob = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
+    post_message(&admin, &channel_id, "first").await;
+    bob.wait_for("posted").await;
+
+    let orphan = chorus_model::new_id();
+    let database = sandbox
+        .database_url
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .unwrap()
+        .to_string();
+    chorus_testkit::PgServer::shared()
+        .psql(
+            &database,
+            &format!(
+                "BEGIN; \
+                 INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, \
+                 channelid, rootid, originalid, message, type, props, hashtags, fileids, \
+                 hasreactions, replycount, lastreplyat, pendingpostid) \
+                 SELECT '{orphan}', lastpostat + 1, lastpostat + 1, 0, 0, false, '{admin_id}', \
+                 id, '', '', 'stored, never published', '', '{{}}', '', '[]', false, 0, 0, '' \
+                 FROM channels WHERE id = '{channel_id}'; \
+                 UPDATE channels SET lastpostat = lastpostat + 1 WHERE id = '{channel_id}'; \
+                 COMMIT;"
+            ),
+        )
+        .expect("a post stored without its event");
+    let next = post_message(&admin, &channel_id, "next").await;
+
+    let received = bob.events_within(Duration::from_secs(3)).await;
+    assert_eq!(posted_ids(&received), vec![orphan, next]);
+}
