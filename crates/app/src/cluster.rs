@@ -96,21 +96,20 @@ impl App {
         }
     }
 
-    /// An event from another node, to this node's clients: a `posted` event that names the
-    /// channel's previous post waits for it (see `post_order`).
+    /// An event from another node, to this node's clients: a `posted` event waits for the
+    /// channel's previous post it names (see `post_order`). One from a node that does not
+    /// name it (an older version) goes out at once, and counts as published.
     fn publish_received(&self, mut event: WebSocketEvent) {
-        let chain = event
-            .data
-            .remove(PREVIOUS_POST_AT)
+        let previous_post_at = event.data.remove(PREVIOUS_POST_AT);
+        let Some(create_at) = posted_create_at(&event) else {
+            self.inner.hub.publish(event);
+            return;
+        };
+        let previous_post_at = previous_post_at
             .and_then(|previous| previous.as_i64())
-            .zip(posted_create_at(&event));
-        match chain {
-            Some((previous_post_at, create_at)) => {
-                let channel_id = event.broadcast.channel_id.clone();
-                self.publish_post_in_order(&channel_id, create_at, previous_post_at, event);
-            }
-            None => self.inner.hub.publish(event),
-        }
+            .unwrap_or(i64::MIN);
+        let channel_id = event.broadcast.channel_id.clone();
+        self.publish_post_in_order(&channel_id, create_at, previous_post_at, event);
     }
 
     /// Sessions deleted from the database: forget them and close their sockets everywhere.
