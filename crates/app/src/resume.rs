@@ -1,5 +1,7 @@
 //! Resuming a websocket connection that is not on this node: ask the other nodes for it (the
-//! node that holds it parked hands it over, as Mattermost's `GetWSQueues`).
+//! node that holds it parked hands it over, as Mattermost's `GetWSQueues`). When none holds
+//! it, it is rebuilt from the database with this node's checkpoint record of it, or with a
+//! peer's (`ResumeAnswer::Recorded`) when this node started after the connection did.
 //!
 //! Admission: when a node dies, its clients come back all at once. Resumes that need other
 //! nodes take one of [`RESUMES_AT_ONCE`] permits; the others wait (up to

@@ -421,7 +421,9 @@ impl Cluster {
 
     /// Sends to every peer: acknowledged, retried, in order per sender, delivered exactly
     /// once, surviving a broken connection (unacknowledged messages are resent on the next
-    /// one). Peers that are down keep their queue for `dead_node_grace_period`.
+    /// one). Peers that are down keep their queue for `dead_node_grace_period`. A message
+    /// dropped all the same (queue full, peer forgotten) leaves a gap in the numbering that
+    /// the receiver reports to its handler (`MessageHandler::messages_lost`).
     pub fn send_reliable(&self, message: ClusterMessage) {
         self.inner.links.send_reliable(None, encode(&message));
     }
