@@ -36,7 +36,10 @@ const MAX_CHANNELS: usize = 100_000;
 const IDLE_CHAIN: Duration = Duration::from_secs(600);
 
 /// Posts read at most per gap fill.
-const MAX_FILLED: i64 = 1000;
+const MAX_FILLED: usize = 1000;
+
+/// Gap fills tried while the master cannot be read, before the waiting posts go out anyway.
+const FILL_ATTEMPTS: u32 = 20;
 
 /// The `data` key carrying the previous post's `create_at` between nodes (removed before the
 /// event reaches a client).
@@ -74,24 +77,29 @@ impl Chain {
         self.recent.contains(&create_at)
     }
 
-    fn publish(&mut self, create_at: i64, event: WebSocketEvent, ready: &mut Vec<WebSocketEvent>) {
+    fn publish(
+        &mut self,
+        create_at: i64,
+        event: WebSocketEvent,
+        publish: &mut dyn FnMut(WebSocketEvent),
+    ) {
         self.last_at = self.last_at.max(create_at);
         self.recent.push_back(create_at);
         if self.recent.len() > RECENT_PER_CHANNEL {
             self.recent.pop_front();
         }
-        ready.push(event);
+        publish(event);
     }
 
     /// Publishes the waiting posts whose predecessor is now published, in order.
-    fn release(&mut self, ready: &mut Vec<WebSocketEvent>) {
+    fn release(&mut self, publish: &mut dyn FnMut(WebSocketEvent)) {
         while let Some(entry) = self.waiting.first_entry() {
             let create_at = *entry.key();
             let previous_at = entry.get().0;
             if create_at <= self.last_at {
                 let (_, event) = entry.remove();
                 if !self.was_published(create_at) {
-                    self.publish(create_at, event, ready);
+                    self.publish(create_at, event, publish);
                 }
                 continue;
             }
@@ -99,7 +107,7 @@ impl Chain {
                 return;
             }
             let (_, event) = entry.remove();
-            self.publish(create_at, event, ready);
+            self.publish(create_at, event, publish);
         }
     }
 
@@ -112,7 +120,8 @@ impl Chain {
 
 impl PostOrder {
     /// A `posted` event of `channel_id` created at `create_at`, whose predecessor in the
-    /// channel was created at `previous_at`. Returns the events to publish now, in order, and
+    /// channel was created at `previous_at`. Hands the events that can go out now to
+    /// `publish`, in order and under the lock (so two offers cannot interleave them); returns
     /// whether a gap fill must be scheduled.
     fn offer(
         &self,
@@ -120,7 +129,8 @@ impl PostOrder {
         create_at: i64,
         previous_at: i64,
         event: WebSocketEvent,
-    ) -> (Vec<WebSocketEvent>, bool) {
+        publish: &mut dyn FnMut(WebSocketEvent),
+    ) -> bool {
         let mut chains = self.chains.lock();
         if chains.len() > MAX_CHANNELS {
             chains.retain(|_, chain| {
@@ -131,19 +141,18 @@ impl PostOrder {
             .entry(channel_id.to_string())
             .or_insert_with(|| Chain::starting_at(previous_at));
         chain.touched = Instant::now();
-        let mut ready = Vec::new();
         if create_at <= chain.last_at {
             // Published already (by a gap fill), or older than the start of this chain:
             // late, but never withheld.
             if !chain.was_published(create_at) {
-                chain.publish(create_at, event, &mut ready);
+                chain.publish(create_at, event, publish);
             }
-            return (ready, false);
+            return false;
         }
         if previous_at <= chain.last_at {
-            chain.publish(create_at, event, &mut ready);
-            chain.release(&mut ready);
-            return (ready, false);
+            chain.publish(create_at, event, publish);
+            chain.release(publish);
+            return false;
         }
         chain
             .waiting
@@ -151,7 +160,7 @@ impl PostOrder {
             .or_insert((previous_at, event));
         let schedule_fill = !chain.filling;
         chain.filling = true;
-        (ready, schedule_fill)
+        schedule_fill
     }
 
     fn first_gap(&self, channel_id: &str) -> Option<(i64, i64)> {
@@ -165,27 +174,30 @@ impl PostOrder {
     }
 
     /// Publishes the posts read for a gap ending at `up_to` (in `create_at` order), then the
-    /// waiting posts they unblock.
+    /// waiting posts they unblock. `complete`: every post of the gap was read (otherwise only
+    /// up to the last one read is done with).
     fn fill(
         &self,
         channel_id: &str,
         up_to: i64,
         filled: Vec<(i64, WebSocketEvent)>,
-    ) -> Vec<WebSocketEvent> {
+        complete: bool,
+        publish: &mut dyn FnMut(WebSocketEvent),
+    ) {
         let mut chains = self.chains.lock();
-        let mut ready = Vec::new();
         let Some(chain) = chains.get_mut(channel_id) else {
-            return ready;
+            return;
         };
         for (create_at, event) in filled {
             if create_at > chain.last_at {
-                chain.publish(create_at, event, &mut ready);
+                chain.publish(create_at, event, publish);
             }
         }
-        // Whatever the database had (or not), nothing before `up_to` is waited for any more.
-        chain.last_at = chain.last_at.max(up_to);
-        chain.release(&mut ready);
-        ready
+        if complete {
+            // Whatever the database had, nothing up to `up_to` is waited for any more.
+            chain.last_at = chain.last_at.max(up_to);
+        }
+        chain.release(publish);
     }
 }
 
@@ -199,13 +211,13 @@ impl App {
         previous_at: i64,
         event: WebSocketEvent,
     ) {
-        let (ready, schedule_fill) =
+        let hub = &self.inner.hub;
+        let schedule_fill =
             self.inner
                 .post_order
-                .offer(channel_id, create_at, previous_at, event);
-        for event in ready {
-            self.inner.hub.publish(event);
-        }
+                .offer(channel_id, create_at, previous_at, event, &mut |ready| {
+                    hub.publish(ready)
+                });
         if schedule_fill {
             let app = self.clone();
             let channel_id = channel_id.to_string();
@@ -216,12 +228,26 @@ impl App {
     /// Runs while posts of the channel wait for predecessors: gives them [`GAP_WAIT`] to come,
     /// then reads the missing ones from the master.
     async fn fill_post_gaps(&self, channel_id: &str) {
+        let mut failed_attempts = 0;
         loop {
             tokio::time::sleep(GAP_WAIT).await;
             let Some((after, up_to)) = self.inner.post_order.first_gap(channel_id) else {
                 return;
             };
-            let filled = self.posts_created_between(channel_id, after, up_to).await;
+            let read = self.posts_created_between(channel_id, after, up_to).await;
+            let (filled, complete) = match read {
+                Some(filled) => {
+                    let complete = filled.len() < MAX_FILLED;
+                    (filled, complete)
+                }
+                None if failed_attempts + 1 < FILL_ATTEMPTS => {
+                    failed_attempts += 1;
+                    continue;
+                }
+                // The master stays out of reach: the waiting posts go out without the gap.
+                None => (Vec::new(), true),
+            };
+            failed_attempts = 0;
             tracing::info!(
                 channel_id,
                 after,
@@ -229,38 +255,40 @@ impl App {
                 filled = filled.len(),
                 "posts missing from a channel's order read from the database"
             );
-            for event in self.inner.post_order.fill(channel_id, up_to, filled) {
-                self.inner.hub.publish(event);
-            }
+            let hub = &self.inner.hub;
+            self.inner
+                .post_order
+                .fill(channel_id, up_to, filled, complete, &mut |ready| {
+                    hub.publish(ready)
+                });
         }
     }
 
-    /// The `posted` events of the channel's posts created in `(after, up_to]`; none when the
-    /// master cannot be read (the waiting posts are then published without them).
+    /// The `posted` events of the channel's posts created in `(after, up_to]`, at most
+    /// [`MAX_FILLED`]; None when the master cannot be read.
     async fn posts_created_between(
         &self,
         channel_id: &str,
         after: i64,
         up_to: i64,
-    ) -> Vec<(i64, WebSocketEvent)> {
+    ) -> Option<Vec<(i64, WebSocketEvent)>> {
+        let limit = MAX_FILLED as i64;
         let posts = match self.store().master().await {
-            Ok(db) => post_store::created_between(&db, channel_id, after, up_to, MAX_FILLED).await,
+            Ok(db) => post_store::created_between(&db, channel_id, after, up_to, limit).await,
             Err(error) => Err(error),
         };
         let posts = match posts {
             Ok(posts) => posts,
             Err(error) => {
                 tracing::warn!(channel_id, error = %error, "cannot read the posts missing from a channel's order");
-                return Vec::new();
+                return None;
             }
         };
         let mut events = Vec::with_capacity(posts.len());
         for post in &posts {
-            if let Some(event) = self.rebuilt_posted(post).await {
-                events.push((post.create_at, event));
-            }
+            events.push((post.create_at, self.rebuilt_posted(post).await?));
         }
-        events
+        Some(events)
     }
 }
 
@@ -280,40 +308,81 @@ mod tests {
             .collect()
     }
 
+    /// Offers a post; returns what went out and whether a fill is due.
+    fn offer(
+        order: &PostOrder,
+        create_at: i64,
+        previous_at: i64,
+        label: &str,
+    ) -> (Vec<String>, bool) {
+        let mut published = Vec::new();
+        let fill = order.offer("c", create_at, previous_at, posted(label), &mut |event| {
+            published.push(event)
+        });
+        (labels(&published), fill)
+    }
+
     #[test]
     fn a_post_waits_for_the_one_before_it() {
         let order = PostOrder::default();
         assert_eq!(
-            labels(&order.offer("c", 10, 5, posted("first")).0),
-            ["first"]
+            offer(&order, 10, 5, "first"),
+            (vec!["first".to_string()], false)
         );
-        let (ready, fill) = order.offer("c", 30, 20, posted("third"));
-        assert!(ready.is_empty());
-        assert!(fill, "a gap opened");
-        let (ready, fill) = order.offer("c", 40, 30, posted("fourth"));
-        assert!(ready.is_empty() && !fill, "one fill per channel at a time");
-        let (ready, _) = order.offer("c", 20, 10, posted("second"));
-        assert_eq!(labels(&ready), ["second", "third", "fourth"]);
+        assert_eq!(
+            offer(&order, 30, 20, "third"),
+            (vec![], true),
+            "a gap opened"
+        );
+        assert_eq!(
+            offer(&order, 40, 30, "fourth"),
+            (vec![], false),
+            "one fill per channel at a time"
+        );
+        let (published, _) = offer(&order, 20, 10, "second");
+        assert_eq!(published, ["second", "third", "fourth"]);
         assert_eq!(order.first_gap("c"), None);
     }
 
     #[test]
     fn a_gap_filled_from_the_database_comes_first_and_its_late_event_is_dropped() {
         let order = PostOrder::default();
-        order.offer("c", 10, 5, posted("first"));
-        order.offer("c", 30, 20, posted("third"));
-        assert_eq!(order.first_gap("c"), Some((10, 20)));
-        let ready = order.fill("c", 20, vec![(20, posted("second from the database"))]);
-        assert_eq!(labels(&ready), ["second from the database", "third"]);
-        let (late, _) = order.offer("c", 20, 10, posted("second"));
-        assert!(late.is_empty(), "published already");
+        offer(&order, 10, 5, "first");
+        offer(&order, 40, 30, "fourth");
+        assert_eq!(order.first_gap("c"), Some((10, 30)));
+        let mut published = Vec::new();
+        order.fill(
+            "c",
+            30,
+            vec![(20, posted("second (database)"))],
+            false,
+            &mut |event| published.push(event),
+        );
+        assert_eq!(
+            labels(&published),
+            ["second (database)"],
+            "the read was cut short"
+        );
+        assert_eq!(order.first_gap("c"), Some((20, 30)));
+        published.clear();
+        order.fill(
+            "c",
+            30,
+            vec![(30, posted("third (database)"))],
+            true,
+            &mut |event| published.push(event),
+        );
+        assert_eq!(labels(&published), ["third (database)", "fourth"]);
+        assert!(
+            offer(&order, 20, 10, "second").0.is_empty(),
+            "published already"
+        );
     }
 
     #[test]
     fn a_post_older_than_the_chain_is_published_late_rather_than_never() {
         let order = PostOrder::default();
-        order.offer("c", 30, 20, posted("newer"));
-        let (ready, _) = order.offer("c", 20, 10, posted("older"));
-        assert_eq!(labels(&ready), ["older"]);
+        offer(&order, 30, 20, "newer");
+        assert_eq!(offer(&order, 20, 10, "older").0, ["older"]);
     }
 }
