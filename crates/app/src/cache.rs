@@ -5,15 +5,24 @@ use chorus_model::{Channel, Session, User};
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A map whose entries expire after `ttl`. Bounded: when full, it is cleared (simple, and a
 /// burst of misses after that is cheap compared to unbounded growth).
+///
+/// A value read from the database while an invalidation arrives must not be cached: the read
+/// may predate the change (a member added on another node, whose invalidation came while
+/// this node was still reading), and would stay stale until the TTL. So a fill takes the
+/// cache's [`TtlCache::generation`] before reading, and [`TtlCache::insert`] keeps the value
+/// only if no entry was removed since.
 pub(crate) struct TtlCache<K, V> {
     entries: RwLock<HashMap<K, (V, Instant)>>,
     ttl: Duration,
     capacity: usize,
+    /// Bumped by every removal, so fills that raced one are not kept.
+    generation: AtomicU64,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
@@ -22,7 +31,13 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             entries: RwLock::new(HashMap::new()),
             ttl,
             capacity,
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Take it before reading the value to insert.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<V> {
@@ -34,11 +49,16 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         Some(value.clone())
     }
 
-    pub(crate) fn insert(&self, key: K, value: V) {
+    /// Caches a value read after [`TtlCache::generation`] returned `read_at`, unless an entry
+    /// was removed since.
+    pub(crate) fn insert(&self, key: K, value: V, read_at: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let mut entries = self.entries.write();
+        if self.generation.load(Ordering::SeqCst) != read_at {
+            return;
+        }
         if entries.len() >= self.capacity {
             entries.clear();
         }
@@ -46,17 +66,21 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     pub(crate) fn remove(&self, key: &K) {
-        self.entries.write().remove(key);
+        let mut entries = self.entries.write();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.remove(key);
     }
 
     pub(crate) fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
-        self.entries
-            .write()
-            .retain(|key, (value, _)| keep(key, value));
+        let mut entries = self.entries.write();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.retain(|key, (value, _)| keep(key, value));
     }
 
     pub(crate) fn clear(&self) {
-        self.entries.write().clear();
+        let mut entries = self.entries.write();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
     }
 }
 
@@ -108,5 +132,25 @@ impl ShardedLocks {
     pub(crate) async fn lock(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
         let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
         self.shards[index].lock().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_raced_an_invalidation_is_not_cached() {
+        let cache: TtlCache<&str, u32> = TtlCache::new(Duration::from_secs(60), 10);
+        let before_read = cache.generation();
+        cache.remove(&"members");
+        cache.insert("members", 1, before_read);
+        assert_eq!(
+            cache.get(&"members"),
+            None,
+            "the read may predate the change"
+        );
+        cache.insert("members", 2, cache.generation());
+        assert_eq!(cache.get(&"members"), Some(2));
     }
 }

@@ -69,6 +69,7 @@ impl App {
         {
             return Ok(members);
         }
+        let read_at = self.inner.caches.channel_members.generation();
         let db = self.store().master().await?;
         let members: HashSet<String> = channel_store::member_ids(&db, channel_id)
             .await?
@@ -78,7 +79,7 @@ impl App {
         self.inner
             .caches
             .channel_members
-            .insert(channel_id.to_string(), members.clone());
+            .insert(channel_id.to_string(), members.clone(), read_at);
         Ok(members)
     }
 
@@ -86,12 +87,13 @@ impl App {
         if let Some(channel) = self.inner.caches.channels.get(&channel_id.to_string()) {
             return Ok(channel);
         }
+        let read_at = self.inner.caches.channels.generation();
         let db = self.store().master().await?;
         let channel = Arc::new(channel_store::get(&db, channel_id).await?);
         self.inner
             .caches
             .channels
-            .insert(channel_id.to_string(), channel.clone());
+            .insert(channel_id.to_string(), channel.clone(), read_at);
         Ok(channel)
     }
 

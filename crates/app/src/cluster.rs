@@ -5,6 +5,7 @@
 //! it reliably (acknowledged, ordered per sender) to every other node, so a change made
 //! through node A is visible on node B before A's next event reaches B's clients.
 
+use crate::post_order::PREVIOUS_POST_AT;
 use crate::{require_system_admin, App, AppInner, AppResult};
 use chorus_cluster::{Cluster, ClusterMessage, MessageHandler, Readiness};
 use chorus_jobs::LeaderLease;
@@ -93,6 +94,22 @@ impl App {
             ClusterMessage::InvalidateAllCaches => caches.clear_all(),
             _ => {}
         }
+    }
+
+    /// An event from another node, to this node's clients: a `posted` event waits for the
+    /// channel's previous post it names (see `post_order`). One from a node that does not
+    /// name it (an older version) goes out at once, and counts as published.
+    fn publish_received(&self, mut event: WebSocketEvent) {
+        let previous_post_at = event.data.remove(PREVIOUS_POST_AT);
+        let Some(create_at) = posted_create_at(&event) else {
+            self.inner.hub.publish(event);
+            return;
+        };
+        let previous_post_at = previous_post_at
+            .and_then(|previous| previous.as_i64())
+            .unwrap_or(i64::MIN);
+        let channel_id = event.broadcast.channel_id.clone();
+        self.publish_post_in_order(&channel_id, create_at, previous_post_at, event);
     }
 
     /// Sessions deleted from the database: forget them and close their sockets everywhere.
@@ -288,7 +305,7 @@ impl MessageHandler for ClusterBridge {
                         }
                         // Reads prompted by this event must see the write behind it.
                         app.note_event_writes(&event);
-                        app.inner.hub.publish(event);
+                        app.publish_received(event);
                     }
                     Err(error) => {
                         tracing::warn!(from_node, error = %error, "undecodable websocket event from another node")
@@ -349,6 +366,30 @@ impl MessageHandler for ClusterBridge {
             other => app.apply_invalidation(&other),
         }
     }
+
+    /// Cache invalidations and events from that node never came: drop every cache, and end
+    /// every websocket here so its client resyncs (a resume would replay a queue that lacks
+    /// those events).
+    fn messages_lost(&self, from_node: &str) {
+        let Some(inner) = self.app.upgrade() else {
+            return;
+        };
+        tracing::warn!(
+            from_node,
+            "messages from another node were lost: clearing caches, websocket clients resync"
+        );
+        inner.caches.clear_all();
+        inner.hub.resync_everyone();
+    }
+}
+
+/// The `create_at` of the post a `posted` event carries (as a JSON string, Mattermost's shape).
+fn posted_create_at(event: &WebSocketEvent) -> Option<i64> {
+    if event.event != event_names::POSTED {
+        return None;
+    }
+    let post: Value = serde_json::from_str(event.data.get("post")?.as_str()?).ok()?;
+    post["create_at"].as_i64()
 }
 
 /// Runs while the app lives: drops the records of dead nodes' connections past retention.

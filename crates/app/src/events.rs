@@ -1,7 +1,8 @@
 //! Publishing websocket events, and the bridge the hub uses to reach the app.
 
+use crate::post_order::PREVIOUS_POST_AT;
 use crate::{App, AppInner};
-use chorus_model::{AppError, WebSocketEvent, WebSocketRequest};
+use chorus_model::{AppError, Post, WebSocketEvent, WebSocketRequest};
 use chorus_realtime::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
@@ -25,6 +26,16 @@ impl App {
         self.note_event_writes(&event);
         self.forward_event(&event);
         self.inner.hub.publish(event);
+    }
+
+    /// [`App::publish`] for the `posted` event of a post just stored, whose channel's
+    /// previous post was created at `previous_post_at`: every node hands it to its clients in
+    /// the channel's `create_at` order (see `post_order`).
+    pub(crate) fn publish_post(&self, event: WebSocketEvent, post: &Post, previous_post_at: i64) {
+        self.note_event_writes(&event);
+        let chained = event.clone().with(PREVIOUS_POST_AT, previous_post_at);
+        self.forward_event(&chained);
+        self.publish_post_in_order(&post.channel_id, post.create_at, previous_post_at, event);
     }
 }
 

@@ -18,6 +18,7 @@ mod freshness;
 mod jobs;
 mod mentions;
 pub mod password;
+mod post_order;
 mod posts;
 mod rebuild;
 mod resume;
@@ -87,6 +88,8 @@ pub(crate) struct AppInner {
     pub(crate) resume_admission: tokio::sync::Semaphore,
     /// Other nodes' websocket connections, from their checkpoints.
     pub(crate) checkpoint_book: rebuild::CheckpointBook,
+    /// Puts `posted` events of a channel in `create_at` order before they reach the hub.
+    pub(crate) post_order: post_order::PostOrder,
     /// Websocket resumes this node is asking the others about, by request id.
     pub(crate) resume_queries: parking_lot::Mutex<
         std::collections::HashMap<
@@ -144,6 +147,7 @@ impl App {
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 resume_admission: tokio::sync::Semaphore::new(resume::RESUMES_AT_ONCE),
                 checkpoint_book: rebuild::CheckpointBook::default(),
+                post_order: post_order::PostOrder::default(),
                 resume_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
             }
         });

@@ -187,8 +187,11 @@ impl App {
         let mut db = self.store().master().await?;
         let outcome = post_store::create(&mut db, new_post).await;
         drop(db);
-        let created = match outcome {
-            Ok(CreateOutcome::Created(post)) => post,
+        let (created, previous_post_at) = match outcome {
+            Ok(CreateOutcome::Created {
+                post,
+                previous_post_at,
+            }) => (post, previous_post_at),
             Ok(CreateOutcome::AlreadyExisted(post)) => return Ok(post),
             Err(CreatePostError::ChannelNotFound) => {
                 return Err(AppError::not_found(
@@ -220,12 +223,11 @@ impl App {
             Err(CreatePostError::Store(error)) => return Err(error.into()),
         };
 
-        self.publish(posted_event(
+        self.publish_post(
+            posted_event(&created, &channel, &sender, &mentioned_user_ids),
             &created,
-            &channel,
-            &sender,
-            &mentioned_user_ids,
-        ));
+            previous_post_at,
+        );
         Ok(created)
     }
 

@@ -16,7 +16,7 @@
 
 use crate::posts::{post_event, posted_event};
 use crate::App;
-use chorus_cluster::ConnectionCheckpoint;
+use chorus_cluster::{ConnectionCheckpoint, ConnectionRecord};
 use chorus_model::{event_names, Broadcast, Post, Reaction, WebSocketEvent};
 use chorus_realtime::{change_of, ResumeRequest, ResumeSource};
 use chorus_store::{channels as channel_store, posts as post_store, reactions as reaction_store};
@@ -106,6 +106,28 @@ impl CheckpointBook {
 
     fn find(&self, connection_id: &str) -> Option<Record> {
         self.records.lock().get(connection_id).cloned()
+    }
+
+    /// A record another node had of a connection this node has none of (it started later).
+    fn adopt(&self, connection_id: &str, record: ConnectionRecord) {
+        let mut records = self.records.lock();
+        if records.len() >= MAX_RECORDS {
+            return;
+        }
+        records
+            .entry(connection_id.to_string())
+            .or_insert_with(|| Record {
+                owner: record.owner,
+                user_id: record.user_id,
+                session_id: record.session_id,
+                horizon: record.horizon,
+                next_seq: record.next_seq,
+                changes: record.changes.into(),
+                unrebuildable_seqs: record.unrebuildable_seqs.into(),
+                unrebuildable_floor: record.unrebuildable_floor,
+                overflowed: record.overflowed,
+                updated: Instant::now(),
+            });
     }
 
     /// Forgets records of dead nodes' connections past their retention.
@@ -207,6 +229,33 @@ impl App {
             .map(|record| record.owner)
     }
 
+    /// What this node knows of another node's connection, for a node that knows nothing.
+    pub(crate) fn connection_record(&self, connection_id: &str) -> Option<ConnectionRecord> {
+        let record = self.inner.checkpoint_book.find(connection_id)?;
+        Some(ConnectionRecord {
+            owner: record.owner,
+            user_id: record.user_id,
+            session_id: record.session_id,
+            horizon: record.horizon,
+            next_seq: record.next_seq,
+            changes: record.changes.into(),
+            unrebuildable_seqs: record.unrebuildable_seqs.into(),
+            unrebuildable_floor: record.unrebuildable_floor,
+            overflowed: record.overflowed,
+        })
+    }
+
+    /// Keeps a record a peer had of a connection this node has none of; returns its owner.
+    pub(crate) fn adopt_connection_record(
+        &self,
+        connection_id: &str,
+        record: ConnectionRecord,
+    ) -> String {
+        let owner = record.owner.clone();
+        self.inner.checkpoint_book.adopt(connection_id, record);
+        owner
+    }
+
     /// Rebuilds what the client of a dead node's connection missed, or says it cannot.
     pub(crate) async fn rebuild_connection(&self, request: &ResumeRequest) -> ResumeSource {
         let Some(record) = self.inner.checkpoint_book.find(&request.connection_id) else {
@@ -301,7 +350,7 @@ impl App {
     }
 
     /// The `posted` event of a post as it was created.
-    async fn rebuilt_posted(&self, post: &Post) -> Option<WebSocketEvent> {
+    pub(crate) async fn rebuilt_posted(&self, post: &Post) -> Option<WebSocketEvent> {
         let channel = self.cached_channel(&post.channel_id).await.ok()?;
         let sender = self.cached_user(&post.user_id).await.ok()?;
         let mentioned = self

@@ -1,5 +1,7 @@
 //! Resuming a websocket connection that is not on this node: ask the other nodes for it (the
-//! node that holds it parked hands it over, as Mattermost's `GetWSQueues`).
+//! node that holds it parked hands it over, as Mattermost's `GetWSQueues`). When none holds
+//! it, it is rebuilt from the database with this node's checkpoint record of it, or with a
+//! peer's (`ResumeAnswer::Recorded`) when this node started after the connection did.
 //!
 //! Admission: when a node dies, its clients come back all at once. Resumes that need other
 //! nodes take one of [`RESUMES_AT_ONCE`] permits; the others wait (up to
@@ -7,7 +9,7 @@
 //! peers sustain. Resumes of connections parked here need no permit (no I/O).
 
 use crate::App;
-use chorus_cluster::{ClusterMessage, HandedOverEvent, ResumeAnswer};
+use chorus_cluster::{ClusterMessage, ConnectionRecord, HandedOverEvent, ResumeAnswer};
 use chorus_realtime::{self as realtime, ResumeRequest, ResumeSource};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -39,7 +41,7 @@ impl App {
             .into_iter()
             .filter(|node_id| *node_id != own_id)
             .collect();
-        let owner = self.checkpointed_owner(&request.connection_id);
+        let mut owner = self.checkpointed_owner(&request.connection_id);
         if peers.is_empty() && owner.is_none() {
             return ResumeSource::Unknown;
         }
@@ -48,33 +50,36 @@ impl App {
             tracing::warn!(connection_id = %request.connection_id, "websocket resume not admitted in time; the client resyncs");
             return ResumeSource::Unknown;
         };
-        let (found, answered) = self.ask_peers(&peers, &request).await;
-        if let Some(found) = found {
+        let answers = self.ask_peers(&peers, &request).await;
+        if let Some(found) = answers.found {
             return found;
         }
+        if owner.is_none() {
+            // This node started after the connection did: a peer's record stands in for one.
+            if let Some(record) = answers.record {
+                owner = Some(self.adopt_connection_record(&request.connection_id, record));
+            }
+        }
         match owner {
-            Some(owner) if !answered.contains(&owner) => self.rebuild_connection(&request).await,
+            Some(owner) if !answers.without_it.contains(&owner) => {
+                self.rebuild_connection(&request).await
+            }
             // Its node is alive and no longer has it: it ended for good.
             _ => ResumeSource::Unknown,
         }
     }
 
-    /// Sends the resume request to `peers`; returns what the one holding the connection
-    /// answered, if any, and the nodes that answered they do not have it.
-    async fn ask_peers(
-        &self,
-        peers: &[String],
-        request: &ResumeRequest,
-    ) -> (Option<ResumeSource>, HashSet<String>) {
-        let mut answered = HashSet::new();
+    /// Sends the resume request to `peers` and gathers their answers.
+    async fn ask_peers(&self, peers: &[String], request: &ResumeRequest) -> PeerAnswers {
+        let mut answers = PeerAnswers::default();
         let Some(runtime) = self.cluster_runtime() else {
-            return (None, answered);
+            return answers;
         };
         if peers.is_empty() {
-            return (None, answered);
+            return answers;
         }
         let request_id = chorus_model::new_id();
-        let (sender, mut answers) = mpsc::unbounded_channel();
+        let (sender, mut received) = mpsc::unbounded_channel();
         self.inner
             .resume_queries
             .lock()
@@ -91,27 +96,30 @@ impl App {
                 },
             );
         }
-        let found = tokio::time::timeout(RESUME_ANSWER_TIMEOUT, async {
-            while let Some((from_node, answer)) = answers.recv().await {
+        let all_answered = tokio::time::timeout(RESUME_ANSWER_TIMEOUT, async {
+            while let Some((from_node, answer)) = received.recv().await {
                 match answer {
-                    ResumeAnswer::Unknown => {
-                        answered.insert(from_node);
-                        if answered.len() == peers.len() {
-                            return None;
-                        }
+                    ResumeAnswer::Unknown => {}
+                    ResumeAnswer::Recorded { record } => {
+                        answers.record.get_or_insert(record);
                     }
-                    known => return Some(resume_source(known)),
+                    known => {
+                        answers.found = Some(resume_source(known));
+                        return;
+                    }
+                }
+                answers.without_it.insert(from_node);
+                if answers.without_it.len() == peers.len() {
+                    return;
                 }
             }
-            None
         })
         .await;
         self.inner.resume_queries.lock().remove(&request_id);
-        let found = found.unwrap_or_else(|_elapsed| {
+        if all_answered.is_err() {
             tracing::warn!(connection_id = %request.connection_id, "not every node answered a websocket resume in time");
-            None
-        });
-        (found, answered)
+        }
+        answers
     }
 
     /// Another node's client resumed a connection: hand it over if it is here, and answer.
@@ -124,7 +132,13 @@ impl App {
         let app = self.clone();
         let from_node = from_node.to_string();
         tokio::spawn(async move {
-            let answer = resume_answer(app.inner.hub.hand_over(&request).await);
+            let answer = match resume_answer(app.inner.hub.hand_over(&request).await) {
+                ResumeAnswer::Unknown => match app.connection_record(&request.connection_id) {
+                    Some(record) => ResumeAnswer::Recorded { record },
+                    None => ResumeAnswer::Unknown,
+                },
+                answer => answer,
+            };
             if let Some(runtime) = app.cluster_runtime() {
                 runtime.cluster.send_reliable_to(
                     &from_node,
@@ -144,6 +158,17 @@ impl App {
             let _ = waiter.send((from_node.to_string(), answer));
         }
     }
+}
+
+/// What the peers asked for a connection said.
+#[derive(Default)]
+struct PeerAnswers {
+    /// The connection, from the peer that held it.
+    found: Option<ResumeSource>,
+    /// Peers that answered they do not hold it.
+    without_it: HashSet<String>,
+    /// A peer's record of its checkpoints.
+    record: Option<ConnectionRecord>,
 }
 
 fn resume_answer(source: ResumeSource) -> ResumeAnswer {
@@ -183,7 +208,7 @@ fn resume_source(answer: ResumeAnswer) -> ResumeSource {
             .collect()
     };
     match answer {
-        ResumeAnswer::Unknown => ResumeSource::Unknown,
+        ResumeAnswer::Unknown | ResumeAnswer::Recorded { .. } => ResumeSource::Unknown,
         ResumeAnswer::Lost => ResumeSource::Lost,
         ResumeAnswer::HandedOver {
             sent,

@@ -187,6 +187,7 @@ impl App {
             }
             self.inner.caches.sessions.remove(&token.to_string());
         }
+        let read_at = self.inner.caches.sessions.generation();
         let db = self.store().master().await?;
         let session = match session_store::get_by_token(&db, token).await {
             Ok(session) => session,
@@ -201,7 +202,7 @@ impl App {
         self.inner
             .caches
             .sessions
-            .insert(token.to_string(), session.clone());
+            .insert(token.to_string(), session.clone(), read_at);
         Ok(session)
     }
 

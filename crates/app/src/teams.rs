@@ -138,6 +138,7 @@ impl App {
         if let Some(members) = self.inner.caches.team_members.get(&team_id.to_string()) {
             return Ok(members);
         }
+        let read_at = self.inner.caches.team_members.generation();
         let db = self.store().master().await?;
         let members: HashSet<String> = team_store::member_ids(&db, team_id)
             .await?
@@ -147,7 +148,7 @@ impl App {
         self.inner
             .caches
             .team_members
-            .insert(team_id.to_string(), members.clone());
+            .insert(team_id.to_string(), members.clone(), read_at);
         Ok(members)
     }
 

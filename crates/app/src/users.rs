@@ -232,12 +232,13 @@ impl App {
         if let Some(user) = self.inner.caches.users.get(&user_id.to_string()) {
             return Ok(user);
         }
+        let read_at = self.inner.caches.users.generation();
         let db = self.store().replica().await?;
         let user = Arc::new(user_store::get(&db, user_id).await?);
         self.inner
             .caches
             .users
-            .insert(user_id.to_string(), user.clone());
+            .insert(user_id.to_string(), user.clone(), read_at);
         Ok(user)
     }
 

@@ -23,6 +23,7 @@ struct Ignore;
 
 impl MessageHandler for Ignore {
     fn handle(&self, _from_node: &str, _message: ClusterMessage) {}
+    fn messages_lost(&self, _from_node: &str) {}
 }
 
 fn free_gossip_port() -> u16 {

@@ -32,8 +32,8 @@ impl Discovery {
         discovery_store::delete(&db, &self.row.id).await
     }
 
-    /// Gossip addresses of the other live rows of this cluster.
-    pub async fn peer_addresses(&self) -> StoreResult<Vec<SocketAddr>> {
+    /// Node ids and gossip addresses of the other live rows of this cluster.
+    pub async fn peers(&self) -> StoreResult<Vec<(String, SocketAddr)>> {
         let db = self.store.master().await?;
         let rows = discovery_store::list(
             &db,
@@ -49,7 +49,7 @@ impl Discovery {
                 continue;
             }
             match resolve(&row.hostname, row.gossip_port as u16).await {
-                Some(address) => addresses.push(address),
+                Some(address) => addresses.push((row.id, address)),
                 None => {
                     tracing::warn!(hostname = %row.hostname, node_id = %row.id, "cannot resolve a discovered peer")
                 }
@@ -60,7 +60,7 @@ impl Discovery {
 
     /// One round: refresh this node's row (registering again if it was removed while this
     /// node was paused), delete stale rows, and return the peers to gossip with.
-    async fn round(&self) -> StoreResult<Vec<SocketAddr>> {
+    async fn round(&self) -> StoreResult<Vec<(String, SocketAddr)>> {
         {
             let db = self.store.master().await?;
             if !discovery_store::ping(&db, &self.row.id).await? {
@@ -74,7 +74,7 @@ impl Discovery {
                 tracing::info!(removed, "stale discovery rows removed");
             }
         }
-        self.peer_addresses().await
+        self.peers().await
     }
 }
 
@@ -87,8 +87,8 @@ pub(crate) async fn run(discovery: Arc<Discovery>, chitchat: Arc<ChitchatHandle>
         ticker.tick().await;
         match discovery.round().await {
             Ok(peers) => {
-                for peer in peers {
-                    let _ = chitchat.gossip(peer);
+                for (_, address) in peers {
+                    let _ = chitchat.gossip(address);
                 }
             }
             Err(error) => tracing::warn!(error = %error, "cluster discovery round failed"),

@@ -7,7 +7,8 @@
 //! delivered and acknowledged. Delivery and the check happen under the sender's lock, so even
 //! two overlapping streams from one sender (an old one dying while a new one starts) cannot
 //! deliver twice or out of order. A gap (numbers skipped) only happens when the sender dropped
-//! messages on purpose (full queue, peer forgotten) and is logged.
+//! messages on purpose (full queue, peer forgotten); the handler is told
+//! ([`MessageHandler::messages_lost`]) before the next message is delivered.
 
 use crate::faults::FaultState;
 use crate::message::{ClusterMessage, MessageHandler};
@@ -35,6 +36,8 @@ pub(crate) struct Inbound {
 
 struct SenderState {
     delivered_up_to: u64,
+    /// Streams from this sender open now.
+    open_streams: usize,
 }
 
 impl Inbound {
@@ -60,11 +63,25 @@ impl Inbound {
         self.senders.lock().remove(node_id);
     }
 
+    /// Whether a stream from this node is open: it has a link to this one, so whatever it
+    /// sends to every peer reaches this node.
+    pub fn has_stream_from(&self, node_id: &str) -> bool {
+        self.senders
+            .lock()
+            .get(node_id)
+            .is_some_and(|state| state.lock().open_streams > 0)
+    }
+
     fn sender_state(&self, node_id: &str) -> Arc<Mutex<SenderState>> {
         self.senders
             .lock()
             .entry(node_id.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(SenderState { delivered_up_to: 0 })))
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(SenderState {
+                    delivered_up_to: 0,
+                    open_streams: 0,
+                }))
+            })
             .clone()
     }
 
@@ -77,13 +94,21 @@ impl Inbound {
             bump(&self.stats.duplicates_dropped);
             return state.delivered_up_to;
         }
-        if sequence > state.delivered_up_to + 1 && state.delivered_up_to > 0 {
+        if sequence > state.delivered_up_to + 1 {
             tracing::warn!(
                 peer = %sender,
                 expected = state.delivered_up_to + 1,
                 received = sequence,
                 "reliable messages skipped by the sender"
             );
+            bump(&self.stats.reliable_gaps);
+            let handler = &self.handler;
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handler.messages_lost(sender)
+            }));
+            if outcome.is_err() {
+                tracing::error!(peer = %sender, "cluster message handler panicked");
+            }
         }
         self.deliver(sender, payload);
         bump(&self.stats.reliable_delivered);
@@ -125,6 +150,7 @@ pub(crate) async fn run_listener(listener: TcpListener, inbound: Arc<Inbound>) {
                         match wire::accept(stream, &inbound.secrets, &inbound.self_node_id).await {
                             Ok((hello, reader, writer)) => {
                                 bump(&inbound.stats.connections_accepted);
+                                let _open = OpenStream::new(&inbound, &hello.sender);
                                 let outcome = serve_stream(&inbound, &hello.sender, reader, writer).await;
                                 tracing::debug!(peer = %hello.sender, address = %peer_address, outcome = %outcome, "stream from peer closed");
                             }
@@ -145,6 +171,25 @@ pub(crate) async fn run_listener(listener: TcpListener, inbound: Arc<Inbound>) {
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    }
+}
+
+/// Counts a stream from a sender as open while it lives.
+struct OpenStream {
+    state: Arc<Mutex<SenderState>>,
+}
+
+impl OpenStream {
+    fn new(inbound: &Inbound, sender: &str) -> OpenStream {
+        let state = inbound.sender_state(sender);
+        state.lock().open_streams += 1;
+        OpenStream { state }
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.state.lock().open_streams -= 1;
     }
 }
 

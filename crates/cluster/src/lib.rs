@@ -30,7 +30,8 @@ pub use key::{load_or_create_cluster_key, ClusterKey};
 pub use links::PeerQueue;
 pub use membership::{MemberInfo, MembershipEvent};
 pub use message::{
-    ClusterMessage, ConnectionCheckpoint, HandedOverEvent, MessageHandler, ResumeAnswer,
+    ClusterMessage, ConnectionCheckpoint, ConnectionRecord, HandedOverEvent, MessageHandler,
+    ResumeAnswer,
 };
 pub use options::{advertise_host, bind_address, ClusterOptions, Readiness};
 pub use stats::ClusterStats;
@@ -73,6 +74,9 @@ struct Inner {
     view: Arc<RwLock<MembershipView>>,
     events: broadcast::Sender<MembershipEvent>,
     links: Arc<Links>,
+    inbound: Arc<Inbound>,
+    /// Peers listed in the discovery table when this node started.
+    discovered: Vec<String>,
     self_updates: mpsc::UnboundedSender<(&'static str, String)>,
     discovery: Arc<Discovery>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -160,7 +164,7 @@ impl Cluster {
             ping_interval: options.discovery_ping_interval,
             stale_after: options.discovery_stale_after,
         });
-        let seeds = discovery.peer_addresses().await?;
+        let discovered = discovery.peers().await?;
 
         let stats = Arc::new(Stats::default());
         let faults = Arc::new(FaultState::new());
@@ -182,7 +186,10 @@ impl Cluster {
             cluster_id: options.cluster_name.clone(),
             gossip_interval: options.gossip_interval,
             listen_addr: listen_address,
-            seed_nodes: seeds.iter().map(|seed| seed.to_string()).collect(),
+            seed_nodes: discovered
+                .iter()
+                .map(|(_, address)| address.to_string())
+                .collect(),
             failure_detector_config: chitchat_failure_detector(&options),
             marked_for_deletion_grace_period: Duration::from_secs(3600),
             catchup_callback: None,
@@ -282,14 +289,14 @@ impl Cluster {
                 self_updates: self_update_receiver,
                 interval: update_interval,
             })),
-            tokio::spawn(inbound::run_listener(listener, inbound)),
+            tokio::spawn(inbound::run_listener(listener, inbound.clone())),
             tokio::spawn(discovery::run(discovery.clone(), chitchat.clone())),
         ];
         tracing::info!(
             node_id = %options.node_id,
             cluster_name = %options.cluster_name,
             gossip_address = %gossip_address,
-            seeds = seeds.len(),
+            seeds = discovered.len(),
             encrypted_gossip = options.enable_gossip_encryption,
             "joined the cluster"
         );
@@ -301,6 +308,8 @@ impl Cluster {
                 view,
                 events,
                 links,
+                inbound,
+                discovered: discovered.into_iter().map(|(node_id, _)| node_id).collect(),
                 self_updates,
                 discovery,
                 tasks: Mutex::new(tasks),
@@ -344,6 +353,54 @@ impl Cluster {
             .collect()
     }
 
+    /// Waits until messages flow both ways between this node and every live peer: each node
+    /// alive in gossip has a connected stream from here and an open one to here (so it has a
+    /// link to this node). Until then a message sent "to every peer" would miss some, so a
+    /// node must not serve before. Peers of the discovery table not seen alive yet are waited
+    /// for up to `failure_timeout` (a killed node's row outlives it). Gives up after `limit`
+    /// (a peer cut off from this one); returns whether every link is up.
+    pub async fn wait_until_linked(&self, limit: Duration) -> bool {
+        let started = tokio::time::Instant::now();
+        loop {
+            let waited = started.elapsed();
+            if self.linked_with_every_peer(waited) {
+                tracing::info!(
+                    waited_ms = waited.as_millis() as u64,
+                    "linked with every live peer"
+                );
+                return true;
+            }
+            if waited >= limit {
+                tracing::warn!(
+                    waited_ms = waited.as_millis() as u64,
+                    "not linked with every live peer in time, serving anyway"
+                );
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn linked_with_every_peer(&self, waited: Duration) -> bool {
+        let inner = &self.inner;
+        let alive_peers: Vec<String> = self
+            .members()
+            .into_iter()
+            .filter(|member| !member.is_self && member.alive)
+            .map(|member| member.node_id)
+            .collect();
+        let discovered_not_seen = inner
+            .discovered
+            .iter()
+            .any(|node_id| !alive_peers.contains(node_id));
+        if discovered_not_seen && waited < inner.options.failure_timeout {
+            return false;
+        }
+        alive_peers.iter().all(|node_id| {
+            inner.links.is_connected(node_id) && inner.inbound.has_stream_from(node_id)
+        })
+    }
+
     /// Publishes this node's readiness in gossip.
     pub fn set_readiness(&self, readiness: Readiness) {
         self.inner.view.write().self_info.readiness = readiness;
@@ -364,7 +421,9 @@ impl Cluster {
 
     /// Sends to every peer: acknowledged, retried, in order per sender, delivered exactly
     /// once, surviving a broken connection (unacknowledged messages are resent on the next
-    /// one). Peers that are down keep their queue for `dead_node_grace_period`.
+    /// one). Peers that are down keep their queue for `dead_node_grace_period`. A message
+    /// dropped all the same (queue full, peer forgotten) leaves a gap in the numbering that
+    /// the receiver reports to its handler (`MessageHandler::messages_lost`).
     pub fn send_reliable(&self, message: ClusterMessage) {
         self.inner.links.send_reliable(None, encode(&message));
     }

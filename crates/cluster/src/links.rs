@@ -145,6 +145,14 @@ impl Links {
         }
     }
 
+    /// Whether a stream to this peer is open now.
+    pub fn is_connected(&self, node_id: &str) -> bool {
+        self.links
+            .lock()
+            .get(node_id)
+            .is_some_and(|link| link.connected.load(Ordering::Relaxed))
+    }
+
     pub fn queues(&self) -> Vec<PeerQueue> {
         let links = self.links.lock();
         let mut queues: Vec<PeerQueue> = links
@@ -228,6 +236,8 @@ impl Link {
                 None => {
                     bump(&context.stats.reliable_dropped);
                     tracing::error!(peer = %self.node_id, "peer queue full, reliable message dropped");
+                    // Its number is used up all the same, so the peer sees the gap.
+                    queue.next_sequence += 1;
                     return;
                 }
             }

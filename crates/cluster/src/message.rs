@@ -117,6 +117,28 @@ pub enum ResumeAnswer {
         queued: Vec<HandedOverEvent>,
         next_seq: i64,
     },
+    /// Not here, but its checkpoints are known here (the asker may have started after the
+    /// connection did): what is known, so the asker can rebuild it if its node is gone.
+    Recorded { record: ConnectionRecord },
+}
+
+/// What a node learnt of another node's websocket connection from its checkpoints. Fields
+/// follow the append-only rule.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    /// The node that sent the latest checkpoint.
+    pub owner: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub horizon: i64,
+    pub next_seq: i64,
+    /// `(seq, change key, change time)`, in `seq` order, changes after the horizon only.
+    pub changes: Vec<(i64, String, i64)>,
+    pub unrebuildable_seqs: Vec<i64>,
+    /// Frames up to this `seq` may include unrebuildable ones no longer listed.
+    pub unrebuildable_floor: i64,
+    /// More changes after the horizon than a node keeps: cannot be rebuilt.
+    pub overflowed: bool,
 }
 
 /// One websocket event of a handed-over connection: its JSON without the closing brace (no
@@ -135,4 +157,10 @@ pub struct HandedOverEvent {
 /// caught and logged, and the message counts as delivered.
 pub trait MessageHandler: Send + Sync + 'static {
     fn handle(&self, from_node: &str, message: ClusterMessage);
+
+    /// Reliable messages from `from_node` were lost: it gave up on them (its queue for this
+    /// node was full, or it had forgotten this node after a long silence). Called before the
+    /// next message of that sender is handled; whatever they would have changed here must be
+    /// recovered another way (caches dropped, websocket clients resynced).
+    fn messages_lost(&self, from_node: &str);
 }

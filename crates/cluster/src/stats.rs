@@ -20,6 +20,8 @@ pub struct ClusterStats {
     pub undecodable_messages: u64,
     /// Reliable messages not queued because the peer's buffer was full of reliable messages.
     pub reliable_dropped: u64,
+    /// Times a peer's reliable messages to this node were found skipped (it dropped them).
+    pub reliable_gaps: u64,
     /// Best-effort messages dropped: peer not connected, buffer full, or connection lost.
     pub best_effort_dropped: u64,
     /// Reliable messages sent again on a new connection because the old one lost them.
@@ -37,6 +39,7 @@ pub(crate) struct Stats {
     pub duplicates_dropped: AtomicU64,
     pub undecodable_messages: AtomicU64,
     pub reliable_dropped: AtomicU64,
+    pub reliable_gaps: AtomicU64,
     pub best_effort_dropped: AtomicU64,
     pub reliable_resent: AtomicU64,
 }
@@ -62,6 +65,7 @@ impl Stats {
             duplicates_dropped: read(&self.duplicates_dropped),
             undecodable_messages: read(&self.undecodable_messages),
             reliable_dropped: read(&self.reliable_dropped),
+            reliable_gaps: read(&self.reliable_gaps),
             best_effort_dropped: read(&self.best_effort_dropped),
             reliable_resent: read(&self.reliable_resent),
         }

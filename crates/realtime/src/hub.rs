@@ -357,6 +357,50 @@ impl Hub {
             .evict_matching(close_code::NORMAL, |handle| handle.user_id() == user_id);
     }
 
+    /// Ends every connection of this node, parked ones too, for good: events meant for them
+    /// were lost on the way here, so their clients must resync (they reconnect, and their
+    /// connection id is no longer known anywhere).
+    pub fn resync_everyone(&self) {
+        let shared = &self.0.shared;
+        let parked: Vec<Arc<ConnectionHandle>> = shared
+            .parked
+            .lock()
+            .drain()
+            .map(|(_, entry)| entry.handle)
+            .collect();
+        info!(
+            parked = parked.len(),
+            "ending every websocket: events meant for them were lost"
+        );
+        for handle in parked {
+            shared.unregister(&handle);
+        }
+        shared.evict_matching(close_code::GOING_AWAY, |_| true);
+    }
+
+    /// Before a draining node leaves: parked connections whose queue holds an event that a
+    /// rebuild from the database cannot give (e.g. `channel_updated`) end for good, so their
+    /// clients resync instead of missing it; the others stay checkpointed, to be rebuilt on
+    /// another node.
+    pub fn end_parked_that_cannot_be_rebuilt(&self) {
+        let shared = &self.0.shared;
+        let ended: Vec<Arc<ConnectionHandle>> = {
+            let mut parked = shared.parked.lock();
+            let ids: Vec<String> = parked
+                .iter()
+                .filter(|(_, entry)| entry.handle.queues_unrebuildable())
+                .map(|(connection_id, _)| connection_id.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|connection_id| parked.remove(connection_id))
+                .map(|entry| entry.handle)
+                .collect()
+        };
+        for handle in ended {
+            shared.unregister(&handle);
+        }
+    }
+
     /// Graceful drain: every connection gets a close frame with 1001 (going away) so its client
     /// reconnects to another node, and sockets served from now on are closed the same way.
     pub fn shutdown(&self) {

@@ -168,6 +168,15 @@ impl ConnectionHandle {
         self.queue.lock().events.drain(..).collect()
     }
 
+    /// Whether a queued event could not be rebuilt from the database (e.g. `channel_updated`).
+    pub(crate) fn queues_unrebuildable(&self) -> bool {
+        self.queue
+            .lock()
+            .events
+            .iter()
+            .any(|event| event.change().is_none() && !event.is_droppable())
+    }
+
     pub(crate) fn is_parked(&self) -> bool {
         self.queue.lock().parked
     }

@@ -166,10 +166,10 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         hostname,
     };
     let listen_address = config.listen_address();
-    let listener = tokio::net::TcpListener::bind(&listen_address)
+    let socket = bind_http(&listen_address)
         .await
         .with_context(|| format!("binding ServiceSettings.ListenAddress {listen_address}"))?;
-    let local_address = listener.local_addr()?;
+    let local_address = socket.local_addr()?;
 
     let cluster_settings = config.cluster_settings.clone();
     let config_hash = config.hash();
@@ -234,6 +234,15 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         lease.clone(),
     );
 
+    // A node that served before its links to every peer are up would publish events that
+    // miss those peers' clients, and miss theirs. Until then its port refuses connections, so
+    // balancers and clients go to another node.
+    if let Some(cluster) = &cluster {
+        cluster.wait_until_linked(CLUSTER_LINK_WAIT).await;
+    }
+    let listener = socket
+        .listen(HTTP_BACKLOG)
+        .with_context(|| format!("listening on {local_address}"))?;
     let router = chorus_api::router(app.clone());
     tracing::info!(address = %local_address, node_id = %node.node_id, version = chorus_model::SERVER_VERSION, clustered = cluster.is_some(), "chorus node serving");
     println!("chorus listening on http://{local_address}");
@@ -260,6 +269,13 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
         })
         .await
         .context("serving HTTP")?;
+    // The websockets closed by the drain park here; their clients reconnect to other nodes,
+    // which ask this one for them. Stay until they have; after that they resume from the
+    // database, except those missing an event the database cannot give, which resync.
+    if cluster.is_some() {
+        wait_for_parked_websockets(&app, DRAIN_RESUME_WAIT).await;
+        app.hub().end_parked_that_cannot_be_rebuilt();
+    }
     // Hand jobs and leadership over at once instead of letting others wait for the lease to
     // expire, then leave gossip and delete this node's discovery row.
     jobs.shutdown().await;
@@ -274,6 +290,42 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
 /// How long a draining node keeps answering (with `Connection: close`) before it stops
 /// accepting connections.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a starting node waits for its links to every live peer before serving anyway.
+const CLUSTER_LINK_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a draining node waits for the clients of its websockets to resume elsewhere.
+const DRAIN_RESUME_WAIT: Duration = Duration::from_secs(5);
+
+const HTTP_BACKLOG: u32 = 1024;
+
+/// Binds the HTTP port without listening yet: until the node listens, connections to the
+/// port are refused rather than left waiting.
+async fn bind_http(listen_address: &str) -> anyhow::Result<tokio::net::TcpSocket> {
+    let address = tokio::net::lookup_host(listen_address)
+        .await?
+        .next()
+        .context("no address")?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    Ok(socket)
+}
+
+async fn wait_for_parked_websockets(app: &App, limit: Duration) {
+    let started = tokio::time::Instant::now();
+    while app.hub().parked_connection_count() > 0 && started.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(
+        left = app.hub().parked_connection_count(),
+        "websockets of this node resumed elsewhere"
+    );
+}
 
 async fn shutdown_signal() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -46,7 +46,9 @@ pub struct NewPost {
 }
 
 pub enum CreateOutcome {
-    Created(Post),
+    /// Stored; `previous_post_at` is the `create_at` of the channel's post before it (the
+    /// channel's `lastpostat` when it was locked), which chains a channel's posts in order.
+    Created { post: Post, previous_post_at: i64 },
     /// A post with the same (user, pending_post_id) already existed: a client retry.
     AlreadyExisted(Post),
 }
@@ -382,7 +384,10 @@ async fn create_in_transaction(
         .await?;
 
     transaction.commit().await?;
-    Ok(CreateOutcome::Created(post))
+    Ok(CreateOutcome::Created {
+        post,
+        previous_post_at: channel_last_post_at,
+    })
 }
 
 pub async fn get(db: &impl GenericClient, post_id: &str) -> StoreResult<Post> {
@@ -757,6 +762,26 @@ pub async fn search(
 /// Posts of these channels created, edited or deleted after `since` (ms), oldest change first,
 /// at most `limit`: what a websocket client missed while its node was gone. `updateat` moves
 /// with every one of those changes, so its index finds them.
+/// Posts of a channel created in `(after, up_to]`, oldest first, deleted ones included.
+pub async fn created_between(
+    db: &impl GenericClient,
+    channel_id: &str,
+    after: i64,
+    up_to: i64,
+    limit: i64,
+) -> StoreResult<Vec<Post>> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE channelid = $1 AND createat > $2 \
+                 AND createat <= $3 ORDER BY createat LIMIT $4"
+            ),
+            &[&channel_id, &after, &up_to, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(post_from_row).collect())
+}
+
 pub async fn changed_since(
     db: &impl GenericClient,
     channel_ids: &[String],

@@ -67,6 +67,8 @@ pub fn options(cluster_name: &str) -> ClusterOptions {
 #[derive(Default)]
 pub struct Recorder {
     messages: Mutex<Vec<(String, ClusterMessage)>>,
+    /// Senders that reported lost messages, once per gap.
+    losses: Mutex<Vec<String>>,
 }
 
 impl MessageHandler for Recorder {
@@ -75,6 +77,10 @@ impl MessageHandler for Recorder {
             .lock()
             .unwrap()
             .push((from_node.to_string(), message));
+    }
+
+    fn messages_lost(&self, from_node: &str) {
+        self.losses.lock().unwrap().push(from_node.to_string());
     }
 }
 
@@ -85,6 +91,10 @@ impl Recorder {
 
     pub fn count(&self) -> usize {
         self.messages.lock().unwrap().len()
+    }
+
+    pub fn losses(&self) -> Vec<String> {
+        self.losses.lock().unwrap().clone()
     }
 }
 

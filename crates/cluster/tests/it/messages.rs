@@ -264,6 +264,14 @@ async fn peer_queues_are_bounded_and_dropped_after_the_grace_period() {
         numbers_from(&nodes[1], &nodes[0].id()),
         (0..10).collect::<Vec<_>>()
     );
+    assert!(nodes[1].received.losses().is_empty());
+    // The next message reveals the gap left by the five dropped ones, before it is handled.
+    nodes[0]
+        .cluster
+        .send_reliable_to(&receiver_id, user_changed(20));
+    let reported = wait_until(Duration::from_secs(5), || nodes[1].received.count() == 11).await;
+    assert!(reported);
+    assert_eq!(nodes[1].received.losses(), vec![nodes[0].id()]);
 
     // Gone for longer than the grace period: forgotten, queue dropped.
     nodes[1].cluster.abort();

@@ -164,7 +164,7 @@ async fn channel_with_posts(
         )
         .await
         {
-            Ok(CreateOutcome::Created(created)) => created,
+            Ok(CreateOutcome::Created { post: created, .. }) => created,
             Ok(CreateOutcome::AlreadyExisted(_)) => panic!("not a retry"),
             Err(error) => panic!("creating a post: {error}"),
         };

@@ -14,12 +14,15 @@ use crate::socket::{wait_for_close, Closed, EventSocket};
 /// Real node processes sharing one fresh database and file directory; killed on drop.
 struct ClusterSandbox {
     nodes: Vec<NodeProcess>,
-    _directory: TempDir,
+    database_url: String,
+    cluster_name: String,
+    directory: TempDir,
 }
 
 struct NodeProcess {
     child: Option<Child>,
     port: u16,
+    gossip_port: u16,
 }
 
 impl NodeProcess {
@@ -43,6 +46,12 @@ impl NodeProcess {
             .expect("kill");
         assert!(status.success(), "kill {signal} {pid}");
     }
+
+    async fn answers_ping(&self) -> bool {
+        reqwest::get(format!("{}/api/v4/system/ping", self.base_url()))
+            .await
+            .is_ok_and(|response| response.status() == 200)
+    }
 }
 
 impl Drop for ClusterSandbox {
@@ -61,52 +70,80 @@ impl ClusterSandbox {
         let database_url = chorus_testkit::PgServer::shared()
             .create_database()
             .expect("a database");
-        let directory = tempfile::tempdir().expect("a temp dir");
-        let cluster_name = format!("test-{}", chorus_model::new_id());
-        let mut nodes = Vec::new();
+        let mut sandbox = ClusterSandbox {
+            nodes: Vec::new(),
+            database_url,
+            cluster_name: format!("test-{}", chorus_model::new_id()),
+            directory: tempfile::tempdir().expect("a temp dir"),
+        };
         for index in 0..node_count {
             let port = chorus_testkit::free_port();
             let gossip_port = chorus_testkit::free_port();
-            let node_directory = directory.path().join(format!("node{index}"));
-            std::fs::create_dir_all(&node_directory).expect("node dir");
-            let log = std::fs::File::create(node_directory.join("chorus.log")).expect("log file");
-            let child = Command::new(env!("CARGO_BIN_EXE_chorus"))
-                .env("MM_CONFIG", node_directory.join("config.json"))
-                .env("MM_SQLSETTINGS_DATASOURCE", &database_url)
-                .env(
-                    "MM_SERVICESETTINGS_LISTENADDRESS",
-                    format!("127.0.0.1:{port}"),
-                )
-                .env("MM_TEAMSETTINGS_ENABLEOPENSERVER", "true")
-                .env("MM_FILESETTINGS_DIRECTORY", directory.path().join("files"))
-                .env("MM_LOGSETTINGS_CONSOLELEVEL", "WARN")
-                .env("MM_CLUSTERSETTINGS_ENABLE", "true")
-                .env("MM_CLUSTERSETTINGS_CLUSTERNAME", &cluster_name)
-                .env("MM_CLUSTERSETTINGS_OVERRIDEHOSTNAME", "127.0.0.1")
-                .env("MM_CLUSTERSETTINGS_BINDADDRESS", "127.0.0.1")
-                .env("MM_CLUSTERSETTINGS_GOSSIPPORT", gossip_port.to_string())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("spawning chorus");
-            nodes.push(NodeProcess {
+            let child = sandbox.spawn(index, port, gossip_port);
+            sandbox.nodes.push(NodeProcess {
                 child: Some(child),
                 port,
+                gossip_port,
             });
         }
-        let sandbox = ClusterSandbox {
-            nodes,
-            _directory: directory,
-        };
         for node in &sandbox.nodes {
-            wait_until(Duration::from_secs(60), "the node answers ping", || async {
-                reqwest::get(format!("{}/api/v4/system/ping", node.base_url()))
-                    .await
-                    .is_ok_and(|response| response.status() == 200)
+            wait_until(Duration::from_secs(60), "the node answers ping", || {
+                node.answers_ping()
             })
             .await;
         }
         sandbox
+    }
+
+    /// Starts node `index`'s process (a new node id) on the given ports; its log is appended
+    /// to `node<index>/chorus.log`.
+    fn spawn(&self, index: usize, port: u16, gossip_port: u16) -> Child {
+        let node_directory = self.directory.path().join(format!("node{index}"));
+        std::fs::create_dir_all(&node_directory).expect("node dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node_directory.join("chorus.log"))
+            .expect("log file");
+        Command::new(env!("CARGO_BIN_EXE_chorus"))
+            .env("MM_CONFIG", node_directory.join("config.json"))
+            .env("MM_SQLSETTINGS_DATASOURCE", &self.database_url)
+            .env(
+                "MM_SERVICESETTINGS_LISTENADDRESS",
+                format!("127.0.0.1:{port}"),
+            )
+            .env("MM_TEAMSETTINGS_ENABLEOPENSERVER", "true")
+            .env(
+                "MM_FILESETTINGS_DIRECTORY",
+                self.directory.path().join("files"),
+            )
+            .env("MM_LOGSETTINGS_CONSOLELEVEL", "WARN")
+            .env("MM_CLUSTERSETTINGS_ENABLE", "true")
+            .env("MM_CLUSTERSETTINGS_CLUSTERNAME", &self.cluster_name)
+            .env("MM_CLUSTERSETTINGS_OVERRIDEHOSTNAME", "127.0.0.1")
+            .env("MM_CLUSTERSETTINGS_BINDADDRESS", "127.0.0.1")
+            .env("MM_CLUSTERSETTINGS_GOSSIPPORT", gossip_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawning chorus")
+    }
+
+    /// Waits for node `index`'s process to exit (after a signal).
+    async fn wait_for_exit(&mut self, index: usize) {
+        let mut child = self.nodes[index].child.take().expect("a running node");
+        let exited = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .expect("waiting for the node");
+        assert!(exited.is_ok(), "the node process exits");
+    }
+
+    /// Starts node `index` again (a new process, same ports) after it exited; returns at
+    /// once, without waiting for it to serve.
+    fn start_again(&mut self, index: usize) {
+        assert!(self.nodes[index].child.is_none(), "the node has exited");
+        let (port, gossip_port) = (self.nodes[index].port, self.nodes[index].gossip_port);
+        self.nodes[index].child = Some(self.spawn(index, port, gossip_port));
     }
 
     fn node(&self, index: usize) -> &NodeProcess {
@@ -859,4 +896,229 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
     )
     .await;
     assert_ne!(unknown.connection_id(), unknown_id);
+}
+
+/// A (re)started node serves only once its links with every live peer are up: the first
+/// post made through it reaches the clients of the other nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_post_through_a_restarted_node_reaches_the_other_nodes() {
+    let mut sandbox = ClusterSandbox::start(2).await;
+    let (admin_token, bob_token, channel_id) =
+        team_with_a_channel(sandbox.node(0), "restart-first").await;
+    let admin = sandbox.node(0).api().with_token(&admin_token);
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = cluster_status(&admin).await;
+        status.len() == 2 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+    let mut bob = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
+
+    sandbox.node(1).signal("-KILL");
+    sandbox.wait_for_exit(1).await;
+    sandbox.start_again(1);
+    wait_until(Duration::from_secs(30), "the restarted node serves", || {
+        sandbox.node(1).answers_ping()
+    })
+    .await;
+    let admin_on_restarted = sandbox.node(1).api().with_token(&admin_token);
+    let first = post_message(&admin_on_restarted, &channel_id, "first after the restart").await;
+
+    let received = bob.events_within(Duration::from_secs(3)).await;
+    assert_eq!(
+        posted_ids(&received),
+        vec![first],
+        "Bob, on the other node, gets the post"
+    );
+}
+
+/// Starts `count` nodes, with an admin and Bob in a channel (made through node 1); waits
+/// until every node is alive. Returns (admin token, Bob's token, channel id).
+async fn cluster_with_a_channel(
+    count: usize,
+    prefix: &str,
+) -> (ClusterSandbox, String, String, String) {
+    let sandbox = ClusterSandbox::start(count).await;
+    let (admin_token, bob_token, channel_id) = team_with_a_channel(sandbox.node(1), prefix).await;
+    sandbox.wait_for_live_nodes(&admin_token, count).await;
+    (sandbox, admin_token, bob_token, channel_id)
+}
+
+impl ClusterSandbox {
+    async fn wait_for_live_nodes(&self, admin_token: &str, count: usize) {
+        let admin = self.node(1).api().with_token(admin_token);
+        wait_until(Duration::from_secs(15), "every node alive", || async {
+            let status = cluster_status(&admin).await;
+            status.iter().filter(|node| node["alive"] == true).count() == count
+        })
+        .await;
+    }
+
+    /// Stops node `index` gracefully and starts it again (a new process, a new node id).
+    async fn restart(&mut self, index: usize, admin_token: &str) {
+        let count = self.nodes.len();
+        self.node(index).signal("-TERM");
+        self.wait_for_exit(index).await;
+        self.start_again(index);
+        wait_until(Duration::from_secs(30), "the node serves again", || {
+            self.node(index).answers_ping()
+        })
+        .await;
+        self.wait_for_live_nodes(admin_token, count).await;
+    }
+}
+
+/// Bob's sockets are on node A, node C restarts (so it never saw them checkpointed), then A
+/// is stopped gracefully. While A drains it hands a connection over to C, with every frame
+/// missed (also `channel_updated`, which a rebuild from the database could not give); once
+/// A is gone, a connection whose missed frames cannot be rebuilt resyncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_hands_its_websockets_over_until_their_clients_are_back() {
+    let (mut sandbox, admin_token, bob_token, channel_id) =
+        cluster_with_a_channel(3, "drain-handover").await;
+    let admin = sandbox.node(1).api().with_token(&admin_token);
+    let mut early = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
+    let mut late = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
+    post_message(&admin, &channel_id, "seen by both").await;
+    early.wait_for("posted").await;
+    late.wait_for("posted").await;
+    sandbox.restart(2, &admin_token).await;
+
+    let (early_id, late_id) = (early.connection_id(), late.connection_id());
+    let (early_next, late_next) = (early.last_seq() + 1, late.last_seq() + 1);
+    sandbox.node(0).signal("-TERM");
+    assert!(early.wait_for_close(Duration::from_secs(5)).await.is_some());
+    assert!(late.wait_for_close(Duration::from_secs(5)).await.is_some());
+    admin
+        .put(
+            &format!("/channels/{channel_id}/patch"),
+            json!({"display_name": "Renamed"}),
+        )
+        .await
+        .expect_status(200);
+    let missed = post_message(&admin, &channel_id, "missed while away").await;
+    // Longer than a node takes to leave once nothing holds it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut early = EventSocket::resume_url(
+        &sandbox.node(2).websocket_url(),
+        &bob_token,
+        &early_id,
+        early_next,
+    )
+    .await;
+    early
+        .wait_for_matching("posted", |event| {
+            crate::socket::post_of(event)["id"] == missed.as_str()
+        })
+        .await;
+    let names: Vec<&str> = early
+        .history
+        .iter()
+        .map(|event| event["event"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["channel_updated", "posted"], "{:?}", early.history);
+    assert_eq!(early.history[0]["seq"], early_next);
+
+    sandbox.wait_for_exit(0).await;
+    let late = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={late_id}&sequence_number={late_next}",
+            sandbox.node(2).websocket_url()
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(late.connection_id(), late_id, "told to resync");
+}
+
+/// Bob's socket is on node A and node C restarts after it connected; A is killed. Bob
+/// resumes on C, which has no checkpoints of that socket: it rebuilds it from the database
+/// with node B's record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_of_a_killed_node_resumes_on_a_node_restarted_since_it_connected() {
+    let (mut sandbox, admin_token, bob_token, channel_id) =
+        cluster_with_a_channel(3, "restart-rebuild").await;
+    let admin = sandbox.node(1).api().with_token(&admin_token);
+    let mut bob = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
+    post_message(&admin, &channel_id, "seen").await;
+    bob.wait_for("posted").await;
+    sandbox.restart(2, &admin_token).await;
+
+    let (connection_id, next_seq) = (bob.connection_id(), bob.last_seq() + 1);
+    drop(bob);
+    let missed = post_message(&admin, &channel_id, "missed while away").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sandbox.node(0).signal("-KILL");
+    sandbox.wait_for_live_nodes(&admin_token, 2).await;
+
+    let mut resumed = EventSocket::resume_url(
+        &sandbox.node(2).websocket_url(),
+        &bob_token,
+        &connection_id,
+        next_seq,
+    )
+    .await;
+    let after = post_message(&admin, &channel_id, "after the resume").await;
+    resumed
+        .wait_for_matching("posted", |event| {
+            crate::socket::post_of(event)["id"] == after.as_str()
+        })
+        .await;
+    assert!(
+        resumed
+            .history
+            .iter()
+            .all(|event| event["event"] != "hello"),
+        "resumed, not resynced: {:?}",
+        resumed.history
+    );
+    assert_eq!(posted_ids(&resumed.history), vec![missed, after]);
+    assert_eq!(resumed.history[0]["seq"], next_seq);
+}
+
+/// A post stored by a node that died before publishing it (inserted here straight into the
+/// database, as such a node leaves it) still reaches clients, before the next post of its
+/// channel: that one names it as its predecessor, and a node that does not get it in time
+/// reads it from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_node_died_before_publishing_it_reaches_clients_in_order() {
+    let (sandbox, admin_token, bob_token, channel_id) =
+        cluster_with_a_channel(2, "order-orphan").await;
+    let admin = sandbox.node(1).api().with_token(&admin_token);
+    let admin_id = admin.get("/users/me").await.expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut bob = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
+    post_message(&admin, &channel_id, "first").await;
+    bob.wait_for("posted").await;
+
+    let orphan = chorus_model::new_id();
+    let database = sandbox
+        .database_url
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .unwrap()
+        .to_string();
+    chorus_testkit::PgServer::shared()
+        .psql(
+            &database,
+            &format!(
+                "BEGIN; \
+                 INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, \
+                 channelid, rootid, originalid, message, type, props, hashtags, fileids, \
+                 hasreactions, replycount, lastreplyat, pendingpostid) \
+                 SELECT '{orphan}', lastpostat + 1, lastpostat + 1, 0, 0, false, '{admin_id}', \
+                 id, '', '', 'stored, never published', '', '{{}}', '', '[]', false, 0, 0, '' \
+                 FROM channels WHERE id = '{channel_id}'; \
+                 UPDATE channels SET lastpostat = lastpostat + 1 WHERE id = '{channel_id}'; \
+                 COMMIT;"
+            ),
+        )
+        .expect("a post stored without its event");
+    let next = post_message(&admin, &channel_id, "next").await;
+
+    let received = bob.events_within(Duration::from_secs(3)).await;
+    assert_eq!(posted_ids(&received), vec![orphan, next]);
 }

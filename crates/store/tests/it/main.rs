@@ -86,7 +86,7 @@ async fn create_at_moves_past_the_channel_last_post_when_the_clock_is_behind() {
         )
         .await
         {
-            Ok(CreateOutcome::Created(created)) => created,
+            Ok(CreateOutcome::Created { post: created, .. }) => created,
             Ok(CreateOutcome::AlreadyExisted(_)) => panic!("not a retry"),
             Err(error) => panic!("create failed: {error}"),
         };
@@ -157,7 +157,7 @@ async fn a_node_one_schema_version_behind_keeps_working_after_a_newer_node_migra
     )
     .await
     {
-        Ok(CreateOutcome::Created(created)) => created,
+        Ok(CreateOutcome::Created { post: created, .. }) => created,
         Ok(CreateOutcome::AlreadyExisted(_)) => panic!("not a retry"),
         Err(error) => panic!("the older node cannot write: {error}"),
     };
