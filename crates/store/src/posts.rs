@@ -102,11 +102,16 @@ const CREATE_ROOT_POST: &str = "\
 WITH retry AS (
     SELECT id FROM posts WHERE userid = $3 AND pendingpostid = $9 AND pendingpostid <> ''
 ), channel AS (
-    UPDATE channels SET lastpostat = GREATEST($2, lastpostat + 1),
-        lastrootpostat = GREATEST($2, lastpostat + 1),
-        totalmsgcount = totalmsgcount + 1, totalmsgcountroot = totalmsgcountroot + 1
-    WHERE id = $4 AND deleteat = 0 AND NOT EXISTS (SELECT 1 FROM retry)
-    RETURNING lastpostat, totalmsgcount, totalmsgcountroot
+    UPDATE channels SET lastpostat = GREATEST($2, channels.lastpostat + 1),
+        lastrootpostat = GREATEST($2, channels.lastpostat + 1),
+        totalmsgcount = channels.totalmsgcount + 1,
+        totalmsgcountroot = channels.totalmsgcountroot + 1
+    FROM (SELECT id, lastpostat FROM channels
+          WHERE id = $4 AND deleteat = 0 AND NOT EXISTS (SELECT 1 FROM retry)
+          FOR UPDATE) AS previous
+    WHERE channels.id = previous.id
+    RETURNING channels.lastpostat, channels.totalmsgcount, channels.totalmsgcountroot,
+        previous.lastpostat AS previouspostat
 ), post AS (
     INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, channelid,
         rootid, originalid, message, type, props, hashtags, fileids, hasreactions, replycount,
@@ -123,7 +128,7 @@ WITH retry AS (
         msgcountroot = channel.totalmsgcountroot, lastupdateat = channel.lastpostat
     FROM channel WHERE channelid = $4 AND userid = $3
 )
-SELECT (SELECT createat FROM post), (SELECT id FROM retry)";
+SELECT (SELECT createat FROM post), (SELECT id FROM retry), (SELECT previouspostat FROM channel)";
 
 /// A root post without files in one statement (see [`CREATE_ROOT_POST`]). The author is never
 /// among `mentioned_user_ids` (the app resolves mentions without them), so the two member
@@ -162,10 +167,14 @@ async fn create_root_post(
     let created_at: Option<i64> = row.get(0);
     let retry_of: Option<String> = row.get(1);
     if let Some(create_at) = created_at {
+        let previous_post_at: i64 = row.get::<_, Option<i64>>(2).unwrap_or(0);
         let NewPost { mut post, .. } = new_post;
         post.create_at = create_at;
         post.update_at = create_at;
-        return Ok(CreateOutcome::Created(post));
+        return Ok(CreateOutcome::Created {
+            post,
+            previous_post_at,
+        });
     }
     if retry_of.is_some() {
         return existing_retry(db, post).await;

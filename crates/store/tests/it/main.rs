@@ -290,7 +290,7 @@ async fn concurrent_retries_without_an_app_lock_store_one_post() {
                 mentioned_user_ids: Vec::new(),
             };
             match posts::create(&mut db, new_post).await {
-                Ok(CreateOutcome::Created(post)) => (true, post.id),
+                Ok(CreateOutcome::Created { post, .. }) => (true, post.id),
                 Ok(CreateOutcome::AlreadyExisted(post)) => (false, post.id),
                 Err(error) => panic!("create failed: {error}"),
             }
