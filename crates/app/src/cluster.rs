@@ -24,8 +24,10 @@ pub struct ClusterRuntime {
 impl App {
     /// Called once at start, after `Cluster::start` (which needs [`App::cluster_handler`]).
     pub fn attach_cluster(&self, runtime: ClusterRuntime) {
+        let membership = runtime.cluster.membership_events();
         let _ = self.inner.cluster.set(runtime);
         tokio::spawn(reap_checkpoint_records(Arc::downgrade(&self.inner)));
+        tokio::spawn(greet_joining_nodes(Arc::downgrade(&self.inner), membership));
     }
 
     pub fn cluster_runtime(&self) -> Option<&ClusterRuntime> {
@@ -350,6 +352,7 @@ impl MessageHandler for ClusterBridge {
             ClusterMessage::ConnectionCheckpoints { checkpoints } => {
                 app.receive_checkpoints(from_node, checkpoints)
             }
+            ClusterMessage::ConnectionRecords { records } => app.receive_records(records),
             ClusterMessage::ConfigChanged { config_hash } => {
                 tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
             }
@@ -390,6 +393,31 @@ fn posted_create_at(event: &WebSocketEvent) -> Option<i64> {
     }
     let post: Value = serde_json::from_str(event.data.get("post")?.as_str()?).ok()?;
     post["create_at"].as_i64()
+}
+
+/// Runs while the app lives: gives every node that joins the records of this node's
+/// websocket connections.
+async fn greet_joining_nodes(
+    app: Weak<AppInner>,
+    mut membership: tokio::sync::broadcast::Receiver<chorus_cluster::MembershipEvent>,
+) {
+    loop {
+        let event = match membership.recv().await {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "membership events missed; nodes that joined meanwhile get no connection records");
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let chorus_cluster::MembershipEvent::Joined(member) = event else {
+            continue;
+        };
+        let Some(inner) = app.upgrade() else {
+            return;
+        };
+        App::from_inner(inner).send_own_records(&member.node_id);
+    }
 }
 
 /// Runs while the app lives: drops the records of dead nodes' connections past retention.

@@ -41,6 +41,9 @@ const MAX_RECORDS: usize = 200_000;
 /// as long as a parked connection waits for its client.
 const RECORD_RETENTION: Duration = Duration::from_secs(5 * 60);
 
+/// Records per `ConnectionRecords` message sent to a node that joined.
+const RECORDS_PER_MESSAGE: usize = 500;
+
 /// Changes a single rebuild may replay; beyond that the client resyncs over REST instead.
 const MAX_REBUILT_CHANGES: usize = 2000;
 
@@ -104,6 +107,16 @@ impl CheckpointBook {
         }
     }
 
+    /// The records of `owner`'s connections.
+    fn owned_by(&self, owner: &str) -> Vec<(String, Record)> {
+        self.records
+            .lock()
+            .iter()
+            .filter(|(_, record)| record.owner == owner)
+            .map(|(connection_id, record)| (connection_id.clone(), record.clone()))
+            .collect()
+    }
+
     fn find(&self, connection_id: &str) -> Option<Record> {
         self.records.lock().get(connection_id).cloned()
     }
@@ -139,6 +152,20 @@ impl CheckpointBook {
 }
 
 impl Record {
+    fn to_wire(&self) -> ConnectionRecord {
+        ConnectionRecord {
+            owner: self.owner.clone(),
+            user_id: self.user_id.clone(),
+            session_id: self.session_id.clone(),
+            horizon: self.horizon,
+            next_seq: self.next_seq,
+            changes: self.changes.iter().cloned().collect(),
+            unrebuildable_seqs: self.unrebuildable_seqs.iter().copied().collect(),
+            unrebuildable_floor: self.unrebuildable_floor,
+            overflowed: self.overflowed,
+        }
+    }
+
     fn add(&mut self, from_node: &str, checkpoint: ConnectionCheckpoint) {
         // A resumed connection numbers again from its client's sequence_number: what was
         // known from there on was not received.
@@ -193,7 +220,8 @@ impl App {
         self.inner.checkpoint_book.apply(from_node, checkpoints);
     }
 
-    /// This node's checkpoints, to every other node (reliably: in order with the events).
+    /// This node's checkpoints, to every other node (reliably: in order with the events), and
+    /// to this node's own book, from which a node that joins later gets them.
     pub(crate) fn send_checkpoints(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
         let Some(runtime) = self.cluster_runtime() else {
             return;
@@ -215,10 +243,43 @@ impl App {
                 unrebuildable_seqs: checkpoint.unrebuildable_seqs,
                 gone: checkpoint.gone,
             })
-            .collect();
+            .collect::<Vec<ConnectionCheckpoint>>();
+        self.inner
+            .checkpoint_book
+            .apply(runtime.cluster.node_id(), checkpoints.clone());
         runtime
             .cluster
             .send_reliable(chorus_cluster::ClusterMessage::ConnectionCheckpoints { checkpoints });
+    }
+
+    /// Tells a node that just joined what this node knows of its own connections (in
+    /// batches), on the link that then carries their checkpoints: it could not rebuild them
+    /// from checkpoints alone, having missed how they started.
+    pub(crate) fn send_own_records(&self, node_id: &str) {
+        let Some(runtime) = self.cluster_runtime() else {
+            return;
+        };
+        let own = self
+            .inner
+            .checkpoint_book
+            .owned_by(runtime.cluster.node_id());
+        for batch in own.chunks(RECORDS_PER_MESSAGE) {
+            let records = batch
+                .iter()
+                .map(|(connection_id, record)| (connection_id.clone(), record.to_wire()))
+                .collect();
+            runtime.cluster.send_reliable_to(
+                node_id,
+                chorus_cluster::ClusterMessage::ConnectionRecords { records },
+            );
+        }
+    }
+
+    /// Records of another node's connections, sent when this node joined.
+    pub(crate) fn receive_records(&self, records: Vec<(String, ConnectionRecord)>) {
+        for (connection_id, record) in records {
+            self.inner.checkpoint_book.adopt(&connection_id, record);
+        }
     }
 
     /// The node of a connection this node has a record of, if any.
@@ -229,20 +290,10 @@ impl App {
             .map(|record| record.owner)
     }
 
-    /// What this node knows of another node's connection, for a node that knows nothing.
+    /// What this node knows of a connection, for a node that knows nothing.
     pub(crate) fn connection_record(&self, connection_id: &str) -> Option<ConnectionRecord> {
         let record = self.inner.checkpoint_book.find(connection_id)?;
-        Some(ConnectionRecord {
-            owner: record.owner,
-            user_id: record.user_id,
-            session_id: record.session_id,
-            horizon: record.horizon,
-            next_seq: record.next_seq,
-            changes: record.changes.into(),
-            unrebuildable_seqs: record.unrebuildable_seqs.into(),
-            unrebuildable_floor: record.unrebuildable_floor,
-            overflowed: record.overflowed,
-        })
+        Some(record.to_wire())
     }
 
     /// Keeps a record a peer had of a connection this node has none of; returns its owner.

@@ -82,6 +82,12 @@ pub enum ClusterMessage {
     ConnectionCheckpoints {
         checkpoints: Vec<ConnectionCheckpoint>,
     },
+    /// What the sender knows of its own websocket connections, by connection id: sent to a
+    /// node that just joined, which from then on gets their checkpoints, so that it can
+    /// rebuild them should the sender die.
+    ConnectionRecords {
+        records: Vec<(String, ConnectionRecord)>,
+    },
     // New variants go here, at the end.
 }
 

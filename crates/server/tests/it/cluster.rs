@@ -1122,3 +1122,41 @@ async fn a_post_whose_node_died_before_publishing_it_reaches_clients_in_order() 
     let received = bob.events_within(Duration::from_secs(3)).await;
     assert_eq!(posted_ids(&received), vec![orphan, next]);
 }
+
+/// Bob's socket is on node A; node B restarts after it connected, so B never saw how it
+/// started, and no other node is left to tell B when A is killed: A gave B its records when B
+/// joined, and B rebuilds the connection from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_gets_the_records_of_its_peers_websockets() {
+    let (mut sandbox, admin_token, bob_token, channel_id) =
+        cluster_with_a_channel(2, "join-records").await;
+    let admin = sandbox.node(1).api().with_token(&admin_token);
+    let mut bob = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
+    post_message(&admin, &channel_id, "seen").await;
+    bob.wait_for("posted").await;
+    sandbox.restart(1, &admin_token).await;
+    let admin = sandbox.node(1).api().with_token(&admin_token);
+
+    let (connection_id, next_seq) = (bob.connection_id(), bob.last_seq() + 1);
+    drop(bob);
+    let missed = post_message(&admin, &channel_id, "missed while away").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sandbox.node(0).signal("-KILL");
+    sandbox.wait_for_live_nodes(&admin_token, 1).await;
+
+    let mut resumed = EventSocket::resume_url(
+        &sandbox.node(1).websocket_url(),
+        &bob_token,
+        &connection_id,
+        next_seq,
+    )
+    .await;
+    let after = post_message(&admin, &channel_id, "after the resume").await;
+    resumed
+        .wait_for_matching("posted", |event| {
+            crate::socket::post_of(event)["id"] == after.as_str()
+        })
+        .await;
+    assert_eq!(posted_ids(&resumed.history), vec![missed, after]);
+    assert_eq!(resumed.history[0]["seq"], next_seq);
+}
