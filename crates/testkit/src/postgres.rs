@@ -66,26 +66,29 @@ impl PgServer {
     /// Starts a fresh server: `initdb`, test settings, a free port, and waits (up to 30 s) until it
     /// accepts connections. The error carries the end of the server log when it does not.
     pub fn start() -> Result<PgServer> {
-        let run_as = RunAs::get()?;
-        let pg_ctl = program("pg_ctl")?;
-        let postmaster = Postmaster::new_directory(run_as)?;
-        let watchdog = match Watchdog::arm(run_as, &pg_ctl, &postmaster.data_dir, &postmaster.root)
-        {
-            Ok(watchdog) => watchdog,
-            Err(error) => {
-                let _ = fs::remove_dir_all(&postmaster.root);
-                return Err(error);
-            }
-        };
-        // From here on, dropping `server` on an error path cleans up.
-        let mut server = PgServer {
-            postmaster,
-            watchdog,
-        };
+        let mut server = PgServer::empty_instance()?;
         server.postmaster.initdb()?;
         server.postmaster.append_settings(TEST_SETTINGS)?;
         server.postmaster.launch(PortPolicy::MayChange)?;
         Ok(server)
+    }
+
+    /// An instance directory with a port and an armed watchdog, nothing in PGDATA yet. From
+    /// here on, dropping the server on an error path cleans up.
+    fn empty_instance() -> Result<PgServer> {
+        let run_as = RunAs::get()?;
+        let pg_ctl = program("pg_ctl")?;
+        let postmaster = Postmaster::new_directory(run_as)?;
+        match Watchdog::arm(run_as, &pg_ctl, &postmaster.data_dir, &postmaster.root) {
+            Ok(watchdog) => Ok(PgServer {
+                postmaster,
+                watchdog,
+            }),
+            Err(error) => {
+                let _ = fs::remove_dir_all(&postmaster.root);
+                Err(error)
+            }
+        }
     }
 
     /// The server every test in this process shares, started on first use. It is never dropped;
@@ -189,21 +192,7 @@ impl PgServer {
     /// until it accepts read-only connections. Stopping, killing or dropping the replica does
     /// not affect this server; [`PgServer::promote`] turns it into a primary.
     pub fn start_replica(&self) -> Result<PgServer> {
-        let run_as = RunAs::get()?;
-        let pg_ctl = program("pg_ctl")?;
-        let postmaster = Postmaster::new_directory(run_as)?;
-        let watchdog = match Watchdog::arm(run_as, &pg_ctl, &postmaster.data_dir, &postmaster.root)
-        {
-            Ok(watchdog) => watchdog,
-            Err(error) => {
-                let _ = fs::remove_dir_all(&postmaster.root);
-                return Err(error);
-            }
-        };
-        let mut replica = PgServer {
-            postmaster,
-            watchdog,
-        };
+        let mut replica = PgServer::empty_instance()?;
         replica.postmaster.base_backup_from(self.postmaster.port)?;
         replica.postmaster.launch(PortPolicy::MayChange)?;
         Ok(replica)
