@@ -1,5 +1,5 @@
-//! The database monitor of one node: every 100 ms it samples the master's WAL position and each
-//! replica's replay position, takes a replica out of rotation when it cannot be reached or lags
+//! The database monitor of one node: every 100 ms (once a second without replicas) it samples
+//! the master's WAL position and each replica's replay position, takes a replica out of rotation when it cannot be reached or lags
 //! more than `ReplicaMaxLagSeconds`, puts it back when healthy, trims idle connections, and
 //! notices a master that stopped taking writes. It logs state changes, not every probe.
 
@@ -12,20 +12,29 @@ use crate::StoreInner;
 
 /// How often positions are sampled. Reads of a key written less than this ago go to the master.
 pub(crate) const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+/// Without replicas the master is probed every this many samples (once a second).
+const MASTER_ONLY_EVERY: u64 = 10;
 /// A probe that takes longer counts as a failure (a frozen or unreachable server).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(store: Weak<StoreInner>) {
     let mut ticker = tokio::time::interval(SAMPLE_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick: u64 = 0;
     loop {
         ticker.tick().await;
+        tick += 1;
         let Some(inner) = store.upgrade() else {
             return;
         };
         let sources = inner.sources.load_full();
         drop(inner);
-        probe_master(&sources).await;
+        // Positions matter only to route reads to replicas; without any, the master is probed
+        // just often enough to notice it stopped taking writes.
+        let has_replicas = sources.all_replicas().next().is_some();
+        if has_replicas || tick % MASTER_ONLY_EVERY == 0 {
+            probe_master(&sources).await;
+        }
         let master_lsn = sources.master.health.lsn.load(Ordering::Relaxed);
         for replica in sources.all_replicas() {
             probe_replica(replica, master_lsn, &sources).await;
