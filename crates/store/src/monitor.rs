@@ -32,7 +32,7 @@ pub(crate) async fn run(store: Weak<StoreInner>) {
         // Positions matter only to route reads to replicas; without any, the master is probed
         // just often enough to notice it stopped taking writes.
         let has_replicas = sources.all_replicas().next().is_some();
-        if has_replicas || tick % MASTER_ONLY_EVERY == 0 {
+        if has_replicas || tick.is_multiple_of(MASTER_ONLY_EVERY) {
             probe_master(&sources).await;
         }
         let master_lsn = sources.master.health.lsn.load(Ordering::Relaxed);
