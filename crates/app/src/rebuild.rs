@@ -28,7 +28,8 @@ use tokio::time::Instant;
 pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Changes remembered per connection after its horizon (about 60 bytes each); a busier
-/// connection can no longer be rebuilt (its client resyncs).
+/// connection can no longer be rebuilt (its client resyncs). A client that answers pings keeps
+/// its horizon about 32 s behind, so this holds ~30 changes a second.
 const MAX_CHANGES_PER_CONNECTION: usize = 1024;
 
 /// Unrebuildable frames remembered per connection; an older one still counts (as a floor).
@@ -177,9 +178,17 @@ impl Record {
         self.horizon = self.horizon.max(checkpoint.horizon);
         self.next_seq = checkpoint.next_seq;
         self.updated = Instant::now();
-        self.changes.extend(checkpoint.changes);
         let horizon = self.horizon;
         self.changes.retain(|(_, _, at)| *at > horizon);
+        for (seq, key, at) in checkpoint.changes {
+            if at > horizon {
+                self.changes.push_back((seq, key, at));
+            } else {
+                // Written later than the horizon promised: a rebuild would not find it, so a
+                // client that missed it must resync.
+                self.unrebuildable_seqs.push_back(seq);
+            }
+        }
         if self.changes.len() > MAX_CHANGES_PER_CONNECTION {
             self.overflowed = true;
             self.changes.clear();
@@ -423,4 +432,74 @@ fn reaction_event(name: &str, reaction: &Reaction) -> WebSocketEvent {
         "reaction",
         serde_json::to_string(reaction).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(
+        horizon: i64,
+        first_seq: i64,
+        changes: Vec<(i64, &str, i64)>,
+    ) -> ConnectionCheckpoint {
+        let next_seq = changes.last().map_or(first_seq, |(seq, _, _)| seq + 1);
+        ConnectionCheckpoint {
+            connection_id: "c".into(),
+            user_id: "u".into(),
+            session_id: "s".into(),
+            horizon,
+            first_seq,
+            next_seq,
+            changes: changes
+                .into_iter()
+                .map(|(seq, key, at)| (seq, key.to_string(), at))
+                .collect(),
+            unrebuildable_seqs: Vec::new(),
+            gone: false,
+        }
+    }
+
+    fn resume_at(sequence_number: i64) -> ResumeRequest {
+        ResumeRequest {
+            connection_id: "c".into(),
+            user_id: "u".into(),
+            session_id: "s".into(),
+            sequence_number,
+        }
+    }
+
+    #[test]
+    fn a_moving_horizon_forgets_changes_behind_it() {
+        let book = CheckpointBook::default();
+        book.apply("a", vec![checkpoint(100, 0, vec![(0, "hello", 100)])]);
+        book.apply(
+            "a",
+            vec![checkpoint(
+                100,
+                1,
+                vec![(1, "posted:p1", 150), (2, "posted:p2", 250)],
+            )],
+        );
+        book.apply("a", vec![checkpoint(200, 3, vec![])]);
+        let record = book.find("c").unwrap();
+        assert_eq!(record.horizon, 200);
+        let kept: Vec<i64> = record.changes.iter().map(|(seq, _, _)| *seq).collect();
+        assert_eq!(kept, vec![2]);
+        assert!(record.rebuildable_from(&resume_at(2)));
+    }
+
+    #[test]
+    fn a_change_written_after_the_horizon_passed_it_cannot_be_rebuilt() {
+        let book = CheckpointBook::default();
+        book.apply("a", vec![checkpoint(100, 0, vec![])]);
+        book.apply("a", vec![checkpoint(300, 1, vec![(1, "posted:late", 250)])]);
+        let record = book.find("c").unwrap();
+        assert!(record.changes.is_empty());
+        assert!(
+            !record.rebuildable_from(&resume_at(1)),
+            "the client missed it"
+        );
+        assert!(record.rebuildable_from(&resume_at(2)), "the client has it");
+    }
 }

@@ -73,6 +73,37 @@ async fn a_connection_that_ends_for_good_is_checkpointed_as_gone() {
     .await;
 }
 
+#[tokio::test]
+async fn a_busy_client_that_answers_pings_moves_its_horizon_up() {
+    let server = TestServer::with_config(HubConfig {
+        change_delivery_bound: Duration::ZERO,
+        ..checkpointing_config()
+    })
+    .await;
+    server.delegate.set_channel("c1", &["alice"]);
+    let (mut alice, connection_id) = server.connect_user("alice").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_posts = chorus_model::now_millis();
+    // Enough frames for the hub to ask, with a ping, what the client holds. The client's
+    // library answers the ping the next time it reads.
+    for n in 1..=70 {
+        server
+            .hub
+            .publish(posted("c1", &format!("p{n}"), before_posts));
+    }
+    for _ in 1..=70 {
+        alice.next_json().await;
+    }
+    server.hub.publish(posted("c1", "last", before_posts));
+    alice.next_json().await;
+    crate::support::eventually("the answered ping moves the horizon", || {
+        server.delegate.checkpoints().iter().any(|checkpoint| {
+            checkpoint.connection_id == connection_id && checkpoint.horizon >= before_posts
+        })
+    })
+    .await;
+}
+
 /// Events a benchmark publisher lets each socket have outstanding.
 const IN_FLIGHT: i64 = 50;
 
