@@ -112,8 +112,9 @@ impl CheckpointLog {
         epoch
     }
 
-    /// The client of `handle` acknowledged the frames before `next_seq` (it answered a ping
-    /// sent after them): its horizon moved, which the peers learn even if no frame follows.
+    /// The client of `handle` answered a ping: its horizon moved, which the peers learn even
+    /// if no frame follows. `next_seq` is the connection's next frame now (not when the ping
+    /// went out: the peers forget what they knew from a checkpoint's `first_seq` on).
     pub(crate) fn acknowledge(&self, handle: &ConnectionHandle, next_seq: i64) {
         let horizon = self.horizon(handle);
         let mut pending = self.pending.lock();

@@ -318,7 +318,7 @@ async fn run(
                             handle.raise_acknowledged_horizon(
                                 answered.sent_at - config.change_delivery_bound.as_millis() as i64,
                             );
-                            checkpoints.acknowledge(handle, answered.next_seq);
+                            checkpoints.acknowledge(handle, state.next_seq());
                         }
                         continue;
                     }

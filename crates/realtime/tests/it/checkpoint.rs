@@ -86,22 +86,37 @@ async fn a_busy_client_that_answers_pings_moves_its_horizon_up() {
     let before_posts = chorus_model::now_millis();
     // Enough frames for the hub to ask, with a ping, what the client holds. The client's
     // library answers the ping the next time it reads.
-    for n in 1..=70 {
+    // Frames 65 to 75 are written after the ping, before its answer.
+    for n in 1..=75 {
         server
             .hub
             .publish(posted("c1", &format!("p{n}"), before_posts));
     }
-    for _ in 1..=70 {
+    for _ in 1..=75 {
         alice.next_json().await;
     }
     server.hub.publish(posted("c1", "last", before_posts));
     alice.next_json().await;
+    let after_the_answer = || {
+        server
+            .delegate
+            .checkpoints()
+            .into_iter()
+            .filter(|checkpoint| {
+                checkpoint.connection_id == connection_id && checkpoint.horizon >= before_posts
+            })
+            .collect::<Vec<_>>()
+    };
     crate::support::eventually("the answered ping moves the horizon", || {
-        server.delegate.checkpoints().iter().any(|checkpoint| {
-            checkpoint.connection_id == connection_id && checkpoint.horizon >= before_posts
-        })
+        !after_the_answer().is_empty()
     })
     .await;
+    for checkpoint in after_the_answer() {
+        assert!(
+            checkpoint.first_seq >= 76,
+            "the peers must not forget frames written before the answer: {checkpoint:?}"
+        );
+    }
 }
 
 /// Events a benchmark publisher lets each socket have outstanding.
