@@ -384,11 +384,12 @@ async fn membership_history_keeps_every_interval_of_channels_and_teams() {
     let mine = history::channel_memberships_after(&db, &user_id, 0)
         .await
         .expect("history");
-    let intervals: Vec<(&str, i64, Option<(i64, LeftBy, String)>)> = mine
+    type Interval<'a> = (&'a str, i64, Option<(i64, LeftBy, String)>);
+    let intervals: Vec<Interval> = mine
         .iter()
         .map(|m| (m.channel_id.as_str(), m.join_time, m.left.clone()))
         .collect();
-    let mut expected = vec![
+    let mut expected: Vec<Interval> = vec![
         (
             first.as_str(),
             110,
@@ -415,9 +416,10 @@ async fn membership_history_keeps_every_interval_of_channels_and_teams() {
         0,
         "nothing lasted past 140"
     );
-    let changed = history::channel_memberships_changed_since(&db, &[second.clone()], 132, 10)
-        .await
-        .expect("changes");
+    let changed =
+        history::channel_memberships_changed_since(&db, std::slice::from_ref(&second), 132, 10)
+            .await
+            .expect("changes");
     let changed: Vec<(&str, i64, JoinedBy)> = changed
         .iter()
         .map(|m| (m.user_id.as_str(), m.join_time, m.joined_by))
@@ -442,9 +444,10 @@ async fn membership_history_keeps_every_interval_of_channels_and_teams() {
         .map(|m| (m.join_time, m.leave_time))
         .collect();
     assert_eq!(team_intervals, [(100, Some(140)), (150, None)]);
-    let team_changes = history::team_memberships_changed_since(&db, &[team_id.clone()], 145, 10)
-        .await
-        .expect("team changes");
+    let team_changes =
+        history::team_memberships_changed_since(&db, std::slice::from_ref(&team_id), 145, 10)
+            .await
+            .expect("team changes");
     assert_eq!(team_changes.len(), 1);
     assert_eq!(team_changes[0].join_time, 150);
 }
