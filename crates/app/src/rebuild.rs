@@ -6,13 +6,22 @@
 //! (every stored change recorded at or before it was already written to the connection), the
 //! stored changes its frames announced after the horizon with their `seq`, and the `seq` of
 //! frames that cannot be rebuilt. A client resuming with `sequence_number` N holds exactly the
-//! frames before N, so the events it missed are the changes in its channels after the horizon,
-//! read from the master, minus those announced by frames before N — ordered by the time the
-//! database recorded them, and numbered from N.
+//! frames before N, so the events it missed are the stored changes after the horizon that the
+//! live path would have sent it, read from the master, minus those announced by frames before
+//! N — ordered by the time the database recorded them, and numbered from N.
+//!
+//! What is rebuilt: posts created, edited and deleted and reactions added and removed in each
+//! channel while the user was a member of it, and membership changes — `user_added`,
+//! `user_removed`, `channel_created`, `direct_added`, `group_added` of those channels,
+//! `added_to_team` and `leave_team` of the user's teams — from the membership history
+//! (`chorus_store::history`; who receives which is in `membership_history`).
 //!
 //! When that cannot be exact the client gets a new connection (and resyncs): N beyond what the
 //! node checkpointed, a missed frame that cannot be rebuilt (e.g. `channel_updated`), more
-//! changes than [`MAX_REBUILT_CHANGES`], or a record that outgrew its bounds.
+//! changes than [`MAX_REBUILT_CHANGES`], a record that outgrew its bounds, or a membership
+//! history that disagrees with the user's memberships (changed by a node without it). An
+//! unrebuildable event published after the node died is not known to have been missed, and is
+//! not replayed.
 
 use crate::membership_history::MembershipHistory;
 use crate::posts::{post_event, posted_event};
