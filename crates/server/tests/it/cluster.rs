@@ -1209,6 +1209,21 @@ fn canonical_order(frames: &[Value]) -> Vec<Value> {
     ordered
 }
 
+async fn add_to_channel(api: &Api, channel_id: &str, user_id: &str) {
+    api.post(
+        &format!("/channels/{channel_id}/members"),
+        json!({"user_id": user_id}),
+    )
+    .await
+    .expect_status(201);
+}
+
+async fn remove_from_channel(api: &Api, channel_id: &str, user_id: &str) {
+    api.delete(&format!("/channels/{channel_id}/members/{user_id}"))
+        .await
+        .expect_status(200);
+}
+
 /// Bob's socket is on node A, which dies while Bob is away; meanwhile Bob is added to a
 /// channel and removed from another (each with posts before and after), Carol joins and
 /// leaves a channel they share and then leaves the team, and Bob is added to a second team.
@@ -1237,10 +1252,7 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
         .await
         .expect_status(200);
     let team_id = channel["team_id"].as_str().unwrap().to_string();
-    admin
-        .delete(&format!("/channels/{joined_later}/members/{bob_id}"))
-        .await
-        .expect_status(200);
+    remove_from_channel(&admin, &joined_later, &bob_id).await;
     admin
         .post(
             &format!("/teams/{team_id}/members"),
@@ -1265,13 +1277,7 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
     let left_later = create_channel("members-left", "P").await;
     let shared = create_channel("members-shared", "O").await;
     for channel_id in [&left_later, &shared] {
-        admin
-            .post(
-                &format!("/channels/{channel_id}/members"),
-                json!({"user_id": bob_id}),
-            )
-            .await
-            .expect_status(201);
+        add_to_channel(&admin, channel_id, &bob_id).await;
     }
     let second_team = admin
         .post(
@@ -1308,13 +1314,7 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
 
     // While Bob is away, before node A dies: queued for him there.
     post_message(&admin, &joined_later, "before Bob joined").await;
-    admin
-        .post(
-            &format!("/channels/{joined_later}/members"),
-            json!({"user_id": bob_id}),
-        )
-        .await
-        .expect_status(201);
+    add_to_channel(&admin, &joined_later, &bob_id).await;
     post_message(&admin, &joined_later, "after Bob joined").await;
     post_message(&admin, &left_later, "before Bob was removed").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1328,30 +1328,12 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
     .await;
 
     // After node A is gone.
-    admin
-        .delete(&format!("/channels/{left_later}/members/{bob_id}"))
-        .await
-        .expect_status(200);
+    remove_from_channel(&admin, &left_later, &bob_id).await;
     post_message(&admin, &left_later, "after Bob was removed").await;
-    carol
-        .post(
-            &format!("/channels/{shared}/members"),
-            json!({"user_id": carol_id}),
-        )
-        .await
-        .expect_status(201);
+    add_to_channel(&carol, &shared, &carol_id).await;
     post_message(&carol, &shared, "Carol was here").await;
-    carol
-        .delete(&format!("/channels/{shared}/members/{carol_id}"))
-        .await
-        .expect_status(200);
-    carol
-        .post(
-            &format!("/channels/{shared}/members"),
-            json!({"user_id": carol_id}),
-        )
-        .await
-        .expect_status(201);
+    remove_from_channel(&carol, &shared, &carol_id).await;
+    add_to_channel(&carol, &shared, &carol_id).await;
     admin
         .delete(&format!("/teams/{team_id}/members/{carol_id}"))
         .await
