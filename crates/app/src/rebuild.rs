@@ -6,20 +6,33 @@
 //! (every stored change recorded at or before it was already written to the connection), the
 //! stored changes its frames announced after the horizon with their `seq`, and the `seq` of
 //! frames that cannot be rebuilt. A client resuming with `sequence_number` N holds exactly the
-//! frames before N, so the events it missed are the changes in its channels after the horizon,
-//! read from the master, minus those announced by frames before N — ordered by the time the
-//! database recorded them, and numbered from N.
+//! frames before N, so the events it missed are the stored changes after the horizon that the
+//! live path would have sent it, read from the master, minus those announced by frames before
+//! N — ordered by the time the database recorded them, and numbered from N.
+//!
+//! What is rebuilt: posts created, edited and deleted and reactions added and removed in each
+//! channel while the user was a member of it, and membership changes — `user_added`,
+//! `user_removed`, `channel_created`, `direct_added`, `group_added` of those channels,
+//! `added_to_team` and `leave_team` of the user's teams — from the membership history
+//! (`chorus_store::history`; who receives which is in `membership_history`).
 //!
 //! When that cannot be exact the client gets a new connection (and resyncs): N beyond what the
 //! node checkpointed, a missed frame that cannot be rebuilt (e.g. `channel_updated`), more
-//! changes than [`MAX_REBUILT_CHANGES`], or a record that outgrew its bounds.
+//! changes than [`MAX_REBUILT_CHANGES`], a record that outgrew its bounds, or a membership
+//! history that disagrees with the user's memberships (changed by a node without it). An
+//! unrebuildable event published after the node died is not known to have been missed, and is
+//! not replayed.
 
+use crate::membership_history::MembershipHistory;
 use crate::posts::{post_event, posted_event};
 use crate::App;
 use chorus_cluster::{ConnectionCheckpoint, ConnectionRecord};
-use chorus_model::{event_names, Broadcast, Post, Reaction, WebSocketEvent};
+use chorus_model::{event_names, Broadcast, Channel, Post, Reaction, WebSocketEvent};
 use chorus_realtime::{change_of, ResumeRequest, ResumeSource};
-use chorus_store::{channels as channel_store, posts as post_store, reactions as reaction_store};
+use chorus_store::{
+    channels as channel_store, history as history_store, posts as post_store,
+    reactions as reaction_store, teams as team_store,
+};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -346,67 +359,111 @@ impl App {
         }
     }
 
-    /// The post and reaction events of the user's channels after `since`, as they were
-    /// published, in the order the database recorded them. None when there are too many or
-    /// the database cannot be read.
+    /// The events of the user's channels and teams after `since`, as they were published, in
+    /// the order the database recorded them: posts and reactions of each channel while the
+    /// user was a member, and membership changes (see `membership_history`). None when there
+    /// are too many, the membership history disagrees with the memberships, or the database
+    /// cannot be read.
     async fn changes_since(&self, user_id: &str, since: i64) -> Option<Vec<WebSocketEvent>> {
         let limit = MAX_REBUILT_CHANGES as i64 + 1;
         let db = self.store().master().await.ok()?;
-        let channel_ids = channel_store::channel_ids_for_user(&db, user_id)
+        let history = MembershipHistory::new(
+            user_id,
+            since,
+            history_store::channel_memberships_after(&db, user_id, since)
+                .await
+                .ok()?,
+            history_store::team_memberships_after(&db, user_id, since)
+                .await
+                .ok()?,
+        );
+        let current_channel_ids = channel_store::channel_ids_for_user(&db, user_id)
             .await
             .ok()?;
+        let current_team_ids: Vec<String> = team_store::list_members_for_user(&db, user_id)
+            .await
+            .ok()?
+            .into_iter()
+            .map(|member| member.team_id)
+            .collect();
+        if !history.agrees_with(&current_channel_ids, &current_team_ids) {
+            tracing::warn!(%user_id, "membership history incomplete, the websocket cannot be rebuilt");
+            return None;
+        }
+        let channel_ids = history.channel_ids();
+        let team_ids = history.team_ids();
         let posts = post_store::changed_since(&db, &channel_ids, since, limit)
             .await
             .ok()?;
         let reactions = reaction_store::changed_since(&db, &channel_ids, since, limit)
             .await
             .ok()?;
+        let channel_changes =
+            history_store::channel_memberships_changed_since(&db, &channel_ids, since, limit)
+                .await
+                .ok()?;
+        let team_changes =
+            history_store::team_memberships_changed_since(&db, &team_ids, since, limit)
+                .await
+                .ok()?;
+        let channels: HashMap<String, Channel> = channel_store::get_many(&db, &channel_ids)
+            .await
+            .ok()?
+            .into_iter()
+            .map(|channel| (channel.id.clone(), channel))
+            .collect();
         drop(db);
-        if posts.len() + reactions.len() > MAX_REBUILT_CHANGES {
+        if posts.len() + reactions.len() + channel_changes.len() + team_changes.len()
+            > MAX_REBUILT_CHANGES
+        {
             return None;
         }
-        let mut timed: Vec<(i64, u8, WebSocketEvent)> = Vec::new();
+        let mut timed = history.channel_events(&channel_changes, &channels)?;
+        timed.extend(history.team_events(&team_changes));
         let deleted_roots: HashSet<&str> = posts
             .iter()
             .filter(|post| post.root_id.is_empty() && post.delete_at > since)
             .map(|post| post.id.as_str())
             .collect();
+        let seen_by_member =
+            |channel_id: &str, at: i64| at > since && history.in_channel(channel_id, at);
         for post in &posts {
-            if post.create_at > since {
-                timed.push((post.create_at, 0, self.rebuilt_posted(post).await?));
+            let channel_id = post.channel_id.as_str();
+            if seen_by_member(channel_id, post.create_at) {
+                let posted = self.rebuilt_posted(post).await?;
+                timed.push(Timed::new(post.create_at, Order::Posted, "", posted));
             }
-            if post.edit_at > since && post.delete_at == 0 {
-                timed.push((post.edit_at, 1, post_event(event_names::POST_EDITED, post)));
+            if seen_by_member(channel_id, post.edit_at) && post.delete_at == 0 {
+                let edited = post_event(event_names::POST_EDITED, post);
+                timed.push(Timed::new(post.edit_at, Order::Edited, "", edited));
             }
             // Replies deleted with their root were announced by the root's event only.
-            if post.delete_at > since && !deleted_roots.contains(post.root_id.as_str()) {
+            if seen_by_member(channel_id, post.delete_at)
+                && !deleted_roots.contains(post.root_id.as_str())
+            {
                 let deleted = post_event(event_names::POST_DELETED, post)
                     .with("delete_by", post.user_id.clone());
-                timed.push((post.delete_at, 3, deleted));
+                timed.push(Timed::new(post.delete_at, Order::Deleted, "", deleted));
             }
         }
         for reaction in &reactions {
-            if reaction.create_at > since {
+            let channel_id = reaction.channel_id.as_str();
+            if seen_by_member(channel_id, reaction.create_at) {
                 let added = Reaction {
                     delete_at: 0,
                     ..reaction.clone()
                 };
-                timed.push((
-                    reaction.create_at,
-                    2,
-                    reaction_event(event_names::REACTION_ADDED, &added),
-                ));
+                let event = reaction_event(event_names::REACTION_ADDED, &added);
+                timed.push(Timed::new(reaction.create_at, Order::Reacted, "", event));
             }
-            if reaction.delete_at > since {
-                timed.push((
-                    reaction.delete_at,
-                    2,
-                    reaction_event(event_names::REACTION_REMOVED, reaction),
-                ));
+            if seen_by_member(channel_id, reaction.delete_at) {
+                let event = reaction_event(event_names::REACTION_REMOVED, reaction);
+                timed.push(Timed::new(reaction.delete_at, Order::Reacted, "", event));
             }
         }
-        timed.sort_by_key(|(at, order, _)| (*at, *order));
-        Some(timed.into_iter().map(|(_, _, event)| event).collect())
+        // Stable: posts of the same millisecond keep the database's order.
+        timed.sort_by(|a, b| (a.at, a.order, &a.subject).cmp(&(b.at, b.order, &b.subject)));
+        Some(timed.into_iter().map(|timed| timed.event).collect())
     }
 
     /// The `posted` event of a post as it was created.
@@ -424,6 +481,42 @@ impl App {
             ..post.clone()
         };
         Some(posted_event(&as_created, &channel, &sender, &mentioned))
+    }
+}
+
+/// Where a rebuilt event goes among those of the same millisecond: the order in which the
+/// live path publishes the events of one change (`added_to_team` before the `user_added` of
+/// the team's channels, their `user_removed` before `leave_team`), joins before and leaves
+/// after the posts of that millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Order {
+    JoinedTeam,
+    Joined,
+    Posted,
+    Edited,
+    Reacted,
+    Deleted,
+    Left,
+    LeftTeam,
+}
+
+/// A rebuilt event with its place in the replay: the time the database recorded its change,
+/// its [`Order`], then the channel or team it concerns.
+pub(crate) struct Timed {
+    pub(crate) at: i64,
+    pub(crate) order: Order,
+    pub(crate) subject: String,
+    pub(crate) event: WebSocketEvent,
+}
+
+impl Timed {
+    pub(crate) fn new(at: i64, order: Order, subject: &str, event: WebSocketEvent) -> Self {
+        Timed {
+            at,
+            order,
+            subject: subject.to_string(),
+            event,
+        }
     }
 }
 
