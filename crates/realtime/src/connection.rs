@@ -552,8 +552,6 @@ struct AckProbes {
 #[derive(Debug, Clone, Copy)]
 struct AckProbe {
     id: u64,
-    /// The client holds the frames before this once it answers.
-    next_seq: i64,
     /// When the ping was written (ms).
     sent_at: i64,
 }
@@ -566,7 +564,6 @@ impl AckProbes {
         }
         self.outstanding.push_back(AckProbe {
             id: self.last_id,
-            next_seq,
             sent_at: now_millis(),
         });
         self.last_seq = next_seq;
