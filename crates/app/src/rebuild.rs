@@ -19,9 +19,11 @@
 //! When that cannot be exact the client gets a new connection (and resyncs): N beyond what the
 //! node checkpointed, a missed frame that cannot be rebuilt (e.g. `channel_updated`), more
 //! changes than [`MAX_REBUILT_CHANGES`], a record that outgrew its bounds, or a membership
-//! history that disagrees with the user's memberships (changed by a node without it). An
-//! unrebuildable event published after the node died is not known to have been missed, and is
-//! not replayed.
+//! history that disagrees with the user's memberships (changed by a node without it), or an
+//! unrebuildable change after the horizon that the client may have missed: one of its channels
+//! or teams updated, a channel of its teams deleted, a user created or updated (their rows keep
+//! only the latest state). `config_changed` is the one event that is neither rebuilt nor
+//! detected.
 
 use crate::membership_history::MembershipHistory;
 use crate::posts::{post_event, posted_event};
@@ -392,6 +394,15 @@ impl App {
         }
         let channel_ids = history.channel_ids();
         let team_ids = history.team_ids();
+        // Events that cannot be rebuilt may have been published after the node died: nothing
+        // recorded whether the client missed them, so it resyncs rather than lose them.
+        if history_store::settings_changed_since(&db, &channel_ids, &team_ids, since)
+            .await
+            .ok()?
+        {
+            tracing::info!(%user_id, "channels, teams or users changed since the horizon; the websocket cannot be rebuilt");
+            return None;
+        }
         let posts = post_store::changed_since(&db, &channel_ids, since, limit)
             .await
             .ok()?;

@@ -785,15 +785,20 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
     let connection_id = bob.connection_id();
     let mut too_far = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
     let too_far_id = too_far.connection_id();
+    let mut unaware = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let unaware_id = unaware.connection_id();
     let doomed = post_message(&admin, &channel_id, "to be deleted").await;
     let kept = post_message(&admin, &channel_id, "to be edited").await;
     react(&admin, &admin_id, &kept, "smile").await;
     bob.wait_for("reaction_added").await;
     too_far.wait_for("reaction_added").await;
+    unaware.wait_for("reaction_added").await;
     let next_seq = bob.last_seq() + 1;
     let too_far_seq = too_far.last_seq() + 1;
+    let unaware_seq = unaware.last_seq() + 1;
     drop(bob);
     drop(too_far);
+    drop(unaware);
 
     // While he is away, through node B: queued for him on node A, which then dies.
     let missed = post_message(&admin, &channel_id, "missed while away").await;
@@ -896,6 +901,25 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
     )
     .await;
     assert_ne!(unknown.connection_id(), unknown_id);
+
+    // A change whose event cannot be rebuilt (only the channel's latest state is stored),
+    // made after the crash: the client resyncs rather than miss it.
+    admin
+        .put(
+            &format!("/channels/{channel_id}/patch"),
+            json!({"display_name": "Renamed after the crash"}),
+        )
+        .await
+        .expect_status(200);
+    let renamed = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={unaware_id}&sequence_number={unaware_seq}",
+            node_b.websocket_url()
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(renamed.connection_id(), unaware_id, "told to resync");
 }
 
 /// A (re)started node serves only once its links with every live peer are up: the first
