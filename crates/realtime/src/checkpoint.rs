@@ -62,6 +62,30 @@ struct Pending {
     epoch: u64,
 }
 
+impl Pending {
+    /// The checkpoint of `handle` in this batch, started at `next_seq` when it has none yet.
+    fn entry(
+        &mut self,
+        handle: &ConnectionHandle,
+        horizon: i64,
+        next_seq: i64,
+    ) -> &mut ConnectionCheckpoint {
+        self.batch
+            .entry(handle.connection_id.clone())
+            .or_insert_with(|| ConnectionCheckpoint {
+                connection_id: handle.connection_id.clone(),
+                user_id: handle.identity.user_id.clone(),
+                session_id: handle.identity.session_id.clone(),
+                horizon,
+                first_seq: next_seq,
+                next_seq,
+                changes: Vec::new(),
+                unrebuildable_seqs: Vec::new(),
+                gone: false,
+            })
+    }
+}
+
 impl CheckpointLog {
     pub(crate) fn new(horizon_lag: Duration) -> Self {
         CheckpointLog {
@@ -85,20 +109,7 @@ impl CheckpointLog {
         let horizon = self.horizon(handle);
         let mut pending = self.pending.lock();
         let epoch = pending.epoch;
-        let checkpoint = pending
-            .batch
-            .entry(handle.connection_id.clone())
-            .or_insert_with(|| ConnectionCheckpoint {
-                connection_id: handle.connection_id.clone(),
-                user_id: handle.identity.user_id.clone(),
-                session_id: handle.identity.session_id.clone(),
-                horizon,
-                first_seq: next_seq,
-                next_seq,
-                changes: Vec::new(),
-                unrebuildable_seqs: Vec::new(),
-                gone: false,
-            });
+        let checkpoint = pending.entry(handle, horizon, next_seq);
         checkpoint.horizon = horizon;
         checkpoint.next_seq = next_seq;
         for (seq, event) in frames {
@@ -118,20 +129,7 @@ impl CheckpointLog {
     pub(crate) fn acknowledge(&self, handle: &ConnectionHandle, next_seq: i64) {
         let horizon = self.horizon(handle);
         let mut pending = self.pending.lock();
-        let checkpoint = pending
-            .batch
-            .entry(handle.connection_id.clone())
-            .or_insert_with(|| ConnectionCheckpoint {
-                connection_id: handle.connection_id.clone(),
-                user_id: handle.identity.user_id.clone(),
-                session_id: handle.identity.session_id.clone(),
-                horizon,
-                first_seq: next_seq,
-                next_seq,
-                changes: Vec::new(),
-                unrebuildable_seqs: Vec::new(),
-                gone: false,
-            });
+        let checkpoint = pending.entry(handle, horizon, next_seq);
         checkpoint.horizon = checkpoint.horizon.max(horizon);
     }
 
@@ -148,20 +146,7 @@ impl CheckpointLog {
     /// `connection_id` ended for good: the peers forget it.
     pub(crate) fn forget(&self, handle: &ConnectionHandle) {
         let mut pending = self.pending.lock();
-        let checkpoint = pending
-            .batch
-            .entry(handle.connection_id.clone())
-            .or_insert_with(|| ConnectionCheckpoint {
-                connection_id: handle.connection_id.clone(),
-                user_id: handle.identity.user_id.clone(),
-                session_id: handle.identity.session_id.clone(),
-                horizon: 0,
-                first_seq: 0,
-                next_seq: 0,
-                changes: Vec::new(),
-                unrebuildable_seqs: Vec::new(),
-                gone: true,
-            });
+        let checkpoint = pending.entry(handle, 0, 0);
         checkpoint.gone = true;
     }
 
