@@ -6,6 +6,9 @@
 //! cargo run --release -p chorus-bench -- posts      # post throughput vs raw PostgreSQL INSERT
 //! cargo run --release -p chorus-bench -- ws-idle    # memory per idle authenticated websocket
 //! cargo run --release -p chorus-bench -- all        # both, plus a block for docs/benchmarks.md
+//! cargo run --release -p chorus-bench -- fanout     # cross-node post -> event latency
+//! cargo run --release -p chorus-bench -- nginx-posts  # posts through NGINX on 3 nodes
+//! cargo run --release -p chorus-bench -- failover   # SIGKILL a node: its clients resume
 //! ```
 //!
 //! Every scenario gets a fresh stack ([`scenario::Stack`]): a throwaway PostgreSQL from
@@ -30,6 +33,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use scenario::failover::{FailoverArgs, FailoverReport};
 use scenario::fanout::{FanoutArgs, FanoutReport};
 use scenario::nginx_posts::{NginxPostsArgs, NginxPostsReport};
 use scenario::posts::{PostsArgs, PostsReport};
@@ -67,6 +71,10 @@ enum Scenario {
     /// Post creation through NGINX in front of a cluster: the most posts/s (closed loop), the
     /// latency curve at stepped rates (open loop), and raw INSERTs on the same database.
     NginxPosts(NginxPostsArgs),
+    /// A reconnect storm: 3 clustered nodes behind NGINX, websockets through NGINX, steady
+    /// posts; SIGKILL of the busiest node, time until each of its clients resumed with nothing
+    /// missing.
+    Failover(FailoverArgs),
 }
 
 #[derive(Args)]
@@ -89,6 +97,8 @@ struct Output {
     fanout: Option<FanoutReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nginx_posts: Option<NginxPostsReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failover: Option<FailoverReport>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -116,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ws_idle: None,
         fanout: None,
         nginx_posts: None,
+        failover: None,
     };
     let text = !cli.json;
     if text {
@@ -140,6 +151,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", nginx_posts.text());
             }
             output.nginx_posts = Some(nginx_posts);
+            (None, None)
+        }
+        Scenario::Failover(args) => {
+            let failover = scenario::failover::run(&binary, &args).await?;
+            if text {
+                println!("{}", failover.text());
+            }
+            output.failover = Some(failover);
             (None, None)
         }
     };

@@ -2,6 +2,7 @@
 //! deploy/nginx/local.conf.template (compiled in, so the benchmark binary is self-contained),
 //! on a free 127.0.0.1 port. Stopped with SIGTERM — SIGKILL would orphan its workers — and
 //! given `PR_SET_PDEATHSIG = SIGTERM` so that it also stops when the benchmark dies.
+//! Every answer carries [`UPSTREAM_HEADER`]: which node served it (a websocket's node).
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -14,6 +15,9 @@ use anyhow::{bail, Context, Result};
 const TEMPLATE: &str = include_str!("../../../deploy/nginx/local.conf.template");
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// The response header naming the upstream(s) NGINX tried, `127.0.0.1:PORT[, …]`; the last
+/// one answered.
+pub const UPSTREAM_HEADER: &str = "X-Chorus-Upstream";
 
 pub struct Nginx {
     child: Option<Child>,
@@ -86,6 +90,10 @@ impl Nginx {
         self.pid
     }
 
+    pub fn address(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
@@ -127,10 +135,16 @@ fn terminate(pid: u32) {
     }
 }
 
-/// The template with its `@LISTEN@`, `@PREFIX@` and `@UPSTREAMS@` filled in.
+/// The template with its `@LISTEN@`, `@PREFIX@` and `@UPSTREAMS@` filled in, and
+/// [`UPSTREAM_HEADER`] added before every `proxy_pass`.
 fn render(template: &str, port: u16, prefix: &str, upstreams: &[SocketAddr]) -> String {
     let mut out = String::new();
     for line in template.lines() {
+        if line.trim_start().starts_with("proxy_pass ") {
+            out.push_str(&format!(
+                "            add_header {UPSTREAM_HEADER} $upstream_addr always;\n"
+            ));
+        }
         if line.trim() == "@UPSTREAMS@" {
             for upstream in upstreams {
                 out.push_str(&format!(
@@ -164,6 +178,11 @@ mod tests {
             "{config}"
         );
         assert!(config.contains("pid /tmp/x/nginx.pid;"), "{config}");
+        assert_eq!(
+            config.matches("add_header X-Chorus-Upstream").count(),
+            config.matches("proxy_pass ").count(),
+            "{config}"
+        );
         assert!(!config.contains('@'), "{config}");
     }
 }

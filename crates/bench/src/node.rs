@@ -222,7 +222,9 @@ impl Node {
         let _ = child.wait();
     }
 
-    fn kill(&mut self) {
+    /// SIGKILL (no drain, as a crash) and reap. [`Node::check_alive`] passes afterwards: the
+    /// node was ended on purpose.
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -136,7 +136,8 @@ pub struct CpuSnapshot {
     at: Instant,
     machine_busy: u64,
     machine_total: u64,
-    nodes: u64,
+    /// Per node, in `Parties::nodes` order (0 once a node is gone).
+    nodes: Vec<u64>,
     nginx: u64,
     postgres: u64,
     bench: u64,
@@ -150,6 +151,8 @@ pub struct CpuUsage {
     pub machine: f64,
     /// The chorus nodes together.
     pub node: f64,
+    /// Each node, in `Parties::nodes` order (0 for a node gone by the end of the window).
+    pub per_node: Vec<f64>,
     /// NGINX, master and workers (0 when there is none).
     pub nginx: f64,
     /// The PostgreSQL server (postmaster and backends).
@@ -200,7 +203,7 @@ impl CpuSnapshot {
             at: Instant::now(),
             machine_busy,
             machine_total,
-            nodes: parties.nodes.iter().map(|&pid| ticks_of(pid)).sum(),
+            nodes: parties.nodes.iter().map(|&pid| ticks_of(pid)).collect(),
             nginx: parties
                 .nginx
                 .map_or(0, |pid| subtree_ticks(pid, &|_| false)),
@@ -224,7 +227,13 @@ impl CpuSnapshot {
         let machine_share =
             |after: u64, before: u64| after.saturating_sub(before) as f64 / total * cores as f64;
         let machine = machine_share(self.machine_busy, before.machine_busy);
-        let node = as_cores(self.nodes, before.nodes);
+        let per_node: Vec<f64> = self
+            .nodes
+            .iter()
+            .zip(&before.nodes)
+            .map(|(&after, &before)| as_cores(after, before))
+            .collect();
+        let node = per_node.iter().sum();
         let nginx = as_cores(self.nginx, before.nginx);
         let postgres = as_cores(self.postgres, before.postgres);
         let bench = as_cores(self.bench, before.bench);
@@ -232,6 +241,7 @@ impl CpuSnapshot {
             cores,
             machine,
             node,
+            per_node,
             nginx,
             postgres,
             bench,

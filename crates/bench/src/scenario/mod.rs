@@ -1,6 +1,7 @@
 //! One module per scenario. Each starts its own [`Stack`], so scenarios do not influence each
 //! other (a node that has just served 100,000 posts has a different heap than a fresh one).
 
+pub mod failover;
 pub mod fanout;
 pub mod nginx_posts;
 pub mod posts;
