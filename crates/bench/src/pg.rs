@@ -122,7 +122,7 @@ pub async fn count_benchmark_posts(url: &str) -> Result<i64> {
     Ok(row.get(0))
 }
 
-/// One normalized statement from pg_stat_statements, per post.
+/// One normalized statement from pg_stat_statements, per operation (a post, a resume).
 #[derive(Clone, Debug, Serialize)]
 pub struct StatementCost {
     pub calls_per_post: f64,
@@ -133,7 +133,7 @@ pub struct StatementCost {
 }
 
 impl StatementCost {
-    pub const HEADER: &'static str = "calls/post   µs/call   µs/post  statement";
+    pub const HEADER: &'static str = "  calls/op   µs/call     µs/op  statement";
 
     pub fn row(&self) -> String {
         let mut query: String = self.query.split_whitespace().collect::<Vec<_>>().join(" ");

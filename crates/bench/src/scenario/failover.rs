@@ -20,7 +20,7 @@
 //! then a drain; the nodes' CPU is measured before the kill and from the kill until the last
 //! affected client resumed (the storm).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +43,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::api::{http_client, Api, Membership};
 use crate::nginx::UPSTREAM_HEADER;
-use crate::report::fmt_thousands;
+use crate::pg::{self, StatementCost};
+use crate::report::{fmt_thousands, statements_table};
 use crate::scenario::ClusterStack;
 use crate::stats::Latency;
 use crate::sys::{raise_open_file_limit, CpuSnapshot, CpuUsage};
@@ -94,6 +95,10 @@ pub struct FailoverArgs {
     /// bound doubles per failed attempt, up to 30 s.
     #[arg(long, default_value_t = 1000)]
     pub reconnect_base_ms: u64,
+    /// Load pg_stat_statements into PostgreSQL and report the statements run during the storm,
+    /// per resumed client (the steady posts included).
+    #[arg(long)]
+    pub statements: bool,
 }
 
 #[derive(Serialize)]
@@ -127,17 +132,23 @@ pub struct FailoverRun {
     /// before its first frame).
     pub reconnect_attempts: usize,
     pub reconnect_attempts_failed: usize,
+    /// Why reconnect attempts failed: kind → attempts.
+    pub reconnect_failures: BTreeMap<String, usize>,
     /// Resumed sockets per node (the killed one included, 0).
     pub resumed_per_node: Vec<usize>,
     /// From the SIGKILL: new socket open, resumed, and nothing missing (resumed clients).
     pub open: Latency,
     pub resumed_after: Latency,
     pub nothing_missing: Latency,
+    /// From a resumed client's new socket open to its first frame: the node's share.
+    pub open_to_resumed: Latency,
     /// From the SIGKILL until the last affected client had nothing missing; `None` unless every
     /// affected client resumed with nothing missing.
     pub all_complete_ms: Option<f64>,
     pub posts_acknowledged: usize,
     pub post_attempts_failed: usize,
+    /// Why POST attempts failed: kind → attempts.
+    pub post_failure_kinds: BTreeMap<String, usize>,
     /// Posts never acknowledged (abandoned after the final retries).
     pub posts_abandoned: usize,
     /// When POSTs failed, ms from the SIGKILL (first, last).
@@ -147,6 +158,9 @@ pub struct FailoverRun {
     pub cpu_before: CpuUsage,
     pub cpu_storm: CpuUsage,
     pub storm_seconds: f64,
+    /// With `--statements`: PostgreSQL's statements during the storm, costliest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<StatementCost>,
 }
 
 pub async fn run(chorus_binary: &Path, args: &FailoverArgs) -> Result<FailoverReport> {
@@ -163,7 +177,7 @@ pub async fn run(chorus_binary: &Path, args: &FailoverArgs) -> Result<FailoverRe
     for &clients in &args.clients {
         // NGINX holds two descriptors per websocket and inherits the limit.
         raise_open_file_limit(clients as u64 * 3 + 1_000)?;
-        let mut stack = ClusterStack::start(chorus_binary, NODES, true, false).await?;
+        let mut stack = ClusterStack::start(chorus_binary, NODES, true, args.statements).await?;
         let result = measure(&mut stack, args, clients).await;
         stack.stop().await;
         runs.push(result?);
@@ -280,6 +294,9 @@ async fn measure(
     let before_kill = CpuSnapshot::take(&all_nodes);
     let cpu_before = before_kill.usage_since(&steady);
     eprintln!("failover: SIGKILL node {killed_node} ({affected} websockets)");
+    if args.statements {
+        pg::reset_statements(&stack.database_url).await?;
+    }
     let killed_at = shared.now();
     stack.nodes[killed_node].kill();
     let posting_ends = Instant::now() + Duration::from_secs_f64(args.after_kill);
@@ -288,6 +305,12 @@ async fn measure(
     }
     let storm_seconds = shared.now().saturating_sub(killed_at).as_secs_f64();
     let cpu_storm = CpuSnapshot::take(&all_nodes).usage_since(&before_kill);
+    let statements = if args.statements {
+        let resumed = shared.settled.load(Ordering::Relaxed) as u64;
+        pg::top_statements(&stack.database_url, resumed).await?
+    } else {
+        Vec::new()
+    };
     tokio::time::sleep_until(posting_ends.into()).await;
     let _ = stop_posting.send(true);
     let posts = poster.await.context("the poster task")?;
@@ -298,7 +321,7 @@ async fn measure(
     while let Some(log) = tasks.join_next().await {
         logs.push(log.context("a client task")?);
     }
-    Ok(tally(
+    let mut run = tally(
         &logs,
         &posts,
         Storm {
@@ -309,7 +332,9 @@ async fn measure(
             cpu_storm,
             storm_seconds,
         },
-    ))
+    );
+    run.statements = statements;
+    Ok(run)
 }
 
 /// The parts of a run's report that are not derived from the logs.
@@ -379,7 +404,8 @@ enum Outcome {
 #[derive(Clone, Debug)]
 struct Reconnect {
     attempts: usize,
-    failed_attempts: usize,
+    /// Why attempts failed, in order.
+    failures: Vec<&'static str>,
     /// The socket that settled: when its upgrade completed, and its node.
     opened_at: Option<Duration>,
     node: Option<usize>,
@@ -487,7 +513,7 @@ async fn listen(
         }
         let mut reconnect = Reconnect {
             attempts: 0,
-            failed_attempts: 0,
+            failures: Vec::new(),
             opened_at: None,
             node: None,
             settled_at: None,
@@ -511,9 +537,12 @@ async fn listen(
                     return log;
                 }
             };
-            let Some((new_socket, node, opened_at, outcome)) = resumed else {
-                reconnect.failed_attempts += 1;
-                continue;
+            let (new_socket, node, opened_at, outcome) = match resumed {
+                Ok(resumed) => resumed,
+                Err(failure) => {
+                    reconnect.failures.push(failure);
+                    continue;
+                }
             };
             socket = new_socket;
             reconnect.opened_at = Some(opened_at);
@@ -528,14 +557,14 @@ async fn listen(
 }
 
 /// One reconnect attempt: upgrade with the session, send a `ping` action, and read until the
-/// first frame says how the server took it. `None` when it failed (the caller tries again).
+/// first frame says how the server took it. Fails with what went wrong (the caller tries again).
 async fn resume(
     shared: &Shared,
     token: &str,
     session: &mut Session,
     log: &mut ClientLog,
     action_seq: i64,
-) -> Option<(WebSocketStream<TcpStream>, Option<usize>, Duration, Outcome)> {
+) -> Result<(WebSocketStream<TcpStream>, Option<usize>, Duration, Outcome), &'static str> {
     let url = format!(
         "{}?connection_id={}&sequence_number={}",
         shared.websocket_url, session.connection_id, session.next_seq
@@ -544,27 +573,35 @@ async fn resume(
         CONNECT_TIMEOUT,
         upgrade(shared.nginx, CLIENT_SOURCE, &url, token),
     );
-    let (mut socket, response) = upgraded.await.ok()?.ok()?;
+    let (mut socket, response) = match upgraded.await {
+        Err(_) => return Err("upgrade timed out"),
+        Ok(Err(error)) => return Err(upgrade_failure(&error)),
+        Ok(Ok(upgraded)) => upgraded,
+    };
     let opened_at = shared.now();
     let node = shared.node_of(&response);
     let ping = json!({"action": "ping", "seq": action_seq}).to_string();
-    socket.send(Message::Text(ping.into())).await.ok()?;
+    if socket.send(Message::Text(ping.into())).await.is_err() {
+        return Err("closed before the first frame");
+    }
     let first_frame = async {
         loop {
-            match socket.next().await? {
-                Ok(Message::Text(text)) => {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
                     if let Some(frame) = parse_frame(&text) {
-                        return Some(frame);
+                        return Ok(frame);
                     }
                 }
-                Ok(Message::Close(_)) | Err(_) => return None,
-                Ok(_) => {}
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                    return Err("closed before the first frame")
+                }
+                Some(Ok(_)) => {}
             }
         }
     };
     let frame = tokio::time::timeout(SETTLE_TIMEOUT, first_frame)
         .await
-        .ok()??;
+        .map_err(|_| "no first frame in time")??;
     let outcome = match frame {
         Frame::Hello { connection_id, seq } => {
             if connection_id == session.connection_id {
@@ -583,7 +620,24 @@ async fn resume(
         }
         Frame::Reply => Outcome::Resumed,
     };
-    Some((socket, node, opened_at, outcome))
+    Ok((socket, node, opened_at, outcome))
+}
+
+/// A failed connect or upgrade, as a kind to count.
+fn upgrade_failure(error: &anyhow::Error) -> &'static str {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match error.downcast_ref::<WsError>() {
+        Some(WsError::Http(response)) => match response.status().as_u16() {
+            401 => "upgrade answered 401",
+            429 => "upgrade answered 429",
+            502 => "upgrade answered 502",
+            503 => "upgrade answered 503",
+            504 => "upgrade answered 504",
+            _ => "upgrade answered another status",
+        },
+        Some(_) => "upgrade failed",
+        None => "connect failed",
+    }
 }
 
 /// A delay drawn uniformly from 0 up to `base` doubled `attempt` times, at most
@@ -605,8 +659,8 @@ struct Acknowledged {
 struct PosterLog {
     acknowledged: Vec<Acknowledged>,
     failed_attempts: usize,
-    /// When attempts failed.
-    failures: Vec<Duration>,
+    /// When attempts failed, and why.
+    failures: Vec<(Duration, &'static str)>,
     abandoned: usize,
 }
 
@@ -668,7 +722,7 @@ async fn post_until_acknowledged(
     channel: usize,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
-) -> (Option<Acknowledged>, Vec<Duration>) {
+) -> (Option<Acknowledged>, Vec<(Duration, &'static str)>) {
     let (url, authorization) = &*request;
     let mut failures = Vec::new();
     let mut give_up_at = None;
@@ -680,21 +734,30 @@ async fn post_until_acknowledged(
             .body(body.clone())
             .send()
             .await;
-        if let Ok(response) = sent {
-            if response.status() == reqwest::StatusCode::CREATED {
-                if let Ok(post) = response.json::<Value>().await {
-                    if let Some(post_id) = post["id"].as_str() {
-                        let acknowledged = Acknowledged {
-                            post_id: post_id.to_owned(),
-                            channel,
-                            at: shared.now(),
-                        };
-                        return (Some(acknowledged), failures);
-                    }
+        let failure = match sent {
+            Ok(response) if response.status() == reqwest::StatusCode::CREATED => {
+                let post = response.json::<Value>().await.unwrap_or_default();
+                if let Some(post_id) = post["id"].as_str() {
+                    let acknowledged = Acknowledged {
+                        post_id: post_id.to_owned(),
+                        channel,
+                        at: shared.now(),
+                    };
+                    return (Some(acknowledged), failures);
                 }
+                "unreadable 201"
             }
-        }
-        failures.push(shared.now());
+            Ok(response) => match response.status().as_u16() {
+                500 => "HTTP 500",
+                502 => "HTTP 502",
+                503 => "HTTP 503",
+                504 => "HTTP 504",
+                _ => "HTTP other",
+            },
+            Err(error) if error.is_timeout() => "timeout",
+            Err(_) => "connection error",
+        };
+        failures.push((shared.now(), failure));
         if *stop.borrow() {
             let deadline = *give_up_at.get_or_insert(Instant::now() + FINAL_RETRY);
             if Instant::now() >= deadline {
@@ -717,8 +780,8 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
     }
     let histogram =
         || Histogram::<u64>::new_with_bounds(1, MAX_TRACKED_MICROS, 3).expect("valid bounds");
-    let (mut open, mut resumed_after, mut nothing_missing) =
-        (histogram(), histogram(), histogram());
+    let (mut open, mut resumed_after, mut nothing_missing, mut open_to_resumed) =
+        (histogram(), histogram(), histogram(), histogram());
     let since_kill = |at: Duration| at.saturating_sub(storm.killed_at).as_micros() as u64;
     let mut run = FailoverRun {
         clients: logs.len(),
@@ -733,18 +796,22 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
         unaffected_missing: 0,
         reconnect_attempts: 0,
         reconnect_attempts_failed: 0,
+        reconnect_failures: BTreeMap::new(),
         resumed_per_node: vec![0; NODES],
         open: Latency::default(),
         resumed_after: Latency::default(),
         nothing_missing: Latency::default(),
+        open_to_resumed: Latency::default(),
         all_complete_ms: None,
         posts_acknowledged: posts.acknowledged.len(),
         post_attempts_failed: posts.failed_attempts,
+        post_failure_kinds: BTreeMap::new(),
         posts_abandoned: posts.abandoned,
         post_failures_ms: None,
         cpu_before: storm.cpu_before,
         cpu_storm: storm.cpu_storm,
         storm_seconds: storm.storm_seconds,
+        statements: Vec::new(),
     };
     let mut last_complete = Duration::ZERO;
     for log in logs {
@@ -770,7 +837,12 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
             continue;
         };
         run.reconnect_attempts += reconnect.attempts;
-        run.reconnect_attempts_failed += reconnect.failed_attempts;
+        run.reconnect_attempts_failed += reconnect.failures.len();
+        for failure in &reconnect.failures {
+            *run.reconnect_failures
+                .entry((*failure).to_owned())
+                .or_default() += 1;
+        }
         let settled_at = match (reconnect.outcome, reconnect.settled_at) {
             (Outcome::Resumed, Some(settled_at)) => settled_at,
             (Outcome::Resynced, _) => {
@@ -789,6 +861,8 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
         let opened_at = reconnect.opened_at.unwrap_or(settled_at);
         open.saturating_record(since_kill(opened_at).max(1));
         resumed_after.saturating_record(since_kill(settled_at).max(1));
+        let server_share = settled_at.saturating_sub(opened_at).as_micros() as u64;
+        open_to_resumed.saturating_record(server_share.max(1));
         // Nothing missing once every post acknowledged before the resume has arrived.
         let complete_at = channel_posts
             .iter()
@@ -806,12 +880,18 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
     run.open = Latency::of(&open);
     run.resumed_after = Latency::of(&resumed_after);
     run.nothing_missing = Latency::of(&nothing_missing);
+    run.open_to_resumed = Latency::of(&open_to_resumed);
     if run.resumed == run.affected && run.resumed_missing == 0 {
         run.all_complete_ms = Some(since_kill(last_complete) as f64 / 1000.0);
     }
     let ms_from_kill = |at: Duration| (at.as_secs_f64() - storm.killed_at.as_secs_f64()) * 1000.0;
-    let first = posts.failures.iter().min();
-    let last = posts.failures.iter().max();
+    for (_, kind) in &posts.failures {
+        *run.post_failure_kinds
+            .entry((*kind).to_owned())
+            .or_default() += 1;
+    }
+    let first = posts.failures.iter().map(|(at, _)| at).min();
+    let last = posts.failures.iter().map(|(at, _)| at).max();
     if let (Some(&first), Some(&last)) = (first, last) {
         run.post_failures_ms = Some((ms_from_kill(first), ms_from_kill(last)));
     }
@@ -828,15 +908,11 @@ impl FailoverReport {
             self.rate, self.channels, self.ws_users, self.reconnect_base_ms
         );
         out.push_str(
-            "clients  per node     killed: affected resumed resynced failed missing | open p50/p99    \
-             | resumed p50/p99/max      | nothing missing p50/p90/p99/max   | ALL nothing missing\n",
+            "clients  per node            killed  affected  resumed  resynced  failed  missing\n",
         );
         for run in &self.runs {
-            let all = run
-                .all_complete_ms
-                .map_or_else(|| "not reached".to_owned(), |ms| format!("{ms:.0} ms"));
             out.push_str(&format!(
-                "{:>7}  {:<12} {:>6}: {:>8} {:>7} {:>8} {:>6} {:>7} | {:>6.0}/{:<8.0} | {:>6.0}/{:<6.0}/{:<8.0}  | {:>6.0}/{:<6.0}/{:<6.0}/{:<12.0} | {all}\n",
+                "{:>7}  {:<20} {:>6} {:>9} {:>8} {:>9} {:>7} {:>8}\n",
                 fmt_thousands(run.clients as u64),
                 format!("{:?}", run.clients_per_node),
                 run.killed_node,
@@ -845,15 +921,35 @@ impl FailoverReport {
                 run.resynced,
                 run.failed,
                 run.resumed_missing,
-                run.open.p50_ms,
-                run.open.p99_ms,
-                run.resumed_after.p50_ms,
-                run.resumed_after.p99_ms,
-                run.resumed_after.max_ms,
-                run.nothing_missing.p50_ms,
-                run.nothing_missing.p90_ms,
-                run.nothing_missing.p99_ms,
-                run.nothing_missing.max_ms,
+            ));
+        }
+        out.push_str(
+            "\nclients  ms from SIGKILL: open p50/p99 | open->resumed p50/p99 | resumed p50/p99 \
+             | nothing missing p50/p90/p99/max | ALL nothing missing\n",
+        );
+        for run in &self.runs {
+            let all = run
+                .all_complete_ms
+                .map_or_else(|| "not reached".to_owned(), |ms| format!("{ms:.0} ms"));
+            out.push_str(&format!(
+                "{:>7}  {:>22} | {:>21} | {:>15} | {:>30} | {all}\n",
+                fmt_thousands(run.clients as u64),
+                format!("{:.0} / {:.0}", run.open.p50_ms, run.open.p99_ms),
+                format!(
+                    "{:.0} / {:.0}",
+                    run.open_to_resumed.p50_ms, run.open_to_resumed.p99_ms
+                ),
+                format!(
+                    "{:.0} / {:.0}",
+                    run.resumed_after.p50_ms, run.resumed_after.p99_ms
+                ),
+                format!(
+                    "{:.0} / {:.0} / {:.0} / {:.0}",
+                    run.nothing_missing.p50_ms,
+                    run.nothing_missing.p90_ms,
+                    run.nothing_missing.p99_ms,
+                    run.nothing_missing.max_ms
+                ),
             ));
         }
         out.push_str(
@@ -879,9 +975,27 @@ impl FailoverReport {
                 run.unaffected_missing,
             ));
         }
+        for run in &self.runs {
+            for (what, kinds) in [
+                ("reconnect attempts", &run.reconnect_failures),
+                ("POST attempts", &run.post_failure_kinds),
+            ] {
+                if !kinds.is_empty() {
+                    let kinds: Vec<String> = kinds
+                        .iter()
+                        .map(|(kind, n)| format!("{kind}: {n}"))
+                        .collect();
+                    out.push_str(&format!(
+                        "{:>7}  failed {what}: {}\n",
+                        fmt_thousands(run.clients as u64),
+                        kinds.join(", ")
+                    ));
+                }
+            }
+        }
         out.push_str(
             "\nclients  window           seconds | cores: machine  per node        nginx  \
-             postgres  bench  other\n",
+             postgres  bench  other | CPU ms per resume: nodes  postgres\n",
         );
         for run in &self.runs {
             for (window, cpu, seconds) in [
@@ -893,8 +1007,15 @@ impl FailoverReport {
                     .iter()
                     .map(|cores| format!("{cores:.2}"))
                     .collect();
+                let per_resume =
+                    seconds
+                        .filter(|_| run.resumed > 0)
+                        .map_or_else(String::new, |seconds| {
+                            let ms = |cores: f64| cores * seconds * 1000.0 / run.resumed as f64;
+                            format!(" | {:>24.1} {:>9.1}", ms(cpu.node), ms(cpu.postgres))
+                        });
                 out.push_str(&format!(
-                    "{:>7}  {:<16} {:>7} | {:>9.2}/{}  {:<15} {:>5.2} {:>9.2} {:>6.2} {:>6.2}\n",
+                    "{:>7}  {:<16} {:>7} | {:>9.2}/{}  {:<15} {:>5.2} {:>9.2} {:>6.2} {:>6.2}{per_resume}\n",
                     fmt_thousands(run.clients as u64),
                     window,
                     seconds.map_or_else(String::new, |s| format!("{s:.2}")),
@@ -907,6 +1028,16 @@ impl FailoverReport {
                     cpu.other,
                 ));
             }
+        }
+        for run in &self.runs {
+            out.push_str(&statements_table(
+                &format!(
+                    "PostgreSQL statements during the storm ({} clients), per settled client \
+                     (the steady posts included)",
+                    fmt_thousands(run.clients as u64)
+                ),
+                &run.statements,
+            ));
         }
         out
     }
@@ -983,7 +1114,7 @@ mod tests {
     fn resumed(settled_at: u64) -> Reconnect {
         Reconnect {
             attempts: 1,
-            failed_attempts: 0,
+            failures: Vec::new(),
             opened_at: Some(ms(settled_at - 10)),
             node: Some(1),
             settled_at: Some(ms(settled_at)),
