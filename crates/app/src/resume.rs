@@ -11,7 +11,7 @@
 use crate::App;
 use chorus_cluster::{ClusterMessage, ConnectionRecord, HandedOverEvent, ResumeAnswer};
 use chorus_realtime::{self as realtime, ResumeRequest, ResumeSource};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -108,7 +108,6 @@ impl App {
         // off), unless it has no stream from here: a killed node's streams close at once, so
         // its clients resume without waiting for gossip to declare it dead.
         let started = Instant::now();
-        let mut unlinked_since: HashMap<String, Instant> = HashMap::new();
         let mut poll = tokio::time::interval(LINK_POLL);
         loop {
             tokio::select! {
@@ -134,19 +133,20 @@ impl App {
                         tracing::warn!(connection_id = %request.connection_id, "not every node answered a websocket resume in time");
                         break;
                     }
-                    let now = Instant::now();
-                    let mut silent_and_unlinked = true;
-                    for peer in peers.iter().filter(|peer| !answers.without_it.contains(*peer)) {
-                        if runtime.cluster.is_linked(peer) {
-                            unlinked_since.remove(peer);
-                            silent_and_unlinked = false;
-                        } else {
-                            let since = *unlinked_since.entry(peer.clone()).or_insert(now);
-                            silent_and_unlinked &= now - since >= UNLINKED_GRACE;
-                        }
-                    }
-                    if silent_and_unlinked {
-                        tracing::info!(connection_id = %request.connection_id, unreachable = ?unlinked_since.keys().collect::<Vec<_>>(), "websocket resume goes on without unreachable nodes");
+                    // Since the stream closed, not since this resume began: in a storm the
+                    // dead node's grace is over for all but the first resumes.
+                    let silent: Vec<&String> = peers
+                        .iter()
+                        .filter(|peer| !answers.without_it.contains(*peer))
+                        .collect();
+                    let unreachable = silent.iter().all(|peer| {
+                        runtime
+                            .cluster
+                            .unlinked_for(peer)
+                            .is_some_and(|unlinked| unlinked >= UNLINKED_GRACE)
+                    });
+                    if unreachable {
+                        tracing::info!(connection_id = %request.connection_id, ?silent, "websocket resume goes on without unreachable nodes");
                         break;
                     }
                 }

@@ -353,10 +353,11 @@ impl Cluster {
             .collect()
     }
 
-    /// Whether this node has an open stream to the peer now. A killed node's streams close at
-    /// once (its kernel resets them), long before gossip declares it dead.
-    pub fn is_linked(&self, node_id: &str) -> bool {
-        self.inner.links.is_connected(node_id)
+    /// How long this node has had no open stream to the peer (`None` while it has one). A
+    /// killed node's streams close at once (its kernel resets them), long before gossip
+    /// declares it dead.
+    pub fn unlinked_for(&self, node_id: &str) -> Option<Duration> {
+        self.inner.links.unlinked_for(node_id)
     }
 
     /// Waits until messages flow both ways between this node and every live peer: each node

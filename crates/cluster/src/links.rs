@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 const WRITE_BATCH: usize = 256;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
@@ -93,6 +94,7 @@ impl Links {
             queue: Mutex::new(queue),
             wake: Notify::new(),
             connected: AtomicBool::new(false),
+            unlinked_since: Mutex::new(Some(Instant::now())),
             task: Mutex::new(None),
         });
         let task = tokio::spawn(run_link(link.clone(), self.context.clone()));
@@ -153,6 +155,15 @@ impl Links {
             .is_some_and(|link| link.connected.load(Ordering::Relaxed))
     }
 
+    /// How long no stream to this peer has been open; `None` while one is. `Duration::MAX`
+    /// when there is no link to it at all.
+    pub fn unlinked_for(&self, node_id: &str) -> Option<Duration> {
+        match self.links.lock().get(node_id) {
+            Some(link) => link.unlinked_since.lock().map(|since| since.elapsed()),
+            None => Some(Duration::MAX),
+        }
+    }
+
     pub fn queues(&self) -> Vec<PeerQueue> {
         let links = self.links.lock();
         let mut queues: Vec<PeerQueue> = links
@@ -210,6 +221,8 @@ struct Link {
     /// Wakes the writer when something is queued.
     wake: Notify,
     connected: AtomicBool,
+    /// When the stream last closed (or the link was made); `None` while a stream is open.
+    unlinked_since: Mutex<Option<Instant>>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -218,7 +231,17 @@ impl Link {
         if let Some(task) = self.task.lock().take() {
             task.abort();
         }
-        self.connected.store(false, Ordering::Relaxed);
+        self.set_connected(false);
+    }
+
+    fn set_connected(&self, connected: bool) {
+        let mut unlinked_since = self.unlinked_since.lock();
+        match (connected, *unlinked_since) {
+            (true, _) => *unlinked_since = None,
+            (false, None) => *unlinked_since = Some(Instant::now()),
+            (false, Some(_)) => {}
+        }
+        self.connected.store(connected, Ordering::Relaxed);
     }
 
     fn enqueue_reliable(&self, payload: Arc<[u8]>, context: &LinkContext) {
@@ -313,9 +336,9 @@ async fn run_link(link: Arc<Link>, context: Arc<LinkContext>) {
                     retry_delay = FIRST_RETRY_DELAY;
                     bump(&context.stats.connections_opened);
                     tracing::debug!(peer = %link.node_id, address = %link.address, "stream to peer open");
-                    link.connected.store(true, Ordering::Relaxed);
+                    link.set_connected(true);
                     let outcome = run_stream(&link, &context, reader, writer).await;
-                    link.connected.store(false, Ordering::Relaxed);
+                    link.set_connected(false);
                     link.requeue_after_disconnect(&context);
                     tracing::debug!(peer = %link.node_id, outcome = %outcome, "stream to peer closed");
                 }
