@@ -70,6 +70,8 @@ const FINAL_RETRY: Duration = Duration::from_secs(10);
 const DRAIN: Duration = Duration::from_secs(3);
 const STORM_POLL: Duration = Duration::from_millis(20);
 const MAX_TRACKED_MICROS: u64 = 300_000_000;
+/// Resumed clients with something missing that the report describes.
+const MISSING_SAMPLES: usize = 5;
 
 #[derive(Args, Clone, Debug)]
 pub struct FailoverArgs {
@@ -128,10 +130,15 @@ pub struct FailoverRun {
     /// the others that lacked an acknowledged post at the end.
     pub unaffected_broken: usize,
     pub unaffected_missing: usize,
+    /// What went wrong for the first few `resumed_missing` clients.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_samples: Vec<String>,
     /// Reconnect attempts of the affected clients, and those that failed (no socket, or closed
     /// before its first frame).
     pub reconnect_attempts: usize,
     pub reconnect_attempts_failed: usize,
+    /// Affected clients whose new socket broke again (each reconnect counted above).
+    pub broke_again: usize,
     /// Why reconnect attempts failed: kind → attempts.
     pub reconnect_failures: BTreeMap<String, usize>,
     /// Resumed sockets per node (the killed one included, 0).
@@ -794,9 +801,11 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
         resumed_missing: 0,
         unaffected_broken: 0,
         unaffected_missing: 0,
+        missing_samples: Vec::new(),
         reconnect_attempts: 0,
         reconnect_attempts_failed: 0,
         reconnect_failures: BTreeMap::new(),
+        broke_again: 0,
         resumed_per_node: vec![0; NODES],
         open: Latency::default(),
         resumed_after: Latency::default(),
@@ -832,23 +841,32 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
             continue;
         }
         run.affected += 1;
-        let Some(reconnect) = log.reconnects.first() else {
+        // A socket that broke again after its resume counts by its last reconnect, unless
+        // one of them resynced.
+        let Some(reconnect) = log.reconnects.last() else {
             run.failed += 1;
             continue;
         };
-        run.reconnect_attempts += reconnect.attempts;
-        run.reconnect_attempts_failed += reconnect.failures.len();
-        for failure in &reconnect.failures {
-            *run.reconnect_failures
-                .entry((*failure).to_owned())
-                .or_default() += 1;
+        run.broke_again += usize::from(log.reconnects.len() > 1);
+        for earlier in &log.reconnects {
+            run.reconnect_attempts += earlier.attempts;
+            run.reconnect_attempts_failed += earlier.failures.len();
+            for failure in &earlier.failures {
+                *run.reconnect_failures
+                    .entry((*failure).to_owned())
+                    .or_default() += 1;
+            }
         }
+        let resynced = log
+            .reconnects
+            .iter()
+            .any(|earlier| earlier.outcome == Outcome::Resynced);
         let settled_at = match (reconnect.outcome, reconnect.settled_at) {
-            (Outcome::Resumed, Some(settled_at)) => settled_at,
-            (Outcome::Resynced, _) => {
+            _ if resynced => {
                 run.resynced += 1;
                 continue;
             }
+            (Outcome::Resumed, Some(settled_at)) => settled_at,
             _ => {
                 run.failed += 1;
                 continue;
@@ -874,7 +892,18 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
                 nothing_missing.saturating_record(since_kill(complete_at).max(1));
                 last_complete = last_complete.max(complete_at);
             }
-            _ => run.resumed_missing += 1,
+            _ => {
+                run.resumed_missing += 1;
+                if run.missing_samples.len() < MISSING_SAMPLES {
+                    run.missing_samples.push(describe_missing(
+                        log,
+                        reconnect,
+                        channel_posts,
+                        &received,
+                        storm.killed_at,
+                    ));
+                }
+            }
         }
     }
     run.open = Latency::of(&open);
@@ -896,6 +925,42 @@ fn tally(logs: &[ClientLog], posts: &PosterLog, storm: Storm) -> FailoverRun {
         run.post_failures_ms = Some((ms_from_kill(first), ms_from_kill(last)));
     }
     run
+}
+
+/// One line on a resumed client that lacks posts, got one twice or saw a `seq` gap: times in
+/// ms from the SIGKILL.
+fn describe_missing(
+    log: &ClientLog,
+    reconnect: &Reconnect,
+    channel_posts: &[&Acknowledged],
+    received: &HashMap<&str, Duration>,
+    killed_at: Duration,
+) -> String {
+    let ms = |at: Duration| (at.as_secs_f64() - killed_at.as_secs_f64()) * 1000.0;
+    let lacking: Vec<Duration> = channel_posts
+        .iter()
+        .filter(|post| !received.contains_key(post.post_id.as_str()))
+        .map(|post| post.at)
+        .collect();
+    let first_lacking: Vec<String> = lacking
+        .iter()
+        .take(10)
+        .map(|&at| format!("{:.0}", ms(at)))
+        .collect();
+    format!(
+        "channel {}: {} reconnects, last after {} attempts (failed: {:?}), opened {:.0}, \
+         resumed {:.0}; seq gaps {}, duplicates {}, lacking {} posts acknowledged at [{}…]",
+        log.channel,
+        log.reconnects.len(),
+        reconnect.attempts,
+        reconnect.failures,
+        reconnect.opened_at.map_or(f64::NAN, ms),
+        reconnect.settled_at.map_or(f64::NAN, ms),
+        log.sequence_gaps,
+        log.received.len() - received.len(),
+        lacking.len(),
+        first_lacking.join(", ")
+    )
 }
 
 impl FailoverReport {
@@ -953,7 +1018,7 @@ impl FailoverReport {
             ));
         }
         out.push_str(
-            "\nclients  resumed per node  attempts (failed) | posts acked  failed attempts  \
+            "\nclients  resumed per node  attempts (failed)  broke again | posts acked  failed attempts  \
              abandoned  failures (ms from kill) | unaffected: broken  missing\n",
         );
         for run in &self.runs {
@@ -962,11 +1027,12 @@ impl FailoverReport {
                 |(first, last)| format!("{first:.0} .. {last:.0}"),
             );
             out.push_str(&format!(
-                "{:>7}  {:<17} {:>8} ({:>5}) | {:>11} {:>16} {:>10}  {:<23} | {:>18} {:>8}\n",
+                "{:>7}  {:<17} {:>8} ({:>5}) {:>12} | {:>11} {:>16} {:>10}  {:<23} | {:>18} {:>8}\n",
                 fmt_thousands(run.clients as u64),
                 format!("{:?}", run.resumed_per_node),
                 run.reconnect_attempts,
                 run.reconnect_attempts_failed,
+                run.broke_again,
                 run.posts_acknowledged,
                 run.post_attempts_failed,
                 run.posts_abandoned,
@@ -991,6 +1057,14 @@ impl FailoverReport {
                         kinds.join(", ")
                     ));
                 }
+            }
+        }
+        for run in &self.runs {
+            for sample in &run.missing_samples {
+                out.push_str(&format!(
+                    "{:>7}  missing: {sample}\n",
+                    fmt_thousands(run.clients as u64)
+                ));
             }
         }
         out.push_str(
@@ -1176,8 +1250,16 @@ mod tests {
             settled_at: None,
             ..resumed(1500)
         });
-        let run = tally(&[resynced, unsettled], &posts, storm());
-        assert_eq!((run.affected, run.resynced, run.failed), (2, 1, 1));
+        // Resumed, then its new socket broke too and that reconnect resynced.
+        let mut resynced_later = ClientLog::new(0, 0);
+        resynced_later.reconnects.push(resumed(1500));
+        resynced_later.reconnects.push(Reconnect {
+            outcome: Outcome::Resynced,
+            ..resumed(3000)
+        });
+        let run = tally(&[resynced, unsettled, resynced_later], &posts, storm());
+        assert_eq!((run.affected, run.resynced, run.failed), (3, 2, 1));
+        assert_eq!((run.resumed, run.broke_again), (0, 1));
         assert_eq!(run.all_complete_ms, None);
     }
 }
