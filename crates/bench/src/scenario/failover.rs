@@ -55,11 +55,8 @@ const NODES: usize = 3;
 const OPEN_CONCURRENCY: usize = 64;
 /// Client sockets' source address (NGINX is one server port: ~28k ephemeral ports).
 const CLIENT_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
-/// TCP connect and upgrade of one attempt.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// From the upgrade to the first frame; longer than a node's admission wait (10 s), after
-/// which it answers a resync.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Connect, upgrade and `hello` of a client's first websocket, before the kill.
+const FIRST_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// A post not acknowledged within this is retried (same `pending_post_id`).
 const POST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -97,6 +94,15 @@ pub struct FailoverArgs {
     /// bound doubles per failed attempt, up to 30 s.
     #[arg(long, default_value_t = 1000)]
     pub reconnect_base_ms: u64,
+    /// How long a reconnecting client waits for TCP connect and upgrade before it gives the
+    /// attempt up and tries again (as after any failed attempt).
+    #[arg(long, default_value_t = 5000)]
+    pub upgrade_timeout_ms: u64,
+    /// How long a reconnecting client waits from the upgrade for its first frame before it
+    /// gives the attempt up; by default longer than a node's 10 s admission wait, after which
+    /// the node answers a resync.
+    #[arg(long, default_value_t = 15000)]
+    pub first_frame_timeout_ms: u64,
     /// Load pg_stat_statements into PostgreSQL and report the statements run during the storm,
     /// per resumed client (the steady posts included).
     #[arg(long)]
@@ -206,6 +212,8 @@ struct Shared {
     /// `127.0.0.1:PORT` of each node → its index.
     node_of_upstream: HashMap<String, usize>,
     reconnect_base: Duration,
+    upgrade_timeout: Duration,
+    first_frame_timeout: Duration,
     /// Clients that settled (resumed or resynced) after a break.
     settled: AtomicUsize,
 }
@@ -242,6 +250,8 @@ async fn measure(
             .map(|(index, node)| (node.address().to_string(), index))
             .collect(),
         reconnect_base: Duration::from_millis(args.reconnect_base_ms.max(1)),
+        upgrade_timeout: Duration::from_millis(args.upgrade_timeout_ms.max(1)),
+        first_frame_timeout: Duration::from_millis(args.first_frame_timeout_ms.max(1)),
         settled: AtomicUsize::new(0),
     });
     // Client i authenticates as account 1 + i mod ws_users, who is in channel
@@ -485,7 +495,7 @@ async fn open_first(
         }
         bail!("closed before hello")
     };
-    tokio::time::timeout(SETTLE_TIMEOUT, attempt)
+    tokio::time::timeout(FIRST_OPEN_TIMEOUT, attempt)
         .await
         .context("no hello in time")?
 }
@@ -577,7 +587,7 @@ async fn resume(
         shared.websocket_url, session.connection_id, session.next_seq
     );
     let upgraded = tokio::time::timeout(
-        CONNECT_TIMEOUT,
+        shared.upgrade_timeout,
         upgrade(shared.nginx, CLIENT_SOURCE, &url, token),
     );
     let (mut socket, response) = match upgraded.await {
@@ -606,7 +616,7 @@ async fn resume(
             }
         }
     };
-    let frame = tokio::time::timeout(SETTLE_TIMEOUT, first_frame)
+    let frame = tokio::time::timeout(shared.first_frame_timeout, first_frame)
         .await
         .map_err(|_| "no first frame in time")??;
     let outcome = match frame {
