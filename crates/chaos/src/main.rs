@@ -81,6 +81,9 @@ struct Args {
     /// Keep the node logs in this directory (default: a temp directory removed at the end).
     #[arg(long)]
     logs: Option<PathBuf>,
+    /// The nodes' log filter (RUST_LOG syntax, e.g. `warn,chorus_realtime=debug`; default: WARN).
+    #[arg(long)]
+    node_log_filter: Option<String>,
     /// The chorus binary (default: `chorus` next to this program).
     #[arg(long, env = "CHORUS_BIN")]
     chorus_bin: Option<PathBuf>,
@@ -145,6 +148,7 @@ async fn run(args: Args) -> Result<usize> {
         NODE_COUNT,
         args.replication,
         args.logs.as_deref(),
+        args.node_log_filter.as_deref(),
     )
     .await?;
     let workspace = api::create_workspace(
@@ -162,6 +166,10 @@ async fn run(args: Args) -> Result<usize> {
     );
 
     let clock = Clock::start();
+    println!(
+        "run time 0.0s = {} ms since the epoch (the node logs' clock)",
+        clock.started_epoch_ms()
+    );
     let target = Target {
         base_url: sandbox.nginx.base_url(),
         websocket_url: sandbox.nginx.websocket_url(),

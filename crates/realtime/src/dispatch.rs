@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chorus_model::{Broadcast, WebSocketEvent};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use crate::connection::close_code;
 use crate::frame::PreparedEvent;
@@ -73,16 +73,21 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
     let mut prepared: Option<Arc<PreparedEvent>> = None;
     let mut overflowed: Vec<Arc<ConnectionHandle>> = Vec::new();
     let mut lost: Vec<Arc<ConnectionHandle>> = Vec::new();
+    let mut queued_to: Vec<String> = Vec::new();
     {
         let registry = shared.registry.read();
         registry.for_each_recipient(&event.broadcast, members.as_deref(), |handle| {
             let prepared = prepared.get_or_insert_with(|| Arc::new(PreparedEvent::new(event)));
             match handle.offer(prepared) {
-                Offer::Queued | Offer::Dropped => {}
+                Offer::Queued => queued_to.push(handle.connection_id.clone()),
+                Offer::Dropped => {}
                 Offer::Overflow => overflowed.push(Arc::clone(handle)),
                 Offer::Lost => lost.push(Arc::clone(handle)),
             }
         });
+    }
+    if let Some(change) = prepared.as_ref().and_then(|prepared| prepared.change()) {
+        trace!(change = %change.key, ?queued_to, "change queued");
     }
     for handle in overflowed {
         warn!(

@@ -195,16 +195,15 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> 
     // Unregistered first: from here on, events reach only the connection's new node.
     shared.unregister_handed_over(&handle);
     let Some(sent) = state.events_since(request.sequence_number) else {
+        debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), "parked websocket lacks frames the client missed, not handed over");
         shared.unregister(&handle);
         return ResumeSource::Lost;
     };
+    let queued = handle.take_queued();
+    debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), sent = sent.len(), queued = queued.len(), "websocket handed over to another node");
     ResumeSource::HandedOver {
         sent: sent.iter().map(|(_, event)| handed_over(event)).collect(),
-        queued: handle
-            .take_queued()
-            .iter()
-            .map(|event| handed_over(event))
-            .collect(),
+        queued: queued.iter().map(|event| handed_over(event)).collect(),
         next_seq: state.next_seq(),
     }
 }
