@@ -18,7 +18,7 @@ use crate::posts::{post_event, posted_event};
 use crate::App;
 use chorus_cluster::{ConnectionCheckpoint, ConnectionRecord};
 use chorus_model::{event_names, Broadcast, Post, Reaction, WebSocketEvent};
-use chorus_realtime::{change_of, ResumeRequest, ResumeSource};
+use chorus_realtime::{change_of, ReceivedChanges, ResumeRequest, ResumeSource};
 use chorus_store::{channels as channel_store, posts as post_store, reactions as reaction_store};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -62,6 +62,9 @@ struct Record {
     unrebuildable_floor: i64,
     /// More changes after the horizon than kept: this connection cannot be rebuilt.
     overflowed: bool,
+    /// The latest change time among the changes no longer kept (the oldest ones, dropped on
+    /// overflow): `changes` lists every change after it (and after the horizon).
+    forgotten_up_to: i64,
     updated: Instant,
 }
 
@@ -69,6 +72,10 @@ struct Record {
 #[derive(Default)]
 pub(crate) struct CheckpointBook {
     records: parking_lot::Mutex<HashMap<String, Record>>,
+    /// Held while this node's own checkpoints, or its records for a node that joined, are
+    /// taken and sent: the joining node gets every checkpoint either inside the records or
+    /// after them, never before them (where it would be dropped, lacking a record).
+    sending_own: parking_lot::Mutex<()>,
 }
 
 impl CheckpointBook {
@@ -95,6 +102,7 @@ impl CheckpointBook {
                         unrebuildable_seqs: VecDeque::new(),
                         unrebuildable_floor: -1,
                         overflowed: false,
+                        forgotten_up_to: i64::MIN,
                         updated: Instant::now(),
                     },
                 );
@@ -139,6 +147,12 @@ impl CheckpointBook {
                 unrebuildable_seqs: record.unrebuildable_seqs.into(),
                 unrebuildable_floor: record.unrebuildable_floor,
                 overflowed: record.overflowed,
+                // What the other node forgot is not said: nothing counts as complete.
+                forgotten_up_to: if record.overflowed {
+                    i64::MAX
+                } else {
+                    i64::MIN
+                },
                 updated: Instant::now(),
             });
     }
@@ -180,9 +194,11 @@ impl Record {
         self.changes.extend(checkpoint.changes);
         let horizon = self.horizon;
         self.changes.retain(|(_, _, at)| *at > horizon);
-        if self.changes.len() > MAX_CHANGES_PER_CONNECTION {
+        while self.changes.len() > MAX_CHANGES_PER_CONNECTION {
             self.overflowed = true;
-            self.changes.clear();
+            if let Some((_, _, at)) = self.changes.pop_front() {
+                self.forgotten_up_to = self.forgotten_up_to.max(at);
+            }
         }
         self.unrebuildable_seqs
             .extend(checkpoint.unrebuildable_seqs);
@@ -244,6 +260,7 @@ impl App {
                 gone: checkpoint.gone,
             })
             .collect::<Vec<ConnectionCheckpoint>>();
+        let _sending = self.inner.checkpoint_book.sending_own.lock();
         self.inner
             .checkpoint_book
             .apply(runtime.cluster.node_id(), checkpoints.clone());
@@ -259,6 +276,7 @@ impl App {
         let Some(runtime) = self.cluster_runtime() else {
             return;
         };
+        let _sending = self.inner.checkpoint_book.sending_own.lock();
         let own = self
             .inner
             .checkpoint_book
@@ -305,6 +323,31 @@ impl App {
         let owner = record.owner.clone();
         self.inner.checkpoint_book.adopt(connection_id, record);
         owner
+    }
+
+    /// The stored changes the client resuming `request` holds, from this node's record of
+    /// its connection; None when there is no record of it (or of its start).
+    pub(crate) fn received_changes(&self, request: &ResumeRequest) -> Option<ReceivedChanges> {
+        let record = self.inner.checkpoint_book.find(&request.connection_id)?;
+        let same_client =
+            request.user_id == record.user_id && request.session_id == record.session_id;
+        if !same_client || request.sequence_number > record.next_seq {
+            return None;
+        }
+        let complete_after = record.horizon.max(record.forgotten_up_to);
+        if complete_after == i64::MAX {
+            return None;
+        }
+        let keys = record
+            .changes
+            .iter()
+            .filter(|(seq, _, _)| *seq < request.sequence_number)
+            .map(|(_, key, _)| key.clone())
+            .collect();
+        Some(ReceivedChanges {
+            complete_after,
+            keys,
+        })
     }
 
     /// Rebuilds what the client of a dead node's connection missed, or says it cannot.

@@ -52,7 +52,7 @@ impl App {
         };
         let answers = self.ask_peers(&peers, &request).await;
         if let Some(found) = answers.found {
-            return found;
+            return self.with_received_changes(found, &request);
         }
         if owner.is_none() {
             // This node started after the connection did: a peer's record stands in for one.
@@ -66,6 +66,25 @@ impl App {
             }
             // Its node is alive and no longer has it: it ended for good.
             _ => ResumeSource::Unknown,
+        }
+    }
+
+    /// A connection handed over by its node, with what its client holds already as that
+    /// node's checkpoints (which arrived here before its answer) tell it.
+    fn with_received_changes(&self, found: ResumeSource, request: &ResumeRequest) -> ResumeSource {
+        match found {
+            ResumeSource::HandedOver {
+                sent,
+                queued,
+                next_seq,
+                received: _,
+            } => ResumeSource::HandedOver {
+                sent,
+                queued,
+                next_seq,
+                received: self.received_changes(request),
+            },
+            other => other,
         }
     }
 
@@ -189,6 +208,7 @@ fn resume_answer(source: ResumeSource) -> ResumeAnswer {
             sent,
             queued,
             next_seq,
+            received: _,
         } => ResumeAnswer::HandedOver {
             sent: to_wire(sent),
             queued: to_wire(queued),
@@ -218,6 +238,7 @@ fn resume_source(answer: ResumeAnswer) -> ResumeSource {
             sent: from_wire(sent),
             queued: from_wire(queued),
             next_seq,
+            received: None,
         },
     }
 }

@@ -69,8 +69,11 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
         Audience::User(_) | Audience::Everyone => None,
     };
 
-    // Serialized at most once, and only if someone on this node receives it.
-    let mut prepared: Option<Arc<PreparedEvent>> = None;
+    // Serialized at most once, and only if someone on this node receives it, or it may have to
+    // be given to a connection resumed here later (see `recent`).
+    let recent = shared.recent.as_ref().filter(|_| !event.is_droppable());
+    let mut prepared: Option<Arc<PreparedEvent>> =
+        recent.map(|_| Arc::new(PreparedEvent::new(event)));
     let mut overflowed: Vec<Arc<ConnectionHandle>> = Vec::new();
     let mut lost: Vec<Arc<ConnectionHandle>> = Vec::new();
     let mut queued_to: Vec<String> = Vec::new();
@@ -85,6 +88,11 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
                 Offer::Lost => lost.push(Arc::clone(handle)),
             }
         });
+        if let (Some(recent), Some(prepared)) = (recent, &prepared) {
+            if prepared.change().is_some() {
+                recent.record(prepared, &event.broadcast, members.as_ref());
+            }
+        }
     }
     if let Some(change) = prepared.as_ref().and_then(|prepared| prepared.change()) {
         trace!(change = %change.key, ?queued_to, "change queued");
