@@ -365,6 +365,10 @@ impl App {
             .filter(|(seq, _, _)| *seq < request.sequence_number)
             .map(|(_, key, _)| key.as_str())
             .collect();
+        let received = ReceivedChanges {
+            complete_after: record.horizon,
+            keys: seen.iter().map(|key| key.to_string()).collect(),
+        };
         match self.changes_since(&request.user_id, record.horizon).await {
             Some(events) => {
                 let events: Vec<WebSocketEvent> = events
@@ -374,7 +378,7 @@ impl App {
                     })
                     .collect();
                 tracing::info!(connection_id = %request.connection_id, replayed = events.len(), "websocket of a dead node rebuilt from the database");
-                ResumeSource::Rebuilt { events }
+                ResumeSource::Rebuilt { events, received }
             }
             None => ResumeSource::Lost,
         }

@@ -107,7 +107,12 @@ pub enum ResumeSource {
     },
     /// The connection's node is gone; these are the stored changes its client missed, rebuilt
     /// from the database, in order: they continue from the client's `sequence_number`.
-    Rebuilt { events: Vec<WebSocketEvent> },
+    /// `received`: the changes the client holds, not sent again when this node dispatches them
+    /// late.
+    Rebuilt {
+        events: Vec<WebSocketEvent>,
+        received: ReceivedChanges,
+    },
 }
 
 /// The stored changes a client holds, as checkpoints recorded them: every change recorded at or

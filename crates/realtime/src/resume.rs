@@ -163,12 +163,13 @@ async fn attach_from_elsewhere(
                 overlap,
             }
         }
-        ResumeSource::Rebuilt { events } => {
+        ResumeSource::Rebuilt { events, received } => {
             let rebuilt: Vec<Arc<PreparedEvent>> = events
                 .iter()
                 .map(|event| Arc::new(PreparedEvent::new(event)))
                 .collect();
-            let overlap = Overlap::of(rebuilt.iter().map(Arc::as_ref));
+            let mut overlap = Overlap::of(rebuilt.iter().map(Arc::as_ref));
+            overlap.also_skip(received.keys.iter().map(String::as_str));
             let mut state =
                 ConnectionState::resumed(connection_id.clone(), Vec::new(), sequence_number);
             let replay: Vec<(i64, Arc<PreparedEvent>)> = rebuilt
