@@ -135,6 +135,14 @@ impl CheckpointBook {
         if records.len() >= MAX_RECORDS {
             return;
         }
+        // The horizon of an overflowed record covers what it forgot, except from a node that
+        // kept none of its changes on overflow (an older version): then nothing counts as
+        // complete.
+        let forgotten_up_to = if record.overflowed && record.changes.is_empty() {
+            i64::MAX
+        } else {
+            i64::MIN
+        };
         records
             .entry(connection_id.to_string())
             .or_insert_with(|| Record {
@@ -147,12 +155,7 @@ impl CheckpointBook {
                 unrebuildable_seqs: record.unrebuildable_seqs.into(),
                 unrebuildable_floor: record.unrebuildable_floor,
                 overflowed: record.overflowed,
-                // What the other node forgot is not said: nothing counts as complete.
-                forgotten_up_to: if record.overflowed {
-                    i64::MAX
-                } else {
-                    i64::MIN
-                },
+                forgotten_up_to,
                 updated: Instant::now(),
             });
     }
@@ -171,7 +174,13 @@ impl Record {
             owner: self.owner.clone(),
             user_id: self.user_id.clone(),
             session_id: self.session_id.clone(),
-            horizon: self.horizon,
+            // An overflowed record is never rebuilt: its horizon can say up to when the changes
+            // it forgot go, so that the node adopting it knows which changes it lists in full.
+            horizon: if self.overflowed {
+                self.horizon.max(self.forgotten_up_to)
+            } else {
+                self.horizon
+            },
             next_seq: self.next_seq,
             changes: self.changes.iter().cloned().collect(),
             unrebuildable_seqs: self.unrebuildable_seqs.iter().copied().collect(),
@@ -207,6 +216,29 @@ impl Record {
                 self.unrebuildable_floor = self.unrebuildable_floor.max(seq);
             }
         }
+    }
+
+    /// The stored changes the client of `request` holds: those of the frames before its
+    /// `sequence_number`, and every one up to the horizon or the last change forgotten.
+    fn received_by(&self, request: &ResumeRequest) -> Option<ReceivedChanges> {
+        let same_client = request.user_id == self.user_id && request.session_id == self.session_id;
+        if !same_client || request.sequence_number > self.next_seq {
+            return None;
+        }
+        let complete_after = self.horizon.max(self.forgotten_up_to);
+        if complete_after == i64::MAX {
+            return None;
+        }
+        let keys = self
+            .changes
+            .iter()
+            .filter(|(seq, _, _)| *seq < request.sequence_number)
+            .map(|(_, key, _)| key.clone())
+            .collect();
+        Some(ReceivedChanges {
+            complete_after,
+            keys,
+        })
     }
 
     /// Whether a client holding the frames before `sequence_number` can be given exactly the
@@ -328,26 +360,10 @@ impl App {
     /// The stored changes the client resuming `request` holds, from this node's record of
     /// its connection; None when there is no record of it (or of its start).
     pub(crate) fn received_changes(&self, request: &ResumeRequest) -> Option<ReceivedChanges> {
-        let record = self.inner.checkpoint_book.find(&request.connection_id)?;
-        let same_client =
-            request.user_id == record.user_id && request.session_id == record.session_id;
-        if !same_client || request.sequence_number > record.next_seq {
-            return None;
-        }
-        let complete_after = record.horizon.max(record.forgotten_up_to);
-        if complete_after == i64::MAX {
-            return None;
-        }
-        let keys = record
-            .changes
-            .iter()
-            .filter(|(seq, _, _)| *seq < request.sequence_number)
-            .map(|(_, key, _)| key.clone())
-            .collect();
-        Some(ReceivedChanges {
-            complete_after,
-            keys,
-        })
+        self.inner
+            .checkpoint_book
+            .find(&request.connection_id)?
+            .received_by(request)
     }
 
     /// Rebuilds what the client of a dead node's connection missed, or says it cannot.
@@ -470,4 +486,79 @@ fn reaction_event(name: &str, reaction: &Reaction) -> WebSocketEvent {
         "reaction",
         serde_json::to_string(reaction).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection `c1` of alice on node `a`, started at time 1000, that was then sent
+    /// `count` posts, post n as frame n (after the `hello`, frame 0) created at 1000 + n.
+    fn book_with_posts(count: i64) -> CheckpointBook {
+        let book = CheckpointBook::default();
+        let checkpoint = |first_seq: i64, next_seq: i64| ConnectionCheckpoint {
+            connection_id: "c1".to_string(),
+            user_id: "alice".to_string(),
+            session_id: "s1".to_string(),
+            horizon: 1000,
+            first_seq,
+            next_seq,
+            changes: (first_seq.max(1)..next_seq)
+                .map(|n| (n, format!("posted:p{n}"), 1000 + n))
+                .collect(),
+            unrebuildable_seqs: Vec::new(),
+            gone: false,
+        };
+        book.apply("a", vec![checkpoint(0, 1)]);
+        for first in (1..=count).step_by(100) {
+            book.apply("a", vec![checkpoint(first, (first + 100).min(count + 1))]);
+        }
+        book
+    }
+
+    fn request(sequence_number: i64) -> ResumeRequest {
+        ResumeRequest {
+            connection_id: "c1".to_string(),
+            user_id: "alice".to_string(),
+            session_id: "s1".to_string(),
+            sequence_number,
+        }
+    }
+
+    #[test]
+    fn a_client_holds_the_changes_of_the_frames_before_its_sequence_number() {
+        let record = book_with_posts(10).find("c1").unwrap();
+        let received = record.received_by(&request(4)).unwrap();
+        assert_eq!(received.complete_after, 1000);
+        assert_eq!(received.keys, ["posted:p1", "posted:p2", "posted:p3"]);
+        assert!(
+            record.received_by(&request(12)).is_none(),
+            "past what was sent"
+        );
+        let stranger = ResumeRequest {
+            session_id: "s2".to_string(),
+            ..request(4)
+        };
+        assert!(record.received_by(&stranger).is_none());
+    }
+
+    #[test]
+    fn an_overflowed_record_keeps_its_newest_changes_and_says_up_to_when_it_forgot() {
+        let count = MAX_CHANGES_PER_CONNECTION as i64 + 76;
+        let record = book_with_posts(count).find("c1").unwrap();
+        assert!(!record.rebuildable_from(&request(count)), "never rebuilt");
+        let received = record.received_by(&request(count + 1)).unwrap();
+        assert_eq!(
+            received.complete_after,
+            1000 + 76,
+            "posts 1 to 76 forgotten"
+        );
+        assert_eq!(received.keys.len(), MAX_CHANGES_PER_CONNECTION);
+        assert_eq!(received.keys[0], "posted:p77");
+
+        let adopting = CheckpointBook::default();
+        adopting.adopt("c1", record.to_wire());
+        let adopted = adopting.find("c1").unwrap();
+        assert_eq!(adopted.received_by(&request(count + 1)), Some(received));
+    }
 }
