@@ -45,7 +45,9 @@ const LISTENERS_READY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Parser)]
 #[command(
     version,
-    about = "Chaos suite: faults injected into a Chorus cluster under load; checks nothing is lost"
+    about = "Chaos suite: faults injected into a Chorus cluster under load; checks nothing is lost",
+    // scripts/chaos.sh passes its form's options first; the caller's own come last and win.
+    args_override_self = true
 )]
 struct Args {
     /// Keep injecting faults (cycling through --faults) while less than this many seconds have
