@@ -52,7 +52,8 @@ impl App {
         };
         let answers = self.ask_peers(&peers, &request).await;
         if let Some(found) = answers.found {
-            return self.with_received_changes(found, &request);
+            // The old node's checkpoints arrived here before its answer.
+            return found.with_received(self.received_changes(&request));
         }
         if owner.is_none() {
             // This node started after the connection did: a peer's record stands in for one.
@@ -66,25 +67,6 @@ impl App {
             }
             // Its node is alive and no longer has it: it ended for good.
             _ => ResumeSource::Unknown,
-        }
-    }
-
-    /// A connection handed over by its node, with what its client holds already as that
-    /// node's checkpoints (which arrived here before its answer) tell it.
-    fn with_received_changes(&self, found: ResumeSource, request: &ResumeRequest) -> ResumeSource {
-        match found {
-            ResumeSource::HandedOver {
-                sent,
-                queued,
-                next_seq,
-                received: _,
-            } => ResumeSource::HandedOver {
-                sent,
-                queued,
-                next_seq,
-                received: self.received_changes(request),
-            },
-            other => other,
         }
     }
 

@@ -115,6 +115,27 @@ pub enum ResumeSource {
     },
 }
 
+impl ResumeSource {
+    /// A hand-over, told what its client holds (see [`ResumeSource::HandedOver`]); any other
+    /// source as it is.
+    pub fn with_received(self, received: Option<ReceivedChanges>) -> ResumeSource {
+        match self {
+            ResumeSource::HandedOver {
+                sent,
+                queued,
+                next_seq,
+                received: _,
+            } => ResumeSource::HandedOver {
+                sent,
+                queued,
+                next_seq,
+                received,
+            },
+            other => other,
+        }
+    }
+}
+
 /// The stored changes a client holds, as checkpoints recorded them: every change recorded at or
 /// before `complete_after` that it was meant to receive (ms, the database row's time), and
 /// `keys` (see [`crate::Change`]) after it.

@@ -211,21 +211,10 @@ impl HubDelegate for FakeDelegate {
                 return ResumeSource::Unknown;
             };
             sleep(delay).await;
-            match peer.hand_over(&request).await {
-                ResumeSource::HandedOver {
-                    sent,
-                    queued,
-                    next_seq,
-                    received: _,
-                } => ResumeSource::HandedOver {
-                    sent,
-                    queued,
-                    next_seq,
-                    received: peer_checkpoints
-                        .map(|checkpoints| checkpoints.received_changes(&request)),
-                },
-                other => other,
-            }
+            let source = peer.hand_over(&request).await;
+            let received =
+                peer_checkpoints.map(|checkpoints| checkpoints.received_changes(&request));
+            source.with_received(received)
         })
     }
 
