@@ -1,12 +1,14 @@
 //! Channels: public and private channels, direct and group messages, membership, views and
 //! unread counts.
 
+use crate::membership;
 use crate::{App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch,
     ChannelUnread, ChannelViewResponse, Session, WebSocketEvent, CHANNEL_DIRECT, CHANNEL_GROUP,
     CHANNEL_OPEN, CHANNEL_PRIVATE, DEFAULT_CHANNEL,
 };
+use chorus_store::history::JoinedBy;
 use chorus_store::{channels as channel_store, users as user_store, FreshKey, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
@@ -199,18 +201,24 @@ impl App {
             }
             Err(other) => return Err(other.into()),
         }
-        channel_store::add_member(&transaction, &channel.id, &session.user_id, true, now).await?;
+        channel_store::add_member(
+            &transaction,
+            &channel.id,
+            &session.user_id,
+            true,
+            now,
+            JoinedBy::Created,
+        )
+        .await?;
         transaction.commit().await.map_err(StoreError::from)?;
         channel.last_root_post_at = now;
 
-        self.publish(
-            WebSocketEvent::new(
-                event_names::CHANNEL_CREATED,
-                Broadcast::to_user(&session.user_id),
-            )
-            .with("channel_id", channel.id.clone())
-            .with("team_id", channel.team_id.clone()),
-        );
+        self.publish(membership::channel_created(
+            &session.user_id,
+            &channel.id,
+            &channel.team_id,
+            now,
+        ));
         Ok(channel)
     }
 
@@ -239,11 +247,6 @@ impl App {
         if !unique.contains(&session.user_id) && !session.is_system_admin() {
             return Err(AppError::no_permission());
         }
-        let other_user = unique
-            .iter()
-            .find(|id| **id != session.user_id)
-            .unwrap_or(&unique[0])
-            .clone();
         let first = &unique[0];
         let second = unique.get(1).unwrap_or(first);
         let name = Channel::direct_channel_name(first, second);
@@ -253,7 +256,6 @@ impl App {
             name,
             String::new(),
             &unique,
-            Some(other_user),
         )
         .await
     }
@@ -300,15 +302,8 @@ impl App {
             .map(|byte| format!("{byte:02x}"))
             .collect::<String>()[..40]
             .to_string();
-        self.create_or_get_members_only_channel(
-            session,
-            CHANNEL_GROUP,
-            name,
-            display_name,
-            &unique,
-            None,
-        )
-        .await
+        self.create_or_get_members_only_channel(session, CHANNEL_GROUP, name, display_name, &unique)
+            .await
     }
 
     async fn create_or_get_members_only_channel(
@@ -318,7 +313,6 @@ impl App {
         name: String,
         display_name: String,
         member_ids: &[String],
-        direct_teammate: Option<String>,
     ) -> AppResult<Channel> {
         let db = self.store().master().await?;
         if let Ok(existing) = channel_store::get_by_name(&db, "", &name).await {
@@ -357,31 +351,26 @@ impl App {
             Err(other) => return Err(other.into()),
         }
         for member_id in member_ids {
-            channel_store::add_member(&transaction, &channel.id, member_id, false, now).await?;
+            channel_store::add_member(
+                &transaction,
+                &channel.id,
+                member_id,
+                false,
+                now,
+                JoinedBy::Created,
+            )
+            .await?;
         }
         transaction.commit().await.map_err(StoreError::from)?;
 
-        let event_name = if channel_type == CHANNEL_DIRECT {
-            event_names::DIRECT_ADDED
-        } else {
-            event_names::GROUP_ADDED
-        };
         for member_id in member_ids {
-            let mut event = WebSocketEvent::new(event_name, Broadcast::to_user(member_id));
-            event = match &direct_teammate {
-                Some(_) => {
-                    let teammate = member_ids
-                        .iter()
-                        .find(|id| *id != member_id)
-                        .unwrap_or(member_id);
-                    event.with("teammate_id", teammate.clone())
-                }
-                None => event.with(
-                    "teammate_ids",
-                    serde_json::to_string(member_ids).unwrap_or_default(),
-                ),
+            let event = if channel_type == CHANNEL_DIRECT {
+                let teammate = membership::direct_teammate(member_id, member_ids);
+                membership::direct_added(member_id, teammate, &channel.id, now)
+            } else {
+                membership::group_added(member_id, member_ids, &channel.id, now)
             };
-            self.publish(event.with("channel_id", channel.id.clone()));
+            self.publish(event);
         }
         Ok(channel)
     }
@@ -662,18 +651,21 @@ impl App {
                 "Failed to add user to channel: the user is not a member of the team.",
             ));
         }
+        let now = now_millis();
         let db = self.store().master().await?;
         let added =
-            channel_store::add_member(&db, channel_id, user_id, false, now_millis()).await?;
+            channel_store::add_member(&db, channel_id, user_id, false, now, JoinedBy::Added)
+                .await?;
         let member = channel_store::get_member(&db, channel_id, user_id).await?;
         drop(db);
         if added {
             self.forget_channel_members(channel_id);
-            self.publish(
-                WebSocketEvent::new(event_names::USER_ADDED, Broadcast::to_channel(channel_id))
-                    .with("user_id", user_id.to_string())
-                    .with("team_id", channel.team_id.clone()),
-            );
+            self.publish(membership::user_added(
+                channel_id,
+                &channel.team_id,
+                user_id,
+                now,
+            ));
         }
         Ok(member)
     }
@@ -700,8 +692,9 @@ impl App {
         if session.user_id != user_id {
             self.require_channel_member(session, channel_id).await?;
         }
+        let now = now_millis();
         let db = self.store().master().await?;
-        if !channel_store::remove_member(&db, channel_id, user_id).await? {
+        if !channel_store::remove_member(&db, channel_id, user_id, now, &session.user_id).await? {
             return Err(AppError::not_found(
                 "app.channel.get_member.missing.app_error",
                 "No channel member found for that user ID and channel ID.",
@@ -709,17 +702,18 @@ impl App {
         }
         drop(db);
         self.forget_channel_members(channel_id);
-        self.publish(
-            WebSocketEvent::new(event_names::USER_REMOVED, Broadcast::to_channel(channel_id))
-                .with("user_id", user_id.to_string())
-                .with("remover_id", session.user_id.clone()),
-        );
-        // The removed user is no longer a member, so tell them directly.
-        self.publish(
-            WebSocketEvent::new(event_names::USER_REMOVED, Broadcast::to_user(user_id))
-                .with("channel_id", channel_id.to_string())
-                .with("remover_id", session.user_id.clone()),
-        );
+        self.publish(membership::user_removed(
+            channel_id,
+            user_id,
+            &session.user_id,
+            now,
+        ));
+        self.publish(membership::removed_from_channel(
+            channel_id,
+            user_id,
+            &session.user_id,
+            now,
+        ));
         Ok(())
     }
 

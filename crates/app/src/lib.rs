@@ -16,6 +16,8 @@ mod events;
 mod files;
 mod freshness;
 mod jobs;
+mod membership;
+mod membership_history;
 mod mentions;
 pub mod password;
 mod post_order;

@@ -6,20 +6,35 @@
 //! (every stored change recorded at or before it was already written to the connection), the
 //! stored changes its frames announced after the horizon with their `seq`, and the `seq` of
 //! frames that cannot be rebuilt. A client resuming with `sequence_number` N holds exactly the
-//! frames before N, so the events it missed are the changes in its channels after the horizon,
-//! read from the master, minus those announced by frames before N — ordered by the time the
-//! database recorded them, and numbered from N.
+//! frames before N, so the events it missed are the stored changes after the horizon that the
+//! live path would have sent it, read from the master, minus those announced by frames before
+//! N — ordered by the time the database recorded them, and numbered from N.
+//!
+//! What is rebuilt: posts created, edited and deleted and reactions added and removed in each
+//! channel while the user was a member of it, and membership changes — `user_added`,
+//! `user_removed`, `channel_created`, `direct_added`, `group_added` of those channels,
+//! `added_to_team` and `leave_team` of the user's teams — from the membership history
+//! (`chorus_store::history`; who receives which is in `membership_history`).
 //!
 //! When that cannot be exact the client gets a new connection (and resyncs): N beyond what the
 //! node checkpointed, a missed frame that cannot be rebuilt (e.g. `channel_updated`), more
-//! changes than [`MAX_REBUILT_CHANGES`], or a record that outgrew its bounds.
+//! changes than [`MAX_REBUILT_CHANGES`], a record that outgrew its bounds, or a membership
+//! history that disagrees with the user's memberships (changed by a node without it), or an
+//! unrebuildable change after the horizon that the client may have missed: one of its channels
+//! or teams updated, a channel of its teams deleted, a user created or updated (their rows keep
+//! only the latest state). `config_changed` is the one event that is neither rebuilt nor
+//! detected.
 
+use crate::membership_history::MembershipHistory;
 use crate::posts::{post_event, posted_event};
 use crate::App;
 use chorus_cluster::{ConnectionCheckpoint, ConnectionRecord};
-use chorus_model::{event_names, Broadcast, Post, Reaction, WebSocketEvent};
+use chorus_model::{event_names, Broadcast, Channel, Post, Reaction, WebSocketEvent};
 use chorus_realtime::{change_of, ReceivedChanges, ResumeRequest, ResumeSource};
-use chorus_store::{channels as channel_store, posts as post_store, reactions as reaction_store};
+use chorus_store::{
+    channels as channel_store, history as history_store, posts as post_store,
+    reactions as reaction_store, teams as team_store,
+};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -28,7 +43,8 @@ use tokio::time::Instant;
 pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Changes remembered per connection after its horizon (about 60 bytes each); a busier
-/// connection can no longer be rebuilt (its client resyncs).
+/// connection can no longer be rebuilt (its client resyncs). A client that answers pings keeps
+/// its horizon about 32 s behind, so this holds ~30 changes a second.
 const MAX_CHANGES_PER_CONNECTION: usize = 1024;
 
 /// Unrebuildable frames remembered per connection; an older one still counts (as a floor).
@@ -200,9 +216,17 @@ impl Record {
         self.horizon = self.horizon.max(checkpoint.horizon);
         self.next_seq = checkpoint.next_seq;
         self.updated = Instant::now();
-        self.changes.extend(checkpoint.changes);
         let horizon = self.horizon;
         self.changes.retain(|(_, _, at)| *at > horizon);
+        for (seq, key, at) in checkpoint.changes {
+            if at > horizon {
+                self.changes.push_back((seq, key, at));
+            } else {
+                // Written later than the horizon promised: a rebuild would not find it, so a
+                // client that missed it must resync.
+                self.unrebuildable_seqs.push_back(seq);
+            }
+        }
         while self.changes.len() > MAX_CHANGES_PER_CONNECTION {
             self.overflowed = true;
             if let Some((_, _, at)) = self.changes.pop_front() {
@@ -400,67 +424,120 @@ impl App {
         }
     }
 
-    /// The post and reaction events of the user's channels after `since`, as they were
-    /// published, in the order the database recorded them. None when there are too many or
-    /// the database cannot be read.
+    /// The events of the user's channels and teams after `since`, as they were published, in
+    /// the order the database recorded them: posts and reactions of each channel while the
+    /// user was a member, and membership changes (see `membership_history`). None when there
+    /// are too many, the membership history disagrees with the memberships, or the database
+    /// cannot be read.
     async fn changes_since(&self, user_id: &str, since: i64) -> Option<Vec<WebSocketEvent>> {
         let limit = MAX_REBUILT_CHANGES as i64 + 1;
         let db = self.store().master().await.ok()?;
-        let channel_ids = channel_store::channel_ids_for_user(&db, user_id)
+        let history = MembershipHistory::new(
+            user_id,
+            since,
+            history_store::channel_memberships_after(&db, user_id, since)
+                .await
+                .ok()?,
+            history_store::team_memberships_after(&db, user_id, since)
+                .await
+                .ok()?,
+        );
+        let current_channel_ids = channel_store::channel_ids_for_user(&db, user_id)
             .await
             .ok()?;
+        let current_team_ids: Vec<String> = team_store::list_members_for_user(&db, user_id)
+            .await
+            .ok()?
+            .into_iter()
+            .map(|member| member.team_id)
+            .collect();
+        if !history.agrees_with(&current_channel_ids, &current_team_ids) {
+            tracing::warn!(%user_id, "membership history incomplete, the websocket cannot be rebuilt");
+            return None;
+        }
+        let channel_ids = history.channel_ids();
+        let team_ids = history.team_ids();
+        // Events that cannot be rebuilt may have been published after the node died: nothing
+        // recorded whether the client missed them, so it resyncs rather than lose them.
+        if history_store::settings_changed_since(&db, &channel_ids, &team_ids, since)
+            .await
+            .ok()?
+        {
+            tracing::info!(%user_id, "channels, teams or users changed since the horizon; the websocket cannot be rebuilt");
+            return None;
+        }
         let posts = post_store::changed_since(&db, &channel_ids, since, limit)
             .await
             .ok()?;
         let reactions = reaction_store::changed_since(&db, &channel_ids, since, limit)
             .await
             .ok()?;
+        let channel_changes =
+            history_store::channel_memberships_changed_since(&db, &channel_ids, since, limit)
+                .await
+                .ok()?;
+        let team_changes =
+            history_store::team_memberships_changed_since(&db, &team_ids, since, limit)
+                .await
+                .ok()?;
+        let channels: HashMap<String, Channel> = channel_store::get_many(&db, &channel_ids)
+            .await
+            .ok()?
+            .into_iter()
+            .map(|channel| (channel.id.clone(), channel))
+            .collect();
         drop(db);
-        if posts.len() + reactions.len() > MAX_REBUILT_CHANGES {
+        if posts.len() + reactions.len() + channel_changes.len() + team_changes.len()
+            > MAX_REBUILT_CHANGES
+        {
             return None;
         }
-        let mut timed: Vec<(i64, u8, WebSocketEvent)> = Vec::new();
+        let mut timed = history.channel_events(&channel_changes, &channels)?;
+        timed.extend(history.team_events(&team_changes));
         let deleted_roots: HashSet<&str> = posts
             .iter()
             .filter(|post| post.root_id.is_empty() && post.delete_at > since)
             .map(|post| post.id.as_str())
             .collect();
+        let seen_by_member =
+            |channel_id: &str, at: i64| at > since && history.in_channel(channel_id, at);
         for post in &posts {
-            if post.create_at > since {
-                timed.push((post.create_at, 0, self.rebuilt_posted(post).await?));
+            let channel_id = post.channel_id.as_str();
+            if seen_by_member(channel_id, post.create_at) {
+                let posted = self.rebuilt_posted(post).await?;
+                timed.push(Timed::new(post.create_at, Order::Posted, "", posted));
             }
-            if post.edit_at > since && post.delete_at == 0 {
-                timed.push((post.edit_at, 1, post_event(event_names::POST_EDITED, post)));
+            if seen_by_member(channel_id, post.edit_at) && post.delete_at == 0 {
+                let edited = post_event(event_names::POST_EDITED, post);
+                timed.push(Timed::new(post.edit_at, Order::Edited, "", edited));
             }
             // Replies deleted with their root were announced by the root's event only.
-            if post.delete_at > since && !deleted_roots.contains(post.root_id.as_str()) {
+            if seen_by_member(channel_id, post.delete_at)
+                && !deleted_roots.contains(post.root_id.as_str())
+            {
                 let deleted = post_event(event_names::POST_DELETED, post)
                     .with("delete_by", post.user_id.clone());
-                timed.push((post.delete_at, 3, deleted));
+                timed.push(Timed::new(post.delete_at, Order::Deleted, "", deleted));
             }
         }
         for reaction in &reactions {
-            if reaction.create_at > since {
+            let channel_id = reaction.channel_id.as_str();
+            if seen_by_member(channel_id, reaction.create_at) {
                 let added = Reaction {
                     delete_at: 0,
                     ..reaction.clone()
                 };
-                timed.push((
-                    reaction.create_at,
-                    2,
-                    reaction_event(event_names::REACTION_ADDED, &added),
-                ));
+                let event = reaction_event(event_names::REACTION_ADDED, &added);
+                timed.push(Timed::new(reaction.create_at, Order::Reacted, "", event));
             }
-            if reaction.delete_at > since {
-                timed.push((
-                    reaction.delete_at,
-                    2,
-                    reaction_event(event_names::REACTION_REMOVED, reaction),
-                ));
+            if seen_by_member(channel_id, reaction.delete_at) {
+                let event = reaction_event(event_names::REACTION_REMOVED, reaction);
+                timed.push(Timed::new(reaction.delete_at, Order::Reacted, "", event));
             }
         }
-        timed.sort_by_key(|(at, order, _)| (*at, *order));
-        Some(timed.into_iter().map(|(_, _, event)| event).collect())
+        // Stable: posts of the same millisecond keep the database's order.
+        timed.sort_by(|a, b| (a.at, a.order, &a.subject).cmp(&(b.at, b.order, &b.subject)));
+        Some(timed.into_iter().map(|timed| timed.event).collect())
     }
 
     /// The `posted` event of a post as it was created.
@@ -481,6 +558,42 @@ impl App {
     }
 }
 
+/// Where a rebuilt event goes among those of the same millisecond: the order in which the
+/// live path publishes the events of one change (`added_to_team` before the `user_added` of
+/// the team's channels, their `user_removed` before `leave_team`), joins before and leaves
+/// after the posts of that millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Order {
+    JoinedTeam,
+    Joined,
+    Posted,
+    Edited,
+    Reacted,
+    Deleted,
+    Left,
+    LeftTeam,
+}
+
+/// A rebuilt event with its place in the replay: the time the database recorded its change,
+/// its [`Order`], then the channel or team it concerns.
+pub(crate) struct Timed {
+    pub(crate) at: i64,
+    pub(crate) order: Order,
+    pub(crate) subject: String,
+    pub(crate) event: WebSocketEvent,
+}
+
+impl Timed {
+    pub(crate) fn new(at: i64, order: Order, subject: &str, event: WebSocketEvent) -> Self {
+        Timed {
+            at,
+            order,
+            subject: subject.to_string(),
+            event,
+        }
+    }
+}
+
 fn reaction_event(name: &str, reaction: &Reaction) -> WebSocketEvent {
     WebSocketEvent::new(name, Broadcast::to_channel(&reaction.channel_id)).with(
         "reaction",
@@ -492,52 +605,99 @@ fn reaction_event(name: &str, reaction: &Reaction) -> WebSocketEvent {
 mod tests {
     use super::*;
 
-    /// A connection `c1` of alice on node `a`, started at time 1000, that was then sent
-    /// `count` posts, post n as frame n (after the `hello`, frame 0) created at 1000 + n.
-    fn book_with_posts(count: i64) -> CheckpointBook {
-        let book = CheckpointBook::default();
-        let checkpoint = |first_seq: i64, next_seq: i64| ConnectionCheckpoint {
-            connection_id: "c1".to_string(),
-            user_id: "alice".to_string(),
-            session_id: "s1".to_string(),
-            horizon: 1000,
+    fn checkpoint(
+        horizon: i64,
+        first_seq: i64,
+        changes: Vec<(i64, &str, i64)>,
+    ) -> ConnectionCheckpoint {
+        let next_seq = changes.last().map_or(first_seq, |(seq, _, _)| seq + 1);
+        ConnectionCheckpoint {
+            connection_id: "c".into(),
+            user_id: "u".into(),
+            session_id: "s".into(),
+            horizon,
             first_seq,
             next_seq,
-            changes: (first_seq.max(1)..next_seq)
-                .map(|n| (n, format!("posted:p{n}"), 1000 + n))
+            changes: changes
+                .into_iter()
+                .map(|(seq, key, at)| (seq, key.to_string(), at))
                 .collect(),
             unrebuildable_seqs: Vec::new(),
             gone: false,
-        };
-        book.apply("a", vec![checkpoint(0, 1)]);
-        for first in (1..=count).step_by(100) {
-            book.apply("a", vec![checkpoint(first, (first + 100).min(count + 1))]);
         }
-        book
     }
 
-    fn request(sequence_number: i64) -> ResumeRequest {
+    fn resume_at(sequence_number: i64) -> ResumeRequest {
         ResumeRequest {
-            connection_id: "c1".to_string(),
-            user_id: "alice".to_string(),
-            session_id: "s1".to_string(),
+            connection_id: "c".into(),
+            user_id: "u".into(),
+            session_id: "s".into(),
             sequence_number,
         }
     }
 
     #[test]
+    fn a_moving_horizon_forgets_changes_behind_it() {
+        let book = CheckpointBook::default();
+        book.apply("a", vec![checkpoint(100, 0, vec![(0, "hello", 100)])]);
+        book.apply(
+            "a",
+            vec![checkpoint(
+                100,
+                1,
+                vec![(1, "posted:p1", 150), (2, "posted:p2", 250)],
+            )],
+        );
+        book.apply("a", vec![checkpoint(200, 3, vec![])]);
+        let record = book.find("c").unwrap();
+        assert_eq!(record.horizon, 200);
+        let kept: Vec<i64> = record.changes.iter().map(|(seq, _, _)| *seq).collect();
+        assert_eq!(kept, vec![2]);
+        assert!(record.rebuildable_from(&resume_at(2)));
+    }
+
+    #[test]
+    fn a_change_written_after_the_horizon_passed_it_cannot_be_rebuilt() {
+        let book = CheckpointBook::default();
+        book.apply("a", vec![checkpoint(100, 0, vec![])]);
+        book.apply("a", vec![checkpoint(300, 1, vec![(1, "posted:late", 250)])]);
+        let record = book.find("c").unwrap();
+        assert!(record.changes.is_empty());
+        assert!(
+            !record.rebuildable_from(&resume_at(1)),
+            "the client missed it"
+        );
+        assert!(record.rebuildable_from(&resume_at(2)), "the client has it");
+    }
+
+    /// Connection `c` (started at 1000) sent a `hello` and then posts 1..=count, post n as
+    /// frame n created at 1000 + n, in checkpoints of 100 frames.
+    fn book_with_posts(count: i64) -> CheckpointBook {
+        let book = CheckpointBook::default();
+        book.apply("a", vec![checkpoint(1000, 0, vec![(0, "hello", 1000)])]);
+        let keys: Vec<String> = (0..=count).map(|n| format!("posted:p{n}")).collect();
+        for first in (1..=count).step_by(100) {
+            let frames = (first..=(first + 99).min(count))
+                .map(|n| (n, keys[n as usize].as_str(), 1000 + n))
+                .collect();
+            book.apply("a", vec![checkpoint(1000, first, frames)]);
+        }
+        book
+    }
+
+    #[test]
     fn a_client_holds_the_changes_of_the_frames_before_its_sequence_number() {
-        let record = book_with_posts(10).find("c1").unwrap();
-        let received = record.received_by(&request(4)).unwrap();
+        let record = book_with_posts(10).find("c").unwrap();
+        let received = record.received_by(&resume_at(4)).unwrap();
         assert_eq!(received.complete_after, 1000);
         assert_eq!(received.keys, ["posted:p1", "posted:p2", "posted:p3"]);
         assert!(
-            record.received_by(&request(12)).is_none(),
+            record.received_by(&resume_at(12)).is_none(),
             "past what was sent"
         );
         let stranger = ResumeRequest {
-            session_id: "s2".to_string(),
-            ..request(4)
+            session_id: "another".into(),
+            ..resume_at(4)
         };
         assert!(record.received_by(&stranger).is_none());
     }
@@ -545,9 +705,9 @@ mod tests {
     #[test]
     fn an_overflowed_record_keeps_its_newest_changes_and_says_up_to_when_it_forgot() {
         let count = MAX_CHANGES_PER_CONNECTION as i64 + 76;
-        let record = book_with_posts(count).find("c1").unwrap();
-        assert!(!record.rebuildable_from(&request(count)), "never rebuilt");
-        let received = record.received_by(&request(count + 1)).unwrap();
+        let record = book_with_posts(count).find("c").unwrap();
+        assert!(!record.rebuildable_from(&resume_at(count)), "never rebuilt");
+        let received = record.received_by(&resume_at(count + 1)).unwrap();
         assert_eq!(
             received.complete_after,
             1000 + 76,
@@ -557,8 +717,8 @@ mod tests {
         assert_eq!(received.keys[0], "posted:p77");
 
         let adopting = CheckpointBook::default();
-        adopting.adopt("c1", record.to_wire());
-        let adopted = adopting.find("c1").unwrap();
-        assert_eq!(adopted.received_by(&request(count + 1)), Some(received));
+        adopting.adopt("c", record.to_wire());
+        let adopted = adopting.find("c").unwrap();
+        assert_eq!(adopted.received_by(&resume_at(count + 1)), Some(received));
     }
 }

@@ -11,14 +11,22 @@
 use crate::App;
 use chorus_cluster::{ClusterMessage, ConnectionRecord, HandedOverEvent, ResumeAnswer};
 use chorus_realtime::{self as realtime, ResumeRequest, ResumeSource};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// How long a resume waits for the other nodes' answers. A node that has the connection
 /// answers within its takeover time (about a second at worst, when it first has to close a
 /// socket that still looked open).
 const RESUME_ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a peer that has not answered must have had no stream from this node before a
+/// resume stops waiting for it (a link that broke by chance is made again within 50 ms).
+const UNLINKED_GRACE: Duration = Duration::from_millis(100);
+
+/// How often a resume waiting for answers looks at the links.
+const LINK_POLL: Duration = Duration::from_millis(20);
 
 /// Resumes from elsewhere served at the same time by one node.
 pub(crate) const RESUMES_AT_ONCE: usize = 16;
@@ -97,29 +105,55 @@ impl App {
                 },
             );
         }
-        let all_answered = tokio::time::timeout(RESUME_ANSWER_TIMEOUT, async {
-            while let Some((from_node, answer)) = received.recv().await {
-                match answer {
-                    ResumeAnswer::Unknown => {}
-                    ResumeAnswer::Recorded { record } => {
-                        answers.record.get_or_insert(record);
+        // A peer that does not answer is waited for up to the timeout (it may be paused or cut
+        // off), unless it has no stream from here: a killed node's streams close at once, so
+        // its clients resume without waiting for gossip to declare it dead.
+        let started = Instant::now();
+        let mut unlinked_since: HashMap<String, Instant> = HashMap::new();
+        let mut poll = tokio::time::interval(LINK_POLL);
+        loop {
+            tokio::select! {
+                answer = received.recv() => {
+                    let Some((from_node, answer)) = answer else { break };
+                    match answer {
+                        ResumeAnswer::Unknown => {}
+                        ResumeAnswer::Recorded { record } => {
+                            answers.record.get_or_insert(record);
+                        }
+                        known => {
+                            answers.found = Some(resume_source(known));
+                            break;
+                        }
                     }
-                    known => {
-                        answers.found = Some(resume_source(known));
-                        return;
+                    answers.without_it.insert(from_node);
+                    if answers.without_it.len() == peers.len() {
+                        break;
                     }
                 }
-                answers.without_it.insert(from_node);
-                if answers.without_it.len() == peers.len() {
-                    return;
+                _ = poll.tick() => {
+                    if started.elapsed() >= RESUME_ANSWER_TIMEOUT {
+                        tracing::warn!(connection_id = %request.connection_id, "not every node answered a websocket resume in time");
+                        break;
+                    }
+                    let now = Instant::now();
+                    let mut silent_and_unlinked = true;
+                    for peer in peers.iter().filter(|peer| !answers.without_it.contains(*peer)) {
+                        if runtime.cluster.is_linked(peer) {
+                            unlinked_since.remove(peer);
+                            silent_and_unlinked = false;
+                        } else {
+                            let since = *unlinked_since.entry(peer.clone()).or_insert(now);
+                            silent_and_unlinked &= now - since >= UNLINKED_GRACE;
+                        }
+                    }
+                    if silent_and_unlinked {
+                        tracing::info!(connection_id = %request.connection_id, unreachable = ?unlinked_since.keys().collect::<Vec<_>>(), "websocket resume goes on without unreachable nodes");
+                        break;
+                    }
                 }
             }
-        })
-        .await;
-        self.inner.resume_queries.lock().remove(&request_id);
-        if all_answered.is_err() {
-            tracing::warn!(connection_id = %request.connection_id, "not every node answered a websocket resume in time");
         }
+        self.inner.resume_queries.lock().remove(&request_id);
         answers
     }
 

@@ -1,11 +1,13 @@
 //! Teams: creation with their default channels, membership, lookups.
 
+use crate::membership;
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Channel, Session, Team, TeamMember,
     TeamPatch, WebSocketEvent, CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL, TEAM_INVITE,
     TEAM_OPEN,
 };
+use chorus_store::history::JoinedBy;
 use chorus_store::{channels as channel_store, teams as team_store, StoreError};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -115,22 +117,22 @@ impl App {
         }
         team_store::upsert_member(&transaction, &team.id, &session.user_id, true, now).await?;
         for channel_id in &default_channel_ids {
-            channel_store::add_member(&transaction, channel_id, &session.user_id, false, now)
-                .await?;
+            channel_store::add_member(
+                &transaction,
+                channel_id,
+                &session.user_id,
+                false,
+                now,
+                JoinedBy::TeamCreated,
+            )
+            .await?;
         }
         transaction
             .commit()
             .await
             .map_err(chorus_store::StoreError::from)?;
 
-        self.publish(
-            WebSocketEvent::new(
-                event_names::ADDED_TO_TEAM,
-                Broadcast::to_user(&session.user_id),
-            )
-            .with("team_id", team.id.clone())
-            .with("user_id", session.user_id.clone()),
-        );
+        self.publish(membership::added_to_team(&team.id, &session.user_id, now));
         Ok(team)
     }
 
@@ -285,14 +287,23 @@ impl App {
         for name in [DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL] {
             if let Ok(channel) = channel_store::get_by_name(&transaction, team_id, name).await {
                 if channel.delete_at == 0
-                    && channel_store::add_member(&transaction, &channel.id, user_id, false, now)
-                        .await?
+                    && channel_store::add_member(
+                        &transaction,
+                        &channel.id,
+                        user_id,
+                        false,
+                        now,
+                        JoinedBy::Added,
+                    )
+                    .await?
                 {
                     joined_channels.push(channel.id);
                 }
             }
         }
         transaction.commit().await.map_err(StoreError::from)?;
+        // In the order a websocket rebuilt from the membership history gives them.
+        joined_channels.sort();
 
         self.invalidate(chorus_cluster::ClusterMessage::TeamMembersChanged {
             team_id: team_id.to_string(),
@@ -300,17 +311,9 @@ impl App {
         for channel_id in &joined_channels {
             self.forget_channel_members(channel_id);
         }
-        self.publish(
-            WebSocketEvent::new(event_names::ADDED_TO_TEAM, Broadcast::to_user(user_id))
-                .with("team_id", team_id.to_string())
-                .with("user_id", user_id.to_string()),
-        );
+        self.publish(membership::added_to_team(team_id, user_id, now));
         for channel_id in joined_channels {
-            self.publish(
-                WebSocketEvent::new(event_names::USER_ADDED, Broadcast::to_channel(&channel_id))
-                    .with("user_id", user_id.to_string())
-                    .with("team_id", team_id.to_string()),
-            );
+            self.publish(membership::user_added(&channel_id, team_id, user_id, now));
         }
         Ok(member)
     }
@@ -335,8 +338,14 @@ impl App {
                 "No team member found for that user ID and team ID.",
             ));
         }
-        let left_channels =
-            channel_store::remove_member_from_team_channels(&transaction, team_id, user_id).await?;
+        let left_channels = channel_store::remove_member_from_team_channels(
+            &transaction,
+            team_id,
+            user_id,
+            now,
+            &session.user_id,
+        )
+        .await?;
         transaction.commit().await.map_err(StoreError::from)?;
 
         self.invalidate(chorus_cluster::ClusterMessage::TeamMembersChanged {
@@ -344,24 +353,15 @@ impl App {
         });
         for channel_id in &left_channels {
             self.forget_channel_members(channel_id);
-            self.publish(
-                WebSocketEvent::new(event_names::USER_REMOVED, Broadcast::to_channel(channel_id))
-                    .with("user_id", user_id.to_string())
-                    .with("remover_id", session.user_id.clone())
-                    .with("channel_id", channel_id.clone()),
-            );
+            self.publish(membership::user_removed_with_team(
+                channel_id,
+                user_id,
+                &session.user_id,
+                now,
+            ));
         }
-        self.publish(
-            WebSocketEvent::new(event_names::LEAVE_TEAM, Broadcast::to_team(team_id))
-                .with("team_id", team_id.to_string())
-                .with("user_id", user_id.to_string()),
-        );
-        // The user no longer belongs to the team, so the team broadcast misses them.
-        self.publish(
-            WebSocketEvent::new(event_names::LEAVE_TEAM, Broadcast::to_user(user_id))
-                .with("team_id", team_id.to_string())
-                .with("user_id", user_id.to_string()),
-        );
+        self.publish(membership::leave_team(team_id, user_id, now));
+        self.publish(membership::left_team(team_id, user_id, now));
         Ok(())
     }
 

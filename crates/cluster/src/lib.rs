@@ -353,6 +353,12 @@ impl Cluster {
             .collect()
     }
 
+    /// Whether this node has an open stream to the peer now. A killed node's streams close at
+    /// once (its kernel resets them), long before gossip declares it dead.
+    pub fn is_linked(&self, node_id: &str) -> bool {
+        self.inner.links.is_connected(node_id)
+    }
+
     /// Waits until messages flow both ways between this node and every live peer: each node
     /// alive in gossip has a connected stream from here and an open one to here (so it has a
     /// link to this node). Until then a message sent "to every peer" would miss some, so a

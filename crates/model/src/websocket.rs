@@ -34,6 +34,12 @@ pub mod event_names {
     pub const CONFIG_CHANGED: &str = "config_changed";
 }
 
+/// The `data` key of membership events (`user_added`, `user_removed`, `added_to_team`,
+/// `leave_team`, `channel_created`, `direct_added`, `group_added`) that says when the database
+/// recorded the change (ms since the epoch). Chorus's own: it lets a websocket rebuilt from the
+/// membership history tell which of these events its client already received.
+pub const MEMBERSHIP_CHANGED_AT: &str = "changed_at";
+
 /// Who receives an event. Exactly Mattermost's rules: `user_id` set → only that user's
 /// connections; else `channel_id` set → the channel's members; else `team_id` set → the team's
 /// members; else everyone. `omit_users` are skipped in every case.

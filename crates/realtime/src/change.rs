@@ -2,10 +2,11 @@
 //! from the database without repeating what its client already received.
 //!
 //! A [`Change`] names the change (`key`) and says when the database recorded it (`at`, the
-//! `createat`/`editat`/`deleteat` of the row). The same function reads the key of a live event
+//! `createat`/`editat`/`deleteat` of the row, or the membership history's join or leave time,
+//! which membership events carry in `data.changed_at`). The same function reads the key of a live event
 //! and of an event rebuilt from the database, so the two compare equal by construction.
 
-use chorus_model::{event_names, WebSocketEvent};
+use chorus_model::{event_names, WebSocketEvent, MEMBERSHIP_CHANGED_AT};
 use serde_json::Value;
 
 /// A stored change an event announces.
@@ -18,7 +19,7 @@ pub struct Change {
 }
 
 /// The change `event` announces, if it is one a rebuild can reproduce: posts created, edited
-/// or deleted, reactions added or removed.
+/// or deleted, reactions added or removed, and membership changes of channels and teams.
 pub fn change_of(event: &WebSocketEvent) -> Option<Change> {
     match event.event.as_str() {
         event_names::POSTED | event_names::POST_EDITED | event_names::POST_DELETED => {
@@ -54,8 +55,44 @@ pub fn change_of(event: &WebSocketEvent) -> Option<Change> {
                 at,
             })
         }
+        event_names::USER_ADDED
+        | event_names::USER_REMOVED
+        | event_names::ADDED_TO_TEAM
+        | event_names::LEAVE_TEAM
+        | event_names::CHANNEL_CREATED
+        | event_names::DIRECT_ADDED
+        | event_names::GROUP_ADDED => membership_change(event),
         _ => None,
     }
+}
+
+/// `<event>:<channel or team>:<member>:<time>` of a membership event. The channel is the
+/// broadcast's or `data.channel_id` (`user_removed` sent to the removed user), else the team is
+/// `data.team_id`; the member is `data.user_id`, else the user the event is sent to.
+fn membership_change(event: &WebSocketEvent) -> Option<Change> {
+    let at = event
+        .data
+        .get(MEMBERSHIP_CHANGED_AT)?
+        .as_i64()
+        .filter(|at| *at > 0)?;
+    let data_text = |field: &str| event.data.get(field).and_then(Value::as_str);
+    let broadcast = &event.broadcast;
+    let subject = [
+        Some(broadcast.channel_id.as_str()),
+        data_text("channel_id"),
+        data_text("team_id"),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|id| !id.is_empty())?;
+    let member = [data_text("user_id"), Some(broadcast.user_id.as_str())]
+        .into_iter()
+        .flatten()
+        .find(|id| !id.is_empty())?;
+    Some(Change {
+        key: format!("{}:{subject}:{member}:{at}", event.event),
+        at,
+    })
 }
 
 /// `data[field]`, a JSON object sent as a string (as Mattermost sends posts and reactions).
@@ -99,6 +136,41 @@ mod tests {
         assert_eq!(
             (removed.key.as_str(), removed.at),
             ("reaction_removed:p1:u1:smile:9", 9)
+        );
+    }
+
+    #[test]
+    fn membership_changes_are_keyed_by_channel_or_team_member_and_time() {
+        let added = WebSocketEvent::new("user_added", Broadcast::to_channel("c1"))
+            .with("user_id", "u1")
+            .with("team_id", "t1")
+            .with("changed_at", 7);
+        let added = change_of(&added).unwrap();
+        assert_eq!((added.key.as_str(), added.at), ("user_added:c1:u1:7", 7));
+        let removed_to_user = WebSocketEvent::new("user_removed", Broadcast::to_user("u1"))
+            .with("channel_id", "c1")
+            .with("remover_id", "u2")
+            .with("changed_at", 8);
+        assert_eq!(
+            change_of(&removed_to_user).unwrap().key,
+            "user_removed:c1:u1:8"
+        );
+        let left_team = WebSocketEvent::new("leave_team", Broadcast::to_team("t1"))
+            .with("team_id", "t1")
+            .with("user_id", "u1")
+            .with("changed_at", 9);
+        assert_eq!(change_of(&left_team).unwrap().key, "leave_team:t1:u1:9");
+        let direct = WebSocketEvent::new("direct_added", Broadcast::to_user("u1"))
+            .with("teammate_id", "u2")
+            .with("channel_id", "c2")
+            .with("changed_at", 10);
+        assert_eq!(change_of(&direct).unwrap().key, "direct_added:c2:u1:10");
+        let untimed =
+            WebSocketEvent::new("user_added", Broadcast::to_channel("c1")).with("user_id", "u1");
+        assert_eq!(
+            change_of(&untimed),
+            None,
+            "an older node's event cannot be rebuilt"
         );
     }
 

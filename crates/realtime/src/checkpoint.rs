@@ -27,8 +27,8 @@ pub struct ConnectionCheckpoint {
     pub user_id: String,
     pub session_id: String,
     /// Every stored change recorded at or before this time (ms, the database row's timestamp)
-    /// that this connection was meant to receive has been written to it already: a rebuild
-    /// looks only at later changes.
+    /// that this connection was meant to receive has reached its client (see
+    /// `CheckpointLog::horizon`): a rebuild looks only at later changes.
     pub horizon: i64,
     /// The lowest `seq` in this checkpoint. A peer forgets what it knew of this connection from
     /// this `seq` on (a resumed connection numbers again from the client's `sequence_number`);
@@ -62,6 +62,30 @@ struct Pending {
     epoch: u64,
 }
 
+impl Pending {
+    /// The checkpoint of `handle` in this batch, started at `next_seq` when it has none yet.
+    fn entry(
+        &mut self,
+        handle: &ConnectionHandle,
+        horizon: i64,
+        next_seq: i64,
+    ) -> &mut ConnectionCheckpoint {
+        self.batch
+            .entry(handle.connection_id.clone())
+            .or_insert_with(|| ConnectionCheckpoint {
+                connection_id: handle.connection_id.clone(),
+                user_id: handle.identity.user_id.clone(),
+                session_id: handle.identity.session_id.clone(),
+                horizon,
+                first_seq: next_seq,
+                next_seq,
+                changes: Vec::new(),
+                unrebuildable_seqs: Vec::new(),
+                gone: false,
+            })
+    }
+}
+
 impl CheckpointLog {
     pub(crate) fn new(horizon_lag: Duration) -> Self {
         CheckpointLog {
@@ -82,23 +106,10 @@ impl CheckpointLog {
         frames: impl IntoIterator<Item = (i64, &'a PreparedEvent)>,
         next_seq: i64,
     ) -> u64 {
-        let horizon = handle.started_at().max(now_millis() - self.horizon_lag);
+        let horizon = self.horizon(handle);
         let mut pending = self.pending.lock();
         let epoch = pending.epoch;
-        let checkpoint = pending
-            .batch
-            .entry(handle.connection_id.clone())
-            .or_insert_with(|| ConnectionCheckpoint {
-                connection_id: handle.connection_id.clone(),
-                user_id: handle.identity.user_id.clone(),
-                session_id: handle.identity.session_id.clone(),
-                horizon,
-                first_seq: next_seq,
-                next_seq,
-                changes: Vec::new(),
-                unrebuildable_seqs: Vec::new(),
-                gone: false,
-            });
+        let checkpoint = pending.entry(handle, horizon, next_seq);
         checkpoint.horizon = horizon;
         checkpoint.next_seq = next_seq;
         for (seq, event) in frames {
@@ -112,23 +123,30 @@ impl CheckpointLog {
         epoch
     }
 
+    /// The client of `handle` answered a ping: its horizon moved, which the peers learn even
+    /// if no frame follows. `next_seq` is the connection's next frame now (not when the ping
+    /// went out: the peers forget what they knew from a checkpoint's `first_seq` on).
+    pub(crate) fn acknowledge(&self, handle: &ConnectionHandle, next_seq: i64) {
+        let horizon = self.horizon(handle);
+        let mut pending = self.pending.lock();
+        let checkpoint = pending.entry(handle, horizon, next_seq);
+        checkpoint.horizon = checkpoint.horizon.max(horizon);
+    }
+
+    /// Stored changes recorded at or before this time cannot still be unread by the client:
+    /// they were written before the client's last acknowledged ping, or so long ago that a
+    /// client that had not read them would have been found silent and the socket closed.
+    fn horizon(&self, handle: &ConnectionHandle) -> i64 {
+        handle
+            .started_at()
+            .max(now_millis() - self.horizon_lag)
+            .max(handle.acknowledged_horizon())
+    }
+
     /// `connection_id` ended for good: the peers forget it.
     pub(crate) fn forget(&self, handle: &ConnectionHandle) {
         let mut pending = self.pending.lock();
-        let checkpoint = pending
-            .batch
-            .entry(handle.connection_id.clone())
-            .or_insert_with(|| ConnectionCheckpoint {
-                connection_id: handle.connection_id.clone(),
-                user_id: handle.identity.user_id.clone(),
-                session_id: handle.identity.session_id.clone(),
-                horizon: 0,
-                first_seq: 0,
-                next_seq: 0,
-                changes: Vec::new(),
-                unrebuildable_seqs: Vec::new(),
-                gone: true,
-            });
+        let checkpoint = pending.entry(handle, 0, 0);
         checkpoint.gone = true;
     }
 

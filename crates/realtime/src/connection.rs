@@ -7,6 +7,7 @@
 //! Keeping all of this in the task that axum spawned for the upgrade — no second task, no
 //! per-connection timers besides one `Sleep` — is what keeps an idle connection cheap.
 
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -249,6 +250,7 @@ async fn run(
     let timer = sleep_until(liveness.next_check());
     tokio::pin!(timer);
     let mut pending: Option<PendingAction> = None;
+    let mut probes = AckProbes::default();
 
     // Not `biased`: a busy queue must not starve the socket (pongs) or the timer.
     loop {
@@ -259,7 +261,7 @@ async fn run(
                 timer.as_mut().reset(liveness.next_check());
                 match check {
                     Check::Fine => continue,
-                    Check::SendPing => Message::Ping(Bytes::new()),
+                    Check::SendPing => probes.ping(state.next_seq()),
                     Check::ClientSilent => {
                         debug!(connection_id = %handle.connection_id, "websocket client silent, closing");
                         return Ending::Close(close_code::GOING_AWAY);
@@ -293,7 +295,10 @@ async fn run(
                 if let Err(ending) = write_events(shared, socket, handle, state, &numbered).await {
                     return ending;
                 }
-                continue;
+                if shared.checkpoints.is_none() || !probes.due(state.next_seq()) {
+                    continue;
+                }
+                probes.ping(state.next_seq())
             }
             inbound = socket.recv(), if pending.is_none() => {
                 liveness.heard_from_client(Instant::now());
@@ -308,8 +313,19 @@ async fn run(
                             continue;
                         }
                     },
-                    // Pings are answered by tungstenite; pongs and binary frames only show
-                    // that the client is alive.
+                    Some(Ok(Message::Pong(payload))) => {
+                        if let (Some(checkpoints), Some(answered)) =
+                            (&shared.checkpoints, probes.answered(&payload))
+                        {
+                            handle.raise_acknowledged_horizon(
+                                answered.sent_at - config.change_delivery_bound.as_millis() as i64,
+                            );
+                            checkpoints.acknowledge(handle, state.next_seq());
+                        }
+                        continue;
+                    }
+                    // Pings are answered by tungstenite; binary frames only show that the
+                    // client is alive.
                     Some(Ok(_)) => continue,
                 }
             }
@@ -506,6 +522,72 @@ fn hello_event(config: &HubConfig, handle: &ConnectionHandle) -> WebSocketEvent 
         .with("connection_id", handle.connection_id.as_str())
         .with("server_hostname", config.server_hostname.as_str())
         .with("server_version", config.server_version.as_str())
+}
+
+/// Frames written since the last ping after which a connection pings again, to learn sooner
+/// what its client holds.
+const ACK_PROBE_FRAMES: i64 = 64;
+
+/// The shortest time between two such extra pings.
+const ACK_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Pings not answered yet that are remembered; an older one's answer is ignored.
+const ACK_PROBES_OUTSTANDING: usize = 4;
+
+/// Pings as acknowledgements. A client answers a ping only after reading every frame written
+/// before it (one ordered stream), so its pong says which frames it holds: the connection's
+/// checkpoint horizon moves up to `HubConfig::change_delivery_bound` before that ping. That keeps
+/// what the other nodes must remember of a busy connection (the changes after its horizon)
+/// to the last half minute instead of the last two. Besides the liveness pings, a connection
+/// that wrote [`ACK_PROBE_FRAMES`] frames since its last ping sends one, at most every
+/// [`ACK_PROBE_INTERVAL`].
+#[derive(Debug, Default)]
+struct AckProbes {
+    last_id: u64,
+    /// Oldest first.
+    outstanding: VecDeque<AckProbe>,
+    /// `next_seq` and time of the last ping.
+    last_seq: i64,
+    last_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AckProbe {
+    id: u64,
+    /// When the ping was written (ms).
+    sent_at: i64,
+}
+
+impl AckProbes {
+    fn ping(&mut self, next_seq: i64) -> Message {
+        self.last_id += 1;
+        if self.outstanding.len() == ACK_PROBES_OUTSTANDING {
+            self.outstanding.pop_front();
+        }
+        self.outstanding.push_back(AckProbe {
+            id: self.last_id,
+            sent_at: now_millis(),
+        });
+        self.last_seq = next_seq;
+        self.last_at = Some(Instant::now());
+        Message::Ping(Bytes::copy_from_slice(&self.last_id.to_be_bytes()))
+    }
+
+    fn due(&self, next_seq: i64) -> bool {
+        next_seq - self.last_seq >= ACK_PROBE_FRAMES
+            && self
+                .last_at
+                .is_none_or(|at| at.elapsed() >= ACK_PROBE_INTERVAL)
+    }
+
+    /// The ping a pong answers, if it is one of ours (earlier ones are answered with it).
+    fn answered(&mut self, payload: &[u8]) -> Option<AckProbe> {
+        let id = u64::from_be_bytes(payload.try_into().ok()?);
+        let position = self.outstanding.iter().position(|probe| probe.id == id)?;
+        let probe = self.outstanding[position];
+        self.outstanding.drain(..=position);
+        Some(probe)
+    }
 }
 
 /// What the connection's one timer found.

@@ -28,10 +28,6 @@ struct Parked {
     since: Instant,
 }
 
-/// Added to the pong timeout to get how far a connection's checkpoint horizon trails now:
-/// covers a write that was still in flight when the client went away.
-const CHECKPOINT_HORIZON_SLACK: Duration = Duration::from_secs(30);
-
 /// How the hub behaves; the defaults are Mattermost's.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -61,6 +57,11 @@ pub struct HubConfig {
     /// When set (clustered nodes), writers record what they send and wait for it to be handed
     /// to `HubDelegate::checkpoint`, which runs this often, before writing.
     pub checkpoint_interval: Option<Duration>,
+    /// How long after a stored change's timestamp its frame is surely written to every
+    /// connection meant to receive it (commit, cluster, ordering and queues, and the nodes'
+    /// clocks agreeing): a connection's checkpoint horizon trails the last ping its client
+    /// answered by this much, or now by this plus the pong timeout.
+    pub change_delivery_bound: Duration,
 }
 
 impl Default for HubConfig {
@@ -77,6 +78,7 @@ impl Default for HubConfig {
             resume_retention: Duration::from_secs(5 * 60),
             max_parked_connections: 100_000,
             checkpoint_interval: None,
+            change_delivery_bound: Duration::from_secs(30),
         }
     }
 }
@@ -297,7 +299,7 @@ impl Hub {
         let shard_count = config.dispatch_shards.max(1);
         let checkpoints = config
             .checkpoint_interval
-            .map(|_| CheckpointLog::new(config.pong_timeout + CHECKPOINT_HORIZON_SLACK));
+            .map(|_| CheckpointLog::new(config.pong_timeout + config.change_delivery_bound));
         let recent = config.checkpoint_interval.map(|_| RecentChanges::new());
         let shared = Arc::new(Shared {
             checkpoints,

@@ -4,7 +4,7 @@
 //! receive an event.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
 use std::sync::Arc;
 
 use chorus_model::{now_millis, Broadcast};
@@ -29,6 +29,10 @@ pub(crate) struct ConnectionHandle {
     /// When this connection started here with `hello` (ms), or 0 when it continues a
     /// connection that started elsewhere.
     started_at: i64,
+    /// Every stored change recorded at or before this time (ms) that the connection was meant
+    /// to receive has reached its client, which said so by answering a ping (see
+    /// `connection::AckProbes`); 0 until it first does.
+    acknowledged_horizon: AtomicI64,
 }
 
 /// Events waiting for the connection's writer, with the two bounds that keep it honest.
@@ -109,11 +113,21 @@ impl ConnectionHandle {
             close_code: AtomicU16::new(0),
             close_requested: Notify::new(),
             started_at,
+            acknowledged_horizon: AtomicI64::new(0),
         })
     }
 
     pub(crate) fn started_at(&self) -> i64 {
         self.started_at
+    }
+
+    pub(crate) fn acknowledged_horizon(&self) -> i64 {
+        self.acknowledged_horizon.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn raise_acknowledged_horizon(&self, horizon: i64) {
+        self.acknowledged_horizon
+            .fetch_max(horizon, Ordering::Relaxed);
     }
 
     pub(crate) fn user_id(&self) -> &str {

@@ -1,5 +1,6 @@
 //! Channels and channel members.
 
+use crate::history::{JoinedBy, LeftBy};
 use crate::{json_map, one, GenericClient, StoreResult};
 use chorus_model::{Channel, ChannelMember, ChannelPatch, ChannelUnread};
 use serde_json::Value;
@@ -185,19 +186,25 @@ pub async fn list_for_user_in_team(
     Ok(rows.iter().map(channel_from_row).collect())
 }
 
-/// Adds a member; does nothing if already a member. Returns true when added.
+/// Adds a member, and opens its membership history interval at `now` (in the same
+/// statement); does nothing if already a member. Returns true when added.
 pub async fn add_member(
     db: &impl GenericClient,
     channel_id: &str,
     user_id: &str,
     channel_admin: bool,
     now: i64,
+    joined_by: JoinedBy,
 ) -> StoreResult<bool> {
     let statement = db
         .prepare_cached(
-            "INSERT INTO channelmembers (channelid, userid, roles, lastviewedat, msgcount, mentioncount, \
-             msgcountroot, mentioncountroot, notifyprops, lastupdateat, schemeuser, schemeadmin, schemeguest) \
-             VALUES ($1, $2, '', 0, 0, 0, 0, 0, $3, $4, true, $5, false) ON CONFLICT DO NOTHING",
+            "WITH added AS (INSERT INTO channelmembers (channelid, userid, roles, lastviewedat, msgcount, \
+             mentioncount, msgcountroot, mentioncountroot, notifyprops, lastupdateat, schemeuser, schemeadmin, \
+             schemeguest) VALUES ($1, $2, '', 0, 0, 0, 0, 0, $3, $4, true, $5, false) ON CONFLICT DO NOTHING \
+             RETURNING channelid, userid) \
+             INSERT INTO channelmemberhistory (channelid, userid, jointime, joinedby) \
+             SELECT channelid, userid, $4, $6 FROM added \
+             ON CONFLICT (channelid, userid, jointime) DO UPDATE SET leavetime = NULL, leftby = '', removerid = ''",
         )
         .await?;
     let added = db
@@ -209,37 +216,66 @@ pub async fn add_member(
                 &default_notify_props(),
                 &now,
                 &channel_admin,
+                &joined_by.as_str(),
             ],
         )
         .await?;
     Ok(added > 0)
 }
 
+/// Removes a member, and closes its membership history interval at `now` (in the same
+/// statement). Returns true when it was a member.
 pub async fn remove_member(
     db: &impl GenericClient,
     channel_id: &str,
     user_id: &str,
+    now: i64,
+    remover_id: &str,
 ) -> StoreResult<bool> {
-    let removed = db
-        .execute(
-            "DELETE FROM channelmembers WHERE channelid = $1 AND userid = $2",
-            &[&channel_id, &user_id],
+    let row = db
+        .query_one(
+            "WITH removed AS (DELETE FROM channelmembers WHERE channelid = $1 AND userid = $2 \
+             RETURNING channelid, userid), \
+             logged AS (UPDATE channelmemberhistory h SET leavetime = $3, leftby = $4, removerid = $5 \
+             FROM removed WHERE h.channelid = removed.channelid AND h.userid = removed.userid \
+             AND h.leavetime IS NULL) \
+             SELECT count(*) FROM removed",
+            &[
+                &channel_id,
+                &user_id,
+                &now,
+                &LeftBy::Removed.as_str(),
+                &remover_id,
+            ],
         )
         .await?;
-    Ok(removed > 0)
+    Ok(row.get::<_, i64>(0) > 0)
 }
 
-/// Removes the user from every channel of a team (leaving the team).
+/// Removes the user from every channel of a team (leaving the team), closing their history
+/// intervals at `now`. Returns the channel ids, sorted.
 pub async fn remove_member_from_team_channels(
     db: &impl GenericClient,
     team_id: &str,
     user_id: &str,
+    now: i64,
+    remover_id: &str,
 ) -> StoreResult<Vec<String>> {
     let rows = db
         .query(
-            "DELETE FROM channelmembers cm USING channels c WHERE cm.channelid = c.id AND c.teamid = $1 \
-             AND cm.userid = $2 RETURNING cm.channelid",
-            &[&team_id, &user_id],
+            "WITH removed AS (DELETE FROM channelmembers cm USING channels c WHERE cm.channelid = c.id \
+             AND c.teamid = $1 AND cm.userid = $2 RETURNING cm.channelid, cm.userid), \
+             logged AS (UPDATE channelmemberhistory h SET leavetime = $3, leftby = $4, removerid = $5 \
+             FROM removed WHERE h.channelid = removed.channelid AND h.userid = removed.userid \
+             AND h.leavetime IS NULL) \
+             SELECT channelid FROM removed ORDER BY channelid",
+            &[
+                &team_id,
+                &user_id,
+                &now,
+                &LeftBy::LeftTeam.as_str(),
+                &remover_id,
+            ],
         )
         .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())

@@ -14,6 +14,7 @@ pub mod channels;
 pub mod cluster;
 pub mod files;
 mod freshness;
+pub mod history;
 pub mod jobs;
 pub mod leader;
 mod monitor;

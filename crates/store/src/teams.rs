@@ -146,7 +146,8 @@ pub async fn patch(
     one(row.as_ref().map(team_from_row), "team")
 }
 
-/// Adds (or re-activates) a member. Returns the membership.
+/// Adds (or re-activates) a member; when it was not an active member, opens its membership
+/// history interval at `now` (in the same statement). Returns the membership.
 pub async fn upsert_member(
     db: &impl GenericClient,
     team_id: &str,
@@ -156,7 +157,11 @@ pub async fn upsert_member(
 ) -> StoreResult<TeamMember> {
     let row = db
         .query_one(
-            "INSERT INTO teammembers (teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest, createat) \
+            "WITH active AS (SELECT 1 FROM teammembers WHERE teamid = $1 AND userid = $2 AND deleteat = 0), \
+             logged AS (INSERT INTO teammemberhistory (teamid, userid, jointime) \
+             SELECT $1, $2, $4 WHERE NOT EXISTS (SELECT 1 FROM active) \
+             ON CONFLICT (teamid, userid, jointime) DO UPDATE SET leavetime = NULL) \
+             INSERT INTO teammembers (teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest, createat) \
              VALUES ($1, $2, '', 0, true, $3, false, $4) \
              ON CONFLICT (teamid, userid) DO UPDATE SET deleteat = 0 \
              RETURNING teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest",
@@ -221,18 +226,23 @@ pub async fn list_members_for_user(
     Ok(rows.iter().map(member_from_row).collect())
 }
 
-/// Marks a membership deleted (Mattermost keeps the row with DeleteAt set).
+/// Marks a membership deleted (Mattermost keeps the row with DeleteAt set) and closes its
+/// history interval at `now`, in the same statement.
 pub async fn remove_member(
     db: &impl GenericClient,
     team_id: &str,
     user_id: &str,
     now: i64,
 ) -> StoreResult<bool> {
-    let changed = db
-        .execute(
-            "UPDATE teammembers SET deleteat = $3 WHERE teamid = $1 AND userid = $2 AND deleteat = 0",
+    let row = db
+        .query_one(
+            "WITH removed AS (UPDATE teammembers SET deleteat = $3 WHERE teamid = $1 AND userid = $2 \
+             AND deleteat = 0 RETURNING teamid, userid), \
+             logged AS (UPDATE teammemberhistory h SET leavetime = $3 FROM removed \
+             WHERE h.teamid = removed.teamid AND h.userid = removed.userid AND h.leavetime IS NULL) \
+             SELECT count(*) FROM removed",
             &[&team_id, &user_id, &now],
         )
         .await?;
-    Ok(changed > 0)
+    Ok(row.get::<_, i64>(0) > 0)
 }

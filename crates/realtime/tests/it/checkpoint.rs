@@ -73,6 +73,52 @@ async fn a_connection_that_ends_for_good_is_checkpointed_as_gone() {
     .await;
 }
 
+#[tokio::test]
+async fn a_busy_client_that_answers_pings_moves_its_horizon_up() {
+    let server = TestServer::with_config(HubConfig {
+        change_delivery_bound: Duration::ZERO,
+        ..checkpointing_config()
+    })
+    .await;
+    server.delegate.set_channel("c1", &["alice"]);
+    let (mut alice, connection_id) = server.connect_user("alice").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_posts = chorus_model::now_millis();
+    // Enough frames for the hub to ask, with a ping, what the client holds. The client's
+    // library answers the ping the next time it reads.
+    // Frames 65 to 75 are written after the ping, before its answer.
+    for n in 1..=75 {
+        server
+            .hub
+            .publish(posted("c1", &format!("p{n}"), before_posts));
+    }
+    for _ in 1..=75 {
+        alice.next_json().await;
+    }
+    server.hub.publish(posted("c1", "last", before_posts));
+    alice.next_json().await;
+    let after_the_answer = || {
+        server
+            .delegate
+            .checkpoints()
+            .into_iter()
+            .filter(|checkpoint| {
+                checkpoint.connection_id == connection_id && checkpoint.horizon >= before_posts
+            })
+            .collect::<Vec<_>>()
+    };
+    crate::support::eventually("the answered ping moves the horizon", || {
+        !after_the_answer().is_empty()
+    })
+    .await;
+    for checkpoint in after_the_answer() {
+        assert!(
+            checkpoint.first_seq >= 76,
+            "the peers must not forget frames written before the answer: {checkpoint:?}"
+        );
+    }
+}
+
 /// Events a benchmark publisher lets each socket have outstanding.
 const IN_FLIGHT: i64 = 50;
 

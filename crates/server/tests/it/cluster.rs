@@ -785,15 +785,20 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
     let connection_id = bob.connection_id();
     let mut too_far = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
     let too_far_id = too_far.connection_id();
+    let mut unaware = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let unaware_id = unaware.connection_id();
     let doomed = post_message(&admin, &channel_id, "to be deleted").await;
     let kept = post_message(&admin, &channel_id, "to be edited").await;
     react(&admin, &admin_id, &kept, "smile").await;
     bob.wait_for("reaction_added").await;
     too_far.wait_for("reaction_added").await;
+    unaware.wait_for("reaction_added").await;
     let next_seq = bob.last_seq() + 1;
     let too_far_seq = too_far.last_seq() + 1;
+    let unaware_seq = unaware.last_seq() + 1;
     drop(bob);
     drop(too_far);
+    drop(unaware);
 
     // While he is away, through node B: queued for him on node A, which then dies.
     let missed = post_message(&admin, &channel_id, "missed while away").await;
@@ -896,6 +901,25 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
     )
     .await;
     assert_ne!(unknown.connection_id(), unknown_id);
+
+    // A change whose event cannot be rebuilt (only the channel's latest state is stored),
+    // made after the crash: the client resyncs rather than miss it.
+    admin
+        .put(
+            &format!("/channels/{channel_id}/patch"),
+            json!({"display_name": "Renamed after the crash"}),
+        )
+        .await
+        .expect_status(200);
+    let renamed = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={unaware_id}&sequence_number={unaware_seq}",
+            node_b.websocket_url()
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(renamed.connection_id(), unaware_id, "told to resync");
 }
 
 /// A (re)started node serves only once its links with every live peer are up: the first
@@ -1159,4 +1183,238 @@ async fn a_node_that_joins_gets_the_records_of_its_peers_websockets() {
         .await;
     assert_eq!(posted_ids(&resumed.history), vec![missed, after]);
     assert_eq!(resumed.history[0]["seq"], next_seq);
+}
+
+/// The frames a client must get, without their `seq` and without the events a busy connection
+/// may skip (typing, status, channel viewed).
+fn frames_that_matter(events: &[Value]) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|event| {
+            !matches!(
+                event["event"].as_str(),
+                Some("hello" | "typing" | "status_change" | "channel_viewed")
+            )
+        })
+        .map(|event| {
+            let mut event = event.clone();
+            event
+                .as_object_mut()
+                .expect("an event object")
+                .remove("seq");
+            event
+        })
+        .collect()
+}
+
+/// When the database recorded what a `posted` or membership event announces.
+fn recorded_at(event: &Value) -> i64 {
+    match event["event"].as_str() {
+        Some("posted") => crate::socket::post_of(event)["create_at"].as_i64(),
+        _ => event["data"]["changed_at"].as_i64(),
+    }
+    .unwrap_or_else(|| panic!("no time in {event}"))
+}
+
+/// `frames` in a canonical order among those the hub may deliver: it keeps the publish order
+/// of events to the same user, channel or team, but events of one change sent to different
+/// channels (a team leave's `user_removed`s) may arrive in any order.
+fn canonical_order(frames: &[Value]) -> Vec<Value> {
+    let routing_key = |event: &Value| {
+        let broadcast = &event["broadcast"];
+        ["user_id", "channel_id", "team_id"]
+            .into_iter()
+            .map(|field| broadcast[field].as_str().unwrap_or_default().to_string())
+            .find(|id| !id.is_empty())
+            .unwrap_or_default()
+    };
+    let mut ordered = frames.to_vec();
+    ordered.sort_by_key(|event| (recorded_at(event), routing_key(event)));
+    ordered
+}
+
+async fn add_to_channel(api: &Api, channel_id: &str, user_id: &str) {
+    api.post(
+        &format!("/channels/{channel_id}/members"),
+        json!({"user_id": user_id}),
+    )
+    .await
+    .expect_status(201);
+}
+
+async fn remove_from_channel(api: &Api, channel_id: &str, user_id: &str) {
+    api.delete(&format!("/channels/{channel_id}/members/{user_id}"))
+        .await
+        .expect_status(200);
+}
+
+/// Bob's socket is on node A, which dies while Bob is away; meanwhile Bob is added to a
+/// channel and removed from another (each with posts before and after), Carol joins and
+/// leaves a channel they share and then leaves the team, and Bob is added to a second team.
+/// Bob resumes on node B and gets exactly the frames that a second connection of his, on B
+/// throughout, received: the membership events, and the posts of each channel only while he
+/// was a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_missed() {
+    let sandbox = ClusterSandbox::start(2).await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let (admin_token, bob_token, joined_later) = team_with_a_channel(node_b, "members").await;
+    let admin = node_b.api().with_token(&admin_token);
+    let (carol_id, carol_token) = sign_up(&node_b.api(), "members-carol").await;
+    let carol = node_b.api().with_token(&carol_token);
+    let bob_id = node_b
+        .api()
+        .with_token(&bob_token)
+        .get("/users/me")
+        .await
+        .expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let channel = admin
+        .get(&format!("/channels/{joined_later}"))
+        .await
+        .expect_status(200);
+    let team_id = channel["team_id"].as_str().unwrap().to_string();
+    remove_from_channel(&admin, &joined_later, &bob_id).await;
+    admin
+        .post(
+            &format!("/teams/{team_id}/members"),
+            json!({"team_id": team_id, "user_id": carol_id}),
+        )
+        .await
+        .expect_status(201);
+    let create_channel = |name: &'static str, channel_type: &'static str| {
+        let admin = admin.clone();
+        let team_id = team_id.clone();
+        async move {
+            let channel = admin
+                .post(
+                    "/channels",
+                    json!({"team_id": team_id, "name": name, "display_name": name, "type": channel_type}),
+                )
+                .await
+                .expect_status(201);
+            channel["id"].as_str().unwrap().to_string()
+        }
+    };
+    let left_later = create_channel("members-left", "P").await;
+    let shared = create_channel("members-shared", "O").await;
+    for channel_id in [&left_later, &shared] {
+        add_to_channel(&admin, channel_id, &bob_id).await;
+    }
+    let second_team = admin
+        .post(
+            "/teams",
+            json!({"name": "members-second", "display_name": "Second", "type": "O"}),
+        )
+        .await
+        .expect_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second_square = admin
+        .get(&format!("/teams/{second_team}/channels/name/town-square"))
+        .await
+        .expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sandbox.wait_for_live_nodes(&admin_token, 2).await;
+
+    // Bob's socket on A and a control connection of his on B see the same first post.
+    let mut bob = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let mut control = EventSocket::connect_url(&node_b.websocket_url(), &bob_token).await;
+    let seen = post_message(&admin, &shared, "seen by both").await;
+    for socket in [&mut bob, &mut control] {
+        socket
+            .wait_for_matching("posted", |event| {
+                crate::socket::post_of(event)["id"] == seen.as_str()
+            })
+            .await;
+    }
+    let (connection_id, next_seq) = (bob.connection_id(), bob.last_seq() + 1);
+    drop(bob);
+
+    // While Bob is away, before node A dies: queued for him there.
+    post_message(&admin, &joined_later, "before Bob joined").await;
+    add_to_channel(&admin, &joined_later, &bob_id).await;
+    post_message(&admin, &joined_later, "after Bob joined").await;
+    post_message(&admin, &left_later, "before Bob was removed").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node_a.signal("-KILL");
+    wait_until(Duration::from_secs(15), "node A seen dead", || async {
+        cluster_status(&admin)
+            .await
+            .iter()
+            .any(|node| node["alive"] == false)
+    })
+    .await;
+
+    // After node A is gone.
+    remove_from_channel(&admin, &left_later, &bob_id).await;
+    post_message(&admin, &left_later, "after Bob was removed").await;
+    add_to_channel(&carol, &shared, &carol_id).await;
+    post_message(&carol, &shared, "Carol was here").await;
+    remove_from_channel(&carol, &shared, &carol_id).await;
+    add_to_channel(&carol, &shared, &carol_id).await;
+    admin
+        .delete(&format!("/teams/{team_id}/members/{carol_id}"))
+        .await
+        .expect_status(200);
+    admin
+        .post(
+            &format!("/teams/{second_team}/members"),
+            json!({"team_id": second_team, "user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    post_message(&admin, &second_square, "welcome to the second team").await;
+
+    let mut resumed = EventSocket::resume_url(
+        &node_b.websocket_url(),
+        &bob_token,
+        &connection_id,
+        next_seq,
+    )
+    .await;
+    let live = post_message(&admin, &shared, "after the resume").await;
+    let is_live = |event: &Value| crate::socket::post_of(event)["id"] == live.as_str();
+    let expected = control.events_until("posted", is_live).await;
+    let received = resumed.events_until("posted", is_live).await;
+    let names: Vec<&str> = expected
+        .iter()
+        .filter_map(|event| event["event"].as_str())
+        .collect();
+    for name in ["user_added", "user_removed", "added_to_team", "leave_team"] {
+        assert!(
+            names.contains(&name),
+            "the scenario publishes {name}: {names:?}"
+        );
+    }
+    let (received_frames, expected_frames) =
+        (frames_that_matter(&received), frames_that_matter(&expected));
+    let times: Vec<i64> = received_frames.iter().map(recorded_at).collect();
+    assert!(
+        times.is_sorted(),
+        "replayed in the order the database recorded them: {times:?}"
+    );
+    assert_eq!(
+        canonical_order(&received_frames),
+        canonical_order(&expected_frames),
+        "the resumed connection gets what the live one got"
+    );
+    let seqs: Vec<i64> = received
+        .iter()
+        .map(|event| event["seq"].as_i64().unwrap())
+        .collect();
+    let continuing: Vec<i64> = (next_seq..next_seq + seqs.len() as i64).collect();
+    assert_eq!(
+        seqs, continuing,
+        "numbered on from the client's sequence_number"
+    );
+    assert!(resumed
+        .events_within(Duration::from_millis(500))
+        .await
+        .is_empty());
 }

@@ -306,3 +306,148 @@ async fn concurrent_retries_without_an_app_lock_store_one_post() {
     assert_eq!(created, 1, "exactly one attempt creates the post");
     assert_eq!(ids.len(), 1, "every attempt answers with the same post");
 }
+
+/// Every membership change writes its history interval in the same statement; a leave closes
+/// the open interval, a re-join opens another, and a team leave closes the team's channels
+/// too.
+#[tokio::test]
+async fn membership_history_keeps_every_interval_of_channels_and_teams() {
+    use chorus_store::history::{self, JoinedBy, LeftBy};
+    use chorus_store::teams;
+
+    let settings = settings_for_fresh_database();
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let db = store.master().await.expect("connection");
+    let (team_id, user_id, other_id) = (new_id(), new_id(), new_id());
+    let mut channel_ids = Vec::new();
+    for name in ["history-a", "history-b"] {
+        let channel = Channel {
+            id: new_id(),
+            team_id: team_id.clone(),
+            channel_type: CHANNEL_OPEN.to_string(),
+            display_name: name.into(),
+            name: name.into(),
+            ..Default::default()
+        };
+        channels::insert(&db, &channel).await.expect("channel");
+        channel_ids.push(channel.id);
+    }
+    let (first, second) = (channel_ids[0].clone(), channel_ids[1].clone());
+
+    teams::upsert_member(&db, &team_id, &user_id, false, 100)
+        .await
+        .expect("join team");
+    teams::upsert_member(&db, &team_id, &user_id, false, 105)
+        .await
+        .expect("already a member: no new interval");
+    assert!(
+        channels::add_member(&db, &first, &user_id, false, 110, JoinedBy::Added)
+            .await
+            .expect("join")
+    );
+    assert!(
+        !channels::add_member(&db, &first, &user_id, false, 115, JoinedBy::Added)
+            .await
+            .expect("join again"),
+        "already a member"
+    );
+    assert!(
+        channels::remove_member(&db, &first, &user_id, 120, &other_id)
+            .await
+            .expect("leave")
+    );
+    assert!(
+        !channels::remove_member(&db, &first, &user_id, 125, &other_id)
+            .await
+            .expect("leave again")
+    );
+    channels::add_member(&db, &first, &user_id, false, 130, JoinedBy::Added)
+        .await
+        .expect("re-join");
+    channels::add_member(&db, &second, &user_id, false, 130, JoinedBy::Added)
+        .await
+        .expect("join the second");
+    channels::add_member(&db, &second, &other_id, false, 135, JoinedBy::Created)
+        .await
+        .expect("another user");
+    assert!(teams::remove_member(&db, &team_id, &user_id, 140)
+        .await
+        .expect("leave team"));
+    let left = channels::remove_member_from_team_channels(&db, &team_id, &user_id, 140, &user_id)
+        .await
+        .expect("leave the team's channels");
+    let mut sorted = channel_ids.clone();
+    sorted.sort();
+    assert_eq!(left, sorted);
+
+    let mine = history::channel_memberships_after(&db, &user_id, 0)
+        .await
+        .expect("history");
+    type Interval<'a> = (&'a str, i64, Option<(i64, LeftBy, String)>);
+    let intervals: Vec<Interval> = mine
+        .iter()
+        .map(|m| (m.channel_id.as_str(), m.join_time, m.left.clone()))
+        .collect();
+    let mut expected: Vec<Interval> = vec![
+        (
+            first.as_str(),
+            110,
+            Some((120, LeftBy::Removed, other_id.clone())),
+        ),
+        (
+            first.as_str(),
+            130,
+            Some((140, LeftBy::LeftTeam, user_id.clone())),
+        ),
+        (
+            second.as_str(),
+            130,
+            Some((140, LeftBy::LeftTeam, user_id.clone())),
+        ),
+    ];
+    expected.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    assert_eq!(intervals, expected);
+    assert_eq!(
+        history::channel_memberships_after(&db, &user_id, 140)
+            .await
+            .expect("history")
+            .len(),
+        0,
+        "nothing lasted past 140"
+    );
+    let changed =
+        history::channel_memberships_changed_since(&db, std::slice::from_ref(&second), 132, 10)
+            .await
+            .expect("changes");
+    let changed: Vec<(&str, i64, JoinedBy)> = changed
+        .iter()
+        .map(|m| (m.user_id.as_str(), m.join_time, m.joined_by))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            (user_id.as_str(), 130, JoinedBy::Added),
+            (other_id.as_str(), 135, JoinedBy::Created)
+        ],
+        "joined after 132, or left after it"
+    );
+
+    teams::upsert_member(&db, &team_id, &user_id, false, 150)
+        .await
+        .expect("re-join team");
+    let team_history = history::team_memberships_after(&db, &user_id, 0)
+        .await
+        .expect("team history");
+    let team_intervals: Vec<(i64, Option<i64>)> = team_history
+        .iter()
+        .map(|m| (m.join_time, m.leave_time))
+        .collect();
+    assert_eq!(team_intervals, [(100, Some(140)), (150, None)]);
+    let team_changes =
+        history::team_memberships_changed_since(&db, std::slice::from_ref(&team_id), 145, 10)
+            .await
+            .expect("team changes");
+    assert_eq!(team_changes.len(), 1);
+    assert_eq!(team_changes[0].join_time, 150);
+}
