@@ -76,14 +76,17 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
         recent.map(|_| Arc::new(PreparedEvent::new(event)));
     let mut overflowed: Vec<Arc<ConnectionHandle>> = Vec::new();
     let mut lost: Vec<Arc<ConnectionHandle>> = Vec::new();
+    // Which connections got a change, for diagnosing a lost or repeated one (the chaos suite);
+    // collected only when that is logged.
+    let trace_queued = tracing::enabled!(tracing::Level::TRACE);
     let mut queued_to: Vec<String> = Vec::new();
     {
         let registry = shared.registry.read();
         registry.for_each_recipient(&event.broadcast, members.as_deref(), |handle| {
             let prepared = prepared.get_or_insert_with(|| Arc::new(PreparedEvent::new(event)));
             match handle.offer(prepared) {
-                Offer::Queued => queued_to.push(handle.connection_id.clone()),
-                Offer::Dropped => {}
+                Offer::Queued if trace_queued => queued_to.push(handle.connection_id.clone()),
+                Offer::Queued | Offer::Dropped => {}
                 Offer::Overflow => overflowed.push(Arc::clone(handle)),
                 Offer::Lost => lost.push(Arc::clone(handle)),
             }
