@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): installs what is missing, then formatting, build,
-# every test and the short chaos suite (scripts/chaos.sh: kill, stop, partition, database failover). Each test that needs PostgreSQL starts
+# every test and the short chaos suite (scripts/chaos.sh: every fault once). Each test that needs PostgreSQL starts
 # its own (crates/testkit); the end-to-end tests drive the official JS and Python clients from
 # tests/compat.
 #

@@ -137,9 +137,10 @@ impl PostOrder {
                 !chain.waiting.is_empty() || chain.touched.elapsed() < IDLE_CHAIN
             });
         }
-        let chain = chains
-            .entry(channel_id.to_string())
-            .or_insert_with(|| Chain::starting_at(previous_at));
+        let chain = chains.entry(channel_id.to_string()).or_insert_with(|| {
+            tracing::debug!(channel_id, previous_at, "channel's post order starts");
+            Chain::starting_at(previous_at)
+        });
         chain.touched = Instant::now();
         if create_at <= chain.last_at {
             // Published already (by a gap fill), or older than the start of this chain:
@@ -154,6 +155,13 @@ impl PostOrder {
             chain.release(publish);
             return false;
         }
+        tracing::debug!(
+            channel_id,
+            create_at,
+            previous_at,
+            last_at = chain.last_at,
+            "post waits for the one before it"
+        );
         chain
             .waiting
             .entry(create_at)

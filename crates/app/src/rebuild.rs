@@ -30,7 +30,7 @@ use crate::posts::{post_event, posted_event};
 use crate::App;
 use chorus_cluster::{ConnectionCheckpoint, ConnectionRecord};
 use chorus_model::{event_names, Broadcast, Channel, Post, Reaction, WebSocketEvent};
-use chorus_realtime::{change_of, ResumeRequest, ResumeSource};
+use chorus_realtime::{change_of, ReceivedChanges, ResumeRequest, ResumeSource};
 use chorus_store::{
     channels as channel_store, history as history_store, posts as post_store,
     reactions as reaction_store, teams as team_store,
@@ -78,6 +78,9 @@ struct Record {
     unrebuildable_floor: i64,
     /// More changes after the horizon than kept: this connection cannot be rebuilt.
     overflowed: bool,
+    /// The latest change time among the changes no longer kept (the oldest ones, dropped on
+    /// overflow): `changes` lists every change after it (and after the horizon).
+    forgotten_up_to: i64,
     updated: Instant,
 }
 
@@ -85,6 +88,10 @@ struct Record {
 #[derive(Default)]
 pub(crate) struct CheckpointBook {
     records: parking_lot::Mutex<HashMap<String, Record>>,
+    /// Held while this node's own checkpoints, or its records for a node that joined, are
+    /// taken and sent: the joining node gets every checkpoint either inside the records or
+    /// after them, never before them (where it would be dropped, lacking a record).
+    sending_own: parking_lot::Mutex<()>,
 }
 
 impl CheckpointBook {
@@ -111,6 +118,7 @@ impl CheckpointBook {
                         unrebuildable_seqs: VecDeque::new(),
                         unrebuildable_floor: -1,
                         overflowed: false,
+                        forgotten_up_to: i64::MIN,
                         updated: Instant::now(),
                     },
                 );
@@ -143,6 +151,14 @@ impl CheckpointBook {
         if records.len() >= MAX_RECORDS {
             return;
         }
+        // The horizon of an overflowed record covers what it forgot, except from a node that
+        // kept none of its changes on overflow (an older version): then nothing counts as
+        // complete.
+        let forgotten_up_to = if record.overflowed && record.changes.is_empty() {
+            i64::MAX
+        } else {
+            i64::MIN
+        };
         records
             .entry(connection_id.to_string())
             .or_insert_with(|| Record {
@@ -155,6 +171,7 @@ impl CheckpointBook {
                 unrebuildable_seqs: record.unrebuildable_seqs.into(),
                 unrebuildable_floor: record.unrebuildable_floor,
                 overflowed: record.overflowed,
+                forgotten_up_to,
                 updated: Instant::now(),
             });
     }
@@ -173,7 +190,13 @@ impl Record {
             owner: self.owner.clone(),
             user_id: self.user_id.clone(),
             session_id: self.session_id.clone(),
-            horizon: self.horizon,
+            // An overflowed record is never rebuilt: its horizon can say up to when the changes
+            // it forgot go, so that the node adopting it knows which changes it lists in full.
+            horizon: if self.overflowed {
+                self.horizon.max(self.forgotten_up_to)
+            } else {
+                self.horizon
+            },
             next_seq: self.next_seq,
             changes: self.changes.iter().cloned().collect(),
             unrebuildable_seqs: self.unrebuildable_seqs.iter().copied().collect(),
@@ -204,9 +227,11 @@ impl Record {
                 self.unrebuildable_seqs.push_back(seq);
             }
         }
-        if self.changes.len() > MAX_CHANGES_PER_CONNECTION {
+        while self.changes.len() > MAX_CHANGES_PER_CONNECTION {
             self.overflowed = true;
-            self.changes.clear();
+            if let Some((_, _, at)) = self.changes.pop_front() {
+                self.forgotten_up_to = self.forgotten_up_to.max(at);
+            }
         }
         self.unrebuildable_seqs
             .extend(checkpoint.unrebuildable_seqs);
@@ -215,6 +240,29 @@ impl Record {
                 self.unrebuildable_floor = self.unrebuildable_floor.max(seq);
             }
         }
+    }
+
+    /// The stored changes the client of `request` holds: those of the frames before its
+    /// `sequence_number`, and every one up to the horizon or the last change forgotten.
+    fn received_by(&self, request: &ResumeRequest) -> Option<ReceivedChanges> {
+        let same_client = request.user_id == self.user_id && request.session_id == self.session_id;
+        if !same_client || request.sequence_number > self.next_seq {
+            return None;
+        }
+        let complete_after = self.horizon.max(self.forgotten_up_to);
+        if complete_after == i64::MAX {
+            return None;
+        }
+        let keys = self
+            .changes
+            .iter()
+            .filter(|(seq, _, _)| *seq < request.sequence_number)
+            .map(|(_, key, _)| key.clone())
+            .collect();
+        Some(ReceivedChanges {
+            complete_after,
+            keys,
+        })
     }
 
     /// Whether a client holding the frames before `sequence_number` can be given exactly the
@@ -268,6 +316,7 @@ impl App {
                 gone: checkpoint.gone,
             })
             .collect::<Vec<ConnectionCheckpoint>>();
+        let _sending = self.inner.checkpoint_book.sending_own.lock();
         self.inner
             .checkpoint_book
             .apply(runtime.cluster.node_id(), checkpoints.clone());
@@ -283,6 +332,7 @@ impl App {
         let Some(runtime) = self.cluster_runtime() else {
             return;
         };
+        let _sending = self.inner.checkpoint_book.sending_own.lock();
         let own = self
             .inner
             .checkpoint_book
@@ -331,6 +381,15 @@ impl App {
         owner
     }
 
+    /// The stored changes the client resuming `request` holds, from this node's record of
+    /// its connection; None when there is no record of it (or of its start).
+    pub(crate) fn received_changes(&self, request: &ResumeRequest) -> Option<ReceivedChanges> {
+        self.inner
+            .checkpoint_book
+            .find(&request.connection_id)?
+            .received_by(request)
+    }
+
     /// Rebuilds what the client of a dead node's connection missed, or says it cannot.
     pub(crate) async fn rebuild_connection(&self, request: &ResumeRequest) -> ResumeSource {
         let Some(record) = self.inner.checkpoint_book.find(&request.connection_id) else {
@@ -346,6 +405,10 @@ impl App {
             .filter(|(seq, _, _)| *seq < request.sequence_number)
             .map(|(_, key, _)| key.as_str())
             .collect();
+        let received = ReceivedChanges {
+            complete_after: record.horizon,
+            keys: seen.iter().map(|key| key.to_string()).collect(),
+        };
         match self.changes_since(&request.user_id, record.horizon).await {
             Some(events) => {
                 let events: Vec<WebSocketEvent> = events
@@ -355,7 +418,7 @@ impl App {
                     })
                     .collect();
                 tracing::info!(connection_id = %request.connection_id, replayed = events.len(), "websocket of a dead node rebuilt from the database");
-                ResumeSource::Rebuilt { events }
+                ResumeSource::Rebuilt { events, received }
             }
             None => ResumeSource::Lost,
         }
@@ -605,5 +668,57 @@ mod tests {
             "the client missed it"
         );
         assert!(record.rebuildable_from(&resume_at(2)), "the client has it");
+    }
+
+    /// Connection `c` (started at 1000) sent a `hello` and then posts 1..=count, post n as
+    /// frame n created at 1000 + n, in checkpoints of 100 frames.
+    fn book_with_posts(count: i64) -> CheckpointBook {
+        let book = CheckpointBook::default();
+        book.apply("a", vec![checkpoint(1000, 0, vec![(0, "hello", 1000)])]);
+        let keys: Vec<String> = (0..=count).map(|n| format!("posted:p{n}")).collect();
+        for first in (1..=count).step_by(100) {
+            let frames = (first..=(first + 99).min(count))
+                .map(|n| (n, keys[n as usize].as_str(), 1000 + n))
+                .collect();
+            book.apply("a", vec![checkpoint(1000, first, frames)]);
+        }
+        book
+    }
+
+    #[test]
+    fn a_client_holds_the_changes_of_the_frames_before_its_sequence_number() {
+        let record = book_with_posts(10).find("c").unwrap();
+        let received = record.received_by(&resume_at(4)).unwrap();
+        assert_eq!(received.complete_after, 1000);
+        assert_eq!(received.keys, ["posted:p1", "posted:p2", "posted:p3"]);
+        assert!(
+            record.received_by(&resume_at(12)).is_none(),
+            "past what was sent"
+        );
+        let stranger = ResumeRequest {
+            session_id: "another".into(),
+            ..resume_at(4)
+        };
+        assert!(record.received_by(&stranger).is_none());
+    }
+
+    #[test]
+    fn an_overflowed_record_keeps_its_newest_changes_and_says_up_to_when_it_forgot() {
+        let count = MAX_CHANGES_PER_CONNECTION as i64 + 76;
+        let record = book_with_posts(count).find("c").unwrap();
+        assert!(!record.rebuildable_from(&resume_at(count)), "never rebuilt");
+        let received = record.received_by(&resume_at(count + 1)).unwrap();
+        assert_eq!(
+            received.complete_after,
+            1000 + 76,
+            "posts 1 to 76 forgotten"
+        );
+        assert_eq!(received.keys.len(), MAX_CHANGES_PER_CONNECTION);
+        assert_eq!(received.keys[0], "posted:p77");
+
+        let adopting = CheckpointBook::default();
+        adopting.adopt("c", record.to_wire());
+        let adopted = adopting.find("c").unwrap();
+        assert_eq!(adopted.received_by(&resume_at(count + 1)), Some(received));
     }
 }

@@ -60,7 +60,8 @@ impl App {
         };
         let answers = self.ask_peers(&peers, &request).await;
         if let Some(found) = answers.found {
-            return found;
+            // The old node's checkpoints arrived here before its answer.
+            return found.with_received(self.received_changes(&request));
         }
         if owner.is_none() {
             // This node started after the connection did: a peer's record stands in for one.
@@ -223,6 +224,7 @@ fn resume_answer(source: ResumeSource) -> ResumeAnswer {
             sent,
             queued,
             next_seq,
+            received: _,
         } => ResumeAnswer::HandedOver {
             sent: to_wire(sent),
             queued: to_wire(queued),
@@ -252,6 +254,7 @@ fn resume_source(answer: ResumeAnswer) -> ResumeSource {
             sent: from_wire(sent),
             queued: from_wire(queued),
             next_seq,
+            received: None,
         },
     }
 }

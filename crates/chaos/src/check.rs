@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::journal::{ClientLog, Clock, ConnectionOutcome, FaultRecord, PosterLog};
+use crate::journal::{ClientLog, Clock, ConnectionOutcome, FaultRecord, PosterLog, Receipt};
 
 /// Request errors less than this apart belong to one window.
 const WINDOW_GAP: Duration = Duration::from_secs(1);
@@ -247,33 +247,45 @@ fn check_clients(evidence: &Evidence, failures: &mut Failures) {
                 "received {phantoms} posts the database does not hold"
             ));
         }
-        let mut seen = HashSet::new();
-        let duplicates = client
-            .received
-            .iter()
-            .filter(|receipt| !seen.insert(receipt.post_id.as_str()))
-            .count();
-        if duplicates > 0 {
-            problems.push(format!("received {duplicates} posts twice"));
+        let mut first_receipt: HashMap<&str, &Receipt> = HashMap::new();
+        let mut duplicates = Vec::new();
+        for receipt in &client.received {
+            if let Some(first) = first_receipt.insert(receipt.post_id.as_str(), receipt) {
+                duplicates.push((first, receipt));
+            }
         }
-        let mut last_create_at: HashMap<&str, i64> = HashMap::new();
+        if let Some((first, again)) = duplicates.first() {
+            problems.push(format!(
+                "received {} posts twice (first: post {} created at {:.1}s, received {} and again {})",
+                duplicates.len(),
+                first.post_id,
+                evidence.clock.run_seconds(first.create_at),
+                describe_receipt(client, first),
+                describe_receipt(client, again)
+            ));
+        }
+        let mut last_in_channel: HashMap<&str, &Receipt> = HashMap::new();
         let mut out_of_order = 0;
         let mut first_out_of_order = None;
         for receipt in &client.received {
-            let last = last_create_at
-                .entry(receipt.channel_id.as_str())
-                .or_insert(i64::MIN);
-            if receipt.create_at <= *last {
-                out_of_order += 1;
-                first_out_of_order.get_or_insert((receipt.create_at, *last));
+            if let Some(last) = last_in_channel.get(receipt.channel_id.as_str()) {
+                if receipt.create_at <= last.create_at {
+                    out_of_order += 1;
+                    first_out_of_order.get_or_insert((receipt, *last));
+                    continue;
+                }
             }
-            *last = (*last).max(receipt.create_at);
+            last_in_channel.insert(receipt.channel_id.as_str(), receipt);
         }
-        if let Some((create_at, after)) = first_out_of_order {
+        if let Some((late, after)) = first_out_of_order {
             problems.push(format!(
-                "{out_of_order} posts out of create_at order (first: one created at {:.1}s after one created at {:.1}s)",
-                evidence.clock.run_seconds(create_at),
-                evidence.clock.run_seconds(after)
+                "{out_of_order} posts out of create_at order (first: post {} created at {:.1}s, received {}, after post {} created at {:.1}s, received {})",
+                late.post_id,
+                evidence.clock.run_seconds(late.create_at),
+                describe_receipt(client, late),
+                after.post_id,
+                evidence.clock.run_seconds(after.create_at),
+                describe_receipt(client, after)
             ));
         }
         if problems.is_empty() {
@@ -369,7 +381,12 @@ fn describe_missed(
     };
     let mut text = format!("{} posts", missed.len());
     if !missed.is_empty() {
-        text.push_str(&format!(" (created at {})", times(missed)));
+        let ids: Vec<&str> = missed.iter().take(5).map(|post| post.id.as_str()).collect();
+        text.push_str(&format!(
+            " (created at {}; ids {})",
+            times(missed),
+            ids.join(", ")
+        ));
     }
     if !while_connected.is_empty() {
         text.push_str(&format!(
@@ -379,6 +396,19 @@ fn describe_missed(
         ));
     }
     text
+}
+
+/// `at 24.31s (seq 372 of <connection id>@chaos-node-1)`: where a post reached a listener, to
+/// look up in the node logs.
+fn describe_receipt(client: &ClientLog, receipt: &Receipt) -> String {
+    let connection = &client.connections[receipt.connection];
+    format!(
+        "at {:.2}s (seq {} of {}@{})",
+        receipt.received_at.as_secs_f64(),
+        receipt.seq,
+        connection.connection_id.as_deref().unwrap_or("?"),
+        connection.node
+    )
 }
 
 /// `name: 0.0s fresh@chaos-node-1 (settled 0.1s, closed 3.1s) → …` per listener.
@@ -613,7 +643,7 @@ fn median_and_max(values: &mut [Duration]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Acknowledged, ConnectionRecord, Receipt};
+    use crate::journal::{Acknowledged, ConnectionRecord};
 
     const CHANNEL: &str = "channel-a";
 
@@ -650,6 +680,7 @@ mod tests {
                 .iter()
                 .map(|outcome| ConnectionRecord {
                     opened_at: Duration::ZERO,
+                    connection_id: None,
                     node: "node".to_string(),
                     outcome: *outcome,
                     settled_at: Some(Duration::ZERO),
@@ -658,10 +689,14 @@ mod tests {
                 .collect(),
             received: received
                 .iter()
-                .map(|(post_id, create_at)| Receipt {
+                .enumerate()
+                .map(|(index, (post_id, create_at))| Receipt {
                     post_id: post_id.to_string(),
                     channel_id: CHANNEL.to_string(),
                     create_at: *create_at,
+                    received_at: Duration::ZERO,
+                    seq: index as i64 + 1,
+                    connection: 0,
                 })
                 .collect(),
             sequence_gaps: Vec::new(),
@@ -758,6 +793,7 @@ mod tests {
         ];
         let connection = |opened: u64, node: &str, outcome, closed: Option<u64>| ConnectionRecord {
             opened_at: at(opened),
+            connection_id: None,
             node: node.to_string(),
             outcome,
             settled_at: Some(at(opened + 10)),

@@ -26,6 +26,10 @@ impl Clock {
         self.started.elapsed()
     }
 
+    pub fn started_epoch_ms(&self) -> i64 {
+        self.started_epoch_ms
+    }
+
     /// Seconds into the run of a wall-clock time in epoch milliseconds (negative before it).
     pub fn run_seconds(&self, epoch_ms: i64) -> f64 {
         (epoch_ms - self.started_epoch_ms) as f64 / 1000.0
@@ -69,6 +73,8 @@ pub struct ClientLog {
 
 pub struct ConnectionRecord {
     pub opened_at: Duration,
+    /// The connection id the server gave (`hello`) or resumed; None until it settled.
+    pub connection_id: Option<String>,
     /// The node NGINX chose, by hostname; empty when NGINX did not say.
     pub node: String,
     pub outcome: ConnectionOutcome,
@@ -93,6 +99,10 @@ pub struct Receipt {
     pub post_id: String,
     pub channel_id: String,
     pub create_at: i64,
+    pub received_at: Duration,
+    pub seq: i64,
+    /// Index of the connection (in `ClientLog::connections`) it came on.
+    pub connection: usize,
 }
 
 pub struct SequenceGap {

@@ -45,7 +45,9 @@ const LISTENERS_READY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Parser)]
 #[command(
     version,
-    about = "Chaos suite: faults injected into a Chorus cluster under load; checks nothing is lost"
+    about = "Chaos suite: faults injected into a Chorus cluster under load; checks nothing is lost",
+    // scripts/chaos.sh passes its form's options first; the caller's own come last and win.
+    args_override_self = true
 )]
 struct Args {
     /// Keep injecting faults (cycling through --faults) while less than this many seconds have
@@ -81,6 +83,9 @@ struct Args {
     /// Keep the node logs in this directory (default: a temp directory removed at the end).
     #[arg(long)]
     logs: Option<PathBuf>,
+    /// The nodes' log filter (RUST_LOG syntax, e.g. `warn,chorus_realtime=debug`; default: WARN).
+    #[arg(long)]
+    node_log_filter: Option<String>,
     /// The chorus binary (default: `chorus` next to this program).
     #[arg(long, env = "CHORUS_BIN")]
     chorus_bin: Option<PathBuf>,
@@ -145,6 +150,7 @@ async fn run(args: Args) -> Result<usize> {
         NODE_COUNT,
         args.replication,
         args.logs.as_deref(),
+        args.node_log_filter.as_deref(),
     )
     .await?;
     let workspace = api::create_workspace(
@@ -162,6 +168,10 @@ async fn run(args: Args) -> Result<usize> {
     );
 
     let clock = Clock::start();
+    println!(
+        "run time 0.0s = {} ms since the epoch (the node logs' clock)",
+        clock.started_epoch_ms()
+    );
     let target = Target {
         base_url: sandbox.nginx.base_url(),
         websocket_url: sandbox.nginx.websocket_url(),

@@ -28,6 +28,7 @@ pub struct Node {
     data_source: String,
     cluster_name: String,
     directory: PathBuf,
+    log_filter: Option<String>,
     child: Option<Child>,
 }
 
@@ -39,6 +40,7 @@ impl Node {
         data_source: &str,
         cluster_name: &str,
         parent_directory: &Path,
+        log_filter: Option<&str>,
     ) -> Result<Node> {
         let directory = parent_directory.join(format!("node{index}"));
         std::fs::create_dir_all(&directory)
@@ -50,6 +52,7 @@ impl Node {
             data_source: data_source.to_string(),
             cluster_name: cluster_name.to_string(),
             directory,
+            log_filter: log_filter.map(str::to_string),
             child: None,
         })
     }
@@ -110,6 +113,9 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_for_stderr);
+        if let Some(filter) = &self.log_filter {
+            command.env("RUST_LOG", filter);
+        }
         let namespace_handle = self.namespace.enter_on_spawn(&mut command)?;
         let child = command
             .spawn()

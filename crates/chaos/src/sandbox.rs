@@ -28,11 +28,13 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// `logs`: where node directories (config, log) go; a temp directory when None.
+    /// `log_filter`: the nodes' RUST_LOG; their configured level (WARN) when None.
     pub async fn start(
         chorus_binary: &Path,
         node_count: usize,
         replication: Replication,
         logs: Option<&Path>,
+        log_filter: Option<&str>,
     ) -> Result<Sandbox> {
         // Generous: setup requests hash passwords on a machine that may be busy.
         let http = crate::api::http_client(Duration::from_secs(60))?;
@@ -66,6 +68,7 @@ impl Sandbox {
                 &database.data_source(),
                 &cluster_name,
                 &node_parent,
+                log_filter,
             )?);
         }
         // The first node migrates the schema; the others start once it serves.

@@ -247,6 +247,7 @@ pub async fn listen(
         target.placement.set(&log.name, Some(&node));
         log.connections.push(ConnectionRecord {
             opened_at: target.clock.now(),
+            connection_id: None,
             node,
             outcome: ConnectionOutcome::Pending,
             settled_at: None,
@@ -315,6 +316,7 @@ impl Session {
             if settled {
                 record.outcome = outcome;
                 record.settled_at = Some(clock.now());
+                record.connection_id = Some(new_id.to_string());
             }
             if outcome != ConnectionOutcome::Resumed {
                 self.connection_id = Some(new_id.to_string());
@@ -327,6 +329,7 @@ impl Session {
             // No hello: the server resumed the connection and goes on where it was.
             record.outcome = ConnectionOutcome::Resumed;
             record.settled_at = Some(clock.now());
+            record.connection_id = self.connection_id.clone();
             settled = Some(ConnectionOutcome::Resumed);
         }
         if seq != self.last_seq + 1 {
@@ -348,6 +351,9 @@ impl Session {
             post_id: post["id"].as_str().unwrap_or_default().to_string(),
             channel_id: post["channel_id"].as_str().unwrap_or_default().to_string(),
             create_at: post["create_at"].as_i64().unwrap_or_default(),
+            received_at: clock.now(),
+            seq,
+            connection: log.connections.len() - 1,
         });
         settled
     }
@@ -380,6 +386,7 @@ mod tests {
     fn open_connection(log: &mut ClientLog) {
         log.connections.push(ConnectionRecord {
             opened_at: Duration::ZERO,
+            connection_id: None,
             node: String::new(),
             outcome: ConnectionOutcome::Pending,
             settled_at: None,

@@ -281,7 +281,9 @@ async fn run(
                 let mut numbered = Vec::new();
                 let mut next = Some(event);
                 while let Some(event) = next {
-                    if !overlap.skips(&event) {
+                    if overlap.skips(&event) {
+                        debug!(connection_id = %handle.connection_id, change = ?event.change().map(|change| &change.key), "event the resumed client holds or was handed over, not sent again");
+                    } else {
                         numbered.push((state.number(Arc::clone(&event)), event));
                     }
                     next = if numbered.len() < WRITE_BATCH {

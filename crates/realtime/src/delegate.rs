@@ -95,13 +95,52 @@ pub enum ResumeSource {
     Lost,
     /// Another node handed the connection over: the frames it sent from the client's
     /// `sequence_number` on (numbered from there), the events it had queued but not sent, and
-    /// the `seq` its next frame would have had.
+    /// the `seq` its next frame would have had. `received`: the stored changes the client
+    /// holds already, when the delegate knows them (from the old node's checkpoints); with
+    /// them the hub also gives the client what this node delivered before the connection
+    /// came and the old node had not yet, and sends nothing it already has twice.
     HandedOver {
         sent: Vec<HandedOverEvent>,
         queued: Vec<HandedOverEvent>,
         next_seq: i64,
+        received: Option<ReceivedChanges>,
     },
     /// The connection's node is gone; these are the stored changes its client missed, rebuilt
     /// from the database, in order: they continue from the client's `sequence_number`.
-    Rebuilt { events: Vec<WebSocketEvent> },
+    /// `received`: the changes the client holds, not sent again when this node dispatches them
+    /// late.
+    Rebuilt {
+        events: Vec<WebSocketEvent>,
+        received: ReceivedChanges,
+    },
+}
+
+impl ResumeSource {
+    /// A hand-over, told what its client holds (see [`ResumeSource::HandedOver`]); any other
+    /// source as it is.
+    pub fn with_received(self, received: Option<ReceivedChanges>) -> ResumeSource {
+        match self {
+            ResumeSource::HandedOver {
+                sent,
+                queued,
+                next_seq,
+                received: _,
+            } => ResumeSource::HandedOver {
+                sent,
+                queued,
+                next_seq,
+                received,
+            },
+            other => other,
+        }
+    }
+}
+
+/// The stored changes a client holds, as checkpoints recorded them: every change recorded at or
+/// before `complete_after` that it was meant to receive (ms, the database row's time), and
+/// `keys` (see [`crate::Change`]) after it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReceivedChanges {
+    pub complete_after: i64,
+    pub keys: Vec<String>,
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chorus_model::{Broadcast, WebSocketEvent};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use crate::connection::close_code;
 use crate::frame::PreparedEvent;
@@ -69,20 +69,36 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
         Audience::User(_) | Audience::Everyone => None,
     };
 
-    // Serialized at most once, and only if someone on this node receives it.
-    let mut prepared: Option<Arc<PreparedEvent>> = None;
+    // Serialized at most once, and only if someone on this node receives it, or it may have to
+    // be given to a connection resumed here later (see `recent`).
+    let recent = shared.recent.as_ref().filter(|_| !event.is_droppable());
+    let mut prepared: Option<Arc<PreparedEvent>> =
+        recent.map(|_| Arc::new(PreparedEvent::new(event)));
     let mut overflowed: Vec<Arc<ConnectionHandle>> = Vec::new();
     let mut lost: Vec<Arc<ConnectionHandle>> = Vec::new();
+    // Which connections got a change, for diagnosing a lost or repeated one (the chaos suite);
+    // collected only when that is logged.
+    let trace_queued = tracing::enabled!(tracing::Level::TRACE);
+    let mut queued_to: Vec<String> = Vec::new();
     {
         let registry = shared.registry.read();
         registry.for_each_recipient(&event.broadcast, members.as_deref(), |handle| {
             let prepared = prepared.get_or_insert_with(|| Arc::new(PreparedEvent::new(event)));
             match handle.offer(prepared) {
+                Offer::Queued if trace_queued => queued_to.push(handle.connection_id.clone()),
                 Offer::Queued | Offer::Dropped => {}
                 Offer::Overflow => overflowed.push(Arc::clone(handle)),
                 Offer::Lost => lost.push(Arc::clone(handle)),
             }
         });
+        if let (Some(recent), Some(prepared)) = (recent, &prepared) {
+            if prepared.change().is_some() {
+                recent.record(prepared, &event.broadcast, members.as_ref());
+            }
+        }
+    }
+    if let Some(change) = prepared.as_ref().and_then(|prepared| prepared.change()) {
+        trace!(change = %change.key, ?queued_to, "change queued");
     }
     for handle in overflowed {
         warn!(

@@ -16,6 +16,7 @@ use crate::connection::{self, close_code};
 use crate::delegate::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
 use crate::dispatch;
 use crate::frame::ConnectionState;
+use crate::recent::RecentChanges;
 use crate::registry::{ConnectionHandle, Registry};
 use crate::resume;
 
@@ -94,6 +95,9 @@ pub(crate) struct Shared {
     presence: Mutex<()>,
     /// Present when `checkpoint_interval` is set.
     pub(crate) checkpoints: Option<CheckpointLog>,
+    /// Present when `checkpoint_interval` is set (clustered nodes, where connections are
+    /// handed over between nodes).
+    pub(crate) recent: Option<RecentChanges>,
 }
 
 impl Shared {
@@ -103,18 +107,25 @@ impl Shared {
 
     /// Registers an authenticated connection; false when the hub is shutting down.
     pub(crate) fn register(&self, handle: &Arc<ConnectionHandle>) -> bool {
+        self.register_marked(handle).is_some()
+    }
+
+    /// [`Shared::register`], returning the [`RecentChanges::mark`] at the moment the connection
+    /// was registered (0 without `recent`); None when the hub is shutting down.
+    pub(crate) fn register_marked(&self, handle: &Arc<ConnectionHandle>) -> Option<u64> {
         let _presence = self.presence.lock();
-        let first_of_user = {
+        let (first_of_user, mark) = {
             let mut registry = self.registry.write();
             if !registry.is_accepting() {
-                return false;
+                return None;
             }
-            registry.insert(Arc::clone(handle))
+            let mark = self.recent.as_ref().map_or(0, RecentChanges::mark);
+            (registry.insert(Arc::clone(handle)), mark)
         };
         if first_of_user {
             self.delegate.user_connected(handle.user_id().to_string());
         }
-        true
+        Some(mark)
     }
 
     /// Unregisters a connection for good; safe to call more than once.
@@ -289,8 +300,10 @@ impl Hub {
         let checkpoints = config
             .checkpoint_interval
             .map(|_| CheckpointLog::new(config.pong_timeout + config.change_delivery_bound));
+        let recent = config.checkpoint_interval.map(|_| RecentChanges::new());
         let shared = Arc::new(Shared {
             checkpoints,
+            recent,
             config,
             delegate,
             registry: RwLock::new(Registry::new()),

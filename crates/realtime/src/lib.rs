@@ -15,6 +15,7 @@
 //! keep per-channel and per-user order), `connection` (one task per socket: auth, hello,
 //! writer with `seq`, pings), `frame` (serialize once, splice `seq` per connection, the
 //! per-connection state a resume needs), `resume` (parking, resuming here or from elsewhere),
+//! `recent` (changes dispatched lately, for what a hand-over between nodes would miss),
 //! `checkpoint` (what each connection was sent, for the other nodes), `change` (which stored
 //! change an event announces).
 
@@ -25,12 +26,15 @@ mod delegate;
 mod dispatch;
 mod frame;
 mod hub;
+mod recent;
 mod registry;
 mod resume;
 
 pub use change::{change_of, Change};
 pub use checkpoint::ConnectionCheckpoint;
-pub use delegate::{ConnectionIdentity, HandedOverEvent, HubDelegate, ResumeRequest, ResumeSource};
+pub use delegate::{
+    ConnectionIdentity, HandedOverEvent, HubDelegate, ReceivedChanges, ResumeRequest, ResumeSource,
+};
 pub use hub::{Hub, HubConfig};
 
 use axum::extract::ws::WebSocketUpgrade;

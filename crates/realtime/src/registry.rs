@@ -418,6 +418,23 @@ impl Registry {
     }
 }
 
+/// Whether an event with `broadcast` is for `handle`: its audience (`members` of the channel or
+/// team, as for [`Registry::for_each_recipient`]) and the per-connection filters.
+pub(crate) fn is_for(
+    broadcast: &Broadcast,
+    members: Option<&HashSet<String>>,
+    handle: &ConnectionHandle,
+) -> bool {
+    let in_audience = match Audience::of(broadcast) {
+        Audience::User(user_id) => user_id == handle.user_id(),
+        Audience::Channel(_) | Audience::Team(_) => {
+            members.is_some_and(|members| members.contains(handle.user_id()))
+        }
+        Audience::Everyone => true,
+    };
+    in_audience && is_wanted(broadcast, handle)
+}
+
 /// The per-connection filters every audience shares: omitted users, an omitted connection, and
 /// an event meant for one connection only.
 fn is_wanted(broadcast: &Broadcast, handle: &ConnectionHandle) -> bool {

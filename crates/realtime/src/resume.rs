@@ -10,17 +10,23 @@
 //! loss.
 //!
 //! A connection resumed from elsewhere is registered here *before* it is asked for, so nothing
-//! published meanwhile is missed; what both places received in that moment is sent once
-//! ([`Overlap`]).
+//! published from then on is missed; what both places received in that moment is sent once
+//! ([`Overlap`]). Events reach the two nodes at different moments, though: with the changes the
+//! client already holds (`ReceivedChanges`, from the delegate), what this node dispatched just
+//! before the registration and the old node had not yet queued is delivered after the
+//! handed-over frames (`recent`), and what the client holds is not sent again when this node
+//! dispatches it late.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
 use tracing::debug;
 
-use crate::delegate::{ConnectionIdentity, HandedOverEvent, ResumeRequest, ResumeSource};
+use crate::delegate::{
+    ConnectionIdentity, HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource,
+};
 use crate::frame::{ConnectionState, PreparedEvent};
 use crate::hub::Shared;
 use crate::registry::ConnectionHandle;
@@ -97,9 +103,9 @@ async fn attach_from_elsewhere(
         shared.config.send_queue_size,
         shared.config.parked_queue_size,
     );
-    if !shared.register(&handle) {
+    let Some(registered_at) = shared.register_marked(&handle) else {
         return Attached::Refused;
-    }
+    };
     let request = ResumeRequest {
         connection_id: connection_id.clone(),
         user_id: identity.user_id.clone(),
@@ -111,6 +117,7 @@ async fn attach_from_elsewhere(
             sent,
             queued,
             next_seq,
+            received,
         } => {
             let sent_count = sent.len() as i64;
             if sequence_number + sent_count != next_seq {
@@ -125,17 +132,30 @@ async fn attach_from_elsewhere(
                 .map(|(index, event)| (sequence_number + index as i64, prepared(event)))
                 .collect();
             let queued: Vec<Arc<PreparedEvent>> = queued.into_iter().map(prepared).collect();
-            let overlap = Overlap::of(
-                sent.iter()
-                    .map(|(_, event)| event.as_ref())
-                    .chain(queued.iter().map(Arc::as_ref)),
-            );
+            let handed_over: Vec<&PreparedEvent> = sent
+                .iter()
+                .map(|(_, event)| event.as_ref())
+                .chain(queued.iter().map(Arc::as_ref))
+                .collect();
+            let late = match &received {
+                Some(received) => {
+                    missed_meanwhile(shared, &handle, registered_at, received, &handed_over)
+                }
+                None => Vec::new(),
+            };
+            let mut overlap =
+                Overlap::of(handed_over.into_iter().chain(late.iter().map(Arc::as_ref)));
+            if let Some(received) = &received {
+                // This node may deliver them after the client got them from the old node.
+                overlap.also_skip(received.keys.iter().map(String::as_str));
+            }
+            let late_count = late.len();
             let mut replay = sent.clone();
             let mut state = ConnectionState::resumed(connection_id.clone(), sent, next_seq);
-            for event in queued {
+            for event in queued.into_iter().chain(late) {
                 replay.push((state.number(Arc::clone(&event)), event));
             }
-            debug!(%connection_id, sequence_number, missed = replay.len(), "websocket resumed from another node");
+            debug!(%connection_id, sequence_number, missed = replay.len(), late = late_count, "websocket resumed from another node");
             Attached::Resumed {
                 handle,
                 state,
@@ -143,12 +163,13 @@ async fn attach_from_elsewhere(
                 overlap,
             }
         }
-        ResumeSource::Rebuilt { events } => {
+        ResumeSource::Rebuilt { events, received } => {
             let rebuilt: Vec<Arc<PreparedEvent>> = events
                 .iter()
                 .map(|event| Arc::new(PreparedEvent::new(event)))
                 .collect();
-            let overlap = Overlap::of(rebuilt.iter().map(Arc::as_ref));
+            let mut overlap = Overlap::of(rebuilt.iter().map(Arc::as_ref));
+            overlap.also_skip(received.keys.iter().map(String::as_str));
             let mut state =
                 ConnectionState::resumed(connection_id.clone(), Vec::new(), sequence_number);
             let replay: Vec<(i64, Arc<PreparedEvent>)> = rebuilt
@@ -172,6 +193,29 @@ async fn attach_from_elsewhere(
     }
 }
 
+/// What this node dispatched before the connection was registered here (`registered_at`), for
+/// it, that its client does not hold and the old node had not queued for it (`handed_over`):
+/// the old node would have queued it after letting the connection go (see `recent`).
+fn missed_meanwhile(
+    shared: &Shared,
+    handle: &ConnectionHandle,
+    registered_at: u64,
+    received: &ReceivedChanges,
+    handed_over: &[&PreparedEvent],
+) -> Vec<Arc<PreparedEvent>> {
+    let Some(recent) = &shared.recent else {
+        return Vec::new();
+    };
+    let mut known: HashSet<&str> = received.keys.iter().map(String::as_str).collect();
+    known.extend(
+        handed_over
+            .iter()
+            .filter_map(|event| event.change())
+            .map(|change| change.key.as_str()),
+    );
+    recent.missed_by(handle, registered_at, received.complete_after, &known)
+}
+
 fn prepared(event: HandedOverEvent) -> Arc<PreparedEvent> {
     Arc::new(PreparedEvent::from_open_object(
         event.open_object,
@@ -181,7 +225,8 @@ fn prepared(event: HandedOverEvent) -> Arc<PreparedEvent> {
 
 /// Gives up a connection parked on this node (or closes and then gives up one still open here)
 /// to another node where its client reconnected: the frames sent from `request.sequence_number`
-/// on and the events queued. The connection is gone from this node afterwards.
+/// on and the events queued (what the client received before is for the asking node's delegate
+/// to tell its hub). The connection is gone from this node afterwards.
 pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> ResumeSource {
     let identity = ConnectionIdentity {
         user_id: request.user_id.clone(),
@@ -195,17 +240,17 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> 
     // Unregistered first: from here on, events reach only the connection's new node.
     shared.unregister_handed_over(&handle);
     let Some(sent) = state.events_since(request.sequence_number) else {
+        debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), "parked websocket lacks frames the client missed, not handed over");
         shared.unregister(&handle);
         return ResumeSource::Lost;
     };
+    let queued = handle.take_queued();
+    debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), sent = sent.len(), queued = queued.len(), "websocket handed over to another node");
     ResumeSource::HandedOver {
         sent: sent.iter().map(|(_, event)| handed_over(event)).collect(),
-        queued: handle
-            .take_queued()
-            .iter()
-            .map(|event| handed_over(event))
-            .collect(),
+        queued: queued.iter().map(|event| handed_over(event)).collect(),
         next_seq: state.next_seq(),
+        received: None,
     }
 }
 
@@ -266,6 +311,16 @@ impl Overlap {
         Overlap {
             keys,
             until: Some(Instant::now() + OVERLAP_WINDOW),
+        }
+    }
+
+    /// Also skips, once each, the events announcing these changes (the client holds them).
+    pub(crate) fn also_skip<'a>(&mut self, change_keys: impl IntoIterator<Item = &'a str>) {
+        for key in change_keys {
+            *self.keys.entry(key.into()).or_default() += 1;
+        }
+        if !self.keys.is_empty() && self.until.is_none() {
+            self.until = Some(Instant::now() + OVERLAP_WINDOW);
         }
     }
 

@@ -300,3 +300,80 @@ async fn clients_of_a_draining_node_resume_on_another_node_without_loss() {
     other.hub.publish(numbered(3));
     assert_eq!(read_numbered(&mut resumed, 1).await, [(3, 3)]);
 }
+
+/// Two clustered nodes (checkpoints on, so the new one keeps what it dispatched lately) where
+/// the new node knows the old one's checkpoints, as the app's checkpoint book does; alice,
+/// connected to the old node, has read posts 1 and 2, published on both nodes.
+async fn alice_on_the_old_node() -> (TestServer, TestServer, ConnectionIdentity, Client, String) {
+    let clustered = HubConfig {
+        checkpoint_interval: Some(Duration::from_millis(2)),
+        ..test_config()
+    };
+    let old_node = TestServer::with_config(clustered.clone()).await;
+    let new_node = TestServer::with_config(clustered).await;
+    new_node.delegate.set_peer(&old_node.hub, Duration::ZERO);
+    new_node.delegate.set_peer_checkpoints(&old_node.delegate);
+    let identity = old_node.delegate.add_session("alice");
+    new_node.delegate.add_identity(&identity);
+    let (mut client, hello) = old_node.connect(&identity).await;
+    let connection_id = hello["data"]["connection_id"].as_str().unwrap().to_string();
+    for n in 1..=2 {
+        old_node.hub.publish(post(n));
+        new_node.hub.publish(post(n));
+    }
+    assert_eq!(read_numbered(&mut client, 2).await, [(1, 1), (2, 2)]);
+    (old_node, new_node, identity, client, connection_id)
+}
+
+/// Post `n` to alice, announcing a stored change made just now, with `data.n` = n.
+fn post(n: i64) -> WebSocketEvent {
+    let post =
+        serde_json::json!({"id": format!("p{n}"), "create_at": chorus_model::now_millis() + n});
+    WebSocketEvent::new(event_names::POSTED, Broadcast::to_user("alice"))
+        .with("post", post.to_string())
+        .with("n", n)
+}
+
+#[tokio::test]
+async fn an_event_the_new_node_dispatched_before_the_resume_and_the_old_node_after_the_hand_over_is_not_lost(
+) {
+    let (old_node, new_node, identity, client, connection_id) = alice_on_the_old_node().await;
+    client.vanish();
+    wait_until_parked(&old_node, 1).await;
+    // Post 3 reaches the new node before the client resumes there, and the old node only once
+    // it has handed the connection over (it was waiting for the post before it, say).
+    new_node.hub.publish(post(3));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut resumed = resume(&new_node, &identity, &connection_id, 3).await;
+    wait_until_parked(&old_node, 0).await;
+    old_node.hub.publish(post(3));
+    assert_eq!(
+        read_numbered(&mut resumed, 1).await,
+        [(3, 3)],
+        "the post neither node queued for the connection"
+    );
+    old_node.hub.publish(post(4));
+    new_node.hub.publish(post(4));
+    assert_eq!(read_numbered(&mut resumed, 1).await, [(4, 4)]);
+}
+
+#[tokio::test]
+async fn an_event_the_new_node_dispatches_late_is_not_sent_again_to_a_client_that_has_it() {
+    let (old_node, new_node, identity, mut client, connection_id) = alice_on_the_old_node().await;
+    // Post 3 reaches the client through the old node; the new node gets it only after the
+    // client resumed there (it was waiting for the post before it, say).
+    old_node.hub.publish(post(3));
+    assert_eq!(read_numbered(&mut client, 1).await, [(3, 3)]);
+    client.vanish();
+    wait_until_parked(&old_node, 1).await;
+    let mut resumed = resume(&new_node, &identity, &connection_id, 4).await;
+    wait_until_parked(&old_node, 0).await;
+    new_node.hub.publish(post(3));
+    old_node.hub.publish(post(4));
+    new_node.hub.publish(post(4));
+    assert_eq!(
+        read_numbered(&mut resumed, 1).await,
+        [(4, 4)],
+        "post 3 once, and nothing in between"
+    );
+}

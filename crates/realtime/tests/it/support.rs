@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::Router;
 use chorus_model::{new_id, now_millis, AppError, WebSocketRequest};
 use chorus_realtime::{
-    ConnectionCheckpoint, ConnectionIdentity, Hub, HubConfig, HubDelegate, ResumeRequest,
-    ResumeSource,
+    ConnectionCheckpoint, ConnectionIdentity, Hub, HubConfig, HubDelegate, ReceivedChanges,
+    ResumeRequest, ResumeSource,
 };
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
@@ -59,6 +59,9 @@ pub struct FakeDelegate {
     /// Another node's hub, asked for connections this one does not have, and how long to
     /// wait before asking (so a test can publish while a resume is under way).
     peer: Mutex<Option<(Hub, Duration)>>,
+    /// The other node's delegate, whose checkpoints say what a client handed over from there
+    /// holds already (what the app's checkpoint book does).
+    peer_checkpoints: Mutex<Option<Arc<FakeDelegate>>>,
     /// Every checkpoint the hub handed over, in order.
     checkpoints: Mutex<Vec<ConnectionCheckpoint>>,
 }
@@ -95,6 +98,33 @@ impl FakeDelegate {
 
     pub fn set_peer(&self, hub: &Hub, delay: Duration) {
         *self.peer.lock() = Some((hub.clone(), delay));
+    }
+
+    /// Tells hand-overs from the peer what their client holds, from `peer`'s checkpoints.
+    pub fn set_peer_checkpoints(&self, peer: &Arc<FakeDelegate>) {
+        *self.peer_checkpoints.lock() = Some(peer.clone());
+    }
+
+    /// The changes the client of `request` holds, by the checkpoints this delegate recorded.
+    fn received_changes(&self, request: &ResumeRequest) -> ReceivedChanges {
+        let mut received = ReceivedChanges::default();
+        let mut changes: Vec<(i64, String)> = Vec::new();
+        for checkpoint in self.checkpoints.lock().iter() {
+            if checkpoint.connection_id != request.connection_id {
+                continue;
+            }
+            received.complete_after = received.complete_after.max(checkpoint.horizon);
+            changes.retain(|(seq, _)| *seq < checkpoint.first_seq);
+            for (seq, change) in &checkpoint.changes {
+                changes.push((*seq, change.key.clone()));
+            }
+        }
+        received.keys = changes
+            .into_iter()
+            .filter(|(seq, _)| *seq < request.sequence_number)
+            .map(|(_, key)| key)
+            .collect();
+        received
     }
 
     pub fn set_channel(&self, channel_id: &str, members: &[&str]) {
@@ -175,14 +205,16 @@ impl HubDelegate for FakeDelegate {
 
     fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
         let peer = self.peer.lock().clone();
+        let peer_checkpoints = self.peer_checkpoints.lock().clone();
         Box::pin(async move {
-            match peer {
-                Some((peer, delay)) => {
-                    sleep(delay).await;
-                    peer.hand_over(&request).await
-                }
-                None => ResumeSource::Unknown,
-            }
+            let Some((peer, delay)) = peer else {
+                return ResumeSource::Unknown;
+            };
+            sleep(delay).await;
+            let source = peer.hand_over(&request).await;
+            let received =
+                peer_checkpoints.map(|checkpoints| checkpoints.received_changes(&request));
+            source.with_received(received)
         })
     }
 
