@@ -239,6 +239,12 @@ async fn run(
     if let Err(ending) = write_events(shared, socket, handle, state, &greeting).await {
         return ending;
     }
+    // Learn soon what the client holds: a stale attempt of the same client to resume from
+    // before it is refused (`resume::is_stale`).
+    let mut probes = AckProbes::default();
+    if let Err(ending) = write(socket, handle, probes.ping(state.next_seq())).await {
+        return ending;
+    }
     if let Some(seq) = challenge_seq {
         let reply = response_message(&WebSocketResponse::ok(seq, None));
         if let Err(ending) = write(socket, handle, reply).await {
@@ -250,7 +256,6 @@ async fn run(
     let timer = sleep_until(liveness.next_check());
     tokio::pin!(timer);
     let mut pending: Option<PendingAction> = None;
-    let mut probes = AckProbes::default();
 
     // Not `biased`: a busy queue must not starve the socket (pongs) or the timer.
     loop {
@@ -298,7 +303,7 @@ async fn run(
                 if shared.checkpoints.is_none() || !probes.due(state.next_seq()) {
                     continue;
                 }
-                probes.ping(state.next_seq())
+                probes.extra_ping(state.next_seq())
             }
             inbound = socket.recv(), if pending.is_none() => {
                 liveness.heard_from_client(Instant::now());
@@ -314,13 +319,14 @@ async fn run(
                         }
                     },
                     Some(Ok(Message::Pong(payload))) => {
-                        if let (Some(checkpoints), Some(answered)) =
-                            (&shared.checkpoints, probes.answered(&payload))
-                        {
-                            handle.raise_acknowledged_horizon(
+                        if let Some(answered) = probes.answered(&payload) {
+                            handle.acknowledge(
+                                answered.next_seq,
                                 answered.sent_at - config.change_delivery_bound.as_millis() as i64,
                             );
-                            checkpoints.acknowledge(handle, state.next_seq());
+                            if let Some(checkpoints) = &shared.checkpoints {
+                                checkpoints.acknowledge(handle, state.next_seq());
+                            }
                         }
                         continue;
                     }
@@ -546,7 +552,7 @@ struct AckProbes {
     last_id: u64,
     /// Oldest first.
     outstanding: VecDeque<AckProbe>,
-    /// `next_seq` and time of the last ping.
+    /// `next_seq` at the last ping, and the time of the last extra one.
     last_seq: i64,
     last_at: Option<Instant>,
 }
@@ -554,6 +560,8 @@ struct AckProbes {
 #[derive(Debug, Clone, Copy)]
 struct AckProbe {
     id: u64,
+    /// The client holds the frames before this once it answers.
+    next_seq: i64,
     /// When the ping was written (ms).
     sent_at: i64,
 }
@@ -566,11 +574,17 @@ impl AckProbes {
         }
         self.outstanding.push_back(AckProbe {
             id: self.last_id,
+            next_seq,
             sent_at: now_millis(),
         });
         self.last_seq = next_seq;
-        self.last_at = Some(Instant::now());
         Message::Ping(Bytes::copy_from_slice(&self.last_id.to_be_bytes()))
+    }
+
+    /// A ping because frames piled up since the last one (see [`AckProbes::due`]).
+    fn extra_ping(&mut self, next_seq: i64) -> Message {
+        self.last_at = Some(Instant::now());
+        self.ping(next_seq)
     }
 
     fn due(&self, next_seq: i64) -> bool {

@@ -227,6 +227,23 @@ impl Shared {
     /// Asks the active connection `connection_id` of this session on this node, if any, to close
     /// so that it parks; true when there was one. A client that resumes while its old socket
     /// still looks open here (a half-open TCP connection) gets its state this way.
+    /// What the client of this session's connection `connection_id` here has acknowledged
+    /// holding (see `ConnectionHandle::acknowledged_next_seq`).
+    pub(crate) fn acknowledged_next_seq(
+        &self,
+        connection_id: &str,
+        identity: &ConnectionIdentity,
+    ) -> Option<i64> {
+        self.registry
+            .read()
+            .matching(|handle| {
+                handle.connection_id == connection_id
+                    && handle.identity.session_id == identity.session_id
+            })
+            .map(|handle| handle.acknowledged_next_seq())
+            .max()
+    }
+
     pub(crate) fn close_for_takeover(
         &self,
         connection_id: &str,

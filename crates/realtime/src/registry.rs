@@ -33,6 +33,9 @@ pub(crate) struct ConnectionHandle {
     /// to receive has reached its client, which said so by answering a ping (see
     /// `connection::AckProbes`); 0 until it first does.
     acknowledged_horizon: AtomicI64,
+    /// The client holds every frame before this `seq` (it answered a ping sent after them): a
+    /// resume from an earlier `sequence_number` is a stale attempt of that client.
+    acknowledged_next_seq: AtomicI64,
 }
 
 /// Events waiting for the connection's writer, with the two bounds that keep it honest.
@@ -114,6 +117,7 @@ impl ConnectionHandle {
             close_requested: Notify::new(),
             started_at,
             acknowledged_horizon: AtomicI64::new(0),
+            acknowledged_next_seq: AtomicI64::new(0),
         })
     }
 
@@ -125,7 +129,15 @@ impl ConnectionHandle {
         self.acknowledged_horizon.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn raise_acknowledged_horizon(&self, horizon: i64) {
+    pub(crate) fn acknowledged_next_seq(&self) -> i64 {
+        self.acknowledged_next_seq.load(Ordering::Relaxed)
+    }
+
+    /// The client answered a ping sent when `next_seq` was the next frame, whose horizon was
+    /// `horizon`.
+    pub(crate) fn acknowledge(&self, next_seq: i64, horizon: i64) {
+        self.acknowledged_next_seq
+            .fetch_max(next_seq, Ordering::Relaxed);
         self.acknowledged_horizon
             .fetch_max(horizon, Ordering::Relaxed);
     }

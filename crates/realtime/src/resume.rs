@@ -63,6 +63,9 @@ pub(crate) async fn attach(
     connection_id: String,
     sequence_number: i64,
 ) -> Attached {
+    if is_stale(shared, identity, &connection_id, sequence_number) {
+        return Attached::Fresh { superseded: None };
+    }
     let Some((handle, state)) = take_local(shared, identity, &connection_id).await else {
         return attach_from_elsewhere(shared, identity, connection_id, sequence_number).await;
     };
@@ -234,6 +237,14 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> 
         session_token: String::new(),
         expires_at: 0,
     };
+    if is_stale(
+        shared,
+        &identity,
+        &request.connection_id,
+        request.sequence_number,
+    ) {
+        return ResumeSource::Lost;
+    }
     let Some((handle, state)) = take_local(shared, &identity, &request.connection_id).await else {
         return ResumeSource::Unknown;
     };
@@ -259,6 +270,24 @@ fn handed_over(event: &PreparedEvent) -> HandedOverEvent {
         open_object: event.open_object().to_string(),
         droppable: event.is_droppable(),
     }
+}
+
+/// Whether the connection's client already acknowledged frames from `sequence_number` on:
+/// then this is an attempt it gave up on (a storm, a slow admission) and has since resumed
+/// elsewhere. Taking the connection over would replay from there, frames the client holds.
+/// The attempt's client, if still listening, gets a fresh connection.
+fn is_stale(
+    shared: &Shared,
+    identity: &ConnectionIdentity,
+    connection_id: &str,
+    sequence_number: i64,
+) -> bool {
+    let acknowledged = shared.acknowledged_next_seq(connection_id, identity);
+    let stale = acknowledged.is_some_and(|next_seq| sequence_number < next_seq);
+    if stale {
+        debug!(%connection_id, sequence_number, ?acknowledged, "stale websocket resume refused");
+    }
+    stale
 }
 
 /// The parked connection `connection_id` of this session on this node, closing it first if

@@ -377,3 +377,42 @@ async fn an_event_the_new_node_dispatches_late_is_not_sent_again_to_a_client_tha
         "post 3 once, and nothing in between"
     );
 }
+
+#[tokio::test]
+async fn a_resume_attempt_from_before_what_the_client_acknowledged_does_not_take_over() {
+    let server = TestServer::start().await;
+    let identity = server.delegate.add_session("alice");
+    let (mut client, hello) = server.connect(&identity).await;
+    let connection_id = hello["data"]["connection_id"].as_str().unwrap().to_string();
+    for n in 1..=3 {
+        server.hub.publish(numbered(n));
+    }
+    assert_eq!(
+        read_numbered(&mut client, 3).await,
+        [(1, 1), (2, 2), (3, 3)]
+    );
+    client.vanish();
+    wait_until_parked(&server, 1).await;
+
+    // The client resumes and reads on, answering the ping sent after the missed frames.
+    server.hub.publish(numbered(4));
+    let mut resumed = resume(&server, &identity, &connection_id, 4).await;
+    assert_eq!(read_numbered(&mut resumed, 1).await, [(4, 4)]);
+    server.hub.publish(numbered(5));
+    assert_eq!(read_numbered(&mut resumed, 1).await, [(5, 5)]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // An attempt of the same client from earlier (given up on during a reconnect storm, then
+    // admitted late) would replay frames the client holds: it gets a fresh connection.
+    let mut stale = resume(&server, &identity, &connection_id, 1).await;
+    let first = stale.next_json().await;
+    assert_eq!(first["event"], "hello", "{first}");
+    assert_ne!(first["data"]["connection_id"], connection_id.as_str());
+
+    server.hub.publish(numbered(6));
+    assert_eq!(
+        read_numbered(&mut resumed, 1).await,
+        [(6, 6)],
+        "the resumed connection carries on"
+    );
+}
