@@ -144,7 +144,7 @@ pub(crate) async fn serve(
     )
     .await;
     if is_resumable(ending) {
-        shared.park(&handle, state);
+        shared.park(&handle, state, overlap);
     } else {
         shared.unregister(&handle);
     }

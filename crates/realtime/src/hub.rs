@@ -18,13 +18,15 @@ use crate::dispatch;
 use crate::frame::ConnectionState;
 use crate::recent::RecentChanges;
 use crate::registry::{ConnectionHandle, Registry};
-use crate::resume;
+use crate::resume::{self, Overlap};
 
 /// A connection without a socket: its handle stays registered (events keep queuing) and its
 /// numbering state waits here for the next socket.
 struct Parked {
     handle: Arc<ConnectionHandle>,
     state: ConnectionState,
+    /// Queued events its frames already announced (it parked while still skipping them).
+    overlap: Overlap,
     since: Instant,
 }
 
@@ -156,7 +158,12 @@ impl Shared {
     /// Keeps a connection whose socket ended for a resume: still registered, so events keep
     /// queuing, but not counted as present. Connections beyond `max_parked_connections`, or
     /// whose queue was already lost, are unregistered instead.
-    pub(crate) fn park(&self, handle: &Arc<ConnectionHandle>, state: ConnectionState) {
+    pub(crate) fn park(
+        &self,
+        handle: &Arc<ConnectionHandle>,
+        state: ConnectionState,
+        overlap: Overlap,
+    ) {
         let mut parked = self.parked.lock();
         if parked.len() >= self.config.max_parked_connections {
             drop(parked);
@@ -175,6 +182,7 @@ impl Shared {
             Parked {
                 handle: Arc::clone(handle),
                 state,
+                overlap,
                 since: Instant::now(),
             },
         );
@@ -191,7 +199,7 @@ impl Shared {
         &self,
         connection_id: &str,
         identity: &ConnectionIdentity,
-    ) -> Option<(Arc<ConnectionHandle>, ConnectionState)> {
+    ) -> Option<(Arc<ConnectionHandle>, ConnectionState, Overlap)> {
         let user_id = identity.user_id.as_str();
         let parked = {
             let mut parked = self.parked.lock();
@@ -209,7 +217,7 @@ impl Shared {
                     self.delegate.user_connected(user_id.to_string());
                 }
                 parked.handle.reopen();
-                Some((parked.handle, parked.state))
+                Some((parked.handle, parked.state, parked.overlap))
             }
             None => {
                 self.unregister(&parked.handle);

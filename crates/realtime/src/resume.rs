@@ -66,7 +66,7 @@ pub(crate) async fn attach(
     if is_stale(shared, identity, &connection_id, sequence_number) {
         return Attached::Fresh { superseded: None };
     }
-    let Some((handle, state)) = take_local(shared, identity, &connection_id).await else {
+    let Some((handle, state, overlap)) = take_local(shared, identity, &connection_id).await else {
         return attach_from_elsewhere(shared, identity, connection_id, sequence_number).await;
     };
     match state.events_since(sequence_number) {
@@ -76,7 +76,7 @@ pub(crate) async fn attach(
                 handle,
                 state,
                 replay,
-                overlap: Overlap::none(),
+                overlap,
             }
         }
         None => {
@@ -245,7 +245,9 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> 
     ) {
         return ResumeSource::Lost;
     }
-    let Some((handle, state)) = take_local(shared, &identity, &request.connection_id).await else {
+    let Some((handle, state, mut overlap)) =
+        take_local(shared, &identity, &request.connection_id).await
+    else {
         return ResumeSource::Unknown;
     };
     // Unregistered first: from here on, events reach only the connection's new node.
@@ -255,7 +257,13 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> 
         shared.unregister(&handle);
         return ResumeSource::Lost;
     };
-    let queued = handle.take_queued();
+    // A connection that parked while skipping events its frames had announced (it was just
+    // resumed here, then its client gave up on that attempt) must not hand them over again.
+    let queued: Vec<Arc<PreparedEvent>> = handle
+        .take_queued()
+        .into_iter()
+        .filter(|event| !overlap.skips(event))
+        .collect();
     debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), sent = sent.len(), queued = queued.len(), "websocket handed over to another node");
     ResumeSource::HandedOver {
         sent: sent.iter().map(|(_, event)| handed_over(event)).collect(),
@@ -296,7 +304,7 @@ async fn take_local(
     shared: &Arc<Shared>,
     identity: &ConnectionIdentity,
     connection_id: &str,
-) -> Option<(Arc<ConnectionHandle>, ConnectionState)> {
+) -> Option<(Arc<ConnectionHandle>, ConnectionState, Overlap)> {
     if let Some(found) = shared.unpark(connection_id, identity) {
         return Some(found);
     }
