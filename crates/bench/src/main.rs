@@ -19,7 +19,6 @@
 //! (text and the markdown summary), `scenario/*` (one module per scenario).
 
 mod api;
-mod nginx;
 mod node;
 mod pg;
 mod report;

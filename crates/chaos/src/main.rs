@@ -16,7 +16,6 @@ mod db_bridge;
 mod faults;
 mod journal;
 mod net;
-mod nginx;
 mod node;
 mod sandbox;
 mod users;

@@ -12,8 +12,8 @@ use tempfile::TempDir;
 
 use crate::db_bridge::DatabaseBridge;
 use crate::net::Network;
-use crate::nginx::Nginx;
 use crate::node::Node;
+use chorus_testkit::Nginx;
 
 /// Fields drop in declaration order: NGINX, then the nodes, then what they depend on.
 pub struct Sandbox {
@@ -80,7 +80,7 @@ impl Sandbox {
             node.wait_until_ready(&http).await?;
         }
         let upstreams: Vec<_> = nodes.iter().map(Node::api_address).collect();
-        let nginx = Nginx::start(&upstreams, &http).await?;
+        let nginx = Nginx::start(&upstreams, Duration::from_secs(2)).await?;
         Ok(Sandbox {
             nginx,
             nodes,

@@ -29,7 +29,7 @@ use crate::journal::{
     Acknowledged, ClientLog, Clock, ConnectionOutcome, ConnectionRecord, PosterLog, Receipt,
     RequestFailure, SequenceGap,
 };
-use crate::nginx::UPSTREAM_HEADER;
+use chorus_testkit::nginx::UPSTREAM_HEADER;
 
 /// A post request that has not answered within this counts as failed and is retried.
 const POST_TIMEOUT: Duration = Duration::from_secs(3);

@@ -9,6 +9,9 @@
 //! PostgreSQL refuses to run as root. When the tests run as root, its processes run as the
 //! `postgres` account (or a `chorus-pg` system account created on first use); see `os_account`.
 //!
+//! [`Nginx`] runs Debian's NGINX with the repository's config template in front of some nodes
+//! (the cluster tests, the benchmark and the chaos suite share it).
+//!
 //! [`S3Server`] runs moto's S3-compatible server (from the venv `scripts/test.sh` installs) the
 //! same way: on a free loopback port, killed when the test process ends.
 //!
@@ -16,11 +19,13 @@
 //! `pg_basebackup -R`; every server can be stopped, killed, frozen (SIGSTOP), restarted,
 //! promoted or given a replay delay, so database-HA tests can break exactly one piece.
 
+pub mod nginx;
 mod os_account;
 mod postgres;
 mod s3;
 mod watchdog;
 
+pub use nginx::Nginx;
 pub use postgres::PgServer;
 pub use s3::{S3Server, S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY};
 

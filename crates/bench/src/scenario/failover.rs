@@ -42,13 +42,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::api::{http_client, Api, Membership};
-use crate::nginx::UPSTREAM_HEADER;
 use crate::pg::{self, StatementCost};
 use crate::report::{fmt_thousands, statements_table};
 use crate::scenario::ClusterStack;
 use crate::stats::Latency;
 use crate::sys::{raise_open_file_limit, CpuSnapshot, CpuUsage};
 use crate::ws::upgrade;
+use chorus_testkit::nginx::UPSTREAM_HEADER;
 
 const NODES: usize = 3;
 /// Websockets being opened at the same time before the kill.
@@ -237,7 +237,7 @@ async fn measure(
     clients: usize,
 ) -> Result<FailoverRun> {
     let nginx = stack.nginx.as_ref().context("the stack has NGINX")?;
-    let api = Api::new(nginx.url(""))?;
+    let api = Api::new(nginx.base_url())?;
     let workspace = api
         .create_workspace(args.ws_users + 1, args.channels, Membership::OneChannelEach)
         .await
@@ -291,7 +291,7 @@ async fn measure(
     let (stop_posting, posting_stopped) = watch::channel(false);
     let poster = tokio::spawn(post_steadily(
         http_client(POST_TIMEOUT)?,
-        nginx.url("/api/v4/posts"),
+        format!("{}/api/v4/posts", nginx.base_url()),
         format!("Bearer {}", workspace.accounts[0].token),
         workspace.channel_ids.clone(),
         args.rate,

@@ -12,9 +12,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chorus_testkit::PgServer;
 
-use crate::nginx::Nginx;
 use crate::node::Node;
 use crate::sys::Parties;
+use chorus_testkit::Nginx;
 
 /// A throwaway PostgreSQL server with one database, and a chorus node using it.
 ///
@@ -110,7 +110,7 @@ impl ClusterStack {
         }
         let nginx = if with_nginx {
             let upstreams: Vec<_> = started.iter().map(Node::address).collect();
-            Some(Nginx::start(&upstreams).await?)
+            Some(Nginx::start(&upstreams, std::time::Duration::from_secs(5)).await?)
         } else {
             None
         };

@@ -121,7 +121,8 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
             .nginx
             .as_ref()
             .expect("the stack was started with NGINX")
-            .url(path)
+            .base_url()
+            + path
     };
     let api = Api::new(nginx_url(""))?;
     let workspace = api

@@ -434,105 +434,17 @@ async fn three_nodes_act_as_one_server() {
     let _ = admin_id;
 }
 
-/// NGINX from Debian's packages, run privately in front of the sandbox's nodes with the
-/// repository's template (deploy/nginx/local.conf.template); stopped on drop.
-struct Nginx {
-    child: Child,
-    port: u16,
-    _directory: TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM, not SIGKILL: the master must take its worker processes down with it.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Nginx {
-    async fn start_in_front_of(nodes: &[NodeProcess]) -> Nginx {
-        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .into_iter()
-            .find(|path| std::path::Path::new(path).exists())
-            .expect("nginx is not installed: run scripts/test.sh, which installs it (apt-get install nginx-light)");
-        let directory = tempfile::tempdir().expect("a temp dir");
-        std::fs::create_dir_all(directory.path().join("tmp")).expect("nginx tmp dir");
-        let port = chorus_testkit::free_port();
-        let template_path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/nginx/local.conf.template"
-        );
-        let template = std::fs::read_to_string(template_path).expect("the NGINX template");
-        let upstreams: String = nodes
-            .iter()
-            .map(|node| {
-                format!(
-                    "        server 127.0.0.1:{} max_fails=1 fail_timeout=5s;\n",
-                    node.port
-                )
-            })
-            .collect();
-        let prefix = directory.path().display().to_string();
-        let rendered: String = template
-            .lines()
-            .map(|line| {
-                if line == "@UPSTREAMS@" {
-                    upstreams.clone()
-                } else {
-                    format!(
-                        "{}\n",
-                        line.replace("@LISTEN@", &format!("127.0.0.1:{port}"))
-                            .replace("@PREFIX@", &prefix)
-                    )
-                }
-            })
-            .collect();
-        let config_path = directory.path().join("nginx.conf");
-        std::fs::write(&config_path, rendered).expect("writing nginx.conf");
-        let child = Command::new(nginx)
-            .arg("-c")
-            .arg(&config_path)
-            .arg("-p")
-            .arg(directory.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning nginx");
-        let nginx = Nginx {
-            child,
-            port,
-            _directory: directory,
-        };
-        let url = nginx.base_url();
-        wait_until(Duration::from_secs(20), "NGINX answers", || async {
-            reqwest::get(format!("{url}/api/v4/system/ping"))
-                .await
-                .is_ok_and(|response| response.status() == 200)
-        })
-        .await;
-        nginx
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_routes_around_a_killed_node_and_no_acknowledged_post_is_lost() {
     let sandbox = ClusterSandbox::start(3).await;
-    let nginx = Nginx::start_in_front_of(&sandbox.nodes).await;
+    let upstreams: Vec<std::net::SocketAddr> = sandbox
+        .nodes
+        .iter()
+        .map(|node| std::net::SocketAddr::from(([127, 0, 0, 1], node.port)))
+        .collect();
+    let nginx = chorus_testkit::Nginx::start(&upstreams, Duration::from_secs(5))
+        .await
+        .expect("NGINX in front of the nodes (scripts/test.sh installs nginx-light)");
     let through_nginx = Api::for_base_url(&nginx.base_url());
     let (_user_id, token) = sign_up(&through_nginx, "nginx-poster").await;
     let poster = through_nginx.with_token(&token);
