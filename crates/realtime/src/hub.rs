@@ -232,9 +232,6 @@ impl Shared {
         self.unregister(handle);
     }
 
-    /// Asks the active connection `connection_id` of this session on this node, if any, to close
-    /// so that it parks; true when there was one. A client that resumes while its old socket
-    /// still looks open here (a half-open TCP connection) gets its state this way.
     /// What the client of this session's connection `connection_id` here has acknowledged
     /// holding (see `ConnectionHandle::acknowledged_next_seq`).
     pub(crate) fn acknowledged_next_seq(
@@ -244,14 +241,14 @@ impl Shared {
     ) -> Option<i64> {
         self.registry
             .read()
-            .matching(|handle| {
-                handle.connection_id == connection_id
-                    && handle.identity.session_id == identity.session_id
-            })
+            .session_connections(identity, connection_id)
             .map(|handle| handle.acknowledged_next_seq())
             .max()
     }
 
+    /// Asks the active connection `connection_id` of this session on this node, if any, to close
+    /// so that it parks; true when there was one. A client that resumes while its old socket
+    /// still looks open here (a half-open TCP connection) gets its state this way.
     pub(crate) fn close_for_takeover(
         &self,
         connection_id: &str,
@@ -259,12 +256,8 @@ impl Shared {
     ) -> bool {
         let registry = self.registry.read();
         let Some(handle) = registry
-            .matching(|handle| {
-                handle.connection_id == connection_id
-                    && handle.identity.session_id == identity.session_id
-                    && !handle.is_parked()
-            })
-            .next()
+            .session_connections(identity, connection_id)
+            .find(|handle| !handle.is_parked())
             .cloned()
         else {
             return false;

@@ -371,6 +371,23 @@ impl Registry {
         })
     }
 
+    /// The connections `connection_id` of the session of `identity` (parked or not): only that
+    /// user's connections are looked at.
+    pub(crate) fn session_connections<'a>(
+        &'a self,
+        identity: &'a ConnectionIdentity,
+        connection_id: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<ConnectionHandle>> + 'a {
+        self.by_user
+            .get(&identity.user_id)
+            .into_iter()
+            .flatten()
+            .filter(move |handle| {
+                handle.connection_id == connection_id
+                    && handle.identity.session_id == identity.session_id
+            })
+    }
+
     pub(crate) fn matching<'a>(
         &'a self,
         mut wanted: impl FnMut(&ConnectionHandle) -> bool + 'a,
