@@ -1,9 +1,17 @@
 //! In-memory caches and per-channel ordering locks. Everything here can be dropped at any
 //! moment without losing data: a miss reads the database again.
+//!
+//! Every cache is filled through one function, [`fill`], which keeps the two rules a fill
+//! must follow: take the cache's generation before the read (so a read that raced an
+//! invalidation is not kept), and read from a source that has every write announced for the
+//! value's freshness keys (so a lagging replica cannot put an old value back).
 
+use crate::AppResult;
 use chorus_model::{Channel, Session, User};
+use chorus_store::{Connection, FreshKey, Store};
 use parking_lot::RwLock;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -113,6 +121,51 @@ impl Caches {
         self.channels.clear();
         self.users.clear();
     }
+}
+
+/// Where a cache fill reads from.
+pub(crate) enum ReadFrom {
+    /// The master: for values whose staleness would refuse a request (sessions, members).
+    Master,
+    /// A replica that has replayed every write noted for these keys, else the master; a value
+    /// the replica does not have yet (created a moment ago elsewhere) is read again from the
+    /// master, Mattermost's lazy fallback.
+    FreshFor(Vec<FreshKey>),
+}
+
+/// The cached value of `key`, or one read with `read` on a connection from `source` and
+/// cached unless an invalidation of the cache came while it was being read.
+pub(crate) async fn fill<K, V, Read, ReadFuture>(
+    cache: &TtlCache<K, Arc<V>>,
+    key: &K,
+    store: &Store,
+    source: ReadFrom,
+    read: Read,
+) -> AppResult<Arc<V>>
+where
+    K: Eq + Hash + Clone,
+    // The read owns its connection: a future borrowing one for any lifetime could not be
+    // proven `Send`.
+    Read: Fn(Connection) -> ReadFuture,
+    ReadFuture: Future<Output = AppResult<V>>,
+{
+    if let Some(value) = cache.get(key) {
+        return Ok(value);
+    }
+    let read_at = cache.generation();
+    let read_value = match source {
+        ReadFrom::Master => read(store.master().await?).await?,
+        ReadFrom::FreshFor(keys) => {
+            let from_replica = read(store.replica_for(&keys).await?).await;
+            match from_replica {
+                Err(error) if error.status_code == 404 => read(store.master().await?).await?,
+                other => other?,
+            }
+        }
+    };
+    let value = Arc::new(read_value);
+    cache.insert(key.clone(), value.clone(), read_at);
+    Ok(value)
 }
 
 /// A fixed set of async mutexes, chosen by key hash.

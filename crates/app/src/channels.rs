@@ -1,6 +1,7 @@
 //! Channels: public and private channels, direct and group messages, membership, views and
 //! unread counts.
 
+use crate::cache::{self, ReadFrom};
 use crate::membership;
 use crate::{App, AppResult};
 use chorus_model::{
@@ -63,40 +64,29 @@ impl App {
         &self,
         channel_id: &str,
     ) -> AppResult<Arc<HashSet<String>>> {
-        if let Some(members) = self
-            .inner
-            .caches
-            .channel_members
-            .get(&channel_id.to_string())
-        {
-            return Ok(members);
-        }
-        let read_at = self.inner.caches.channel_members.generation();
-        let db = self.store().master().await?;
-        let members: HashSet<String> = channel_store::member_ids(&db, channel_id)
-            .await?
-            .into_iter()
-            .collect();
-        let members = Arc::new(members);
-        self.inner
-            .caches
-            .channel_members
-            .insert(channel_id.to_string(), members.clone(), read_at);
+        let members = cache::fill(
+            &self.inner.caches.channel_members,
+            &channel_id.to_string(),
+            self.store(),
+            ReadFrom::Master,
+            |db| async move {
+                let member_ids = channel_store::member_ids(&db, channel_id).await?;
+                Ok(member_ids.into_iter().collect::<HashSet<String>>())
+            },
+        )
+        .await?;
         Ok(members)
     }
 
     pub(crate) async fn cached_channel(&self, channel_id: &str) -> AppResult<Arc<Channel>> {
-        if let Some(channel) = self.inner.caches.channels.get(&channel_id.to_string()) {
-            return Ok(channel);
-        }
-        let read_at = self.inner.caches.channels.generation();
-        let db = self.store().master().await?;
-        let channel = Arc::new(channel_store::get(&db, channel_id).await?);
-        self.inner
-            .caches
-            .channels
-            .insert(channel_id.to_string(), channel.clone(), read_at);
-        Ok(channel)
+        cache::fill(
+            &self.inner.caches.channels,
+            &channel_id.to_string(),
+            self.store(),
+            ReadFrom::Master,
+            |db| async move { Ok(channel_store::get(&db, channel_id).await?) },
+        )
+        .await
     }
 
     pub(crate) fn forget_channel(&self, channel_id: &str) {

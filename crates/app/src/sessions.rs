@@ -1,5 +1,6 @@
 //! Login, logout and turning a token into a [`Session`].
 
+use crate::cache::{self, ReadFrom};
 use crate::{App, AppResult};
 use chorus_model::{new_id, now_millis, AppError, Session, User};
 use chorus_store::{sessions as session_store, users as user_store, StoreError};
@@ -187,23 +188,27 @@ impl App {
             }
             self.inner.caches.sessions.remove(&token.to_string());
         }
-        let read_at = self.inner.caches.sessions.generation();
-        let db = self.store().master().await?;
-        let session = match session_store::get_by_token(&db, token).await {
-            Ok(session) => session,
-            Err(StoreError::NotFound(_)) => self.session_for_access_token(&db, token).await?,
-            Err(other) => return Err(other.into()),
-        };
-        if session.is_expired(now) {
-            let _ = session_store::delete(&db, &session.id).await;
-            return Err(AppError::session_expired());
-        }
-        let session = Arc::new(session);
-        self.inner
-            .caches
-            .sessions
-            .insert(token.to_string(), session.clone(), read_at);
-        Ok(session)
+        cache::fill(
+            &self.inner.caches.sessions,
+            &token.to_string(),
+            self.store(),
+            ReadFrom::Master,
+            |db| async move {
+                let session = match session_store::get_by_token(&db, token).await {
+                    Ok(session) => session,
+                    Err(StoreError::NotFound(_)) => {
+                        self.session_for_access_token(&db, token).await?
+                    }
+                    Err(other) => return Err(other.into()),
+                };
+                if session.is_expired(now) {
+                    let _ = session_store::delete(&db, &session.id).await;
+                    return Err(AppError::session_expired());
+                }
+                Ok(session)
+            },
+        )
+        .await
     }
 
     async fn session_for_access_token(

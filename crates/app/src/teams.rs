@@ -1,5 +1,6 @@
 //! Teams: creation with their default channels, membership, lookups.
 
+use crate::cache::{self, ReadFrom};
 use crate::membership;
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
@@ -137,21 +138,17 @@ impl App {
     }
 
     pub(crate) async fn team_member_ids(&self, team_id: &str) -> AppResult<Arc<HashSet<String>>> {
-        if let Some(members) = self.inner.caches.team_members.get(&team_id.to_string()) {
-            return Ok(members);
-        }
-        let read_at = self.inner.caches.team_members.generation();
-        let db = self.store().master().await?;
-        let members: HashSet<String> = team_store::member_ids(&db, team_id)
-            .await?
-            .into_iter()
-            .collect();
-        let members = Arc::new(members);
-        self.inner
-            .caches
-            .team_members
-            .insert(team_id.to_string(), members.clone(), read_at);
-        Ok(members)
+        cache::fill(
+            &self.inner.caches.team_members,
+            &team_id.to_string(),
+            self.store(),
+            ReadFrom::Master,
+            |db| async move {
+                let member_ids = team_store::member_ids(&db, team_id).await?;
+                Ok(member_ids.into_iter().collect::<HashSet<String>>())
+            },
+        )
+        .await
     }
 
     pub(crate) async fn is_team_member(&self, team_id: &str, user_id: &str) -> AppResult<bool> {

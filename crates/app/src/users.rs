@@ -1,11 +1,12 @@
 //! Users: sign-up, lookups, profile changes, passwords, personal access tokens.
 
+use crate::cache::{self, ReadFrom};
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Session, User, UserAccessToken,
     UserPatch, WebSocketEvent, ROLE_SYSTEM_ADMIN, ROLE_SYSTEM_USER,
 };
-use chorus_store::{sessions as session_store, users as user_store, StoreError};
+use chorus_store::{sessions as session_store, users as user_store, FreshKey, StoreError};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -229,17 +230,16 @@ impl App {
 
     /// A user by id, through the cache.
     pub(crate) async fn cached_user(&self, user_id: &str) -> AppResult<Arc<User>> {
-        if let Some(user) = self.inner.caches.users.get(&user_id.to_string()) {
-            return Ok(user);
-        }
-        let read_at = self.inner.caches.users.generation();
-        let db = self.store().replica().await?;
-        let user = Arc::new(user_store::get(&db, user_id).await?);
-        self.inner
-            .caches
-            .users
-            .insert(user_id.to_string(), user.clone(), read_at);
-        Ok(user)
+        // Fresh for the user: after a rename announced to this node, a lagging replica must
+        // not put the old user back into the cache.
+        cache::fill(
+            &self.inner.caches.users,
+            &user_id.to_string(),
+            self.store(),
+            ReadFrom::FreshFor(vec![FreshKey::User(user_id.to_string())]),
+            |db| async move { Ok(user_store::get(&db, user_id).await?) },
+        )
+        .await
     }
 
     pub async fn get_user(&self, session: &Session, user_id: &str) -> AppResult<User> {

@@ -1,6 +1,6 @@
 //! The API types of Chorus with Mattermost's JSON shapes: users, sessions, teams, channels,
-//! posts, reactions, file infos, statuses, websocket events, ids and the one error type every layer
-//! converts into at the edge.
+//! posts, reactions, file infos, statuses, websocket events, ids, and `AppError`: the one error
+//! shape clients see, which `app` and `api` produce from each subsystem's own errors.
 //!
 //! This crate does no I/O. It knows nothing of SQL, HTTP or sockets, so every other crate may
 //! depend on it, and a type here can be reasoned about from its fields alone.

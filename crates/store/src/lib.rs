@@ -2,9 +2,10 @@
 //!
 //! Only this crate speaks SQL. Callers pick the routing explicitly at each call site:
 //! [`Store::master`] for writes and reads that must see the latest writes, [`Store::replica`]
-//! for reads that may lag, [`Store::search`] for full-text search. Today all three reach the
-//! master; the database-HA work plugs read and search replicas in behind these three doors
-//! without touching callers.
+//! for reads that may lag, [`Store::search`] for full-text search, and the `_for(keys)` variants
+//! ([`Store::replica_for`]) for reads that must see every write announced for some keys
+//! (read-your-writes, `freshness`). Each source has its own pool (`routing`); a monitor task
+//! (`monitor`) takes lagging or unreachable replicas out of rotation.
 //!
 //! Query functions live in one module per table group (`users`, `posts`, `files`, ...) and take any
 //! [`GenericClient`], so the same function runs on a pooled connection or inside a transaction.
