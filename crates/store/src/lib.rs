@@ -10,6 +10,23 @@
 //! Query functions live in one module per table group (`users`, `posts`, `files`, ...) and take any
 //! [`GenericClient`], so the same function runs on a pooled connection or inside a transaction.
 //! This crate does not cache and does not know about websockets or other nodes.
+//!
+//! # Failover
+//! Manual, as Mattermost's guide says: promote a replica, point `DataSource` at it, reload the
+//! config, recycle the pools ([`Store::reconfigure`], [`Store::recycle`]: a new generation of
+//! pools is swapped in atomically). Automatic: `DataSource` names several hosts with
+//! `target_session_attrs=read-write`; when the master dies its connections close, the monitor
+//! drops idle ones (also when the master turns out to be a read-only standby) and new
+//! connections find the host that takes writes. In between, writes fail with
+//! [`StoreError::Unavailable`] (503 for clients, never 500) and clients retry with the same
+//! `pending_post_id`. No acknowledged write is lost only with synchronous replication.
+//!
+//! # Migrations and rolling upgrades
+//! [`Store::migrate`] runs refinery's migrations (`migrations/`) on the master under
+//! `pg_advisory_lock`, once across all nodes. Within a minor version migrations are additive
+//! (new tables, nullable or defaulted columns, indexes), and code never relies on `SELECT *`
+//! column order, so nodes one version behind keep working on the newer schema (refinery's
+//! `abort_missing` is off); renames and drops wait for the next minor version.
 
 pub mod channels;
 pub mod cluster;
