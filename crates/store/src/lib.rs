@@ -13,8 +13,8 @@
 //!
 //! # Failover
 //! Manual, as Mattermost's guide says: promote a replica, point `DataSource` at it, reload the
-//! config, recycle the pools ([`Store::reconfigure`], [`Store::recycle`]: a new generation of
-//! pools is swapped in atomically). Automatic: `DataSource` names several hosts with
+//! config, recycle the pools ([`Store::rebuild_pools`]: a new generation
+//! of pools is swapped in atomically). Automatic: `DataSource` names several hosts with
 //! `target_session_attrs=read-write`; when the master dies its connections close, the monitor
 //! drops idle ones (also when the master turns out to be a read-only standby) and new
 //! connections find the host that takes writes. In between, writes fail with
