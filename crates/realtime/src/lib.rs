@@ -20,23 +20,24 @@
 //! change an event announces).
 
 mod change;
-mod checkpoint;
+mod config;
 mod connection;
+mod continuity;
 mod delegate;
-mod dispatch;
 mod frame;
 mod hub;
-mod recent;
+mod liveness;
+mod presence;
+mod protocol;
+mod queue;
 mod registry;
-mod resume;
 
 pub use change::{change_of, Change};
-pub use checkpoint::ConnectionCheckpoint;
-pub use delegate::{
-    ActionError, ConnectionIdentity, Continuity, HandedOverEvent, HubDelegate, ReceivedChanges,
-    ResumeRequest, ResumeSource,
-};
-pub use hub::{Hub, HubConfig};
+pub use config::HubConfig;
+pub use continuity::checkpoint::ConnectionCheckpoint;
+pub use continuity::{Continuity, HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource};
+pub use delegate::{ActionError, ConnectionIdentity, HubDelegate};
+pub use hub::Hub;
 
 use axum::extract::ws::WebSocketUpgrade;
 

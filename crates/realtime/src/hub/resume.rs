@@ -17,19 +17,20 @@
 //! handed-over frames (`recent`), and what the client holds is not sent again when this node
 //! dispatches it late.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
 use tracing::debug;
 
-use crate::delegate::{
-    ConnectionIdentity, HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource,
-};
+use super::core::HubCore;
+use crate::connection::ConnectionHandle;
+use crate::continuity::overlap::Overlap;
+use crate::continuity::parking::Parked;
+use crate::continuity::{HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource};
+use crate::delegate::ConnectionIdentity;
 use crate::frame::{ConnectionState, PreparedEvent};
-use crate::hub::Shared;
-use crate::registry::ConnectionHandle;
 
 /// How long a resume waits for a still-open connection of the same id to close and park.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -58,16 +59,21 @@ pub(crate) enum Attached {
 /// Finds the state of `connection_id` for a client of `identity` that expects
 /// `sequence_number` next.
 pub(crate) async fn attach(
-    shared: &Arc<Shared>,
+    core: &HubCore,
     identity: &ConnectionIdentity,
     connection_id: String,
     sequence_number: i64,
 ) -> Attached {
-    if is_stale(shared, identity, &connection_id, sequence_number) {
+    if is_stale(core, identity, &connection_id, sequence_number) {
         return Attached::Fresh { superseded: None };
     }
-    let Some((handle, state, overlap)) = take_local(shared, identity, &connection_id).await else {
-        return attach_from_elsewhere(shared, identity, connection_id, sequence_number).await;
+    let Some(Parked {
+        handle,
+        state,
+        overlap,
+    }) = take_local(core, identity, &connection_id).await
+    else {
+        return attach_from_elsewhere(core, identity, connection_id, sequence_number).await;
     };
     match state.events_since(sequence_number) {
         Some(replay) => {
@@ -95,7 +101,7 @@ pub(crate) async fn attach(
 
 /// Registers the connection here, then asks the continuity where its state is.
 async fn attach_from_elsewhere(
-    shared: &Arc<Shared>,
+    core: &HubCore,
     identity: &ConnectionIdentity,
     connection_id: String,
     sequence_number: i64,
@@ -103,10 +109,10 @@ async fn attach_from_elsewhere(
     let handle = ConnectionHandle::continued(
         connection_id.clone(),
         identity.clone(),
-        shared.config.send_queue_size,
-        shared.config.parked_queue_size,
+        core.config().send_queue_size,
+        core.config().parked_queue_size,
     );
-    let Some(registered_at) = shared.register_marked(&handle) else {
+    let Some(registered_at) = core.register_marked(&handle) else {
         return Attached::Refused;
     };
     let request = ResumeRequest {
@@ -115,7 +121,7 @@ async fn attach_from_elsewhere(
         session_id: identity.session_id.clone(),
         sequence_number,
     };
-    match shared.resume_elsewhere(request).await {
+    match core.resume_elsewhere(request).await {
         ResumeSource::HandedOver {
             sent,
             queued,
@@ -132,9 +138,10 @@ async fn attach_from_elsewhere(
             let sent: Vec<(i64, Arc<PreparedEvent>)> = sent
                 .into_iter()
                 .enumerate()
-                .map(|(index, event)| (sequence_number + index as i64, prepared(event)))
+                .map(|(index, event)| (sequence_number + index as i64, event.prepare()))
                 .collect();
-            let queued: Vec<Arc<PreparedEvent>> = queued.into_iter().map(prepared).collect();
+            let queued: Vec<Arc<PreparedEvent>> =
+                queued.into_iter().map(HandedOverEvent::prepare).collect();
             let handed_over: Vec<&PreparedEvent> = sent
                 .iter()
                 .map(|(_, event)| event.as_ref())
@@ -142,7 +149,7 @@ async fn attach_from_elsewhere(
                 .collect();
             let late = match &received {
                 Some(received) => {
-                    missed_meanwhile(shared, &handle, registered_at, received, &handed_over)
+                    missed_meanwhile(core, &handle, registered_at, received, &handed_over)
                 }
                 None => Vec::new(),
             };
@@ -200,13 +207,13 @@ async fn attach_from_elsewhere(
 /// it, that its client does not hold and the old node had not queued for it (`handed_over`):
 /// the old node would have queued it after letting the connection go (see `recent`).
 fn missed_meanwhile(
-    shared: &Shared,
+    core: &HubCore,
     handle: &ConnectionHandle,
     registered_at: u64,
     received: &ReceivedChanges,
     handed_over: &[&PreparedEvent],
 ) -> Vec<Arc<PreparedEvent>> {
-    let Some(recent) = &shared.recent else {
+    let Some(recent) = core.recent() else {
         return Vec::new();
     };
     let mut known: HashSet<&str> = received.keys.iter().map(String::as_str).collect();
@@ -219,18 +226,11 @@ fn missed_meanwhile(
     recent.missed_by(handle, registered_at, received.complete_after, &known)
 }
 
-fn prepared(event: HandedOverEvent) -> Arc<PreparedEvent> {
-    Arc::new(PreparedEvent::from_open_object(
-        event.open_object,
-        event.droppable,
-    ))
-}
-
 /// Gives up a connection parked on this node (or closes and then gives up one still open here)
 /// to another node where its client reconnected: the frames sent from `request.sequence_number`
 /// on and the events queued (what the client received before is for the asking node's
 /// continuity to tell its hub). The connection is gone from this node afterwards.
-pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> ResumeSource {
+pub(crate) async fn hand_over(core: &HubCore, request: &ResumeRequest) -> ResumeSource {
     let identity = ConnectionIdentity {
         user_id: request.user_id.clone(),
         session_id: request.session_id.clone(),
@@ -238,45 +238,48 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> 
         expires_at: 0,
     };
     if is_stale(
-        shared,
+        core,
         &identity,
         &request.connection_id,
         request.sequence_number,
     ) {
         return ResumeSource::Lost;
     }
-    let Some((handle, state, mut overlap)) =
-        take_local(shared, &identity, &request.connection_id).await
+    let Some(Parked {
+        handle,
+        state,
+        mut overlap,
+    }) = take_local(core, &identity, &request.connection_id).await
     else {
         return ResumeSource::Unknown;
     };
     // Unregistered first: from here on, events reach only the connection's new node.
-    shared.unregister_handed_over(&handle);
+    core.unregister_handed_over(&handle);
     let Some(sent) = state.events_since(request.sequence_number) else {
         debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), "parked websocket lacks frames the client missed, not handed over");
-        shared.unregister(&handle);
+        core.unregister(&handle);
         return ResumeSource::Lost;
     };
     // A connection that parked while skipping events its frames had announced (it was just
     // resumed here, then its client gave up on that attempt) must not hand them over again.
     let queued: Vec<Arc<PreparedEvent>> = handle
-        .take_queued()
+        .queue()
+        .take_all()
         .into_iter()
         .filter(|event| !overlap.skips(event))
         .collect();
     debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), sent = sent.len(), queued = queued.len(), "websocket handed over to another node");
     ResumeSource::HandedOver {
-        sent: sent.iter().map(|(_, event)| handed_over(event)).collect(),
-        queued: queued.iter().map(|event| handed_over(event)).collect(),
+        sent: sent
+            .iter()
+            .map(|(_, event)| HandedOverEvent::of(event))
+            .collect(),
+        queued: queued
+            .iter()
+            .map(|event| HandedOverEvent::of(event))
+            .collect(),
         next_seq: state.next_seq(),
         received: None,
-    }
-}
-
-fn handed_over(event: &PreparedEvent) -> HandedOverEvent {
-    HandedOverEvent {
-        open_object: event.open_object().to_string(),
-        droppable: event.is_droppable(),
     }
 }
 
@@ -285,12 +288,12 @@ fn handed_over(event: &PreparedEvent) -> HandedOverEvent {
 /// elsewhere. Taking the connection over would replay from there, frames the client holds.
 /// The attempt's client, if still listening, gets a fresh connection.
 fn is_stale(
-    shared: &Shared,
+    core: &HubCore,
     identity: &ConnectionIdentity,
     connection_id: &str,
     sequence_number: i64,
 ) -> bool {
-    let acknowledged = shared.acknowledged_next_seq(connection_id, identity);
+    let acknowledged = core.acknowledged_next_seq(connection_id, identity);
     let stale = acknowledged.is_some_and(|next_seq| sequence_number < next_seq);
     if stale {
         debug!(%connection_id, sequence_number, ?acknowledged, "stale websocket resume refused");
@@ -301,90 +304,22 @@ fn is_stale(
 /// The parked connection `connection_id` of this session on this node, closing it first if
 /// its socket still looks open.
 async fn take_local(
-    shared: &Arc<Shared>,
+    core: &HubCore,
     identity: &ConnectionIdentity,
     connection_id: &str,
-) -> Option<(Arc<ConnectionHandle>, ConnectionState, Overlap)> {
-    if let Some(found) = shared.unpark(connection_id, identity) {
+) -> Option<Parked> {
+    if let Some(found) = core.unpark(connection_id, identity) {
         return Some(found);
     }
-    if !shared.close_for_takeover(connection_id, identity) {
+    if !core.close_for_takeover(connection_id, identity) {
         return None;
     }
     let deadline = Instant::now() + TAKEOVER_TIMEOUT;
     while Instant::now() < deadline {
         sleep(Duration::from_millis(5)).await;
-        if let Some(found) = shared.unpark(connection_id, identity) {
+        if let Some(found) = core.unpark(connection_id, identity) {
             return Some(found);
         }
     }
     None
-}
-
-/// Events a resumed connection must not send twice: the ones handed over with it (or rebuilt
-/// from the database) that may also reach its new queue, because they were published while
-/// both the old and the new place of the connection were receiving. An event is known by the
-/// stored change it announces, else by its JSON; each key is skipped once, within a short
-/// window.
-#[derive(Debug, Default)]
-pub(crate) struct Overlap {
-    keys: HashMap<Box<str>, usize>,
-    until: Option<Instant>,
-}
-
-/// Long enough for any event published before the handover to have reached this node.
-const OVERLAP_WINDOW: Duration = Duration::from_secs(10);
-
-impl Overlap {
-    pub(crate) fn none() -> Self {
-        Overlap::default()
-    }
-
-    pub(crate) fn of<'a>(events: impl IntoIterator<Item = &'a PreparedEvent>) -> Self {
-        let mut keys: HashMap<Box<str>, usize> = HashMap::new();
-        for event in events {
-            *keys.entry(overlap_key(event).into()).or_default() += 1;
-        }
-        Overlap {
-            keys,
-            until: Some(Instant::now() + OVERLAP_WINDOW),
-        }
-    }
-
-    /// Also skips, once each, the events announcing these changes (the client holds them).
-    pub(crate) fn also_skip<'a>(&mut self, change_keys: impl IntoIterator<Item = &'a str>) {
-        for key in change_keys {
-            *self.keys.entry(key.into()).or_default() += 1;
-        }
-        if !self.keys.is_empty() && self.until.is_none() {
-            self.until = Some(Instant::now() + OVERLAP_WINDOW);
-        }
-    }
-
-    /// Whether `event` was already handed over (and so is not sent again).
-    pub(crate) fn skips(&mut self, event: &PreparedEvent) -> bool {
-        if self.keys.is_empty() {
-            return false;
-        }
-        if self.until.is_some_and(|until| Instant::now() >= until) {
-            self.keys = HashMap::new();
-            return false;
-        }
-        let key = overlap_key(event);
-        let Some(count) = self.keys.get_mut(key) else {
-            return false;
-        };
-        *count -= 1;
-        if *count == 0 {
-            self.keys.remove(key);
-        }
-        true
-    }
-}
-
-fn overlap_key(event: &PreparedEvent) -> &str {
-    match event.change() {
-        Some(change) => &change.key,
-        None => event.open_object(),
-    }
 }

@@ -8,7 +8,6 @@
 //! the peers. A connection that ends for good is flushed as `gone`.
 
 use std::collections::HashMap;
-use std::sync::Weak;
 use std::time::Duration;
 
 use chorus_model::now_millis;
@@ -16,9 +15,8 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::change::Change;
+use crate::connection::ConnectionHandle;
 use crate::frame::PreparedEvent;
-use crate::hub::Shared;
-use crate::registry::ConnectionHandle;
 
 /// What one connection sent since the last flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,11 +69,11 @@ impl Pending {
         next_seq: i64,
     ) -> &mut ConnectionCheckpoint {
         self.batch
-            .entry(handle.connection_id.clone())
+            .entry(handle.connection_id().to_string())
             .or_insert_with(|| ConnectionCheckpoint {
-                connection_id: handle.connection_id.clone(),
-                user_id: handle.identity.user_id.clone(),
-                session_id: handle.identity.session_id.clone(),
+                connection_id: handle.connection_id().to_string(),
+                user_id: handle.user_id().to_string(),
+                session_id: handle.session_id().to_string(),
                 horizon,
                 first_seq: next_seq,
                 next_seq,
@@ -150,39 +148,27 @@ impl CheckpointLog {
         checkpoint.gone = true;
     }
 
-    /// Waits until the flush `epoch` has been handed to the continuity.
+    /// Waits until the flush `epoch` has been handed on.
     pub(crate) async fn flushed(&self, epoch: u64) {
         let mut flushed = self.flushed.subscribe();
         // Fails only if the sender is gone, which it is not while `self` lives.
         let _ = flushed.wait_for(|done| *done >= epoch).await;
     }
 
-    fn take(&self) -> (u64, Vec<ConnectionCheckpoint>) {
-        let mut pending = self.pending.lock();
-        let epoch = pending.epoch;
-        pending.epoch += 1;
-        let batch = std::mem::take(&mut pending.batch);
-        (epoch, batch.into_values().collect())
-    }
-}
-
-/// Runs until the hub is dropped: every `interval`, hands what was recorded to the continuity,
-/// then lets the writers waiting for it go.
-pub(crate) async fn run_flusher(shared: Weak<Shared>, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let Some(shared) = shared.upgrade() else {
-            return;
+    /// Hands what was recorded since the last flush to `send` (when anything was), then lets
+    /// the writers waiting for this flush go. The hub calls this every
+    /// `HubConfig::checkpoint_interval`.
+    pub(crate) fn flush(&self, send: impl FnOnce(Vec<ConnectionCheckpoint>)) {
+        let (epoch, batch) = {
+            let mut pending = self.pending.lock();
+            let epoch = pending.epoch;
+            pending.epoch += 1;
+            let batch = std::mem::take(&mut pending.batch);
+            (epoch, batch.into_values().collect::<Vec<_>>())
         };
-        let Some(log) = shared.checkpoints.as_ref() else {
-            return;
-        };
-        let (epoch, batch) = log.take();
         if !batch.is_empty() {
-            shared.send_checkpoints(batch);
+            send(batch);
         }
-        log.flushed.send_replace(epoch);
+        self.flushed.send_replace(epoch);
     }
 }

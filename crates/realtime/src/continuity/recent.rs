@@ -6,7 +6,7 @@
 //! before the connection was registered here (not queuing it for the connection) while the old
 //! node had not queued it yet (and no longer will once it let the connection go): the client
 //! would silently miss it. Knowing which changes the client already holds
-//! ([`ReceivedChanges`](crate::ReceivedChanges)), [`RecentChanges::missed_by`] finds those
+//! (`ReceivedChanges`), [`RecentChanges::missed_by`] finds those
 //! events, and the resume delivers them after the handed-over ones.
 
 use std::collections::{HashSet, VecDeque};
@@ -17,8 +17,9 @@ use chorus_model::Broadcast;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use crate::connection::ConnectionHandle;
 use crate::frame::PreparedEvent;
-use crate::registry::{is_for, ConnectionHandle};
+use crate::registry::is_for;
 
 /// How long a dispatched change is kept: far longer than an event takes to reach every node
 /// (a post held for its predecessor waits half a second before that one is read from the
