@@ -1,11 +1,32 @@
 //! Checkpoints: what every connection of this node has been sent, told to the other nodes
 //! *before* the frames go out, so that if this node dies its peers know every `seq` a client
-//! may hold and which stored changes those frames announced.
+//! may hold and which stored changes those frames announced — enough for the continuity to
+//! rebuild what the client missed from the database, or to tell a hand-over what it holds.
 //!
-//! Writers record their frames here ([`CheckpointLog::record`]) and wait for the next flush
-//! (every `HubConfig::checkpoint_interval`, about 2 ms) before writing them; the flush hands
-//! one [`ConnectionCheckpoint`] per connection that wrote to the [`Continuity`](crate::Continuity), which sends it to
-//! the peers. A connection that ends for good is flushed as `gone`.
+//! On a clustered node (`HubConfig::checkpoint_interval` set, 2 ms in `app`) every writer
+//! records the frames it is about to write ([`CheckpointLog::record`]) and waits for the next
+//! flush before writing them; writers batch up to 64 queued events per wait. A flush hands one
+//! [`ConnectionCheckpoint`] per connection that wrote (or whose client answered a ping) to
+//! `Continuity::checkpoint`, which sends it to the peers. A checkpoint carries, per connection:
+//!
+//! - user, session, `first_seq` (peers forget what they knew from there on; 0, the `hello`,
+//!   starts a new record) and `next_seq`;
+//! - a *horizon*: every stored change recorded at or before it that the connection was meant
+//!   to receive has reached its client, `max(start, now − (pong timeout + change delivery
+//!   bound), last answered ping − change delivery bound)`. The bound
+//!   (`HubConfig::change_delivery_bound`, 30 s) is how late after its timestamp a change's
+//!   frame may be written. Pings double as acknowledgements: a client answers a ping only after
+//!   reading the frames before it, so besides the 60 s liveness ping a connection that wrote 64
+//!   frames pings again, at most every 2 s (`liveness::AckProbes`), and a pong moves the
+//!   horizon even if no frame follows ([`CheckpointLog::acknowledge`]). The horizon of a busy
+//!   connection so trails by about 32 s;
+//! - `(seq, change)` of the frames that announced a stored change (`change::change_of`: key
+//!   and database time);
+//! - the `seq` of frames that matter but cannot be rebuilt (`channel_updated`, …);
+//! - `gone`, when the connection ended for good (or was superseded).
+//!
+//! What the peers keep of these (their book and its bounds) is the continuity's business, not
+//! the hub's. Cost: see the `checkpoint_overhead` benchmark in `tests/it/checkpoint.rs`.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,21 +1,35 @@
-//! Resuming a connection: a client that reconnects with `connection_id` and `sequence_number`
-//! (the next `seq` it expects, as Mattermost's clients send it) gets every frame it missed, in
-//! order and with their original `seq`, and no `hello`; then the connection carries on.
+//! Resuming a connection, Mattermost's reliable-websocket contract as its server and
+//! `@mattermost/client` implement it: the client reconnects with `connection_id` (from
+//! `hello`) and `sequence_number`, the next `seq` it expects. If every frame from that `seq` on
+//! can be delivered, they come first with their original `seq`, no `hello`, and the connection
+//! carries on with the same id; otherwise (unknown or another session's id, a `seq` ahead of
+//! what was sent or older than the 128 frames kept, state expired) the client gets a fresh
+//! connection with a new id and `hello` at `seq` 0, which makes it resync over REST: never a
+//! silent loss. A malformed id is treated as unknown (Mattermost closes the socket, and its
+//! client retries forever).
 //!
-//! The state comes from this node when the connection is parked here (or still open here on a
-//! half-open socket, which is then closed so it parks); otherwise from wherever the
-//! continuity finds it (`Continuity::resume_elsewhere`: another node hands its parked connection over
-//! with [`hand_over`]). When the client cannot be given every missed frame, it gets a fresh
-//! connection and `hello` with a new connection id, which tells it to resync: never a silent
-//! loss.
+//! Where the state comes from, in order:
 //!
-//! A connection resumed from elsewhere is registered here *before* it is asked for, so nothing
-//! published from then on is missed; what both places received in that moment is sent once
-//! ([`Overlap`]). Events reach the two nodes at different moments, though: with the changes the
-//! client already holds (`ReceivedChanges`, from the continuity), what this node dispatched just
-//! before the registration and the old node had not yet queued is delivered after the
-//! handed-over frames (`recent`), and what the client holds is not sent again when this node
-//! dispatches it late.
+//! - **Parked here** (`continuity::parking`): taken up again.
+//! - **Still open here, on a half-open socket**: the resume closes that socket (1001) and waits
+//!   up to 1 s for it to park. Not when the resume is stale: a client's pong records which
+//!   frames it holds (`ConnectionHandle::acknowledged_next_seq`; the server pings right after a
+//!   resume's replay and after every 64 frames, see `liveness::AckProbes`), and an attempt from
+//!   an earlier `sequence_number` — one its client gave up on in a storm, admitted late — gets a
+//!   fresh connection instead of replaying frames the client has ([`is_stale`]).
+//! - **Elsewhere** (`Continuity::resume_elsewhere`): another node hands its connection over
+//!   with [`hand_over`] (`ResumeSource::HandedOver`), or the continuity rebuilds what the client
+//!   missed from the database (`ResumeSource::Rebuilt`).
+//!
+//! A connection resumed from elsewhere is registered here *before* the continuity is asked, so
+//! nothing published from then on is missed; what both places received in that moment is sent
+//! once (`continuity::overlap`). Events reach the two nodes at different moments, though (a
+//! post held for its predecessor, a slower link), so the cut is not clean by itself: with the
+//! changes the client already holds (`ReceivedChanges`, which the continuity reads from the old
+//! node's checkpoints), what this node dispatched just before the registration and the old node
+//! had not yet queued is delivered after the handed-over frames (`continuity::recent`), and
+//! what the client holds is not sent again when this node dispatches it late. A rebuild from
+//! the database skips those too.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -205,7 +219,7 @@ async fn attach_from_elsewhere(
 
 /// What this node dispatched before the connection was registered here (`registered_at`), for
 /// it, that its client does not hold and the old node had not queued for it (`handed_over`):
-/// the old node would have queued it after letting the connection go (see `recent`).
+/// the old node would have queued it after letting the connection go (see `continuity::recent`).
 fn missed_meanwhile(
     core: &HubCore,
     handle: &ConnectionHandle,
