@@ -38,7 +38,7 @@
 //!    registry behind its locks; presence callbacks in the order it changed).
 //! 5. Continuity: `continuity` (the [`Continuity`] seam and what crosses it), with `parking`,
 //!    `overlap`, `recent` and `checkpoint`.
-//! 6. The hub: `hub::core` (what the tasks share; every change of a connection's place),
+//! 6. The hub: `hub::state` (what the tasks share; every change of a connection's place),
 //!    `hub::dispatch` (sharded delivery, in order per channel, user or team), `hub::resume`
 //!    (attaching a reconnecting client, handing a connection over), `hub::socket` (one task per
 //!    socket), and `hub` itself ([`Hub`], the public handle).

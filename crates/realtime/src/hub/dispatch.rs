@@ -15,7 +15,7 @@ use chorus_model::{Broadcast, WebSocketEvent};
 use tokio::sync::mpsc;
 use tracing::{debug, trace, warn};
 
-use super::core::HubCore;
+use super::state::HubState;
 use crate::connection::{close_code, ConnectionHandle};
 use crate::frame::PreparedEvent;
 use crate::queue::Offer;
@@ -38,18 +38,18 @@ pub(crate) fn shard_index(broadcast: &Broadcast, shard_count: usize) -> usize {
 
 /// One dispatcher: runs until the hub (the only sender) is dropped.
 pub(crate) async fn run_shard(
-    core: Arc<HubCore>,
+    hub: Arc<HubState>,
     mut events: mpsc::UnboundedReceiver<WebSocketEvent>,
 ) {
     while let Some(event) = events.recv().await {
-        deliver(&core, &event).await;
+        deliver(&hub, &event).await;
     }
 }
 
-async fn deliver(core: &HubCore, event: &WebSocketEvent) {
+async fn deliver(hub: &HubState, event: &WebSocketEvent) {
     let members: Option<Arc<HashSet<String>>> = match Audience::of(&event.broadcast) {
         Audience::Channel(channel_id) => {
-            let members = core
+            let members = hub
                 .delegate()
                 .channel_member_ids(channel_id.to_string())
                 .await;
@@ -60,7 +60,7 @@ async fn deliver(core: &HubCore, event: &WebSocketEvent) {
             members
         }
         Audience::Team(team_id) => {
-            let members = core.delegate().team_member_ids(team_id.to_string()).await;
+            let members = hub.delegate().team_member_ids(team_id.to_string()).await;
             if members.is_none() {
                 debug!(team_id, event = %event.event, "no members for team, event dropped");
                 return;
@@ -72,7 +72,7 @@ async fn deliver(core: &HubCore, event: &WebSocketEvent) {
 
     // Serialized at most once, and only if someone on this node receives it, or it may have to
     // be given to a connection resumed here later (see `continuity::recent`).
-    let recent = core.recent().filter(|_| !event.is_droppable());
+    let recent = hub.recent().filter(|_| !event.is_droppable());
     let mut prepared: Option<Arc<PreparedEvent>> =
         recent.map(|_| Arc::new(PreparedEvent::new(event)));
     let mut overflowed: Vec<Arc<ConnectionHandle>> = Vec::new();
@@ -82,7 +82,7 @@ async fn deliver(core: &HubCore, event: &WebSocketEvent) {
     let trace_queued = tracing::enabled!(tracing::Level::TRACE);
     let mut queued_to: Vec<String> = Vec::new();
     {
-        let registry = core.registry();
+        let registry = hub.registry();
         registry.for_each_recipient(&event.broadcast, members.as_deref(), |handle| {
             let prepared = prepared.get_or_insert_with(|| Arc::new(PreparedEvent::new(event)));
             match handle.queue().offer(prepared) {
@@ -116,7 +116,7 @@ async fn deliver(core: &HubCore, event: &WebSocketEvent) {
             user_id = %handle.user_id(),
             "parked websocket connection over its queue limit, its client will resync"
         );
-        core.forget_parked(&handle);
+        hub.forget_parked(&handle);
     }
 }
 

@@ -38,7 +38,7 @@ use std::time::Duration;
 use tokio::time::{sleep, Instant};
 use tracing::debug;
 
-use super::core::HubCore;
+use super::state::HubState;
 use crate::connection::ConnectionHandle;
 use crate::continuity::overlap::Overlap;
 use crate::continuity::parking::Parked;
@@ -73,21 +73,21 @@ pub(crate) enum Attached {
 /// Finds the state of `connection_id` for a client of `identity` that expects
 /// `sequence_number` next.
 pub(crate) async fn attach(
-    core: &HubCore,
+    hub: &HubState,
     identity: &ConnectionIdentity,
     connection_id: String,
     sequence_number: i64,
 ) -> Attached {
-    if is_stale(core, identity, &connection_id, sequence_number) {
+    if is_stale(hub, identity, &connection_id, sequence_number) {
         return Attached::Fresh { superseded: None };
     }
     let Some(Parked {
         handle,
         state,
         overlap,
-    }) = take_local(core, identity, &connection_id).await
+    }) = take_local(hub, identity, &connection_id).await
     else {
-        return attach_from_elsewhere(core, identity, connection_id, sequence_number).await;
+        return attach_from_elsewhere(hub, identity, connection_id, sequence_number).await;
     };
     match state.events_since(sequence_number) {
         Some(replay) => {
@@ -115,7 +115,7 @@ pub(crate) async fn attach(
 
 /// Registers the connection here, then asks the continuity where its state is.
 async fn attach_from_elsewhere(
-    core: &HubCore,
+    hub: &HubState,
     identity: &ConnectionIdentity,
     connection_id: String,
     sequence_number: i64,
@@ -123,10 +123,10 @@ async fn attach_from_elsewhere(
     let handle = ConnectionHandle::continued(
         connection_id.clone(),
         identity.clone(),
-        core.config().send_queue_size,
-        core.config().parked_queue_size,
+        hub.config().send_queue_size,
+        hub.config().parked_queue_size,
     );
-    let Some(registered_at) = core.register_marked(&handle) else {
+    let Some(registered_at) = hub.register_marked(&handle) else {
         return Attached::Refused;
     };
     let request = ResumeRequest {
@@ -135,7 +135,7 @@ async fn attach_from_elsewhere(
         session_id: identity.session_id.clone(),
         sequence_number,
     };
-    match core.resume_elsewhere(request).await {
+    match hub.resume_elsewhere(request).await {
         ResumeSource::HandedOver {
             sent,
             queued,
@@ -163,7 +163,7 @@ async fn attach_from_elsewhere(
                 .collect();
             let late = match &received {
                 Some(received) => {
-                    missed_meanwhile(core, &handle, registered_at, received, &handed_over)
+                    missed_meanwhile(hub, &handle, registered_at, received, &handed_over)
                 }
                 None => Vec::new(),
             };
@@ -221,13 +221,13 @@ async fn attach_from_elsewhere(
 /// it, that its client does not hold and the old node had not queued for it (`handed_over`):
 /// the old node would have queued it after letting the connection go (see `continuity::recent`).
 fn missed_meanwhile(
-    core: &HubCore,
+    hub: &HubState,
     handle: &ConnectionHandle,
     registered_at: u64,
     received: &ReceivedChanges,
     handed_over: &[&PreparedEvent],
 ) -> Vec<Arc<PreparedEvent>> {
-    let Some(recent) = core.recent() else {
+    let Some(recent) = hub.recent() else {
         return Vec::new();
     };
     let mut known: HashSet<&str> = received.keys.iter().map(String::as_str).collect();
@@ -244,7 +244,7 @@ fn missed_meanwhile(
 /// to another node where its client reconnected: the frames sent from `request.sequence_number`
 /// on and the events queued (what the client received before is for the asking node's
 /// continuity to tell its hub). The connection is gone from this node afterwards.
-pub(crate) async fn hand_over(core: &HubCore, request: &ResumeRequest) -> ResumeSource {
+pub(crate) async fn hand_over(hub: &HubState, request: &ResumeRequest) -> ResumeSource {
     let identity = ConnectionIdentity {
         user_id: request.user_id.clone(),
         session_id: request.session_id.clone(),
@@ -252,7 +252,7 @@ pub(crate) async fn hand_over(core: &HubCore, request: &ResumeRequest) -> Resume
         expires_at: 0,
     };
     if is_stale(
-        core,
+        hub,
         &identity,
         &request.connection_id,
         request.sequence_number,
@@ -263,15 +263,15 @@ pub(crate) async fn hand_over(core: &HubCore, request: &ResumeRequest) -> Resume
         handle,
         state,
         mut overlap,
-    }) = take_local(core, &identity, &request.connection_id).await
+    }) = take_local(hub, &identity, &request.connection_id).await
     else {
         return ResumeSource::Unknown;
     };
     // Unregistered first: from here on, events reach only the connection's new node.
-    core.unregister_handed_over(&handle);
+    hub.unregister_handed_over(&handle);
     let Some(sent) = state.events_since(request.sequence_number) else {
         debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), "parked websocket lacks frames the client missed, not handed over");
-        core.unregister(&handle);
+        hub.unregister(&handle);
         return ResumeSource::Lost;
     };
     // A connection that parked while skipping events its frames had announced (it was just
@@ -302,12 +302,12 @@ pub(crate) async fn hand_over(core: &HubCore, request: &ResumeRequest) -> Resume
 /// elsewhere. Taking the connection over would replay from there, frames the client holds.
 /// The attempt's client, if still listening, gets a fresh connection.
 fn is_stale(
-    core: &HubCore,
+    hub: &HubState,
     identity: &ConnectionIdentity,
     connection_id: &str,
     sequence_number: i64,
 ) -> bool {
-    let acknowledged = core.acknowledged_next_seq(connection_id, identity);
+    let acknowledged = hub.acknowledged_next_seq(connection_id, identity);
     let stale = acknowledged.is_some_and(|next_seq| sequence_number < next_seq);
     if stale {
         debug!(%connection_id, sequence_number, ?acknowledged, "stale websocket resume refused");
@@ -318,20 +318,20 @@ fn is_stale(
 /// The parked connection `connection_id` of this session on this node, closing it first if
 /// its socket still looks open.
 async fn take_local(
-    core: &HubCore,
+    hub: &HubState,
     identity: &ConnectionIdentity,
     connection_id: &str,
 ) -> Option<Parked> {
-    if let Some(found) = core.unpark(connection_id, identity) {
+    if let Some(found) = hub.unpark(connection_id, identity) {
         return Some(found);
     }
-    if !core.close_for_takeover(connection_id, identity) {
+    if !hub.close_for_takeover(connection_id, identity) {
         return None;
     }
     let deadline = Instant::now() + TAKEOVER_TIMEOUT;
     while Instant::now() < deadline {
         sleep(Duration::from_millis(5)).await;
-        if let Some(found) = core.unpark(connection_id, identity) {
+        if let Some(found) = hub.unpark(connection_id, identity) {
             return Some(found);
         }
     }

@@ -20,8 +20,8 @@ use serde_json::Value;
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use tracing::debug;
 
-use super::core::HubCore;
 use super::resume::{self, Attached};
+use super::state::HubState;
 use crate::connection::{close_code, ConnectionHandle};
 use crate::continuity::overlap::Overlap;
 use crate::continuity::parking::Parked;
@@ -55,18 +55,18 @@ enum Ending {
 }
 
 pub(crate) async fn serve(
-    core: &HubCore,
+    hub: &HubState,
     mut socket: WebSocket,
     identity: Option<ConnectionIdentity>,
     resume: Option<(String, i64)>,
 ) {
-    if !core.is_accepting() {
+    if !hub.is_accepting() {
         finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
         return;
     }
     let (identity, challenge_seq) = match identity {
         Some(identity) => (identity, None),
-        None => match wait_for_challenge(core, &mut socket).await {
+        None => match wait_for_challenge(hub, &mut socket).await {
             Ok((identity, seq)) => (identity, Some(seq)),
             Err(ending) => {
                 finish(&mut socket, ending).await;
@@ -80,7 +80,7 @@ pub(crate) async fn serve(
     }
     let attached = match resume {
         Some((connection_id, sequence_number)) => {
-            resume::attach(core, &identity, connection_id, sequence_number).await
+            resume::attach(hub, &identity, connection_id, sequence_number).await
         }
         None => Attached::Fresh { superseded: None },
     };
@@ -96,18 +96,18 @@ pub(crate) async fn serve(
             let handle = ConnectionHandle::new(
                 state.connection_id().to_string(),
                 identity,
-                core.config().send_queue_size,
-                core.config().parked_queue_size,
+                hub.config().send_queue_size,
+                hub.config().parked_queue_size,
             );
-            let registered = core.register(&handle);
+            let registered = hub.register(&handle);
             if let Some(superseded) = superseded {
-                core.unregister(&superseded);
+                hub.unregister(&superseded);
             }
             if !registered {
                 finish(&mut socket, Ending::Close(close_code::GOING_AWAY)).await;
                 return;
             }
-            let hello = Arc::new(PreparedEvent::new(&hello_event(core.config(), &handle)));
+            let hello = Arc::new(PreparedEvent::new(&hello_event(hub.config(), &handle)));
             let greeting = vec![(state.number(Arc::clone(&hello)), hello)];
             (handle, state, greeting, Overlap::none())
         }
@@ -118,7 +118,7 @@ pub(crate) async fn serve(
     };
     debug!(connection_id = %handle.connection_id(), user_id = %handle.user_id(), "websocket connected");
     let ending = run(
-        core,
+        hub,
         &mut socket,
         &handle,
         &mut state,
@@ -128,13 +128,13 @@ pub(crate) async fn serve(
     )
     .await;
     if is_resumable(ending) {
-        core.park(Parked {
+        hub.park(Parked {
             handle: Arc::clone(&handle),
             state,
             overlap,
         });
     } else {
-        core.unregister(&handle);
+        hub.unregister(&handle);
     }
     debug!(connection_id = %handle.connection_id(), ?ending, "websocket closed");
     finish(&mut socket, ending).await;
@@ -152,10 +152,10 @@ fn is_resumable(ending: Ending) -> bool {
 /// Waits for a valid `authentication_challenge`. Returns the identity and the request's seq,
 /// or how to end the connection.
 async fn wait_for_challenge(
-    core: &HubCore,
+    hub: &HubState,
     socket: &mut WebSocket,
 ) -> Result<(ConnectionIdentity, i64), Ending> {
-    let deadline = Instant::now() + core.config().unauthenticated_timeout;
+    let deadline = Instant::now() + hub.config().unauthenticated_timeout;
     loop {
         let received = match timeout_at(deadline, socket.recv()).await {
             Err(_elapsed) => {
@@ -193,7 +193,7 @@ async fn wait_for_challenge(
             return Err(Ending::Close(close_code::POLICY_VIOLATION));
         };
         // Bounded by the same deadline: an unauthenticated socket never outlives it.
-        match timeout_at(deadline, core.delegate().authenticate(token.to_string())).await {
+        match timeout_at(deadline, hub.delegate().authenticate(token.to_string())).await {
             Ok(Some(identity)) => return Ok((identity, request.seq)),
             Ok(None) => {
                 debug!("authentication challenge with an invalid token");
@@ -214,7 +214,7 @@ struct PendingAction {
 /// The authenticated life of a connection: `greeting` (`hello`, or the frames a resumed
 /// client missed), then events, replies and pings.
 async fn run(
-    core: &HubCore,
+    hub: &HubState,
     socket: &mut WebSocket,
     handle: &ConnectionHandle,
     state: &mut ConnectionState,
@@ -222,9 +222,9 @@ async fn run(
     overlap: &mut Overlap,
     challenge_seq: Option<i64>,
 ) -> Ending {
-    let config = core.config();
+    let config = hub.config();
 
-    if let Err(ending) = write_events(core, socket, handle, state, &greeting).await {
+    if let Err(ending) = write_events(hub, socket, handle, state, &greeting).await {
         return ending;
     }
     // Learn soon what the client holds: a stale attempt of the same client to resume from
@@ -285,10 +285,10 @@ async fn run(
                         None
                     };
                 }
-                if let Err(ending) = write_events(core, socket, handle, state, &numbered).await {
+                if let Err(ending) = write_events(hub, socket, handle, state, &numbered).await {
                     return ending;
                 }
-                if core.checkpoints().is_none() || !probes.due(state.next_seq()) {
+                if hub.checkpoints().is_none() || !probes.due(state.next_seq()) {
                     continue;
                 }
                 probes.extra_ping(state.next_seq())
@@ -298,7 +298,7 @@ async fn run(
                 match inbound {
                     None | Some(Err(_)) => return Ending::Broken,
                     Some(Ok(Message::Close(_))) => return Ending::ClientClosed,
-                    Some(Ok(Message::Text(text))) => match route_request(core, handle, &text) {
+                    Some(Ok(Message::Text(text))) => match route_request(hub, handle, &text) {
                         Routed::Ignore => continue,
                         Routed::Reply(response) => response_message(&response),
                         Routed::Delegate(action) => {
@@ -312,7 +312,7 @@ async fn run(
                                 answered.next_seq,
                                 answered.sent_at - config.change_delivery_bound.as_millis() as i64,
                             );
-                            if let Some(checkpoints) = core.checkpoints() {
+                            if let Some(checkpoints) = hub.checkpoints() {
                                 checkpoints.acknowledge(handle, state.next_seq());
                             }
                         }
@@ -347,7 +347,7 @@ fn poll_pending(
 /// Writes numbered events, once the other nodes have been told about them (when this node
 /// keeps them informed, see `continuity::checkpoint`).
 async fn write_events(
-    core: &HubCore,
+    hub: &HubState,
     socket: &mut WebSocket,
     handle: &ConnectionHandle,
     state: &ConnectionState,
@@ -356,7 +356,7 @@ async fn write_events(
     if events.is_empty() {
         return Ok(());
     }
-    if let Some(checkpoints) = core.checkpoints() {
+    if let Some(checkpoints) = hub.checkpoints() {
         let frames = events.iter().map(|(seq, event)| (*seq, event.as_ref()));
         let epoch = checkpoints.record(handle, frames, state.next_seq());
         tokio::select! {
@@ -429,7 +429,7 @@ enum Routed {
     Delegate(PendingAction),
 }
 
-fn route_request(core: &HubCore, handle: &ConnectionHandle, text: &str) -> Routed {
+fn route_request(hub: &HubState, handle: &ConnectionHandle, text: &str) -> Routed {
     let Some(request) = parse_request(text) else {
         return Routed::Ignore;
     };
@@ -443,7 +443,7 @@ fn route_request(core: &HubCore, handle: &ConnectionHandle, text: &str) -> Route
         actions::PING => Routed::Reply(WebSocketResponse::ok(seq, Some(pong_data()))),
         _ => Routed::Delegate(PendingAction {
             seq,
-            reply: core.delegate().handle_action(
+            reply: hub.delegate().handle_action(
                 handle.identity().clone(),
                 handle.connection_id().to_string(),
                 request,

@@ -18,7 +18,7 @@ use crate::delegate::{ConnectionIdentity, HubDelegate};
 use crate::presence::PresenceRegistry;
 use crate::registry::Registry;
 
-pub(crate) struct HubCore {
+pub(crate) struct HubState {
     config: HubConfig,
     delegate: Arc<dyn HubDelegate>,
     /// Set once, after the hub is built (see `Hub::set_continuity`).
@@ -33,13 +33,13 @@ pub(crate) struct HubCore {
     recent: Option<RecentChanges>,
 }
 
-impl HubCore {
+impl HubState {
     pub(crate) fn new(config: HubConfig, delegate: Arc<dyn HubDelegate>) -> Self {
         let checkpoints = config
             .checkpoint_interval
             .map(|_| CheckpointLog::new(config.pong_timeout + config.change_delivery_bound));
         let recent = config.checkpoint_interval.map(|_| RecentChanges::new());
-        HubCore {
+        HubState {
             connections: PresenceRegistry::new(Arc::clone(&delegate)),
             parking: ParkingLot::new(config.max_parked_connections),
             checkpoints,
@@ -106,7 +106,7 @@ impl HubCore {
         self.register_marked(handle).is_some()
     }
 
-    /// [`HubCore::register`], returning the `RecentChanges::mark` at the moment the
+    /// [`HubState::register`], returning the `RecentChanges::mark` at the moment the
     /// connection was registered (0 without `recent`); None when the hub is shutting down.
     pub(crate) fn register_marked(&self, handle: &Arc<ConnectionHandle>) -> Option<u64> {
         self.connections.register(handle, || {
