@@ -3,7 +3,9 @@
 use crate::post_order::PREVIOUS_POST_AT;
 use crate::{App, AppInner};
 use chorus_model::{AppError, Post, WebSocketEvent, WebSocketRequest};
-use chorus_realtime::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
+use chorus_realtime::{
+    ActionError, ConnectionIdentity, Continuity, HubDelegate, ResumeRequest, ResumeSource,
+};
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
@@ -39,7 +41,8 @@ impl App {
     }
 }
 
-/// What the hub asks of the app. Holds a weak reference: the app owns the hub.
+/// What the hub asks of the app, and (until the `relay` crate takes it over) how it resumes
+/// and checkpoints across nodes. Holds a weak reference: the app owns the hub.
 pub(crate) struct HubBridge {
     pub(crate) app: Weak<AppInner>,
 }
@@ -74,17 +77,19 @@ impl HubDelegate for HubBridge {
         identity: ConnectionIdentity,
         _connection_id: String,
         request: WebSocketRequest,
-    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, AppError>> {
+    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, ActionError>> {
         let app = self.app();
         Box::pin(async move {
             let Some(app) = app else {
-                return Err(AppError::new(
+                return Err(ActionError::new(
                     503,
                     "api.server.shutting_down",
                     "The server is shutting down.",
                 ));
             };
-            app.handle_websocket_action(identity, request).await
+            app.handle_websocket_action(identity, request)
+                .await
+                .map_err(action_error)
         })
     }
 
@@ -99,7 +104,9 @@ impl HubDelegate for HubBridge {
             tokio::spawn(async move { app.set_offline_if_unconnected(&user_id).await });
         }
     }
+}
 
+impl Continuity for HubBridge {
     fn checkpoint(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
         if let Some(app) = self.app() {
             app.send_checkpoints(batch);
@@ -114,5 +121,15 @@ impl HubDelegate for HubBridge {
                 None => ResumeSource::Unknown,
             }
         })
+    }
+}
+
+/// A failed client action as the hub replies it.
+fn action_error(error: AppError) -> ActionError {
+    ActionError {
+        id: error.id,
+        message: error.message,
+        detailed_error: error.detailed_error,
+        status_code: error.status_code,
     }
 }

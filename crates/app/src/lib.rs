@@ -128,7 +128,8 @@ impl App {
                     .then_some(rebuild::CHECKPOINT_INTERVAL),
                 ..HubConfig::default()
             };
-            let hub = Hub::new(hub_config, delegate);
+            let hub = Hub::new(hub_config, delegate.clone());
+            hub.set_continuity(delegate);
             let session_ttl = Duration::from_secs(
                 config.service_settings.session_cache_in_minutes.max(0) as u64 * 60,
             );

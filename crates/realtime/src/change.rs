@@ -3,8 +3,15 @@
 //!
 //! A [`Change`] names the change (`key`) and says when the database recorded it (`at`, the
 //! `createat`/`editat`/`deleteat` of the row, or the membership history's join or leave time,
-//! which membership events carry in `data.changed_at`). The same function reads the key of a live event
-//! and of an event rebuilt from the database, so the two compare equal by construction.
+//! which membership events carry in `data.changed_at`). The same function reads the key of a
+//! live event and of an event rebuilt from the database, so the two compare equal by
+//! construction. Keys: `posted:<id>`, `post_edited:<id>:<editat>`, `post_deleted:<id>`,
+//! `reaction_added|removed:<post>:<user>:<emoji>:<time>`, and
+//! `<membership event>:<channel or team>:<user>:<time>` for `user_added`, `user_removed`,
+//! `added_to_team`, `leave_team`, `channel_created`, `direct_added` and `group_added`.
+//!
+//! It sits at the bottom of the crate because every event is read once, when it is serialized
+//! (`frame`); checkpoints, overlaps, recent changes and drains then use what it found.
 
 use chorus_model::{event_names, WebSocketEvent, MEMBERSHIP_CHANGED_AT};
 use serde_json::Value;

@@ -1,11 +1,12 @@
-//! The hub's only way into the rest of the server.
+//! The hub's way into the rest of the server, implemented by `app`: who a token stands for,
+//! who is in a channel or team, client actions, presence. (What the hub needs across nodes is
+//! the other seam, `continuity::Continuity`.) These types are the bottom of the crate: they
+//! import nothing of it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chorus_model::{AppError, WebSocketEvent, WebSocketRequest};
-
-use crate::checkpoint::ConnectionCheckpoint;
+use chorus_model::WebSocketRequest;
 use futures_util::future::BoxFuture;
 
 /// Who is on the other end of an authenticated connection.
@@ -47,7 +48,7 @@ pub trait HubDelegate: Send + Sync + 'static {
         identity: ConnectionIdentity,
         connection_id: String,
         request: WebSocketRequest,
-    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, AppError>>;
+    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, ActionError>>;
 
     /// The first connection of a user on this node opened (status online).
     fn user_connected(&self, user_id: String);
@@ -55,92 +56,27 @@ pub trait HubDelegate: Send + Sync + 'static {
     /// The last connection of a user on this node closed (status offline, once other nodes
     /// agree).
     fn user_disconnected(&self, user_id: String);
-
-    /// Looks for a connection that is not on this node (the other nodes, the database). The
-    /// hub has already registered the connection here, so events published from now on queue
-    /// for it. A hub alone in the world knows no other place.
-    fn resume_elsewhere(&self, _request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
-        Box::pin(async { ResumeSource::Unknown })
-    }
-
-    /// What connections of this node are about to be sent (see `HubConfig::checkpoint_interval`),
-    /// for the other nodes. Called every few milliseconds from one task; must not block.
-    fn checkpoint(&self, _batch: Vec<ConnectionCheckpoint>) {}
 }
 
-/// A client asks to resume a connection this node does not have.
+/// Why a client action failed, as the FAIL reply carries it:
+/// `{"status":"FAIL","seq_reply":n,"error":{"id","message","detailed_error","status_code"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResumeRequest {
-    pub connection_id: String,
-    pub user_id: String,
-    pub session_id: String,
-    /// The next `seq` the client expects.
-    pub sequence_number: i64,
+pub struct ActionError {
+    /// Mattermost-style translation id, e.g. `api.web_socket_router.bad_seq.app_error`.
+    pub id: String,
+    pub message: String,
+    pub detailed_error: String,
+    /// The HTTP status the same failure would have on the REST API.
+    pub status_code: u16,
 }
 
-/// One event of a connection handed from one node to another: its JSON without the closing
-/// brace (as the hub serializes it, `seq` not included) and whether it may be dropped.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandedOverEvent {
-    pub open_object: String,
-    pub droppable: bool,
-}
-
-/// Where the state of a connection to resume was found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ResumeSource {
-    /// Nowhere: the client gets a new connection id and `hello`, and resyncs.
-    Unknown,
-    /// Known, but some missed frames are gone: the client must resync.
-    Lost,
-    /// Another node handed the connection over: the frames it sent from the client's
-    /// `sequence_number` on (numbered from there), the events it had queued but not sent, and
-    /// the `seq` its next frame would have had. `received`: the stored changes the client
-    /// holds already, when the delegate knows them (from the old node's checkpoints); with
-    /// them the hub also gives the client what this node delivered before the connection
-    /// came and the old node had not yet, and sends nothing it already has twice.
-    HandedOver {
-        sent: Vec<HandedOverEvent>,
-        queued: Vec<HandedOverEvent>,
-        next_seq: i64,
-        received: Option<ReceivedChanges>,
-    },
-    /// The connection's node is gone; these are the stored changes its client missed, rebuilt
-    /// from the database, in order: they continue from the client's `sequence_number`.
-    /// `received`: the changes the client holds, not sent again when this node dispatches them
-    /// late.
-    Rebuilt {
-        events: Vec<WebSocketEvent>,
-        received: ReceivedChanges,
-    },
-}
-
-impl ResumeSource {
-    /// A hand-over, told what its client holds (see [`ResumeSource::HandedOver`]); any other
-    /// source as it is.
-    pub fn with_received(self, received: Option<ReceivedChanges>) -> ResumeSource {
-        match self {
-            ResumeSource::HandedOver {
-                sent,
-                queued,
-                next_seq,
-                received: _,
-            } => ResumeSource::HandedOver {
-                sent,
-                queued,
-                next_seq,
-                received,
-            },
-            other => other,
+impl ActionError {
+    pub fn new(status_code: u16, id: impl Into<String>, message: impl Into<String>) -> Self {
+        ActionError {
+            id: id.into(),
+            message: message.into(),
+            detailed_error: String::new(),
+            status_code,
         }
     }
-}
-
-/// The stored changes a client holds, as checkpoints recorded them: every change recorded at or
-/// before `complete_after` that it was meant to receive (ms, the database row's time), and
-/// `keys` (see [`crate::Change`]) after it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ReceivedChanges {
-    pub complete_after: i64,
-    pub keys: Vec<String>,
 }

@@ -1,41 +1,67 @@
-//! The websocket hub of one node: it owns the live websocket connections on this node,
-//! authenticates them (upgrade identity or `authentication_challenge`), greets them with
-//! `hello`, answers `ping`, and delivers every published
-//! [`WebSocketEvent`](chorus_model::WebSocketEvent) to the connections its
-//! [`Broadcast`](chorus_model::Broadcast) selects, each with its own gap-free `seq`.
+//! The websocket hub of one node. It owns this node's live websocket connections: it
+//! authenticates them (the upgrade's identity or an `authentication_challenge`), greets them
+//! with `hello`, answers `ping`, pings them and closes the silent and the expired, and
+//! delivers every published [`WebSocketEvent`](chorus_model::WebSocketEvent) to the
+//! connections its [`Broadcast`](chorus_model::Broadcast) selects, each with its own gap-free
+//! `seq`, without a slow client holding anyone else up (back-pressure per connection).
 //!
-//! It deliberately knows nothing of SQL, HTTP routing, sessions or other nodes. Everything it
-//! needs from the rest of the server — checking a token, a channel's or team's members, running
-//! a client action such as `user_typing`, presence changes — goes through the [`HubDelegate`]
-//! trait, which the `app` crate implements. Events from other nodes are fed to [`Hub::publish`]
-//! exactly like local ones, so the hub does not care where an event came from.
+//! It also offers per-connection continuity hooks, which the `relay` crate uses to serve
+//! resumes across nodes: a connection whose socket ends parks here, still receiving, until its
+//! client resumes (here, or on another node that asks for it with [`Hub::hand_over`]); on
+//! clustered nodes every connection checkpoints what it is about to be sent
+//! ([`ConnectionCheckpoint`]) and the hub keeps the stored changes it dispatched lately, so a
+//! connection resumed from elsewhere misses nothing and receives nothing twice; [`change_of`]
+//! names the stored change an event announces.
 //!
-//! Code map: `hub` (the public handle, registration, presence), `registry` (who is connected,
-//! who an event is for, back-pressure per connection), `dispatch` (sharded delivery tasks that
-//! keep per-channel and per-user order), `connection` (one task per socket: auth, hello,
-//! writer with `seq`, pings), `frame` (serialize once, splice `seq` per connection, the
-//! per-connection state a resume needs), `resume` (parking, resuming here or from elsewhere),
-//! `recent` (changes dispatched lately, for what a hand-over between nodes would miss),
-//! `checkpoint` (what each connection was sent, for the other nodes), `change` (which stored
-//! change an event announces).
+//! Two seams reach the rest of the server. [`HubDelegate`], implemented by `app`: who a token
+//! stands for, a channel's or team's members, client actions such as `user_typing`, presence.
+//! [`Continuity`], given with [`Hub::set_continuity`]: where a connection this node lacks is,
+//! and where checkpoints go; a hub without one is alone in the world. Events from other nodes
+//! are fed to [`Hub::publish`] exactly like local ones. The hub must never know SQL, HTTP
+//! routing (the `api` crate upgrades the request and calls [`Hub::serve`]), sessions (a token
+//! is the delegate's to check) or the node-to-node wire format (what crosses [`Continuity`] is
+//! plain Rust; the relay puts it on the wire).
+//!
+//! Code map, bottom-up: each module imports only modules listed before it, so there are no
+//! import circles (a folder's `mod.rs` declares the modules in it, nothing more).
+//!
+//! 1. Seams and settings: `delegate` ([`HubDelegate`], [`ConnectionIdentity`],
+//!    [`ActionError`]), `config` ([`HubConfig`]), `change` (which stored change an event
+//!    announces).
+//! 2. Frames and queues: `frame` (an event serialized once, `seq` spliced in per connection;
+//!    a connection's numbering and its last 128 frames), `queue` (a connection's pending events
+//!    and back-pressure).
+//! 3. A connection: `connection` (the hub's handle of one: identity, queue, close request,
+//!    what its client acknowledged), `liveness` (pings, silence, expiry, pongs as
+//!    acknowledgements), `protocol` (requests, replies, `hello`, close reasons).
+//! 4. The registry: `registry` (who is connected, who an event is for), `presence` (the
+//!    registry behind its locks; presence callbacks in the order it changed).
+//! 5. Continuity: `continuity` (the [`Continuity`] seam and what crosses it), with `parking`,
+//!    `overlap`, `recent` and `checkpoint`.
+//! 6. The hub: `hub::state` (what the tasks share; every change of a connection's place),
+//!    `hub::dispatch` (sharded delivery, in order per channel, user or team), `hub::resume`
+//!    (attaching a reconnecting client, handing a connection over), `hub::socket` (one task per
+//!    socket), and `hub` itself ([`Hub`], the public handle).
 
 mod change;
-mod checkpoint;
+mod config;
 mod connection;
+mod continuity;
 mod delegate;
-mod dispatch;
 mod frame;
 mod hub;
-mod recent;
+mod liveness;
+mod presence;
+mod protocol;
+mod queue;
 mod registry;
-mod resume;
 
 pub use change::{change_of, Change};
-pub use checkpoint::ConnectionCheckpoint;
-pub use delegate::{
-    ConnectionIdentity, HandedOverEvent, HubDelegate, ReceivedChanges, ResumeRequest, ResumeSource,
-};
-pub use hub::{Hub, HubConfig};
+pub use config::HubConfig;
+pub use continuity::checkpoint::ConnectionCheckpoint;
+pub use continuity::{Continuity, HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource};
+pub use delegate::{ActionError, ConnectionIdentity, HubDelegate};
+pub use hub::Hub;
 
 use axum::extract::ws::WebSocketUpgrade;
 

@@ -15,10 +15,11 @@ use chorus_model::{Broadcast, WebSocketEvent};
 use tokio::sync::mpsc;
 use tracing::{debug, trace, warn};
 
-use crate::connection::close_code;
+use super::state::HubState;
+use crate::connection::{close_code, ConnectionHandle};
 use crate::frame::PreparedEvent;
-use crate::hub::Shared;
-use crate::registry::{Audience, ConnectionHandle, Offer};
+use crate::queue::Offer;
+use crate::registry::Audience;
 
 /// Which of `shard_count` dispatchers handles events with this broadcast. Events with the same
 /// routing key always land on the same shard, which is what keeps them in order.
@@ -37,19 +38,19 @@ pub(crate) fn shard_index(broadcast: &Broadcast, shard_count: usize) -> usize {
 
 /// One dispatcher: runs until the hub (the only sender) is dropped.
 pub(crate) async fn run_shard(
-    shared: Arc<Shared>,
+    hub: Arc<HubState>,
     mut events: mpsc::UnboundedReceiver<WebSocketEvent>,
 ) {
     while let Some(event) = events.recv().await {
-        deliver(&shared, &event).await;
+        deliver(&hub, &event).await;
     }
 }
 
-async fn deliver(shared: &Shared, event: &WebSocketEvent) {
+async fn deliver(hub: &HubState, event: &WebSocketEvent) {
     let members: Option<Arc<HashSet<String>>> = match Audience::of(&event.broadcast) {
         Audience::Channel(channel_id) => {
-            let members = shared
-                .delegate
+            let members = hub
+                .delegate()
                 .channel_member_ids(channel_id.to_string())
                 .await;
             if members.is_none() {
@@ -59,7 +60,7 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
             members
         }
         Audience::Team(team_id) => {
-            let members = shared.delegate.team_member_ids(team_id.to_string()).await;
+            let members = hub.delegate().team_member_ids(team_id.to_string()).await;
             if members.is_none() {
                 debug!(team_id, event = %event.event, "no members for team, event dropped");
                 return;
@@ -70,8 +71,8 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
     };
 
     // Serialized at most once, and only if someone on this node receives it, or it may have to
-    // be given to a connection resumed here later (see `recent`).
-    let recent = shared.recent.as_ref().filter(|_| !event.is_droppable());
+    // be given to a connection resumed here later (see `continuity::recent`).
+    let recent = hub.recent().filter(|_| !event.is_droppable());
     let mut prepared: Option<Arc<PreparedEvent>> =
         recent.map(|_| Arc::new(PreparedEvent::new(event)));
     let mut overflowed: Vec<Arc<ConnectionHandle>> = Vec::new();
@@ -81,11 +82,11 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
     let trace_queued = tracing::enabled!(tracing::Level::TRACE);
     let mut queued_to: Vec<String> = Vec::new();
     {
-        let registry = shared.registry.read();
+        let registry = hub.registry();
         registry.for_each_recipient(&event.broadcast, members.as_deref(), |handle| {
             let prepared = prepared.get_or_insert_with(|| Arc::new(PreparedEvent::new(event)));
-            match handle.offer(prepared) {
-                Offer::Queued if trace_queued => queued_to.push(handle.connection_id.clone()),
+            match handle.queue().offer(prepared) {
+                Offer::Queued if trace_queued => queued_to.push(handle.connection_id().to_string()),
                 Offer::Queued | Offer::Dropped => {}
                 Offer::Overflow => overflowed.push(Arc::clone(handle)),
                 Offer::Lost => lost.push(Arc::clone(handle)),
@@ -102,7 +103,7 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
     }
     for handle in overflowed {
         warn!(
-            connection_id = %handle.connection_id,
+            connection_id = %handle.connection_id(),
             user_id = %handle.user_id(),
             "websocket send queue full, closing connection"
         );
@@ -111,11 +112,11 @@ async fn deliver(shared: &Shared, event: &WebSocketEvent) {
     }
     for handle in lost {
         warn!(
-            connection_id = %handle.connection_id,
+            connection_id = %handle.connection_id(),
             user_id = %handle.user_id(),
             "parked websocket connection over its queue limit, its client will resync"
         );
-        shared.forget_parked(&handle);
+        hub.forget_parked(&handle);
     }
 }
 

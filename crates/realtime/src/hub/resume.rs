@@ -1,35 +1,50 @@
-//! Resuming a connection: a client that reconnects with `connection_id` and `sequence_number`
-//! (the next `seq` it expects, as Mattermost's clients send it) gets every frame it missed, in
-//! order and with their original `seq`, and no `hello`; then the connection carries on.
+//! Resuming a connection, Mattermost's reliable-websocket contract as its server and
+//! `@mattermost/client` implement it: the client reconnects with `connection_id` (from
+//! `hello`) and `sequence_number`, the next `seq` it expects. If every frame from that `seq` on
+//! can be delivered, they come first with their original `seq`, no `hello`, and the connection
+//! carries on with the same id; otherwise (unknown or another session's id, a `seq` ahead of
+//! what was sent or older than the 128 frames kept, state expired) the client gets a fresh
+//! connection with a new id and `hello` at `seq` 0, which makes it resync over REST: never a
+//! silent loss. A malformed id is treated as unknown (Mattermost closes the socket, and its
+//! client retries forever).
 //!
-//! The state comes from this node when the connection is parked here (or still open here on a
-//! half-open socket, which is then closed so it parks); otherwise from wherever the delegate
-//! finds it (`HubDelegate::resume_elsewhere`: another node hands its parked connection over
-//! with [`hand_over`]). When the client cannot be given every missed frame, it gets a fresh
-//! connection and `hello` with a new connection id, which tells it to resync: never a silent
-//! loss.
+//! Where the state comes from, in order:
 //!
-//! A connection resumed from elsewhere is registered here *before* it is asked for, so nothing
-//! published from then on is missed; what both places received in that moment is sent once
-//! ([`Overlap`]). Events reach the two nodes at different moments, though: with the changes the
-//! client already holds (`ReceivedChanges`, from the delegate), what this node dispatched just
-//! before the registration and the old node had not yet queued is delivered after the
-//! handed-over frames (`recent`), and what the client holds is not sent again when this node
-//! dispatches it late.
+//! - **Parked here** (`continuity::parking`): taken up again.
+//! - **Still open here, on a half-open socket**: the resume closes that socket (1001) and waits
+//!   up to 1 s for it to park. Not when the resume is stale: a client's pong records which
+//!   frames it holds (`ConnectionHandle::acknowledged_next_seq`; the server pings right after a
+//!   resume's replay and after every 64 frames, see `liveness::AckProbes`), and an attempt from
+//!   an earlier `sequence_number` — one its client gave up on in a storm, admitted late — gets a
+//!   fresh connection instead of replaying frames the client has ([`is_stale`]).
+//! - **Elsewhere** (`Continuity::resume_elsewhere`): another node hands its connection over
+//!   with [`hand_over`] (`ResumeSource::HandedOver`), or the continuity rebuilds what the client
+//!   missed from the database (`ResumeSource::Rebuilt`).
+//!
+//! A connection resumed from elsewhere is registered here *before* the continuity is asked, so
+//! nothing published from then on is missed; what both places received in that moment is sent
+//! once (`continuity::overlap`). Events reach the two nodes at different moments, though (a
+//! post held for its predecessor, a slower link), so the cut is not clean by itself: with the
+//! changes the client already holds (`ReceivedChanges`, which the continuity reads from the old
+//! node's checkpoints), what this node dispatched just before the registration and the old node
+//! had not yet queued is delivered after the handed-over frames (`continuity::recent`), and
+//! what the client holds is not sent again when this node dispatches it late. A rebuild from
+//! the database skips those too.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
 use tracing::debug;
 
-use crate::delegate::{
-    ConnectionIdentity, HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource,
-};
+use super::state::HubState;
+use crate::connection::ConnectionHandle;
+use crate::continuity::overlap::Overlap;
+use crate::continuity::parking::Parked;
+use crate::continuity::{HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource};
+use crate::delegate::ConnectionIdentity;
 use crate::frame::{ConnectionState, PreparedEvent};
-use crate::hub::Shared;
-use crate::registry::ConnectionHandle;
 
 /// How long a resume waits for a still-open connection of the same id to close and park.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -58,16 +73,21 @@ pub(crate) enum Attached {
 /// Finds the state of `connection_id` for a client of `identity` that expects
 /// `sequence_number` next.
 pub(crate) async fn attach(
-    shared: &Arc<Shared>,
+    hub: &HubState,
     identity: &ConnectionIdentity,
     connection_id: String,
     sequence_number: i64,
 ) -> Attached {
-    if is_stale(shared, identity, &connection_id, sequence_number) {
+    if is_stale(hub, identity, &connection_id, sequence_number) {
         return Attached::Fresh { superseded: None };
     }
-    let Some((handle, state, overlap)) = take_local(shared, identity, &connection_id).await else {
-        return attach_from_elsewhere(shared, identity, connection_id, sequence_number).await;
+    let Some(Parked {
+        handle,
+        state,
+        overlap,
+    }) = take_local(hub, identity, &connection_id).await
+    else {
+        return attach_from_elsewhere(hub, identity, connection_id, sequence_number).await;
     };
     match state.events_since(sequence_number) {
         Some(replay) => {
@@ -93,9 +113,9 @@ pub(crate) async fn attach(
     }
 }
 
-/// Registers the connection here, then asks the delegate where its state is.
+/// Registers the connection here, then asks the continuity where its state is.
 async fn attach_from_elsewhere(
-    shared: &Arc<Shared>,
+    hub: &HubState,
     identity: &ConnectionIdentity,
     connection_id: String,
     sequence_number: i64,
@@ -103,10 +123,10 @@ async fn attach_from_elsewhere(
     let handle = ConnectionHandle::continued(
         connection_id.clone(),
         identity.clone(),
-        shared.config.send_queue_size,
-        shared.config.parked_queue_size,
+        hub.config().send_queue_size,
+        hub.config().parked_queue_size,
     );
-    let Some(registered_at) = shared.register_marked(&handle) else {
+    let Some(registered_at) = hub.register_marked(&handle) else {
         return Attached::Refused;
     };
     let request = ResumeRequest {
@@ -115,7 +135,7 @@ async fn attach_from_elsewhere(
         session_id: identity.session_id.clone(),
         sequence_number,
     };
-    match shared.delegate.resume_elsewhere(request).await {
+    match hub.resume_elsewhere(request).await {
         ResumeSource::HandedOver {
             sent,
             queued,
@@ -132,9 +152,10 @@ async fn attach_from_elsewhere(
             let sent: Vec<(i64, Arc<PreparedEvent>)> = sent
                 .into_iter()
                 .enumerate()
-                .map(|(index, event)| (sequence_number + index as i64, prepared(event)))
+                .map(|(index, event)| (sequence_number + index as i64, event.prepare()))
                 .collect();
-            let queued: Vec<Arc<PreparedEvent>> = queued.into_iter().map(prepared).collect();
+            let queued: Vec<Arc<PreparedEvent>> =
+                queued.into_iter().map(HandedOverEvent::prepare).collect();
             let handed_over: Vec<&PreparedEvent> = sent
                 .iter()
                 .map(|(_, event)| event.as_ref())
@@ -142,7 +163,7 @@ async fn attach_from_elsewhere(
                 .collect();
             let late = match &received {
                 Some(received) => {
-                    missed_meanwhile(shared, &handle, registered_at, received, &handed_over)
+                    missed_meanwhile(hub, &handle, registered_at, received, &handed_over)
                 }
                 None => Vec::new(),
             };
@@ -198,15 +219,15 @@ async fn attach_from_elsewhere(
 
 /// What this node dispatched before the connection was registered here (`registered_at`), for
 /// it, that its client does not hold and the old node had not queued for it (`handed_over`):
-/// the old node would have queued it after letting the connection go (see `recent`).
+/// the old node would have queued it after letting the connection go (see `continuity::recent`).
 fn missed_meanwhile(
-    shared: &Shared,
+    hub: &HubState,
     handle: &ConnectionHandle,
     registered_at: u64,
     received: &ReceivedChanges,
     handed_over: &[&PreparedEvent],
 ) -> Vec<Arc<PreparedEvent>> {
-    let Some(recent) = &shared.recent else {
+    let Some(recent) = hub.recent() else {
         return Vec::new();
     };
     let mut known: HashSet<&str> = received.keys.iter().map(String::as_str).collect();
@@ -219,18 +240,11 @@ fn missed_meanwhile(
     recent.missed_by(handle, registered_at, received.complete_after, &known)
 }
 
-fn prepared(event: HandedOverEvent) -> Arc<PreparedEvent> {
-    Arc::new(PreparedEvent::from_open_object(
-        event.open_object,
-        event.droppable,
-    ))
-}
-
 /// Gives up a connection parked on this node (or closes and then gives up one still open here)
 /// to another node where its client reconnected: the frames sent from `request.sequence_number`
-/// on and the events queued (what the client received before is for the asking node's delegate
-/// to tell its hub). The connection is gone from this node afterwards.
-pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> ResumeSource {
+/// on and the events queued (what the client received before is for the asking node's
+/// continuity to tell its hub). The connection is gone from this node afterwards.
+pub(crate) async fn hand_over(hub: &HubState, request: &ResumeRequest) -> ResumeSource {
     let identity = ConnectionIdentity {
         user_id: request.user_id.clone(),
         session_id: request.session_id.clone(),
@@ -238,45 +252,48 @@ pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> 
         expires_at: 0,
     };
     if is_stale(
-        shared,
+        hub,
         &identity,
         &request.connection_id,
         request.sequence_number,
     ) {
         return ResumeSource::Lost;
     }
-    let Some((handle, state, mut overlap)) =
-        take_local(shared, &identity, &request.connection_id).await
+    let Some(Parked {
+        handle,
+        state,
+        mut overlap,
+    }) = take_local(hub, &identity, &request.connection_id).await
     else {
         return ResumeSource::Unknown;
     };
     // Unregistered first: from here on, events reach only the connection's new node.
-    shared.unregister_handed_over(&handle);
+    hub.unregister_handed_over(&handle);
     let Some(sent) = state.events_since(request.sequence_number) else {
         debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), "parked websocket lacks frames the client missed, not handed over");
-        shared.unregister(&handle);
+        hub.unregister(&handle);
         return ResumeSource::Lost;
     };
     // A connection that parked while skipping events its frames had announced (it was just
     // resumed here, then its client gave up on that attempt) must not hand them over again.
     let queued: Vec<Arc<PreparedEvent>> = handle
-        .take_queued()
+        .queue()
+        .take_all()
         .into_iter()
         .filter(|event| !overlap.skips(event))
         .collect();
     debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, next_seq = state.next_seq(), sent = sent.len(), queued = queued.len(), "websocket handed over to another node");
     ResumeSource::HandedOver {
-        sent: sent.iter().map(|(_, event)| handed_over(event)).collect(),
-        queued: queued.iter().map(|event| handed_over(event)).collect(),
+        sent: sent
+            .iter()
+            .map(|(_, event)| HandedOverEvent::of(event))
+            .collect(),
+        queued: queued
+            .iter()
+            .map(|event| HandedOverEvent::of(event))
+            .collect(),
         next_seq: state.next_seq(),
         received: None,
-    }
-}
-
-fn handed_over(event: &PreparedEvent) -> HandedOverEvent {
-    HandedOverEvent {
-        open_object: event.open_object().to_string(),
-        droppable: event.is_droppable(),
     }
 }
 
@@ -285,12 +302,12 @@ fn handed_over(event: &PreparedEvent) -> HandedOverEvent {
 /// elsewhere. Taking the connection over would replay from there, frames the client holds.
 /// The attempt's client, if still listening, gets a fresh connection.
 fn is_stale(
-    shared: &Shared,
+    hub: &HubState,
     identity: &ConnectionIdentity,
     connection_id: &str,
     sequence_number: i64,
 ) -> bool {
-    let acknowledged = shared.acknowledged_next_seq(connection_id, identity);
+    let acknowledged = hub.acknowledged_next_seq(connection_id, identity);
     let stale = acknowledged.is_some_and(|next_seq| sequence_number < next_seq);
     if stale {
         debug!(%connection_id, sequence_number, ?acknowledged, "stale websocket resume refused");
@@ -301,90 +318,22 @@ fn is_stale(
 /// The parked connection `connection_id` of this session on this node, closing it first if
 /// its socket still looks open.
 async fn take_local(
-    shared: &Arc<Shared>,
+    hub: &HubState,
     identity: &ConnectionIdentity,
     connection_id: &str,
-) -> Option<(Arc<ConnectionHandle>, ConnectionState, Overlap)> {
-    if let Some(found) = shared.unpark(connection_id, identity) {
+) -> Option<Parked> {
+    if let Some(found) = hub.unpark(connection_id, identity) {
         return Some(found);
     }
-    if !shared.close_for_takeover(connection_id, identity) {
+    if !hub.close_for_takeover(connection_id, identity) {
         return None;
     }
     let deadline = Instant::now() + TAKEOVER_TIMEOUT;
     while Instant::now() < deadline {
         sleep(Duration::from_millis(5)).await;
-        if let Some(found) = shared.unpark(connection_id, identity) {
+        if let Some(found) = hub.unpark(connection_id, identity) {
             return Some(found);
         }
     }
     None
-}
-
-/// Events a resumed connection must not send twice: the ones handed over with it (or rebuilt
-/// from the database) that may also reach its new queue, because they were published while
-/// both the old and the new place of the connection were receiving. An event is known by the
-/// stored change it announces, else by its JSON; each key is skipped once, within a short
-/// window.
-#[derive(Debug, Default)]
-pub(crate) struct Overlap {
-    keys: HashMap<Box<str>, usize>,
-    until: Option<Instant>,
-}
-
-/// Long enough for any event published before the handover to have reached this node.
-const OVERLAP_WINDOW: Duration = Duration::from_secs(10);
-
-impl Overlap {
-    pub(crate) fn none() -> Self {
-        Overlap::default()
-    }
-
-    pub(crate) fn of<'a>(events: impl IntoIterator<Item = &'a PreparedEvent>) -> Self {
-        let mut keys: HashMap<Box<str>, usize> = HashMap::new();
-        for event in events {
-            *keys.entry(overlap_key(event).into()).or_default() += 1;
-        }
-        Overlap {
-            keys,
-            until: Some(Instant::now() + OVERLAP_WINDOW),
-        }
-    }
-
-    /// Also skips, once each, the events announcing these changes (the client holds them).
-    pub(crate) fn also_skip<'a>(&mut self, change_keys: impl IntoIterator<Item = &'a str>) {
-        for key in change_keys {
-            *self.keys.entry(key.into()).or_default() += 1;
-        }
-        if !self.keys.is_empty() && self.until.is_none() {
-            self.until = Some(Instant::now() + OVERLAP_WINDOW);
-        }
-    }
-
-    /// Whether `event` was already handed over (and so is not sent again).
-    pub(crate) fn skips(&mut self, event: &PreparedEvent) -> bool {
-        if self.keys.is_empty() {
-            return false;
-        }
-        if self.until.is_some_and(|until| Instant::now() >= until) {
-            self.keys = HashMap::new();
-            return false;
-        }
-        let key = overlap_key(event);
-        let Some(count) = self.keys.get_mut(key) else {
-            return false;
-        };
-        *count -= 1;
-        if *count == 0 {
-            self.keys.remove(key);
-        }
-        true
-    }
-}
-
-fn overlap_key(event: &PreparedEvent) -> &str {
-    match event.change() {
-        Some(change) => &change.key,
-        None => event.open_object(),
-    }
 }

@@ -6,8 +6,11 @@
 //! before the connection was registered here (not queuing it for the connection) while the old
 //! node had not queued it yet (and no longer will once it let the connection go): the client
 //! would silently miss it. Knowing which changes the client already holds
-//! ([`ReceivedChanges`](crate::ReceivedChanges)), [`RecentChanges::missed_by`] finds those
+//! (`ReceivedChanges`), [`RecentChanges::missed_by`] finds those
 //! events, and the resume delivers them after the handed-over ones.
+//!
+//! Only on clustered nodes: the changes dispatched in the last 10 s, with their audience, at
+//! most 20 000.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -17,8 +20,9 @@ use chorus_model::Broadcast;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use crate::connection::ConnectionHandle;
 use crate::frame::PreparedEvent;
-use crate::registry::{is_for, ConnectionHandle};
+use crate::registry::is_for;
 
 /// How long a dispatched change is kept: far longer than an event takes to reach every node
 /// (a post held for its predecessor waits half a second before that one is read from the

@@ -1,14 +1,34 @@
 //! Checkpoints: what every connection of this node has been sent, told to the other nodes
 //! *before* the frames go out, so that if this node dies its peers know every `seq` a client
-//! may hold and which stored changes those frames announced.
+//! may hold and which stored changes those frames announced — enough for the continuity to
+//! rebuild what the client missed from the database, or to tell a hand-over what it holds.
 //!
-//! Writers record their frames here ([`CheckpointLog::record`]) and wait for the next flush
-//! (every `HubConfig::checkpoint_interval`, about 2 ms) before writing them; the flush hands
-//! one [`ConnectionCheckpoint`] per connection that wrote to the delegate, which sends it to
-//! the peers. A connection that ends for good is flushed as `gone`.
+//! On a clustered node (`HubConfig::checkpoint_interval` set, 2 ms in `app`) every writer
+//! records the frames it is about to write ([`CheckpointLog::record`]) and waits for the next
+//! flush before writing them; writers batch up to 64 queued events per wait. A flush hands one
+//! [`ConnectionCheckpoint`] per connection that wrote (or whose client answered a ping) to
+//! `Continuity::checkpoint`, which sends it to the peers. A checkpoint carries, per connection:
+//!
+//! - user, session, `first_seq` (peers forget what they knew from there on; 0, the `hello`,
+//!   starts a new record) and `next_seq`;
+//! - a *horizon*: every stored change recorded at or before it that the connection was meant
+//!   to receive has reached its client, `max(start, now − (pong timeout + change delivery
+//!   bound), last answered ping − change delivery bound)`. The bound
+//!   (`HubConfig::change_delivery_bound`, 30 s) is how late after its timestamp a change's
+//!   frame may be written. Pings double as acknowledgements: a client answers a ping only after
+//!   reading the frames before it, so besides the 60 s liveness ping a connection that wrote 64
+//!   frames pings again, at most every 2 s (`liveness::AckProbes`), and a pong moves the
+//!   horizon even if no frame follows ([`CheckpointLog::acknowledge`]). The horizon of a busy
+//!   connection so trails by about 32 s;
+//! - `(seq, change)` of the frames that announced a stored change (`change::change_of`: key
+//!   and database time);
+//! - the `seq` of frames that matter but cannot be rebuilt (`channel_updated`, …);
+//! - `gone`, when the connection ended for good (or was superseded).
+//!
+//! What the peers keep of these (their book and its bounds) is the continuity's business, not
+//! the hub's. Cost: see the `checkpoint_overhead` benchmark in `tests/it/checkpoint.rs`.
 
 use std::collections::HashMap;
-use std::sync::Weak;
 use std::time::Duration;
 
 use chorus_model::now_millis;
@@ -16,9 +36,8 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::change::Change;
+use crate::connection::ConnectionHandle;
 use crate::frame::PreparedEvent;
-use crate::hub::Shared;
-use crate::registry::ConnectionHandle;
 
 /// What one connection sent since the last flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,11 +90,11 @@ impl Pending {
         next_seq: i64,
     ) -> &mut ConnectionCheckpoint {
         self.batch
-            .entry(handle.connection_id.clone())
+            .entry(handle.connection_id().to_string())
             .or_insert_with(|| ConnectionCheckpoint {
-                connection_id: handle.connection_id.clone(),
-                user_id: handle.identity.user_id.clone(),
-                session_id: handle.identity.session_id.clone(),
+                connection_id: handle.connection_id().to_string(),
+                user_id: handle.user_id().to_string(),
+                session_id: handle.session_id().to_string(),
                 horizon,
                 first_seq: next_seq,
                 next_seq,
@@ -150,39 +169,27 @@ impl CheckpointLog {
         checkpoint.gone = true;
     }
 
-    /// Waits until the flush `epoch` has been handed to the delegate.
+    /// Waits until the flush `epoch` has been handed on.
     pub(crate) async fn flushed(&self, epoch: u64) {
         let mut flushed = self.flushed.subscribe();
         // Fails only if the sender is gone, which it is not while `self` lives.
         let _ = flushed.wait_for(|done| *done >= epoch).await;
     }
 
-    fn take(&self) -> (u64, Vec<ConnectionCheckpoint>) {
-        let mut pending = self.pending.lock();
-        let epoch = pending.epoch;
-        pending.epoch += 1;
-        let batch = std::mem::take(&mut pending.batch);
-        (epoch, batch.into_values().collect())
-    }
-}
-
-/// Runs until the hub is dropped: every `interval`, hands what was recorded to the delegate,
-/// then lets the writers waiting for it go.
-pub(crate) async fn run_flusher(shared: Weak<Shared>, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let Some(shared) = shared.upgrade() else {
-            return;
+    /// Hands what was recorded since the last flush to `send` (when anything was), then lets
+    /// the writers waiting for this flush go. The hub calls this every
+    /// `HubConfig::checkpoint_interval`.
+    pub(crate) fn flush(&self, send: impl FnOnce(Vec<ConnectionCheckpoint>)) {
+        let (epoch, batch) = {
+            let mut pending = self.pending.lock();
+            let epoch = pending.epoch;
+            pending.epoch += 1;
+            let batch = std::mem::take(&mut pending.batch);
+            (epoch, batch.into_values().collect::<Vec<_>>())
         };
-        let Some(log) = shared.checkpoints.as_ref() else {
-            return;
-        };
-        let (epoch, batch) = log.take();
         if !batch.is_empty() {
-            shared.delegate.checkpoint(batch);
+            send(batch);
         }
-        log.flushed.send_replace(epoch);
+        self.flushed.send_replace(epoch);
     }
 }
