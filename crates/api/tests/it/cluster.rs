@@ -121,35 +121,26 @@ pub struct User {
 impl User {
     pub fn on(&self, node: &SandboxNode) -> Api {
         Api {
-            http: http_client(),
-            api_url: format!("{}/api/v4", node.base_url()),
-            token: Some(self.token.clone()),
+            client: Api::anonymous(node).client.with_token(&self.token),
         }
     }
 }
 
-/// Requests to one node, authenticated with a bearer token when there is one.
+/// Requests to one node on testkit's client, answered as raw `reqwest::Response`s: these tests
+/// stream and inspect bodies (downloads, renditions) rather than reading JSON only.
 pub struct Api {
-    pub http: reqwest::Client,
-    pub api_url: String,
-    pub token: Option<String>,
+    client: chorus_testkit::client::Api,
 }
 
 impl Api {
     pub fn anonymous(node: &SandboxNode) -> Api {
         Api {
-            http: http_client(),
-            api_url: format!("{}/api/v4", node.base_url()),
-            token: None,
+            client: chorus_testkit::client::Api::with_http(http_client(), &node.base_url()),
         }
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.http.request(method, format!("{}{path}", self.api_url));
-        match &self.token {
-            Some(token) => builder.bearer_auth(token),
-            None => builder,
-        }
+        self.client.request(method, path)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -272,32 +263,13 @@ pub async fn add_to_channel(api: &Api, channel_id: &str, user: &User) {
 }
 
 pub async fn sign_up(node: &SandboxNode, username: &str) -> User {
-    let anonymous = Api::anonymous(node);
-    expect_json(
-        anonymous
-            .post(
-                "/users",
-                json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
-            )
-            .await,
-        201,
-    )
-    .await;
-    let response = anonymous
-        .post(
-            "/users/login",
-            json!({"login_id": username, "password": PASSWORD}),
-        )
-        .await;
-    let token = response
-        .headers()
-        .get("token")
-        .and_then(|value| value.to_str().ok())
-        .expect("a Token header")
-        .to_string();
-    let body = expect_json(response, 200).await;
+    let session = Api::anonymous(node)
+        .client
+        .sign_up(username, &format!("{username}@example.com"), PASSWORD)
+        .await
+        .expect("signing up and logging in");
     User {
-        id: body["id"].as_str().expect("user id").to_string(),
-        token,
+        id: session.user_id,
+        token: session.token,
     }
 }
