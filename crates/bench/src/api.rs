@@ -1,12 +1,14 @@
-//! The few REST v4 calls the benchmarks need to set a node up: sign up and log in, create a
-//! team and channels, add members. Everything the load itself sends lives in the scenarios.
+//! The benchmarks' setup on the shared test client (chorus-testkit): users, a team, channels
+//! and memberships. What the load itself sends is measured here and in the scenarios: the
+//! post request ([`create_post`]) and a tuned HTTP client.
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use chorus_testkit::client::string_field;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub const PASSWORD: &str = "Bench-password-1";
 /// Setup requests per node in flight at once (password hashing is CPU-bound on the node).
@@ -64,38 +66,8 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
         .context("building an HTTP client")
 }
 
-/// Waits until `GET {base}/api/v4/system/ping` answers 200, for at most `timeout`.
-/// `exited` is asked between attempts and says why the server can never answer (it exited).
-pub async fn wait_for_ping(
-    base: &str,
-    timeout: Duration,
-    mut exited: impl FnMut() -> Option<String>,
-) -> Result<()> {
-    let http = http_client(Duration::from_secs(2))?;
-    let url = format!("{base}/api/v4/system/ping");
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(reason) = exited() {
-            bail!("{reason}");
-        }
-        if let Ok(response) = http.get(&url).send().await {
-            if response.status() == StatusCode::OK {
-                return Ok(());
-            }
-        }
-        if std::time::Instant::now() >= deadline {
-            bail!("{url} did not answer 200 within {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A logged-in user.
-#[derive(Clone, Debug)]
-pub struct Account {
-    pub user_id: String,
-    pub token: String,
-}
+pub type Account = chorus_testkit::client::Session;
 
 /// Who joins which channel of a [`Workspace`]; the admin (`accounts[0]`), who creates them, is
 /// in every channel.
@@ -122,17 +94,19 @@ pub struct Workspace {
     pub accounts: Vec<Account>,
 }
 
+/// The setup calls, on the shared test client.
 pub struct Api {
-    base: String,
-    http: reqwest::Client,
+    client: chorus_testkit::client::Api,
 }
 
 impl Api {
-    /// `base` is the node's `http://host:port`.
+    /// `base` is the node's (or NGINX's) `http://host:port`.
     pub fn new(base: String) -> Result<Api> {
         Ok(Api {
-            base,
-            http: http_client(Duration::from_secs(60))?,
+            client: chorus_testkit::client::Api::with_http(
+                http_client(Duration::from_secs(60))?,
+                &base,
+            ),
         })
     }
 
@@ -150,31 +124,30 @@ impl Api {
             .buffered(SETUP_CONCURRENCY)
             .try_collect()
             .await?;
-        let team = self
+        let as_admin = self.client.with_token(&admin.token);
+        let team = as_admin
             .call(
                 Method::POST,
                 "/teams",
-                &admin.token,
                 json!({"name": "bench", "display_name": "Bench", "type": "O"}),
             )
             .await?;
         let team_id = string_field(&team, "id")?;
         for account in &others {
-            self.call(
-                Method::POST,
-                &format!("/teams/{team_id}/members"),
-                &admin.token,
-                json!({"team_id": team_id, "user_id": account.user_id}),
-            )
-            .await?;
+            as_admin
+                .call(
+                    Method::POST,
+                    &format!("/teams/{team_id}/members"),
+                    json!({"team_id": team_id, "user_id": account.user_id}),
+                )
+                .await?;
         }
         let mut channel_ids = Vec::new();
         for n in 0..channels.max(1) {
-            let channel = self
+            let channel = as_admin
                 .call(
                     Method::POST,
                     "/channels",
-                    &admin.token,
                     json!({"team_id": team_id, "name": format!("bench-{n}"),
                            "display_name": format!("Bench {n}"), "type": "O"}),
                 )
@@ -192,15 +165,11 @@ impl Api {
         stream::iter(memberships)
             .map(|(channel_id, account)| {
                 let path = format!("/channels/{channel_id}/members");
-                let token = &admin.token;
+                let as_admin = &as_admin;
                 async move {
-                    self.call(
-                        Method::POST,
-                        &path,
-                        token,
-                        json!({"user_id": account.user_id}),
-                    )
-                    .await
+                    as_admin
+                        .call(Method::POST, &path, json!({"user_id": account.user_id}))
+                        .await
                 }
             })
             .buffer_unordered(SETUP_CONCURRENCY)
@@ -214,66 +183,10 @@ impl Api {
         })
     }
 
-    /// `POST /users` (open server) then `POST /users/login`; the token is the `Token` header.
+    /// `POST /users` (open server) then `POST /users/login`.
     pub async fn sign_up_and_log_in(&self, username: &str) -> Result<Account> {
-        let user = self
-            .call(
-                Method::POST,
-                "/users",
-                "",
-                json!({"username": username, "email": format!("{username}@bench.test"),
-                       "password": PASSWORD}),
-            )
-            .await?;
-        let user_id = string_field(&user, "id")?;
-        let response = self
-            .http
-            .post(format!("{}/api/v4/users/login", self.base))
-            .json(&json!({"login_id": username, "password": PASSWORD}))
-            .send()
+        self.client
+            .sign_up(username, &format!("{username}@bench.test"), PASSWORD)
             .await
-            .context("POST /users/login")?;
-        let status = response.status();
-        let token = response
-            .headers()
-            .get("token")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        match token {
-            Some(token) if status == StatusCode::OK => Ok(Account { user_id, token }),
-            _ => bail!(
-                "POST /users/login as {username}: {status} {}",
-                response.text().await.unwrap_or_default()
-            ),
-        }
-    }
-
-    /// A JSON request to `/api/v4{path}` (with a bearer token unless `token` is empty) that must
-    /// succeed; returns the JSON body.
-    async fn call(&self, method: Method, path: &str, token: &str, body: Value) -> Result<Value> {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}/api/v4{path}", self.base))
-            .json(&body);
-        if !token.is_empty() {
-            request = request.bearer_auth(token);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("{method} {path}: {status} {text}");
-        }
-        serde_json::from_str(&text).with_context(|| format!("{method} {path}: body {text:?}"))
-    }
-}
-
-fn string_field(value: &Value, field: &str) -> Result<String> {
-    match value.get(field).and_then(Value::as_str) {
-        Some(text) => Ok(text.to_owned()),
-        None => bail!("no string {field:?} in {value}"),
     }
 }

@@ -11,15 +11,15 @@
 //! cargo run --release -p chorus-bench -- failover   # SIGKILL a node: its clients resume
 //! ```
 //!
-//! Every scenario gets a fresh stack ([`scenario::Stack`]): a throwaway PostgreSQL from
-//! `chorus-testkit` and the release `chorus` binary as a child process ([`node`]), configured
-//! only by `MM_*` environment variables. Code map: `node` (start/stop a chorus child), `pg`
-//! (the raw INSERT baseline), `api` (the few REST calls the setup needs), `stats` (closed-loop
+//! Every scenario gets a fresh stack ([`scenario::Stack`]): chorus-testkit's Sandbox with a
+//! throwaway PostgreSQL and the release `chorus` binary as child processes. Code map: `binary`
+//! (which chorus binary), `pg` (the raw INSERT baseline), `api` (the setup on the shared test
+//! client, and the measured post request), `stats` (closed-loop
 //! load and latency percentiles), `sys` (rlimits, process memory, machine facts), `report`
 //! (text and the markdown summary), `scenario/*` (one module per scenario).
 
 mod api;
-mod node;
+mod binary;
 mod pg;
 mod report;
 mod scenario;
@@ -116,7 +116,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let binary = node::locate_chorus(cli.chorus_bin.as_deref())?;
+    let binary = binary::locate_chorus(cli.chorus_bin.as_deref())?;
     let machine = report::Machine::detect();
     let mut output = Output {
         machine,

@@ -1,11 +1,13 @@
-//! The REST v4 calls that set the scene through NGINX: users, one team, shared channels.
+//! The scene, set through NGINX on the shared test client (chorus-testkit): users, one team,
+//! shared channels.
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use chorus_testkit::client::{string_field, Api};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const PASSWORD: &str = "Chaos-password-1";
 const SETUP_CONCURRENCY: usize = 3;
@@ -41,60 +43,53 @@ pub async fn create_workspace(
     user_count: usize,
     channel_count: usize,
 ) -> Result<Workspace> {
+    let client = Api::with_http(http.clone(), base_url);
     // The first account of a fresh server is its system admin, so it signs up alone; password
     // hashing dominates the rest, which NGINX spreads over the nodes.
-    let mut accounts = vec![sign_up_and_log_in(http, base_url, "chaos0".to_string()).await?];
+    let mut accounts = vec![sign_up_and_log_in(&client, "chaos0".to_string()).await?];
     let others: Vec<Account> = stream::iter(1..user_count.max(1))
-        .map(|index| sign_up_and_log_in(http, base_url, format!("chaos{index}")))
+        .map(|index| sign_up_and_log_in(&client, format!("chaos{index}")))
         .buffered(SETUP_CONCURRENCY)
         .try_collect()
         .await?;
     accounts.extend(others);
-    let admin = &accounts[0];
-    let team = call(
-        http,
-        base_url,
-        Method::POST,
-        "/teams",
-        &admin.token,
-        json!({"name": "chaos", "display_name": "Chaos", "type": "O"}),
-    )
-    .await?;
-    let team_id = string_field(&team, "id")?;
-    for account in &accounts[1..] {
-        call(
-            http,
-            base_url,
+    let admin = client.with_token(&accounts[0].token);
+    let team = admin
+        .call(
             Method::POST,
-            &format!("/teams/{team_id}/members"),
-            &admin.token,
-            json!({"team_id": team_id, "user_id": account.user_id}),
+            "/teams",
+            json!({"name": "chaos", "display_name": "Chaos", "type": "O"}),
         )
         .await?;
+    let team_id = string_field(&team, "id")?;
+    for account in &accounts[1..] {
+        admin
+            .call(
+                Method::POST,
+                &format!("/teams/{team_id}/members"),
+                json!({"team_id": team_id, "user_id": account.user_id}),
+            )
+            .await?;
     }
     let mut channel_ids = Vec::new();
     for index in 0..channel_count.max(1) {
-        let channel = call(
-            http,
-            base_url,
-            Method::POST,
-            "/channels",
-            &admin.token,
-            json!({"team_id": team_id, "name": format!("chaos-{index}"),
-                   "display_name": format!("Chaos {index}"), "type": "O"}),
-        )
-        .await?;
-        let channel_id = string_field(&channel, "id")?;
-        for account in &accounts[1..] {
-            call(
-                http,
-                base_url,
+        let channel = admin
+            .call(
                 Method::POST,
-                &format!("/channels/{channel_id}/members"),
-                &admin.token,
-                json!({"user_id": account.user_id}),
+                "/channels",
+                json!({"team_id": team_id, "name": format!("chaos-{index}"),
+                       "display_name": format!("Chaos {index}"), "type": "O"}),
             )
             .await?;
+        let channel_id = string_field(&channel, "id")?;
+        for account in &accounts[1..] {
+            admin
+                .call(
+                    Method::POST,
+                    &format!("/channels/{channel_id}/members"),
+                    json!({"user_id": account.user_id}),
+                )
+                .await?;
         }
         channel_ids.push(channel_id);
     }
@@ -104,77 +99,13 @@ pub async fn create_workspace(
     })
 }
 
-async fn sign_up_and_log_in(
-    http: &reqwest::Client,
-    base_url: &str,
-    username: String,
-) -> Result<Account> {
-    let user = call(
-        http,
-        base_url,
-        Method::POST,
-        "/users",
-        "",
-        json!({"username": username, "email": format!("{username}@chaos.test"),
-               "password": PASSWORD}),
-    )
-    .await?;
-    let user_id = string_field(&user, "id")?;
-    let response = http
-        .post(format!("{base_url}/api/v4/users/login"))
-        .json(&json!({"login_id": username, "password": PASSWORD}))
-        .send()
-        .await
-        .context("POST /users/login")?;
-    let status = response.status();
-    let token = response
-        .headers()
-        .get("token")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    match token {
-        Some(token) if status.is_success() => Ok(Account {
-            username,
-            user_id,
-            token,
-        }),
-        _ => bail!(
-            "POST /users/login as {username}: {status} {}",
-            response.text().await.unwrap_or_default()
-        ),
-    }
-}
-
-/// A JSON request that must succeed; returns the JSON body.
-async fn call(
-    http: &reqwest::Client,
-    base_url: &str,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Value,
-) -> Result<Value> {
-    let mut request = http
-        .request(method.clone(), format!("{base_url}/api/v4{path}"))
-        .json(&body);
-    if !token.is_empty() {
-        request = request.bearer_auth(token);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("{method} {path}"))?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("{method} {path}: {status} {text}");
-    }
-    serde_json::from_str(&text).with_context(|| format!("{method} {path}: body {text:?}"))
-}
-
-fn string_field(value: &Value, field: &str) -> Result<String> {
-    match value.get(field).and_then(Value::as_str) {
-        Some(text) => Ok(text.to_owned()),
-        None => bail!("no string {field:?} in {value}"),
-    }
+async fn sign_up_and_log_in(client: &Api, username: String) -> Result<Account> {
+    let session = client
+        .sign_up(&username, &format!("{username}@chaos.test"), PASSWORD)
+        .await?;
+    Ok(Account {
+        username,
+        user_id: session.user_id,
+        token: session.token,
+    })
 }

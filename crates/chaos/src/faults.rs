@@ -132,32 +132,29 @@ async fn inject_one(
         Fault::Kill => placement
             .busiest_node()
             .and_then(|hostname| {
-                sandbox
-                    .nodes
-                    .iter()
-                    .position(|node| node.hostname() == hostname)
+                (0..sandbox.nodes().len()).position(|index| sandbox.hostname(index) == hostname)
             })
-            .unwrap_or_else(|| rng.gen_range(0..sandbox.nodes.len())),
-        _ => rng.gen_range(0..sandbox.nodes.len()),
+            .unwrap_or_else(|| rng.gen_range(0..sandbox.nodes().len())),
+        _ => rng.gen_range(0..sandbox.nodes().len()),
     };
     let mut record = FaultRecord {
         name: fault.name().to_string(),
         target: format!("node {node_index}"),
-        target_hostname: Some(sandbox.nodes[node_index].hostname().to_string()),
+        target_hostname: Some(sandbox.hostname(node_index).to_string()),
         injected_at: clock.now(),
         healed_at: clock.now(),
         problems: Vec::new(),
     };
     let outcome = match fault {
         Fault::Kill => {
-            sandbox.nodes[node_index].kill();
+            sandbox.nodes()[node_index].kill();
             tokio::time::sleep(KILLED_DOWNTIME).await;
-            sandbox.nodes[node_index].start(&sandbox.http).await
+            sandbox.nodes()[node_index].restart().await
         }
         Fault::Stop => {
-            let frozen = sandbox.nodes[node_index].freeze();
+            let frozen = sandbox.nodes()[node_index].pause();
             tokio::time::sleep(HOLD).await;
-            frozen.and_then(|()| sandbox.nodes[node_index].thaw())
+            frozen.and_then(|()| sandbox.nodes()[node_index].resume())
         }
         Fault::Partition => {
             let cut = sandbox.network.cut(node_index);
@@ -169,15 +166,15 @@ async fn inject_one(
             record.target = "every node".to_string();
             record.target_hostname = None;
             let mut outcome = Ok(());
-            for index in 0..sandbox.nodes.len() {
+            for index in 0..sandbox.nodes().len() {
                 outcome = outcome.and(restart(sandbox, index).await);
             }
             outcome
         }
         Fault::PgFailover => {
-            record.target = format!("primary :{}", sandbox.database.primary_port());
+            record.target = format!("primary :{}", sandbox.primary_port());
             record.target_hostname = None;
-            tokio::task::block_in_place(|| sandbox.database.fail_over())
+            tokio::task::block_in_place(|| sandbox.fail_over())
         }
     };
     if let Err(error) = outcome {
@@ -188,9 +185,9 @@ async fn inject_one(
 }
 
 async fn restart(sandbox: &mut Sandbox, index: usize) -> Result<()> {
-    let node = &mut sandbox.nodes[index];
-    let drained = node.terminate().await;
-    let started = node.start(&sandbox.http).await;
+    let node = &sandbox.nodes()[index];
+    let drained = node.stop().await;
+    let started = node.restart().await;
     drained.and(started)
 }
 
@@ -200,17 +197,18 @@ async fn restart_crashed_nodes(
     clock: &Clock,
     records: &mut Vec<FaultRecord>,
 ) {
-    for node in &mut sandbox.nodes {
+    for node in sandbox.nodes() {
         if let Err(crash) = node.check_alive() {
             let at = clock.now();
             let mut problems = vec![format!("{crash:#}")];
-            if let Err(error) = node.start(&sandbox.http).await {
+            node.kill();
+            if let Err(error) = node.restart().await {
                 problems.push(format!("restarting it: {error:#}"));
             }
             records.push(FaultRecord {
                 name: "crash".to_string(),
                 target: format!("node {}", node.index),
-                target_hostname: Some(node.hostname().to_string()),
+                target_hostname: Some(sandbox.hostname(node.index).to_string()),
                 injected_at: at,
                 healed_at: clock.now(),
                 problems,

@@ -6,7 +6,8 @@
 //! after the other; then a checker compares what users were told and received with the
 //! database. It prints a report and exits 1 when anything was lost, duplicated or disordered.
 //!
-//! It owns no server code: it only drives the `chorus` binary from outside, like an operator
+//! It owns no server code: it runs the `chorus` binary as processes (chorus-testkit's Sandbox,
+//! the launcher of the tests and the benchmark) and drives them from outside, like an operator
 //! and users would. It needs root (network namespaces) and everything it starts stops when it
 //! ends, also on Ctrl-C. See docs/chaos.md.
 
@@ -16,7 +17,6 @@ mod db_bridge;
 mod faults;
 mod journal;
 mod net;
-mod node;
 mod sandbox;
 mod users;
 
@@ -154,7 +154,7 @@ async fn run(args: Args) -> Result<usize> {
     .await?;
     let workspace = api::create_workspace(
         &sandbox.http,
-        &sandbox.nginx.base_url(),
+        &sandbox.nginx().base_url(),
         args.users,
         args.channels,
     )
@@ -162,8 +162,8 @@ async fn run(args: Args) -> Result<usize> {
     .context("creating users, team and channels")?;
     println!(
         "cluster of {NODE_COUNT} nodes behind NGINX at {} on PostgreSQL {}",
-        sandbox.nginx.base_url(),
-        sandbox.database.data_source()
+        sandbox.nginx().base_url(),
+        sandbox.data_source()
     );
 
     let clock = Clock::start();
@@ -172,8 +172,8 @@ async fn run(args: Args) -> Result<usize> {
         clock.started_epoch_ms()
     );
     let target = Target {
-        base_url: sandbox.nginx.base_url(),
-        websocket_url: sandbox.nginx.websocket_url(),
+        base_url: sandbox.nginx().base_url(),
+        websocket_url: sandbox.nginx().websocket_url(),
         channel_ids: workspace.channel_ids.clone(),
         node_names: sandbox.node_names(),
         clock,
@@ -233,7 +233,7 @@ async fn run(args: Args) -> Result<usize> {
     }
     let run_length = clock.now();
 
-    let stored = check::load_posts(&sandbox.database.primary_url(), &workspace.channel_ids).await?;
+    let stored = check::load_posts(&sandbox.primary_url(), &workspace.channel_ids).await?;
     let failures = check::check(&check::Evidence {
         posters: &poster_logs,
         clients: &client_logs,

@@ -1,28 +1,24 @@
-//! Everything the run needs, started in order and torn down in reverse: a PostgreSQL primary
-//! with a streaming replica, the nodes' network namespaces with their relays to the database,
-//! three `chorus` nodes, and NGINX in front of them.
+//! Everything the run needs: chorus-testkit's Sandbox (a PostgreSQL primary with a streaming
+//! replica, three `chorus` processes, NGINX in front of them) with each node started inside its
+//! own network namespace, whose relays to the database are set up before the nodes start.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use chorus_testkit::PgServer;
-use tempfile::TempDir;
+use anyhow::Result;
+use chorus_testkit::{Nginx, SandboxNode};
 
 use crate::db_bridge::DatabaseBridge;
 use crate::net::Network;
-use crate::node::Node;
-use chorus_testkit::Nginx;
 
-/// Fields drop in declaration order: NGINX, then the nodes, then what they depend on.
+/// Fields drop in declaration order: the sandbox (NGINX, the nodes, the relays, PostgreSQL),
+/// then the namespaces.
 pub struct Sandbox {
-    pub nginx: Nginx,
-    pub nodes: Vec<Node>,
-    _bridge: DatabaseBridge,
+    sandbox: chorus_testkit::Sandbox,
     pub network: Network,
-    pub database: Database,
-    _directory: TempDir,
+    /// The nodes' DataSource: every server, `target_session_attrs=read-write`.
+    data_source: String,
     pub http: reqwest::Client,
 }
 
@@ -38,66 +34,104 @@ impl Sandbox {
     ) -> Result<Sandbox> {
         // Generous: setup requests hash passwords on a machine that may be busy.
         let http = crate::api::http_client(Duration::from_secs(60))?;
-        let database = tokio::task::block_in_place(|| Database::start(replication))?;
         let network = Network::create(node_count)?;
-        let mut bridge = DatabaseBridge::default();
-        for index in 0..node_count {
-            for port in database.ports() {
-                bridge.add(network.namespace(index), port)?;
-            }
+        let namespaces: Vec<_> = (0..node_count)
+            .map(|index| network.namespace(index).clone())
+            .collect();
+        let (for_bridge, for_hosts, for_spawn) =
+            (namespaces.clone(), namespaces.clone(), namespaces);
+        // The DataSource names every server with read-write as the target, so writes follow a
+        // promotion without a config change; no read replicas.
+        let mut builder = chorus_testkit::Sandbox::builder()
+            .nodes(node_count)
+            .replicas(1)
+            .processes(chorus_binary)
+            .nginx_with_fail_timeout(Duration::from_secs(2))
+            .cluster_name(format!("chaos-{}", std::process::id()))
+            .configure_with_database(|config, database| {
+                config.sql_settings.data_source = database.multi_host_url();
+                config.sql_settings.data_source_replicas = Vec::new();
+                config.team_settings.max_users_per_team = 100_000;
+                config.log_settings.console_level = "WARN".to_string();
+            })
+            .before_nodes(move |database| {
+                let ports: Vec<u16> = std::iter::once(database.primary().port())
+                    .chain(database.replicas.iter().map(|replica| replica.port()))
+                    .collect();
+                let mut bridge = DatabaseBridge::default();
+                for namespace in &for_bridge {
+                    for port in &ports {
+                        bridge.add(namespace, *port)?;
+                    }
+                }
+                Ok(Box::new(bridge))
+            })
+            .node_host(move |index| for_hosts[index].address.into())
+            .spawn_hook(move |index, command| {
+                Ok(Box::new(for_spawn[index].enter_on_spawn(command)?))
+            });
+        if replication == Replication::Synchronous {
+            builder = builder.synchronous_replication();
         }
-        let directory = tempfile::Builder::new()
-            .prefix("chorus-chaos-")
-            .tempdir()
-            .context("creating the run's directory")?;
-        let node_parent = match logs {
-            Some(path) => {
-                std::fs::create_dir_all(path)
-                    .with_context(|| format!("creating {}", path.display()))?;
-                path.to_path_buf()
-            }
-            None => directory.path().to_path_buf(),
-        };
-        let cluster_name = format!("chaos-{}", std::process::id());
-        let mut nodes = Vec::new();
-        for index in 0..node_count {
-            nodes.push(Node::new(
-                index,
-                network.namespace(index).clone(),
-                chorus_binary,
-                &database.data_source(),
-                &cluster_name,
-                &node_parent,
-                log_filter,
-            )?);
+        if let Some(path) = logs {
+            builder = builder.directory(path);
         }
-        // The first node migrates the schema; the others start once it serves.
-        nodes[0].start(&http).await?;
-        for node in &mut nodes[1..] {
-            node.spawn()?;
+        if let Some(filter) = log_filter {
+            builder = builder.log_filter(filter);
         }
-        for node in &mut nodes[1..] {
-            node.wait_until_ready(&http).await?;
-        }
-        let upstreams: Vec<_> = nodes.iter().map(Node::api_address).collect();
-        let nginx = Nginx::start(&upstreams, Duration::from_secs(2)).await?;
+        let sandbox = builder.try_start().await?;
+        let data_source = sandbox.database().multi_host_url();
         Ok(Sandbox {
-            nginx,
-            nodes,
-            _bridge: bridge,
+            sandbox,
             network,
-            database,
-            _directory: directory,
+            data_source,
             http,
         })
     }
 
+    pub fn nginx(&self) -> &Nginx {
+        self.sandbox.nginx().expect("the chaos sandbox runs NGINX")
+    }
+
+    pub fn nodes(&self) -> &[SandboxNode] {
+        self.sandbox.nodes()
+    }
+
+    /// The hostname node `index`'s processes see (its namespace's).
+    pub fn hostname(&self, index: usize) -> &str {
+        &self.network.namespace(index).hostname
+    }
+
     /// NGINX's upstream address → node hostname.
     pub fn node_names(&self) -> HashMap<String, String> {
-        self.nodes
+        self.nodes()
             .iter()
-            .map(|node| (node.api_address().to_string(), node.hostname().to_string()))
+            .map(|node| {
+                (
+                    node.address().to_string(),
+                    self.hostname(node.index).to_string(),
+                )
+            })
             .collect()
+    }
+
+    pub fn data_source(&self) -> &str {
+        &self.data_source
+    }
+
+    /// The URL of the server that takes writes now, for the checker.
+    pub fn primary_url(&self) -> String {
+        self.sandbox.database().primary_url()
+    }
+
+    pub fn primary_port(&self) -> u16 {
+        self.sandbox.database().primary().port()
+    }
+
+    /// SIGKILLs the primary and promotes the replica, as an operator's failover tool would.
+    /// Blocking (it waits for `pg_ctl promote`); call from `block_in_place`.
+    pub fn fail_over(&mut self) -> Result<()> {
+        self.sandbox.database_mut().fail_over()
     }
 }
 
@@ -110,86 +144,4 @@ pub enum Replication {
     /// PostgreSQL's default: the last commits before the primary dies may never reach the
     /// replica, so a failover can lose acknowledged writes.
     Asynchronous,
-}
-
-/// A primary and one streaming replica; the nodes' DataSource lists both, with
-/// `target_session_attrs=read-write`, so writes follow a promotion without a config change.
-pub struct Database {
-    primary: PgServer,
-    standby: Option<PgServer>,
-    /// A primary that was killed in a failover; kept so its port stays taken until the end.
-    _retired: Vec<PgServer>,
-    ports: Vec<u16>,
-    database_name: String,
-}
-
-impl Database {
-    fn start(replication: Replication) -> Result<Database> {
-        let primary = PgServer::start().context("starting the PostgreSQL primary")?;
-        let url = primary.create_database()?;
-        let database_name = url
-            .rsplit('/')
-            .next()
-            .and_then(|tail| tail.split('?').next())
-            .unwrap_or_default()
-            .to_string();
-        let standby = primary
-            .start_replica()
-            .context("starting the PostgreSQL replica")?;
-        if replication == Replication::Synchronous {
-            // Set after the base backup, so the replica does not inherit it: once promoted it
-            // has no standby of its own to wait for.
-            primary.psql(
-                "postgres",
-                "ALTER SYSTEM SET synchronous_standby_names = '*'",
-            )?;
-            primary.psql("postgres", "SELECT pg_reload_conf()")?;
-        }
-        Ok(Database {
-            ports: vec![primary.port(), standby.port()],
-            primary,
-            standby: Some(standby),
-            _retired: Vec::new(),
-            database_name,
-        })
-    }
-
-    pub fn ports(&self) -> Vec<u16> {
-        self.ports.clone()
-    }
-
-    pub fn data_source(&self) -> String {
-        let hosts: Vec<String> = self
-            .ports
-            .iter()
-            .map(|port| format!("127.0.0.1:{port}"))
-            .collect();
-        format!(
-            "postgres://chorus@{}/{}?target_session_attrs=read-write&sslmode=disable",
-            hosts.join(","),
-            self.database_name
-        )
-    }
-
-    /// The URL of the server that takes writes now, for the checker.
-    pub fn primary_url(&self) -> String {
-        self.primary.url(&self.database_name)
-    }
-
-    pub fn primary_port(&self) -> u16 {
-        self.primary.port()
-    }
-
-    /// SIGKILLs the primary and promotes the replica, as an operator's failover tool would.
-    /// Blocking (it waits for `pg_ctl promote`); call from `block_in_place`.
-    pub fn fail_over(&mut self) -> Result<()> {
-        let Some(mut standby) = self.standby.take() else {
-            bail!("no replica left to promote (one failover per run)");
-        };
-        self.primary.kill();
-        standby.promote()?;
-        let old_primary = std::mem::replace(&mut self.primary, standby);
-        self._retired.push(old_primary);
-        Ok(())
-    }
 }

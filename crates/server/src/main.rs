@@ -1,20 +1,15 @@
 //! The `chorus` binary: runs a node (`chorus` or `chorus server`), and the admin commands
 //! `chorus version`, `chorus db migrate`, `chorus config validate`.
 //!
-//! It only wires the crates together: config → store (migrations) → app → HTTP router, and
-//! handles signals (SIGTERM/SIGINT drain the node: websockets are told to go away, in-flight
-//! requests finish).
+//! It parses the command line and handles signals; running a node is the library's
+//! [`chorus::Node`] (SIGTERM/SIGINT drain it: websockets are told to go away, in-flight requests
+//! finish).
 
 use anyhow::Context;
-use chorus_app::{App, ClusterRuntime, NodeInfo};
-use chorus_cluster::{Cluster, ClusterOptions, Readiness};
 use chorus_config::{Config, ConfigStore};
-use chorus_jobs::{JobServer, LeaderLease, LeaderOptions};
 use chorus_store::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -138,193 +133,14 @@ fn init_logging(config: &Config) {
     };
 }
 
-/// Migrates (retrying while the master is unreachable, with backoff and one log line per
-/// attempt), then serves until SIGTERM or SIGINT.
+/// Runs a node (the library's start sequence) until SIGTERM or SIGINT, then drains it.
 async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let config_store = load_config(config_path)?;
-    let config = config_store.config().clone();
-    init_logging(&config);
-
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match Store::migrate(&config.sql_settings).await {
-            Ok(()) => break,
-            Err(chorus_store::StoreError::Unavailable(reason)) => {
-                tracing::error!(error = %reason, retry_in_ms = delay.as_millis() as u64, "database master unreachable at start; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-            Err(other) => return Err(other).context("migrating the database"),
-        }
-    }
-    let store = Store::connect(&config.sql_settings).context("configuring database pools")?;
-    let hostname = hostname::get()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "localhost".to_string());
-    let node = NodeInfo {
-        node_id: chorus_model::new_id(),
-        hostname,
-    };
-    let listen_address = config.listen_address();
-    let socket = bind_http(&listen_address)
-        .await
-        .with_context(|| format!("binding ServiceSettings.ListenAddress {listen_address}"))?;
-    let local_address = socket.local_addr()?;
-
-    let cluster_settings = config.cluster_settings.clone();
-    let config_hash = config.hash();
-    let app = App::new(config, Some(config_store), store.clone(), node.clone());
-    app.start_health_probe();
-
-    // Clustering: gossip membership and node-to-node messages, then leadership (which runs
-    // the job scheduler). A node without clustering still takes the database lease, so a
-    // stray second node can never double-schedule jobs.
-    let cluster = if cluster_settings.enable {
-        let options = ClusterOptions::from_settings(
-            &cluster_settings,
-            &node.node_id,
-            &local_address.to_string(),
-            chorus_model::SERVER_VERSION,
-            chorus_store::schema_version(),
-            &config_hash,
-        );
-        let cluster = Cluster::start(options, store.clone(), app.cluster_handler())
-            .await
-            .context("starting cluster membership (ClusterSettings)")?;
-        Some(cluster)
-    } else {
-        None
-    };
-    let alive_nodes: chorus_jobs::AliveNodes = match &cluster {
-        Some(cluster) => {
-            let cluster = cluster.clone();
-            Arc::new(move || cluster.alive_node_ids())
-        }
-        None => {
-            let own_id = node.node_id.clone();
-            Arc::new(move || vec![own_id.clone()])
-        }
-    };
-    let lease_name = if cluster_settings.cluster_name.trim().is_empty() {
-        "chorus".to_string()
-    } else {
-        format!("cluster:{}", cluster_settings.cluster_name.trim())
-    };
-    let lease = LeaderLease::start(
-        store.clone(),
-        node.node_id.clone(),
-        LeaderOptions {
-            lease_name,
-            ..Default::default()
-        },
-        alive_nodes,
-    );
-    if let Some(cluster) = &cluster {
-        app.attach_cluster(ClusterRuntime {
-            cluster: cluster.clone(),
-            lease: lease.clone(),
-            cluster_name: cluster_settings.cluster_name.trim().to_string(),
-        });
-    }
-    let config_app = app.clone();
-    let jobs = JobServer::start(
-        store.clone(),
-        Arc::new(move || config_app.config()),
-        node.node_id.clone(),
-        lease.clone(),
-    );
-
-    // A node that served before its links to every peer are up would publish events that
-    // miss those peers' clients, and miss theirs. Until then its port refuses connections, so
-    // balancers and clients go to another node.
-    if let Some(cluster) = &cluster {
-        cluster.wait_until_linked(CLUSTER_LINK_WAIT).await;
-    }
-    let listener = socket
-        .listen(HTTP_BACKLOG)
-        .with_context(|| format!("listening on {local_address}"))?;
-    let router = chorus_api::router(app.clone());
-    tracing::info!(address = %local_address, node_id = %node.node_id, version = chorus_model::SERVER_VERSION, clustered = cluster.is_some(), "chorus node serving");
-    println!("chorus listening on http://{local_address}");
-
-    let draining_app = app.clone();
-    let draining_cluster = cluster.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Drain: ping answers 503 at once and gossip says "draining", websockets get a
-            // close frame (clients reconnect through the balancer to another node) and no new
-            // ones are accepted; axum then stops accepting connections and lets in-flight
-            // requests finish.
-            tracing::info!("draining: ping 503, closing websockets, finishing in-flight requests");
-            draining_app.start_draining();
-            if let Some(cluster) = &draining_cluster {
-                cluster.set_readiness(Readiness::Draining);
-            }
-            draining_app.hub().shutdown();
-            // Keep serving a moment with `Connection: close` on every answer, so the balancer
-            // drops its idle connections to this node and sends new requests elsewhere before
-            // the listener closes: a POST on a connection closed under it is not retried.
-            tokio::time::sleep(DRAIN_GRACE).await;
-        })
-        .await
-        .context("serving HTTP")?;
-    // The websockets closed by the drain park here; their clients reconnect to other nodes,
-    // which ask this one for them. Stay until they have; after that they resume from the
-    // database, except those missing an event the database cannot give, which resync.
-    if cluster.is_some() {
-        wait_for_parked_websockets(&app, DRAIN_RESUME_WAIT).await;
-        app.hub().end_parked_that_cannot_be_rebuilt();
-    }
-    // Hand jobs and leadership over at once instead of letting others wait for the lease to
-    // expire, then leave gossip and delete this node's discovery row.
-    jobs.shutdown().await;
-    lease.step_down().await;
-    if let Some(cluster) = &cluster {
-        cluster.shutdown().await;
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// How long a draining node keeps answering (with `Connection: close`) before it stops
-/// accepting connections.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
-
-/// How long a starting node waits for its links to every live peer before serving anyway.
-const CLUSTER_LINK_WAIT: Duration = Duration::from_secs(10);
-
-/// How long a draining node waits for the clients of its websockets to resume elsewhere.
-const DRAIN_RESUME_WAIT: Duration = Duration::from_secs(5);
-
-const HTTP_BACKLOG: u32 = 1024;
-
-/// Binds the HTTP port without listening yet: until the node listens, connections to the
-/// port are refused rather than left waiting.
-async fn bind_http(listen_address: &str) -> anyhow::Result<tokio::net::TcpSocket> {
-    let address = tokio::net::lookup_host(listen_address)
-        .await?
-        .next()
-        .context("no address")?;
-    let socket = if address.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    Ok(socket)
-}
-
-async fn wait_for_parked_websockets(app: &App, limit: Duration) {
-    let started = tokio::time::Instant::now();
-    while app.hub().parked_connection_count() > 0 && started.elapsed() < limit {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tracing::info!(
-        left = app.hub().parked_connection_count(),
-        "websockets of this node resumed elsewhere"
-    );
+    init_logging(config_store.config());
+    let node = chorus::Node::start(config_store, chorus::NodeOptions::default()).await?;
+    println!("chorus listening on http://{}", node.address());
+    shutdown_signal().await;
+    node.drain().await
 }
 
 async fn shutdown_signal() {

@@ -15,19 +15,32 @@
 //! [`S3Server`] runs moto's S3-compatible server (from the venv `scripts/test.sh` installs) the
 //! same way: on a free loopback port, killed when the test process ends.
 //!
+//! With the `sandbox` feature, [`Sandbox`] runs Chorus itself: a database (with replicas if
+//! asked), N nodes through `chorus::Node` (in this process, or as `chorus` processes that can be
+//! killed, paused and restarted), NGINX in front, and [`client`]/[`socket`], the one typed
+//! REST and websocket client of the tests, the benchmark and the chaos suite.
+//!
 //! Streaming replicas: [`PgServer::start_replica`] copies a running server with
 //! `pg_basebackup -R`; every server can be stopped, killed, frozen (SIGSTOP), restarted,
 //! promoted or given a replay delay, so database-HA tests can break exactly one piece.
 
+#[cfg(feature = "sandbox")]
+pub mod client;
 pub mod nginx;
 mod os_account;
 mod postgres;
 mod s3;
+#[cfg(feature = "sandbox")]
+mod sandbox;
+#[cfg(feature = "sandbox")]
+pub mod socket;
 mod watchdog;
 
 pub use nginx::Nginx;
 pub use postgres::PgServer;
 pub use s3::{S3Server, S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY};
+#[cfg(feature = "sandbox")]
+pub use sandbox::{Database, Endpoint, Sandbox, SandboxBuilder, SandboxNode, SpawnHook};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago: bind port 0, read what the kernel chose,
 /// release it. Another process may take it before the caller binds it, so callers that can retry

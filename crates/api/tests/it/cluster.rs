@@ -1,17 +1,16 @@
-//! Two Chorus nodes in this process (two `App`s, each behind its own `chorus_api::router` on a
-//! loopback port) sharing one database and one file store, wired as `crates/server` wires a
-//! node; and small typed clients for them.
+//! Two clustered Chorus nodes in this process (chorus-testkit's Sandbox: each runs the start
+//! sequence of the `chorus` binary) sharing one database and one file store; and small typed
+//! clients for them.
 
-use chorus_app::{App, NodeInfo};
-use chorus_config::{Config, FileSettings};
+use chorus_config::FileSettings;
 use chorus_files::FileBackend;
-use chorus_store::Store;
-use chorus_testkit::{PgServer, S3Server, S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY};
+use chorus_testkit::{
+    Endpoint, S3Server, Sandbox, SandboxNode, S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tempfile::TempDir;
-use tokio::task::JoinHandle;
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
@@ -24,26 +23,9 @@ pub enum SharedStore {
     S3,
 }
 
-pub struct Node {
-    /// `http://127.0.0.1:PORT/api/v4`
-    pub api_url: String,
-    pub app: App,
-    serve_task: JoinHandle<()>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.app.hub().shutdown();
-        self.serve_task.abort();
-    }
-}
-
 pub struct TwoNodes {
-    pub a: Node,
-    pub b: Node,
+    sandbox: Sandbox,
     pub file_settings: FileSettings,
-    /// Name of the nodes' database on the shared test PostgreSQL.
-    pub database: String,
     _directory: Option<TempDir>,
 }
 
@@ -53,31 +35,16 @@ impl TwoNodes {
     }
 
     /// Both nodes get the same config (as a cluster must), after `change`.
-    pub async fn start_with(store: SharedStore, change: impl FnOnce(&mut Config)) -> TwoNodes {
-        let database_url = tokio::task::spawn_blocking(|| {
-            PgServer::shared()
-                .create_database()
-                .expect("creating a test database")
-        })
-        .await
-        .expect("creating a test database");
-        let database = database_url
-            .rsplit('/')
-            .next()
-            .and_then(|tail| tail.split('?').next())
-            .expect("a database name in the URL")
-            .to_string();
-
-        let mut config = Config::default();
-        config.team_settings.enable_open_server = true;
-        config.service_settings.listen_address = "127.0.0.1:0".to_string();
-        config.log_settings.enable_console = false;
-        config.sql_settings.data_source = database_url;
+    pub async fn start_with(
+        store: SharedStore,
+        change: impl FnOnce(&mut chorus_config::Config) + Send + 'static,
+    ) -> TwoNodes {
+        let mut file_settings = FileSettings::default();
         let directory = match store {
             SharedStore::LocalDirectory => {
                 let directory = tempfile::tempdir().expect("a temp directory for files");
-                config.file_settings.driver_name = "local".to_string();
-                config.file_settings.directory = directory.path().to_string_lossy().into_owned();
+                file_settings.driver_name = "local".to_string();
+                file_settings.directory = directory.path().to_string_lossy().into_owned();
                 Some(directory)
             }
             SharedStore::S3 => {
@@ -85,31 +52,42 @@ impl TwoNodes {
                     .await
                     .expect("starting moto");
                 let bucket = server.new_bucket().expect("creating a bucket");
-                let file = &mut config.file_settings;
-                file.driver_name = "amazons3".to_string();
-                file.amazon_s3_bucket = bucket;
-                file.amazon_s3_endpoint = server.endpoint();
-                file.amazon_s3_ssl = false;
-                file.amazon_s3_region = S3_REGION.to_string();
-                file.amazon_s3_access_key_id = S3_ACCESS_KEY_ID.to_string();
-                file.amazon_s3_secret_access_key = S3_SECRET_ACCESS_KEY.to_string();
+                file_settings.driver_name = "amazons3".to_string();
+                file_settings.amazon_s3_bucket = bucket;
+                file_settings.amazon_s3_endpoint = server.endpoint();
+                file_settings.amazon_s3_ssl = false;
+                file_settings.amazon_s3_region = S3_REGION.to_string();
+                file_settings.amazon_s3_access_key_id = S3_ACCESS_KEY_ID.to_string();
+                file_settings.amazon_s3_secret_access_key = S3_SECRET_ACCESS_KEY.to_string();
                 None
             }
         };
-        change(&mut config);
-
-        Store::migrate(&config.sql_settings)
-            .await
-            .expect("migrating the test database");
-        let a = start_node(&config, "node-a").await;
-        let b = start_node(&config, "node-b").await;
+        let (changed_settings, changed_settings_out) = std::sync::mpsc::channel();
+        let chosen_settings = file_settings.clone();
+        let sandbox = Sandbox::builder()
+            .nodes(2)
+            .configure(move |config| {
+                config.file_settings = chosen_settings;
+                change(config);
+                let _ = changed_settings.send(config.file_settings.clone());
+            })
+            .start()
+            .await;
         TwoNodes {
-            a,
-            b,
-            file_settings: config.file_settings.clone(),
-            database,
+            file_settings: changed_settings_out
+                .recv()
+                .expect("the nodes' file settings"),
+            sandbox,
             _directory: directory,
         }
+    }
+
+    pub fn a(&self) -> &SandboxNode {
+        self.sandbox.node(0)
+    }
+
+    pub fn b(&self) -> &SandboxNode {
+        self.sandbox.node(1)
     }
 
     /// The shared store as the nodes see it, to look inside.
@@ -119,31 +97,10 @@ impl TwoNodes {
 
     /// Runs SQL on the nodes' database (test assertions only).
     pub fn sql(&self, statement: &str) -> String {
-        PgServer::shared()
-            .psql(&self.database, statement)
+        self.sandbox
+            .database()
+            .psql(statement)
             .expect("running psql")
-    }
-}
-
-async fn start_node(config: &Config, hostname: &str) -> Node {
-    let store = Store::connect(&config.sql_settings).expect("configuring database pools");
-    let node = NodeInfo {
-        node_id: chorus_model::new_id(),
-        hostname: hostname.to_string(),
-    };
-    let app = App::new(config.clone(), None, store, node);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binding 127.0.0.1:0");
-    let address = listener.local_addr().expect("the listener's address");
-    let router = chorus_api::router(app.clone());
-    let serve_task = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serving HTTP");
-    });
-    Node {
-        api_url: format!("http://{address}/api/v4"),
-        app,
-        serve_task,
     }
 }
 
@@ -162,37 +119,28 @@ pub struct User {
 }
 
 impl User {
-    pub fn on(&self, node: &Node) -> Api {
+    pub fn on(&self, node: &SandboxNode) -> Api {
         Api {
-            http: http_client(),
-            api_url: node.api_url.clone(),
-            token: Some(self.token.clone()),
+            client: Api::anonymous(node).client.with_token(&self.token),
         }
     }
 }
 
-/// Requests to one node, authenticated with a bearer token when there is one.
+/// Requests to one node on testkit's client, answered as raw `reqwest::Response`s: these tests
+/// stream and inspect bodies (downloads, renditions) rather than reading JSON only.
 pub struct Api {
-    pub http: reqwest::Client,
-    pub api_url: String,
-    pub token: Option<String>,
+    client: chorus_testkit::client::Api,
 }
 
 impl Api {
-    pub fn anonymous(node: &Node) -> Api {
+    pub fn anonymous(node: &SandboxNode) -> Api {
         Api {
-            http: http_client(),
-            api_url: node.api_url.clone(),
-            token: None,
+            client: chorus_testkit::client::Api::with_http(http_client(), &node.base_url()),
         }
     }
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.http.request(method, format!("{}{path}", self.api_url));
-        match &self.token {
-            Some(token) => builder.bearer_auth(token),
-            None => builder,
-        }
+        self.client.request(method, path)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -250,10 +198,10 @@ pub struct Chat {
 
 impl Chat {
     pub async fn set_up(nodes: &TwoNodes) -> Chat {
-        let alice = sign_up(&nodes.a, "alice").await;
-        let bob = sign_up(&nodes.a, "bob").await;
-        let carol = sign_up(&nodes.b, "carol").await;
-        let admin_api = alice.on(&nodes.a);
+        let alice = sign_up(nodes.a(), "alice").await;
+        let bob = sign_up(nodes.a(), "bob").await;
+        let carol = sign_up(nodes.b(), "carol").await;
+        let admin_api = alice.on(nodes.a());
         let team = expect_json(
             admin_api
                 .post(
@@ -314,33 +262,14 @@ pub async fn add_to_channel(api: &Api, channel_id: &str, user: &User) {
     .await;
 }
 
-pub async fn sign_up(node: &Node, username: &str) -> User {
-    let anonymous = Api::anonymous(node);
-    expect_json(
-        anonymous
-            .post(
-                "/users",
-                json!({"username": username, "email": format!("{username}@example.com"), "password": PASSWORD}),
-            )
-            .await,
-        201,
-    )
-    .await;
-    let response = anonymous
-        .post(
-            "/users/login",
-            json!({"login_id": username, "password": PASSWORD}),
-        )
-        .await;
-    let token = response
-        .headers()
-        .get("token")
-        .and_then(|value| value.to_str().ok())
-        .expect("a Token header")
-        .to_string();
-    let body = expect_json(response, 200).await;
+pub async fn sign_up(node: &SandboxNode, username: &str) -> User {
+    let session = Api::anonymous(node)
+        .client
+        .sign_up(username, &format!("{username}@example.com"), PASSWORD)
+        .await
+        .expect("signing up and logging in");
     User {
-        id: body["id"].as_str().expect("user id").to_string(),
-        token,
+        id: session.user_id,
+        token: session.token,
     }
 }

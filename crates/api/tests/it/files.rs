@@ -1,5 +1,5 @@
-//! File attachments end to end, through two nodes sharing a database and a file store (a local
-//! directory, or an S3 bucket on moto): what one node stores the other serves.
+//! File attachments end to end, through two clustered nodes sharing a database and a file store
+//! (a local directory, or an S3 bucket on moto): what one node stores the other serves.
 
 use crate::cluster::{
     add_to_channel, create_channel, expect_error, expect_json, sign_up, Api, Chat, SharedStore,
@@ -121,8 +121,8 @@ async fn file_info_rows(nodes: &TwoNodes) -> usize {
 async fn file_uploaded_through_node_a_is_served_by_node_b(store: SharedStore) {
     let nodes = TwoNodes::start(store).await;
     let chat = Chat::set_up(&nodes).await;
-    let on_a = chat.bob.on(&nodes.a);
-    let on_b = chat.bob.on(&nodes.b);
+    let on_a = chat.bob.on(nodes.a());
+    let on_b = chat.bob.on(nodes.b());
     let text = b"minutes of the meeting\n".repeat(1000);
     let picture = png(2400, 600);
 
@@ -227,8 +227,8 @@ async fn file_uploaded_through_node_a_is_served_by_node_b(store: SharedStore) {
 async fn post_attaches_files_and_deleting_it_hides_them(store: SharedStore) {
     let nodes = TwoNodes::start(store).await;
     let chat = Chat::set_up(&nodes).await;
-    let bob_on_a = chat.bob.on(&nodes.a);
-    let bob_on_b = chat.bob.on(&nodes.b);
+    let bob_on_a = chat.bob.on(nodes.a());
+    let bob_on_b = chat.bob.on(nodes.b());
     let first = upload_one(&bob_on_a, &chat.channel_id, "a.txt", b"first".to_vec()).await;
     let second = upload_one(&bob_on_a, &chat.channel_id, "b.png", png(30, 20)).await;
     let file_ids = vec![id_of(&first), id_of(&second)];
@@ -295,7 +295,7 @@ async fn post_attaches_files_and_deleting_it_hides_them(store: SharedStore) {
         "app.file_info.attach_to_post.app_error",
     )
     .await;
-    let alice_on_a = chat.alice.on(&nodes.a);
+    let alice_on_a = chat.alice.on(nodes.a());
     let alices = upload_one(&alice_on_a, &chat.channel_id, "c.txt", b"alice's".to_vec()).await;
     expect_error(
         bob_on_a
@@ -376,7 +376,7 @@ async fn oversize_upload_gets_413_and_stores_nothing(store: SharedStore) {
     })
     .await;
     let chat = Chat::set_up(&nodes).await;
-    let on_a = chat.bob.on(&nodes.a);
+    let on_a = chat.bob.on(nodes.a());
 
     // Declared too large: refused before the body is read.
     let declared = upload(
@@ -446,7 +446,7 @@ async fn oversize_upload_gets_413_and_stores_nothing(store: SharedStore) {
 async fn half_finished_upload_is_never_visible(store: SharedStore) {
     let nodes = TwoNodes::start(store).await;
     let chat = Chat::set_up(&nodes).await;
-    let on_a = chat.bob.on(&nodes.a);
+    let on_a = chat.bob.on(nodes.a());
     let total = 12 * MIB;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
@@ -522,7 +522,7 @@ async fn half_finished_upload_is_never_visible(store: SharedStore) {
     assert_eq!(backend.size(&stored[0]).await.expect("size"), total as u64);
     let download = chat
         .bob
-        .on(&nodes.b)
+        .on(nodes.b())
         .get(&format!("/files/{file_id}"))
         .await;
     assert_eq!(header(&download, "content-length"), total.to_string());
@@ -549,7 +549,7 @@ fn walk(directory: &std::path::Path) -> Vec<String> {
 
 async fn server_status_reports_the_file_store(store: SharedStore) {
     let nodes = TwoNodes::start(store).await;
-    for node in [&nodes.a, &nodes.b] {
+    for node in [nodes.a(), nodes.b()] {
         let status = expect_json(
             Api::anonymous(node)
                 .get("/system/ping?get_server_status=true&use_rest_semantics=true")
@@ -565,7 +565,7 @@ async fn server_status_reports_the_file_store(store: SharedStore) {
     );
 
     // A store that cannot be written shows as unhealthy.
-    let broken = TwoNodes::start_with(store, |config| match store {
+    let broken = TwoNodes::start_with(store, move |config| match store {
         SharedStore::LocalDirectory => {
             config.file_settings.directory = "/proc/chorus-cannot-write-here".to_string();
         }
@@ -573,7 +573,7 @@ async fn server_status_reports_the_file_store(store: SharedStore) {
     })
     .await;
     let status = expect_json(
-        Api::anonymous(&broken.a)
+        Api::anonymous(broken.a())
             .get("/system/ping?get_server_status=true&use_rest_semantics=true")
             .await,
         200,
@@ -587,8 +587,8 @@ async fn membership_is_checked_on_every_read() {
     let _shared = MEMORY_MEASUREMENT.read().await;
     let nodes = TwoNodes::start(SharedStore::LocalDirectory).await;
     let chat = Chat::set_up(&nodes).await;
-    let bob = chat.bob.on(&nodes.a);
-    let carol = chat.carol.on(&nodes.b);
+    let bob = chat.bob.on(nodes.a());
+    let carol = chat.carol.on(nodes.b());
     let picture = upload_one(&bob, &chat.channel_id, "p.png", png(200, 200)).await;
     let file_id = id_of(&picture);
     let reads = [
@@ -616,8 +616,8 @@ async fn membership_is_checked_on_every_read() {
     .await;
 
     // dave joins the channel; he cannot see bob's file before a post holds it, then can.
-    let dave = sign_up(&nodes.a, "dave").await;
-    let alice = chat.alice.on(&nodes.a);
+    let dave = sign_up(nodes.a(), "dave").await;
+    let alice = chat.alice.on(nodes.a());
     expect_json(
         alice
             .post(
@@ -632,7 +632,7 @@ async fn membership_is_checked_on_every_read() {
     // dave reads through node A, where his membership changes: node B's member cache learns of
     // changes made on A only once cluster cache invalidation exists (it expires after its TTL
     // until then).
-    let dave_on_a = dave.on(&nodes.a);
+    let dave_on_a = dave.on(nodes.a());
     expect_error(
         dave_on_a.get(&format!("/files/{file_id}/info")).await,
         403,
@@ -679,7 +679,7 @@ async fn membership_is_checked_on_every_read() {
 
     // No token, no file.
     expect_error(
-        Api::anonymous(&nodes.b)
+        Api::anonymous(nodes.b())
             .get(&format!("/files/{file_id}"))
             .await,
         401,
@@ -693,7 +693,7 @@ async fn malformed_or_incomplete_uploads_get_400() {
     let _shared = MEMORY_MEASUREMENT.read().await;
     let nodes = TwoNodes::start(SharedStore::LocalDirectory).await;
     let chat = Chat::set_up(&nodes).await;
-    let bob = chat.bob.on(&nodes.a);
+    let bob = chat.bob.on(nodes.a());
     let read_request = "api.file.upload_file.read_request.app_error";
 
     let send_raw = |content_type: &'static str, body: &'static str| {
@@ -797,7 +797,7 @@ async fn disabled_attachments_get_501() {
     let chat = Chat::set_up(&nodes).await;
     expect_error(
         upload(
-            &chat.bob.on(&nodes.a),
+            &chat.bob.on(nodes.a()),
             &chat.channel_id,
             &[("a.txt", b"a".to_vec())],
             &[],
@@ -814,7 +814,7 @@ async fn raw_body_upload_and_safe_download_headers() {
     let _shared = MEMORY_MEASUREMENT.read().await;
     let nodes = TwoNodes::start(SharedStore::LocalDirectory).await;
     let chat = Chat::set_up(&nodes).await;
-    let bob = chat.bob.on(&nodes.a);
+    let bob = chat.bob.on(nodes.a());
     let page = b"<html><script>alert(1)</script></html>".to_vec();
     let response = bob
         .request(
@@ -836,7 +836,7 @@ async fn raw_body_upload_and_safe_download_headers() {
 
     let download = chat
         .bob
-        .on(&nodes.b)
+        .on(nodes.b())
         .get(&format!("/files/{}", id_of(info)))
         .await;
     assert_eq!(
@@ -905,7 +905,7 @@ async fn fifty_megabytes_in_flat_memory(store: SharedStore, allowed_growth: u64)
     let chunk_size = 64 * 1024;
     // Warm up allocator arenas and connection pools with a small upload first.
     upload_one(
-        &chat.bob.on(&nodes.a),
+        &chat.bob.on(nodes.a()),
         &chat.channel_id,
         "warm.bin",
         vec![0u8; 2 * MIB],
@@ -936,7 +936,7 @@ async fn fifty_megabytes_in_flat_memory(store: SharedStore, allowed_growth: u64)
         );
     let response = chat
         .bob
-        .on(&nodes.a)
+        .on(nodes.a())
         .request(Method::POST, "/files")
         .multipart(form)
         .send()
@@ -948,7 +948,7 @@ async fn fifty_megabytes_in_flat_memory(store: SharedStore, allowed_growth: u64)
 
     let download = chat
         .bob
-        .on(&nodes.b)
+        .on(nodes.b())
         .get(&format!("/files/{file_id}"))
         .await;
     assert_eq!(download.status(), 200);

@@ -236,7 +236,7 @@ async fn measure(
     args: &FailoverArgs,
     clients: usize,
 ) -> Result<FailoverRun> {
-    let nginx = stack.nginx.as_ref().context("the stack has NGINX")?;
+    let nginx = stack.nginx().context("the stack has NGINX")?;
     let api = Api::new(nginx.base_url())?;
     let workspace = api
         .create_workspace(args.ws_users + 1, args.channels, Membership::OneChannelEach)
@@ -246,7 +246,7 @@ async fn measure(
         started: Instant::now(),
         nginx: nginx.address(),
         websocket_url: format!("ws://{}/api/v4/websocket", nginx.address()),
-        node_of_upstream: (stack.nodes.iter().enumerate())
+        node_of_upstream: (stack.nodes().iter().enumerate())
             .map(|(index, node)| (node.address().to_string(), index))
             .collect(),
         reconnect_base: Duration::from_millis(args.reconnect_base_ms.max(1)),
@@ -315,7 +315,7 @@ async fn measure(
         pg::reset_statements(&stack.database_url).await?;
     }
     let killed_at = shared.now();
-    stack.nodes[killed_node].kill();
+    stack.nodes()[killed_node].kill();
     let posting_ends = Instant::now() + Duration::from_secs_f64(args.after_kill);
     while shared.settled.load(Ordering::Relaxed) < affected && Instant::now() < posting_ends {
         tokio::time::sleep(STORM_POLL).await;

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use chorus_testkit::Endpoint;
 use clap::Args;
 use futures_util::{stream, StreamExt};
 use hdrhistogram::Histogram;
@@ -204,7 +205,7 @@ pub async fn run(chorus_binary: &Path, args: &FanoutArgs) -> Result<FanoutReport
 }
 
 async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutReport> {
-    let api = Api::new(stack.nodes[0].url(""))?;
+    let api = Api::new(stack.nodes()[0].url(""))?;
     let workspace = api
         .create_workspace(args.ws_users + 1, args.channels, Membership::OneChannelEach)
         .await
@@ -249,7 +250,7 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
     let mut first_error = None;
     let mut opens = stream::iter(0..args.clients)
         .map(|client| {
-            let node = &stack.nodes[node_of_client(client)];
+            let node = &stack.nodes()[node_of_client(client)];
             let url = format!("ws://{}/api/v4/websocket", node.address());
             let token = workspace.accounts[1 + client % args.ws_users].token.clone();
             let server = node.address();
@@ -282,7 +283,7 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
     }
 
     let http = http_client(OP_TIMEOUT)?;
-    let url = stack.nodes[0].url("/api/v4/posts");
+    let url = stack.nodes()[0].url("/api/v4/posts");
     let parties = stack.parties();
     let mut phases = Vec::new();
     let mut first_post = 0usize;

@@ -10,75 +10,66 @@ pub mod ws_idle;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use chorus_testkit::PgServer;
+use chorus_testkit::{Sandbox, SandboxBuilder, SandboxNode};
 
-use crate::node::Node;
 use crate::sys::Parties;
-use chorus_testkit::Nginx;
 
-/// A throwaway PostgreSQL server with one database, and a chorus node using it.
-///
-/// Fields drop in order: the node is killed before PostgreSQL is stopped and deleted.
-pub struct Stack {
-    pub node: Node,
-    pub database_url: String,
-    pg: PgServer,
+/// The sandbox every scenario runs in: a throwaway PostgreSQL server of its own (with
+/// pg_stat_statements when `track_statements`, so a scenario can say which statements cost
+/// what, [`crate::pg::top_statements`]) and `chorus` processes of `chorus_binary`, clustered
+/// when there are several.
+fn bench_sandbox(chorus_binary: &Path, nodes: usize, track_statements: bool) -> SandboxBuilder {
+    let builder = Sandbox::builder()
+        .nodes(nodes)
+        .processes(chorus_binary)
+        .configure(|config| {
+            config.team_settings.max_users_per_team = 100_000;
+            config.log_settings.console_level = "WARN".to_string();
+        });
+    if track_statements {
+        builder.track_statements()
+    } else {
+        builder
+    }
 }
 
-/// A throwaway PostgreSQL server and one fresh database on it. With `track_statements`, the
-/// server loads pg_stat_statements (a restart) and the database has the extension, so a
-/// scenario can say which statements cost what ([`crate::pg::top_statements`]).
-async fn start_postgres(track_statements: bool) -> Result<(PgServer, String)> {
-    tokio::task::spawn_blocking(move || -> Result<(PgServer, String)> {
-        let mut pg = PgServer::start().context("starting a throwaway PostgreSQL")?;
-        if track_statements {
-            let config = pg.data_dir().join("postgresql.conf");
-            let mut settings =
-                std::fs::read_to_string(&config).context("reading postgresql.conf")?;
-            settings.push_str("\nshared_preload_libraries = 'pg_stat_statements'\n");
-            std::fs::write(&config, settings).context("writing postgresql.conf")?;
-            pg.restart()
-                .context("restarting PostgreSQL with pg_stat_statements")?;
-        }
-        let url = pg.create_database()?;
-        if track_statements {
-            let database = url.rsplit('/').next().unwrap_or_default();
-            let database = database.split('?').next().unwrap_or_default();
-            pg.psql(database, "CREATE EXTENSION pg_stat_statements")?;
-        }
-        Ok((pg, url))
-    })
-    .await?
+/// One chorus node on a throwaway PostgreSQL server.
+pub struct Stack {
+    sandbox: Sandbox,
+    pub database_url: String,
 }
 
 impl Stack {
     pub async fn start(chorus_binary: &Path, track_statements: bool) -> Result<Stack> {
-        let (pg, database_url) = start_postgres(track_statements).await?;
-        let node = Node::start(chorus_binary, &database_url, &[]).await?;
+        let sandbox = bench_sandbox(chorus_binary, 1, track_statements)
+            .try_start()
+            .await?;
         Ok(Stack {
-            node,
-            database_url,
-            pg,
+            database_url: sandbox.database_url(),
+            sandbox,
         })
+    }
+
+    pub fn node(&self) -> &SandboxNode {
+        self.sandbox.node(0)
+    }
+
+    /// The node's PID, for CPU and memory accounting.
+    pub fn pid(&self) -> Result<u32> {
+        self.node().pid().context("the node process has exited")
     }
 
     /// Stops the node (SIGTERM, then SIGKILL) and then PostgreSQL.
     pub async fn stop(self) {
-        let Stack { node, pg, .. } = self;
-        node.stop().await;
-        tokio::task::spawn_blocking(move || drop(pg)).await.ok();
+        self.sandbox.stop().await;
     }
 }
 
-/// A throwaway PostgreSQL, `nodes` chorus processes clustered on its one database (gossip on
-/// free 127.0.0.1 ports, one cluster name), and optionally NGINX in front of them.
-///
-/// Fields drop in order: NGINX, then the nodes, then PostgreSQL.
+/// `nodes` clustered chorus processes on a throwaway PostgreSQL server, and optionally NGINX
+/// in front of them.
 pub struct ClusterStack {
-    pub nginx: Option<Nginx>,
-    pub nodes: Vec<Node>,
+    sandbox: Sandbox,
     pub database_url: String,
-    pg: PgServer,
 }
 
 impl ClusterStack {
@@ -88,51 +79,34 @@ impl ClusterStack {
         with_nginx: bool,
         track_statements: bool,
     ) -> Result<ClusterStack> {
-        let (pg, database_url) = start_postgres(track_statements).await?;
-        let cluster_name = format!("bench-{}", std::process::id());
-        let mut started = Vec::with_capacity(nodes);
-        for _ in 0..nodes {
-            let settings = [
-                ("MM_CLUSTERSETTINGS_ENABLE", "true".to_owned()),
-                ("MM_CLUSTERSETTINGS_CLUSTERNAME", cluster_name.clone()),
-                (
-                    "MM_CLUSTERSETTINGS_OVERRIDEHOSTNAME",
-                    "127.0.0.1".to_owned(),
-                ),
-                ("MM_CLUSTERSETTINGS_BINDADDRESS", "127.0.0.1".to_owned()),
-                (
-                    "MM_CLUSTERSETTINGS_GOSSIPPORT",
-                    chorus_testkit::free_port().to_string(),
-                ),
-            ]
-            .map(|(name, value)| (name.to_owned(), value));
-            started.push(Node::start(chorus_binary, &database_url, &settings).await?);
-        }
-        let nginx = if with_nginx {
-            let upstreams: Vec<_> = started.iter().map(Node::address).collect();
-            Some(Nginx::start(&upstreams, std::time::Duration::from_secs(5)).await?)
-        } else {
-            None
-        };
+        let builder = bench_sandbox(chorus_binary, nodes, track_statements).clustered(true);
+        let builder = if with_nginx { builder.nginx() } else { builder };
+        let sandbox = builder.try_start().await?;
         Ok(ClusterStack {
-            nginx,
-            nodes: started,
-            database_url,
-            pg,
+            database_url: sandbox.database_url(),
+            sandbox,
         })
+    }
+
+    pub fn nodes(&self) -> &[SandboxNode] {
+        self.sandbox.nodes()
+    }
+
+    pub fn nginx(&self) -> Option<&chorus_testkit::Nginx> {
+        self.sandbox.nginx()
     }
 
     /// The nodes' and NGINX's PIDs, for CPU accounting.
     pub fn parties(&self) -> Parties {
         Parties {
-            nodes: self.nodes.iter().map(Node::pid).collect(),
-            nginx: self.nginx.as_ref().map(Nginx::pid),
+            nodes: self.nodes().iter().filter_map(SandboxNode::pid).collect(),
+            nginx: self.nginx().map(chorus_testkit::Nginx::pid),
         }
     }
 
     /// Fails when a node has exited.
     pub fn check_alive(&mut self) -> Result<()> {
-        for node in &mut self.nodes {
+        for node in self.nodes() {
             node.check_alive()?;
         }
         Ok(())
@@ -140,15 +114,6 @@ impl ClusterStack {
 
     /// Stops NGINX (SIGTERM), the nodes (SIGTERM, then SIGKILL) and then PostgreSQL.
     pub async fn stop(self) {
-        let ClusterStack {
-            nginx, nodes, pg, ..
-        } = self;
-        if let Some(nginx) = nginx {
-            nginx.stop().await;
-        }
-        for node in nodes {
-            node.stop().await;
-        }
-        tokio::task::spawn_blocking(move || drop(pg)).await.ok();
+        self.sandbox.stop().await;
     }
 }

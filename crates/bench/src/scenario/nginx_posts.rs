@@ -118,8 +118,7 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
     let postgres = pg::server_facts(&stack.database_url).await?;
     let nginx_url = |path: &str| {
         stack
-            .nginx
-            .as_ref()
+            .nginx()
             .expect("the stack was started with NGINX")
             .base_url()
             + path

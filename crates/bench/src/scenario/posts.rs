@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use chorus_testkit::Endpoint;
 use clap::Args;
 use serde::Serialize;
 
@@ -92,13 +93,13 @@ pub async fn run(chorus_binary: &Path, args: &PostsArgs) -> Result<PostsReport> 
 
 async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<PostsReport> {
     let postgres = pg::server_facts(&stack.database_url).await?;
-    let api = Api::new(stack.node.url(""))?;
+    let api = Api::new(stack.node().url(""))?;
     let workspace = api
         .create_workspace(args.users, args.channels.max(1), Membership::Everyone)
         .await
         .context("setting up users, a team and channels")?;
 
-    let parties = Parties::node(stack.node.pid());
+    let parties = Parties::node(stack.pid()?);
     eprintln!("posts: raw INSERT, {} connections", args.pg_concurrency);
     let (raw_insert, cpu) = tokio::join!(
         pg::insert_throughput(&stack.database_url, args.pg_concurrency, window),
@@ -111,10 +112,10 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
         pg::reset_statements(&stack.database_url).await?;
     }
     eprintln!("posts: Chorus, {} clients, 1 channel", args.concurrency);
-    let url = stack.node.url("/api/v4/posts");
+    let url = stack.node().url("/api/v4/posts");
     let chorus_one_channel =
         post_load(&url, &parties, &workspace, args.concurrency, 1, window).await?;
-    stack.node.check_alive()?;
+    stack.node().check_alive()?;
 
     let chorus_many_channels = if args.channels > 1 {
         eprintln!(
@@ -130,7 +131,7 @@ async fn measure(stack: &mut Stack, args: &PostsArgs, window: Window) -> Result<
             window,
         )
         .await?;
-        stack.node.check_alive()?;
+        stack.node().check_alive()?;
         Some(result)
     } else {
         None

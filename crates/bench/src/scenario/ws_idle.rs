@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use chorus_testkit::Endpoint;
 use clap::Args;
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
@@ -92,14 +93,14 @@ pub async fn run(chorus_binary: &Path, args: &WsIdleArgs) -> Result<WsIdleReport
 }
 
 async fn measure(stack: &mut Stack, args: &WsIdleArgs) -> Result<WsIdleReport> {
-    let api = Api::new(stack.node.url(""))?;
+    let api = Api::new(stack.node().url(""))?;
     let workspace = api
         .create_workspace(args.ws_users, 1, Membership::Everyone)
         .await
         .context("setting up users")?;
     let tokens: Vec<String> = workspace.accounts.iter().map(|a| a.token.clone()).collect();
     tokio::time::sleep(SETTLE).await;
-    let pid = stack.node.pid();
+    let pid = stack.pid()?;
     let node_before = Memory::of_process(pid)?;
 
     eprintln!(
@@ -108,9 +109,9 @@ async fn measure(stack: &mut Stack, args: &WsIdleArgs) -> Result<WsIdleReport> {
     );
     let url = format!(
         "ws://127.0.0.1:{}/api/v4/websocket",
-        stack.node.address().port()
+        stack.node().address().port()
     );
-    let server = stack.node.address();
+    let server = stack.node().address();
     let closed = Arc::new(AtomicUsize::new(0));
     let mut holders = JoinSet::new();
     let mut failed = 0;
@@ -149,7 +150,7 @@ async fn measure(stack: &mut Stack, args: &WsIdleArgs) -> Result<WsIdleReport> {
     eprintln!("ws-idle: {opened} open, idle for {} s", args.idle);
     let closed_before_idle = closed.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs_f64(args.idle)).await;
-    stack.node.check_alive()?;
+    stack.node().check_alive()?;
     let node_after = Memory::of_process(pid)?;
     let closed_while_idle = closed.load(Ordering::Relaxed) - closed_before_idle;
     holders.shutdown().await;

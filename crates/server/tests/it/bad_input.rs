@@ -6,7 +6,8 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use crate::harness::{id_of, Api, Reply, TestServer, TestUser};
+use chorus_testkit::client::{id_of, Api, Reply, TestUser};
+use chorus_testkit::{Endpoint, Sandbox};
 
 /// Requests in the generated barrage: every endpoint gets dozens, in about ten seconds.
 const BARRAGE_CASES: u32 = 1500;
@@ -37,7 +38,7 @@ fn error_body_problem(reply: &Reply) -> Option<String> {
 /// member who sends the barrage. bob may legitimately change his own things (profile, his post,
 /// the public channel's header), never alice's.
 struct World {
-    server: TestServer,
+    server: Sandbox,
     alice: TestUser,
     bob: TestUser,
     team_id: String,
@@ -49,7 +50,7 @@ struct World {
 
 impl World {
     async fn set_up() -> World {
-        let server = TestServer::builder()
+        let server = Sandbox::builder()
             .configure(|config| {
                 config.service_settings.maximum_payload_size_bytes = PAYLOAD_LIMIT as i64
             })
@@ -448,7 +449,7 @@ fn generated_bad_input_never_causes_a_server_error_or_harms_existing_data() {
 
 #[tokio::test]
 async fn an_oversize_body_is_refused_with_413() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let team_id = id_of(&alice.create_team("crew", "O").await);
     let channel_id = id_of(&alice.channel_by_name(&team_id, "town-square").await);
@@ -486,7 +487,7 @@ async fn an_oversize_body_is_refused_with_413() {
 
 #[tokio::test]
 async fn unknown_routes_and_wrong_methods_answer_with_json_errors() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
 
     for path in ["/no/such/route", "/users/me/no-such-thing"] {
@@ -494,7 +495,7 @@ async fn unknown_routes_and_wrong_methods_answer_with_json_errors() {
     }
     let outside_api = alice
         .api
-        .send(reqwest::Client::new().get(format!("{}/definitely/not/here", server.base_url)))
+        .send(reqwest::Client::new().get(format!("{}/definitely/not/here", server.base_url())))
         .await;
     outside_api.expect_error(404);
 
@@ -507,7 +508,7 @@ async fn unknown_routes_and_wrong_methods_answer_with_json_errors() {
 
 #[tokio::test]
 async fn malformed_ids_in_paths_answer_400_and_unknown_ids_404() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
 
     for path in [
@@ -538,7 +539,7 @@ async fn malformed_ids_in_paths_answer_400_and_unknown_ids_404() {
 
 #[tokio::test]
 async fn a_nul_character_is_refused_before_it_reaches_the_database() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let team_id = id_of(&alice.create_team("crew", "O").await);
     let channel_id = id_of(&alice.channel_by_name(&team_id, "town-square").await);

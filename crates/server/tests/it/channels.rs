@@ -2,10 +2,11 @@
 
 use serde_json::json;
 
-use crate::harness::{id_of, ids_of, TestServer, TestUser};
+use chorus_testkit::client::{id_of, ids_of, TestUser};
+use chorus_testkit::{Endpoint, Sandbox};
 
 /// Two users in one team: alice (admin of the server, team creator) and bob.
-async fn alice_and_bob_in_a_team(server: &TestServer) -> (TestUser, TestUser, String) {
+async fn alice_and_bob_in_a_team(server: &Sandbox) -> (TestUser, TestUser, String) {
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
     let team_id = id_of(&alice.create_team("crew", "O").await);
@@ -15,7 +16,7 @@ async fn alice_and_bob_in_a_team(server: &TestServer) -> (TestUser, TestUser, St
 
 #[tokio::test]
 async fn a_private_channel_is_invisible_to_non_members() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     // The server's first user is its admin, who may read anything; alice and carol are not.
     let _admin = server.create_account("admin").await;
     let alice = server.signup("alice").await;
@@ -94,7 +95,7 @@ async fn a_private_channel_is_invisible_to_non_members() {
 
 #[tokio::test]
 async fn channel_members_are_added_and_removed() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, team_id) = alice_and_bob_in_a_team(&server).await;
     let channel_id = id_of(&alice.create_channel(&team_id, "project", "P").await);
 
@@ -140,7 +141,7 @@ async fn channel_members_are_added_and_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_channel_is_the_same_channel_whoever_opens_it_and_however_often() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
 
@@ -195,7 +196,7 @@ async fn a_direct_channel_is_the_same_channel_whoever_opens_it_and_however_often
 
 #[tokio::test]
 async fn a_group_channel_is_shared_by_its_members_and_created_once() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
     let carol = server.signup("carol").await;
@@ -234,7 +235,7 @@ async fn a_group_channel_is_shared_by_its_members_and_created_once() {
 
 #[tokio::test]
 async fn unread_counts_follow_new_posts_and_mentions_until_the_channel_is_viewed() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, team_id) = alice_and_bob_in_a_team(&server).await;
     let channel_id = id_of(&alice.create_channel(&team_id, "standup", "O").await);
     bob.add_to_channel(&channel_id, &bob.id).await;

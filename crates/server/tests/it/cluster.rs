@@ -2,153 +2,25 @@
 //! session revocations cross nodes; cluster status; failure detection of a SIGKILLed node;
 //! ReadOnlyConfig; graceful drain on SIGTERM.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
-use crate::harness::{Api, PASSWORD};
-use crate::socket::{wait_for_close, Closed, EventSocket};
+use chorus_testkit::client::{Api, PASSWORD};
+use chorus_testkit::socket::{wait_for_close, Closed, EventSocket};
+use chorus_testkit::{Endpoint, Sandbox, SandboxBuilder, SandboxNode};
 
-/// Real node processes sharing one fresh database and file directory; killed on drop.
-struct ClusterSandbox {
-    nodes: Vec<NodeProcess>,
-    database_url: String,
-    cluster_name: String,
-    directory: TempDir,
+/// `node_count` real `chorus` processes of this build, clustered on one fresh database and file
+/// directory; killed when the sandbox is dropped.
+async fn cluster_of(node_count: usize) -> Sandbox {
+    cluster_builder(node_count).start().await
 }
 
-struct NodeProcess {
-    child: Option<Child>,
-    port: u16,
-    gossip_port: u16,
-}
-
-impl NodeProcess {
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn websocket_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/api/v4/websocket", self.port)
-    }
-
-    fn api(&self) -> Api {
-        Api::for_base_url(&self.base_url())
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("a running node").id();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill {signal} {pid}");
-    }
-
-    async fn answers_ping(&self) -> bool {
-        reqwest::get(format!("{}/api/v4/system/ping", self.base_url()))
-            .await
-            .is_ok_and(|response| response.status() == 200)
-    }
-}
-
-impl Drop for ClusterSandbox {
-    fn drop(&mut self) {
-        for node in &mut self.nodes {
-            if let Some(mut child) = node.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-impl ClusterSandbox {
-    async fn start(node_count: usize) -> ClusterSandbox {
-        let database_url = chorus_testkit::PgServer::shared()
-            .create_database()
-            .expect("a database");
-        let mut sandbox = ClusterSandbox {
-            nodes: Vec::new(),
-            database_url,
-            cluster_name: format!("test-{}", chorus_model::new_id()),
-            directory: tempfile::tempdir().expect("a temp dir"),
-        };
-        for index in 0..node_count {
-            let port = chorus_testkit::free_port();
-            let gossip_port = chorus_testkit::free_port();
-            let child = sandbox.spawn(index, port, gossip_port);
-            sandbox.nodes.push(NodeProcess {
-                child: Some(child),
-                port,
-                gossip_port,
-            });
-        }
-        for node in &sandbox.nodes {
-            wait_until(Duration::from_secs(60), "the node answers ping", || {
-                node.answers_ping()
-            })
-            .await;
-        }
-        sandbox
-    }
-
-    /// Starts node `index`'s process (a new node id) on the given ports; its log is appended
-    /// to `node<index>/chorus.log`.
-    fn spawn(&self, index: usize, port: u16, gossip_port: u16) -> Child {
-        let node_directory = self.directory.path().join(format!("node{index}"));
-        std::fs::create_dir_all(&node_directory).expect("node dir");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(node_directory.join("chorus.log"))
-            .expect("log file");
-        Command::new(env!("CARGO_BIN_EXE_chorus"))
-            .env("MM_CONFIG", node_directory.join("config.json"))
-            .env("MM_SQLSETTINGS_DATASOURCE", &self.database_url)
-            .env(
-                "MM_SERVICESETTINGS_LISTENADDRESS",
-                format!("127.0.0.1:{port}"),
-            )
-            .env("MM_TEAMSETTINGS_ENABLEOPENSERVER", "true")
-            .env(
-                "MM_FILESETTINGS_DIRECTORY",
-                self.directory.path().join("files"),
-            )
-            .env("MM_LOGSETTINGS_CONSOLELEVEL", "WARN")
-            .env("MM_CLUSTERSETTINGS_ENABLE", "true")
-            .env("MM_CLUSTERSETTINGS_CLUSTERNAME", &self.cluster_name)
-            .env("MM_CLUSTERSETTINGS_OVERRIDEHOSTNAME", "127.0.0.1")
-            .env("MM_CLUSTERSETTINGS_BINDADDRESS", "127.0.0.1")
-            .env("MM_CLUSTERSETTINGS_GOSSIPPORT", gossip_port.to_string())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning chorus")
-    }
-
-    /// Waits for node `index`'s process to exit (after a signal).
-    async fn wait_for_exit(&mut self, index: usize) {
-        let mut child = self.nodes[index].child.take().expect("a running node");
-        let exited = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .expect("waiting for the node");
-        assert!(exited.is_ok(), "the node process exits");
-    }
-
-    /// Starts node `index` again (a new process, same ports) after it exited; returns at
-    /// once, without waiting for it to serve.
-    fn start_again(&mut self, index: usize) {
-        assert!(self.nodes[index].child.is_none(), "the node has exited");
-        let (port, gossip_port) = (self.nodes[index].port, self.nodes[index].gossip_port);
-        self.nodes[index].child = Some(self.spawn(index, port, gossip_port));
-    }
-
-    fn node(&self, index: usize) -> &NodeProcess {
-        &self.nodes[index]
-    }
+fn cluster_builder(node_count: usize) -> SandboxBuilder {
+    Sandbox::builder()
+        .nodes(node_count)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .configure(|config| config.log_settings.console_level = "WARN".to_string())
 }
 
 pub(crate) async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
@@ -195,7 +67,7 @@ async fn cluster_status(api: &Api) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_act_as_one_server() {
-    let sandbox = ClusterSandbox::start(3).await;
+    let sandbox = cluster_of(3).await;
     let (node_a, node_b, node_c) = (sandbox.node(0), sandbox.node(1), sandbox.node(2));
 
     let (admin_id, admin_token) = sign_up(&node_a.api(), "cluster-admin").await;
@@ -395,13 +267,13 @@ async fn three_nodes_act_as_one_server() {
         .find(|node| {
             node["api_address"]
                 .as_str()
-                .is_some_and(|address| address.ends_with(&format!(":{}", node_c.port)))
+                .is_some_and(|address| address.ends_with(&format!(":{}", node_c.port())))
         })
         .expect("node C in the status")["id"]
         .as_str()
         .unwrap()
         .to_string();
-    node_c.signal("-KILL");
+    node_c.kill();
     let killed_at = Instant::now();
     wait_until(Duration::from_secs(5), "node C is seen down", || async {
         cluster_status(&admin_on_a)
@@ -426,7 +298,7 @@ async fn three_nodes_act_as_one_server() {
     .await;
 
     // SIGTERM node B: Bob's socket is told to go away (1001), and the process exits cleanly.
-    node_b.signal("-TERM");
+    node_b.terminate().expect("SIGTERM");
     match wait_for_close(bob_socket.raw_mut(), Duration::from_secs(10)).await {
         Some(closed @ Closed::Frame(_)) => assert_eq!(closed.code(), Some(1001), "going away"),
         other => panic!("expected a close frame on drain, got {other:?}"),
@@ -436,16 +308,9 @@ async fn three_nodes_act_as_one_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_routes_around_a_killed_node_and_no_acknowledged_post_is_lost() {
-    let sandbox = ClusterSandbox::start(3).await;
-    let upstreams: Vec<std::net::SocketAddr> = sandbox
-        .nodes
-        .iter()
-        .map(|node| std::net::SocketAddr::from(([127, 0, 0, 1], node.port)))
-        .collect();
-    let nginx = chorus_testkit::Nginx::start(&upstreams, Duration::from_secs(5))
-        .await
-        .expect("NGINX in front of the nodes (scripts/test.sh installs nginx-light)");
-    let through_nginx = Api::for_base_url(&nginx.base_url());
+    // NGINX in front of the nodes (scripts/test.sh installs nginx-light).
+    let sandbox = cluster_builder(3).nginx().start().await;
+    let through_nginx = sandbox.anonymous();
     let (_user_id, token) = sign_up(&through_nginx, "nginx-poster").await;
     let poster = through_nginx.with_token(&token);
     let team = poster
@@ -472,7 +337,7 @@ async fn nginx_routes_around_a_killed_node_and_no_acknowledged_post_is_lost() {
     let started = Instant::now();
     for index in 0..total_posts {
         if index == total_posts / 4 {
-            sandbox.node(1).signal("-KILL");
+            sandbox.node(1).kill();
         }
         let reply = poster
             .post("/posts", json!({"channel_id": channel_id, "message": format!("steady {index}"), "pending_post_id": format!("{}:{index}", chorus_model::new_id())}))
@@ -520,7 +385,7 @@ async fn nginx_routes_around_a_killed_node_and_no_acknowledged_post_is_lost() {
 
 /// An admin and Bob in one team and one private channel; returns (admin token, bob token,
 /// channel id).
-async fn team_with_a_channel(node: &NodeProcess, prefix: &str) -> (String, String, String) {
+async fn team_with_a_channel(node: &SandboxNode, prefix: &str) -> (String, String, String) {
     let (_admin_id, admin_token) = sign_up(&node.api(), &format!("{prefix}-admin")).await;
     let (bob_id, bob_token) = sign_up(&node.api(), &format!("{prefix}-bob")).await;
     let admin = node.api().with_token(&admin_token);
@@ -574,7 +439,7 @@ fn posted_ids(events: &[Value]) -> Vec<String> {
         .iter()
         .filter(|event| event["event"] == "posted")
         .map(|event| {
-            crate::socket::post_of(event)["id"]
+            chorus_testkit::socket::post_of(event)["id"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -584,7 +449,7 @@ fn posted_ids(events: &[Value]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_resumes_on_another_node_while_the_old_node_is_alive() {
-    let sandbox = ClusterSandbox::start(2).await;
+    let sandbox = cluster_of(2).await;
     let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
     let (admin_token, bob_token, channel_id) = team_with_a_channel(node_a, "resume-alive").await;
     let admin_on_a = node_a.api().with_token(&admin_token);
@@ -599,7 +464,7 @@ async fn a_websocket_resumes_on_another_node_while_the_old_node_is_alive() {
     let connection_id = bob.connection_id();
     let first = post_message(&admin_on_a, &channel_id, "before the drop").await;
     bob.wait_for_matching("posted", |event| {
-        crate::socket::post_of(event)["id"] == first.as_str()
+        chorus_testkit::socket::post_of(event)["id"] == first.as_str()
     })
     .await;
     let next_seq = bob.last_seq() + 1;
@@ -623,7 +488,7 @@ async fn a_websocket_resumes_on_another_node_while_the_old_node_is_alive() {
     let after = post_message(&admin_on_b, &channel_id, "after the resume").await;
     resumed
         .wait_for_matching("posted", |event| {
-            crate::socket::post_of(event)["id"] == after.as_str()
+            chorus_testkit::socket::post_of(event)["id"] == after.as_str()
         })
         .await;
     let mut expected = missed.clone();
@@ -649,7 +514,7 @@ async fn a_websocket_resumes_on_another_node_while_the_old_node_is_alive() {
 fn change_summary(event: &Value) -> (String, String) {
     let name = event["event"].as_str().unwrap_or_default().to_string();
     let about = match name.as_str() {
-        "posted" | "post_edited" | "post_deleted" => crate::socket::post_of(event)["id"]
+        "posted" | "post_edited" | "post_deleted" => chorus_testkit::socket::post_of(event)["id"]
             .as_str()
             .unwrap()
             .to_string(),
@@ -678,7 +543,7 @@ async fn react(api: &Api, user_id: &str, post_id: &str, emoji: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
-    let sandbox = ClusterSandbox::start(2).await;
+    let sandbox = cluster_of(2).await;
     let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
     let (admin_token, bob_token, channel_id) = team_with_a_channel(node_b, "resume-dead").await;
     let admin = node_b.api().with_token(&admin_token);
@@ -731,7 +596,7 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
         .await
         .expect_status(200);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    node_a.signal("-KILL");
+    node_a.kill();
     wait_until(Duration::from_secs(15), "node A seen dead", || async {
         cluster_status(&admin)
             .await
@@ -760,7 +625,7 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
     let live = post_message(&admin, &channel_id, "after the resume").await;
     resumed
         .wait_for_matching("posted", |event| {
-            crate::socket::post_of(event)["id"] == live.as_str()
+            chorus_testkit::socket::post_of(event)["id"] == live.as_str()
         })
         .await;
     let summaries: Vec<(String, String)> = resumed.history.iter().map(change_summary).collect();
@@ -838,7 +703,7 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
 /// post made through it reaches the clients of the other nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_post_through_a_restarted_node_reaches_the_other_nodes() {
-    let mut sandbox = ClusterSandbox::start(2).await;
+    let sandbox = cluster_of(2).await;
     let (admin_token, bob_token, channel_id) =
         team_with_a_channel(sandbox.node(0), "restart-first").await;
     let admin = sandbox.node(0).api().with_token(&admin_token);
@@ -849,13 +714,12 @@ async fn the_first_post_through_a_restarted_node_reaches_the_other_nodes() {
     .await;
     let mut bob = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
 
-    sandbox.node(1).signal("-KILL");
-    sandbox.wait_for_exit(1).await;
-    sandbox.start_again(1);
-    wait_until(Duration::from_secs(30), "the restarted node serves", || {
-        sandbox.node(1).answers_ping()
-    })
-    .await;
+    sandbox.node(1).kill();
+    sandbox
+        .node(1)
+        .restart()
+        .await
+        .expect("node 1 serves again");
     let admin_on_restarted = sandbox.node(1).api().with_token(&admin_token);
     let first = post_message(&admin_on_restarted, &channel_id, "first after the restart").await;
 
@@ -869,17 +733,20 @@ async fn the_first_post_through_a_restarted_node_reaches_the_other_nodes() {
 
 /// Starts `count` nodes, with an admin and Bob in a channel (made through node 1); waits
 /// until every node is alive. Returns (admin token, Bob's token, channel id).
-async fn cluster_with_a_channel(
-    count: usize,
-    prefix: &str,
-) -> (ClusterSandbox, String, String, String) {
-    let sandbox = ClusterSandbox::start(count).await;
+async fn cluster_with_a_channel(count: usize, prefix: &str) -> (Sandbox, String, String, String) {
+    let sandbox = cluster_of(count).await;
     let (admin_token, bob_token, channel_id) = team_with_a_channel(sandbox.node(1), prefix).await;
     sandbox.wait_for_live_nodes(&admin_token, count).await;
     (sandbox, admin_token, bob_token, channel_id)
 }
 
-impl ClusterSandbox {
+/// What the scenarios below do to a whole cluster.
+trait ClusterScenario {
+    async fn wait_for_live_nodes(&self, admin_token: &str, count: usize);
+    async fn restart(&self, index: usize, admin_token: &str);
+}
+
+impl ClusterScenario for Sandbox {
     async fn wait_for_live_nodes(&self, admin_token: &str, count: usize) {
         let admin = self.node(1).api().with_token(admin_token);
         wait_until(Duration::from_secs(15), "every node alive", || async {
@@ -890,15 +757,13 @@ impl ClusterSandbox {
     }
 
     /// Stops node `index` gracefully and starts it again (a new process, a new node id).
-    async fn restart(&mut self, index: usize, admin_token: &str) {
-        let count = self.nodes.len();
-        self.node(index).signal("-TERM");
-        self.wait_for_exit(index).await;
-        self.start_again(index);
-        wait_until(Duration::from_secs(30), "the node serves again", || {
-            self.node(index).answers_ping()
-        })
-        .await;
+    async fn restart(&self, index: usize, admin_token: &str) {
+        let count = self.nodes().len();
+        self.node(index).stop().await.expect("a drained exit");
+        self.node(index)
+            .restart()
+            .await
+            .expect("the node serves again");
         self.wait_for_live_nodes(admin_token, count).await;
     }
 }
@@ -909,7 +774,7 @@ impl ClusterSandbox {
 /// A is gone, a connection whose missed frames cannot be rebuilt resyncs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draining_node_hands_its_websockets_over_until_their_clients_are_back() {
-    let (mut sandbox, admin_token, bob_token, channel_id) =
+    let (sandbox, admin_token, bob_token, channel_id) =
         cluster_with_a_channel(3, "drain-handover").await;
     let admin = sandbox.node(1).api().with_token(&admin_token);
     let mut early = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
@@ -921,7 +786,7 @@ async fn a_draining_node_hands_its_websockets_over_until_their_clients_are_back(
 
     let (early_id, late_id) = (early.connection_id(), late.connection_id());
     let (early_next, late_next) = (early.last_seq() + 1, late.last_seq() + 1);
-    sandbox.node(0).signal("-TERM");
+    sandbox.node(0).terminate().expect("SIGTERM");
     assert!(early.wait_for_close(Duration::from_secs(5)).await.is_some());
     assert!(late.wait_for_close(Duration::from_secs(5)).await.is_some());
     admin
@@ -944,7 +809,7 @@ async fn a_draining_node_hands_its_websockets_over_until_their_clients_are_back(
     .await;
     early
         .wait_for_matching("posted", |event| {
-            crate::socket::post_of(event)["id"] == missed.as_str()
+            chorus_testkit::socket::post_of(event)["id"] == missed.as_str()
         })
         .await;
     let names: Vec<&str> = early
@@ -955,7 +820,11 @@ async fn a_draining_node_hands_its_websockets_over_until_their_clients_are_back(
     assert_eq!(names, ["channel_updated", "posted"], "{:?}", early.history);
     assert_eq!(early.history[0]["seq"], early_next);
 
-    sandbox.wait_for_exit(0).await;
+    sandbox
+        .node(0)
+        .wait_for_exit(Duration::from_secs(30))
+        .await
+        .expect("node 0 exits after its drain");
     let late = EventSocket::connect_url(
         &format!(
             "{}?connection_id={late_id}&sequence_number={late_next}",
@@ -972,7 +841,7 @@ async fn a_draining_node_hands_its_websockets_over_until_their_clients_are_back(
 /// with node B's record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_of_a_killed_node_resumes_on_a_node_restarted_since_it_connected() {
-    let (mut sandbox, admin_token, bob_token, channel_id) =
+    let (sandbox, admin_token, bob_token, channel_id) =
         cluster_with_a_channel(3, "restart-rebuild").await;
     let admin = sandbox.node(1).api().with_token(&admin_token);
     let mut bob = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
@@ -981,7 +850,7 @@ async fn a_websocket_of_a_killed_node_resumes_on_a_node_restarted_since_it_conne
     sandbox.restart(2, &admin_token).await;
 
     kill_node_0_and_resume_on(
-        &mut sandbox,
+        &sandbox,
         &admin,
         &admin_token,
         bob,
@@ -1010,18 +879,10 @@ async fn a_post_whose_node_died_before_publishing_it_reaches_clients_in_order() 
     bob.wait_for("posted").await;
 
     let orphan = chorus_model::new_id();
-    let database = sandbox
-        .database_url
-        .rsplit('/')
-        .next()
-        .and_then(|tail| tail.split('?').next())
-        .unwrap()
-        .to_string();
-    chorus_testkit::PgServer::shared()
-        .psql(
-            &database,
-            &format!(
-                "BEGIN; \
+    sandbox
+        .database()
+        .psql(&format!(
+            "BEGIN; \
                  INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, \
                  channelid, rootid, originalid, message, type, props, hashtags, fileids, \
                  hasreactions, replycount, lastreplyat, pendingpostid) \
@@ -1030,8 +891,7 @@ async fn a_post_whose_node_died_before_publishing_it_reaches_clients_in_order() 
                  FROM channels WHERE id = '{channel_id}'; \
                  UPDATE channels SET lastpostat = lastpostat + 1 WHERE id = '{channel_id}'; \
                  COMMIT;"
-            ),
-        )
+        ))
         .expect("a post stored without its event");
     let next = post_message(&admin, &channel_id, "next").await;
 
@@ -1044,7 +904,7 @@ async fn a_post_whose_node_died_before_publishing_it_reaches_clients_in_order() 
 /// joined, and B rebuilds the connection from the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_joins_gets_the_records_of_its_peers_websockets() {
-    let (mut sandbox, admin_token, bob_token, channel_id) =
+    let (sandbox, admin_token, bob_token, channel_id) =
         cluster_with_a_channel(2, "join-records").await;
     let admin = sandbox.node(1).api().with_token(&admin_token);
     let mut bob = EventSocket::connect_url(&sandbox.node(0).websocket_url(), &bob_token).await;
@@ -1054,7 +914,7 @@ async fn a_node_that_joins_gets_the_records_of_its_peers_websockets() {
     let admin = sandbox.node(1).api().with_token(&admin_token);
 
     kill_node_0_and_resume_on(
-        &mut sandbox,
+        &sandbox,
         &admin,
         &admin_token,
         bob,
@@ -1069,7 +929,7 @@ async fn a_node_that_joins_gets_the_records_of_its_peers_websockets() {
 /// resumes on node `survivor`: he gets the missed post, then a live one, numbered from his
 /// `sequence_number`, without a `hello`.
 async fn kill_node_0_and_resume_on(
-    sandbox: &mut ClusterSandbox,
+    sandbox: &Sandbox,
     admin: &Api,
     admin_token: &str,
     bob: EventSocket,
@@ -1081,9 +941,9 @@ async fn kill_node_0_and_resume_on(
     drop(bob);
     let missed = post_message(admin, channel_id, "missed while away").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    sandbox.node(0).signal("-KILL");
+    sandbox.node(0).kill();
     sandbox
-        .wait_for_live_nodes(admin_token, sandbox.nodes.len() - 1)
+        .wait_for_live_nodes(admin_token, sandbox.nodes().len() - 1)
         .await;
 
     let mut resumed = EventSocket::resume_url(
@@ -1096,7 +956,7 @@ async fn kill_node_0_and_resume_on(
     let after = post_message(admin, channel_id, "after the resume").await;
     resumed
         .wait_for_matching("posted", |event| {
-            crate::socket::post_of(event)["id"] == after.as_str()
+            chorus_testkit::socket::post_of(event)["id"] == after.as_str()
         })
         .await;
     assert!(
@@ -1136,7 +996,7 @@ fn frames_that_matter(events: &[Value]) -> Vec<Value> {
 /// When the database recorded what a `posted` or membership event announces.
 fn recorded_at(event: &Value) -> i64 {
     match event["event"].as_str() {
-        Some("posted") => crate::socket::post_of(event)["create_at"].as_i64(),
+        Some("posted") => chorus_testkit::socket::post_of(event)["create_at"].as_i64(),
         _ => event["data"]["changed_at"].as_i64(),
     }
     .unwrap_or_else(|| panic!("no time in {event}"))
@@ -1182,7 +1042,7 @@ async fn remove_from_channel(api: &Api, channel_id: &str, user_id: &str) {
 /// was a member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_missed() {
-    let sandbox = ClusterSandbox::start(2).await;
+    let sandbox = cluster_of(2).await;
     let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
     let (admin_token, bob_token, joined_later) = team_with_a_channel(node_b, "members").await;
     let admin = node_b.api().with_token(&admin_token);
@@ -1255,7 +1115,7 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
     for socket in [&mut bob, &mut control] {
         socket
             .wait_for_matching("posted", |event| {
-                crate::socket::post_of(event)["id"] == seen.as_str()
+                chorus_testkit::socket::post_of(event)["id"] == seen.as_str()
             })
             .await;
     }
@@ -1268,7 +1128,7 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
     post_message(&admin, &joined_later, "after Bob joined").await;
     post_message(&admin, &left_later, "before Bob was removed").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    node_a.signal("-KILL");
+    node_a.kill();
     wait_until(Duration::from_secs(15), "node A seen dead", || async {
         cluster_status(&admin)
             .await
@@ -1300,7 +1160,7 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
     // takes in everything of the gap before the live post is made.
     let mut expected = control
         .events_until("posted", |event| {
-            crate::socket::post_of(event)["id"] == welcome.as_str()
+            chorus_testkit::socket::post_of(event)["id"] == welcome.as_str()
         })
         .await;
 
@@ -1312,7 +1172,7 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
     )
     .await;
     let live = post_message(&admin, &shared, "after the resume").await;
-    let is_live = |event: &Value| crate::socket::post_of(event)["id"] == live.as_str();
+    let is_live = |event: &Value| chorus_testkit::socket::post_of(event)["id"] == live.as_str();
     expected.extend(control.events_until("posted", is_live).await);
     let received = resumed.events_until("posted", is_live).await;
     let names: Vec<&str> = expected

@@ -1,6 +1,6 @@
 //! The real clients against a real node: the official `@mattermost/client` (node) and the
 //! `mattermostdriver` Python package each run their suite in tests/compat against a fresh
-//! TestServer (see tests/compat/README.md).
+//! Sandbox (see tests/compat/README.md).
 //!
 //! Their dependencies are installed by scripts/test.sh; when they are missing these tests fail
 //! saying so, rather than skipping silently.
@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::harness::{TestServer, PASSWORD};
+use chorus_testkit::client::PASSWORD;
+use chorus_testkit::{Endpoint, Sandbox};
 
 /// Longest a whole client suite may take before it counts as hung.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -36,16 +37,16 @@ fn repository_root() -> PathBuf {
 }
 
 /// A fresh server whose first user (the system admin the suites may log in as) exists already.
-async fn server_with_admin() -> TestServer {
-    let server = TestServer::start().await;
+async fn server_with_admin() -> Sandbox {
+    let server = Sandbox::start().await;
     server.create_account(ADMIN_USERNAME).await;
     server
 }
 
-async fn run_suite(name: &str, mut command: Command, server: &TestServer) {
+async fn run_suite(name: &str, mut command: Command, server: &Sandbox) {
     let _turn = ONE_SUITE_AT_A_TIME.lock().await;
     command
-        .env("CHORUS_URL", &server.base_url)
+        .env("CHORUS_URL", &server.base_url())
         .env("CHORUS_ADMIN_USER", ADMIN_USERNAME)
         .env("CHORUS_ADMIN_PASSWORD", PASSWORD)
         .stdin(std::process::Stdio::null())
@@ -61,7 +62,7 @@ async fn run_suite(name: &str, mut command: Command, server: &TestServer) {
         output.status.success(),
         "the {name} compatibility suite failed ({}) against {}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
         output.status,
-        server.base_url,
+        server.base_url(),
     );
 }
 

@@ -2,11 +2,11 @@
 
 use chorus_config::FAKE_SETTING;
 
-use crate::harness::TestServer;
+use chorus_testkit::{Endpoint, Sandbox};
 
 #[tokio::test]
 async fn admins_read_the_config_with_the_data_source_masked_and_others_are_refused() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let admin = server.signup("admin").await;
     let member = server.signup("member").await;
 
@@ -15,10 +15,11 @@ async fn admins_read_the_config_with_the_data_source_masked_and_others_are_refus
     assert_eq!(config["SqlSettings"]["DataSource"], FAKE_SETTING);
     assert_eq!(config["SqlSettings"]["DriverName"], "postgres");
     assert_eq!(config["TeamSettings"]["SiteName"], "Chorus Test Site");
-    let database_name = server.database_url.rsplit('/').next().unwrap();
+    let database_url = server.database_url();
+    let database_name = database_url.rsplit('/').next().unwrap();
     let database_name = database_name.split('?').next().unwrap();
     assert!(
-        !reply.text.contains(&server.database_url) && !reply.text.contains(database_name),
+        !reply.text.contains(&database_url) && !reply.text.contains(database_name),
         "the data source leaks through GET /config"
     );
 
@@ -28,7 +29,7 @@ async fn admins_read_the_config_with_the_data_source_masked_and_others_are_refus
 
 #[tokio::test]
 async fn the_client_config_in_old_format_names_the_site() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
 
     for (who, api) in [
@@ -67,7 +68,7 @@ async fn the_client_config_in_old_format_names_the_site() {
 
 #[tokio::test]
 async fn ping_reports_the_database_and_file_store_healthy() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let anonymous = server.anonymous();
 
     let quick = anonymous.get("/system/ping").await;
@@ -92,7 +93,7 @@ async fn ping_reports_the_database_and_file_store_healthy() {
     assert_eq!(full["filestore_status"], "OK", "{full}");
 
     let legacy = anonymous
-        .send(reqwest::Client::new().get(format!("{}/api/v3/general/ping", server.base_url)))
+        .send(reqwest::Client::new().get(format!("{}/api/v3/general/ping", server.base_url())))
         .await;
     assert_eq!(
         legacy.expect_status(200)["version"],
@@ -105,8 +106,8 @@ async fn ping_reports_an_unusable_file_store() {
     // A regular file where the file store's directory should be: nothing can be written.
     let not_a_directory = tempfile::NamedTempFile::new().expect("a temp file");
     let directory = not_a_directory.path().join("files");
-    let server = TestServer::builder()
-        .configure(|config| {
+    let server = Sandbox::builder()
+        .configure(move |config| {
             config.file_settings.directory = directory.to_string_lossy().into_owned()
         })
         .start()

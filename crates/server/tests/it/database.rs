@@ -1,5 +1,5 @@
 //! Database HA, end to end: real `chorus` processes on a real PostgreSQL primary with streaming
-//! replicas (chorus-testkit). Reads spread over replicas without hiding a user's own writes,
+//! replicas (chorus-testkit's Sandbox). Reads spread over replicas without hiding a user's own writes,
 //! replicas that die or lag leave rotation and come back, the seeds' manual failover (promote,
 //! edit DataSource, reload, recycle) and automatic failover (multi-host DataSource) lose no
 //! acknowledged write and fail writes only with 503s in between.
@@ -7,171 +7,50 @@
 //! `database_failover_figures` (ignored; run with `--ignored --nocapture`) repeats both
 //! failovers and prints the write-unavailability windows, replica lag and read spread.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chorus_testkit::PgServer;
+use chorus_config::SqlSettings;
+use chorus_testkit::{Database, Endpoint, Sandbox, SandboxBuilder, SandboxNode};
 use serde_json::{json, Value};
 use std::sync::Mutex;
-use tempfile::TempDir;
 
 use crate::cluster::{sign_up, wait_until};
-use crate::harness::Api;
-use crate::socket::{post_of, EventSocket};
+use chorus_testkit::client::Api;
+use chorus_testkit::socket::{post_of, EventSocket};
 
-/// One `chorus` process whose SqlSettings live in its config.json (not in the environment),
-/// so a test can edit DataSource there and ask the node to reload, as an operator would.
-struct DbNode {
-    child: Child,
-    port: u16,
-    config_path: PathBuf,
-    directory: TempDir,
-}
-
-impl DbNode {
-    async fn start(sql_settings: Value) -> DbNode {
-        DbNode::start_in_cluster(sql_settings, None).await
-    }
-
-    /// With `cluster_name`, the node joins that cluster (gossip on a free port, peers found
-    /// through the shared database).
-    async fn start_in_cluster(sql_settings: Value, cluster_name: Option<&str>) -> DbNode {
-        let directory = tempfile::tempdir().expect("a temp dir");
-        let port = chorus_testkit::free_port();
-        let config_path = directory.path().join("config.json");
-        let cluster_settings = match cluster_name {
-            Some(name) => json!({
-                "Enable": true,
-                "ClusterName": name,
-                "OverrideHostname": "127.0.0.1",
-                "BindAddress": "127.0.0.1",
-                "GossipPort": chorus_testkit::free_port(),
-            }),
-            None => json!({"Enable": false}),
-        };
-        let config = json!({
-            "ClusterSettings": cluster_settings,
-            "SqlSettings": sql_settings,
-            "ServiceSettings": {"ListenAddress": format!("127.0.0.1:{port}")},
-            "TeamSettings": {"EnableOpenServer": true},
-            "FileSettings": {"Directory": directory.path().join("files")},
-            "LogSettings": {"ConsoleLevel": "INFO", "EnableFile": false},
-        });
-        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap())
-            .expect("writing config.json");
-        let log = std::fs::File::create(directory.path().join("chorus.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_chorus"))
-            .env("MM_CONFIG", &config_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning chorus");
-        let node = DbNode {
-            child,
-            port,
-            config_path,
-            directory,
-        };
-        let ping = format!("{}/api/v4/system/ping", node.base_url());
-        wait_until(Duration::from_secs(60), "the node answers ping", || async {
-            reqwest::get(&ping)
-                .await
-                .is_ok_and(|response| response.status() == 200)
-        })
-        .await;
-        node
-    }
-
-    fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn api(&self) -> Api {
-        Api::for_base_url(&self.base_url())
-    }
-
-    /// Changes SqlSettings in config.json (the running node notices only on reload).
-    fn edit_sql_settings(&self, change: impl FnOnce(&mut Value)) {
-        let text = std::fs::read_to_string(&self.config_path).expect("reading config.json");
-        let mut config: Value = serde_json::from_str(&text).expect("config.json is JSON");
-        change(&mut config["SqlSettings"]);
-        std::fs::write(
-            &self.config_path,
-            serde_json::to_vec_pretty(&config).unwrap(),
-        )
-        .expect("writing config.json");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.directory.path().join("chorus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for DbNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A primary with one database and `replica_count` streaming replicas of it. With
+/// `chorus` processes (one unless the test asks for more; INFO log) on a PostgreSQL primary of
+/// their own with `replica_count` streaming replicas. `sql_settings` gives their SqlSettings as
+/// config.json spells them, from the database's URLs; they live in each node's config.json, so
+/// a test can edit DataSource there and ask the node to reload, as an operator would. With
 /// `synchronous`, a commit is acknowledged only once a replica has it (what failover without
 /// losing acknowledged writes needs; see docs/ARCHITECTURE.md).
-struct Databases {
-    primary: PgServer,
-    replicas: Vec<PgServer>,
-    name: String,
+fn nodes_on_replicas(
+    replica_count: usize,
+    synchronous: bool,
+    sql_settings: impl FnOnce(&Database) -> Value + Send + 'static,
+) -> SandboxBuilder {
+    let builder = Sandbox::builder()
+        .replicas(replica_count)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .configure_with_database(move |config, database| {
+            let mut tree = serde_json::to_value(SqlSettings::default()).expect("SqlSettings");
+            for (key, value) in sql_settings(database).as_object().expect("an object") {
+                tree[key] = value.clone();
+            }
+            config.sql_settings = serde_json::from_value(tree).expect("valid SqlSettings");
+            config.log_settings.console_level = "INFO".to_string();
+        });
+    if synchronous {
+        builder.synchronous_replication()
+    } else {
+        builder
+    }
 }
 
-impl Databases {
-    fn start(replica_count: usize, synchronous: bool) -> Databases {
-        let primary = PgServer::start().expect("a primary");
-        let url = primary.create_database().expect("a database");
-        let name = url
-            .rsplit('/')
-            .next()
-            .and_then(|tail| tail.split('?').next())
-            .expect("a database name")
-            .to_string();
-        let replicas = (0..replica_count)
-            .map(|_| primary.start_replica().expect("a replica"))
-            .collect();
-        if synchronous {
-            primary
-                .psql(
-                    "postgres",
-                    "ALTER SYSTEM SET synchronous_standby_names = '*'",
-                )
-                .unwrap();
-            primary.psql("postgres", "SELECT pg_reload_conf()").unwrap();
-        }
-        Databases {
-            primary,
-            replicas,
-            name,
-        }
-    }
-
-    fn primary_url(&self) -> String {
-        self.primary.url(&self.name)
-    }
-
-    fn replica_url(&self, index: usize) -> String {
-        self.replicas[index].url(&self.name)
-    }
-
-    /// `postgres://chorus@primary,replica/db?target_session_attrs=read-write`: writes follow
-    /// a promotion without a config change.
-    fn multi_host_url(&self) -> String {
-        format!(
-            "postgres://chorus@127.0.0.1:{},127.0.0.1:{}/{}?target_session_attrs=read-write&sslmode=disable",
-            self.primary.port(),
-            self.replicas[0].port(),
-            self.name
-        )
-    }
+/// Changes SqlSettings in the node's config.json (the running node notices only on reload).
+fn edit_sql_settings(node: &SandboxNode, change: impl FnOnce(&mut Value)) {
+    node.edit_config(|config| change(&mut config["SqlSettings"]));
 }
 
 async fn database_status(admin: &Api) -> Value {
@@ -203,13 +82,16 @@ async fn team_and_channel(admin: &Api, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_spread_over_replicas_and_never_hide_a_users_own_writes() {
-    let databases = Databases::start(2, false);
-    let node = DbNode::start(json!({
-        "DataSource": databases.primary_url(),
-        "DataSourceReplicas": [databases.replica_url(0), databases.replica_url(1)],
-        "ReplicaMaxLagSeconds": 0,
-    }))
+    let sandbox = nodes_on_replicas(2, false, |databases| {
+        json!({
+            "DataSource": databases.primary_url(),
+            "DataSourceReplicas": [databases.replica_url(0), databases.replica_url(1)],
+            "ReplicaMaxLagSeconds": 0,
+        })
+    })
+    .start()
     .await;
+    let (node, databases) = (sandbox.node(0), sandbox.database());
     let (_, token) = sign_up(&node.api(), "db-admin").await;
     let admin = node.api().with_token(&token);
     let channel_id = team_and_channel(&admin, "ryw").await;
@@ -275,7 +157,7 @@ async fn reads_spread_over_replicas_and_never_hide_a_users_own_writes() {
     for replica in &databases.replicas {
         replica.set_apply_delay(Duration::ZERO).unwrap();
         replica
-            .wait_for_replay(&databases.primary, Duration::from_secs(10))
+            .wait_for_replay(databases.primary(), Duration::from_secs(10))
             .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -298,16 +180,22 @@ async fn reads_spread_over_replicas_and_never_hide_a_users_own_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_dies_or_lags_leaves_rotation_and_comes_back() {
-    let mut databases = Databases::start(1, false);
-    let sql = json!({
-        "DataSource": databases.primary_url(),
-        "DataSourceReplicas": [databases.replica_url(0)],
-        "ReplicaMaxLagSeconds": 1,
-        "ReplicaMonitorIntervalSeconds": 1,
-    });
-    let node = DbNode::start(sql.clone()).await;
-    let (_, token) = sign_up(&node.api(), "db-admin").await;
-    let admin = node.api().with_token(&token);
+    // Node 1 starts later, while the replica is down.
+    let mut sandbox = nodes_on_replicas(1, false, |databases| {
+        json!({
+            "DataSource": databases.primary_url(),
+            "DataSourceReplicas": [databases.replica_url(0)],
+            "ReplicaMaxLagSeconds": 1,
+            "ReplicaMonitorIntervalSeconds": 1,
+        })
+    })
+    .nodes(2)
+    .clustered(false)
+    .start()
+    .await;
+    sandbox.node(1).kill();
+    let (_, token) = sign_up(&sandbox.node(0).api(), "db-admin").await;
+    let admin = sandbox.node(0).api().with_token(&token);
     let in_rotation = |expected: bool| {
         let admin = admin.clone();
         move || {
@@ -322,7 +210,7 @@ async fn a_replica_that_dies_or_lags_leaves_rotation_and_comes_back() {
     )
     .await;
 
-    databases.replicas[0].kill();
+    sandbox.database_mut().replicas[0].kill();
     wait_until(
         Duration::from_secs(5),
         "the dead replica out of rotation",
@@ -338,10 +226,15 @@ async fn a_replica_that_dies_or_lags_leaves_rotation_and_comes_back() {
             .expect_status(200);
     }
     // A node starting while a replica is down serves anyway.
-    let second = DbNode::start(sql).await;
-    second.api().get("/users/me").await.expect_error(401);
+    sandbox.node(1).restart().await.expect("node 1 serves");
+    sandbox
+        .node(1)
+        .api()
+        .get("/users/me")
+        .await
+        .expect_error(401);
 
-    databases.replicas[0].restart().unwrap();
+    sandbox.database_mut().replicas[0].restart().unwrap();
     wait_until(
         Duration::from_secs(15),
         "the restarted replica back in rotation",
@@ -350,6 +243,7 @@ async fn a_replica_that_dies_or_lags_leaves_rotation_and_comes_back() {
     .await;
 
     // Lagging beyond ReplicaMaxLagSeconds takes it out; catching up puts it back.
+    let databases = sandbox.database();
     databases.replicas[0]
         .set_apply_delay(Duration::from_secs(3600))
         .unwrap();
@@ -391,22 +285,25 @@ async fn a_replica_that_dies_or_lags_leaves_rotation_and_comes_back() {
     )
     .await;
     assert!(
-        node.log().contains("taken out of rotation"),
+        sandbox.node(0).log().contains("taken out of rotation"),
         "state changes are logged"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_announced_by_another_node_is_readable_at_once_despite_a_lagging_replica() {
-    let databases = Databases::start(1, false);
-    let sql = json!({
-        "DataSource": databases.primary_url(),
-        "DataSourceReplicas": [databases.replica_url(0)],
-        "ReplicaMaxLagSeconds": 0,
-    });
-    let cluster_name = format!("ryw-{}", chorus_model::new_id());
-    let node_a = DbNode::start_in_cluster(sql.clone(), Some(&cluster_name)).await;
-    let node_b = DbNode::start_in_cluster(sql, Some(&cluster_name)).await;
+    let sandbox = nodes_on_replicas(1, false, |databases| {
+        json!({
+            "DataSource": databases.primary_url(),
+            "DataSourceReplicas": [databases.replica_url(0)],
+            "ReplicaMaxLagSeconds": 0,
+        })
+    })
+    .nodes(2)
+    .start()
+    .await;
+    let databases = sandbox.database();
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
     let (_, admin_token) = sign_up(&node_a.api(), "ryw-admin").await;
     let (bob_id, bob_token) = sign_up(&node_b.api(), "ryw-bob").await;
     let admin = node_a.api().with_token(&admin_token);
@@ -443,7 +340,7 @@ async fn a_post_announced_by_another_node_is_readable_at_once_despite_a_lagging_
     )
     .await;
     databases.replicas[0]
-        .wait_for_replay(&databases.primary, Duration::from_secs(10))
+        .wait_for_replay(databases.primary(), Duration::from_secs(10))
         .unwrap();
     let admin_on_b = node_b.api().with_token(&admin_token);
     wait_until(
@@ -456,11 +353,7 @@ async fn a_post_announced_by_another_node_is_readable_at_once_despite_a_lagging_
         .set_apply_delay(Duration::from_secs(3600))
         .unwrap();
 
-    let mut socket = EventSocket::connect_url(
-        &format!("ws://127.0.0.1:{}/api/v4/websocket", node_b.port),
-        &bob_token,
-    )
-    .await;
+    let mut socket = EventSocket::connect_url(&node_b.websocket_url(), &bob_token).await;
     for round in 0..10 {
         let posted = admin
             .post(
@@ -496,13 +389,16 @@ async fn a_post_announced_by_another_node_is_readable_at_once_despite_a_lagging_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recycling_and_reloading_pools_drops_no_request_in_flight() {
-    let databases = Databases::start(1, false);
-    let node = DbNode::start(json!({
-        "DataSource": databases.primary_url(),
-        "DataSourceReplicas": [databases.replica_url(0)],
-        "MaxOpenConns": 4,
-    }))
+    let sandbox = nodes_on_replicas(1, false, |databases| {
+        json!({
+            "DataSource": databases.primary_url(),
+            "DataSourceReplicas": [databases.replica_url(0)],
+            "MaxOpenConns": 4,
+        })
+    })
+    .start()
     .await;
+    let node = sandbox.node(0);
     let (_, token) = sign_up(&node.api(), "db-admin").await;
     let admin = node.api().with_token(&token);
     let channel_id = team_and_channel(&admin, "recycle").await;
@@ -544,7 +440,7 @@ async fn recycling_and_reloading_pools_drops_no_request_in_flight() {
         );
     }
     // Reload applies a changed pool size.
-    node.edit_sql_settings(|sql| sql["MaxOpenConns"] = json!(7));
+    edit_sql_settings(node, |sql| sql["MaxOpenConns"] = json!(7));
     admin
         .post("/config/reload", json!({}))
         .await
@@ -579,14 +475,17 @@ enum Failover {
 }
 
 async fn failover_trial(kind: Failover, trial: usize) -> FailoverTrial {
-    let mut databases = Databases::start(1, true);
-    let data_source = match kind {
-        Failover::Manual => databases.primary_url(),
-        Failover::Automatic => databases.multi_host_url(),
-    };
-    let node = DbNode::start(json!({"DataSource": data_source})).await;
-    let (_, token) = sign_up(&node.api(), "db-admin").await;
-    let admin = node.api().with_token(&token);
+    let mut sandbox = nodes_on_replicas(1, true, move |databases| {
+        let data_source = match kind {
+            Failover::Manual => databases.primary_url(),
+            Failover::Automatic => databases.multi_host_url(),
+        };
+        json!({"DataSource": data_source})
+    })
+    .start()
+    .await;
+    let (_, token) = sign_up(&sandbox.node(0).api(), "db-admin").await;
+    let admin = sandbox.node(0).api().with_token(&token);
     let channel_id = team_and_channel(&admin, &format!("failover{trial}")).await;
 
     // The writer: a post every 20 ms, each retried with its pending_post_id until acknowledged.
@@ -628,12 +527,16 @@ async fn failover_trial(kind: Failover, trial: usize) -> FailoverTrial {
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    databases.primary.kill();
-    let replica = &mut databases.replicas[0];
-    replica.promote().expect("promoting the replica");
+    let databases = sandbox.database_mut();
+    databases.primary_mut().kill();
+    databases.replicas[0]
+        .promote()
+        .expect("promoting the replica");
     if kind == Failover::Manual {
-        let new_primary = replica.url(&databases.name);
-        node.edit_sql_settings(|sql| sql["DataSource"] = json!(new_primary));
+        let new_primary = databases.replica_url(0);
+        edit_sql_settings(sandbox.node(0), |sql| {
+            sql["DataSource"] = json!(new_primary)
+        });
         admin
             .post("/config/reload", json!({}))
             .await
@@ -695,9 +598,10 @@ async fn failover_trial(kind: Failover, trial: usize) -> FailoverTrial {
         .map(|id| format!("'{id}'"))
         .collect::<Vec<_>>()
         .join(",");
+    let databases = sandbox.database();
     let counts = databases.replicas[0]
         .psql(
-            &databases.name,
+            databases.name(),
             &format!("SELECT count(*), count(DISTINCT id) FROM posts WHERE id IN ({ids})"),
         )
         .unwrap();
@@ -705,7 +609,7 @@ async fn failover_trial(kind: Failover, trial: usize) -> FailoverTrial {
     let (found, distinct): (usize, usize) = (found.parse().unwrap(), distinct.parse().unwrap());
     let retried = databases.replicas[0]
         .psql(
-            &databases.name,
+            databases.name(),
             &format!(
                 "SELECT count(*) - count(DISTINCT pendingpostid) FROM posts WHERE channelid = '{channel_id}' AND pendingpostid <> ''"
             ),
@@ -798,12 +702,15 @@ async fn database_failover_figures() {
     }
 
     // Replica lag under steady writes, and how reads spread over two replicas.
-    let databases = Databases::start(2, false);
-    let node = DbNode::start(json!({
-        "DataSource": databases.primary_url(),
-        "DataSourceReplicas": [databases.replica_url(0), databases.replica_url(1)],
-    }))
+    let sandbox = nodes_on_replicas(2, false, |databases| {
+        json!({
+            "DataSource": databases.primary_url(),
+            "DataSourceReplicas": [databases.replica_url(0), databases.replica_url(1)],
+        })
+    })
+    .start()
     .await;
+    let node = sandbox.node(0);
     let (_, token) = sign_up(&node.api(), "db-admin").await;
     let admin = node.api().with_token(&token);
     let channel_id = team_and_channel(&admin, "lagfig").await;

@@ -9,11 +9,19 @@ use chorus_jobs::{JobServer, JobServerOptions, LeaderLease};
 use chorus_store::Store;
 use serde_json::json;
 
-use crate::harness::{id_of, ids_of, TestServer};
+use chorus_testkit::client::{id_of, ids_of};
+use chorus_testkit::{Endpoint, Sandbox};
 
 #[tokio::test]
 async fn admins_create_list_get_and_cancel_jobs_and_others_may_not() {
-    let server = TestServer::start().await;
+    // The node runs no jobs and schedules none: this test lists and cancels pending ones.
+    let server = Sandbox::builder()
+        .configure(|config| {
+            config.job_settings.run_jobs = false;
+            config.job_settings.run_scheduler = false;
+        })
+        .start()
+        .await;
     let admin = server.signup("admin").await;
     let member = server.signup("member").await;
 
@@ -162,11 +170,11 @@ async fn admins_create_list_get_and_cancel_jobs_and_others_may_not() {
 
 #[tokio::test]
 async fn a_job_created_over_rest_is_run_by_the_job_server() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let admin = server.signup("admin").await;
 
     let settings = SqlSettings {
-        data_source: server.database_url.clone(),
+        data_source: server.database_url(),
         ..SqlSettings::default()
     };
     let store = Store::connect(&settings).expect("pools");

@@ -1,11 +1,9 @@
 //! End-to-end tests of one Chorus node: the REST API and the websocket as clients see them,
 //! against real PostgreSQL, plus the official JS and Python clients' compatibility suites.
 //!
-//! One test binary (every extra one re-links on 2 cores). `harness` starts nodes and holds the
-//! HTTP client, `socket` the websocket client; each other module is one area of behaviour.
-
-mod harness;
-mod socket;
+//! One test binary (every extra one re-links on 2 cores). Nodes come from chorus-testkit's
+//! `Sandbox` (in this process, or as `chorus` processes where a test kills or pauses them), and
+//! so do the REST and websocket clients; each module is one area of behaviour.
 
 mod bad_input;
 mod channels;

@@ -5,10 +5,11 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use crate::harness::{id_of, TestServer, TestUser};
+use chorus_testkit::client::{id_of, TestUser};
+use chorus_testkit::{Endpoint, Sandbox};
 
 /// alice (server admin, team creator) and bob, both in team "crew".
-async fn alice_and_bob_in_a_team(server: &TestServer) -> (TestUser, TestUser, String) {
+async fn alice_and_bob_in_a_team(server: &Sandbox) -> (TestUser, TestUser, String) {
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
     let team_id = id_of(&alice.create_team("crew", "O").await);
@@ -35,7 +36,7 @@ async fn channel_posts(user: &TestUser, channel_id: &str, query: &str) -> Value 
 
 #[tokio::test]
 async fn a_post_is_created_read_edited_and_deleted_by_its_author_only() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     // Neither alice nor bob is a system admin (admins may edit anything).
     server.create_account("admin").await;
     let (alice, bob, team_id) = alice_and_bob_in_a_team(&server).await;
@@ -128,7 +129,7 @@ async fn a_post_is_created_read_edited_and_deleted_by_its_author_only() {
 
 #[tokio::test]
 async fn a_thread_holds_its_root_and_replies_and_counts_them() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, team_id) = alice_and_bob_in_a_team(&server).await;
     let channel_id = id_of(&alice.channel_by_name(&team_id, "town-square").await);
 
@@ -182,7 +183,7 @@ async fn a_thread_holds_its_root_and_replies_and_counts_them() {
 
 #[tokio::test]
 async fn the_channel_post_list_pages_and_windows_around_a_post() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let team_id = id_of(&alice.create_team("crew", "O").await);
     let channel_id = id_of(&alice.create_channel(&team_id, "log", "O").await);
@@ -264,7 +265,7 @@ async fn the_channel_post_list_pages_and_windows_around_a_post() {
 
 #[tokio::test]
 async fn reactions_are_added_listed_and_removed() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, team_id) = alice_and_bob_in_a_team(&server).await;
     let channel_id = id_of(&alice.channel_by_name(&team_id, "town-square").await);
     let post_id = id_of(&alice.post(&channel_id, "we shipped").await);
@@ -321,7 +322,7 @@ async fn reactions_are_added_listed_and_removed() {
 
 #[tokio::test]
 async fn search_finds_words_phrases_authors_and_channels_but_never_others_private_posts() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, team_id) = alice_and_bob_in_a_team(&server).await;
     let town_square = id_of(&alice.channel_by_name(&team_id, "town-square").await);
     let off_topic = id_of(&alice.channel_by_name(&team_id, "off-topic").await);
@@ -394,7 +395,7 @@ async fn search_finds_words_phrases_authors_and_channels_but_never_others_privat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_retried_with_the_same_pending_post_id_is_stored_once() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let team_id = id_of(&alice.create_team("crew", "O").await);
     let channel_id = id_of(&alice.create_channel(&team_id, "flaky-wifi", "O").await);
@@ -434,7 +435,7 @@ async fn a_post_retried_with_the_same_pending_post_id_is_stored_once() {
 async fn concurrent_posters_get_strictly_increasing_create_at() {
     const POSTERS: usize = 4;
     const POSTS_EACH: usize = 25;
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, team_id) = alice_and_bob_in_a_team(&server).await;
     let channel_id = id_of(&alice.channel_by_name(&team_id, "town-square").await);
 

@@ -2,11 +2,12 @@
 
 use serde_json::json;
 
-use crate::harness::{id_of, ids_of, TestServer};
+use chorus_testkit::client::{id_of, ids_of};
+use chorus_testkit::{Endpoint, Sandbox};
 
 #[tokio::test]
 async fn a_new_team_has_town_square_and_off_topic_with_its_creator_in_both() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
 
     let team = alice.create_team("crew", "O").await;
@@ -47,7 +48,7 @@ async fn a_new_team_has_town_square_and_off_topic_with_its_creator_in_both() {
 
 #[tokio::test]
 async fn a_new_member_joins_the_default_channels_and_leaving_removes_them_from_every_channel() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
     let team = alice.create_team("crew", "O").await;
@@ -110,7 +111,7 @@ async fn a_new_member_joins_the_default_channels_and_leaving_removes_them_from_e
 
 #[tokio::test]
 async fn outsiders_cannot_see_into_an_invite_only_team() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let outsider = server.signup("mallory").await;
     let team = alice.create_team("inner-circle", "I").await;

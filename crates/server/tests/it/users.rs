@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::harness::{id_of, ids_of, TestServer, PASSWORD};
+use chorus_testkit::client::{id_of, ids_of, PASSWORD};
+use chorus_testkit::{Endpoint, Sandbox};
 
 #[tokio::test]
 async fn the_first_signup_is_system_admin_and_users_log_in_by_username_or_email() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
 
@@ -46,7 +47,7 @@ async fn the_first_signup_is_system_admin_and_users_log_in_by_username_or_email(
 
 #[tokio::test]
 async fn a_wrong_password_is_refused_with_a_mattermost_error() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     server.create_account("alice").await;
 
     let refused = server.login("alice", "not-the-password").await;
@@ -67,7 +68,7 @@ async fn a_wrong_password_is_refused_with_a_mattermost_error() {
 
 #[tokio::test]
 async fn with_open_server_off_only_the_first_user_and_admins_create_accounts() {
-    let server = TestServer::builder()
+    let server = Sandbox::builder()
         .configure(|config| config.team_settings.enable_open_server = false)
         .start()
         .await;
@@ -98,7 +99,7 @@ async fn with_open_server_off_only_the_first_user_and_admins_create_accounts() {
 
 #[tokio::test]
 async fn login_sets_the_session_cookies_and_cookie_writes_need_the_csrf_token() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let login = &alice.login_reply;
 
@@ -181,7 +182,7 @@ async fn login_sets_the_session_cookies_and_cookie_writes_need_the_csrf_token() 
 
 #[tokio::test]
 async fn logout_ends_the_session_and_only_that_session() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let laptop = server.signup("alice").await;
     let phone = server.log_in_as("alice").await;
 
@@ -198,7 +199,7 @@ async fn logout_ends_the_session_and_only_that_session() {
 
 #[tokio::test]
 async fn users_are_found_by_id_username_email_and_channel() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
     let team = alice.create_team("crew", "O").await;
@@ -269,7 +270,7 @@ async fn users_are_found_by_id_username_email_and_channel() {
 
 #[tokio::test]
 async fn a_user_patches_their_profile_and_bad_values_change_nothing() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
 
@@ -330,7 +331,7 @@ async fn a_user_patches_their_profile_and_bad_values_change_nothing() {
 
 #[tokio::test]
 async fn changing_the_password_signs_out_other_sessions_but_keeps_this_one() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let at_desk = server.signup("alice").await;
     let on_phone = server.log_in_as("alice").await;
 
@@ -365,7 +366,7 @@ async fn changing_the_password_signs_out_other_sessions_but_keeps_this_one() {
 
 #[tokio::test]
 async fn a_bot_works_with_a_personal_access_token_until_it_is_revoked() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let admin = server.signup("admin").await;
     let bot_account = server.create_account("deploy-bot").await;
     let bot_id = id_of(&bot_account);
@@ -422,7 +423,7 @@ async fn a_bot_works_with_a_personal_access_token_until_it_is_revoked() {
 
 #[tokio::test]
 async fn repeated_failed_logins_are_slowed_down_and_lock_the_account() {
-    let server = TestServer::builder()
+    let server = Sandbox::builder()
         .configure(|config| config.service_settings.maximum_login_attempts = 3)
         .start()
         .await;

@@ -9,11 +9,12 @@ use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{id_of, TestServer, TestUser, WAIT};
-use crate::socket::{concerns_channel, open_raw, post_of, wait_for_close, EventSocket};
+use chorus_testkit::client::{id_of, TestUser, WAIT};
+use chorus_testkit::socket::{concerns_channel, open_raw, post_of, wait_for_close, EventSocket};
+use chorus_testkit::{Endpoint, Sandbox};
 
 /// alice (team creator) and bob, both in team "crew"; returns the team and its town-square.
-async fn alice_and_bob_in_a_team(server: &TestServer) -> (TestUser, TestUser, String, String) {
+async fn alice_and_bob_in_a_team(server: &Sandbox) -> (TestUser, TestUser, String, String) {
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
     let team_id = id_of(&alice.create_team("crew", "O").await);
@@ -33,7 +34,7 @@ fn is_id(value: &Value) -> bool {
 
 #[tokio::test]
 async fn hello_comes_first_with_seq_zero_and_the_connection_and_server_facts() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
 
     let by_header = EventSocket::connect(&server, &alice.token).await;
@@ -74,7 +75,7 @@ async fn hello_comes_first_with_seq_zero_and_the_connection_and_server_facts() {
 
 #[tokio::test]
 async fn a_post_reaches_channel_members_as_a_posted_event_with_its_context() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, team_id, town_square) = alice_and_bob_in_a_team(&server).await;
     let mut bobs_socket = EventSocket::connect(&server, &bob.token).await;
 
@@ -109,7 +110,7 @@ async fn a_post_reaches_channel_members_as_a_posted_event_with_its_context() {
 
 #[tokio::test]
 async fn edits_reactions_and_deletions_reach_members_in_order() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, _team_id, town_square) = alice_and_bob_in_a_team(&server).await;
     let mut bobs_socket = EventSocket::connect(&server, &bob.token).await;
     let post_id = id_of(&alice.post(&town_square, "release at 5").await);
@@ -186,7 +187,7 @@ async fn edits_reactions_and_deletions_reach_members_in_order() {
 
 #[tokio::test]
 async fn typing_reaches_the_others_in_the_channel_but_not_the_typer() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, _team_id, town_square) = alice_and_bob_in_a_team(&server).await;
     let mut alices_socket = EventSocket::connect(&server, &alice.token).await;
     let mut bobs_socket = EventSocket::connect(&server, &bob.token).await;
@@ -225,7 +226,7 @@ async fn typing_reaches_the_others_in_the_channel_but_not_the_typer() {
 
 #[tokio::test]
 async fn status_changes_go_to_the_users_own_connections() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, _team_id, town_square) = alice_and_bob_in_a_team(&server).await;
     let mut bobs_socket = EventSocket::connect(&server, &bob.token).await;
     let mut alices_socket = EventSocket::connect(&server, &alice.token).await;
@@ -262,7 +263,7 @@ async fn status_changes_go_to_the_users_own_connections() {
 
 #[tokio::test]
 async fn membership_changes_are_announced_to_those_concerned() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let alice = server.signup("alice").await;
     let bob = server.signup("bob").await;
     let mut alices_socket = EventSocket::connect(&server, &alice.token).await;
@@ -306,7 +307,7 @@ async fn membership_changes_are_announced_to_those_concerned() {
 
 #[tokio::test]
 async fn a_non_member_never_receives_a_private_channels_events() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (alice, bob, team_id, town_square) = alice_and_bob_in_a_team(&server).await;
     let carol = server.signup("carol").await;
     alice.add_to_team(&team_id, &carol.id).await;
@@ -367,7 +368,7 @@ async fn a_non_member_never_receives_a_private_channels_events() {
 
 #[tokio::test]
 async fn an_unauthenticated_socket_is_closed_after_a_few_seconds() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let opened = Instant::now();
     let mut socket = open_raw(&server, None).await;
     let closed = wait_for_close(&mut socket, WAIT)
@@ -383,7 +384,7 @@ async fn an_unauthenticated_socket_is_closed_after_a_few_seconds() {
 
 #[tokio::test]
 async fn logout_closes_the_sockets_of_that_session_only() {
-    let server = TestServer::start().await;
+    let server = Sandbox::start().await;
     let (laptop, bob, _team_id, town_square) = alice_and_bob_in_a_team(&server).await;
     let phone = server.log_in_as("alice").await;
     let mut laptop_socket = EventSocket::connect(&server, &laptop.token).await;

@@ -1,25 +1,18 @@
-//! A Chorus node in the test process, and typed HTTP clients for it.
-//!
-//! [`TestServer::start`] (or [`TestServer::builder`] for config tweaks) wires a node exactly as
-//! the `chorus` binary does — config, `Store::migrate`, `Store::connect`, `App`, the API router
-//! served by axum — on a fresh database of the process-wide throwaway PostgreSQL and a free
-//! loopback port. Users come from [`TestServer::signup`], which signs up and logs in through the
-//! REST API like a client would; each [`TestUser`] carries an [`Api`] client authenticated with
-//! its session token.
+//! The typed test client: [`Api`] sends JSON to `/api/v4` of a node or of NGINX and gives a
+//! [`Reply`] (status, headers, body as text and JSON) whose checks panic with the request and
+//! the answer; [`TestUser`] is a logged-in user with helpers for the calls most scenarios make.
+//! The benchmark and the chaos suite use the fallible forms ([`Api::try_send`],
+//! [`Reply::success`], [`Api::sign_up`]) so a failure ends their run with a report instead.
 //!
 //! Password hashing is deliberately slow (PBKDF2, 600k rounds), so tests create few users and
 //! reuse them.
 
 use std::time::Duration;
 
-use chorus_app::{App, NodeInfo};
-use chorus_config::Config;
-use chorus_store::Store;
+use anyhow::{bail, Context};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
-use tempfile::TempDir;
-use tokio::task::JoinHandle;
 
 /// How long a test waits for something that should happen promptly.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -27,166 +20,11 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// The password every test user gets (PasswordSettings' defaults accept it).
 pub const PASSWORD: &str = "correct-horse-battery";
 
-pub struct TestServerBuilder {
-    config: Config,
-}
-
-impl TestServerBuilder {
-    /// Changes the node's config before it starts.
-    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
-        change(&mut self.config);
-        self
-    }
-
-    pub async fn start(self) -> TestServer {
-        let mut config = self.config;
-        let database_url = tokio::task::spawn_blocking(|| {
-            chorus_testkit::PgServer::shared()
-                .create_database()
-                .expect("creating a test database")
-        })
-        .await
-        .expect("creating a test database");
-        let file_directory = tempfile::tempdir().expect("a temp directory for files");
-        config.sql_settings.data_source = database_url.clone();
-        // A test may point the file store elsewhere (e.g. somewhere unwritable).
-        if config.file_settings.directory == Config::default().file_settings.directory {
-            config.file_settings.directory = file_directory.path().to_string_lossy().into_owned();
-        }
-
-        Store::migrate(&config.sql_settings)
-            .await
-            .expect("migrating the test database");
-        let store = Store::connect(&config.sql_settings).expect("configuring database pools");
-        let node = NodeInfo {
-            node_id: chorus_model::new_id(),
-            hostname: "chorus-test-node".to_string(),
-        };
-        let app = App::new(config, None, store, node);
-        // As the binary does: ping reports the node unready without a recent database probe.
-        app.start_health_probe();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding 127.0.0.1:0");
-        let address = listener.local_addr().expect("the listener's address");
-        let router = chorus_api::router(app.clone());
-        let serve_task = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("serving HTTP");
-        });
-        TestServer {
-            base_url: format!("http://{address}"),
-            database_url,
-            app,
-            serve_task,
-            _file_directory: file_directory,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("an HTTP client"),
-        }
-    }
-}
-
-/// A running node. Dropping it stops serving.
-pub struct TestServer {
-    /// `http://127.0.0.1:PORT`, what clients call the site URL.
-    pub base_url: String,
-    /// The node's own database (unmasked), to check that it never leaks.
-    pub database_url: String,
-    app: App,
-    serve_task: JoinHandle<()>,
-    _file_directory: TempDir,
-    http: reqwest::Client,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.app.hub().shutdown();
-        self.serve_task.abort();
-    }
-}
-
-impl TestServer {
-    /// A node with open sign-up and personal access tokens enabled.
-    pub fn builder() -> TestServerBuilder {
-        let mut config = Config::default();
-        config.team_settings.enable_open_server = true;
-        config.team_settings.site_name = "Chorus Test Site".to_string();
-        config.service_settings.enable_user_access_tokens = true;
-        config.service_settings.listen_address = "127.0.0.1:0".to_string();
-        config.log_settings.enable_console = false;
-        TestServerBuilder { config }
-    }
-
-    pub async fn start() -> TestServer {
-        TestServer::builder().start().await
-    }
-
-    /// `ws://127.0.0.1:PORT/api/v4/websocket`
-    pub fn websocket_url(&self) -> String {
-        format!(
-            "{}/api/v4/websocket",
-            self.base_url.replacen("http://", "ws://", 1)
-        )
-    }
-
-    /// A client without credentials.
-    pub fn anonymous(&self) -> Api {
-        Api {
-            http: self.http.clone(),
-            api_url: format!("{}/api/v4", self.base_url),
-            token: None,
-        }
-    }
-
-    /// POST /users/login by username or email.
-    pub async fn login(&self, login_id: &str, password: &str) -> Reply {
-        self.anonymous()
-            .post(
-                "/users/login",
-                json!({"login_id": login_id, "password": password}),
-            )
-            .await
-    }
-
-    /// Signs a user up (`<username>@example.com`, [`PASSWORD`]) without logging in.
-    pub async fn create_account(&self, username: &str) -> Value {
-        self.anonymous()
-            .post(
-                "/users",
-                json!({
-                    "username": username,
-                    "email": format!("{username}@example.com"),
-                    "password": PASSWORD,
-                }),
-            )
-            .await
-            .expect_status(201)
-    }
-
-    /// Signs a user up and logs them in. The first user of a server is its system admin.
-    pub async fn signup(&self, username: &str) -> TestUser {
-        let account = self.create_account(username).await;
-        let user = self.log_in_as(username).await;
-        assert_eq!(user.id, account["id"].as_str().unwrap());
-        user
-    }
-
-    /// A new session of an existing user.
-    pub async fn log_in_as(&self, username: &str) -> TestUser {
-        let reply = self.login(username, PASSWORD).await;
-        let body = reply.expect_status(200);
-        let token = reply
-            .header("token")
-            .unwrap_or_else(|| panic!("login answered without a Token header: {reply:?}"))
-            .to_string();
-        TestUser {
-            id: body["id"].as_str().expect("user id").to_string(),
-            api: self.anonymous().with_token(&token),
-            token,
-            login_reply: reply,
-        }
-    }
+/// A logged-in session: who, and the token (the login answer's `Token` header).
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub user_id: String,
+    pub token: String,
 }
 
 /// A signed-up, logged-in user.
@@ -303,16 +141,38 @@ pub struct Api {
 }
 
 impl Api {
-    /// A client for any base URL (another node, or NGINX in front of them).
+    /// A client for any base URL (`http://host:port`: a node, or NGINX in front of them).
     pub fn for_base_url(base_url: &str) -> Api {
-        Api {
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
+        Api::with_http(
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
                 .build()
                 .expect("an HTTP client"),
+            base_url,
+        )
+    }
+
+    /// A client on a given `reqwest::Client` (its timeouts, pool and proxy settings).
+    pub fn with_http(http: reqwest::Client, base_url: &str) -> Api {
+        Api {
+            http,
             api_url: format!("{base_url}/api/v4"),
             token: None,
         }
+    }
+
+    /// The underlying HTTP client, for requests outside `/api/v4`.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `http://host:port/api/v4`
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     pub fn with_token(&self, token: &str) -> Api {
@@ -332,28 +192,77 @@ impl Api {
         }
     }
 
+    /// Sends a request; panics when no answer comes.
     pub async fn send(&self, request: RequestBuilder) -> Reply {
-        let request = request.build().expect("a well-formed request");
+        self.try_send(request)
+            .await
+            .unwrap_or_else(|error| panic!("{error:#}"))
+    }
+
+    /// Sends a request; fails when no answer comes (any status is an answer).
+    pub async fn try_send(&self, request: RequestBuilder) -> anyhow::Result<Reply> {
+        let request = request.build().context("a well-formed request")?;
         let description = format!("{} {}", request.method(), request.url().path());
         let response = self
             .http
             .execute(request)
             .await
-            .unwrap_or_else(|error| panic!("{description}: no answer: {error}"));
+            .with_context(|| format!("{description}: no answer"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response
             .text()
             .await
-            .unwrap_or_else(|error| panic!("{description}: reading the body: {error}"));
+            .with_context(|| format!("{description}: reading the body"))?;
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
+        Ok(Reply {
             request: description,
             status,
             headers,
             text,
             json,
+        })
+    }
+
+    /// A JSON request that must succeed (2xx); returns the body.
+    pub async fn call(&self, method: Method, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.try_send(self.request(method, path).json(&body))
+            .await?
+            .success()
+    }
+
+    /// `POST /users` (an open server) then `POST /users/login`; the first user of a server is
+    /// its system admin.
+    pub async fn sign_up(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<Session> {
+        let user = self
+            .call(
+                Method::POST,
+                "/users",
+                json!({"username": username, "email": email, "password": password}),
+            )
+            .await?;
+        let login = self
+            .try_send(
+                self.request(Method::POST, "/users/login")
+                    .json(&json!({"login_id": username, "password": password})),
+            )
+            .await?;
+        let logged_in = login.success()?;
+        let Some(token) = login.header("token") else {
+            bail!("{login:?}: no Token header");
+        };
+        if logged_in["id"] != user["id"] {
+            bail!("{login:?}: logged in as someone else");
         }
+        Ok(Session {
+            user_id: string_field(&user, "id")?,
+            token: token.to_string(),
+        })
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -397,6 +306,14 @@ impl std::fmt::Debug for Reply {
 }
 
 impl Reply {
+    /// The body when the status is 2xx; otherwise an error naming the request and the answer.
+    pub fn success(&self) -> anyhow::Result<Value> {
+        if !(200..300).contains(&self.status) {
+            bail!("{self:?}");
+        }
+        Ok(self.json.clone())
+    }
+
     /// The body, after checking the status.
     #[track_caller]
     pub fn expect_status(&self, expected: u16) -> Value {
@@ -497,4 +414,12 @@ pub fn id_of(object: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no id in {object}"))
         .to_string()
+}
+
+/// A string field of a JSON object, or an error naming the object.
+pub fn string_field(value: &Value, field: &str) -> anyhow::Result<String> {
+    match value.get(field).and_then(Value::as_str) {
+        Some(text) => Ok(text.to_owned()),
+        None => bail!("no string {field:?} in {value}"),
+    }
 }

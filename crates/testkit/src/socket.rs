@@ -1,4 +1,4 @@
-//! A websocket client for `/api/v4/websocket` that checks the contract on every frame.
+//! The test websocket client for `/api/v4/websocket`; it checks the contract on every frame.
 //!
 //! [`EventSocket`] authenticates (by header or `authentication_challenge`), reads `hello`, and
 //! from then on asserts that events carry `seq` 1, 2, 3… with no gap or repeat. Replies to
@@ -17,12 +17,13 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::harness::{TestServer, WAIT};
+use crate::client::WAIT;
+use crate::sandbox::Endpoint;
 
 pub type RawSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Opens a websocket, optionally with `Authorization: Bearer <token>` on the upgrade.
-pub async fn open_raw(server: &TestServer, bearer_token: Option<&str>) -> RawSocket {
+pub async fn open_raw(server: &impl Endpoint, bearer_token: Option<&str>) -> RawSocket {
     open_raw_url(&server.websocket_url(), bearer_token).await
 }
 
@@ -89,7 +90,7 @@ pub struct EventSocket {
 
 impl EventSocket {
     /// Connects with the token in the upgrade's `Authorization` header.
-    pub async fn connect(server: &TestServer, token: &str) -> EventSocket {
+    pub async fn connect(server: &impl Endpoint, token: &str) -> EventSocket {
         let socket = open_raw(server, Some(token)).await;
         EventSocket::after_upgrade(socket).await
     }
@@ -136,7 +137,7 @@ impl EventSocket {
 
     /// Connects without credentials and authenticates with `authentication_challenge`; checks
     /// that the server answers the challenge with status OK.
-    pub async fn connect_with_challenge(server: &TestServer, token: &str) -> EventSocket {
+    pub async fn connect_with_challenge(server: &impl Endpoint, token: &str) -> EventSocket {
         let mut socket = open_raw(server, None).await;
         let challenge = json!({
             "action": "authentication_challenge",
@@ -283,12 +284,12 @@ impl EventSocket {
         self.unread_events.drain(..).collect()
     }
 
-    /// Sends an action; returns its seq.
     /// The underlying socket (to watch it close).
     pub fn raw_mut(&mut self) -> &mut RawSocket {
         &mut self.socket
     }
 
+    /// Sends an action; returns its seq.
     pub async fn send_action(&mut self, action: &str, data: Value) -> i64 {
         let seq = self.next_action_seq;
         self.next_action_seq += 1;
