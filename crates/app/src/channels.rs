@@ -1,13 +1,13 @@
 //! Channels: public and private channels, direct and group messages, membership, views and
 //! unread counts.
 
-use crate::membership;
 use crate::{App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch,
     ChannelUnread, ChannelViewResponse, Session, WebSocketEvent, CHANNEL_DIRECT, CHANNEL_GROUP,
     CHANNEL_OPEN, CHANNEL_PRIVATE, DEFAULT_CHANNEL,
 };
+use chorus_relay::membership;
 use chorus_store::history::JoinedBy;
 use chorus_store::{channels as channel_store, users as user_store, FreshKey, StoreError};
 use sha2::{Digest, Sha256};
