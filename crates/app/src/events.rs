@@ -3,7 +3,7 @@
 
 use crate::{App, AppInner};
 use chorus_model::{event_names, AppError, Channel, Post, User, WebSocketEvent, WebSocketRequest};
-use chorus_realtime::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
+use chorus_realtime::{ActionError, ConnectionIdentity, HubDelegate};
 use chorus_relay::Directory;
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
@@ -39,7 +39,8 @@ impl App {
     }
 }
 
-/// What the hub asks of the app. Holds a weak reference: the app owns the hub.
+/// What the hub asks of the app (resumes and checkpoints across nodes are the relay's, see
+/// `chorus_relay::Relay::continuity`). Holds a weak reference: the app owns the hub.
 pub(crate) struct HubBridge {
     pub(crate) app: Weak<AppInner>,
 }
@@ -74,17 +75,19 @@ impl HubDelegate for HubBridge {
         identity: ConnectionIdentity,
         _connection_id: String,
         request: WebSocketRequest,
-    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, AppError>> {
+    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, ActionError>> {
         let app = self.app();
         Box::pin(async move {
             let Some(app) = app else {
-                return Err(AppError::new(
+                return Err(ActionError::new(
                     503,
                     "api.server.shutting_down",
                     "The server is shutting down.",
                 ));
             };
-            app.handle_websocket_action(identity, request).await
+            app.handle_websocket_action(identity, request)
+                .await
+                .map_err(action_error)
         })
     }
 
@@ -98,22 +101,6 @@ impl HubDelegate for HubBridge {
         if let Some(app) = self.app() {
             tokio::spawn(async move { app.set_offline_if_unconnected(&user_id).await });
         }
-    }
-
-    fn checkpoint(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
-        if let Some(app) = self.app() {
-            app.inner.relay.send_checkpoints(batch);
-        }
-    }
-
-    fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
-        let app = self.app();
-        Box::pin(async move {
-            match app {
-                Some(app) => app.inner.relay.resume_elsewhere(request).await,
-                None => ResumeSource::Unknown,
-            }
-        })
     }
 }
 
@@ -172,5 +159,15 @@ impl Directory for AppDirectory {
         }
         // Reads prompted by this event must see the write behind it.
         app.note_event_writes(event);
+    }
+}
+
+/// A failed client action as the hub replies it.
+fn action_error(error: AppError) -> ActionError {
+    ActionError {
+        id: error.id,
+        message: error.message,
+        detailed_error: error.detailed_error,
+        status_code: error.status_code,
     }
 }

@@ -122,6 +122,7 @@ impl App {
                 app: weak_inner.clone(),
             });
             let relay = Relay::new(store.clone(), hub.clone(), directory);
+            hub.set_continuity(relay.continuity());
             let session_ttl = Duration::from_secs(
                 config.service_settings.session_cache_in_minutes.max(0) as u64 * 60,
             );

@@ -4,7 +4,7 @@
 //!
 //! Writers record their frames here ([`CheckpointLog::record`]) and wait for the next flush
 //! (every `HubConfig::checkpoint_interval`, about 2 ms) before writing them; the flush hands
-//! one [`ConnectionCheckpoint`] per connection that wrote to the delegate, which sends it to
+//! one [`ConnectionCheckpoint`] per connection that wrote to the [`Continuity`](crate::Continuity), which sends it to
 //! the peers. A connection that ends for good is flushed as `gone`.
 
 use std::collections::HashMap;
@@ -150,7 +150,7 @@ impl CheckpointLog {
         checkpoint.gone = true;
     }
 
-    /// Waits until the flush `epoch` has been handed to the delegate.
+    /// Waits until the flush `epoch` has been handed to the continuity.
     pub(crate) async fn flushed(&self, epoch: u64) {
         let mut flushed = self.flushed.subscribe();
         // Fails only if the sender is gone, which it is not while `self` lives.
@@ -166,7 +166,7 @@ impl CheckpointLog {
     }
 }
 
-/// Runs until the hub is dropped: every `interval`, hands what was recorded to the delegate,
+/// Runs until the hub is dropped: every `interval`, hands what was recorded to the continuity,
 /// then lets the writers waiting for it go.
 pub(crate) async fn run_flusher(shared: Weak<Shared>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
@@ -181,7 +181,7 @@ pub(crate) async fn run_flusher(shared: Weak<Shared>, interval: Duration) {
         };
         let (epoch, batch) = log.take();
         if !batch.is_empty() {
-            shared.delegate.checkpoint(batch);
+            shared.send_checkpoints(batch);
         }
         log.flushed.send_replace(epoch);
     }

@@ -16,8 +16,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chorus_model::{
-    event_names, new_id, now_millis, AppError, Broadcast, WebSocketEvent, WebSocketRequest,
-    WebSocketResponse,
+    event_names, new_id, now_millis, Broadcast, WebSocketEvent, WebSocketRequest, WebSocketResponse,
 };
 use futures_util::future::BoxFuture;
 use futures_util::SinkExt;
@@ -25,7 +24,7 @@ use serde_json::{json, Value};
 use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 use tracing::debug;
 
-use crate::delegate::ConnectionIdentity;
+use crate::delegate::{ActionError, ConnectionIdentity};
 use crate::frame::{ConnectionState, PreparedEvent};
 use crate::hub::{HubConfig, Shared};
 use crate::registry::ConnectionHandle;
@@ -193,7 +192,7 @@ async fn wait_for_challenge(
             Ok(()) => None,
         };
         if let Some(error) = refusal {
-            let reply = response_message(&WebSocketResponse::fail(request.seq, &error));
+            let reply = response_message(&failure(request.seq, &error));
             match timeout_at(deadline, socket.send(reply)).await {
                 Ok(Ok(())) => continue,
                 Ok(Err(_)) | Err(_) => return Err(Ending::Broken),
@@ -220,7 +219,7 @@ async fn wait_for_challenge(
 /// like Mattermost's reader, which handles one request at a time; events keep flowing.
 struct PendingAction {
     seq: i64,
-    reply: BoxFuture<'static, Result<Option<Value>, AppError>>,
+    reply: BoxFuture<'static, Result<Option<Value>, ActionError>>,
 }
 
 /// The authenticated life of a connection: `greeting` (`hello`, or the frames a resumed
@@ -278,7 +277,7 @@ async fn run(
                 pending = None;
                 let response = match result {
                     Ok(data) => WebSocketResponse::ok(seq, data),
-                    Err(error) => WebSocketResponse::fail(seq, &error),
+                    Err(error) => failure(seq, &error),
                 };
                 response_message(&response)
             }
@@ -345,7 +344,7 @@ async fn run(
 fn poll_pending(
     pending: &mut Option<PendingAction>,
     cx: &mut Context<'_>,
-) -> Poll<(i64, Result<Option<Value>, AppError>)> {
+) -> Poll<(i64, Result<Option<Value>, ActionError>)> {
     match pending {
         Some(action) => action
             .reply
@@ -455,7 +454,7 @@ fn route_request(shared: &Shared, handle: &ConnectionHandle, text: &str) -> Rout
         return Routed::Ignore;
     };
     if let Err(error) = check_request(&request) {
-        return Routed::Reply(WebSocketResponse::fail(request.seq, &error));
+        return Routed::Reply(failure(request.seq, &error));
     }
     let seq = request.seq;
     match request.action.as_str() {
@@ -485,15 +484,17 @@ fn parse_request(text: &str) -> Option<WebSocketRequest> {
 }
 
 /// Mattermost's checks before any action: a name and a positive seq.
-fn check_request(request: &WebSocketRequest) -> Result<(), AppError> {
+fn check_request(request: &WebSocketRequest) -> Result<(), ActionError> {
     if request.action.is_empty() {
-        return Err(AppError::bad_request(
+        return Err(ActionError::new(
+            400,
             "api.web_socket_router.no_action.app_error",
             "No websocket action.",
         ));
     }
     if request.seq <= 0 {
-        return Err(AppError::bad_request(
+        return Err(ActionError::new(
+            400,
             "api.web_socket_router.bad_seq.app_error",
             "Invalid sequence for WebSocket message.",
         ));
@@ -501,11 +502,27 @@ fn check_request(request: &WebSocketRequest) -> Result<(), AppError> {
     Ok(())
 }
 
-fn not_authenticated() -> AppError {
-    AppError::unauthorized(
+fn not_authenticated() -> ActionError {
+    ActionError::new(
+        401,
         "api.web_socket_router.not_authenticated.app_error",
         "Not authenticated. Please send an authentication_challenge first.",
     )
+}
+
+/// The FAIL reply to request `seq_reply`, as Mattermost writes it.
+fn failure(seq_reply: i64, error: &ActionError) -> WebSocketResponse {
+    WebSocketResponse {
+        status: "FAIL".to_string(),
+        seq_reply,
+        data: None,
+        error: Some(json!({
+            "id": error.id,
+            "message": error.message,
+            "detailed_error": error.detailed_error,
+            "status_code": error.status_code,
+        })),
+    }
 }
 
 fn pong_data() -> Value {

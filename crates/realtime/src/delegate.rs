@@ -1,9 +1,11 @@
-//! The hub's only way into the rest of the server.
+//! The hub's only ways into the rest of the server: [`HubDelegate`] (the app: who a token is,
+//! who is in a channel, client actions, presence) and [`Continuity`] (whoever serves resumes
+//! across nodes: where a connection this node lacks is, and what each connection was sent).
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use chorus_model::{AppError, WebSocketEvent, WebSocketRequest};
+use chorus_model::{WebSocketEvent, WebSocketRequest};
 
 use crate::checkpoint::ConnectionCheckpoint;
 use futures_util::future::BoxFuture;
@@ -47,7 +49,7 @@ pub trait HubDelegate: Send + Sync + 'static {
         identity: ConnectionIdentity,
         connection_id: String,
         request: WebSocketRequest,
-    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, AppError>>;
+    ) -> BoxFuture<'static, Result<Option<serde_json::Value>, ActionError>>;
 
     /// The first connection of a user on this node opened (status online).
     fn user_connected(&self, user_id: String);
@@ -55,17 +57,44 @@ pub trait HubDelegate: Send + Sync + 'static {
     /// The last connection of a user on this node closed (status offline, once other nodes
     /// agree).
     fn user_disconnected(&self, user_id: String);
+}
 
+/// Why a client action failed, as the FAIL reply carries it:
+/// `{"status":"FAIL","seq_reply":n,"error":{"id","message","detailed_error","status_code"}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionError {
+    /// Mattermost-style translation id, e.g. `api.web_socket_router.bad_seq.app_error`.
+    pub id: String,
+    pub message: String,
+    pub detailed_error: String,
+    /// The HTTP status the same failure would have on the REST API.
+    pub status_code: u16,
+}
+
+impl ActionError {
+    pub fn new(status_code: u16, id: impl Into<String>, message: impl Into<String>) -> Self {
+        ActionError {
+            id: id.into(),
+            message: message.into(),
+            detailed_error: String::new(),
+            status_code,
+        }
+    }
+}
+
+/// What the hub needs from whoever keeps connections going across nodes (the `relay` crate):
+/// given to a running hub with [`Hub::set_continuity`](crate::Hub::set_continuity). A hub
+/// without one is alone in the world: a connection it does not have is unknown, and its
+/// checkpoints go nowhere.
+pub trait Continuity: Send + Sync + 'static {
     /// Looks for a connection that is not on this node (the other nodes, the database). The
     /// hub has already registered the connection here, so events published from now on queue
-    /// for it. A hub alone in the world knows no other place.
-    fn resume_elsewhere(&self, _request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
-        Box::pin(async { ResumeSource::Unknown })
-    }
+    /// for it.
+    fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource>;
 
     /// What connections of this node are about to be sent (see `HubConfig::checkpoint_interval`),
     /// for the other nodes. Called every few milliseconds from one task; must not block.
-    fn checkpoint(&self, _batch: Vec<ConnectionCheckpoint>) {}
+    fn checkpoint(&self, batch: Vec<ConnectionCheckpoint>);
 }
 
 /// A client asks to resume a connection this node does not have.
@@ -96,7 +125,7 @@ pub enum ResumeSource {
     /// Another node handed the connection over: the frames it sent from the client's
     /// `sequence_number` on (numbered from there), the events it had queued but not sent, and
     /// the `seq` its next frame would have had. `received`: the stored changes the client
-    /// holds already, when the delegate knows them (from the old node's checkpoints); with
+    /// holds already, when the continuity knows them (from the old node's checkpoints); with
     /// them the hub also gives the client what this node delivered before the connection
     /// came and the old node had not yet, and sends nothing it already has twice.
     HandedOver {

@@ -1,7 +1,7 @@
 //! The hub handle: configuration, publishing, registration and presence, closing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::WebSocket;
@@ -11,9 +11,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::checkpoint::ConnectionCheckpoint;
 use crate::checkpoint::{self, CheckpointLog};
 use crate::connection::{self, close_code};
-use crate::delegate::{ConnectionIdentity, HubDelegate, ResumeRequest, ResumeSource};
+use crate::delegate::{ConnectionIdentity, Continuity, HubDelegate, ResumeRequest, ResumeSource};
 use crate::dispatch;
 use crate::frame::ConnectionState;
 use crate::recent::RecentChanges;
@@ -57,7 +58,7 @@ pub struct HubConfig {
     /// dropped (its client resyncs).
     pub max_parked_connections: usize,
     /// When set (clustered nodes), writers record what they send and wait for it to be handed
-    /// to `HubDelegate::checkpoint`, which runs this often, before writing.
+    /// to `Continuity::checkpoint`, which runs this often, before writing.
     pub checkpoint_interval: Option<Duration>,
     /// How long after a stored change's timestamp its frame is surely written to every
     /// connection meant to receive it (commit, cluster, ordering and queues, and the nodes'
@@ -89,6 +90,8 @@ impl Default for HubConfig {
 pub(crate) struct Shared {
     pub(crate) config: HubConfig,
     pub(crate) delegate: Arc<dyn HubDelegate>,
+    /// Set once, after the hub is built (see [`Hub::set_continuity`]).
+    continuity: OnceLock<Arc<dyn Continuity>>,
     pub(crate) registry: RwLock<Registry>,
     /// Connections whose socket is gone, by connection id, waiting for a resume.
     parked: Mutex<HashMap<String, Parked>>,
@@ -103,6 +106,21 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Asks the continuity where a connection this node lacks is; unknown without one.
+    pub(crate) async fn resume_elsewhere(&self, request: ResumeRequest) -> ResumeSource {
+        match self.continuity.get() {
+            Some(continuity) => continuity.resume_elsewhere(request).await,
+            None => ResumeSource::Unknown,
+        }
+    }
+
+    /// Hands checkpoints to the continuity; dropped without one.
+    pub(crate) fn send_checkpoints(&self, batch: Vec<ConnectionCheckpoint>) {
+        if let Some(continuity) = self.continuity.get() {
+            continuity.checkpoint(batch);
+        }
+    }
+
     pub(crate) fn is_accepting(&self) -> bool {
         self.registry.read().is_accepting()
     }
@@ -324,6 +342,7 @@ impl Hub {
             recent,
             config,
             delegate,
+            continuity: OnceLock::new(),
             registry: RwLock::new(Registry::new()),
             parked: Mutex::new(HashMap::new()),
             presence: Mutex::new(()),
@@ -339,6 +358,18 @@ impl Hub {
             shards.push(sender);
         }
         Hub(Arc::new(HubInner { shared, shards }))
+    }
+
+    /// Gives the hub what keeps its connections going across nodes (resumes from elsewhere,
+    /// checkpoints). Called once, right after [`Hub::new`], before the first socket is served:
+    /// whoever implements it needs the hub handle first.
+    ///
+    /// # Panics
+    /// When a continuity was already set.
+    pub fn set_continuity(&self, continuity: Arc<dyn Continuity>) {
+        if self.0.shared.continuity.set(continuity).is_err() {
+            panic!("Hub::set_continuity called twice");
+        }
     }
 
     /// Delivers `event` to every matching connection on this node. Never waits: the event is
@@ -451,7 +482,7 @@ impl Hub {
     }
 
     /// Hands a connection of this node over to the node where its client reconnected (see
-    /// `HubDelegate::resume_elsewhere`): it leaves this node, and the answer carries what the
+    /// `Continuity::resume_elsewhere`): it leaves this node, and the answer carries what the
     /// client missed.
     pub async fn hand_over(&self, request: &ResumeRequest) -> ResumeSource {
         resume::hand_over(&self.0.shared, request).await

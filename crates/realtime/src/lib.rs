@@ -33,7 +33,8 @@ mod resume;
 pub use change::{change_of, Change};
 pub use checkpoint::ConnectionCheckpoint;
 pub use delegate::{
-    ConnectionIdentity, HandedOverEvent, HubDelegate, ReceivedChanges, ResumeRequest, ResumeSource,
+    ActionError, ConnectionIdentity, Continuity, HandedOverEvent, HubDelegate, ReceivedChanges,
+    ResumeRequest, ResumeSource,
 };
 pub use hub::{Hub, HubConfig};
 

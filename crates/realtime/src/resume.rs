@@ -3,8 +3,8 @@
 //! order and with their original `seq`, and no `hello`; then the connection carries on.
 //!
 //! The state comes from this node when the connection is parked here (or still open here on a
-//! half-open socket, which is then closed so it parks); otherwise from wherever the delegate
-//! finds it (`HubDelegate::resume_elsewhere`: another node hands its parked connection over
+//! half-open socket, which is then closed so it parks); otherwise from wherever the
+//! continuity finds it (`Continuity::resume_elsewhere`: another node hands its parked connection over
 //! with [`hand_over`]). When the client cannot be given every missed frame, it gets a fresh
 //! connection and `hello` with a new connection id, which tells it to resync: never a silent
 //! loss.
@@ -12,7 +12,7 @@
 //! A connection resumed from elsewhere is registered here *before* it is asked for, so nothing
 //! published from then on is missed; what both places received in that moment is sent once
 //! ([`Overlap`]). Events reach the two nodes at different moments, though: with the changes the
-//! client already holds (`ReceivedChanges`, from the delegate), what this node dispatched just
+//! client already holds (`ReceivedChanges`, from the continuity), what this node dispatched just
 //! before the registration and the old node had not yet queued is delivered after the
 //! handed-over frames (`recent`), and what the client holds is not sent again when this node
 //! dispatches it late.
@@ -93,7 +93,7 @@ pub(crate) async fn attach(
     }
 }
 
-/// Registers the connection here, then asks the delegate where its state is.
+/// Registers the connection here, then asks the continuity where its state is.
 async fn attach_from_elsewhere(
     shared: &Arc<Shared>,
     identity: &ConnectionIdentity,
@@ -115,7 +115,7 @@ async fn attach_from_elsewhere(
         session_id: identity.session_id.clone(),
         sequence_number,
     };
-    match shared.delegate.resume_elsewhere(request).await {
+    match shared.resume_elsewhere(request).await {
         ResumeSource::HandedOver {
             sent,
             queued,
@@ -228,8 +228,8 @@ fn prepared(event: HandedOverEvent) -> Arc<PreparedEvent> {
 
 /// Gives up a connection parked on this node (or closes and then gives up one still open here)
 /// to another node where its client reconnected: the frames sent from `request.sequence_number`
-/// on and the events queued (what the client received before is for the asking node's delegate
-/// to tell its hub). The connection is gone from this node afterwards.
+/// on and the events queued (what the client received before is for the asking node's
+/// continuity to tell its hub). The connection is gone from this node afterwards.
 pub(crate) async fn hand_over(shared: &Arc<Shared>, request: &ResumeRequest) -> ResumeSource {
     let identity = ConnectionIdentity {
         user_id: request.user_id.clone(),

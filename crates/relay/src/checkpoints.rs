@@ -280,7 +280,7 @@ impl Record {
 impl Relay {
     /// This node's checkpoints, to every other node (reliably: in order with the events), and
     /// to this node's own book, from which a node that joins later gets them.
-    pub fn send_checkpoints(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
+    pub(crate) fn send_checkpoints(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
         let Some(cluster) = self.cluster() else {
             return;
         };

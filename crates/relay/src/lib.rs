@@ -4,7 +4,8 @@
 //! crate decides *what* happened and calls [`Relay::publish`]; this crate decides *how* the
 //! event reaches every client, now and after a reconnect.
 //!
-//! What it owns:
+//! What it owns (the hub reaches it through `chorus_realtime::Continuity`, see
+//! [`Relay::continuity`]):
 //! - publishing: the local hub, and forwarding to the other nodes (reliable, or best effort for
 //!   typing, status and views), and publishing what the other nodes forward (`delivery`);
 //! - the order of `posted` events of a channel across nodes (`post_order`);
@@ -31,6 +32,7 @@
 //! and how a single connection is served (`realtime` owns frames, `seq` and parking).
 
 mod checkpoints;
+mod continuity;
 mod delivery;
 pub mod events;
 pub mod membership;

@@ -57,7 +57,7 @@ impl Relay {
     /// Asks every other live node for the connection; the one holding it hands it over. When
     /// none has it and it belonged to a node that is gone (or does not answer), it is rebuilt
     /// from the database (see `rebuild`).
-    pub async fn resume_elsewhere(&self, request: ResumeRequest) -> ResumeSource {
+    pub(crate) async fn resume_elsewhere(&self, request: ResumeRequest) -> ResumeSource {
         let Some(cluster) = self.cluster() else {
             return ResumeSource::Unknown;
         };

@@ -10,10 +10,10 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chorus_model::{new_id, now_millis, AppError, WebSocketRequest};
+use chorus_model::{new_id, now_millis, WebSocketRequest};
 use chorus_realtime::{
-    ConnectionCheckpoint, ConnectionIdentity, Hub, HubConfig, HubDelegate, ReceivedChanges,
-    ResumeRequest, ResumeSource,
+    ActionError, ConnectionCheckpoint, ConnectionIdentity, Continuity, Hub, HubConfig, HubDelegate,
+    ReceivedChanges, ResumeRequest, ResumeSource,
 };
 use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
@@ -175,7 +175,7 @@ impl HubDelegate for FakeDelegate {
         identity: ConnectionIdentity,
         connection_id: String,
         request: WebSocketRequest,
-    ) -> BoxFuture<'static, Result<Option<Value>, AppError>> {
+    ) -> BoxFuture<'static, Result<Option<Value>, ActionError>> {
         self.actions
             .lock()
             .push((identity.clone(), connection_id, request.action.clone()));
@@ -187,7 +187,8 @@ impl HubDelegate for FakeDelegate {
                     sleep(Duration::from_secs(1)).await;
                     Ok(Some(json!("done")))
                 }
-                _ => Err(AppError::bad_request(
+                _ => Err(ActionError::new(
+                    400,
                     "api.web_socket_router.bad_action.app_error",
                     "Unknown action",
                 )),
@@ -199,10 +200,12 @@ impl HubDelegate for FakeDelegate {
         self.presence.lock().push(Presence::Connected(user_id));
     }
 
-    fn checkpoint(&self, batch: Vec<ConnectionCheckpoint>) {
-        self.checkpoints.lock().extend(batch);
+    fn user_disconnected(&self, user_id: String) {
+        self.presence.lock().push(Presence::Disconnected(user_id));
     }
+}
 
+impl Continuity for FakeDelegate {
     fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
         let peer = self.peer.lock().clone();
         let peer_checkpoints = self.peer_checkpoints.lock().clone();
@@ -218,8 +221,8 @@ impl HubDelegate for FakeDelegate {
         })
     }
 
-    fn user_disconnected(&self, user_id: String) {
-        self.presence.lock().push(Presence::Disconnected(user_id));
+    fn checkpoint(&self, batch: Vec<ConnectionCheckpoint>) {
+        self.checkpoints.lock().extend(batch);
     }
 }
 
@@ -271,6 +274,7 @@ impl TestServer {
     pub async fn with_config(config: HubConfig) -> TestServer {
         let delegate = Arc::new(FakeDelegate::default());
         let hub = Hub::new(config, delegate.clone());
+        hub.set_continuity(delegate.clone());
         let state = RouteState {
             hub: hub.clone(),
             delegate: delegate.clone(),
