@@ -2,13 +2,13 @@
 //! unread counts.
 
 use crate::cache::{self, ReadFrom};
-use crate::membership;
 use crate::{App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch,
     ChannelUnread, ChannelViewResponse, Session, WebSocketEvent, CHANNEL_DIRECT, CHANNEL_GROUP,
     CHANNEL_OPEN, CHANNEL_PRIVATE, DEFAULT_CHANNEL,
 };
+use chorus_relay::membership;
 use chorus_store::history::JoinedBy;
 use chorus_store::{channels as channel_store, users as user_store, FreshKey, StoreError};
 use sha2::{Digest, Sha256};

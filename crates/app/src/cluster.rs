@@ -1,15 +1,16 @@
-//! This node's part in the cluster: what it tells the other nodes (websocket events, cache
-//! invalidations, revoked sessions) and what it does with what they tell it.
+//! This node's part in the cluster: what it tells the other nodes (cache invalidations, revoked
+//! sessions, config changes) and what it does with what they tell it. Messages about websocket
+//! delivery (events, checkpoints, resumes) go to the relay (`chorus_relay`).
 //!
 //! Every invalidation goes through [`App::invalidate`]: it applies the change here and sends
 //! it reliably (acknowledged, ordered per sender) to every other node, so a change made
 //! through node A is visible on node B before A's next event reaches B's clients.
 
-use crate::post_order::PREVIOUS_POST_AT;
 use crate::{require_system_admin, App, AppInner, AppResult};
 use chorus_cluster::{Cluster, ClusterMessage, MessageHandler, Readiness};
 use chorus_jobs::LeaderLease;
 use chorus_model::{event_names, AppError, Session, WebSocketEvent};
+use chorus_relay::Relay;
 use serde_json::{json, Value};
 use std::sync::{Arc, Weak};
 
@@ -24,10 +25,10 @@ pub struct ClusterRuntime {
 impl App {
     /// Called once at start, after `Cluster::start` (which needs [`App::cluster_handler`]).
     pub fn attach_cluster(&self, runtime: ClusterRuntime) {
-        let membership = runtime.cluster.membership_events();
-        let _ = self.inner.cluster.set(runtime);
-        tokio::spawn(reap_checkpoint_records(Arc::downgrade(&self.inner)));
-        tokio::spawn(greet_joining_nodes(Arc::downgrade(&self.inner), membership));
+        let cluster = runtime.cluster.clone();
+        if self.inner.cluster.set(runtime).is_ok() {
+            self.inner.relay.attach_cluster(cluster);
+        }
     }
 
     pub fn cluster_runtime(&self) -> Option<&ClusterRuntime> {
@@ -45,23 +46,6 @@ impl App {
     pub(crate) fn invalidate(&self, message: ClusterMessage) {
         self.apply_invalidation(&message);
         if let Some(runtime) = self.cluster_runtime() {
-            runtime.cluster.send_reliable(message);
-        }
-    }
-
-    /// Sends an event to the other nodes (the local hub already has it). Events that must
-    /// not be lost travel reliably; typing, status and views are best effort.
-    pub(crate) fn forward_event(&self, event: &WebSocketEvent) {
-        let Some(runtime) = self.cluster_runtime() else {
-            return;
-        };
-        let Ok(event_json) = serde_json::to_string(event) else {
-            return;
-        };
-        let message = ClusterMessage::WebSocketEvent { event_json };
-        if event.is_droppable() {
-            runtime.cluster.send_best_effort(message);
-        } else {
             runtime.cluster.send_reliable(message);
         }
     }
@@ -96,22 +80,6 @@ impl App {
             ClusterMessage::InvalidateAllCaches => caches.clear_all(),
             _ => {}
         }
-    }
-
-    /// An event from another node, to this node's clients: a `posted` event waits for the
-    /// channel's previous post it names (see `post_order`). One from a node that does not
-    /// name it (an older version) goes out at once, and counts as published.
-    fn publish_received(&self, mut event: WebSocketEvent) {
-        let previous_post_at = event.data.remove(PREVIOUS_POST_AT);
-        let Some(create_at) = posted_create_at(&event) else {
-            self.inner.hub.publish(event);
-            return;
-        };
-        let previous_post_at = previous_post_at
-            .and_then(|previous| previous.as_i64())
-            .unwrap_or(i64::MIN);
-        let channel_id = event.broadcast.channel_id.clone();
-        self.publish_post_in_order(&channel_id, create_at, previous_post_at, event);
     }
 
     /// Sessions deleted from the database: forget them and close their sockets everywhere.
@@ -290,30 +258,6 @@ impl MessageHandler for ClusterBridge {
         };
         let app = App::from_inner(inner);
         match message {
-            ClusterMessage::WebSocketEvent { event_json } => {
-                match serde_json::from_str::<WebSocketEvent>(&event_json) {
-                    Ok(event) => {
-                        // A membership change announced by another node: this node's cached
-                        // members of that channel are stale before the event is routed.
-                        if matches!(
-                            event.event.as_str(),
-                            event_names::USER_ADDED | event_names::USER_REMOVED
-                        ) && !event.broadcast.channel_id.is_empty()
-                        {
-                            app.inner
-                                .caches
-                                .channel_members
-                                .remove(&event.broadcast.channel_id);
-                        }
-                        // Reads prompted by this event must see the write behind it.
-                        app.note_event_writes(&event);
-                        app.publish_received(event);
-                    }
-                    Err(error) => {
-                        tracing::warn!(from_node, error = %error, "undecodable websocket event from another node")
-                    }
-                }
-            }
             ClusterMessage::ConfigSaved { config_json } => app.adopt_saved_config(&config_json),
             ClusterMessage::UserConnectionsQuery { user_id } => {
                 if app.inner.hub.user_connection_count(&user_id) > 0 {
@@ -330,29 +274,6 @@ impl MessageHandler for ClusterBridge {
                     let _ = waiter.send(());
                 }
             }
-            ClusterMessage::ResumeRequest {
-                request_id,
-                connection_id,
-                user_id,
-                session_id,
-                sequence_number,
-            } => app.answer_resume_request(
-                from_node,
-                request_id,
-                chorus_realtime::ResumeRequest {
-                    connection_id,
-                    user_id,
-                    session_id,
-                    sequence_number,
-                },
-            ),
-            ClusterMessage::ResumeAnswer { request_id, answer } => {
-                app.receive_resume_answer(from_node, &request_id, answer)
-            }
-            ClusterMessage::ConnectionCheckpoints { checkpoints } => {
-                app.receive_checkpoints(from_node, checkpoints)
-            }
-            ClusterMessage::ConnectionRecords { records } => app.receive_records(records),
             ClusterMessage::ConfigChanged { config_hash } => {
                 tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
             }
@@ -366,72 +287,22 @@ impl MessageHandler for ClusterBridge {
                     tracing::error!(from_node, error = %error.message, "recycling database pools as another node asked failed");
                 }
             }
+            delivery if Relay::delivers(&delivery) => app.inner.relay.receive(from_node, delivery),
             other => app.apply_invalidation(&other),
         }
     }
 
-    /// Cache invalidations and events from that node never came: drop every cache, and end
-    /// every websocket here so its client resyncs (a resume would replay a queue that lacks
-    /// those events).
+    /// Cache invalidations and events from that node never came: drop every cache, and let
+    /// the relay resync every websocket client here.
     fn messages_lost(&self, from_node: &str) {
         let Some(inner) = self.app.upgrade() else {
             return;
         };
         tracing::warn!(
             from_node,
-            "messages from another node were lost: clearing caches, websocket clients resync"
+            "messages from another node were lost: clearing caches"
         );
         inner.caches.clear_all();
-        inner.hub.resync_everyone();
-    }
-}
-
-/// The `create_at` of the post a `posted` event carries (as a JSON string, Mattermost's shape).
-fn posted_create_at(event: &WebSocketEvent) -> Option<i64> {
-    if event.event != event_names::POSTED {
-        return None;
-    }
-    let post: Value = serde_json::from_str(event.data.get("post")?.as_str()?).ok()?;
-    post["create_at"].as_i64()
-}
-
-/// Runs while the app lives: gives every node that joins the records of this node's
-/// websocket connections.
-async fn greet_joining_nodes(
-    app: Weak<AppInner>,
-    mut membership: tokio::sync::broadcast::Receiver<chorus_cluster::MembershipEvent>,
-) {
-    loop {
-        let event = match membership.recv().await {
-            Ok(event) => event,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "membership events missed; nodes that joined meanwhile get no connection records");
-                continue;
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        };
-        let chorus_cluster::MembershipEvent::Joined(member) = event else {
-            continue;
-        };
-        let Some(inner) = app.upgrade() else {
-            return;
-        };
-        App::from_inner(inner).send_own_records(&member.node_id);
-    }
-}
-
-/// Runs while the app lives: drops the records of dead nodes' connections past retention.
-async fn reap_checkpoint_records(app: Weak<AppInner>) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(30));
-    loop {
-        ticker.tick().await;
-        let Some(inner) = app.upgrade() else {
-            return;
-        };
-        let app = App::from_inner(inner);
-        if let Some(runtime) = app.cluster_runtime() {
-            let alive = runtime.cluster.alive_node_ids().into_iter().collect();
-            app.inner.checkpoint_book.reap(&alive);
-        }
+        inner.relay.messages_lost(from_node);
     }
 }

@@ -1,11 +1,10 @@
-//! Publishing websocket events, and the bridge the hub uses to reach the app.
+//! Publishing websocket events (through the relay), the bridge the hub uses to reach the app,
+//! and the directory the relay asks about channels, users and mentions.
 
-use crate::post_order::PREVIOUS_POST_AT;
 use crate::{App, AppInner};
-use chorus_model::{AppError, Post, WebSocketEvent, WebSocketRequest};
-use chorus_realtime::{
-    ActionError, ConnectionIdentity, Continuity, HubDelegate, ResumeRequest, ResumeSource,
-};
+use chorus_model::{event_names, AppError, Channel, Post, User, WebSocketEvent, WebSocketRequest};
+use chorus_realtime::{ActionError, ConnectionIdentity, HubDelegate};
+use chorus_relay::Directory;
 use futures_util::future::BoxFuture;
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
@@ -26,23 +25,22 @@ impl App {
     /// Called after the change is committed.
     pub(crate) fn publish(&self, event: WebSocketEvent) {
         self.note_event_writes(&event);
-        self.forward_event(&event);
-        self.inner.hub.publish(event);
+        self.inner.relay.publish(event);
     }
 
     /// [`App::publish`] for the `posted` event of a post just stored, whose channel's
     /// previous post was created at `previous_post_at`: every node hands it to its clients in
-    /// the channel's `create_at` order (see `post_order`).
+    /// the channel's `create_at` order (see `chorus_relay::post_order`).
     pub(crate) fn publish_post(&self, event: WebSocketEvent, post: &Post, previous_post_at: i64) {
         self.note_event_writes(&event);
-        let chained = event.clone().with(PREVIOUS_POST_AT, previous_post_at);
-        self.forward_event(&chained);
-        self.publish_post_in_order(&post.channel_id, post.create_at, previous_post_at, event);
+        self.inner
+            .relay
+            .publish_post(event, &post.channel_id, post.create_at, previous_post_at);
     }
 }
 
-/// What the hub asks of the app, and (until the `relay` crate takes it over) how it resumes
-/// and checkpoints across nodes. Holds a weak reference: the app owns the hub.
+/// What the hub asks of the app (resumes and checkpoints across nodes are the relay's, see
+/// `chorus_relay::Relay::continuity`). Holds a weak reference: the app owns the hub.
 pub(crate) struct HubBridge {
     pub(crate) app: Weak<AppInner>,
 }
@@ -106,21 +104,61 @@ impl HubDelegate for HubBridge {
     }
 }
 
-impl Continuity for HubBridge {
-    fn checkpoint(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
-        if let Some(app) = self.app() {
-            app.send_checkpoints(batch);
-        }
+/// What the relay asks of the app, answered from its caches. Holds a weak reference: the app
+/// owns the relay.
+pub(crate) struct AppDirectory {
+    pub(crate) app: Weak<AppInner>,
+}
+
+impl AppDirectory {
+    fn app(&self) -> Option<App> {
+        self.app.upgrade().map(App::from_inner)
+    }
+}
+
+impl Directory for AppDirectory {
+    fn channel(&self, channel_id: String) -> BoxFuture<'static, Option<Arc<Channel>>> {
+        let app = self.app();
+        Box::pin(async move { app?.cached_channel(&channel_id).await.ok() })
     }
 
-    fn resume_elsewhere(&self, request: ResumeRequest) -> BoxFuture<'static, ResumeSource> {
+    fn user(&self, user_id: String) -> BoxFuture<'static, Option<Arc<User>>> {
+        let app = self.app();
+        Box::pin(async move { app?.cached_user(&user_id).await.ok() })
+    }
+
+    fn mentioned_user_ids(
+        &self,
+        author_id: String,
+        channel: Arc<Channel>,
+        message: String,
+    ) -> BoxFuture<'static, Option<Vec<String>>> {
         let app = self.app();
         Box::pin(async move {
-            match app {
-                Some(app) => app.resume_elsewhere(request).await,
-                None => ResumeSource::Unknown,
-            }
+            app?.resolve_mentions(&author_id, &channel, &message)
+                .await
+                .ok()
         })
+    }
+
+    fn arrived_from_another_node(&self, event: &WebSocketEvent) {
+        let Some(app) = self.app() else {
+            return;
+        };
+        // A membership change announced by another node: this node's cached members of that
+        // channel are stale before the event is routed.
+        if matches!(
+            event.event.as_str(),
+            event_names::USER_ADDED | event_names::USER_REMOVED
+        ) && !event.broadcast.channel_id.is_empty()
+        {
+            app.inner
+                .caches
+                .channel_members
+                .remove(&event.broadcast.channel_id);
+        }
+        // Reads prompted by this event must see the write behind it.
+        app.note_event_writes(event);
     }
 }
 

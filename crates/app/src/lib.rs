@@ -1,11 +1,14 @@
-//! The use cases of Chorus: the only place that combines the store, the websocket hub, the file
-//! store (and, later, the cluster). Every permission check lives here.
+//! The use cases of Chorus: the only place that combines the store, the relay (websocket
+//! delivery across nodes), the file store and the cluster. Every permission check lives here.
 //!
 //! An [`App`] is a cheap clonable handle. Handlers in `api` call one method per request with
 //! the caller's [`Session`]; the method checks permissions, writes through `store` (commit
 //! before answering: acknowledged means durable), then publishes the resulting websocket
 //! events. Caches here (sessions, channel members, channels, users) are only caches: dropping
 //! them loses nothing.
+//!
+//! How an event reaches every node's clients, and how a websocket resumes on another node, is
+//! the `chorus_relay` crate's business: this crate hands it events after their commit.
 //!
 //! This crate does not speak SQL or HTTP.
 
@@ -16,14 +19,9 @@ mod events;
 mod files;
 mod freshness;
 mod jobs;
-mod membership;
-mod membership_history;
 mod mentions;
 pub mod password;
-mod post_order;
 mod posts;
-mod rebuild;
-mod resume;
 mod sessions;
 mod status;
 mod system;
@@ -44,6 +42,7 @@ use arc_swap::ArcSwap;
 use chorus_config::{Config, ConfigStore};
 use chorus_model::{AppError, Session};
 use chorus_realtime::{Hub, HubConfig};
+use chorus_relay::Relay;
 use chorus_store::Store;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -86,19 +85,9 @@ pub(crate) struct AppInner {
     /// Users this node is asking the others about before marking them offline.
     pub(crate) connection_queries:
         parking_lot::Mutex<std::collections::HashMap<String, tokio::sync::oneshot::Sender<()>>>,
-    /// Permits for resumes that need other nodes (see `resume.rs`).
-    pub(crate) resume_admission: tokio::sync::Semaphore,
-    /// Other nodes' websocket connections, from their checkpoints.
-    pub(crate) checkpoint_book: rebuild::CheckpointBook,
-    /// Puts `posted` events of a channel in `create_at` order before they reach the hub.
-    pub(crate) post_order: post_order::PostOrder,
-    /// Websocket resumes this node is asking the others about, by request id.
-    pub(crate) resume_queries: parking_lot::Mutex<
-        std::collections::HashMap<
-            String,
-            tokio::sync::mpsc::UnboundedSender<(String, chorus_cluster::ResumeAnswer)>,
-        >,
-    >,
+    /// Delivers websocket events to every node's clients, and resumes connections from
+    /// elsewhere.
+    pub(crate) relay: Relay,
 }
 
 impl App {
@@ -125,11 +114,15 @@ impl App {
                 checkpoint_interval: config
                     .cluster_settings
                     .enable
-                    .then_some(rebuild::CHECKPOINT_INTERVAL),
+                    .then_some(chorus_relay::CHECKPOINT_INTERVAL),
                 ..HubConfig::default()
             };
-            let hub = Hub::new(hub_config, delegate.clone());
-            hub.set_continuity(delegate);
+            let hub = Hub::new(hub_config, delegate);
+            let directory = Arc::new(events::AppDirectory {
+                app: weak_inner.clone(),
+            });
+            let relay = Relay::new(store.clone(), hub.clone(), directory);
+            hub.set_continuity(relay.continuity());
             let session_ttl = Duration::from_secs(
                 config.service_settings.session_cache_in_minutes.max(0) as u64 * 60,
             );
@@ -148,10 +141,7 @@ impl App {
                 draining: std::sync::atomic::AtomicBool::new(false),
                 cluster: std::sync::OnceLock::new(),
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
-                resume_admission: tokio::sync::Semaphore::new(resume::RESUMES_AT_ONCE),
-                checkpoint_book: rebuild::CheckpointBook::default(),
-                post_order: post_order::PostOrder::default(),
-                resume_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
+                relay,
             }
         });
         App { inner }

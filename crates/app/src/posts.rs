@@ -4,10 +4,11 @@
 use crate::mentions::mentioned_names;
 use crate::{App, AppResult};
 use chorus_model::{
-    event_names, is_valid_id, new_id, now_millis, AppError, Broadcast, Channel, Post, PostList,
-    PostPatch, PostSearch, PostSearchResults, Reaction, SearchParameter, Session, User,
-    WebSocketEvent, CHANNEL_DIRECT, POST_MESSAGE_MAX_RUNES,
+    event_names, is_valid_id, new_id, now_millis, AppError, Channel, Post, PostList, PostPatch,
+    PostSearch, PostSearchResults, Reaction, SearchParameter, Session, User, CHANNEL_DIRECT,
+    POST_MESSAGE_MAX_RUNES,
 };
+use chorus_relay::events::{post_event, posted_event, reaction_event};
 use chorus_store::posts::{
     self as post_store, CreateOutcome, CreatePostError, NewPost, PostChanges, PostWindow,
 };
@@ -64,34 +65,6 @@ fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
         ));
     }
     Ok(())
-}
-
-pub(crate) fn post_event(name: &str, post: &Post) -> WebSocketEvent {
-    WebSocketEvent::new(name, Broadcast::to_channel(&post.channel_id))
-        .with("post", serde_json::to_string(post).unwrap_or_default())
-}
-
-/// The `posted` event of a new post.
-pub(crate) fn posted_event(
-    post: &Post,
-    channel: &Channel,
-    sender: &chorus_model::User,
-    mentioned_user_ids: &[String],
-) -> WebSocketEvent {
-    let mut event = post_event(event_names::POSTED, post)
-        .with("channel_display_name", channel.display_name.clone())
-        .with("channel_name", channel.name.clone())
-        .with("channel_type", channel.channel_type.clone())
-        .with("sender_name", sender.sender_name())
-        .with("team_id", channel.team_id.clone())
-        .with("set_online", true);
-    if !mentioned_user_ids.is_empty() {
-        event = event.with(
-            "mentions",
-            serde_json::to_string(mentioned_user_ids).unwrap_or_default(),
-        );
-    }
-    event
 }
 
 impl App {
@@ -463,16 +436,7 @@ impl App {
         let mut db = self.store().master().await?;
         let saved = reaction_store::save(&mut db, &reaction).await?;
         drop(db);
-        self.publish(
-            WebSocketEvent::new(
-                event_names::REACTION_ADDED,
-                Broadcast::to_channel(&post.channel_id),
-            )
-            .with(
-                "reaction",
-                serde_json::to_string(&saved).unwrap_or_default(),
-            ),
-        );
+        self.publish(reaction_event(event_names::REACTION_ADDED, &saved));
         Ok(saved)
     }
 
@@ -497,16 +461,7 @@ impl App {
             reaction_store::delete(&mut db, user_id, post_id, emoji_name, now_millis()).await?;
         drop(db);
         if let Some(reaction) = removed {
-            self.publish(
-                WebSocketEvent::new(
-                    event_names::REACTION_REMOVED,
-                    Broadcast::to_channel(&post.channel_id),
-                )
-                .with(
-                    "reaction",
-                    serde_json::to_string(&reaction).unwrap_or_default(),
-                ),
-            );
+            self.publish(reaction_event(event_names::REACTION_REMOVED, &reaction));
         }
         Ok(())
     }

@@ -1,13 +1,13 @@
 //! Teams: creation with their default channels, membership, lookups.
 
 use crate::cache::{self, ReadFrom};
-use crate::membership;
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Channel, Session, Team, TeamMember,
     TeamPatch, WebSocketEvent, CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL, TEAM_INVITE,
     TEAM_OPEN,
 };
+use chorus_relay::membership;
 use chorus_store::history::JoinedBy;
 use chorus_store::{channels as channel_store, teams as team_store, StoreError};
 use std::collections::HashSet;

@@ -118,7 +118,7 @@ impl Inbound {
 
     fn deliver(&self, sender: &str, payload: &[u8]) {
         let message: ClusterMessage = match postcard::from_bytes(payload) {
-            Ok(message) => message,
+            Ok(message) => ClusterMessage::from_any_version(message),
             Err(error) => {
                 bump(&self.stats.undecodable_messages);
                 tracing::debug!(peer = %sender, error = %error, "unknown cluster message ignored");

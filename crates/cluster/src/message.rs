@@ -7,12 +7,22 @@ use serde::{Deserialize, Serialize};
 /// the end only. A node that receives a variant it does not know (sent by a newer minor version)
 /// logs it at debug level and ignores it — reliable ones are still acknowledged — so nodes one
 /// minor version apart interoperate.
+///
+/// One more change is compatible: a message is the whole payload of its envelope, so an
+/// `Option` field appended to the end of a variant and read with [`absent_is_none`] is ignored
+/// by an older node (postcard ignores trailing bytes) and read as `None` from an older node
+/// (nothing follows). Only at the end of a variant, never inside a nested struct or list.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClusterMessage {
     /// A `chorus_model::WebSocketEvent`, serialized as JSON by the sender.
     WebSocketEvent {
         event_json: String,
+        /// For a `posted` event: the `create_at` of the channel's previous post, which chains
+        /// the channel's posts so that every node publishes them in order. Appended in protocol
+        /// version 2 (see [`ClusterMessage`] on how an N-1 node reads it).
+        #[serde(default, deserialize_with = "absent_is_none")]
+        previous_post_at: Option<i64>,
     },
     SessionRevoked {
         session_ids: Vec<String>,
@@ -169,4 +179,99 @@ pub trait MessageHandler: Send + Sync + 'static {
     /// next message of that sender is handled; whatever they would have changed here must be
     /// recovered another way (caches dropped, websocket clients resynced).
     fn messages_lost(&self, from_node: &str);
+}
+
+/// Where nodes of protocol version 1 carried `previous_post_at`: a key of the event's `data`,
+/// which this version takes out before a client could see it.
+const VERSION_1_PREVIOUS_POST_AT: &str = "chorus_previous_post_at";
+
+impl ClusterMessage {
+    /// The message as this version reads it, whichever version sent it: a version-1 node slips
+    /// a `posted` event's `previous_post_at` into the event's JSON.
+    pub(crate) fn from_any_version(self) -> ClusterMessage {
+        match self {
+            ClusterMessage::WebSocketEvent {
+                event_json,
+                previous_post_at: None,
+            } if event_json.contains(VERSION_1_PREVIOUS_POST_AT) => {
+                let (event_json, previous_post_at) = take_version_1_previous_post_at(event_json);
+                ClusterMessage::WebSocketEvent {
+                    event_json,
+                    previous_post_at,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Takes `data.chorus_previous_post_at` out of a version-1 node's event JSON.
+fn take_version_1_previous_post_at(event_json: String) -> (String, Option<i64>) {
+    let Ok(mut event) = serde_json::from_str::<serde_json::Value>(&event_json) else {
+        return (event_json, None);
+    };
+    let taken = event
+        .get_mut("data")
+        .and_then(serde_json::Value::as_object_mut)
+        .and_then(|data| data.remove(VERSION_1_PREVIOUS_POST_AT));
+    let Some(taken) = taken else {
+        return (event_json, None);
+    };
+    match serde_json::to_string(&event) {
+        Ok(cleaned) => (cleaned, taken.as_i64()),
+        Err(_) => (event_json, None),
+    }
+}
+
+/// Reads an `Option` appended to the end of a variant: `None` when the message ends before it
+/// (it came from a node older than the field).
+fn absent_is_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer).unwrap_or(None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ClusterMessage::WebSocketEvent` as protocol version 1 defined it.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Version1Message {
+        WebSocketEvent { event_json: String },
+    }
+
+    #[test]
+    fn an_event_reads_the_same_across_protocol_versions_1_and_2() {
+        let newer = ClusterMessage::WebSocketEvent {
+            event_json: r#"{"event":"posted","data":{}}"#.to_string(),
+            previous_post_at: Some(41),
+        };
+        let read_by_older: Version1Message =
+            postcard::from_bytes(&postcard::to_stdvec(&newer).unwrap()).unwrap();
+        assert_eq!(
+            read_by_older,
+            Version1Message::WebSocketEvent {
+                event_json: r#"{"event":"posted","data":{}}"#.to_string()
+            }
+        );
+
+        let older = Version1Message::WebSocketEvent {
+            event_json:
+                r#"{"event":"posted","data":{"post":"{}","chorus_previous_post_at":41},"seq":0}"#
+                    .to_string(),
+        };
+        let read_by_newer: ClusterMessage =
+            postcard::from_bytes(&postcard::to_stdvec(&older).unwrap()).unwrap();
+        assert_eq!(
+            read_by_newer.from_any_version(),
+            ClusterMessage::WebSocketEvent {
+                event_json: r#"{"event":"posted","data":{"post":"{}"},"seq":0}"#.to_string(),
+                previous_post_at: Some(41),
+            },
+            "the previous post's create_at leaves the event's JSON"
+        );
+    }
 }

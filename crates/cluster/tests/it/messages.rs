@@ -127,6 +127,7 @@ async fn best_effort_messages_reach_connected_peers_and_large_messages_pass() {
             "{{\"event\":\"posted\",\"data\":\"{}\"}}",
             "é".repeat(150_000)
         ),
+        previous_post_at: Some(1),
     };
     nodes[1]
         .cluster
@@ -185,6 +186,7 @@ fn message_variants_keep_their_wire_numbers() {
         (
             ClusterMessage::WebSocketEvent {
                 event_json: String::new(),
+                previous_post_at: None,
             },
             0u8,
         ),

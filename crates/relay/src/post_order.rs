@@ -1,21 +1,28 @@
 //! Posts of a channel reach this node's clients in `create_at` order, whichever node created
 //! them.
 //!
-//! A node publishes the posts it creates in a channel in order (the channel lock across commit
-//! and publish), but posts of one channel created on different nodes race on their way to the
-//! other nodes: a client of node B could get B's post before an earlier one from node A still
-//! in flight — for a millisecond normally, for seconds when A was paused or cut off. So each
-//! `posted` event names the `create_at` of the channel's previous post (read under the
-//! channel row's lock when the post was stored), which chains a channel's posts. A node hands
-//! a `posted` event to its hub only once the post before it in the chain was handed over.
-//! When the one before has not come within [`GAP_WAIT`], the missing posts are read from the
-//! master and published first (their node is paused, cut off, or died between commit and
-//! publish); their own events, should they come later, are dropped as already published.
+//! A node publishes the posts it creates in a channel in order (the app's channel lock across
+//! commit and publish), but posts of one channel created on different nodes race on their way
+//! to the other nodes: a client of node B could get B's post before an earlier one from node A
+//! still in flight — for a millisecond normally, for seconds when A was paused or cut off. So
+//! each `posted` event names the `create_at` of the channel's previous post
+//! (`CreateOutcome::Created::previous_post_at`: the channel's `lastpostat`, read under its row
+//! lock when the post was stored), which travels as `previous_post_at` of the cluster message
+//! that forwards the event and chains a channel's posts. A node hands a `posted` event to its
+//! hub only once the post before it in the chain was handed over. When the one before has not
+//! come within [`GAP_WAIT`] (its node paused, cut off, or dead between commit and publish), the
+//! missing posts are read from the master (`store::posts::created_between`) and published
+//! first; their own events, should they come later, are dropped as already published.
 //!
-//! Only `posted` events are chained; edits, deletions and reactions go straight to the hub.
-//! A channel this node has no chain for starts one at the first post it sees.
+//! Cost: nothing while events arrive in order; a post after a gap waits up to [`GAP_WAIT`].
+//! Not ordered: edits, deletions and reactions (each refers to a post already published) go
+//! straight to the hub. A channel this node has no chain for starts one at the first post it
+//! sees, so a post older than the chain (this node started after it) goes out late rather than
+//! never. A post from a node that names no predecessor (protocol version 1, during a rolling
+//! upgrade) goes out at once and counts as published.
 
-use crate::App;
+use crate::events::posted_as_created;
+use crate::Relay;
 use chorus_model::WebSocketEvent;
 use chorus_store::posts as post_store;
 use parking_lot::Mutex;
@@ -24,7 +31,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How long a post waits for the one before it before that one is read from the database.
-pub(crate) const GAP_WAIT: Duration = Duration::from_millis(500);
+pub const GAP_WAIT: Duration = Duration::from_millis(500);
 
 /// `create_at` values remembered per channel to recognise a post published already.
 const RECENT_PER_CHANNEL: usize = 256;
@@ -40,10 +47,6 @@ const MAX_FILLED: usize = 1000;
 
 /// Gap fills tried while the master cannot be read, before the waiting posts go out anyway.
 const FILL_ATTEMPTS: u32 = 20;
-
-/// The `data` key carrying the previous post's `create_at` between nodes (removed before the
-/// event reaches a client).
-pub(crate) const PREVIOUS_POST_AT: &str = "chorus_previous_post_at";
 
 #[derive(Default)]
 pub(crate) struct PostOrder {
@@ -209,7 +212,7 @@ impl PostOrder {
     }
 }
 
-impl App {
+impl Relay {
     /// Hands a `posted` event to this node's hub in its channel's `create_at` order (see the
     /// module doc).
     pub(crate) fn publish_post_in_order(
@@ -227,9 +230,9 @@ impl App {
                     hub.publish(ready)
                 });
         if schedule_fill {
-            let app = self.clone();
+            let relay = self.clone();
             let channel_id = channel_id.to_string();
-            tokio::spawn(async move { app.fill_post_gaps(&channel_id).await });
+            tokio::spawn(async move { relay.fill_post_gaps(&channel_id).await });
         }
     }
 
@@ -281,7 +284,7 @@ impl App {
         up_to: i64,
     ) -> Option<Vec<(i64, WebSocketEvent)>> {
         let limit = MAX_FILLED as i64;
-        let posts = match self.store().master().await {
+        let posts = match self.inner.store.master().await {
             Ok(db) => post_store::created_between(&db, channel_id, after, up_to, limit).await,
             Err(error) => Err(error),
         };
@@ -294,7 +297,10 @@ impl App {
         };
         let mut events = Vec::with_capacity(posts.len());
         for post in &posts {
-            events.push((post.create_at, self.rebuilt_posted(post).await?));
+            events.push((
+                post.create_at,
+                posted_as_created(self.inner.directory.as_ref(), post).await?,
+            ));
         }
         Some(events)
     }

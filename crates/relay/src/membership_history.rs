@@ -11,7 +11,7 @@
 //! event reaches the user while a member: joined at or before it, not left by then.
 
 use crate::membership;
-use crate::rebuild::{Order, Timed};
+use crate::replay::{Order, Timed};
 use chorus_model::{Channel, CHANNEL_DIRECT, CHANNEL_GROUP};
 use chorus_store::history::{ChannelMembership, JoinedBy, LeftBy, TeamMembership};
 use std::collections::{BTreeSet, HashMap};

@@ -1,46 +1,44 @@
-//! Resuming a websocket whose node died: its missed events are rebuilt from the database.
+//! What every node's websocket connections were sent, so that a connection whose node died
+//! can be rebuilt from the database on another node (see `rebuild`).
 //!
-//! Every node tells its peers, before writing frames, what each of its connections is sent
-//! (`chorus_realtime::ConnectionCheckpoint`, flushed every [`CHECKPOINT_INTERVAL`]). The peers
-//! keep that in a [`CheckpointBook`]: per connection, the `seq` of its next frame, a horizon
-//! (every stored change recorded at or before it was already written to the connection), the
-//! stored changes its frames announced after the horizon with their `seq`, and the `seq` of
-//! frames that cannot be rebuilt. A client resuming with `sequence_number` N holds exactly the
-//! frames before N, so the events it missed are the stored changes after the horizon that the
-//! live path would have sent it, read from the master, minus those announced by frames before
-//! N — ordered by the time the database recorded them, and numbered from N.
+//! On a clustered node every connection's writer records the frames it is about to write
+//! (`realtime::CheckpointLog::record`) and waits for the next flush (every
+//! [`CHECKPOINT_INTERVAL`]: the hub hands the batch to [`Relay::send_checkpoints`], which sends
+//! `ClusterMessage::ConnectionCheckpoints` reliably to every peer, on the link that carries this
+//! node's events and resume answers) before writing them; writers batch up to 64 queued events
+//! per wait. A checkpoint carries, per connection: user, session, `next_seq`, `first_seq`, a
+//! *horizon* — every stored change recorded at or before it that the connection was meant to
+//! receive has reached its client: `max(start, now − (pong timeout + 30 s), last answered
+//! ping − 30 s)`, 30 s being `HubConfig::change_delivery_bound`, how late after its timestamp a
+//! change's frame may be written (pings double as acknowledgements: a client answers a ping only
+//! after reading the frames before it) — the `(seq, change key, time)` of frames that announced
+//! a stored change (`realtime::change_of`), the `seq` of frames that cannot be rebuilt, or
+//! `gone`. The peers keep that in a [`CheckpointBook`]. Records start at `hello` (`first_seq` 0); a resumed connection's checkpoints replace
+//! what was known from its `first_seq` on; changes at or before the horizon are dropped (and past
+//! [`MAX_CHANGES_PER_CONNECTION`] the oldest, which makes the record unrebuildable but still
+//! tells a hand-over what the client holds); a change checkpointed when the horizon had already
+//! passed it (written later than the bound promised) counts as unrebuildable.
 //!
-//! What is rebuilt: posts created, edited and deleted and reactions added and removed in each
-//! channel while the user was a member of it, and membership changes — `user_added`,
-//! `user_removed`, `channel_created`, `direct_added`, `group_added` of those channels,
-//! `added_to_team` and `leave_team` of the user's teams — from the membership history
-//! (`chorus_store::history`; who receives which is in `membership_history`).
+//! A node that started after a connection did missed how it started, so checkpoints alone are
+//! not enough: every node keeps its own connections' records in its book too and sends them to
+//! a node that joins (`ClusterMessage::ConnectionRecords`, on the link that then carries their
+//! checkpoints), and peers that have a record answer a resume request they cannot serve with it
+//! (`ResumeAnswer::Recorded`). So after a rolling restart the connections that lived through it
+//! can still be rebuilt.
 //!
-//! When that cannot be exact the client gets a new connection (and resyncs): N beyond what the
-//! node checkpointed, a missed frame that cannot be rebuilt (e.g. `channel_updated`), more
-//! changes than [`MAX_REBUILT_CHANGES`], a record that outgrew its bounds, or a membership
-//! history that disagrees with the user's memberships (changed by a node without it), or an
-//! unrebuildable change after the horizon that the client may have missed: one of its channels
-//! or teams updated, a channel of its teams deleted, a user created or updated (their rows keep
-//! only the latest state). `config_changed` is the one event that is neither rebuilt nor
-//! detected.
+//! Bounds: records of a dead node's connections are kept [`RECORD_RETENTION`] after their last
+//! checkpoint; at most 1024 changes (~60 B each) and 64 unrebuildable seqs per connection,
+//! [`MAX_RECORDS`] records per node (~100 B each when idle).
 
-use crate::membership_history::MembershipHistory;
-use crate::posts::{post_event, posted_event};
-use crate::App;
-use chorus_cluster::{ConnectionCheckpoint, ConnectionRecord};
-use chorus_model::{event_names, Broadcast, Channel, Post, Reaction, WebSocketEvent};
-use chorus_realtime::{change_of, ReceivedChanges, ResumeRequest, ResumeSource};
-use chorus_store::{
-    channels as channel_store, history as history_store, posts as post_store,
-    reactions as reaction_store, teams as team_store,
-};
+use crate::Relay;
+use chorus_cluster::{ClusterMessage, ConnectionCheckpoint, ConnectionRecord};
+use chorus_realtime::{ReceivedChanges, ResumeRequest};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// How often a node sends its connections' checkpoints (and how long a frame waits for it).
-pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(2);
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(2);
 
 /// Changes remembered per connection after its horizon (about 60 bytes each); a busier
 /// connection can no longer be rebuilt (its client resyncs). A client that answers pings keeps
@@ -60,19 +58,16 @@ const RECORD_RETENTION: Duration = Duration::from_secs(5 * 60);
 /// Records per `ConnectionRecords` message sent to a node that joined.
 const RECORDS_PER_MESSAGE: usize = 500;
 
-/// Changes a single rebuild may replay; beyond that the client resyncs over REST instead.
-const MAX_REBUILT_CHANGES: usize = 2000;
-
-/// What this node knows of one connection of another node.
+/// What this node knows of one connection of another node (or of its own).
 #[derive(Debug, Clone)]
-struct Record {
-    owner: String,
-    user_id: String,
-    session_id: String,
-    horizon: i64,
-    next_seq: i64,
+pub(crate) struct Record {
+    pub(crate) owner: String,
+    pub(crate) user_id: String,
+    pub(crate) session_id: String,
+    pub(crate) horizon: i64,
+    pub(crate) next_seq: i64,
     /// `(seq, change key, change time)`, in `seq` order, only changes after the horizon.
-    changes: VecDeque<(i64, String, i64)>,
+    pub(crate) changes: VecDeque<(i64, String, i64)>,
     unrebuildable_seqs: VecDeque<i64>,
     /// Frames up to this `seq` may include unrebuildable ones no longer listed.
     unrebuildable_floor: i64,
@@ -141,7 +136,7 @@ impl CheckpointBook {
             .collect()
     }
 
-    fn find(&self, connection_id: &str) -> Option<Record> {
+    pub(crate) fn find(&self, connection_id: &str) -> Option<Record> {
         self.records.lock().get(connection_id).cloned()
     }
 
@@ -267,7 +262,7 @@ impl Record {
 
     /// Whether a client holding the frames before `sequence_number` can be given exactly the
     /// rest from the database.
-    fn rebuildable_from(&self, request: &ResumeRequest) -> bool {
+    pub(crate) fn rebuildable_from(&self, request: &ResumeRequest) -> bool {
         let sequence_number = request.sequence_number;
         request.user_id == self.user_id
             && request.session_id == self.session_id
@@ -282,20 +277,11 @@ impl Record {
     }
 }
 
-impl App {
-    /// Checkpoints from another node.
-    pub(crate) fn receive_checkpoints(
-        &self,
-        from_node: &str,
-        checkpoints: Vec<ConnectionCheckpoint>,
-    ) {
-        self.inner.checkpoint_book.apply(from_node, checkpoints);
-    }
-
+impl Relay {
     /// This node's checkpoints, to every other node (reliably: in order with the events), and
     /// to this node's own book, from which a node that joins later gets them.
     pub(crate) fn send_checkpoints(&self, batch: Vec<chorus_realtime::ConnectionCheckpoint>) {
-        let Some(runtime) = self.cluster_runtime() else {
+        let Some(cluster) = self.cluster() else {
             return;
         };
         let checkpoints = batch
@@ -319,33 +305,25 @@ impl App {
         let _sending = self.inner.checkpoint_book.sending_own.lock();
         self.inner
             .checkpoint_book
-            .apply(runtime.cluster.node_id(), checkpoints.clone());
-        runtime
-            .cluster
-            .send_reliable(chorus_cluster::ClusterMessage::ConnectionCheckpoints { checkpoints });
+            .apply(cluster.node_id(), checkpoints.clone());
+        cluster.send_reliable(ClusterMessage::ConnectionCheckpoints { checkpoints });
     }
 
     /// Tells a node that just joined what this node knows of its own connections (in
     /// batches), on the link that then carries their checkpoints: it could not rebuild them
     /// from checkpoints alone, having missed how they started.
     pub(crate) fn send_own_records(&self, node_id: &str) {
-        let Some(runtime) = self.cluster_runtime() else {
+        let Some(cluster) = self.cluster() else {
             return;
         };
         let _sending = self.inner.checkpoint_book.sending_own.lock();
-        let own = self
-            .inner
-            .checkpoint_book
-            .owned_by(runtime.cluster.node_id());
+        let own = self.inner.checkpoint_book.owned_by(cluster.node_id());
         for batch in own.chunks(RECORDS_PER_MESSAGE) {
             let records = batch
                 .iter()
                 .map(|(connection_id, record)| (connection_id.clone(), record.to_wire()))
                 .collect();
-            runtime.cluster.send_reliable_to(
-                node_id,
-                chorus_cluster::ClusterMessage::ConnectionRecords { records },
-            );
+            cluster.send_reliable_to(node_id, ClusterMessage::ConnectionRecords { records });
         }
     }
 
@@ -389,216 +367,6 @@ impl App {
             .find(&request.connection_id)?
             .received_by(request)
     }
-
-    /// Rebuilds what the client of a dead node's connection missed, or says it cannot.
-    pub(crate) async fn rebuild_connection(&self, request: &ResumeRequest) -> ResumeSource {
-        let Some(record) = self.inner.checkpoint_book.find(&request.connection_id) else {
-            return ResumeSource::Unknown;
-        };
-        if !record.rebuildable_from(request) {
-            tracing::debug!(connection_id = %request.connection_id, sequence_number = request.sequence_number, "connection of a dead node cannot be rebuilt exactly");
-            return ResumeSource::Lost;
-        }
-        let seen: HashSet<&str> = record
-            .changes
-            .iter()
-            .filter(|(seq, _, _)| *seq < request.sequence_number)
-            .map(|(_, key, _)| key.as_str())
-            .collect();
-        let received = ReceivedChanges {
-            complete_after: record.horizon,
-            keys: seen.iter().map(|key| key.to_string()).collect(),
-        };
-        match self.changes_since(&request.user_id, record.horizon).await {
-            Some(events) => {
-                let events: Vec<WebSocketEvent> = events
-                    .into_iter()
-                    .filter(|event| {
-                        change_of(event).is_some_and(|change| !seen.contains(change.key.as_str()))
-                    })
-                    .collect();
-                tracing::info!(connection_id = %request.connection_id, replayed = events.len(), "websocket of a dead node rebuilt from the database");
-                ResumeSource::Rebuilt { events, received }
-            }
-            None => ResumeSource::Lost,
-        }
-    }
-
-    /// The events of the user's channels and teams after `since`, as they were published, in
-    /// the order the database recorded them: posts and reactions of each channel while the
-    /// user was a member, and membership changes (see `membership_history`). None when there
-    /// are too many, the membership history disagrees with the memberships, or the database
-    /// cannot be read.
-    async fn changes_since(&self, user_id: &str, since: i64) -> Option<Vec<WebSocketEvent>> {
-        let limit = MAX_REBUILT_CHANGES as i64 + 1;
-        let db = self.store().master().await.ok()?;
-        let history = MembershipHistory::new(
-            user_id,
-            since,
-            history_store::channel_memberships_after(&db, user_id, since)
-                .await
-                .ok()?,
-            history_store::team_memberships_after(&db, user_id, since)
-                .await
-                .ok()?,
-        );
-        let current_channel_ids = channel_store::channel_ids_for_user(&db, user_id)
-            .await
-            .ok()?;
-        let current_team_ids: Vec<String> = team_store::list_members_for_user(&db, user_id)
-            .await
-            .ok()?
-            .into_iter()
-            .map(|member| member.team_id)
-            .collect();
-        if !history.agrees_with(&current_channel_ids, &current_team_ids) {
-            tracing::warn!(%user_id, "membership history incomplete, the websocket cannot be rebuilt");
-            return None;
-        }
-        let channel_ids = history.channel_ids();
-        let team_ids = history.team_ids();
-        // Events that cannot be rebuilt may have been published after the node died: nothing
-        // recorded whether the client missed them, so it resyncs rather than lose them.
-        if history_store::settings_changed_since(&db, &channel_ids, &team_ids, since)
-            .await
-            .ok()?
-        {
-            tracing::info!(%user_id, "channels, teams or users changed since the horizon; the websocket cannot be rebuilt");
-            return None;
-        }
-        let posts = post_store::changed_since(&db, &channel_ids, since, limit)
-            .await
-            .ok()?;
-        let reactions = reaction_store::changed_since(&db, &channel_ids, since, limit)
-            .await
-            .ok()?;
-        let channel_changes =
-            history_store::channel_memberships_changed_since(&db, &channel_ids, since, limit)
-                .await
-                .ok()?;
-        let team_changes =
-            history_store::team_memberships_changed_since(&db, &team_ids, since, limit)
-                .await
-                .ok()?;
-        let channels: HashMap<String, Channel> = channel_store::get_many(&db, &channel_ids)
-            .await
-            .ok()?
-            .into_iter()
-            .map(|channel| (channel.id.clone(), channel))
-            .collect();
-        drop(db);
-        if posts.len() + reactions.len() + channel_changes.len() + team_changes.len()
-            > MAX_REBUILT_CHANGES
-        {
-            return None;
-        }
-        let mut timed = history.channel_events(&channel_changes, &channels)?;
-        timed.extend(history.team_events(&team_changes));
-        let deleted_roots: HashSet<&str> = posts
-            .iter()
-            .filter(|post| post.root_id.is_empty() && post.delete_at > since)
-            .map(|post| post.id.as_str())
-            .collect();
-        let seen_by_member =
-            |channel_id: &str, at: i64| at > since && history.in_channel(channel_id, at);
-        for post in &posts {
-            let channel_id = post.channel_id.as_str();
-            if seen_by_member(channel_id, post.create_at) {
-                let posted = self.rebuilt_posted(post).await?;
-                timed.push(Timed::new(post.create_at, Order::Posted, "", posted));
-            }
-            if seen_by_member(channel_id, post.edit_at) && post.delete_at == 0 {
-                let edited = post_event(event_names::POST_EDITED, post);
-                timed.push(Timed::new(post.edit_at, Order::Edited, "", edited));
-            }
-            // Replies deleted with their root were announced by the root's event only.
-            if seen_by_member(channel_id, post.delete_at)
-                && !deleted_roots.contains(post.root_id.as_str())
-            {
-                let deleted = post_event(event_names::POST_DELETED, post)
-                    .with("delete_by", post.user_id.clone());
-                timed.push(Timed::new(post.delete_at, Order::Deleted, "", deleted));
-            }
-        }
-        for reaction in &reactions {
-            let channel_id = reaction.channel_id.as_str();
-            if seen_by_member(channel_id, reaction.create_at) {
-                let added = Reaction {
-                    delete_at: 0,
-                    ..reaction.clone()
-                };
-                let event = reaction_event(event_names::REACTION_ADDED, &added);
-                timed.push(Timed::new(reaction.create_at, Order::Reacted, "", event));
-            }
-            if seen_by_member(channel_id, reaction.delete_at) {
-                let event = reaction_event(event_names::REACTION_REMOVED, reaction);
-                timed.push(Timed::new(reaction.delete_at, Order::Reacted, "", event));
-            }
-        }
-        // Stable: posts of the same millisecond keep the database's order.
-        timed.sort_by(|a, b| (a.at, a.order, &a.subject).cmp(&(b.at, b.order, &b.subject)));
-        Some(timed.into_iter().map(|timed| timed.event).collect())
-    }
-
-    /// The `posted` event of a post as it was created.
-    pub(crate) async fn rebuilt_posted(&self, post: &Post) -> Option<WebSocketEvent> {
-        let channel = self.cached_channel(&post.channel_id).await.ok()?;
-        let sender = self.cached_user(&post.user_id).await.ok()?;
-        let mentioned = self
-            .resolve_mentions(&post.user_id, &channel, &post.message)
-            .await
-            .ok()?;
-        let as_created = Post {
-            update_at: post.create_at,
-            edit_at: 0,
-            delete_at: 0,
-            ..post.clone()
-        };
-        Some(posted_event(&as_created, &channel, &sender, &mentioned))
-    }
-}
-
-/// Where a rebuilt event goes among those of the same millisecond: the order in which the
-/// live path publishes the events of one change (`added_to_team` before the `user_added` of
-/// the team's channels, their `user_removed` before `leave_team`), joins before and leaves
-/// after the posts of that millisecond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Order {
-    JoinedTeam,
-    Joined,
-    Posted,
-    Edited,
-    Reacted,
-    Deleted,
-    Left,
-    LeftTeam,
-}
-
-/// A rebuilt event with its place in the replay: the time the database recorded its change,
-/// its [`Order`], then the channel or team it concerns.
-pub(crate) struct Timed {
-    pub(crate) at: i64,
-    pub(crate) order: Order,
-    pub(crate) subject: String,
-    pub(crate) event: WebSocketEvent,
-}
-
-impl Timed {
-    pub(crate) fn new(at: i64, order: Order, subject: &str, event: WebSocketEvent) -> Self {
-        Timed {
-            at,
-            order,
-            subject: subject.to_string(),
-            event,
-        }
-    }
-}
-
-fn reaction_event(name: &str, reaction: &Reaction) -> WebSocketEvent {
-    WebSocketEvent::new(name, Broadcast::to_channel(&reaction.channel_id)).with(
-        "reaction",
-        serde_json::to_string(reaction).unwrap_or_default(),
-    )
 }
 
 #[cfg(test)]

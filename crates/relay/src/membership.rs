@@ -1,17 +1,12 @@
 //! The websocket events that announce membership changes, built here both for the live path
-//! (`channels`, `teams`) and for a websocket rebuilt from the membership history (`rebuild`),
+//! (the app's `channels` and `teams`) and for a websocket rebuilt from the membership history (`rebuild`),
 //! so that the two are the same frames. Each carries the time the database recorded the change
 //! (`data.changed_at`, [`MEMBERSHIP_CHANGED_AT`]), which `realtime::change_of` keys it by.
 
 use chorus_model::{event_names, Broadcast, WebSocketEvent, MEMBERSHIP_CHANGED_AT};
 
 /// `user_added`, to the channel's members (the added user included).
-pub(crate) fn user_added(
-    channel_id: &str,
-    team_id: &str,
-    user_id: &str,
-    at: i64,
-) -> WebSocketEvent {
+pub fn user_added(channel_id: &str, team_id: &str, user_id: &str, at: i64) -> WebSocketEvent {
     WebSocketEvent::new(event_names::USER_ADDED, Broadcast::to_channel(channel_id))
         .with("user_id", user_id.to_string())
         .with("team_id", team_id.to_string())
@@ -19,12 +14,7 @@ pub(crate) fn user_added(
 }
 
 /// `user_removed`, to the channel's remaining members.
-pub(crate) fn user_removed(
-    channel_id: &str,
-    user_id: &str,
-    remover_id: &str,
-    at: i64,
-) -> WebSocketEvent {
+pub fn user_removed(channel_id: &str, user_id: &str, remover_id: &str, at: i64) -> WebSocketEvent {
     WebSocketEvent::new(event_names::USER_REMOVED, Broadcast::to_channel(channel_id))
         .with("user_id", user_id.to_string())
         .with("remover_id", remover_id.to_string())
@@ -33,7 +23,7 @@ pub(crate) fn user_removed(
 
 /// `user_removed`, to the removed user (no longer a member, so the channel broadcast misses
 /// them).
-pub(crate) fn removed_from_channel(
+pub fn removed_from_channel(
     channel_id: &str,
     user_id: &str,
     remover_id: &str,
@@ -46,7 +36,7 @@ pub(crate) fn removed_from_channel(
 }
 
 /// `user_removed`, to the channel's remaining members, when the user left the channel's team.
-pub(crate) fn user_removed_with_team(
+pub fn user_removed_with_team(
     channel_id: &str,
     user_id: &str,
     remover_id: &str,
@@ -60,7 +50,7 @@ pub(crate) fn user_removed_with_team(
 }
 
 /// `added_to_team`, to the user who joined.
-pub(crate) fn added_to_team(team_id: &str, user_id: &str, at: i64) -> WebSocketEvent {
+pub fn added_to_team(team_id: &str, user_id: &str, at: i64) -> WebSocketEvent {
     WebSocketEvent::new(event_names::ADDED_TO_TEAM, Broadcast::to_user(user_id))
         .with("team_id", team_id.to_string())
         .with("user_id", user_id.to_string())
@@ -68,12 +58,12 @@ pub(crate) fn added_to_team(team_id: &str, user_id: &str, at: i64) -> WebSocketE
 }
 
 /// `leave_team`, to the team's remaining members.
-pub(crate) fn leave_team(team_id: &str, user_id: &str, at: i64) -> WebSocketEvent {
+pub fn leave_team(team_id: &str, user_id: &str, at: i64) -> WebSocketEvent {
     leave_team_to(Broadcast::to_team(team_id), team_id, user_id, at)
 }
 
 /// `leave_team`, to the user who left (no longer a member, so the team broadcast misses them).
-pub(crate) fn left_team(team_id: &str, user_id: &str, at: i64) -> WebSocketEvent {
+pub fn left_team(team_id: &str, user_id: &str, at: i64) -> WebSocketEvent {
     leave_team_to(Broadcast::to_user(user_id), team_id, user_id, at)
 }
 
@@ -85,7 +75,7 @@ fn leave_team_to(broadcast: Broadcast, team_id: &str, user_id: &str, at: i64) ->
 }
 
 /// `channel_created`, to the user who created the channel.
-pub(crate) fn channel_created(
+pub fn channel_created(
     creator_id: &str,
     channel_id: &str,
     team_id: &str,
@@ -99,7 +89,7 @@ pub(crate) fn channel_created(
 
 /// `direct_added`, to one user of a new direct channel; `teammate_id` is the other user (or
 /// the same one for a channel with oneself).
-pub(crate) fn direct_added(
+pub fn direct_added(
     member_id: &str,
     teammate_id: &str,
     channel_id: &str,
@@ -112,7 +102,7 @@ pub(crate) fn direct_added(
 }
 
 /// `group_added`, to one user of a new group channel of `member_ids` (sorted).
-pub(crate) fn group_added(
+pub fn group_added(
     member_id: &str,
     member_ids: &[String],
     channel_id: &str,
@@ -128,7 +118,7 @@ pub(crate) fn group_added(
 }
 
 /// The teammate of `member_id` in a direct channel of `member_ids`.
-pub(crate) fn direct_teammate<'a>(member_id: &'a str, member_ids: &'a [String]) -> &'a str {
+pub fn direct_teammate<'a>(member_id: &'a str, member_ids: &'a [String]) -> &'a str {
     member_ids
         .iter()
         .map(String::as_str)

@@ -1,14 +1,33 @@
-//! Resuming a websocket connection that is not on this node: ask the other nodes for it (the
-//! node that holds it parked hands it over, as Mattermost's `GetWSQueues`). When none holds
-//! it, it is rebuilt from the database with this node's checkpoint record of it, or with a
-//! peer's (`ResumeAnswer::Recorded`) when this node started after the connection did.
+//! Resuming a websocket connection that is not on this node (`?connection_id=X&sequence_number=N`
+//! for a connection parked on another node, or whose node died). The hub registers X here
+//! *before* asking, so nothing published from then on is missed, then asks the relay
+//! ([`Relay::resume_elsewhere`]): it sends `ClusterMessage::ResumeRequest` to every live peer;
+//! the holder hands the connection over (`ResumeAnswer::HandedOver`: frames sent from N on,
+//! events queued, next `seq`, as Mattermost's `GetWSQueues`) and drops X. When none holds it, it
+//! is rebuilt from the database (see `rebuild`) with this node's checkpoint record of it, or
+//! with a peer's (`ResumeAnswer::Recorded`) when this node started after the connection did.
+//!
+//! Waiting: at most [`RESUME_ANSWER_TIMEOUT`] for the answers, but not for a peer that has had
+//! no open cluster stream from here for [`UNLINKED_GRACE`]: a killed node's streams close at
+//! once, so its clients resume (from the database) in ~0.3 s instead of waiting for gossip or
+//! the timeout. The grace runs from when the stream closed (`Cluster::unlinked_for`), so in a
+//! reconnect storm only the first resumes wait it. A paused or cut-off node still costs the
+//! timeout.
+//!
+//! The cut between the two nodes is not clean by itself: an event reaches them at different
+//! moments (a post held for its predecessor, a slower link). So the answer is completed with
+//! what the client holds, from this node's `CheckpointBook` (the old node's checkpoints arrive
+//! before its answer, on the same link): the hub then adds what it dispatched *before* the
+//! registration that the client lacks and the old node had not queued (`realtime::recent`), and
+//! skips what the client holds should it dispatch it late. A rebuild skips those too.
 //!
 //! Admission: when a node dies, its clients come back all at once. Resumes that need other
-//! nodes take one of [`RESUMES_AT_ONCE`] permits; the others wait (up to
-//! [`ADMISSION_WAIT`]) instead of failing, so a storm is served at the pace this node and its
-//! peers sustain. Resumes of connections parked here need no permit (no I/O).
+//! nodes take one of [`RESUMES_AT_ONCE`] permits; the others wait (up to [`ADMISSION_WAIT`])
+//! instead of failing, so a storm is served at the pace this node and its peers sustain;
+//! after that the client resyncs. Resumes of connections parked here need no permit (no I/O)
+//! and never reach this module.
 
-use crate::App;
+use crate::Relay;
 use chorus_cluster::{ClusterMessage, ConnectionRecord, HandedOverEvent, ResumeAnswer};
 use chorus_realtime::{self as realtime, ResumeRequest, ResumeSource};
 use std::collections::HashSet;
@@ -34,17 +53,16 @@ pub(crate) const RESUMES_AT_ONCE: usize = 16;
 /// How long a resume waits for its turn before its client is told to resync instead.
 const ADMISSION_WAIT: Duration = Duration::from_secs(10);
 
-impl App {
+impl Relay {
     /// Asks every other live node for the connection; the one holding it hands it over. When
     /// none has it and it belonged to a node that is gone (or does not answer), it is rebuilt
     /// from the database (see `rebuild`).
     pub(crate) async fn resume_elsewhere(&self, request: ResumeRequest) -> ResumeSource {
-        let Some(runtime) = self.cluster_runtime() else {
+        let Some(cluster) = self.cluster() else {
             return ResumeSource::Unknown;
         };
-        let own_id = runtime.cluster.node_id().to_string();
-        let peers: Vec<String> = runtime
-            .cluster
+        let own_id = cluster.node_id().to_string();
+        let peers: Vec<String> = cluster
             .alive_node_ids()
             .into_iter()
             .filter(|node_id| *node_id != own_id)
@@ -81,7 +99,7 @@ impl App {
     /// Sends the resume request to `peers` and gathers their answers.
     async fn ask_peers(&self, peers: &[String], request: &ResumeRequest) -> PeerAnswers {
         let mut answers = PeerAnswers::default();
-        let Some(runtime) = self.cluster_runtime() else {
+        let Some(cluster) = self.cluster() else {
             return answers;
         };
         if peers.is_empty() {
@@ -94,7 +112,7 @@ impl App {
             .lock()
             .insert(request_id.clone(), sender);
         for peer in peers {
-            runtime.cluster.send_reliable_to(
+            cluster.send_reliable_to(
                 peer,
                 ClusterMessage::ResumeRequest {
                     request_id: request_id.clone(),
@@ -141,8 +159,7 @@ impl App {
                         .filter(|peer| !answers.without_it.contains(*peer))
                         .collect();
                     let unreachable = silent.iter().all(|peer| {
-                        runtime
-                            .cluster
+                        cluster
                             .unlinked_for(peer)
                             .is_some_and(|unlinked| unlinked >= UNLINKED_GRACE)
                     });
@@ -164,18 +181,18 @@ impl App {
         request_id: String,
         request: ResumeRequest,
     ) {
-        let app = self.clone();
+        let relay = self.clone();
         let from_node = from_node.to_string();
         tokio::spawn(async move {
-            let answer = match resume_answer(app.inner.hub.hand_over(&request).await) {
-                ResumeAnswer::Unknown => match app.connection_record(&request.connection_id) {
+            let answer = match resume_answer(relay.inner.hub.hand_over(&request).await) {
+                ResumeAnswer::Unknown => match relay.connection_record(&request.connection_id) {
                     Some(record) => ResumeAnswer::Recorded { record },
                     None => ResumeAnswer::Unknown,
                 },
                 answer => answer,
             };
-            if let Some(runtime) = app.cluster_runtime() {
-                runtime.cluster.send_reliable_to(
+            if let Some(cluster) = relay.cluster() {
+                cluster.send_reliable_to(
                     &from_node,
                     ClusterMessage::ResumeAnswer { request_id, answer },
                 );

@@ -1,0 +1,64 @@
+//! The websocket events that announce posts and reactions, built here both for the live path
+//! (the app's use cases) and for events read back from the database (a gap in a channel's post
+//! order, a rebuilt connection), so that the two are the same frames.
+
+use crate::Directory;
+use chorus_model::{event_names, Broadcast, Channel, Post, Reaction, User, WebSocketEvent};
+
+/// An event about a post (`post_edited`, `post_deleted`, ...), carrying it as a JSON string
+/// (Mattermost's shape), to the post's channel.
+pub fn post_event(name: &str, post: &Post) -> WebSocketEvent {
+    WebSocketEvent::new(name, Broadcast::to_channel(&post.channel_id))
+        .with("post", serde_json::to_string(post).unwrap_or_default())
+}
+
+/// The `posted` event of a new post.
+pub fn posted_event(
+    post: &Post,
+    channel: &Channel,
+    sender: &User,
+    mentioned_user_ids: &[String],
+) -> WebSocketEvent {
+    let mut event = post_event(event_names::POSTED, post)
+        .with("channel_display_name", channel.display_name.clone())
+        .with("channel_name", channel.name.clone())
+        .with("channel_type", channel.channel_type.clone())
+        .with("sender_name", sender.sender_name())
+        .with("team_id", channel.team_id.clone())
+        .with("set_online", true);
+    if !mentioned_user_ids.is_empty() {
+        event = event.with(
+            "mentions",
+            serde_json::to_string(mentioned_user_ids).unwrap_or_default(),
+        );
+    }
+    event
+}
+
+/// `reaction_added` or `reaction_removed`, to the reaction's channel.
+pub fn reaction_event(name: &str, reaction: &Reaction) -> WebSocketEvent {
+    WebSocketEvent::new(name, Broadcast::to_channel(&reaction.channel_id)).with(
+        "reaction",
+        serde_json::to_string(reaction).unwrap_or_default(),
+    )
+}
+
+/// The `posted` event of a stored post as it was created (before any edit or deletion);
+/// None when its channel, sender or mentions cannot be read.
+pub(crate) async fn posted_as_created(
+    directory: &dyn Directory,
+    post: &Post,
+) -> Option<WebSocketEvent> {
+    let channel = directory.channel(post.channel_id.clone()).await?;
+    let sender = directory.user(post.user_id.clone()).await?;
+    let mentioned = directory
+        .mentioned_user_ids(post.user_id.clone(), channel.clone(), post.message.clone())
+        .await?;
+    let as_created = Post {
+        update_at: post.create_at,
+        edit_at: 0,
+        delete_at: 0,
+        ..post.clone()
+    };
+    Some(posted_event(&as_created, &channel, &sender, &mentioned))
+}
