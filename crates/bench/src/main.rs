@@ -24,6 +24,7 @@ mod pg;
 mod report;
 mod scenario;
 mod stats;
+mod summary;
 mod sys;
 mod ws;
 
@@ -180,7 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     } else if let (Some(posts), Some(ws_idle)) = (&output.posts, &output.ws_idle) {
         println!(
             "{}",
-            report::summary_markdown(&output.machine, posts, ws_idle)
+            summary::summary_markdown(&output.machine, posts, ws_idle)
         );
     }
     Ok(())

@@ -16,7 +16,9 @@
 
 pub mod leader;
 mod server;
+mod settings;
 mod work;
 
 pub use leader::{AliveNodes, LeaderLease, LeaderOptions};
-pub use server::{ConfigSnapshot, JobServer, JobServerOptions};
+pub use server::JobServer;
+pub use settings::{ConfigSnapshot, JobServerOptions};

@@ -4,7 +4,7 @@
 //! job is still this node's, and is where cancellation and shutdown take effect. Bodies must be
 //! safe to run again from the start (a job whose node died runs again elsewhere).
 
-use crate::server::Shared;
+use crate::settings::Shared;
 use chorus_config::Config;
 use chorus_model::{
     now_millis, Job, JOB_STATUS_CANCEL_REQUESTED, JOB_TYPE_CLUSTER_DISCOVERY_CLEANUP,
