@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chorus_model::AppError;
+use chorus_model::{AppError, ErrorId};
 
 /// An [`AppError`] on its way out (a newtype so axum's trait can be implemented here).
 #[derive(Debug)]
@@ -13,6 +13,13 @@ pub struct ApiError(pub AppError);
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         ApiError(error)
+    }
+}
+
+/// A catalogue entry, straight into a response.
+impl From<ErrorId> for ApiError {
+    fn from(entry: ErrorId) -> Self {
+        ApiError(AppError::from(entry))
     }
 }
 

@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
 use chorus_app::App;
-use chorus_model::{AppError, Session};
+use chorus_model::{AppError, ErrorId, Session};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -74,12 +74,9 @@ impl FromRequestParts<App> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         let Some((token, source)) = find_token(parts) else {
-            return Err(AppError::unauthorized(
-                "api.context.session_expired.app_error",
-                "Invalid or expired session, please login again.",
-            )
-            .with_detail("token not provided")
-            .into());
+            return Err(AppError::from(ErrorId::SessionExpired)
+                .with_detail("token not provided")
+                .into());
         };
         let session = app.session_from_token(&token).await?;
         if source == TokenSource::Cookie
@@ -117,12 +114,9 @@ fn check_csrf(parts: &Parts, session: &Session) -> Result<(), ApiError> {
     if requested_with.eq_ignore_ascii_case("XMLHttpRequest") {
         return Ok(());
     }
-    Err(AppError::unauthorized(
-        "api.context.session_expired.app_error",
-        "Invalid or expired session, please login again.",
-    )
-    .with_detail("missing or wrong CSRF token")
-    .into())
+    Err(AppError::from(ErrorId::SessionExpired)
+        .with_detail("missing or wrong CSRF token")
+        .into())
 }
 
 /// A caller who may or may not be logged in (sign-up, logout, client config). An invalid or
@@ -156,38 +150,20 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
             .await
             .map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::new(
-                        413,
-                        "api.context.request_body_too_large.app_error",
-                        "The request body is larger than MaximumPayloadSizeBytes allows.",
-                    )
+                    AppError::from(ErrorId::BodyTooLarge)
                 } else {
-                    AppError::bad_request(
-                        "api.context.invalid_body_param.app_error",
-                        "Could not read the request body.",
-                    )
-                    .with_detail(rejection.body_text())
+                    AppError::from(ErrorId::UnreadableBody).with_detail(rejection.body_text())
                 }
             })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(AppError::bad_request(
-                "api.context.invalid_body_param.app_error",
-                "The request body is empty; a JSON body is required.",
-            )
-            .into());
+            return Err(AppError::from(ErrorId::EmptyBody).into());
         }
         let invalid = |error: serde_json::Error| -> ApiError {
-            AppError::bad_request(
-                "api.context.invalid_body_param.app_error",
-                format!("Invalid request body: {error}"),
-            )
-            .into()
+            ErrorId::InvalidBody.with_param("reason", error).into()
         };
         let mut tree: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
         if contains_nul_character(&tree) {
-            return Err(nul_character_error(
-                "api.context.invalid_body_param.app_error",
-            ));
+            return Err(ErrorId::NulCharacterInBody.into());
         }
         drop_nulls(&mut tree);
         serde_json::from_value(tree).map(JsonBody).map_err(invalid)
@@ -212,14 +188,6 @@ fn has_encoded_nul(raw: &str) -> bool {
     raw.contains("%00")
 }
 
-fn nul_character_error(id: &str) -> ApiError {
-    AppError::bad_request(
-        id,
-        "The request contains a NUL character, which is not allowed.",
-    )
-    .into()
-}
-
 /// Go clients (and Go's decoder, which Mattermost uses) treat `null` as "the zero value";
 /// removing null members lets our defaults play that role for every request type.
 fn drop_nulls(value: &mut serde_json::Value) {
@@ -242,19 +210,11 @@ impl<T: DeserializeOwned> FromRequestParts<App> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _app: &App) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         if has_encoded_nul(query) {
-            return Err(nul_character_error(
-                "api.context.invalid_url_param.app_error",
-            ));
+            return Err(ErrorId::NulCharacterInUrl.into());
         }
         serde_urlencoded_from_str(query)
             .map(Query)
-            .map_err(|message| {
-                AppError::bad_request(
-                    "api.context.invalid_url_param.app_error",
-                    format!("Invalid query parameter: {message}"),
-                )
-                .into()
-            })
+            .map_err(|message| ErrorId::InvalidQuery.with_param("reason", message).into())
     }
 }
 
@@ -276,19 +236,15 @@ impl<T: DeserializeOwned + Send> FromRequestParts<App> for Path<T> {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         if has_encoded_nul(parts.uri.path()) {
-            return Err(nul_character_error(
-                "api.context.invalid_url_param.app_error",
-            ));
+            return Err(ErrorId::NulCharacterInUrl.into());
         }
         axum::extract::Path::<T>::from_request_parts(parts, app)
             .await
             .map(|axum::extract::Path(value)| Path(value))
             .map_err(|rejection| {
-                AppError::bad_request(
-                    "api.context.invalid_url_param.app_error",
-                    rejection.body_text(),
-                )
-                .into()
+                ErrorId::InvalidPath
+                    .with_param("reason", rejection.body_text())
+                    .into()
             })
     }
 }

@@ -19,7 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use chorus_app::App;
-use chorus_model::{new_id, AppError};
+use chorus_model::{new_id, AppError, ErrorId};
 
 tokio::task_local! {
     /// The id of the request being served, echoed in `X-Request-Id` and in error bodies.
@@ -51,22 +51,13 @@ pub fn router(app: App) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    AppError::not_found(
-        "api.context.404.app_error",
-        "Sorry, we could not find the page.",
-    )
-    .into()
+    AppError::from(ErrorId::PageNotFound).into()
 }
 
 /// A known path with a method it does not serve: still a Mattermost error body, not axum's
 /// empty 405.
 async fn method_not_allowed() -> ApiError {
-    AppError::new(
-        405,
-        "api.context.405.app_error",
-        "This method is not allowed on this URL.",
-    )
-    .into()
+    AppError::from(ErrorId::MethodNotAllowed).into()
 }
 
 /// Every response carries `X-Request-Id` and `X-Version-Id`.
@@ -99,9 +90,5 @@ async fn common_headers(State(app): State<App>, request: Request, next: Next) ->
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     tracing::error!("request handler panicked");
-    ApiError::from(AppError::internal(
-        "api.context.panic.app_error",
-        "The server hit an unexpected error.",
-    ))
-    .into_response()
+    ApiError::from(AppError::from(ErrorId::Panic)).into_response()
 }

@@ -5,8 +5,8 @@ use crate::cache::{self, ReadFrom};
 use crate::{App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch,
-    ChannelUnread, ChannelViewResponse, Session, WebSocketEvent, CHANNEL_DIRECT, CHANNEL_GROUP,
-    CHANNEL_OPEN, CHANNEL_PRIVATE, DEFAULT_CHANNEL,
+    ChannelUnread, ChannelViewResponse, ErrorId, Session, WebSocketEvent, CHANNEL_DIRECT,
+    CHANNEL_GROUP, CHANNEL_OPEN, CHANNEL_PRIVATE, DEFAULT_CHANNEL,
 };
 use chorus_relay::membership;
 use chorus_store::history::JoinedBy;
@@ -24,10 +24,7 @@ fn validate_channel_name(name: &str) -> AppResult<()> {
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     let looks_like_direct = name.contains("__");
     if name.is_empty() || name.len() > 64 || !valid_characters || looks_like_direct {
-        return Err(AppError::bad_request(
-            "model.channel.is_valid.name.app_error",
-            "Channel name must be 1-64 lowercase letters, numbers, '-' or '_' (and must not contain '__').",
-        ));
+        return Err(AppError::from(ErrorId::ChannelNameInvalid));
     }
     Ok(())
 }
@@ -35,22 +32,13 @@ fn validate_channel_name(name: &str) -> AppResult<()> {
 fn validate_channel_text(channel: &Channel) -> AppResult<()> {
     let display_length = channel.display_name.trim().chars().count();
     if display_length == 0 || display_length > 64 {
-        return Err(AppError::bad_request(
-            "model.channel.is_valid.display_name.app_error",
-            "Display name must be 1-64 characters.",
-        ));
+        return Err(AppError::from(ErrorId::ChannelDisplayNameInvalid));
     }
     if channel.header.chars().count() > 1024 {
-        return Err(AppError::bad_request(
-            "model.channel.is_valid.header.app_error",
-            "Header must be at most 1024 characters.",
-        ));
+        return Err(AppError::from(ErrorId::ChannelHeaderTooLong));
     }
     if channel.purpose.chars().count() > 250 {
-        return Err(AppError::bad_request(
-            "model.channel.is_valid.purpose.app_error",
-            "Purpose must be at most 250 characters.",
-        ));
+        return Err(AppError::from(ErrorId::ChannelPurposeTooLong));
     }
     Ok(())
 }
@@ -118,10 +106,7 @@ impl App {
         if session.is_system_admin() {
             return Ok(channel);
         }
-        Err(AppError::forbidden(
-            "api.context.permissions.app_error",
-            "You do not have the appropriate permissions: not a member of this channel.",
-        ))
+        Err(AppError::from(ErrorId::NotChannelMember))
     }
 
     /// The caller may see the channel: a member, or a team member for a public channel.
@@ -157,10 +142,7 @@ impl App {
         mut channel: Channel,
     ) -> AppResult<Channel> {
         if channel.channel_type != CHANNEL_OPEN && channel.channel_type != CHANNEL_PRIVATE {
-            return Err(AppError::bad_request(
-                "api.channel.create_channel.direct_channel.app_error",
-                "Must use createDirectChannel API service for direct message channel creation.",
-            ));
+            return Err(AppError::from(ErrorId::DirectChannelThroughCreate));
         }
         if channel.team_id.is_empty() || !chorus_model::is_valid_id(&channel.team_id) {
             return Err(AppError::invalid_param("team_id"));
@@ -183,12 +165,7 @@ impl App {
         let transaction = db.transaction().await.map_err(StoreError::from)?;
         match channel_store::insert(&transaction, &channel).await {
             Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                return Err(AppError::bad_request(
-                    "store.sql_channel.save_channel.exists.app_error",
-                    "A channel with that name already exists on the same team.",
-                ))
-            }
+            Err(StoreError::Conflict(_)) => return Err(AppError::from(ErrorId::ChannelNameTaken)),
             Err(other) => return Err(other.into()),
         }
         channel_store::add_member(
@@ -229,10 +206,7 @@ impl App {
             || (unique.len() != 2 && !is_self_channel)
             || !unique.iter().all(|id| chorus_model::is_valid_id(id))
         {
-            return Err(AppError::bad_request(
-                "api.channel.create_direct_channel.invalid_user.app_error",
-                "Direct channels need exactly two valid user ids.",
-            ));
+            return Err(AppError::from(ErrorId::DirectChannelNeedsTwoUsers));
         }
         if !unique.contains(&session.user_id) && !session.is_system_admin() {
             return Err(AppError::no_permission());
@@ -267,19 +241,13 @@ impl App {
         if !(3..=8).contains(&unique.len())
             || !unique.iter().all(|id| chorus_model::is_valid_id(id))
         {
-            return Err(AppError::bad_request(
-                "api.channel.create_group.bad_size.app_error",
-                "Group message channels must contain at least 3 and no more than 8 users.",
-            ));
+            return Err(AppError::from(ErrorId::GroupChannelSize));
         }
         let db = self.store().replica().await?;
         let users = user_store::get_many(&db, &unique).await?;
         drop(db);
         if users.len() != unique.len() {
-            return Err(AppError::bad_request(
-                "api.channel.create_group.bad_user.app_error",
-                "One of the provided users does not exist.",
-            ));
+            return Err(AppError::from(ErrorId::GroupChannelUserMissing));
         }
         let display_name = users
             .iter()
@@ -310,10 +278,7 @@ impl App {
         }
         let users = user_store::get_many(&db, member_ids).await?;
         if users.len() != member_ids.len() {
-            return Err(AppError::bad_request(
-                "api.channel.create_direct_channel.invalid_user.app_error",
-                "One of the provided users does not exist.",
-            ));
+            return Err(AppError::from(ErrorId::DirectChannelUserMissing));
         }
         drop(db);
         let now = now_millis();
@@ -522,10 +487,7 @@ impl App {
     ) -> AppResult<Channel> {
         let channel = self.require_channel_member(session, channel_id).await?;
         if channel.is_direct_or_group() && (patch.name.is_some() || patch.display_name.is_some()) {
-            return Err(AppError::bad_request(
-                "api.channel.patch_update_channel.forbidden.app_error",
-                "Direct and group channels can only change their header.",
-            ));
+            return Err(AppError::from(ErrorId::DirectChannelPatchNotHeader));
         }
         if let Some(name) = &patch.name {
             validate_channel_name(name)?;
@@ -541,10 +503,7 @@ impl App {
         let updated = match channel_store::patch(&db, channel_id, &patch, now_millis()).await {
             Ok(updated) => updated,
             Err(StoreError::Conflict(_)) => {
-                return Err(AppError::bad_request(
-                    "store.sql_channel.update.exists.app_error",
-                    "A channel with that name already exists on the same team.",
-                ))
+                return Err(AppError::from(ErrorId::ChannelNameTakenOnUpdate))
             }
             Err(other) => return Err(other.into()),
         };
@@ -566,22 +525,13 @@ impl App {
     pub async fn archive_channel(&self, session: &Session, channel_id: &str) -> AppResult<()> {
         let channel = self.require_channel_member(session, channel_id).await?;
         if channel.is_direct_or_group() {
-            return Err(AppError::bad_request(
-                "api.channel.delete_channel.type.invalid",
-                "Direct and group channels cannot be deleted.",
-            ));
+            return Err(AppError::from(ErrorId::DeleteDirectChannel));
         }
         if channel.name == DEFAULT_CHANNEL {
-            return Err(AppError::bad_request(
-                "api.channel.delete_channel.cannot.app_error",
-                "Unable to delete the default channel town-square.",
-            ));
+            return Err(AppError::from(ErrorId::DeleteDefaultChannel));
         }
         if channel.delete_at != 0 {
-            return Err(AppError::bad_request(
-                "api.channel.delete_channel.deleted.app_error",
-                "The channel has been archived or deleted.",
-            ));
+            return Err(AppError::from(ErrorId::ChannelAlreadyDeleted));
         }
         let now = now_millis();
         let db = self.store().master().await?;
@@ -611,16 +561,10 @@ impl App {
         }
         let channel = self.require_channel_read(session, channel_id).await?;
         if channel.is_direct_or_group() {
-            return Err(AppError::bad_request(
-                "api.channel.add_user_to_channel.type.app_error",
-                "Can not add user to this channel type.",
-            ));
+            return Err(AppError::from(ErrorId::AddUserToDirectChannel));
         }
         if channel.delete_at != 0 {
-            return Err(AppError::bad_request(
-                "api.channel.add_user.to.channel.failed.deleted.app_error",
-                "Failed to add user to channel because the channel has been archived.",
-            ));
+            return Err(AppError::from(ErrorId::AddUserToArchivedChannel));
         }
         let caller_is_member = self
             .channel_member_ids(channel_id)
@@ -636,10 +580,7 @@ impl App {
             return Err(AppError::no_permission());
         }
         if !self.is_team_member(&channel.team_id, user_id).await? {
-            return Err(AppError::bad_request(
-                "api.channel.add_user.to.channel.failed.app_error",
-                "Failed to add user to channel: the user is not a member of the team.",
-            ));
+            return Err(AppError::from(ErrorId::AddNonTeamMemberToChannel));
         }
         let now = now_millis();
         let db = self.store().master().await?;
@@ -668,16 +609,10 @@ impl App {
     ) -> AppResult<()> {
         let channel = self.cached_channel(channel_id).await?;
         if channel.is_direct_or_group() {
-            return Err(AppError::bad_request(
-                "api.channel.remove_user_from_channel.type.app_error",
-                "Can not remove user from this channel type.",
-            ));
+            return Err(AppError::from(ErrorId::RemoveUserFromDirectChannel));
         }
         if channel.name == DEFAULT_CHANNEL {
-            return Err(AppError::bad_request(
-                "api.channel.remove.default.app_error",
-                "Unable to remove user from the default channel town-square.",
-            ));
+            return Err(AppError::from(ErrorId::RemoveUserFromDefaultChannel));
         }
         if session.user_id != user_id {
             self.require_channel_member(session, channel_id).await?;
@@ -685,10 +620,7 @@ impl App {
         let now = now_millis();
         let db = self.store().master().await?;
         if !channel_store::remove_member(&db, channel_id, user_id, now, &session.user_id).await? {
-            return Err(AppError::not_found(
-                "app.channel.get_member.missing.app_error",
-                "No channel member found for that user ID and channel ID.",
-            ));
+            return Err(AppError::from(ErrorId::ChannelMemberMissing));
         }
         drop(db);
         self.forget_channel_members(channel_id);
@@ -740,8 +672,5 @@ impl App {
 }
 
 fn channel_not_found() -> AppError {
-    AppError::not_found(
-        "app.channel.get_by_name.missing.app_error",
-        "Channel does not exist.",
-    )
+    AppError::from(ErrorId::ChannelNameNotFound)
 }

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use chorus_config::FileSettings;
 use chorus_files::{images, FileBackend, FileError};
 use chorus_model::{
-    is_valid_id, new_id, now_millis, AppError, Channel, FileInfo, FileUploadResponse, Session,
+    is_valid_id, new_id, now_millis, AppError, Channel, ErrorId, FileInfo, FileUploadResponse,
+    Session,
 };
 use chorus_store::files as file_store;
 use futures_util::stream::{BoxStream, Stream, StreamExt};
@@ -79,11 +80,9 @@ impl App {
         }
         match &*current {
             Some((_, Ok(backend))) => Ok(backend.clone()),
-            Some((_, Err(reason))) => Err(AppError::internal(
-                "api.file.file_backend.app_error",
-                "The file store is not configured correctly.",
-            )
-            .with_detail(reason.clone())),
+            Some((_, Err(reason))) => {
+                Err(AppError::from(ErrorId::FileBackendMisconfigured).with_detail(reason.clone()))
+            }
             None => unreachable!("set above"),
         }
     }
@@ -104,11 +103,7 @@ impl App {
     pub fn check_upload_request(&self, content_length: Option<u64>) -> AppResult<()> {
         let settings = &self.config().file_settings;
         if !settings.enable_file_attachments {
-            return Err(AppError::new(
-                501,
-                "api.file.attachments.disabled.app_error",
-                "File attachments have been disabled on this server.",
-            ));
+            return Err(AppError::from(ErrorId::FileAttachmentsDisabled));
         }
         let limit = settings.max_file_size.max(0) as u64;
         if let Some(length) = content_length.filter(|length| *length > limit) {
@@ -129,10 +124,7 @@ impl App {
         }
         let channel = self.require_channel_member(session, channel_id).await?;
         if channel.delete_at != 0 {
-            return Err(AppError::bad_request(
-                "api.file.upload_file.archived_channel.app_error",
-                "Files cannot be uploaded to an archived channel.",
-            ));
+            return Err(AppError::from(ErrorId::UploadToArchivedChannel));
         }
         Ok(FileUpload {
             app: self.clone(),
@@ -162,21 +154,11 @@ impl App {
             FileRendition::Thumbnail if !info.thumbnail_path.is_empty() => {
                 (info.thumbnail_path.clone(), "image/jpeg".to_string())
             }
-            FileRendition::Thumbnail => {
-                return Err(AppError::bad_request(
-                    "api.file.get_file_thumbnail.no_thumbnail.app_error",
-                    "File doesn't have a thumbnail image.",
-                ))
-            }
+            FileRendition::Thumbnail => return Err(AppError::from(ErrorId::NoThumbnail)),
             FileRendition::Preview if !info.preview_path.is_empty() => {
                 (info.preview_path.clone(), "image/jpeg".to_string())
             }
-            FileRendition::Preview => {
-                return Err(AppError::bad_request(
-                    "api.file.get_file_preview.no_preview.app_error",
-                    "File doesn't have a preview image.",
-                ))
-            }
+            FileRendition::Preview => return Err(AppError::from(ErrorId::NoPreview)),
         };
         let reader = self
             .file_backend()?
@@ -220,10 +202,7 @@ impl App {
         let info = file_store::get(&db, file_id).await?;
         drop(db);
         if info.delete_at != 0 {
-            return Err(AppError::not_found(
-                "app.file_info.get.app_error",
-                "Unable to find the file info.",
-            ));
+            return Err(AppError::from(ErrorId::FileInfoNotFound));
         }
         self.require_channel_member(session, &info.channel_id)
             .await?;
@@ -231,10 +210,7 @@ impl App {
             && info.creator_id != session.user_id
             && !session.is_system_admin()
         {
-            return Err(AppError::forbidden(
-                "api.context.permissions.app_error",
-                "You do not have the appropriate permissions: the file is not attached to a post yet.",
-            ));
+            return Err(AppError::from(ErrorId::FileNotAttachedYet));
         }
         Ok(info)
     }
@@ -391,20 +367,12 @@ impl FileUpload {
     /// The answer of POST /files. `client_ids`, when given, must pair one-to-one with files.
     pub fn finish(self, client_ids: Vec<String>) -> AppResult<FileUploadResponse> {
         if self.uploaded.is_empty() {
-            return Err(AppError::bad_request(
-                "api.file.upload_file.no_file.app_error",
-                "No file was found in the request.",
-            ));
+            return Err(AppError::from(ErrorId::UploadWithoutFile));
         }
         if !client_ids.is_empty() && client_ids.len() != self.uploaded.len() {
-            return Err(AppError::bad_request(
-                "api.file.upload_file.incorrect_number_of_client_ids.app_error",
-                format!(
-                    "Unable to upload files: {} client ids for {} files.",
-                    client_ids.len(),
-                    self.uploaded.len()
-                ),
-            ));
+            return Err(ErrorId::UploadClientIdCount
+                .with_param("client_ids", client_ids.len())
+                .with_param("files", self.uploaded.len()));
         }
         Ok(FileUploadResponse {
             file_infos: self.uploaded,
@@ -419,38 +387,26 @@ fn too_large(name: &str, length: u64, limit: u64) -> AppError {
     } else {
         name.to_string()
     };
-    AppError::new(
-        413,
-        "api.file.upload_file.too_large_detailed.app_error",
-        format!("Unable to upload file {subject}. {length} bytes exceeds the maximum allowed {limit} bytes."),
-    )
+    ErrorId::FileTooLarge
+        .with_param("subject", subject)
+        .with_param("length", length)
+        .with_param("limit", limit)
 }
 
 fn store_write_error(error: FileError) -> AppError {
     tracing::error!(error = %error, "writing to the file store failed");
-    AppError::internal(
-        "api.file.upload_file.storage.app_error",
-        "Unable to upload file: the file store failed.",
-    )
-    .with_detail(error.to_string())
+    AppError::from(ErrorId::FileStoreWriteFailed).with_detail(error.to_string())
 }
 
 fn read_error(info: &FileInfo, error: FileError) -> AppError {
     match error {
         FileError::NotFound(_) => {
             tracing::error!(file_id = %info.id, "file info names an object missing from the file store");
-            AppError::not_found(
-                "api.file.file_reader.app_error",
-                "Unable to find the file in the file store.",
-            )
+            AppError::from(ErrorId::FileObjectMissing)
         }
         other => {
             tracing::error!(file_id = %info.id, error = %other, "reading from the file store failed");
-            AppError::internal(
-                "api.file.file_reader.app_error",
-                "Unable to read the file from the file store.",
-            )
-            .with_detail(other.to_string())
+            AppError::from(ErrorId::FileStoreReadFailed).with_detail(other.to_string())
         }
     }
 }
@@ -462,10 +418,7 @@ fn display_name(raw: &str) -> AppResult<String> {
     let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
     let cleaned = cleaned.trim();
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
-        return Err(AppError::bad_request(
-            "api.file.upload_file.bad_parse.app_error",
-            "Unable to upload file: the file has no name.",
-        ));
+        return Err(AppError::from(ErrorId::UploadFileWithoutName));
     }
     if cleaned.chars().count() <= MAX_NAME_CHARS {
         return Ok(cleaned.to_string());

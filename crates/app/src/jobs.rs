@@ -3,7 +3,7 @@
 
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
-    is_known_job_type, new_id, AppError, Job, JobRequest, Session, JOB_STATUS_CANCELED,
+    is_known_job_type, new_id, AppError, ErrorId, Job, JobRequest, Session, JOB_STATUS_CANCELED,
     JOB_STATUS_CANCEL_REQUESTED, JOB_STATUS_ERROR, JOB_STATUS_IN_PROGRESS, JOB_STATUS_PENDING,
     JOB_STATUS_SUCCESS, JOB_STATUS_WARNING,
 };
@@ -29,10 +29,7 @@ pub struct JobListQuery {
 }
 
 fn incorrect_job_type() -> AppError {
-    AppError::bad_request(
-        "api.job.unable_to_create_job.incorrect_job_type",
-        "The job type of the job you are trying to create is invalid.",
-    )
+    AppError::from(ErrorId::JobTypeIncorrect)
 }
 
 impl App {
@@ -53,20 +50,13 @@ impl App {
         let job_type = query.job_type.filter(|job_type| !job_type.is_empty());
         if let Some(job_type) = &job_type {
             if !is_known_job_type(job_type) {
-                return Err(AppError::new(
-                    400,
-                    "api.context.invalid_url_param.app_error",
-                    "Invalid or missing job_type parameter in request URL.",
-                ));
+                return Err(ErrorId::InvalidUrlParam.with_param("name", "job_type"));
             }
         }
         let status = query.status.filter(|status| !status.is_empty());
         if let Some(status) = &status {
             if !JOB_STATUSES.contains(&status.as_str()) {
-                return Err(AppError::bad_request(
-                    "api.job.status.invalid",
-                    "Invalid job status.",
-                ));
+                return Err(AppError::from(ErrorId::JobStatusInvalid));
             }
         }
         require_system_admin(session)?;
@@ -85,11 +75,8 @@ impl App {
         per_page: Option<i64>,
     ) -> AppResult<Vec<Job>> {
         if !is_known_job_type(job_type) {
-            return Err(AppError::bad_request(
-                "api.job.retrieve.nopermissions",
-                "The job type of the job you are trying to retrieve is invalid.",
-            )
-            .with_detail(format!("type={job_type}")));
+            return Err(AppError::from(ErrorId::JobTypeNotRetrievable)
+                .with_detail(format!("type={job_type}")));
         }
         require_system_admin(session)?;
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
@@ -114,11 +101,8 @@ impl App {
                 tracing::info!(job_id = %job.id, status = %job.status, user_id = %session.user_id, "job cancellation requested");
                 Ok(job)
             }
-            Cancellation::AlreadyFinished(job) => Err(AppError::bad_request(
-                "jobs.request_cancellation.status.error",
-                "Could not request cancellation for job that is not in a cancelable state.",
-            )
-            .with_detail(format!("id={} status={}", job.id, job.status))),
+            Cancellation::AlreadyFinished(job) => Err(AppError::from(ErrorId::JobNotCancelable)
+                .with_detail(format!("id={} status={}", job.id, job.status))),
         }
     }
 }

@@ -4,9 +4,9 @@
 use crate::mentions::mentioned_names;
 use crate::{App, AppResult};
 use chorus_model::{
-    event_names, is_valid_id, new_id, now_millis, AppError, Channel, Post, PostList, PostPatch,
-    PostSearch, PostSearchResults, Reaction, SearchParameter, Session, User, CHANNEL_DIRECT,
-    POST_MESSAGE_MAX_RUNES,
+    event_names, is_valid_id, new_id, now_millis, AppError, Channel, ErrorId, Post, PostList,
+    PostPatch, PostSearch, PostSearchResults, Reaction, SearchParameter, Session, User,
+    CHANNEL_DIRECT, POST_MESSAGE_MAX_RUNES,
 };
 use chorus_relay::events::{post_event, posted_event, reaction_event};
 use chorus_store::posts::{
@@ -32,10 +32,7 @@ pub struct ChannelPostsQuery {
 
 fn validate_message(message: &str) -> AppResult<()> {
     if message.chars().count() > POST_MESSAGE_MAX_RUNES {
-        return Err(AppError::bad_request(
-            "model.post.is_valid.msg.app_error",
-            format!("Message is too long: at most {POST_MESSAGE_MAX_RUNES} characters."),
-        ));
+        return Err(ErrorId::PostMessageTooLong.with_param("maximum", POST_MESSAGE_MAX_RUNES));
     }
     Ok(())
 }
@@ -45,10 +42,7 @@ fn validate_props(props: &serde_json::Map<String, serde_json::Value>) -> AppResu
         .map(|json| json.len())
         .unwrap_or(usize::MAX);
     if size > 800_000 {
-        return Err(AppError::bad_request(
-            "model.post.is_valid.props.app_error",
-            "Post props are too large.",
-        ));
+        return Err(AppError::from(ErrorId::PostPropsTooLarge));
     }
     Ok(())
 }
@@ -59,10 +53,7 @@ fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
         || distinct.len() != file_ids.len()
         || !file_ids.iter().all(|id| is_valid_id(id))
     {
-        return Err(AppError::bad_request(
-            "model.post.is_valid.file_ids.app_error",
-            "Invalid file ids: at most 10 valid ids.",
-        ));
+        return Err(AppError::from(ErrorId::PostFileIdsInvalid));
     }
     Ok(())
 }
@@ -83,28 +74,19 @@ impl App {
             return Err(AppError::invalid_param("pending_post_id"));
         }
         if !request.post_type.is_empty() && !request.post_type.starts_with("custom_") {
-            return Err(AppError::bad_request(
-                "api.context.invalid_body_param.app_error",
-                "Invalid post type: only custom_ types may be created by clients.",
-            ));
+            return Err(AppError::from(ErrorId::PostTypeNotCustom));
         }
         validate_message(&request.message)?;
         validate_props(&request.props)?;
         validate_file_ids(&request.file_ids)?;
         if request.message.trim().is_empty() && request.file_ids.is_empty() {
-            return Err(AppError::bad_request(
-                "api.post.create_post.empty.app_error",
-                "A post needs a message or files.",
-            ));
+            return Err(AppError::from(ErrorId::PostEmpty));
         }
         let channel = self
             .require_channel_member(session, &request.channel_id)
             .await?;
         if channel.delete_at != 0 {
-            return Err(AppError::bad_request(
-                "api.post.create_post.can_not_post_to_deleted.error",
-                "Can not post to deleted channel.",
-            ));
+            return Err(AppError::from(ErrorId::PostToArchivedChannel));
         }
         let mentioned_user_ids = self
             .resolve_mentions(&session.user_id, &channel, &request.message)
@@ -135,12 +117,7 @@ impl App {
                 .await
         })
         .await
-        .map_err(|_| {
-            AppError::internal(
-                "app.post.create_post.app_error",
-                "Unable to create the post.",
-            )
-        })?
+        .map_err(|_| AppError::from(ErrorId::PostCreateFailed))?
     }
 
     /// Commits a new post and hands its event to the hub under the channel's lock, so events
@@ -167,31 +144,18 @@ impl App {
             }) => (post, previous_post_at),
             Ok(CreateOutcome::AlreadyExisted(post)) => return Ok(post),
             Err(CreatePostError::ChannelNotFound) => {
-                return Err(AppError::not_found(
-                    "app.channel.get.existing.app_error",
-                    "Unable to find the existing channel.",
-                ))
+                return Err(AppError::from(ErrorId::ExistingChannelNotFound))
             }
             Err(CreatePostError::ChannelArchived) => {
                 self.forget_channel(&channel.id);
-                return Err(AppError::bad_request(
-                    "api.post.create_post.can_not_post_to_deleted.error",
-                    "Can not post to deleted channel.",
-                ));
+                return Err(AppError::from(ErrorId::PostToArchivedChannel));
             }
             Err(CreatePostError::InvalidRoot) => {
-                return Err(AppError::bad_request(
-                    "api.post.create_post.root_id.app_error",
-                    "Invalid RootId parameter.",
-                ))
+                return Err(AppError::from(ErrorId::PostRootInvalid))
             }
             Err(CreatePostError::InvalidFileIds(refused)) => {
-                return Err(AppError::bad_request(
-                    "app.file_info.attach_to_post.app_error",
-                    "Unable to attach the files to the post: each must be your own upload to \
-                     this channel, not attached to another post.",
-                )
-                .with_detail(format!("file ids refused: {}", refused.join(", "))))
+                return Err(ErrorId::PostFilesRefused
+                    .with_detail(format!("file ids refused: {}", refused.join(", "))))
             }
             Err(CreatePostError::Store(error)) => return Err(error.into()),
         };
@@ -252,10 +216,7 @@ impl App {
             .post_with_master_fallback(&session.user_id, post_id)
             .await?;
         if post.delete_at != 0 {
-            return Err(AppError::not_found(
-                "app.post.get.app_error",
-                "Unable to get the post.",
-            ));
+            return Err(AppError::from(ErrorId::PostDeleted));
         }
         self.require_channel_member(session, &post.channel_id)
             .await?;
@@ -286,10 +247,7 @@ impl App {
     ) -> AppResult<Post> {
         let existing = self.readable_post(session, post_id).await?;
         if existing.user_id != session.user_id && !session.is_system_admin() {
-            return Err(AppError::forbidden(
-                "api.post.update_post.permissions_details.app_error",
-                "You can only edit your own posts.",
-            ));
+            return Err(AppError::from(ErrorId::EditOthersPost));
         }
         if let Some(message) = &patch.message {
             validate_message(message)?;
@@ -319,10 +277,7 @@ impl App {
     pub async fn delete_post(&self, session: &Session, post_id: &str) -> AppResult<()> {
         let existing = self.readable_post(session, post_id).await?;
         if existing.user_id != session.user_id && !session.is_system_admin() {
-            return Err(AppError::forbidden(
-                "api.post.delete_post.permissions.app_error",
-                "You can only delete your own posts.",
-            ));
+            return Err(AppError::from(ErrorId::DeleteOthersPost));
         }
         let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
         let mut db = self.store().master().await?;
@@ -423,10 +378,7 @@ impl App {
         mut reaction: Reaction,
     ) -> AppResult<Reaction> {
         if reaction.user_id != session.user_id {
-            return Err(AppError::forbidden(
-                "api.reaction.save_reaction.user_id.app_error",
-                "You cannot save a reaction for another user.",
-            ));
+            return Err(AppError::from(ErrorId::SaveReactionForOther));
         }
         validate_emoji_name(&reaction.emoji_name)?;
         let post = self.readable_post(session, &reaction.post_id).await?;
@@ -448,10 +400,7 @@ impl App {
         emoji_name: &str,
     ) -> AppResult<()> {
         if user_id != session.user_id && !session.is_system_admin() {
-            return Err(AppError::forbidden(
-                "api.reaction.delete_reaction.user_id.app_error",
-                "You cannot delete a reaction for another user.",
-            ));
+            return Err(AppError::from(ErrorId::DeleteReactionForOther));
         }
         validate_emoji_name(emoji_name)?;
         let post = self.readable_post(session, post_id).await?;
@@ -490,10 +439,7 @@ fn validate_emoji_name(name: &str) -> AppResult<()> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'));
     if !valid {
-        return Err(AppError::bad_request(
-            "model.reaction.is_valid.emoji_name.app_error",
-            "Invalid emoji name.",
-        ));
+        return Err(AppError::from(ErrorId::EmojiNameInvalid));
     }
     Ok(())
 }

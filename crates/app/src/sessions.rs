@@ -2,7 +2,7 @@
 
 use crate::cache::{self, ReadFrom};
 use crate::{App, AppResult};
-use chorus_model::{new_id, now_millis, AppError, Session, User};
+use chorus_model::{new_id, now_millis, AppError, ErrorId, Session, User};
 use chorus_store::{sessions as session_store, users as user_store, StoreError};
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -65,10 +65,7 @@ impl LoginThrottle {
 }
 
 fn invalid_credentials() -> AppError {
-    AppError::unauthorized(
-        "api.user.login.invalid_credentials_email_username",
-        "Enter a valid email or username and/or password.",
-    )
+    AppError::from(ErrorId::InvalidCredentials)
 }
 
 impl App {
@@ -79,10 +76,7 @@ impl App {
             request.id.clone()
         };
         if login_key.is_empty() || request.password.is_empty() {
-            return Err(AppError::bad_request(
-                "api.user.login.blank_pwd.app_error",
-                "Password field must not be blank",
-            ));
+            return Err(AppError::from(ErrorId::BlankPassword));
         }
         let delay = self.inner.login_throttle.delay_for(&login_key);
         if !delay.is_zero() {
@@ -106,17 +100,11 @@ impl App {
         drop(db);
         let user = account.user;
         if user.delete_at != 0 {
-            return Err(AppError::unauthorized(
-                "api.user.login.inactive.app_error",
-                "Login failed because your account has been deactivated.",
-            ));
+            return Err(AppError::from(ErrorId::AccountDeactivated));
         }
         let maximum_attempts = self.config().service_settings.maximum_login_attempts;
         if maximum_attempts > 0 && user.failed_attempts >= maximum_attempts {
-            return Err(AppError::unauthorized(
-                "api.user.check_user_login_attempts.too_many.app_error",
-                "Your account is locked because of too many failed password attempts. Please reset your password.",
-            ));
+            return Err(AppError::from(ErrorId::TooManyLoginAttempts));
         }
         if !crate::password::verify_password(request.password.clone(), account.password_hash).await
         {
@@ -176,10 +164,7 @@ impl App {
     /// tokens get a session on first use.
     pub async fn session_from_token(&self, token: &str) -> AppResult<Arc<Session>> {
         if token.is_empty() || token.len() > 64 {
-            return Err(AppError::unauthorized(
-                "api.context.session_expired.app_error",
-                "Invalid or expired session, please login again.",
-            ));
+            return Err(AppError::from(ErrorId::SessionExpired));
         }
         let now = now_millis();
         if let Some(session) = self.inner.caches.sessions.get(&token.to_string()) {
@@ -222,10 +207,7 @@ impl App {
             Err(other) => return Err(other.into()),
         };
         if !access_token.is_active || !self.config().service_settings.enable_user_access_tokens {
-            return Err(AppError::unauthorized(
-                "app.user_access_token.invalid_or_missing",
-                "Invalid or missing token.",
-            ));
+            return Err(AppError::from(ErrorId::AccessTokenInvalid));
         }
         let user = user_store::get(db, &access_token.user_id).await?;
         if user.delete_at != 0 {
@@ -296,10 +278,7 @@ impl App {
         let db = self.store().master().await?;
         let target = session_store::get(&db, session_id).await?;
         if target.user_id != user_id {
-            return Err(AppError::bad_request(
-                "api.user.revoke_session.user_id_mismatch",
-                "The session does not belong to that user.",
-            ));
+            return Err(AppError::from(ErrorId::SessionOfAnotherUser));
         }
         drop(db);
         self.revoke_session(session_id.to_string()).await

@@ -2,8 +2,8 @@
 
 use crate::{App, AppResult};
 use chorus_model::{
-    event_names, is_valid_id, now_millis, AppError, Broadcast, Session, Status, WebSocketEvent,
-    WebSocketRequest, STATUS_AWAY, STATUS_DND, STATUS_OFFLINE, STATUS_ONLINE,
+    event_names, is_valid_id, now_millis, AppError, Broadcast, ErrorId, Session, Status,
+    WebSocketEvent, WebSocketRequest, STATUS_AWAY, STATUS_DND, STATUS_OFFLINE, STATUS_ONLINE,
 };
 use chorus_realtime::ConnectionIdentity;
 use chorus_store::status as status_store;
@@ -46,10 +46,7 @@ impl App {
             crate::require_system_admin(session)?;
         }
         if ![STATUS_ONLINE, STATUS_AWAY, STATUS_DND, STATUS_OFFLINE].contains(&status) {
-            return Err(AppError::bad_request(
-                "api.status.set_status.invalid",
-                "Status must be one of online, away, dnd, offline.",
-            ));
+            return Err(AppError::from(ErrorId::StatusInvalid));
         }
         let manual = status != STATUS_ONLINE;
         self.save_status(Status {
@@ -183,10 +180,7 @@ impl App {
             }
             // Presence hints the web client sends; nothing to answer.
             "presence" | "user_update_active_status" | "posted_notify_ack" => Ok(None),
-            other => Err(AppError::bad_request(
-                "api.web_socket_router.bad_action.app_error",
-                format!("Unknown websocket action: {other}"),
-            )),
+            other => Err(ErrorId::WebSocketUnknownAction.with_param("action", other)),
         }
     }
 }

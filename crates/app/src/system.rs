@@ -2,7 +2,7 @@
 
 use crate::{require_system_admin, App, AppResult};
 use chorus_config::Config;
-use chorus_model::{AppError, Session};
+use chorus_model::{AppError, ErrorId, Session};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -182,10 +182,7 @@ impl App {
         new_config.unmask_from(&current);
         let mut guard = self.inner.config_store.lock();
         let Some(config_store) = guard.as_mut() else {
-            return Err(AppError::forbidden(
-                "api.config.update_config.not_allowed",
-                "This server's configuration cannot be changed at run time.",
-            ));
+            return Err(AppError::from(ErrorId::ConfigNotChangeable));
         };
         config_store.save(new_config).map_err(config_error)?;
         let saved = config_store.config().clone();
@@ -212,10 +209,7 @@ impl App {
     pub(crate) fn reload_config_from_disk(&self) -> AppResult<()> {
         let mut guard = self.inner.config_store.lock();
         let Some(config_store) = guard.as_mut() else {
-            return Err(AppError::forbidden(
-                "api.config.reload_config.not_allowed",
-                "This server has no config file to reload.",
-            ));
+            return Err(AppError::from(ErrorId::ConfigNotReloadable));
         };
         let reloaded = config_store.reload().map_err(config_error)?.clone();
         drop(guard);
@@ -257,5 +251,5 @@ impl App {
 }
 
 fn config_error(error: chorus_config::ConfigError) -> AppError {
-    AppError::bad_request("model.config.is_valid.app_error", error.to_string())
+    ErrorId::ConfigInvalid.with_param("reason", error)
 }

@@ -3,9 +3,9 @@
 use crate::cache::{self, ReadFrom};
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
-    event_names, new_id, now_millis, AppError, Broadcast, Channel, Session, Team, TeamMember,
-    TeamPatch, WebSocketEvent, CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL, TEAM_INVITE,
-    TEAM_OPEN,
+    event_names, new_id, now_millis, AppError, Broadcast, Channel, ErrorId, Session, Team,
+    TeamMember, TeamPatch, WebSocketEvent, CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL,
+    TEAM_INVITE, TEAM_OPEN,
 };
 use chorus_relay::membership;
 use chorus_store::history::JoinedBy;
@@ -35,21 +35,15 @@ fn validate_team_name(name: &str) -> AppResult<()> {
         || !edges_alphanumeric
         || RESERVED_TEAM_NAMES.contains(&name)
     {
-        return Err(AppError::bad_request(
-            "model.team.is_valid.url.app_error",
-            "Team name must be 2-64 lowercase letters, numbers or dashes, start and end with a letter or number, and not be reserved.",
-        ));
+        return Err(AppError::from(ErrorId::TeamNameInvalid));
     }
     Ok(())
 }
 
-fn validate_display_name(display_name: &str, id: &str) -> AppResult<()> {
+fn validate_display_name(display_name: &str, id: ErrorId) -> AppResult<()> {
     let length = display_name.trim().chars().count();
     if length == 0 || length > 64 {
-        return Err(AppError::bad_request(
-            id,
-            "Display name must be 1-64 characters.",
-        ));
+        return Err(AppError::from(id));
     }
     Ok(())
 }
@@ -57,21 +51,15 @@ fn validate_display_name(display_name: &str, id: &str) -> AppResult<()> {
 impl App {
     pub async fn create_team(&self, session: &Session, mut team: Team) -> AppResult<Team> {
         validate_team_name(&team.name)?;
-        validate_display_name(&team.display_name, "model.team.is_valid.name.app_error")?;
+        validate_display_name(&team.display_name, ErrorId::TeamDisplayNameInvalid)?;
         if team.team_type.is_empty() {
             team.team_type = TEAM_OPEN.to_string();
         }
         if team.team_type != TEAM_OPEN && team.team_type != TEAM_INVITE {
-            return Err(AppError::bad_request(
-                "model.team.is_valid.type.app_error",
-                "Invalid team type, must be O or I.",
-            ));
+            return Err(AppError::from(ErrorId::TeamTypeInvalid));
         }
         if team.description.chars().count() > 255 {
-            return Err(AppError::bad_request(
-                "model.team.is_valid.description.app_error",
-                "Invalid description.",
-            ));
+            return Err(AppError::from(ErrorId::TeamDescriptionInvalid));
         }
         let now = now_millis();
         team.id = new_id();
@@ -90,12 +78,7 @@ impl App {
             .map_err(chorus_store::StoreError::from)?;
         match team_store::insert(&transaction, &team).await {
             Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                return Err(AppError::bad_request(
-                    "app.team.save.existing.app_error",
-                    "A team with that name already exists.",
-                ))
-            }
+            Err(StoreError::Conflict(_)) => return Err(AppError::from(ErrorId::TeamNameTaken)),
             Err(other) => return Err(other.into()),
         }
         let mut default_channel_ids = Vec::new();
@@ -163,10 +146,7 @@ impl App {
         if session.is_system_admin() || self.is_team_member(team_id, &session.user_id).await? {
             return Ok(());
         }
-        Err(AppError::forbidden(
-            "api.context.permissions.app_error",
-            "You do not have the appropriate permissions: not a member of this team.",
-        ))
+        Err(AppError::from(ErrorId::NotTeamMember))
     }
 
     async fn require_team_admin(&self, session: &Session, team_id: &str) -> AppResult<()> {
@@ -227,7 +207,7 @@ impl App {
     ) -> AppResult<Team> {
         self.require_team_admin(session, team_id).await?;
         if let Some(display_name) = &patch.display_name {
-            validate_display_name(display_name, "model.team.is_valid.name.app_error")?;
+            validate_display_name(display_name, ErrorId::TeamDisplayNameInvalid)?;
         }
         let db = self.store().master().await?;
         let team = team_store::patch(&db, team_id, &patch, now_millis()).await?;
@@ -255,16 +235,10 @@ impl App {
             || self.is_team_member(team_id, &session.user_id).await?
             || (joining_self && team.allow_open_invite);
         if !allowed {
-            return Err(AppError::forbidden(
-                "api.team.add_user_to_team.forbidden.app_error",
-                "You do not have permission to add users to this team.",
-            ));
+            return Err(AppError::from(ErrorId::AddToTeamForbidden));
         }
         if target.delete_at != 0 {
-            return Err(AppError::bad_request(
-                "api.team.add_user_to_team.deactivated.app_error",
-                "The user is deactivated.",
-            ));
+            return Err(AppError::from(ErrorId::AddDeactivatedUserToTeam));
         }
         let members = self.team_member_ids(team_id).await?;
         if members.contains(user_id) {
@@ -273,7 +247,7 @@ impl App {
         }
         let maximum_members = self.config().team_settings.max_users_per_team;
         if maximum_members > 0 && members.len() as i64 >= maximum_members {
-            return Err(AppError::bad_request("app.team.join_user_to_team.max_accounts.app_error", "This team has reached the maximum number of allowed accounts. Contact your System Administrator to set a higher limit."));
+            return Err(AppError::from(ErrorId::TeamFull));
         }
 
         let now = now_millis();
@@ -330,10 +304,7 @@ impl App {
         let mut db = self.store().master().await?;
         let transaction = db.transaction().await.map_err(StoreError::from)?;
         if !team_store::remove_member(&transaction, team_id, user_id, now).await? {
-            return Err(AppError::not_found(
-                "app.team.get_member.missing.app_error",
-                "No team member found for that user ID and team ID.",
-            ));
+            return Err(AppError::from(ErrorId::TeamMemberMissing));
         }
         let left_channels = channel_store::remove_member_from_team_channels(
             &transaction,

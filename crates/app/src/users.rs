@@ -3,7 +3,7 @@
 use crate::cache::{self, ReadFrom};
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
-    event_names, new_id, now_millis, AppError, Broadcast, Session, User, UserAccessToken,
+    event_names, new_id, now_millis, AppError, Broadcast, ErrorId, Session, User, UserAccessToken,
     UserPatch, WebSocketEvent, ROLE_SYSTEM_ADMIN, ROLE_SYSTEM_USER,
 };
 use chorus_store::{sessions as session_store, users as user_store, FreshKey, StoreError};
@@ -42,10 +42,7 @@ fn validate_username(username: &str) -> AppResult<()> {
         || !starts_with_letter
         || RESERVED_USERNAMES.contains(&username)
     {
-        return Err(AppError::bad_request(
-            "model.user.is_valid.username.app_error",
-            "Username must begin with a letter, and contain between 3 to 22 lowercase characters made up of numbers, letters, and the symbols '.', '-', and '_'.",
-        ));
+        return Err(AppError::from(ErrorId::UsernameInvalid));
     }
     Ok(())
 }
@@ -57,10 +54,7 @@ fn validate_email(email: &str) -> AppResult<()> {
         && parts[1].contains('.')
         && !email.contains(char::is_whitespace);
     if email.len() > 128 || !looks_valid {
-        return Err(AppError::bad_request(
-            "model.user.is_valid.email.app_error",
-            "Invalid email.",
-        ));
+        return Err(AppError::from(ErrorId::EmailInvalid));
     }
     Ok(())
 }
@@ -84,28 +78,23 @@ fn check_password_policy(
             requirements.push(what.to_string());
         }
     }
-    Err(AppError::bad_request(
-        &error_id,
-        format!(
-            "Your password must contain {} and at most 72 characters.",
-            requirements.join(", ")
-        ),
-    ))
+    Err(error_id.with_param("requirements", requirements.join(", ")))
 }
 
 fn check_profile_lengths(user: &User) -> AppResult<()> {
     let too_long = [
-        (user.nickname.chars().count(), 64, "nickname"),
-        (user.first_name.chars().count(), 64, "first_name"),
-        (user.last_name.chars().count(), 64, "last_name"),
-        (user.position.chars().count(), 128, "position"),
+        (user.nickname.chars().count(), 64, ErrorId::NicknameTooLong),
+        (
+            user.first_name.chars().count(),
+            64,
+            ErrorId::FirstNameTooLong,
+        ),
+        (user.last_name.chars().count(), 64, ErrorId::LastNameTooLong),
+        (user.position.chars().count(), 128, ErrorId::PositionTooLong),
     ];
-    for (length, maximum, field) in too_long {
+    for (length, maximum, error_id) in too_long {
         if length > maximum {
-            return Err(AppError::bad_request(
-                &format!("model.user.is_valid.{field}.app_error"),
-                format!("Invalid {field}: at most {maximum} characters."),
-            ));
+            return Err(error_id.with_param("maximum", maximum));
         }
     }
     Ok(())
@@ -114,10 +103,7 @@ fn check_profile_lengths(user: &User) -> AppResult<()> {
 /// Mattermost's `UserLocaleMaxLength`.
 fn validate_locale(locale: &str) -> AppResult<()> {
     if locale.chars().count() > 5 {
-        return Err(AppError::bad_request(
-            "model.user.is_valid.locale.app_error",
-            "Invalid locale: at most 5 characters.",
-        ));
+        return Err(AppError::from(ErrorId::LocaleTooLong));
     }
     Ok(())
 }
@@ -166,16 +152,10 @@ impl App {
         let is_first_user = user_store::count(&db).await? == 0;
         if !is_first_user && !caller_is_admin {
             if !config.team_settings.enable_user_creation {
-                return Err(AppError::forbidden(
-                    "api.user.create_user.signup_email_disabled.app_error",
-                    "User sign-up is disabled.",
-                ));
+                return Err(AppError::from(ErrorId::SignUpDisabled));
             }
             if !config.team_settings.enable_open_server {
-                return Err(AppError::forbidden(
-                    "api.user.create_user.no_open_server",
-                    "This server does not allow open signups. Please speak with your Administrator to receive an invitation.",
-                ));
+                return Err(AppError::from(ErrorId::NoOpenServer));
             }
         }
 
@@ -205,18 +185,12 @@ impl App {
         match user_store::insert(&db, &user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(constraint)) => {
-                let (id, message) = if constraint.contains("email") {
-                    (
-                        "app.user.save.email_exists.app_error",
-                        "An account with that email already exists.",
-                    )
+                let taken = if constraint.contains("email") {
+                    ErrorId::EmailTaken
                 } else {
-                    (
-                        "app.user.save.username_exists.app_error",
-                        "An account with that username already exists.",
-                    )
+                    ErrorId::UsernameTaken
                 };
-                return Err(AppError::bad_request(id, message));
+                return Err(taken.into());
             }
             Err(other) => return Err(other.into()),
         }
@@ -270,10 +244,7 @@ impl App {
         user_ids: Vec<String>,
     ) -> AppResult<Vec<User>> {
         if user_ids.len() > 1000 {
-            return Err(AppError::bad_request(
-                "api.user.get_users_by_ids.too_many",
-                "At most 1000 ids per request.",
-            ));
+            return Err(AppError::from(ErrorId::TooManyUserIds));
         }
         let db = self.store().replica().await?;
         let users = user_store::get_many(&db, &user_ids).await?;
@@ -289,10 +260,7 @@ impl App {
         usernames: Vec<String>,
     ) -> AppResult<Vec<User>> {
         if usernames.len() > 1000 {
-            return Err(AppError::bad_request(
-                "api.user.get_users_by_usernames.too_many",
-                "At most 1000 usernames per request.",
-            ));
+            return Err(AppError::from(ErrorId::TooManyUsernames));
         }
         let db = self.store().replica().await?;
         let users = user_store::get_many_by_username(&db, &usernames).await?;
@@ -345,10 +313,7 @@ impl App {
         let user = match user_store::patch(&db, user_id, &patch, now_millis()).await {
             Ok(user) => user,
             Err(StoreError::Conflict(_)) => {
-                return Err(AppError::bad_request(
-                    "app.user.update.find.app_error",
-                    "That username or email is already taken.",
-                ))
+                return Err(AppError::from(ErrorId::UsernameOrEmailTaken))
             }
             Err(other) => return Err(other.into()),
         };
@@ -387,7 +352,7 @@ impl App {
             )
             .await
         {
-            return Err(AppError::bad_request("api.user.update_password.incorrect.app_error", "The \"Current Password\" you entered is incorrect. Please check that Caps Lock is off and try again."));
+            return Err(AppError::from(ErrorId::CurrentPasswordIncorrect));
         }
         let new_hash = crate::password::hash_password(new_password.to_string()).await;
         let db = self.store().master().await?;
@@ -435,7 +400,7 @@ impl App {
         description: String,
     ) -> AppResult<UserAccessToken> {
         if !self.config().service_settings.enable_user_access_tokens {
-            return Err(AppError::new(501, "api.user.create_user_access_token.disabled", "Personal access tokens are disabled on this server. Please contact your system administrator for details."));
+            return Err(AppError::from(ErrorId::AccessTokensDisabled));
         }
         if session.user_id != user_id {
             require_system_admin(session)?;
@@ -444,10 +409,7 @@ impl App {
             return Err(AppError::no_permission());
         }
         if description.trim().is_empty() || description.len() > 255 {
-            return Err(AppError::bad_request(
-                "model.user_access_token.is_valid.description.app_error",
-                "Invalid description, must be 255 or less characters",
-            ));
+            return Err(AppError::from(ErrorId::AccessTokenDescriptionInvalid));
         }
         let db = self.store().master().await?;
         user_store::get(&db, user_id).await?;

@@ -1,6 +1,7 @@
 //! The password policy of `PasswordSettings`, checked the way Mattermost checks it.
 
 use crate::settings::PasswordSettings;
+use chorus_model::ErrorId;
 
 /// Mattermost's bounds on `PasswordSettings.MinimumLength`; the maximum is also the longest
 /// password accepted (bcrypt's limit, kept so clients' checks agree with ours).
@@ -11,38 +12,48 @@ pub const PASSWORD_MAXIMUM_LENGTH: i64 = 72;
 const SYMBOLS: &str = " !\"\\#$%&'()*+,-./:;<=>?@[]^_`|~";
 
 impl PasswordSettings {
-    /// Checks `password` against the policy. The error is the Mattermost error id naming what is
+    /// Checks `password` against the policy. The error is the catalogue entry naming what is
     /// missing, e.g. `model.user.is_valid.pwd_min_length.app_error` or
-    /// `model.user.is_valid.pwd_uppercase_number.app_error`, ready to become an `AppError` id
-    /// (clients translate it; the `Min` parameter is `minimum_length`).
-    pub fn check(&self, password: &str) -> Result<(), String> {
+    /// `model.user.is_valid.pwd_uppercase_number.app_error` (clients translate the id; the `Min`
+    /// parameter is `minimum_length`).
+    pub fn check(&self, password: &str) -> Result<(), ErrorId> {
         // Lengths are in bytes, as in Mattermost (Go's len).
         let length = password.len() as i64;
         if length < self.minimum_length {
-            return Err("model.user.is_valid.pwd_min_length.app_error".to_string());
+            return Err(ErrorId::PasswordTooShort);
         }
         if length > PASSWORD_MAXIMUM_LENGTH {
-            return Err("model.user.is_valid.pwd_max_length.app_error".to_string());
+            return Err(ErrorId::PasswordTooLong);
         }
 
-        let mut missing = String::new();
-        if self.lowercase && !password.chars().any(|c| c.is_ascii_lowercase()) {
-            missing.push_str("_lowercase");
-        }
-        if self.uppercase && !password.chars().any(|c| c.is_ascii_uppercase()) {
-            missing.push_str("_uppercase");
-        }
-        if self.number && !password.chars().any(|c| c.is_ascii_digit()) {
-            missing.push_str("_number");
-        }
-        if self.symbol && !password.chars().any(|c| SYMBOLS.contains(c)) {
-            missing.push_str("_symbol");
-        }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("model.user.is_valid.pwd{missing}.app_error"))
-        }
+        let lowercase_missing = self.lowercase && !password.chars().any(|c| c.is_ascii_lowercase());
+        let uppercase_missing = self.uppercase && !password.chars().any(|c| c.is_ascii_uppercase());
+        let number_missing = self.number && !password.chars().any(|c| c.is_ascii_digit());
+        let symbol_missing = self.symbol && !password.chars().any(|c| SYMBOLS.contains(c));
+        let missing = match (
+            lowercase_missing,
+            uppercase_missing,
+            number_missing,
+            symbol_missing,
+        ) {
+            (false, false, false, false) => return Ok(()),
+            (true, false, false, false) => ErrorId::PasswordNeedsLowercase,
+            (false, true, false, false) => ErrorId::PasswordNeedsUppercase,
+            (false, false, true, false) => ErrorId::PasswordNeedsNumber,
+            (false, false, false, true) => ErrorId::PasswordNeedsSymbol,
+            (true, true, false, false) => ErrorId::PasswordNeedsLowercaseUppercase,
+            (true, false, true, false) => ErrorId::PasswordNeedsLowercaseNumber,
+            (true, false, false, true) => ErrorId::PasswordNeedsLowercaseSymbol,
+            (false, true, true, false) => ErrorId::PasswordNeedsUppercaseNumber,
+            (false, true, false, true) => ErrorId::PasswordNeedsUppercaseSymbol,
+            (false, false, true, true) => ErrorId::PasswordNeedsNumberSymbol,
+            (true, true, true, false) => ErrorId::PasswordNeedsLowercaseUppercaseNumber,
+            (true, true, false, true) => ErrorId::PasswordNeedsLowercaseUppercaseSymbol,
+            (true, false, true, true) => ErrorId::PasswordNeedsLowercaseNumberSymbol,
+            (false, true, true, true) => ErrorId::PasswordNeedsUppercaseNumberSymbol,
+            (true, true, true, true) => ErrorId::PasswordNeedsLowercaseUppercaseNumberSymbol,
+        };
+        Err(missing)
     }
 }
 
@@ -66,12 +77,12 @@ mod tests {
         let policy = PasswordSettings::default();
         assert_eq!(policy.check("abcdefgh"), Ok(()));
         assert_eq!(
-            policy.check("abcdefg"),
-            Err("model.user.is_valid.pwd_min_length.app_error".to_string())
+            policy.check("abcdefg").map_err(ErrorId::id),
+            Err("model.user.is_valid.pwd_min_length.app_error")
         );
         assert_eq!(
-            policy.check(&"a".repeat(73)),
-            Err("model.user.is_valid.pwd_max_length.app_error".to_string())
+            policy.check(&"a".repeat(73)).map_err(ErrorId::id),
+            Err("model.user.is_valid.pwd_max_length.app_error")
         );
         assert_eq!(policy.check(&"a".repeat(72)), Ok(()));
     }
@@ -81,12 +92,12 @@ mod tests {
         let policy = strict_policy();
         assert_eq!(policy.check("Abcdef1!"), Ok(()));
         assert_eq!(
-            policy.check("abcdefgh"),
-            Err("model.user.is_valid.pwd_uppercase_number_symbol.app_error".to_string())
+            policy.check("abcdefgh").map_err(ErrorId::id),
+            Err("model.user.is_valid.pwd_uppercase_number_symbol.app_error")
         );
         assert_eq!(
-            policy.check("ABCDEFG1"),
-            Err("model.user.is_valid.pwd_lowercase_symbol.app_error".to_string())
+            policy.check("ABCDEFG1").map_err(ErrorId::id),
+            Err("model.user.is_valid.pwd_lowercase_symbol.app_error")
         );
         assert_eq!(
             policy.check("Abcdefg 1"),

@@ -1,10 +1,12 @@
 //! The API types of Chorus with Mattermost's JSON shapes: users, sessions, teams, channels,
-//! posts, reactions, file infos, statuses, websocket events, ids, and `AppError`: the one error
-//! shape clients see, which `app` and `api` produce from each subsystem's own errors.
+//! posts, reactions, file infos, statuses, websocket events, ids, the catalogue of every error
+//! a client can be answered with (`catalogue`: id, status, message), and `AppError`: the one
+//! error shape clients see, which `app` and `api` produce from each subsystem's own errors.
 //!
 //! This crate does no I/O. It knows nothing of SQL, HTTP or sockets, so every other crate may
 //! depend on it, and a type here can be reasoned about from its fields alone.
 
+pub mod catalogue;
 pub mod channel;
 pub mod error;
 pub mod file;
@@ -16,6 +18,7 @@ pub mod team;
 pub mod user;
 pub mod websocket;
 
+pub use catalogue::{catalogue, Catalogued, ErrorId};
 pub use channel::*;
 pub use error::AppError;
 pub use file::*;

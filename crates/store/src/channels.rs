@@ -1,7 +1,7 @@
 //! Channels and channel members.
 
 use crate::history::{JoinedBy, LeftBy};
-use crate::{json_map, one, GenericClient, StoreResult};
+use crate::{json_map, one, GenericClient, Record, StoreResult};
 use chorus_model::{Channel, ChannelMember, ChannelPatch, ChannelUnread};
 use serde_json::Value;
 use tokio_postgres::Row;
@@ -94,7 +94,7 @@ pub async fn get(db: &impl GenericClient, channel_id: &str) -> StoreResult<Chann
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1");
     let statement = db.prepare_cached(&sql).await?;
     let row = db.query_opt(&statement, &[&channel_id]).await?;
-    one(row.as_ref().map(channel_from_row), "channel")
+    one(row.as_ref().map(channel_from_row), Record::Channel)
 }
 
 pub async fn get_many(
@@ -114,7 +114,7 @@ pub async fn get_by_name(
 ) -> StoreResult<Channel> {
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE teamid = $1 AND name = $2");
     let row = db.query_opt(&sql, &[&team_id, &name]).await?;
-    one(row.as_ref().map(channel_from_row), "channel")
+    one(row.as_ref().map(channel_from_row), Record::Channel)
 }
 
 pub async fn patch(
@@ -140,7 +140,7 @@ pub async fn patch(
             ],
         )
         .await?;
-    one(row.as_ref().map(channel_from_row), "channel")
+    one(row.as_ref().map(channel_from_row), Record::Channel)
 }
 
 pub async fn archive(db: &impl GenericClient, channel_id: &str, now: i64) -> StoreResult<()> {
@@ -290,7 +290,7 @@ pub async fn get_member(
         format!("SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE channelid = $1 AND userid = $2");
     let statement = db.prepare_cached(&sql).await?;
     let row = db.query_opt(&statement, &[&channel_id, &user_id]).await?;
-    one(row.as_ref().map(member_from_row), "channel member")
+    one(row.as_ref().map(member_from_row), Record::ChannelMember)
 }
 
 pub async fn is_member(
@@ -377,7 +377,7 @@ pub async fn unread(
             &[&channel_id, &user_id],
         )
         .await?;
-    let row = one(row, "channel member")?;
+    let row = one(row, Record::ChannelMember)?;
     Ok(ChannelUnread {
         team_id: row.get(0),
         channel_id: row.get(1),

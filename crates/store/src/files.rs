@@ -1,6 +1,6 @@
 //! File infos: the metadata of uploaded files (the bytes live in the file store).
 
-use crate::{one, GenericClient, StoreResult};
+use crate::{one, GenericClient, Record, StoreResult};
 use chorus_model::FileInfo;
 use tokio_postgres::Row;
 
@@ -78,7 +78,7 @@ pub async fn get(db: &impl GenericClient, file_id: &str) -> StoreResult<FileInfo
         ))
         .await?;
     let row = db.query_opt(&statement, &[&file_id]).await?;
-    one(row.as_ref().map(file_from_row), "file info")
+    one(row.as_ref().map(file_from_row), Record::FileInfo)
 }
 
 /// The live files of a post, oldest first.

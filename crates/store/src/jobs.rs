@@ -8,7 +8,7 @@
 //! change it.
 
 use crate::leader::LeaseFence;
-use crate::{one, GenericClient, StoreResult};
+use crate::{one, GenericClient, Record, StoreResult};
 use chorus_model::{
     Job, JOB_STATUS_CANCELED, JOB_STATUS_CANCEL_REQUESTED, JOB_STATUS_IN_PROGRESS,
     JOB_STATUS_PENDING,
@@ -159,7 +159,7 @@ pub async fn run_info(db: &impl GenericClient, job_id: &str) -> StoreResult<JobR
             &[&job_id],
         )
         .await?;
-    one(row, "job").map(|row| JobRun {
+    one(row, Record::Job).map(|row| JobRun {
         worker_node_id: row.get(0),
         attempt: row.get(1),
         schedule_slot: row.get(2),
@@ -169,7 +169,7 @@ pub async fn run_info(db: &impl GenericClient, job_id: &str) -> StoreResult<JobR
 pub async fn get(db: &impl GenericClient, job_id: &str) -> StoreResult<Job> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
     let row = db.query_opt(&sql, &[&job_id]).await?;
-    one(row.as_ref().map(job_from_row), "job")
+    one(row.as_ref().map(job_from_row), Record::Job)
 }
 
 /// Newest first; `job_type` and `status` narrow the list when given.

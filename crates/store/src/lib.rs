@@ -47,6 +47,7 @@ pub mod users;
 
 use arc_swap::ArcSwap;
 use chorus_config::SqlSettings;
+use chorus_model::ErrorId;
 use std::sync::Arc;
 use tokio_postgres::NoTls;
 
@@ -62,7 +63,7 @@ pub use deadpool_postgres::{GenericClient, Object as Connection, Transaction};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found: {0}")]
-    NotFound(&'static str),
+    NotFound(Record),
     /// A unique constraint refused the write; carries the constraint name.
     #[error("conflict on {0}")]
     Conflict(String),
@@ -77,6 +78,38 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a [`StoreError::NotFound`] did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    AccessToken,
+    Channel,
+    ChannelMember,
+    FileInfo,
+    Job,
+    Post,
+    Session,
+    Team,
+    TeamMember,
+    User,
+}
+
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Record::AccessToken => "access token",
+            Record::Channel => "channel",
+            Record::ChannelMember => "channel member",
+            Record::FileInfo => "file info",
+            Record::Job => "job",
+            Record::Post => "post",
+            Record::Session => "session",
+            Record::Team => "team",
+            Record::TeamMember => "team member",
+            Record::User => "user",
+        })
+    }
+}
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
@@ -356,7 +389,7 @@ pub fn schema_version() -> i32 {
 }
 
 /// Maps "no row" to [`StoreError::NotFound`].
-pub(crate) fn one<T>(row: Option<T>, what: &'static str) -> StoreResult<T> {
+pub(crate) fn one<T>(row: Option<T>, what: Record) -> StoreResult<T> {
     row.ok_or(StoreError::NotFound(what))
 }
 
@@ -372,41 +405,34 @@ pub(crate) fn json_map(
 }
 
 /// How a store failure reaches a client: the one place this mapping lives, so every `?` on a
-/// store call in `app` yields the same ids and statuses.
-impl From<StoreError> for chorus_model::AppError {
-    fn from(error: StoreError) -> Self {
-        use chorus_model::AppError;
-        match error {
-            StoreError::NotFound(what) => AppError::not_found(
-                &format!("app.{}.get.app_error", what.replace(' ', "_")),
-                format!("Unable to find the {what}."),
-            ),
-            StoreError::Conflict(constraint) => AppError::bad_request(
-                "store.sql.unique_constraint.app_error",
-                "A record with that value already exists.",
-            )
-            .with_detail(constraint),
+/// store call in `app` yields the same ids and statuses (`AppError` itself is built in `model`).
+impl chorus_model::Catalogued for StoreError {
+    fn into_catalogue_entry(self) -> (ErrorId, String) {
+        match self {
+            StoreError::NotFound(record) => {
+                let entry = match record {
+                    Record::AccessToken => ErrorId::AccessTokenNotFound,
+                    Record::Channel => ErrorId::ChannelNotFound,
+                    Record::ChannelMember => ErrorId::ChannelMemberNotFound,
+                    Record::FileInfo => ErrorId::FileInfoNotFound,
+                    Record::Job => ErrorId::JobNotFound,
+                    Record::Post => ErrorId::PostNotFound,
+                    Record::Session => ErrorId::SessionNotFound,
+                    Record::Team => ErrorId::TeamNotFound,
+                    Record::TeamMember => ErrorId::TeamMemberNotFound,
+                    Record::User => ErrorId::UserNotFound,
+                };
+                (entry, String::new())
+            }
+            StoreError::Conflict(constraint) => (ErrorId::UniqueConstraint, constraint),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
-                AppError::new(
-                    503,
-                    "store.sql.unavailable.app_error",
-                    "The database is temporarily unavailable, please retry.",
-                )
-                .with_detail(detail)
+                (ErrorId::DatabaseUnavailable, detail)
             }
-            StoreError::Timeout => AppError::new(
-                504,
-                "store.sql.query_timeout.app_error",
-                "The database query timed out.",
-            ),
+            StoreError::Timeout => (ErrorId::QueryTimeout, String::new()),
             StoreError::Database(detail) => {
                 tracing::error!(error = %detail, "database error");
-                AppError::internal(
-                    "store.sql.internal.app_error",
-                    "We encountered an error with the database.",
-                )
-                .with_detail(detail)
+                (ErrorId::DatabaseError, detail)
             }
         }
     }

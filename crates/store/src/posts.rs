@@ -1,6 +1,6 @@
 //! Posts: creation (the hot path), reads, edits, deletes and full-text search.
 
-use crate::{json_map, one, Connection, GenericClient, StoreError, StoreResult};
+use crate::{json_map, one, Connection, GenericClient, Record, StoreError, StoreResult};
 use chorus_model::{Post, PostList, PostSearch, Reaction};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -213,7 +213,7 @@ async fn existing_retry(db: &Connection, post: &Post) -> Result<CreateOutcome, C
         .query_opt(&find_retry, &[&post.user_id, &post.pending_post_id])
         .await?;
     let Some(row) = row else {
-        return Err(StoreError::NotFound("post").into());
+        return Err(StoreError::NotFound(Record::Post).into());
     };
     let mut existing_post = post_from_row(&row);
     existing_post.pending_post_id = post.pending_post_id.clone();
@@ -404,7 +404,7 @@ pub async fn get(db: &impl GenericClient, post_id: &str) -> StoreResult<Post> {
         .prepare_cached(&format!("SELECT {POST_COLUMNS} FROM posts WHERE id = $1"))
         .await?;
     let row = db.query_opt(&statement, &[&post_id]).await?;
-    one(row.as_ref().map(post_from_row), "post")
+    one(row.as_ref().map(post_from_row), Record::Post)
 }
 
 pub async fn get_many(db: &impl GenericClient, post_ids: &[String]) -> StoreResult<Vec<Post>> {
@@ -450,7 +450,7 @@ pub async fn update(
             &[&post_id, &now, &changes.message, &changes.is_pinned, &props, &file_ids],
         )
         .await?;
-    one(row.as_ref().map(post_from_row), "post")
+    one(row.as_ref().map(post_from_row), Record::Post)
 }
 
 /// Soft-deletes a post and, for a thread root, its replies. Returns the deleted post.
@@ -465,7 +465,7 @@ pub async fn delete(db: &mut Connection, post_id: &str, now: i64) -> StoreResult
             &[&post_id, &now],
         )
         .await?;
-    let post = one(row.as_ref().map(post_from_row), "post")?;
+    let post = one(row.as_ref().map(post_from_row), Record::Post)?;
     crate::files::delete_for_post(&transaction, post_id, post.delete_at).await?;
     if post.root_id.is_empty() {
         transaction

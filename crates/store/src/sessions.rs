@@ -1,6 +1,6 @@
 //! Login sessions.
 
-use crate::{json_map, one, GenericClient, StoreResult};
+use crate::{json_map, one, GenericClient, Record, StoreResult};
 use chorus_model::Session;
 use serde_json::Value;
 use tokio_postgres::Row;
@@ -49,13 +49,13 @@ pub async fn get_by_token(db: &impl GenericClient, token: &str) -> StoreResult<S
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token = $1");
     let statement = db.prepare_cached(&sql).await?;
     let row = db.query_opt(&statement, &[&token]).await?;
-    one(row.as_ref().map(session_from_row), "session")
+    one(row.as_ref().map(session_from_row), Record::Session)
 }
 
 pub async fn get(db: &impl GenericClient, session_id: &str) -> StoreResult<Session> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
     let row = db.query_opt(&sql, &[&session_id]).await?;
-    one(row.as_ref().map(session_from_row), "session")
+    one(row.as_ref().map(session_from_row), Record::Session)
 }
 
 pub async fn list_for_user(db: &impl GenericClient, user_id: &str) -> StoreResult<Vec<Session>> {
@@ -69,7 +69,7 @@ pub async fn list_for_user(db: &impl GenericClient, user_id: &str) -> StoreResul
 pub async fn delete(db: &impl GenericClient, session_id: &str) -> StoreResult<Session> {
     let sql = format!("DELETE FROM sessions WHERE id = $1 RETURNING {SESSION_COLUMNS}");
     let row = db.query_opt(&sql, &[&session_id]).await?;
-    one(row.as_ref().map(session_from_row), "session")
+    one(row.as_ref().map(session_from_row), Record::Session)
 }
 
 pub async fn delete_by_token(db: &impl GenericClient, token: &str) -> StoreResult<()> {

@@ -1,6 +1,6 @@
 //! Teams and team members.
 
-use crate::{one, GenericClient, StoreResult};
+use crate::{one, GenericClient, Record, StoreResult};
 use chorus_model::{Team, TeamMember, TeamPatch};
 use tokio_postgres::Row;
 
@@ -72,13 +72,13 @@ pub async fn get(db: &impl GenericClient, team_id: &str) -> StoreResult<Team> {
     let sql = format!("SELECT {TEAM_COLUMNS} FROM teams WHERE id = $1");
     let statement = db.prepare_cached(&sql).await?;
     let row = db.query_opt(&statement, &[&team_id]).await?;
-    one(row.as_ref().map(team_from_row), "team")
+    one(row.as_ref().map(team_from_row), Record::Team)
 }
 
 pub async fn get_by_name(db: &impl GenericClient, name: &str) -> StoreResult<Team> {
     let sql = format!("SELECT {TEAM_COLUMNS} FROM teams WHERE name = $1");
     let row = db.query_opt(&sql, &[&name]).await?;
-    one(row.as_ref().map(team_from_row), "team")
+    one(row.as_ref().map(team_from_row), Record::Team)
 }
 
 /// Teams visible in GET /teams: all for admins, else open ones plus the user's own.
@@ -143,7 +143,7 @@ pub async fn patch(
             ],
         )
         .await?;
-    one(row.as_ref().map(team_from_row), "team")
+    one(row.as_ref().map(team_from_row), Record::Team)
 }
 
 /// Adds (or re-activates) a member; when it was not an active member, opens its membership
@@ -183,7 +183,7 @@ pub async fn get_member(
         )
         .await?;
     let row = db.query_opt(&statement, &[&team_id, &user_id]).await?;
-    one(row.as_ref().map(member_from_row), "team member")
+    one(row.as_ref().map(member_from_row), Record::TeamMember)
 }
 
 pub async fn list_members(

@@ -1,6 +1,6 @@
 //! Users and personal access tokens.
 
-use crate::{json_map, one, GenericClient, StoreResult};
+use crate::{json_map, one, GenericClient, Record, StoreResult};
 use chorus_model::{User, UserAccessToken, UserPatch};
 use serde_json::Value;
 use tokio_postgres::Row;
@@ -99,26 +99,26 @@ pub async fn get(db: &impl GenericClient, user_id: &str) -> StoreResult<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     let statement = db.prepare_cached(&sql).await?;
     let row = db.query_opt(&statement, &[&user_id]).await?;
-    one(row.as_ref().map(user_from_row), "user")
+    one(row.as_ref().map(user_from_row), Record::User)
 }
 
 pub async fn get_by_username(db: &impl GenericClient, username: &str) -> StoreResult<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
     let row = db.query_opt(&sql, &[&username.to_lowercase()]).await?;
-    one(row.as_ref().map(user_from_row), "user")
+    one(row.as_ref().map(user_from_row), Record::User)
 }
 
 pub async fn get_by_email(db: &impl GenericClient, email: &str) -> StoreResult<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
     let row = db.query_opt(&sql, &[&email.to_lowercase()]).await?;
-    one(row.as_ref().map(user_from_row), "user")
+    one(row.as_ref().map(user_from_row), Record::User)
 }
 
 /// The user a login id names (a username or an email), with the password hash.
 pub async fn get_for_login(db: &impl GenericClient, login_id: &str) -> StoreResult<UserWithHash> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1 OR email = $1");
     let row = db.query_opt(&sql, &[&login_id.to_lowercase()]).await?;
-    let row = one(row, "user")?;
+    let row = one(row, Record::User)?;
     Ok(UserWithHash {
         user: user_from_row(&row),
         password_hash: row.get("password"),
@@ -127,7 +127,7 @@ pub async fn get_for_login(db: &impl GenericClient, login_id: &str) -> StoreResu
 
 pub async fn get_with_hash(db: &impl GenericClient, user_id: &str) -> StoreResult<UserWithHash> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-    let row = one(db.query_opt(&sql, &[&user_id]).await?, "user")?;
+    let row = one(db.query_opt(&sql, &[&user_id]).await?, Record::User)?;
     Ok(UserWithHash {
         user: user_from_row(&row),
         password_hash: row.get("password"),
@@ -245,7 +245,7 @@ pub async fn patch(
             ],
         )
         .await?;
-    one(row.as_ref().map(user_from_row), "user")
+    one(row.as_ref().map(user_from_row), Record::User)
 }
 
 pub async fn update_password(
@@ -337,7 +337,10 @@ pub async fn get_access_token_by_secret(
     let statement = db
         .prepare_cached("SELECT id, token, userid, description, isactive FROM useraccesstokens WHERE token = $1")
         .await?;
-    let row = one(db.query_opt(&statement, &[&secret]).await?, "access token")?;
+    let row = one(
+        db.query_opt(&statement, &[&secret]).await?,
+        Record::AccessToken,
+    )?;
     let mut token = access_token_from_row(&row);
     token.token = row.get("token");
     Ok(token)
@@ -353,7 +356,7 @@ pub async fn get_access_token(
             &[&token_id],
         )
         .await?;
-    one(row.as_ref().map(access_token_from_row), "access token")
+    one(row.as_ref().map(access_token_from_row), Record::AccessToken)
 }
 
 pub async fn list_access_tokens(
@@ -377,5 +380,5 @@ pub async fn delete_access_token(db: &impl GenericClient, token_id: &str) -> Sto
             &[&token_id],
         )
         .await?;
-    Ok(one(row, "access token")?.get(0))
+    Ok(one(row, Record::AccessToken)?.get(0))
 }

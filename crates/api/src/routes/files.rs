@@ -14,7 +14,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chorus_app::{App, FileContent, FileRendition, FileUpload};
-use chorus_model::{AppError, FileInfo, FileUploadResponse, Session};
+use chorus_model::{AppError, ErrorId, FileInfo, FileUploadResponse, Session};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
@@ -86,11 +86,7 @@ async fn upload_multipart(
     let mut multipart = Multipart::from_request(request, app)
         .await
         .map_err(|rejection| {
-            AppError::bad_request(
-                "api.file.upload_file.read_request.app_error",
-                "Unable to upload file(s). Error reading or parsing request data.",
-            )
-            .with_detail(rejection.body_text())
+            AppError::from(ErrorId::UploadUnreadable).with_detail(rejection.body_text())
         })?;
     let mut channel_id = query.channel_id.filter(|id| !id.is_empty());
     let mut client_ids: Vec<String> = Vec::new();
@@ -101,11 +97,7 @@ async fn upload_multipart(
                 let value = small_text(field).await?;
                 if let Some(started) = &upload {
                     if started.channel_id() != value {
-                        return Err(AppError::bad_request(
-                            "api.file.upload_file.multiple_channel_ids.app_error",
-                            "Unable to upload files: all files of a request go to one channel.",
-                        )
-                        .into());
+                        return Err(AppError::from(ErrorId::UploadToSeveralChannels).into());
                     }
                 }
                 channel_id = Some(value);
@@ -139,11 +131,7 @@ async fn upload_multipart(
         }
     }
     let Some(upload) = upload else {
-        return Err(AppError::bad_request(
-            "api.file.upload_file.no_file.app_error",
-            "No file was found in the request.",
-        )
-        .into());
+        return Err(AppError::from(ErrorId::UploadWithoutFile).into());
     };
     Ok(upload.finish(client_ids)?)
 }
@@ -198,11 +186,7 @@ async fn upload_raw(
     let mut upload = app.begin_file_upload(session, &channel_id).await?;
     let body = request.into_body().into_data_stream().map(|chunk| {
         chunk.map_err(|error| {
-            AppError::bad_request(
-                "api.file.upload_file.read_request.app_error",
-                "Unable to upload file(s). Error reading or parsing request data.",
-            )
-            .with_detail(error.to_string())
+            AppError::from(ErrorId::UploadUnreadable).with_detail(error.to_string())
         })
     });
     upload.add_file(&file_name, Box::pin(body)).await?;
@@ -231,18 +215,9 @@ fn multipart_error(error: MultipartError) -> ApiError {
 
 fn multipart_error_to_app(error: MultipartError) -> AppError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return AppError::new(
-            413,
-            "api.file.upload_file.too_large_detailed.app_error",
-            "Unable to upload file(s): the request is larger than allowed.",
-        )
-        .with_detail(error.body_text());
+        return AppError::from(ErrorId::UploadRequestTooLarge).with_detail(error.body_text());
     }
-    AppError::bad_request(
-        "api.file.upload_file.read_request.app_error",
-        "Unable to upload file(s). Error reading or parsing request data.",
-    )
-    .with_detail(error.body_text())
+    AppError::from(ErrorId::UploadUnreadable).with_detail(error.body_text())
 }
 
 #[derive(Deserialize, Default)]

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chorus_app::{App, JobListQuery};
-use chorus_model::{AppError, Job, JobRequest};
+use chorus_model::{ErrorId, Job, JobRequest};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -58,12 +58,9 @@ pub(crate) async fn by_type(
     Query(paging): Query<Paging>,
 ) -> ApiResult<Json<Vec<Job>>> {
     if job_type.is_empty() || job_type.len() > 32 {
-        return Err(AppError::new(
-            400,
-            "api.context.invalid_url_param.app_error",
-            "Invalid or missing job_type parameter in request URL.",
-        )
-        .into());
+        return Err(ErrorId::InvalidUrlParam
+            .with_param("name", "job_type")
+            .into());
     }
     Ok(Json(
         app.jobs_by_type(&session, &job_type, paging.page, paging.per_page)

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chorus_app::App;
-use chorus_model::AppError;
+use chorus_model::{AppError, ErrorId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -64,7 +64,7 @@ pub(crate) async fn client_config(
     Query(query): Query<ClientConfigQuery>,
 ) -> ApiResult<Json<BTreeMap<String, String>>> {
     if query.format != "old" {
-        return Err(AppError::new(501, "api.config.client.old_format.app_error", "New format for the client configuration is not supported yet. Please specify format=old in the query string.").into());
+        return Err(AppError::from(ErrorId::ClientConfigNewFormat).into());
     }
     Ok(Json(if caller.is_some() {
         app.client_config()

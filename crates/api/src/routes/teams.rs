@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chorus_app::App;
-use chorus_model::{AppError, Team, TeamMember, TeamPatch};
+use chorus_model::{AppError, ErrorId, Team, TeamMember, TeamPatch};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -82,11 +82,7 @@ pub(crate) async fn add_member(
     require_id(&team_id, "team_id")?;
     require_id(&member.user_id, "user_id")?;
     if !member.team_id.is_empty() && member.team_id != team_id {
-        return Err(AppError::bad_request(
-            "api.team.add_team_member.team_id.mismatch",
-            "The team_id in the body does not match the URL.",
-        )
-        .into());
+        return Err(AppError::from(ErrorId::TeamIdMismatch).into());
     }
     Ok((
         StatusCode::CREATED,

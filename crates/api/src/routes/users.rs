@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chorus_app::{App, CreateUserRequest, LoginRequest, UserListQuery};
-use chorus_model::{AppError, Session, Status, User, UserAccessToken, UserPatch};
+use chorus_model::{AppError, ErrorId, Session, Status, User, UserAccessToken, UserPatch};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -304,11 +304,7 @@ pub(crate) async fn set_status(
 ) -> ApiResult<Json<Status>> {
     let user_id = user_id_or_me(&user_id, &session)?;
     if !change.user_id.is_empty() && change.user_id != user_id {
-        return Err(AppError::bad_request(
-            "api.status.user_id.mismatch",
-            "The user_id in the body does not match the URL.",
-        )
-        .into());
+        return Err(AppError::from(ErrorId::StatusUserIdMismatch).into());
     }
     Ok(Json(
         app.set_status_manually(&session, &user_id, &change.status, change.dnd_end_time)

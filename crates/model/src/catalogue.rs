@@ -1,0 +1,377 @@
+//! The catalogue of every error Chorus answers with: one entry per distinct answer, each with
+//! its Mattermost id, HTTP status and English message, grouped by resource. To see what a route
+//! may return, follow its use case and read the entries it names; [`catalogue`] lists them all.
+//!
+//! Ids follow Mattermost's (clients translate them), so several entries may share one id with
+//! different messages: Mattermost's translation is generic, ours says which check failed. A
+//! message may hold `{name}` placeholders that the call site fills with
+//! [`ErrorId::with_param`] / [`AppError::with_param`].
+//!
+//! Subsystems keep their own typed errors and implement [`Catalogued`] to name the entry they
+//! become; `?` then converts them into an [`AppError`] at the edge.
+
+use crate::AppError;
+
+/// Declares the catalogue: `Name = status, "mattermost.id", "message";` per entry. The macro
+/// only spares writing three `match`es and the list of all entries by hand.
+macro_rules! error_catalogue {
+    ($(
+        $(#[$attribute:meta])*
+        $name:ident = $status:literal, $id:literal, $message:literal;
+    )*) => {
+        /// One entry of the error catalogue. `AppError::from(ErrorId::PostNotFound)` builds the
+        /// answer; see the module doc.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorId {
+            $( $(#[$attribute])* $name, )*
+        }
+
+        impl ErrorId {
+            /// Every entry, in the order of the table below.
+            const ALL: &'static [ErrorId] = &[$( ErrorId::$name, )*];
+
+            /// The Mattermost error id clients see, e.g. `app.post.get.app_error`.
+            pub fn id(self) -> &'static str {
+                match self {
+                    $( ErrorId::$name => $id, )*
+                }
+            }
+
+            /// The HTTP status of the answer.
+            pub fn status(self) -> u16 {
+                match self {
+                    $( ErrorId::$name => $status, )*
+                }
+            }
+
+            /// The English message, possibly with `{name}` placeholders.
+            pub fn message(self) -> &'static str {
+                match self {
+                    $( ErrorId::$name => $message, )*
+                }
+            }
+        }
+    };
+}
+
+error_catalogue! {
+    // ---- any route: authentication, permissions, request parsing ----
+    SessionExpired = 401, "api.context.session_expired.app_error", "Invalid or expired session, please login again.";
+    /// The caller lacks a permission: Mattermost's generic 403.
+    NoPermission = 403, "api.context.permissions.app_error", "You do not have the appropriate permissions.";
+    NotChannelMember = 403, "api.context.permissions.app_error", "You do not have the appropriate permissions: not a member of this channel.";
+    NotTeamMember = 403, "api.context.permissions.app_error", "You do not have the appropriate permissions: not a member of this team.";
+    FileNotAttachedYet = 403, "api.context.permissions.app_error", "You do not have the appropriate permissions: the file is not attached to a post yet.";
+    /// A parameter in the path, query or body is missing or malformed.
+    InvalidParam = 400, "api.context.invalid_param.app_error", "Invalid or missing {name} parameter in request URL or body.";
+    InvalidUrlParam = 400, "api.context.invalid_url_param.app_error", "Invalid or missing {name} parameter in request URL.";
+    InvalidQuery = 400, "api.context.invalid_url_param.app_error", "Invalid query parameter: {reason}";
+    /// The message is the path extractor's own explanation.
+    InvalidPath = 400, "api.context.invalid_url_param.app_error", "{reason}";
+    /// PostgreSQL text cannot hold U+0000.
+    NulCharacterInUrl = 400, "api.context.invalid_url_param.app_error", "The request contains a NUL character, which is not allowed.";
+    NulCharacterInBody = 400, "api.context.invalid_body_param.app_error", "The request contains a NUL character, which is not allowed.";
+    UnreadableBody = 400, "api.context.invalid_body_param.app_error", "Could not read the request body.";
+    EmptyBody = 400, "api.context.invalid_body_param.app_error", "The request body is empty; a JSON body is required.";
+    InvalidBody = 400, "api.context.invalid_body_param.app_error", "Invalid request body: {reason}";
+    BodyTooLarge = 413, "api.context.request_body_too_large.app_error", "The request body is larger than MaximumPayloadSizeBytes allows.";
+    PageNotFound = 404, "api.context.404.app_error", "Sorry, we could not find the page.";
+    MethodNotAllowed = 405, "api.context.405.app_error", "This method is not allowed on this URL.";
+    /// A handler panicked; the panic is caught and answered with this.
+    Panic = 500, "api.context.panic.app_error", "The server hit an unexpected error.";
+    ShuttingDown = 503, "api.server.shutting_down", "The server is shutting down.";
+
+    // ---- the database (StoreError) ----
+    UniqueConstraint = 400, "store.sql.unique_constraint.app_error", "A record with that value already exists.";
+    DatabaseUnavailable = 503, "store.sql.unavailable.app_error", "The database is temporarily unavailable, please retry.";
+    QueryTimeout = 504, "store.sql.query_timeout.app_error", "The database query timed out.";
+    DatabaseError = 500, "store.sql.internal.app_error", "We encountered an error with the database.";
+
+    // ---- users ----
+    UserNotFound = 404, "app.user.get.app_error", "Unable to find the user.";
+    UsernameInvalid = 400, "model.user.is_valid.username.app_error", "Username must begin with a letter, and contain between 3 to 22 lowercase characters made up of numbers, letters, and the symbols '.', '-', and '_'.";
+    EmailInvalid = 400, "model.user.is_valid.email.app_error", "Invalid email.";
+    NicknameTooLong = 400, "model.user.is_valid.nickname.app_error", "Invalid nickname: at most {maximum} characters.";
+    FirstNameTooLong = 400, "model.user.is_valid.first_name.app_error", "Invalid first_name: at most {maximum} characters.";
+    LastNameTooLong = 400, "model.user.is_valid.last_name.app_error", "Invalid last_name: at most {maximum} characters.";
+    PositionTooLong = 400, "model.user.is_valid.position.app_error", "Invalid position: at most {maximum} characters.";
+    LocaleTooLong = 400, "model.user.is_valid.locale.app_error", "Invalid locale: at most 5 characters.";
+    SignUpDisabled = 403, "api.user.create_user.signup_email_disabled.app_error", "User sign-up is disabled.";
+    NoOpenServer = 403, "api.user.create_user.no_open_server", "This server does not allow open signups. Please speak with your Administrator to receive an invitation.";
+    EmailTaken = 400, "app.user.save.email_exists.app_error", "An account with that email already exists.";
+    UsernameTaken = 400, "app.user.save.username_exists.app_error", "An account with that username already exists.";
+    UsernameOrEmailTaken = 400, "app.user.update.find.app_error", "That username or email is already taken.";
+    TooManyUserIds = 400, "api.user.get_users_by_ids.too_many", "At most 1000 ids per request.";
+    TooManyUsernames = 400, "api.user.get_users_by_usernames.too_many", "At most 1000 usernames per request.";
+    CurrentPasswordIncorrect = 400, "api.user.update_password.incorrect.app_error", "The \"Current Password\" you entered is incorrect. Please check that Caps Lock is off and try again.";
+    AccessTokensDisabled = 501, "api.user.create_user_access_token.disabled", "Personal access tokens are disabled on this server. Please contact your system administrator for details.";
+    AccessTokenDescriptionInvalid = 400, "model.user_access_token.is_valid.description.app_error", "Invalid description, must be 255 or less characters";
+    AccessTokenNotFound = 404, "app.access_token.get.app_error", "Unable to find the access token.";
+
+    // ---- passwords (PasswordSettings): the id names what is missing, the message what is required ----
+    PasswordTooShort = 400, "model.user.is_valid.pwd_min_length.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordTooLong = 400, "model.user.is_valid.pwd_max_length.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsLowercase = 400, "model.user.is_valid.pwd_lowercase.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsUppercase = 400, "model.user.is_valid.pwd_uppercase.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsNumber = 400, "model.user.is_valid.pwd_number.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsSymbol = 400, "model.user.is_valid.pwd_symbol.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsLowercaseUppercase = 400, "model.user.is_valid.pwd_lowercase_uppercase.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsLowercaseNumber = 400, "model.user.is_valid.pwd_lowercase_number.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsLowercaseSymbol = 400, "model.user.is_valid.pwd_lowercase_symbol.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsUppercaseNumber = 400, "model.user.is_valid.pwd_uppercase_number.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsUppercaseSymbol = 400, "model.user.is_valid.pwd_uppercase_symbol.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsNumberSymbol = 400, "model.user.is_valid.pwd_number_symbol.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsLowercaseUppercaseNumber = 400, "model.user.is_valid.pwd_lowercase_uppercase_number.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsLowercaseUppercaseSymbol = 400, "model.user.is_valid.pwd_lowercase_uppercase_symbol.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsLowercaseNumberSymbol = 400, "model.user.is_valid.pwd_lowercase_number_symbol.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsUppercaseNumberSymbol = 400, "model.user.is_valid.pwd_uppercase_number_symbol.app_error", "Your password must contain {requirements} and at most 72 characters.";
+    PasswordNeedsLowercaseUppercaseNumberSymbol = 400, "model.user.is_valid.pwd_lowercase_uppercase_number_symbol.app_error", "Your password must contain {requirements} and at most 72 characters.";
+
+    // ---- login and sessions ----
+    InvalidCredentials = 401, "api.user.login.invalid_credentials_email_username", "Enter a valid email or username and/or password.";
+    BlankPassword = 400, "api.user.login.blank_pwd.app_error", "Password field must not be blank";
+    AccountDeactivated = 401, "api.user.login.inactive.app_error", "Login failed because your account has been deactivated.";
+    TooManyLoginAttempts = 401, "api.user.check_user_login_attempts.too_many.app_error", "Your account is locked because of too many failed password attempts. Please reset your password.";
+    AccessTokenInvalid = 401, "app.user_access_token.invalid_or_missing", "Invalid or missing token.";
+    SessionOfAnotherUser = 400, "api.user.revoke_session.user_id_mismatch", "The session does not belong to that user.";
+    SessionNotFound = 404, "app.session.get.app_error", "Unable to find the session.";
+
+    // ---- teams ----
+    TeamNotFound = 404, "app.team.get.app_error", "Unable to find the team.";
+    TeamMemberNotFound = 404, "app.team_member.get.app_error", "Unable to find the team member.";
+    TeamNameInvalid = 400, "model.team.is_valid.url.app_error", "Team name must be 2-64 lowercase letters, numbers or dashes, start and end with a letter or number, and not be reserved.";
+    TeamDisplayNameInvalid = 400, "model.team.is_valid.name.app_error", "Display name must be 1-64 characters.";
+    TeamTypeInvalid = 400, "model.team.is_valid.type.app_error", "Invalid team type, must be O or I.";
+    TeamDescriptionInvalid = 400, "model.team.is_valid.description.app_error", "Invalid description.";
+    TeamNameTaken = 400, "app.team.save.existing.app_error", "A team with that name already exists.";
+    AddToTeamForbidden = 403, "api.team.add_user_to_team.forbidden.app_error", "You do not have permission to add users to this team.";
+    AddDeactivatedUserToTeam = 400, "api.team.add_user_to_team.deactivated.app_error", "The user is deactivated.";
+    TeamFull = 400, "app.team.join_user_to_team.max_accounts.app_error", "This team has reached the maximum number of allowed accounts. Contact your System Administrator to set a higher limit.";
+    /// Leaving a team one is not a member of.
+    TeamMemberMissing = 404, "app.team.get_member.missing.app_error", "No team member found for that user ID and team ID.";
+    TeamIdMismatch = 400, "api.team.add_team_member.team_id.mismatch", "The team_id in the body does not match the URL.";
+
+    // ---- channels ----
+    ChannelNotFound = 404, "app.channel.get.app_error", "Unable to find the channel.";
+    ChannelMemberNotFound = 404, "app.channel_member.get.app_error", "Unable to find the channel member.";
+    /// The channel vanished between the permission check and the post's insert.
+    ExistingChannelNotFound = 404, "app.channel.get.existing.app_error", "Unable to find the existing channel.";
+    ChannelNameNotFound = 404, "app.channel.get_by_name.missing.app_error", "Channel does not exist.";
+    ChannelNameInvalid = 400, "model.channel.is_valid.name.app_error", "Channel name must be 1-64 lowercase letters, numbers, '-' or '_' (and must not contain '__').";
+    ChannelDisplayNameInvalid = 400, "model.channel.is_valid.display_name.app_error", "Display name must be 1-64 characters.";
+    ChannelHeaderTooLong = 400, "model.channel.is_valid.header.app_error", "Header must be at most 1024 characters.";
+    ChannelPurposeTooLong = 400, "model.channel.is_valid.purpose.app_error", "Purpose must be at most 250 characters.";
+    DirectChannelThroughCreate = 400, "api.channel.create_channel.direct_channel.app_error", "Must use createDirectChannel API service for direct message channel creation.";
+    ChannelNameTaken = 400, "store.sql_channel.save_channel.exists.app_error", "A channel with that name already exists on the same team.";
+    ChannelNameTakenOnUpdate = 400, "store.sql_channel.update.exists.app_error", "A channel with that name already exists on the same team.";
+    DirectChannelNeedsTwoUsers = 400, "api.channel.create_direct_channel.invalid_user.app_error", "Direct channels need exactly two valid user ids.";
+    DirectChannelUserMissing = 400, "api.channel.create_direct_channel.invalid_user.app_error", "One of the provided users does not exist.";
+    GroupChannelSize = 400, "api.channel.create_group.bad_size.app_error", "Group message channels must contain at least 3 and no more than 8 users.";
+    GroupChannelUserMissing = 400, "api.channel.create_group.bad_user.app_error", "One of the provided users does not exist.";
+    DirectChannelPatchNotHeader = 400, "api.channel.patch_update_channel.forbidden.app_error", "Direct and group channels can only change their header.";
+    DeleteDirectChannel = 400, "api.channel.delete_channel.type.invalid", "Direct and group channels cannot be deleted.";
+    DeleteDefaultChannel = 400, "api.channel.delete_channel.cannot.app_error", "Unable to delete the default channel town-square.";
+    ChannelAlreadyDeleted = 400, "api.channel.delete_channel.deleted.app_error", "The channel has been archived or deleted.";
+    AddUserToDirectChannel = 400, "api.channel.add_user_to_channel.type.app_error", "Can not add user to this channel type.";
+    AddUserToArchivedChannel = 400, "api.channel.add_user.to.channel.failed.deleted.app_error", "Failed to add user to channel because the channel has been archived.";
+    AddNonTeamMemberToChannel = 400, "api.channel.add_user.to.channel.failed.app_error", "Failed to add user to channel: the user is not a member of the team.";
+    RemoveUserFromDirectChannel = 400, "api.channel.remove_user_from_channel.type.app_error", "Can not remove user from this channel type.";
+    RemoveUserFromDefaultChannel = 400, "api.channel.remove.default.app_error", "Unable to remove user from the default channel town-square.";
+    /// Removing a user who is not a member.
+    ChannelMemberMissing = 404, "app.channel.get_member.missing.app_error", "No channel member found for that user ID and channel ID.";
+
+    // ---- posts and reactions ----
+    PostNotFound = 404, "app.post.get.app_error", "Unable to find the post.";
+    /// The post exists but was deleted.
+    PostDeleted = 404, "app.post.get.app_error", "Unable to get the post.";
+    PostMessageTooLong = 400, "model.post.is_valid.msg.app_error", "Message is too long: at most {maximum} characters.";
+    PostPropsTooLarge = 400, "model.post.is_valid.props.app_error", "Post props are too large.";
+    PostFileIdsInvalid = 400, "model.post.is_valid.file_ids.app_error", "Invalid file ids: at most 10 valid ids.";
+    PostTypeNotCustom = 400, "api.context.invalid_body_param.app_error", "Invalid post type: only custom_ types may be created by clients.";
+    PostEmpty = 400, "api.post.create_post.empty.app_error", "A post needs a message or files.";
+    PostToArchivedChannel = 400, "api.post.create_post.can_not_post_to_deleted.error", "Can not post to deleted channel.";
+    PostRootInvalid = 400, "api.post.create_post.root_id.app_error", "Invalid RootId parameter.";
+    PostFilesRefused = 400, "app.file_info.attach_to_post.app_error", "Unable to attach the files to the post: each must be your own upload to this channel, not attached to another post.";
+    /// The task creating the post failed (panicked or was cancelled).
+    PostCreateFailed = 500, "app.post.create_post.app_error", "Unable to create the post.";
+    EditOthersPost = 403, "api.post.update_post.permissions_details.app_error", "You can only edit your own posts.";
+    DeleteOthersPost = 403, "api.post.delete_post.permissions.app_error", "You can only delete your own posts.";
+    SaveReactionForOther = 403, "api.reaction.save_reaction.user_id.app_error", "You cannot save a reaction for another user.";
+    DeleteReactionForOther = 403, "api.reaction.delete_reaction.user_id.app_error", "You cannot delete a reaction for another user.";
+    EmojiNameInvalid = 400, "model.reaction.is_valid.emoji_name.app_error", "Invalid emoji name.";
+
+    // ---- files ----
+    FileInfoNotFound = 404, "app.file_info.get.app_error", "Unable to find the file info.";
+    FileBackendMisconfigured = 500, "api.file.file_backend.app_error", "The file store is not configured correctly.";
+    FileAttachmentsDisabled = 501, "api.file.attachments.disabled.app_error", "File attachments have been disabled on this server.";
+    UploadToArchivedChannel = 400, "api.file.upload_file.archived_channel.app_error", "Files cannot be uploaded to an archived channel.";
+    UploadUnreadable = 400, "api.file.upload_file.read_request.app_error", "Unable to upload file(s). Error reading or parsing request data.";
+    UploadToSeveralChannels = 400, "api.file.upload_file.multiple_channel_ids.app_error", "Unable to upload files: all files of a request go to one channel.";
+    UploadWithoutFile = 400, "api.file.upload_file.no_file.app_error", "No file was found in the request.";
+    UploadFileWithoutName = 400, "api.file.upload_file.bad_parse.app_error", "Unable to upload file: the file has no name.";
+    UploadClientIdCount = 400, "api.file.upload_file.incorrect_number_of_client_ids.app_error", "Unable to upload files: {client_ids} client ids for {files} files.";
+    /// `{subject}` is the file's name, or "the file" before it is known.
+    FileTooLarge = 413, "api.file.upload_file.too_large_detailed.app_error", "Unable to upload file {subject}. {length} bytes exceeds the maximum allowed {limit} bytes.";
+    UploadRequestTooLarge = 413, "api.file.upload_file.too_large_detailed.app_error", "Unable to upload file(s): the request is larger than allowed.";
+    FileStoreWriteFailed = 500, "api.file.upload_file.storage.app_error", "Unable to upload file: the file store failed.";
+    /// The file info names an object the file store does not have.
+    FileObjectMissing = 404, "api.file.file_reader.app_error", "Unable to find the file in the file store.";
+    FileStoreReadFailed = 500, "api.file.file_reader.app_error", "Unable to read the file from the file store.";
+    NoThumbnail = 400, "api.file.get_file_thumbnail.no_thumbnail.app_error", "File doesn't have a thumbnail image.";
+    NoPreview = 400, "api.file.get_file_preview.no_preview.app_error", "File doesn't have a preview image.";
+
+    // ---- statuses and websocket actions ----
+    StatusInvalid = 400, "api.status.set_status.invalid", "Status must be one of online, away, dnd, offline.";
+    StatusUserIdMismatch = 400, "api.status.user_id.mismatch", "The user_id in the body does not match the URL.";
+    WebSocketUnknownAction = 400, "api.web_socket_router.bad_action.app_error", "Unknown websocket action: {action}";
+    WebSocketNoAction = 400, "api.web_socket_router.no_action.app_error", "No websocket action.";
+    WebSocketBadSeq = 400, "api.web_socket_router.bad_seq.app_error", "Invalid sequence for WebSocket message.";
+    WebSocketNotAuthenticated = 401, "api.web_socket_router.not_authenticated.app_error", "Not authenticated. Please send an authentication_challenge first.";
+
+    // ---- system and configuration ----
+    ConfigNotChangeable = 403, "api.config.update_config.not_allowed", "This server's configuration cannot be changed at run time.";
+    ConfigNotReloadable = 403, "api.config.reload_config.not_allowed", "This server has no config file to reload.";
+    /// The message is the config validation's own explanation.
+    ConfigInvalid = 400, "model.config.is_valid.app_error", "{reason}";
+    ClusterConfigReadOnly = 403, "ent.cluster.save_config.error", "System Console is set to read-only when High Availability is enabled unless ReadOnlyConfig is disabled in the configuration file.";
+    ClientConfigNewFormat = 501, "api.config.client.old_format.app_error", "New format for the client configuration is not supported yet. Please specify format=old in the query string.";
+
+    // ---- jobs ----
+    JobNotFound = 404, "app.job.get.app_error", "Unable to find the job.";
+    JobTypeIncorrect = 400, "api.job.unable_to_create_job.incorrect_job_type", "The job type of the job you are trying to create is invalid.";
+    JobStatusInvalid = 400, "api.job.status.invalid", "Invalid job status.";
+    JobTypeNotRetrievable = 400, "api.job.retrieve.nopermissions", "The job type of the job you are trying to retrieve is invalid.";
+    JobNotCancelable = 400, "jobs.request_cancellation.status.error", "Could not request cancellation for job that is not in a cancelable state.";
+}
+
+/// Every entry of the catalogue, in the order of the table (grouped by resource).
+pub fn catalogue() -> impl Iterator<Item = ErrorId> {
+    ErrorId::ALL.iter().copied()
+}
+
+impl ErrorId {
+    /// The answer with a `detailed_error` (for logs and support, not for users).
+    pub fn with_detail(self, detail: impl Into<String>) -> AppError {
+        AppError::from(self).with_detail(detail)
+    }
+
+    /// The answer with the message's `{name}` placeholder filled in.
+    pub fn with_param(self, name: &str, value: impl std::fmt::Display) -> AppError {
+        AppError::from(self).with_param(name, value)
+    }
+}
+
+/// A subsystem's typed error that knows which catalogue entry it answers with. Implementing it
+/// gives `From<E> for AppError`, so `?` converts at the call site while the subsystem itself
+/// never builds an `AppError`.
+pub trait Catalogued {
+    /// The entry, and the `detailed_error` to go with it (empty when there is none).
+    fn into_catalogue_entry(self) -> (ErrorId, String);
+}
+
+impl Catalogued for ErrorId {
+    fn into_catalogue_entry(self) -> (ErrorId, String) {
+        (self, String::new())
+    }
+}
+
+/// Coherent because `AppError` itself is not `Catalogued` (anyhow's trick for its blanket
+/// `From`).
+impl<E: Catalogued> From<E> for AppError {
+    fn from(error: E) -> Self {
+        let (entry, detail) = error.into_catalogue_entry();
+        AppError::new(entry.status(), entry.id(), entry.message()).with_detail(detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Ids that answer with more than one status on purpose: a missing object and a failing
+    /// read of the file store share Mattermost's id.
+    const IDS_WITH_SEVERAL_STATUSES: &[&str] = &["api.file.file_reader.app_error"];
+
+    #[test]
+    fn every_answer_is_listed_once() {
+        let mut seen = BTreeMap::new();
+        for entry in catalogue() {
+            let answer = (entry.id(), entry.status(), entry.message());
+            if let Some(earlier) = seen.insert(answer, entry) {
+                panic!("{earlier:?} and {entry:?} are the same answer: keep one entry");
+            }
+        }
+    }
+
+    #[test]
+    fn an_id_keeps_one_status() {
+        let mut status_of_id: BTreeMap<&str, (u16, ErrorId)> = BTreeMap::new();
+        for entry in catalogue() {
+            if IDS_WITH_SEVERAL_STATUSES.contains(&entry.id()) {
+                continue;
+            }
+            if let Some((status, earlier)) =
+                status_of_id.insert(entry.id(), (entry.status(), entry))
+            {
+                assert_eq!(
+                    status,
+                    entry.status(),
+                    "{earlier:?} and {entry:?} share {} with different statuses",
+                    entry.id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_status_is_an_error_status() {
+        for entry in catalogue() {
+            assert!(
+                (400..=599).contains(&entry.status()),
+                "{entry:?} answers {}",
+                entry.status()
+            );
+        }
+    }
+
+    #[test]
+    fn ids_look_like_mattermost_ids() {
+        for entry in catalogue() {
+            let id = entry.id();
+            assert!(
+                id.split('.').count() >= 3
+                    && id.chars().all(|c| c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || c == '.'
+                        || c == '_'),
+                "{entry:?} has id {id:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn params_fill_the_message() {
+        let error = ErrorId::InvalidParam.with_param("name", "channel_id");
+        assert_eq!(error.id, "api.context.invalid_param.app_error");
+        assert_eq!(error.status_code, 400);
+        assert_eq!(
+            error.message,
+            "Invalid or missing channel_id parameter in request URL or body."
+        );
+    }
+
+    /// `cargo test -p chorus-model -- --nocapture catalogue` prints the table.
+    #[test]
+    fn print_catalogue() {
+        for entry in catalogue() {
+            println!(
+                "{:<45} {} {:<70} {}",
+                format!("{entry:?}"),
+                entry.status(),
+                entry.id(),
+                entry.message()
+            );
+        }
+    }
+}
