@@ -9,7 +9,7 @@
 use crate::{require_system_admin, App, AppInner, AppResult};
 use chorus_cluster::{Cluster, ClusterMessage, MessageHandler, Readiness};
 use chorus_jobs::LeaderLease;
-use chorus_model::{event_names, AppError, Session, WebSocketEvent};
+use chorus_model::{event_names, ErrorId, Session, WebSocketEvent};
 use chorus_relay::Relay;
 use serde_json::{json, Value};
 use std::sync::{Arc, Weak};
@@ -166,10 +166,7 @@ impl App {
     pub(crate) fn config_is_read_only(&self) -> AppResult<()> {
         let config = self.config();
         if config.cluster_settings.enable && config.cluster_settings.read_only_config {
-            return Err(AppError::forbidden(
-                "ent.cluster.save_config.error",
-                "System Console is set to read-only when High Availability is enabled unless ReadOnlyConfig is disabled in the configuration file.",
-            ));
+            return Err(ErrorId::ClusterConfigReadOnly.into());
         }
         Ok(())
     }

@@ -2,7 +2,9 @@
 //! and the directory the relay asks about channels, users and mentions.
 
 use crate::{App, AppInner};
-use chorus_model::{event_names, AppError, Channel, Post, User, WebSocketEvent, WebSocketRequest};
+use chorus_model::{
+    event_names, AppError, Channel, ErrorId, Post, User, WebSocketEvent, WebSocketRequest,
+};
 use chorus_realtime::{ActionError, ConnectionIdentity, HubDelegate};
 use chorus_relay::Directory;
 use futures_util::future::BoxFuture;
@@ -79,11 +81,7 @@ impl HubDelegate for HubBridge {
         let app = self.app();
         Box::pin(async move {
             let Some(app) = app else {
-                return Err(ActionError::new(
-                    503,
-                    "api.server.shutting_down",
-                    "The server is shutting down.",
-                ));
+                return Err(ErrorId::ShuttingDown.into());
             };
             app.handle_websocket_action(identity, request)
                 .await

@@ -70,6 +70,13 @@ pub struct ActionError {
     pub status_code: u16,
 }
 
+/// A catalogue entry as an action's failure: the same id, status and message as on REST.
+impl From<chorus_model::ErrorId> for ActionError {
+    fn from(entry: chorus_model::ErrorId) -> Self {
+        ActionError::new(entry.status(), entry.id(), entry.message())
+    }
+}
+
 impl ActionError {
     pub fn new(status_code: u16, id: impl Into<String>, message: impl Into<String>) -> Self {
         ActionError {

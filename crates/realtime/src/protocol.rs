@@ -3,7 +3,8 @@
 
 use axum::extract::ws::Message;
 use chorus_model::{
-    event_names, now_millis, Broadcast, WebSocketEvent, WebSocketRequest, WebSocketResponse,
+    event_names, now_millis, Broadcast, ErrorId, WebSocketEvent, WebSocketRequest,
+    WebSocketResponse,
 };
 use serde_json::{json, Value};
 use tracing::debug;
@@ -42,28 +43,16 @@ pub(crate) fn parse_request(text: &str) -> Option<WebSocketRequest> {
 /// Mattermost's checks before any action: a name and a positive seq.
 pub(crate) fn check_request(request: &WebSocketRequest) -> Result<(), ActionError> {
     if request.action.is_empty() {
-        return Err(ActionError::new(
-            400,
-            "api.web_socket_router.no_action.app_error",
-            "No websocket action.",
-        ));
+        return Err(ErrorId::WebSocketNoAction.into());
     }
     if request.seq <= 0 {
-        return Err(ActionError::new(
-            400,
-            "api.web_socket_router.bad_seq.app_error",
-            "Invalid sequence for WebSocket message.",
-        ));
+        return Err(ErrorId::WebSocketBadSeq.into());
     }
     Ok(())
 }
 
 pub(crate) fn not_authenticated() -> ActionError {
-    ActionError::new(
-        401,
-        "api.web_socket_router.not_authenticated.app_error",
-        "Not authenticated. Please send an authentication_challenge first.",
-    )
+    ErrorId::WebSocketNotAuthenticated.into()
 }
 
 /// The FAIL reply to request `seq_reply`, as Mattermost writes it.
