@@ -125,16 +125,18 @@ fn scaled(length: u32, numerator: u32, denominator: u32) -> u32 {
 
 /// Resizes to exactly `width`×`height`: a box filter reading the source directly when
 /// shrinking (no intermediate image as large as the source), a triangle filter when growing.
-fn shrink(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+/// (`DynamicImage`'s methods, not the generic `imageops` ones: those would be compiled, and
+/// unoptimised in tests, in this crate.)
+fn shrink(image: &DynamicImage, width: u32, height: u32) -> DynamicImage {
     if width <= image.width() && height <= image.height() {
-        image::imageops::thumbnail(image, width, height)
+        image.thumbnail_exact(width, height)
     } else {
-        image::imageops::resize(image, width, height, FilterType::Triangle)
+        image.resize_exact(width, height, FilterType::Triangle)
     }
 }
 
 /// Scales to cover `width`×`height` and crops the middle, as `resize_to_fill` does.
-fn shrink_to_fill(image: &RgbImage, width: u32, height: u32) -> RgbImage {
+fn shrink_to_fill(image: &DynamicImage, width: u32, height: u32) -> DynamicImage {
     let wider_than_box =
         u64::from(image.width()) * u64::from(height) > u64::from(width) * u64::from(image.height());
     let (cover_width, cover_height) = if wider_than_box {
@@ -145,12 +147,12 @@ fn shrink_to_fill(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     let covering = shrink(image, cover_width.max(width), cover_height.max(height));
     let left = (covering.width() - width) / 2;
     let top = (covering.height() - height) / 2;
-    image::imageops::crop_imm(&covering, left, top, width, height).to_image()
+    covering.crop_imm(left, top, width, height)
 }
 
 /// Mattermost's rule: an image smaller than the box is kept; otherwise it is scaled so that it
 /// covers the box (the height fits a wide image, the width a tall one).
-fn thumbnail_of(image: &RgbImage) -> RgbImage {
+fn thumbnail_of(image: &DynamicImage) -> DynamicImage {
     let (width, height) = (image.width(), image.height());
     if width < THUMBNAIL_WIDTH && height < THUMBNAIL_HEIGHT {
         return image.clone();
@@ -175,9 +177,9 @@ fn thumbnail_of(image: &RgbImage) -> RgbImage {
 /// JPEG has no alpha: transparent pixels become white rather than whatever colour they hide.
 /// An 8-bit RGBA image is flattened in its own buffer (blended, then packed to RGB in place),
 /// so the largest image allowed is never held twice.
-fn flatten_on_white(image: DynamicImage) -> RgbImage {
+fn flatten_on_white(image: DynamicImage) -> DynamicImage {
     if !image.color().has_alpha() {
-        return image.into_rgb8();
+        return DynamicImage::ImageRgb8(image.into_rgb8());
     }
     let (width, height) = (image.width(), image.height());
     let mut pixels = image.into_rgba8().into_raw();
@@ -192,10 +194,12 @@ fn flatten_on_white(image: DynamicImage) -> RgbImage {
     }
     pixels.truncate(pixel_count * 3);
     pixels.shrink_to_fit();
-    RgbImage::from_raw(width, height, pixels).expect("three bytes for each pixel")
+    DynamicImage::ImageRgb8(
+        RgbImage::from_raw(width, height, pixels).expect("three bytes for each pixel"),
+    )
 }
 
-fn encode_jpeg(image: &RgbImage) -> Result<Vec<u8>, ImageError> {
+fn encode_jpeg(image: &DynamicImage) -> Result<Vec<u8>, ImageError> {
     let mut encoded = Vec::new();
     let encoder = JpegEncoder::new_with_quality(&mut encoded, JPEG_QUALITY);
     image
@@ -305,6 +309,7 @@ mod tests {
         // Columns 0..5 are transparent; the rest opaque (x % 256, y % 256, 128).
         let flattened =
             flatten_on_white(image::load_from_memory(&png(10, 2)).expect("decoding the png"));
+        let flattened = flattened.as_rgb8().expect("an RGB image");
         assert_eq!(flattened.get_pixel(0, 1).0, [255, 255, 255]);
         assert_eq!(flattened.get_pixel(7, 1).0, [7, 1, 128]);
         assert_eq!(flattened.as_raw().len(), 10 * 2 * 3);
