@@ -524,3 +524,39 @@ async fn access_tokens_in_use_stop_working_when_tokens_are_disabled() {
     );
     admin.api.get("/users/me").await.expect_status(200);
 }
+
+#[tokio::test]
+async fn config_validate_warns_about_unsupported_settings() {
+    let _shared = MEMORY_MEASUREMENT.read().await;
+    let directory = tempfile::tempdir().expect("a temp directory");
+    let path = directory.path().join("config.json");
+    let mut config = Config::default();
+    config.email_settings.require_email_verification = true;
+    config.log_settings.enable_file = false;
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&config).expect("config as JSON"),
+    )
+    .expect("writing config.json");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chorus"))
+        .arg("--config")
+        .arg(&path)
+        .args(["config", "validate"])
+        .env_remove("MM_CONFIG")
+        .output()
+        .expect("running chorus config validate");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{stdout}");
+    assert!(
+        warnings[0].contains("LogSettings.EnableFile")
+            && warnings[1].contains("EmailSettings.RequireEmailVerification"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": valid"), "{stdout}");
+}
