@@ -10,7 +10,9 @@ use chorus_model::{
 };
 use chorus_relay::membership;
 use chorus_store::history::JoinedBy;
-use chorus_store::{channels as channel_store, users as user_store, FreshKey, StoreError};
+use chorus_store::{
+    channels as channel_store, teams as team_store, users as user_store, FreshKey, StoreError,
+};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -163,6 +165,15 @@ impl App {
 
         let mut db = self.store().master().await?;
         let transaction = db.transaction().await.map_err(StoreError::from)?;
+        // Counted in the transaction that inserts; two creations racing for the last place
+        // may both pass, as in Mattermost.
+        let maximum_channels = self.config().team_settings.max_channels_per_team;
+        if channel_store::count_in_team(&transaction, &channel.team_id).await? >= maximum_channels {
+            return Err(AppError::bad_request(
+                "store.sql_channel.save_channel.limit.app_error",
+                "You've reached the limit of the number of allowed channels.",
+            ));
+        }
         match channel_store::insert(&transaction, &channel).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(AppError::from(ErrorId::ChannelNameTaken)),
@@ -214,6 +225,10 @@ impl App {
         let first = &unique[0];
         let second = unique.get(1).unwrap_or(first);
         let name = Channel::direct_channel_name(first, second);
+        if !is_self_channel {
+            self.check_direct_message_restriction(session, &name, first, second)
+                .await?;
+        }
         self.create_or_get_members_only_channel(
             session,
             CHANNEL_DIRECT,
@@ -222,6 +237,54 @@ impl App {
             &unique,
         )
         .await
+    }
+
+    /// TeamSettings.RestrictDirectMessage "team": a new direct channel needs the two users to
+    /// share a team, unless the caller is a system admin or one of them is a bot (as in
+    /// Mattermost). An existing conversation stays open.
+    async fn check_direct_message_restriction(
+        &self,
+        session: &Session,
+        channel_name: &str,
+        first_user_id: &str,
+        second_user_id: &str,
+    ) -> AppResult<()> {
+        if self.config().team_settings.restrict_direct_message != "team"
+            || session.is_system_admin()
+        {
+            return Ok(());
+        }
+        let db = self.store().master().await?;
+        if channel_store::get_by_name(&db, "", channel_name)
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let users = user_store::get_many(
+            &db,
+            &[first_user_id.to_string(), second_user_id.to_string()],
+        )
+        .await?;
+        if users.iter().any(|user| user.is_bot) {
+            return Ok(());
+        }
+        let first_teams: HashSet<String> = team_store::list_for_user(&db, first_user_id)
+            .await?
+            .into_iter()
+            .map(|team| team.id)
+            .collect();
+        let second_teams = team_store::list_for_user(&db, second_user_id).await?;
+        if second_teams
+            .iter()
+            .any(|team| first_teams.contains(&team.id))
+        {
+            return Ok(());
+        }
+        Err(AppError::forbidden(
+            "api.channel.create_channel.direct_channel.team_restricted_error",
+            "A direct channel cannot be created between these users because they do not share a team.",
+        ))
     }
 
     /// POST /channels/group: the one group channel of 3 to 8 users.

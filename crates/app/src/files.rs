@@ -28,10 +28,30 @@ const MAX_PREVIEW_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_NAME_CHARS: usize = 255;
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The file store of this node, rebuilt when `FileSettings` change (config save or reload).
+/// The file store of this node, rebuilt when `FileSettings` change (config save or reload),
+/// and the permits of its image decoders.
 #[derive(Default)]
 pub(crate) struct FileStoreHandle {
     current: Mutex<Option<(FileSettings, Result<FileBackend, String>)>>,
+    /// `FileSettings.MaxImageDecoderConcurrency` permits, sized at first use (a change takes
+    /// effect at restart). Each decode holds about 4 bytes a pixel of its image, so this
+    /// bounds preview memory at roughly permits × `MaxImageResolution` × 4 bytes.
+    image_decoders: std::sync::OnceLock<Arc<tokio::sync::Semaphore>>,
+}
+
+impl FileStoreHandle {
+    fn image_decoders(&self, settings: &FileSettings) -> Arc<tokio::sync::Semaphore> {
+        self.image_decoders
+            .get_or_init(|| {
+                let permits = if settings.max_image_decoder_concurrency > 0 {
+                    settings.max_image_decoder_concurrency as usize
+                } else {
+                    std::thread::available_parallelism().map_or(1, usize::from)
+                };
+                Arc::new(tokio::sync::Semaphore::new(permits))
+            })
+            .clone()
+    }
 }
 
 /// A file's bytes on their way to a client.
@@ -310,17 +330,26 @@ impl FileUpload {
 
     /// Renders and stores the thumbnail, preview and mini preview. A picture that cannot be
     /// decoded is still a file: failures are logged and the file keeps no previews.
+    /// An image over `FileSettings.MaxImageResolution` keeps no previews (as in Mattermost),
+    /// and at most `MaxImageDecoderConcurrency` images are read back and decoded at once.
     async fn add_previews(&self, info: &mut FileInfo, head: &[u8], path_stem: &str) {
+        let file_settings = self.app.config().file_settings.clone();
+        let max_pixels = file_settings.max_image_resolution.max(1) as u64;
         if let Some((width, height)) = images::dimensions(head) {
             info.width = width.min(i32::MAX as u32) as i32;
             info.height = height.min(i32::MAX as u32) as i32;
-            if u64::from(width) * u64::from(height) > images::MAX_IMAGE_PIXELS {
+            if u64::from(width) * u64::from(height) > max_pixels {
+                tracing::info!(file_id = %info.id, width, height, "image too large for previews");
                 return;
             }
         }
         if info.size as u64 > MAX_PREVIEW_SOURCE_BYTES {
             return;
         }
+        let decoders = self.app.inner.files.image_decoders(&file_settings);
+        let Ok(decoding_permit) = decoders.acquire_owned().await else {
+            return;
+        };
         let content = match self
             .backend
             .read_all(&info.path, MAX_PREVIEW_SOURCE_BYTES)
@@ -332,7 +361,13 @@ impl FileUpload {
                 return;
             }
         };
-        let rendered = match tokio::task::spawn_blocking(move || images::render(&content)).await {
+        // The permit goes with the work: a client that hangs up does not free it early.
+        let rendering = tokio::task::spawn_blocking(move || {
+            let rendered = images::render(&content, max_pixels);
+            drop(decoding_permit);
+            rendered
+        });
+        let rendered = match rendering.await {
             Ok(Ok(rendered)) => rendered,
             Ok(Err(error)) => {
                 tracing::info!(file_id = %info.id, error = %error, "no previews for this image");

@@ -249,6 +249,7 @@ impl App {
         if existing.user_id != session.user_id && !session.is_system_admin() {
             return Err(AppError::from(ErrorId::EditOthersPost));
         }
+        self.check_post_edit_time_limit(&existing, &patch)?;
         if let Some(message) = &patch.message {
             validate_message(message)?;
         }
@@ -272,6 +273,26 @@ impl App {
         drop(db);
         self.publish(post_event(event_names::POST_EDITED, &updated));
         Ok(updated)
+    }
+
+    /// ServiceSettings.PostEditTimeLimit (seconds after creation, -1 for ever) bounds changes
+    /// to the message, as in Mattermost; pinning stays possible.
+    fn check_post_edit_time_limit(&self, existing: &Post, patch: &PostPatch) -> AppResult<()> {
+        let limit_seconds = self.config().service_settings.post_edit_time_limit;
+        let changes_message = patch
+            .message
+            .as_ref()
+            .is_some_and(|message| *message != existing.message);
+        if limit_seconds < 0 || !changes_message {
+            return Ok(());
+        }
+        if now_millis() > existing.create_at + limit_seconds * 1000 {
+            return Err(AppError::bad_request(
+                "api.post.update_post.permissions_time_limit.app_error",
+                format!("Post edit is only allowed for {limit_seconds} seconds. Please ask your System Administrator for details."),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn delete_post(&self, session: &Session, post_id: &str) -> AppResult<()> {
@@ -349,9 +370,20 @@ impl App {
         team_id: &str,
         parameters: SearchParameter,
     ) -> AppResult<PostSearchResults> {
+        let config = self.config();
+        if !config.service_settings.enable_post_search
+            || config.sql_settings.disable_database_search
+        {
+            return Err(AppError::new(
+                501,
+                "store.sql_post.search.disabled",
+                "Searching has been disabled on this server. Please contact your System Administrator.",
+            ));
+        }
         self.require_team_member(session, team_id).await?;
         let (offset, limit) = crate::page_window(parameters.page, parameters.per_page, 60, 200)?;
         let search = PostSearch::parse(&parameters.terms, parameters.is_or_search);
+        search.check_limits()?;
         if search.is_empty() {
             return Ok(PostSearchResults {
                 list: PostList::default(),

@@ -10,6 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A session's `last_activity_at` is written at most this often (Mattermost's
+/// `SessionActivityTimeout`), which is the precision of the idle timeout.
+const SESSION_ACTIVITY_INTERVAL_MILLIS: i64 = 5 * 60_000;
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct LoginRequest {
@@ -163,6 +167,69 @@ impl App {
     /// moment ago on another node must be found, so never a replica). Personal access
     /// tokens get a session on first use.
     pub async fn session_from_token(&self, token: &str) -> AppResult<Arc<Session>> {
+        let session = self.cached_or_stored_session(token).await?;
+        self.apply_session_settings(token, session).await
+    }
+
+    /// The settings that can end a session already in use, checked on every request:
+    /// `EnableUserAccessTokens` turned off ends the sessions of personal access tokens, and
+    /// `SessionIdleTimeoutInMinutes` ends a web session idle for longer (only when
+    /// `ExtendSessionLengthWithActivity` is off, as in Mattermost). Activity is recorded at
+    /// most every [`SESSION_ACTIVITY_INTERVAL_MILLIS`].
+    async fn apply_session_settings(
+        &self,
+        token: &str,
+        session: Arc<Session>,
+    ) -> AppResult<Arc<Session>> {
+        let settings = &self.config().service_settings;
+        if session.is_access_token() && !settings.enable_user_access_tokens {
+            return Err(AppError::unauthorized(
+                "app.user_access_token.invalid_or_missing",
+                "Invalid or missing token.",
+            ));
+        }
+        let now = now_millis();
+        let idle_timeout_millis = settings.session_idle_timeout_in_minutes * 60_000;
+        let idle_timeout_applies = idle_timeout_millis > 0
+            && !settings.extend_session_length_with_activity
+            && !session.is_access_token()
+            && !session.is_oauth
+            && session.device_id.is_empty();
+        if idle_timeout_applies && now - session.last_activity_at > idle_timeout_millis {
+            // The cached copy may be older than activity recorded through another node.
+            let db = self.store().master().await?;
+            let stored = session_store::get(&db, &session.id).await;
+            drop(db);
+            let still_idle = stored.as_ref().map_or(true, |stored| {
+                now - stored.last_activity_at > idle_timeout_millis
+            });
+            if still_idle {
+                self.revoke_session(session.id.clone()).await?;
+                return Err(AppError::unauthorized(
+                    "api.context.invalid_token.error",
+                    "Invalid session token, please login again.",
+                )
+                .with_detail("idle timeout"));
+            }
+        }
+        if now - session.last_activity_at <= SESSION_ACTIVITY_INTERVAL_MILLIS {
+            return Ok(session);
+        }
+        let db = self.store().master().await?;
+        session_store::touch(&db, &session.id, now).await?;
+        let touched = Arc::new(Session {
+            last_activity_at: now,
+            ..(*session).clone()
+        });
+        let read_at = self.inner.caches.sessions.generation();
+        self.inner
+            .caches
+            .sessions
+            .insert(token.to_string(), touched.clone(), read_at);
+        Ok(touched)
+    }
+
+    async fn cached_or_stored_session(&self, token: &str) -> AppResult<Arc<Session>> {
         if token.is_empty() || token.len() > 64 {
             return Err(AppError::from(ErrorId::SessionExpired));
         }

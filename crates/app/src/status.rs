@@ -141,6 +141,10 @@ impl App {
                 if !is_valid_id(&channel_id) {
                     return Err(AppError::invalid_param("channel_id"));
                 }
+                // Echoed to every member of the channel: an id or nothing, never free text.
+                if !parent_id.is_empty() && !is_valid_id(&parent_id) {
+                    return Err(AppError::invalid_param("parent_id"));
+                }
                 if !self
                     .channel_member_ids(&channel_id)
                     .await?

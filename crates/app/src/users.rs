@@ -100,6 +100,53 @@ fn check_profile_lengths(user: &User) -> AppResult<()> {
     Ok(())
 }
 
+/// Mattermost's `UserTimezoneMaxRunes`: the timezone map, as JSON, in characters.
+const TIMEZONE_MAX_RUNES: usize = 256;
+/// The most `props` or `notify_props` may hold, as JSON, in characters. Mattermost's own cap
+/// (1 MiB per map, from its database layer) is larger than a request may be; this one keeps
+/// every `user_updated` event, which goes to every connected user, small.
+const PROPS_MAX_RUNES: usize = 32 * 1024;
+
+/// The size limits on a user's free-form maps, each with its error id in Mattermost's format
+/// (`timezone_limit` is Mattermost's own).
+fn check_map_sizes(
+    props: Option<&serde_json::Map<String, serde_json::Value>>,
+    notify_props: Option<&serde_json::Map<String, serde_json::Value>>,
+    timezone: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> AppResult<()> {
+    let limited = [
+        (props, PROPS_MAX_RUNES, "props_limit"),
+        (notify_props, PROPS_MAX_RUNES, "notify_props_limit"),
+        (timezone, TIMEZONE_MAX_RUNES, "timezone_limit"),
+    ];
+    for (map, maximum_runes, field) in limited {
+        let Some(map) = map else { continue };
+        let runes = serde_json::to_string(map)
+            .map(|json| json.chars().count())
+            .unwrap_or(usize::MAX);
+        if runes > maximum_runes {
+            return Err(AppError::bad_request(
+                &format!("model.user.is_valid.{field}.app_error"),
+                format!("Invalid {field}: at most {maximum_runes} characters as JSON."),
+            )
+            .with_detail(format!("{field}={runes} characters")));
+        }
+    }
+    Ok(())
+}
+
+/// TeamSettings.RestrictCreationToDomains as Mattermost reads it: domains separated by commas
+/// or spaces, an optional leading `@`, compared without case; "" allows every address.
+fn email_domain_allowed(email: &str, restrict_to_domains: &str) -> bool {
+    let lowered = restrict_to_domains.to_lowercase().replace([',', '@'], " ");
+    let mut domains = lowered.split_whitespace().peekable();
+    if domains.peek().is_none() {
+        return true;
+    }
+    let email = email.to_lowercase();
+    domains.any(|domain| email.ends_with(&format!("@{domain}")))
+}
+
 /// Mattermost's `UserLocaleMaxLength`.
 fn validate_locale(locale: &str) -> AppResult<()> {
     if locale.chars().count() > 5 {
@@ -119,6 +166,11 @@ fn check_patch(patch: &UserPatch) -> AppResult<()> {
     if let Some(locale) = &patch.locale {
         validate_locale(locale)?;
     }
+    check_map_sizes(
+        patch.props.as_ref(),
+        patch.notify_props.as_ref(),
+        patch.timezone.as_ref(),
+    )?;
     let changed_profile = User {
         nickname: patch.nickname.clone().unwrap_or_default(),
         first_name: patch.first_name.clone().unwrap_or_default(),
@@ -146,13 +198,36 @@ impl App {
         validate_email(&user.email)?;
         check_profile_lengths(&user)?;
         validate_locale(&user.locale)?;
+        check_map_sizes(
+            Some(&user.props),
+            Some(&user.notify_props),
+            Some(&user.timezone),
+        )?;
         check_password_policy(&config.password_settings, &user.password)?;
+
+        if !caller_is_admin
+            && !email_domain_allowed(
+                &user.email,
+                &config.team_settings.restrict_creation_to_domains,
+            )
+        {
+            return Err(AppError::bad_request(
+                "api.user.create_user.accepted_domain.app_error",
+                "The email you provided does not belong to an accepted domain. Please contact your administrator or sign up with a different email.",
+            ));
+        }
 
         let db = self.store().master().await?;
         let is_first_user = user_store::count(&db).await? == 0;
         if !is_first_user && !caller_is_admin {
             if !config.team_settings.enable_user_creation {
                 return Err(AppError::from(ErrorId::SignUpDisabled));
+            }
+            if !config.email_settings.enable_sign_up_with_email {
+                return Err(AppError::forbidden(
+                    "api.user.create_user.signup_email_disabled.app_error",
+                    "User sign-up with email is disabled.",
+                ));
             }
             if !config.team_settings.enable_open_server {
                 return Err(AppError::from(ErrorId::NoOpenServer));
@@ -200,6 +275,29 @@ impl App {
                 .with("user_id", user.id.clone()),
         );
         Ok(user)
+    }
+
+    /// EmailSettings.EnableSignInWithEmail / EnableSignInWithUsername: a login id of a
+    /// disabled kind (an email has `@`, a username cannot) matches no account, as in
+    /// Mattermost, whose login lookup leaves that column out. A login by user id is not
+    /// concerned. Checked before the login itself.
+    pub fn check_sign_in_method(&self, login_id: &str) -> AppResult<()> {
+        if login_id.is_empty() {
+            return Ok(());
+        }
+        let email_settings = &self.config().email_settings;
+        let allowed = if login_id.contains('@') {
+            email_settings.enable_sign_in_with_email
+        } else {
+            email_settings.enable_sign_in_with_username
+        };
+        if allowed {
+            return Ok(());
+        }
+        Err(AppError::unauthorized(
+            "api.user.login.invalid_credentials_email_username",
+            "Enter a valid email or username and/or password.",
+        ))
     }
 
     /// A user by id, through the cache.
@@ -473,4 +571,36 @@ pub(crate) fn sanitize(mut user: User, viewer: &Session) -> User {
         user.notify_props = serde_json::Map::new();
     }
     user
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_is_restricted_to_the_listed_domains() {
+        assert!(email_domain_allowed("a@anything.org", ""));
+        assert!(email_domain_allowed("a@Example.com", "example.com"));
+        assert!(email_domain_allowed("a@corp.io", "@example.com, corp.io"));
+        assert!(!email_domain_allowed("a@evil-example.com", "example.com"));
+        assert!(!email_domain_allowed("a@example.com.evil", "example.com"));
+    }
+
+    #[test]
+    fn oversized_maps_are_refused_with_mattermosts_ids() {
+        let mut timezone = serde_json::Map::new();
+        timezone.insert(
+            "manualTimezone".into(),
+            "x".repeat(TIMEZONE_MAX_RUNES).into(),
+        );
+        let error = check_map_sizes(None, None, Some(&timezone)).unwrap_err();
+        assert_eq!(error.id, "model.user.is_valid.timezone_limit.app_error");
+        let mut props = serde_json::Map::new();
+        props.insert("blob".into(), "x".repeat(PROPS_MAX_RUNES).into());
+        let error = check_map_sizes(Some(&props), None, None).unwrap_err();
+        assert_eq!(error.id, "model.user.is_valid.props_limit.app_error");
+        let error = check_map_sizes(None, Some(&props), None).unwrap_err();
+        assert_eq!(error.id, "model.user.is_valid.notify_props_limit.app_error");
+        assert!(check_map_sizes(None, None, None).is_ok());
+    }
 }

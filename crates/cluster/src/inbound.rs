@@ -135,9 +135,22 @@ impl Inbound {
     }
 }
 
+/// Connections still in their handshake at most; more are closed at once. Peers open one
+/// stream each, so this is only reached by something that is not a peer.
+pub(crate) const MAX_PENDING_HANDSHAKES: usize = 64;
+/// A connection that has not completed its handshake by then is closed.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections that are not peers are logged at most this often.
+const JUNK_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Accepts streams until the task is aborted; dropping it closes every accepted stream too.
+/// At most [`MAX_PENDING_HANDSHAKES`] connections wait in their handshake, each for at most
+/// [`HANDSHAKE_TIMEOUT`], and failures are logged at most once a second (with how many were
+/// not logged), so a port scanner or a flood of junk costs neither memory nor the log.
 pub(crate) async fn run_listener(listener: TcpListener, inbound: Arc<Inbound>) {
     let mut connections = JoinSet::new();
+    let pending_handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
+    let junk_log = Arc::new(RateLimitedLog::new(JUNK_LOG_INTERVAL));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -145,21 +158,43 @@ pub(crate) async fn run_listener(listener: TcpListener, inbound: Arc<Inbound>) {
                     if inbound.faults.is_isolated() {
                         continue;
                     }
+                    let Ok(handshake_permit) = pending_handshakes.clone().try_acquire_owned() else {
+                        bump(&inbound.stats.handshakes_refused);
+                        if let Some(suppressed) = junk_log.allow() {
+                            tracing::warn!(address = %peer_address, pending = MAX_PENDING_HANDSHAKES, suppressed, "too many cluster stream handshakes pending, connection dropped");
+                        }
+                        continue;
+                    };
                     let inbound = inbound.clone();
+                    let junk_log = junk_log.clone();
                     connections.spawn(async move {
-                        match wire::accept(stream, &inbound.secrets, &inbound.self_node_id).await {
-                            Ok((hello, reader, writer)) => {
+                        let handshake = tokio::time::timeout(
+                            HANDSHAKE_TIMEOUT,
+                            wire::accept(stream, &inbound.secrets, &inbound.self_node_id),
+                        )
+                        .await;
+                        drop(handshake_permit);
+                        match handshake {
+                            Ok(Ok((hello, reader, writer))) => {
                                 bump(&inbound.stats.connections_accepted);
                                 let _open = OpenStream::new(&inbound, &hello.sender);
                                 let outcome = serve_stream(&inbound, &hello.sender, reader, writer).await;
                                 tracing::debug!(peer = %hello.sender, address = %peer_address, outcome = %outcome, "stream from peer closed");
                             }
-                            Err(WireError::WrongRecipient(recipient)) => {
+                            Ok(Err(WireError::WrongRecipient(recipient))) => {
                                 tracing::debug!(address = %peer_address, recipient = %recipient, "stream meant for a previous process on this address refused");
                             }
-                            Err(error) => {
+                            Ok(Err(error)) => {
                                 bump(&inbound.stats.handshakes_failed);
-                                tracing::warn!(address = %peer_address, error = %error, "stream handshake failed, connection dropped");
+                                if let Some(suppressed) = junk_log.allow() {
+                                    tracing::warn!(address = %peer_address, error = %error, suppressed, "stream handshake failed, connection dropped");
+                                }
+                            }
+                            Err(_elapsed) => {
+                                bump(&inbound.stats.handshakes_failed);
+                                if let Some(suppressed) = junk_log.allow() {
+                                    tracing::warn!(address = %peer_address, timeout = ?HANDSHAKE_TIMEOUT, suppressed, "stream handshake timed out, connection dropped");
+                                }
                             }
                         }
                     });
@@ -171,6 +206,34 @@ pub(crate) async fn run_listener(listener: TcpListener, inbound: Arc<Inbound>) {
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
+    }
+}
+
+/// Lets one log line through per interval and counts the ones it held back.
+struct RateLimitedLog {
+    interval: Duration,
+    state: Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl RateLimitedLog {
+    fn new(interval: Duration) -> RateLimitedLog {
+        RateLimitedLog {
+            interval,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// `Some(lines held back since the last one)` when this line may be logged.
+    fn allow(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut state = self.state.lock();
+        let (last_logged, suppressed) = &mut *state;
+        if last_logged.is_some_and(|last| now.duration_since(last) < self.interval) {
+            *suppressed += 1;
+            return None;
+        }
+        *last_logged = Some(now);
+        Some(std::mem::take(suppressed))
     }
 }
 
@@ -272,5 +335,21 @@ async fn ack_loop(
             payload: Vec::new(),
         };
         writer.send(&envelope.encode()).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junk_is_logged_at_most_once_an_interval_with_the_count_held_back() {
+        let log = RateLimitedLog::new(Duration::from_millis(200));
+        assert_eq!(log.allow(), Some(0));
+        assert_eq!(log.allow(), None);
+        assert_eq!(log.allow(), None);
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(log.allow(), Some(2));
+        assert_eq!(log.allow(), None);
     }
 }

@@ -151,22 +151,32 @@ pub fn advertise_host(settings: &ClusterSettings) -> String {
     os_hostname()
 }
 
-/// The local address cluster sockets bind to: `BindAddress` when it is an IP address, the IPv4
-/// address of the interface it names otherwise, else every interface (`0.0.0.0`).
+/// The local address cluster sockets bind to, from what the config says:
+/// - `BindAddress` when it is an IP address; the IPv4 address of the interface it names, when
+///   it names one; otherwise the name itself, as a host name to resolve (`Cluster::start`
+///   fails if it does not), never silently every interface;
+/// - with `BindAddress` empty, the IPv4 address of `NetworkInterface` when that is set (the
+///   interface cluster traffic is meant to use), else every interface (`0.0.0.0`), as
+///   Mattermost binds.
 pub fn bind_address(settings: &ClusterSettings) -> String {
     let configured = settings.bind_address.trim();
     if configured.is_empty() {
-        return Ipv4Addr::UNSPECIFIED.to_string();
+        let network_interface = settings.network_interface.trim();
+        if network_interface.is_empty() {
+            return Ipv4Addr::UNSPECIFIED.to_string();
+        }
+        return match interface_ipv4(network_interface, true) {
+            Some(address) => address.to_string(),
+            // Not an interface of this host: resolved (or refused) as a host name.
+            None => network_interface.to_string(),
+        };
     }
     if configured.parse::<IpAddr>().is_ok() {
         return configured.to_string();
     }
     match interface_ipv4(configured, true) {
         Some(address) => address.to_string(),
-        None => {
-            tracing::warn!(bind_address = %configured, "BindAddress is neither an IP address nor an interface with an IPv4 address, binding every interface");
-            Ipv4Addr::UNSPECIFIED.to_string()
-        }
+        None => configured.to_string(),
     }
 }
 
@@ -204,4 +214,35 @@ fn interface_ipv4(name: &str, allow_loopback: bool) -> Option<Ipv4Addr> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod bind_tests {
+    use super::*;
+
+    fn settings(bind_address: &str, network_interface: &str) -> ClusterSettings {
+        ClusterSettings {
+            bind_address: bind_address.to_string(),
+            network_interface: network_interface.to_string(),
+            ..ClusterSettings::default()
+        }
+    }
+
+    #[test]
+    fn binds_where_the_config_says() {
+        assert_eq!(bind_address(&settings("", "")), "0.0.0.0");
+        assert_eq!(bind_address(&settings("127.0.0.1", "")), "127.0.0.1");
+        assert_eq!(bind_address(&settings("lo", "")), "127.0.0.1");
+        assert_eq!(bind_address(&settings("", "lo")), "127.0.0.1");
+        assert_eq!(bind_address(&settings("127.0.0.1", "lo")), "127.0.0.1");
+        // A name that is no interface is kept (to be resolved, or refused), not widened.
+        assert_eq!(
+            bind_address(&settings("no-such-interface0", "")),
+            "no-such-interface0"
+        );
+        assert_eq!(
+            bind_address(&settings("", "no-such-interface0")),
+            "no-such-interface0"
+        );
+    }
 }

@@ -6,8 +6,10 @@ pub struct ClusterStats {
     /// Gossip datagrams dropped because they did not authenticate or decode.
     pub gossip_datagrams_rejected: u64,
     /// Stream connections (either direction) whose Noise handshake failed: wrong key, wrong
-    /// cluster name, or not a Chorus node.
+    /// cluster name, not a Chorus node, or not finished within the handshake timeout.
     pub handshakes_failed: u64,
+    /// Stream connections closed unheard because too many handshakes were pending.
+    pub handshakes_refused: u64,
     /// Stream connections accepted from peers (handshake passed).
     pub connections_accepted: u64,
     /// Stream connections this node opened to peers (handshake passed).
@@ -32,6 +34,7 @@ pub struct ClusterStats {
 pub(crate) struct Stats {
     pub gossip_datagrams_rejected: AtomicU64,
     pub handshakes_failed: AtomicU64,
+    pub handshakes_refused: AtomicU64,
     pub connections_accepted: AtomicU64,
     pub connections_opened: AtomicU64,
     pub reliable_delivered: AtomicU64,
@@ -58,6 +61,7 @@ impl Stats {
         ClusterStats {
             gossip_datagrams_rejected: read(&self.gossip_datagrams_rejected),
             handshakes_failed: read(&self.handshakes_failed),
+            handshakes_refused: read(&self.handshakes_refused),
             connections_accepted: read(&self.connections_accepted),
             connections_opened: read(&self.connections_opened),
             reliable_delivered: read(&self.reliable_delivered),

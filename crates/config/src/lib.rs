@@ -10,7 +10,7 @@
 //!
 //! Layout: `settings` is the schema and defaults, `env` the overrides, `validate` the checks,
 //! `store` the file layering, `secrets` masking, `client` the client config, `password` the
-//! password policy.
+//! password policy, `unsupported` the keys read but not acted on.
 
 mod client;
 mod env;
@@ -20,6 +20,7 @@ mod password;
 mod secrets;
 mod settings;
 mod store;
+mod unsupported;
 mod validate;
 
 pub use client::MAX_POST_SIZE;
@@ -31,6 +32,7 @@ pub use settings::{
     SqlSettings, TeamSettings, DEFAULT_DATA_SOURCE,
 };
 pub use store::ConfigStore;
+pub use unsupported::{UnsupportedSetting, UNSUPPORTED_SETTINGS};
 
 /// What the admin view shows instead of a secret, and what comes back for an untouched secret
 /// (Mattermost's `model.FakeSetting`).
@@ -239,6 +241,8 @@ mod tests {
                     "AmazonS3SignV2",
                     "AmazonS3SSE",
                     "AmazonS3Trace",
+                    "MaxImageResolution",
+                    "MaxImageDecoderConcurrency",
                 ],
             ),
             (

@@ -380,6 +380,13 @@ pub struct FileSettings {
     pub amazon_s3_sse: bool,
     #[serde(rename = "AmazonS3Trace")]
     pub amazon_s3_trace: bool,
+    /// Pixels (width × height) of the largest image that gets previews; larger ones are stored
+    /// without. Decoding costs about 4 bytes a pixel.
+    #[serde(rename = "MaxImageResolution")]
+    pub max_image_resolution: i64,
+    /// How many images a node decodes at once; -1 means one per CPU.
+    #[serde(rename = "MaxImageDecoderConcurrency")]
+    pub max_image_decoder_concurrency: i64,
 }
 
 impl Default for FileSettings {
@@ -404,6 +411,8 @@ impl Default for FileSettings {
             amazon_s3_sign_v2: false,
             amazon_s3_sse: false,
             amazon_s3_trace: false,
+            max_image_resolution: 7680 * 4320,
+            max_image_decoder_concurrency: -1,
         }
     }
 }

@@ -234,6 +234,20 @@ fn validate_file(file: &FileSettings) -> Result<(), ConfigError> {
         &["local", "amazons3"],
     )?;
     at_least("FileSettings.MaxFileSize", file.max_file_size, 1)?;
+    at_least(
+        "FileSettings.MaxImageResolution",
+        file.max_image_resolution,
+        1,
+    )?;
+    if file.max_image_decoder_concurrency == 0 || file.max_image_decoder_concurrency < -1 {
+        return Err(ConfigError::invalid(
+            "FileSettings.MaxImageDecoderConcurrency",
+            format!(
+                "must be -1 (one per CPU) or at least 1 (got {})",
+                file.max_image_decoder_concurrency
+            ),
+        ));
+    }
     if file.driver_name == "local" && file.directory.is_empty() {
         return Err(ConfigError::invalid(
             "FileSettings.Directory",

@@ -112,6 +112,13 @@ pub struct PostSearchResults {
     pub matches: Option<BTreeMap<String, Vec<String>>>,
 }
 
+/// Most search items (words, phrases, prefixes, exclusions, `from:`, `in:`) one search may
+/// hold: each becomes a full-text condition, so the query's cost grows with their number.
+pub const MAX_SEARCH_TERMS: usize = 64;
+/// Longest search item, in characters. PostgreSQL refuses tsquery words over 2 KiB with an
+/// error; 256 characters (at most 1 KiB of UTF-8) stays clear of it.
+pub const MAX_SEARCH_TERM_LENGTH: usize = 256;
+
 /// Search terms parsed from Mattermost's syntax: words, "quoted phrases", `prefix*`,
 /// `-excluded`, `from:username`, `in:channel-name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,6 +199,37 @@ impl PostSearch {
         }
     }
 
+    /// Refuses a search with more than [`MAX_SEARCH_TERMS`] items or an item longer than
+    /// [`MAX_SEARCH_TERM_LENGTH`] with 400 `api.context.invalid_param.app_error` (terms), as
+    /// Mattermost answers terms it cannot use, before any of it reaches the database.
+    pub fn check_limits(&self) -> Result<(), crate::AppError> {
+        let lists = [
+            &self.words,
+            &self.phrases,
+            &self.prefixes,
+            &self.excluded_words,
+            &self.from_usernames,
+            &self.in_channels,
+        ];
+        let mut count = 0;
+        for list in lists {
+            count += list.len();
+            for term in list.iter() {
+                if term.chars().count() > MAX_SEARCH_TERM_LENGTH {
+                    return Err(crate::AppError::invalid_param("terms").with_detail(format!(
+                        "a search term is longer than {MAX_SEARCH_TERM_LENGTH} characters"
+                    )));
+                }
+            }
+        }
+        if count > MAX_SEARCH_TERMS {
+            return Err(crate::AppError::invalid_param("terms").with_detail(format!(
+                "{count} search terms, more than {MAX_SEARCH_TERMS}"
+            )));
+        }
+        Ok(())
+    }
+
     /// True when nothing would restrict the search (Mattermost answers an empty list).
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
@@ -236,5 +274,29 @@ mod search_tests {
         assert_eq!(search.phrases.len(), 1);
         assert!(search.words.is_empty());
         assert!(PostSearch::parse("   ", false).is_empty());
+    }
+
+    #[test]
+    fn too_many_or_too_long_terms_are_refused() {
+        let many: Vec<String> = (0..=MAX_SEARCH_TERMS)
+            .map(|index| format!("w{index}"))
+            .collect();
+        let error = PostSearch::parse(&many.join(" "), false)
+            .check_limits()
+            .unwrap_err();
+        assert_eq!(
+            (error.status_code, error.id.as_str()),
+            (400, "api.context.invalid_param.app_error")
+        );
+        let long_prefix = format!("{}*", "a".repeat(MAX_SEARCH_TERM_LENGTH + 1));
+        assert!(PostSearch::parse(&long_prefix, false)
+            .check_limits()
+            .is_err());
+        let enough: Vec<String> = (0..MAX_SEARCH_TERMS)
+            .map(|index| format!("w{index}"))
+            .collect();
+        assert!(PostSearch::parse(&enough.join(" "), false)
+            .check_limits()
+            .is_ok());
     }
 }

@@ -89,6 +89,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: ConfigCommand::Validate,
         } => {
             let config_store = load_config(&cli.config)?;
+            for setting in config_store.config().unsupported_settings() {
+                println!(
+                    "warning: {} is not supported: {}",
+                    setting.key, setting.reason
+                );
+            }
             println!(
                 "{}: valid (config hash {})",
                 cli.config.display(),

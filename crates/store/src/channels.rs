@@ -90,6 +90,18 @@ pub async fn insert(db: &impl GenericClient, channel: &Channel) -> StoreResult<(
     Ok(())
 }
 
+/// Public and private channels of a team that are not archived: what
+/// TeamSettings.MaxChannelsPerTeam bounds (as Mattermost counts them).
+pub async fn count_in_team(db: &impl GenericClient, team_id: &str) -> StoreResult<i64> {
+    let row = db
+        .query_one(
+            "SELECT count(*) FROM channels WHERE teamid = $1 AND deleteat = 0 AND type IN ('O', 'P')",
+            &[&team_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 pub async fn get(db: &impl GenericClient, channel_id: &str) -> StoreResult<Channel> {
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1");
     let statement = db.prepare_cached(&sql).await?;

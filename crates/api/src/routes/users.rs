@@ -29,6 +29,9 @@ pub(crate) async fn login(
     headers: HeaderMap,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> ApiResult<Response> {
+    if request.id.is_empty() {
+        app.check_sign_in_method(&request.login_id)?;
+    }
     let result = app.login(request).await?;
     let session = &result.session;
     let max_age = ((session.expires_at - session.create_at) / 1000).max(0);

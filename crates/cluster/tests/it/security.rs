@@ -170,3 +170,65 @@ async fn a_node_with_another_key_cannot_join_or_open_a_stream() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(nodes[0].received.messages().is_empty(), "nothing injected");
 }
+
+/// Connections that never handshake (a port scanner, a slowloris) are bounded in number and in
+/// time: past 64 pending they are closed at once, the rest after the 5 s handshake timeout;
+/// streams already open carry on meanwhile, and new ones get through once the flood is gone.
+/// (While 64 are pending, a peer's new stream is refused too and retries: the bound protects
+/// the node's memory, not the peer's reconnect time.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn silent_connections_are_bounded_and_timed_out_and_links_carry_on() {
+    use tokio::io::AsyncReadExt;
+    let store = fresh_store().await;
+    let nodes = start_cluster(&store, "flooded", 2).await;
+    let target = &nodes[0];
+    let refused_before = target.cluster.stats().handshakes_refused;
+
+    let mut silent = Vec::new();
+    for _ in 0..100 {
+        silent.push(
+            tokio::net::TcpStream::connect(target.cluster.gossip_address())
+                .await
+                .expect("tcp"),
+        );
+    }
+    let refused = wait_until(Duration::from_secs(2), || {
+        target.cluster.stats().handshakes_refused >= refused_before + 36
+    })
+    .await;
+    assert!(
+        refused,
+        "connections past the pending-handshake bound are refused: {:?}",
+        target.cluster.stats()
+    );
+    // Streams already open carry on during the flood.
+    let received_before = target.received.count();
+    nodes[1]
+        .cluster
+        .send_reliable(ClusterMessage::InvalidateAllCaches);
+    let delivered = wait_until(Duration::from_secs(2), || {
+        target.received.count() > received_before
+    })
+    .await;
+    assert!(
+        delivered,
+        "a linked peer's message arrives during the flood"
+    );
+
+    // Every silent connection is closed by the node within the handshake timeout.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    for (index, connection) in silent.iter_mut().enumerate() {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout_at(deadline, connection.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "silent connection {index} still open after the handshake timeout: {read:?}"
+        );
+    }
+    // Then a peer's new stream gets through again.
+    nodes[1]
+        .cluster
+        .probe_stream(target.cluster.gossip_address())
+        .await
+        .expect("a peer completes its handshake once the flood is gone");
+}

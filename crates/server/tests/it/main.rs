@@ -12,6 +12,7 @@ mod compat;
 mod config;
 mod database;
 mod jobs;
+mod limits;
 mod posts;
 mod teams;
 mod users;
