@@ -37,6 +37,7 @@ pub mod jobs;
 pub mod leader;
 mod monitor;
 pub mod posts;
+pub mod preferences;
 pub mod reactions;
 mod routing;
 pub mod sessions;
