@@ -15,6 +15,7 @@ mod config;
 mod database;
 mod jobs;
 mod posts;
+mod preferences;
 mod teams;
 mod users;
 mod websocket;
