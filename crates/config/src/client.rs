@@ -89,6 +89,8 @@ impl Config {
         map.text("TelemetryId", "");
 
         map.text("DefaultClientLocale", "en");
+        map.text("DesktopLatestVersion", "");
+        map.text("DesktopMinVersion", "");
         map.text("AndroidLatestVersion", "");
         map.text("AndroidMinVersion", "");
         map.text("IosLatestVersion", "");
@@ -127,6 +129,9 @@ impl Config {
             "EnforceMultifactorAuthentication",
             "EnableGuestAccounts",
             "GuestAccountsEnforceMultifactorAuthentication",
+            // No password reset by email, no custom terms of service.
+            "PasswordEnableForgotLink",
+            "EnableCustomTermsOfService",
             "HasImageProxy",
             "PluginsEnabled",
         ] {
@@ -147,6 +152,17 @@ impl Config {
             "OpenIdButtonColor",
         ] {
             map.text(empty_text, "");
+        }
+        // Mattermost's feature flags that make the apps call endpoints of features Chorus
+        // does not have (Apps framework, post priority, channel bookmarks, custom profile
+        // attributes).
+        for feature_flag in [
+            "FeatureFlagAppsEnabled",
+            "FeatureFlagPostPriority",
+            "FeatureFlagChannelBookmarks",
+            "FeatureFlagCustomProfileAttributes",
+        ] {
+            map.flag(feature_flag, false);
         }
         map.0
     }
@@ -197,6 +213,12 @@ impl Config {
         map.flag("EnablePostSearch", service.enable_post_search);
         map.text("MaxPostSize", &MAX_POST_SIZE.to_string());
         map.text("MinimumHashtagLength", "3");
+        // No limit on the Markdown nodes a client renders (Mattermost's default).
+        map.text("MaxMarkdownNodes", "0");
+        // Persistent notifications are off; these are Mattermost's defaults.
+        map.text("PersistentNotificationMaxCount", "6");
+        map.text("PersistentNotificationIntervalMinutes", "5");
+        map.text("PersistentNotificationMaxRecipients", "5");
 
         map.flag("EnableFileAttachments", file.enable_file_attachments);
         map.flag("EnableMobileFileUpload", file.enable_mobile_upload);
@@ -262,6 +284,9 @@ impl Config {
         for feature in [
             "EnableCustomUserStatuses",
             "EnableLastActiveTime",
+            "EnableCrossTeamSearch",
+            "EnablePreviewFeatures",
+            "HideGuestTags",
             "EnableUserDeactivation",
             "EnableOAuthServiceProvider",
             "EnableIncomingWebhooks",
@@ -343,6 +368,10 @@ mod tests {
         assert_eq!(client["MaxFileSize"], "1234");
         assert_eq!(client["MaxPostSize"], "16383");
         assert_eq!(client["DiagnosticsEnabled"], "false");
+        // Keys the mobile app reads at start-up that switch off features Chorus lacks.
+        assert_eq!(client["FeatureFlagAppsEnabled"], "false");
+        assert_eq!(client["PasswordEnableForgotLink"], "false");
+        assert_eq!(client["EnableCrossTeamSearch"], "false");
     }
 
     #[test]

@@ -236,6 +236,23 @@ error_catalogue! {
     ClusterConfigReadOnly = 403, "ent.cluster.save_config.error", "System Console is set to read-only when High Availability is enabled unless ReadOnlyConfig is disabled in the configuration file.";
     ClientConfigNewFormat = 501, "api.config.client.old_format.app_error", "New format for the client configuration is not supported yet. Please specify format=old in the query string.";
 
+    // ---- preferences ----
+    PreferenceInvalidUserId = 400, "model.preference.is_valid.id.app_error", "Invalid user id.";
+    PreferenceInvalidCategory = 400, "model.preference.is_valid.category.app_error", "Invalid category.";
+    PreferenceInvalidName = 400, "model.preference.is_valid.name.app_error", "Invalid name.";
+    PreferenceValueTooLong = 400, "model.preference.is_valid.value.app_error", "Value is too long.";
+    PreferenceInvalidTheme = 400, "model.preference.is_valid.theme.app_error", "Invalid theme.";
+    PreferenceInvalidVisibleDmsLimit = 400, "model.preference.is_valid.limit_visible_dms_gms.app_error", "Invalid value for limit_visible_dms_gms.";
+    PreferenceCategoryEmpty = 404, "api.preference.preferences_category.get.app_error", "Unable to find preferences for this category.";
+    /// Mattermost answers a missing preference with 400, not 404.
+    PreferenceNotFound = 400, "app.preference.get.app_error", "Unable to get the preference.";
+    PreferenceSetOtherUser = 403, "api.preference.update_preferences.set.app_error", "Unable to set user preferences.";
+    PreferenceDeleteOtherUser = 403, "api.preference.delete_preferences.delete.app_error", "Unable to delete user preferences.";
+
+    // ---- roles ----
+    RoleNotFound = 404, "app.role.get.app_error", "Unable to get role.";
+    RoleNameNotFound = 404, "app.role.get_by_name.app_error", "Unable to get role.";
+
     // ---- jobs ----
     JobNotFound = 404, "app.job.get.app_error", "Unable to find the job.";
     JobTypeIncorrect = 400, "api.job.unable_to_create_job.incorrect_job_type", "The job type of the job you are trying to create is invalid.";

@@ -32,6 +32,8 @@ pub mod event_names {
     pub const UPDATE_TEAM: &str = "update_team";
     pub const NEW_USER: &str = "new_user";
     pub const CONFIG_CHANGED: &str = "config_changed";
+    pub const PREFERENCES_CHANGED: &str = "preferences_changed";
+    pub const PREFERENCES_DELETED: &str = "preferences_deleted";
 }
 
 /// The `data` key of membership events (`user_added`, `user_removed`, `added_to_team`,

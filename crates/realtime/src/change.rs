@@ -182,6 +182,20 @@ mod tests {
     }
 
     #[test]
+    fn preference_changes_cannot_be_rebuilt() {
+        // Like channel_updated: the rows keep only the latest state (a deleted preference is
+        // gone), so a connection that was sent one resyncs rather than being rebuilt.
+        for name in ["preferences_changed", "preferences_deleted"] {
+            let event = WebSocketEvent::new(name, Broadcast::to_user("u1")).with(
+                "preferences",
+                r#"[{"user_id":"u1","category":"c","name":"n"}]"#,
+            );
+            assert_eq!(change_of(&event), None);
+            assert!(!event.is_droppable());
+        }
+    }
+
+    #[test]
     fn other_events_and_malformed_ones_announce_nothing() {
         let typing = WebSocketEvent::new("typing", Broadcast::to_channel("c1"));
         assert_eq!(change_of(&typing), None);

@@ -216,3 +216,21 @@ pub async fn settings_changed_since(
         .await?;
     Ok(row.get("changed"))
 }
+
+/// Whether `user_id`'s preferences were saved or deleted after `since` (ms): the
+/// `preferences_changed` / `preferences_deleted` events sent to that user cannot be rebuilt
+/// (a deleted row is gone), so a websocket rebuilt across such a change must resync instead.
+pub async fn preferences_changed_since(
+    db: &impl GenericClient,
+    user_id: &str,
+    since: i64,
+) -> StoreResult<bool> {
+    let row = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM preferencechanges WHERE userid = $1 AND changedat > $2) \
+             AS changed",
+            &[&user_id, &since],
+        )
+        .await?;
+    Ok(row.get("changed"))
+}

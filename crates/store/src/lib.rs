@@ -37,6 +37,7 @@ pub mod jobs;
 pub mod leader;
 mod monitor;
 pub mod posts;
+pub mod preferences;
 pub mod reactions;
 mod routing;
 pub mod sessions;
@@ -88,6 +89,7 @@ pub enum Record {
     FileInfo,
     Job,
     Post,
+    Preference,
     Session,
     Team,
     TeamMember,
@@ -103,6 +105,7 @@ impl std::fmt::Display for Record {
             Record::FileInfo => "file info",
             Record::Job => "job",
             Record::Post => "post",
+            Record::Preference => "preference",
             Record::Session => "session",
             Record::Team => "team",
             Record::TeamMember => "team member",
@@ -417,6 +420,7 @@ impl chorus_model::Catalogued for StoreError {
                     Record::FileInfo => ErrorId::FileInfoNotFound,
                     Record::Job => ErrorId::JobNotFound,
                     Record::Post => ErrorId::PostNotFound,
+                    Record::Preference => ErrorId::PreferenceNotFound,
                     Record::Session => ErrorId::SessionNotFound,
                     Record::Team => ErrorId::TeamNotFound,
                     Record::TeamMember => ErrorId::TeamMemberNotFound,

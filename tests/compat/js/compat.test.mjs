@@ -550,3 +550,68 @@ test('personal access token: created by an admin, usable with setToken', async (
     assert.equal(me.id, u.user.id);
     assert.equal(me.username, u.username);
 });
+
+test('app start-up: client config and license, roles by name, preferences with events, saved posts', async () => {
+    const { a, b, channel } = await setupTeamAndChannel();
+
+    // what the mobile app loads first, logged out and then logged in
+    const limitedConfig = await newClient().getClientConfig();
+    assert.equal(typeof limitedConfig.Version, 'string');
+    assert.equal(limitedConfig.MaxFileSize, undefined, 'logged-out callers get the limited config');
+    const config = await a.client.getClientConfig();
+    for (const key of ['Version', 'SiteName', 'MaxFileSize', 'MaxPostSize', 'CollapsedThreads',
+        'ExperimentalEnablePostMetadata', 'TeammateNameDisplay', 'FeatureFlagAppsEnabled']) {
+        assert.equal(typeof config[key], 'string', `config.${key} must be a string`);
+    }
+    const license = await a.client.getClientLicenseOld();
+    assert.deepEqual(license, { IsLicensed: 'false' });
+
+    const roleNames = [...new Set(`${a.user.roles} team_user channel_user`.split(' ').filter(Boolean))];
+    const roles = await a.client.getRolesByNames(roleNames);
+    assert.deepEqual(roles.map((role) => role.name).sort(), roleNames.sort());
+    for (const role of roles) {
+        assert.match(role.id, ID_RE);
+        assert.ok(Array.isArray(role.permissions), `${role.name}.permissions must be a list`);
+    }
+    const channelUser = await a.client.getRoleByName('channel_user');
+    assert.ok(channelUser.permissions.includes('create_post'));
+    assert.deepEqual(await a.client.getRole(channelUser.id), channelUser);
+
+    // preferences: saved by one session, announced to the user's other session
+    const otherSession = newClient();
+    await otherSession.login(a.username, a.password);
+    const ws = connectWebSocket(otherSession.getToken());
+    try {
+        await ws.waitForEvent('hello');
+        const post = await b.client.createPost({ channel_id: channel.id, message: rnd('save me '), pending_post_id: pendingId(b.user.id) });
+        const saved = [
+            { user_id: a.user.id, category: 'display_settings', name: 'use_military_time', value: 'true' },
+            { user_id: a.user.id, category: 'flagged_post', name: post.id, value: 'true' },
+        ];
+        assert.deepEqual(await a.client.savePreferences(a.user.id, saved), { status: 'OK' });
+        const changed = await ws.waitForEvent('preferences_changed');
+        assert.deepEqual(parseJsonString(changed.data.preferences, 'preferences_changed data.preferences'), saved);
+
+        const mine = await a.client.getMyPreferences();
+        assert.deepEqual(
+            mine.filter((p) => saved.some((s) => s.category === p.category && s.name === p.name)).length,
+            2,
+            `getMyPreferences: ${JSON.stringify(mine)}`,
+        );
+
+        const flagged = await a.client.getFlaggedPosts(a.user.id);
+        assert.deepEqual(flagged.order, [post.id]);
+        assert.equal(flagged.posts[post.id].message, post.message);
+
+        await a.client.deletePreferences(a.user.id, [saved[1]]);
+        const deleted = await ws.waitForEvent('preferences_deleted');
+        assert.equal(parseJsonString(deleted.data.preferences, 'preferences_deleted data.preferences')[0].name, post.id);
+        assert.deepEqual((await a.client.getFlaggedPosts(a.user.id)).order, []);
+
+        await expectClientError(b.client.getUserPreferences(a.user.id), (err) => {
+            assert.equal(err.status_code, 403);
+        });
+    } finally {
+        ws.close();
+    }
+});

@@ -25,6 +25,7 @@ from mattermostdriver.client import Client
 from mattermostdriver.exceptions import (
     InvalidOrMissingParameters,
     NoAccessTokenProvided,
+    NotEnoughPermissions,
     ResourceNotFound,
 )
 from mattermostdriver.websocket import Websocket
@@ -380,3 +381,53 @@ def test_bad_input_is_4xx_not_500():
     # a 500 would surface as a plain requests.HTTPError instead
     with pytest.raises((InvalidOrMissingParameters, ResourceNotFound)):
         user.driver.users.get_user("notanid")
+
+
+def test_app_start_up_config_license_roles_preferences_and_saved_posts():
+    a, b, _team, channel = setup_team_and_channel()
+
+    config = a.driver.system.get_client_configuration(params={"format": "old"})
+    for key in ("Version", "SiteName", "MaxFileSize", "CollapsedThreads", "FeatureFlagAppsEnabled"):
+        assert isinstance(config[key], str), f"config.{key}: {config.get(key)!r}"
+    license = a.driver.system.get_client_license(params={"format": "old"})
+    assert license == {"IsLicensed": "false"}
+
+    # the driver's get_list_of_roles_by_name sends no body; the apps POST the names
+    roles = a.driver.client.post("/roles/names", options=["system_user", "team_user", "channel_user"])
+    assert sorted(role["name"] for role in roles) == ["channel_user", "system_user", "team_user"]
+    channel_user = next(role for role in roles if role["name"] == "channel_user")
+    assert "create_post" in channel_user["permissions"]
+    assert a.driver.roles.get_role_by_id(channel_user["id"]) == channel_user
+    assert a.driver.roles.get_role_by_name("channel_user") == channel_user
+
+    listener = WebsocketListener(a.driver)
+    try:
+        listener.wait_for("hello")
+        post = b.driver.posts.create_post(
+            options={"channel_id": channel["id"], "message": rnd("save me "), "pending_post_id": pending_id(b.id)}
+        )
+        saved = [
+            {"user_id": a.id, "category": "display_settings", "name": "use_military_time", "value": "true"},
+            {"user_id": a.id, "category": "flagged_post", "name": post["id"], "value": "true"},
+        ]
+        assert a.driver.preferences.save_user_preferences(a.id, options=saved) == {"status": "OK"}
+        changed = listener.wait_for("preferences_changed")
+        assert json.loads(changed["data"]["preferences"]) == saved
+
+        mine = a.driver.preferences.get_user_preferences("me")
+        assert [p for p in mine if p["category"] == "display_settings"] == [saved[0]]
+        assert a.driver.preferences.list_user_preferences_by_category(a.id, "flagged_post") == [saved[1]]
+        assert a.driver.preferences.get_specific_user_preference(a.id, "display_settings", "use_military_time") == saved[0]
+
+        flagged = a.driver.posts.get_list_of_flagged_posts(a.id)
+        assert flagged["order"] == [post["id"]]
+
+        a.driver.preferences.delete_user_preferences(a.id, options=[saved[1]])
+        deleted = listener.wait_for("preferences_deleted")
+        assert json.loads(deleted["data"]["preferences"])[0]["name"] == post["id"]
+        assert a.driver.posts.get_list_of_flagged_posts(a.id)["order"] == []
+
+        with pytest.raises(NotEnoughPermissions):
+            b.driver.preferences.get_user_preferences(a.id)
+    finally:
+        listener.stop()

@@ -4,6 +4,8 @@ pub(crate) mod channels;
 pub(crate) mod files;
 pub(crate) mod jobs;
 pub(crate) mod posts;
+pub(crate) mod preferences;
+pub(crate) mod roles;
 pub(crate) mod system;
 pub(crate) mod teams;
 pub(crate) mod users;
@@ -60,6 +62,26 @@ pub(crate) fn api_v4() -> Router<App> {
         .route(
             "/users/{user_id}/channels/{channel_id}/unread",
             get(channels::unread),
+        )
+        .route(
+            "/users/{user_id}/preferences",
+            get(preferences::list).put(preferences::save),
+        )
+        .route(
+            "/users/{user_id}/preferences/delete",
+            post(preferences::delete),
+        )
+        .route(
+            "/users/{user_id}/preferences/{category}",
+            get(preferences::in_category),
+        )
+        .route(
+            "/users/{user_id}/preferences/{category}/name/{preference_name}",
+            get(preferences::by_name),
+        )
+        .route(
+            "/users/{user_id}/posts/flagged",
+            get(preferences::flagged_posts),
         )
         .route(
             "/users/{user_id}/posts/{post_id}/reactions/{emoji_name}",
@@ -133,6 +155,12 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/system/ping", get(system::ping))
         .route("/config", get(system::get_config).put(system::put_config))
         .route("/config/client", get(system::client_config))
+        .route("/license/client", get(roles::client_license))
+        // roles
+        .route("/roles", get(roles::all))
+        .route("/roles/names", post(roles::by_names))
+        .route("/roles/name/{role_name}", get(roles::by_name))
+        .route("/roles/{role_id}", get(roles::by_id))
         .route("/config/reload", post(system::reload_config))
         .route("/caches/invalidate", post(system::invalidate_caches))
         .route("/database/recycle", post(system::recycle_database))

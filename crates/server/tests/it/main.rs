@@ -14,6 +14,7 @@ mod database;
 mod jobs;
 mod limits;
 mod posts;
+mod preferences;
 mod teams;
 mod users;
 mod websocket;

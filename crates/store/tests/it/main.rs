@@ -6,6 +6,8 @@ use chorus_store::posts::{self, CreateOutcome, NewPost};
 use chorus_store::{channels, Store};
 use chorus_testkit::PgServer;
 
+mod preferences;
+
 fn settings_for_fresh_database() -> SqlSettings {
     let url = PgServer::shared()
         .create_database()
