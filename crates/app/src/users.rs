@@ -1,5 +1,6 @@
 //! Users: sign-up, lookups, profile changes, passwords, personal access tokens.
 
+use crate::sessions::{account_locked, PasswordCheck};
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Session, User, UserAccessToken,
@@ -380,14 +381,24 @@ impl App {
         let db = self.store().master().await?;
         let account = user_store::get_with_hash(&db, user_id).await?;
         drop(db);
-        if changing_own
-            && !crate::password::verify_password(
-                current_password.to_string(),
-                account.password_hash,
-            )
-            .await
-        {
-            return Err(AppError::bad_request("api.user.update_password.incorrect.app_error", "The \"Current Password\" you entered is incorrect. Please check that Caps Lock is off and try again."));
+        if changing_own {
+            // Counted like a login (Mattermost's DoubleCheckPassword): a stolen session must
+            // not be a way to guess the password without limit.
+            let check = self
+                .check_password(
+                    &account.user,
+                    current_password.to_string(),
+                    account.password_hash,
+                )
+                .await?;
+            match check {
+                PasswordCheck::Right => {}
+                PasswordCheck::Locked => return Err(account_locked()),
+                PasswordCheck::Wrong(delay) => {
+                    tokio::time::sleep(delay).await;
+                    return Err(AppError::bad_request("api.user.update_password.incorrect.app_error", "The \"Current Password\" you entered is incorrect. Please check that Caps Lock is off and try again."));
+                }
+            }
         }
         let new_hash = crate::password::hash_password(new_password.to_string()).await;
         let db = self.store().master().await?;
