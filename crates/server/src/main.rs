@@ -249,26 +249,30 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
 
     let draining_app = app.clone();
     let draining_cluster = cluster.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Drain: ping answers 503 at once and gossip says "draining", websockets get a
-            // close frame (clients reconnect through the balancer to another node) and no new
-            // ones are accepted; axum then stops accepting connections and lets in-flight
-            // requests finish.
-            tracing::info!("draining: ping 503, closing websockets, finishing in-flight requests");
-            draining_app.start_draining();
-            if let Some(cluster) = &draining_cluster {
-                cluster.set_readiness(Readiness::Draining);
-            }
-            draining_app.hub().shutdown();
-            // Keep serving a moment with `Connection: close` on every answer, so the balancer
-            // drops its idle connections to this node and sends new requests elsewhere before
-            // the listener closes: a POST on a connection closed under it is not retried.
-            tokio::time::sleep(DRAIN_GRACE).await;
-        })
-        .await
-        .context("serving HTTP")?;
+    // Peer addresses: the rate limiter keys on them (chorus_api::router's doc).
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Drain: ping answers 503 at once and gossip says "draining", websockets get a
+        // close frame (clients reconnect through the balancer to another node) and no new
+        // ones are accepted; axum then stops accepting connections and lets in-flight
+        // requests finish.
+        tracing::info!("draining: ping 503, closing websockets, finishing in-flight requests");
+        draining_app.start_draining();
+        if let Some(cluster) = &draining_cluster {
+            cluster.set_readiness(Readiness::Draining);
+        }
+        draining_app.hub().shutdown();
+        // Keep serving a moment with `Connection: close` on every answer, so the balancer
+        // drops its idle connections to this node and sends new requests elsewhere before
+        // the listener closes: a POST on a connection closed under it is not retried.
+        tokio::time::sleep(DRAIN_GRACE).await;
+    })
+    .await
+    .context("serving HTTP")?;
     // The websockets closed by the drain park here; their clients reconnect to other nodes,
     // which ask this one for them. Stay until they have; after that they resume from the
     // database, except those missing an event the database cannot give, which resync.
