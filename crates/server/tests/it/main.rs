@@ -15,6 +15,7 @@ mod config;
 mod database;
 mod jobs;
 mod posts;
+mod security;
 mod teams;
 mod users;
 mod websocket;
