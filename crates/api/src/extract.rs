@@ -15,9 +15,10 @@ pub const AUTH_COOKIE: &str = "MMAUTHTOKEN";
 pub const USER_COOKIE: &str = "MMUSERID";
 pub const CSRF_COOKIE: &str = "MMCSRF";
 
-/// Where a request's token came from: cookie-authenticated writes need a CSRF proof.
+/// Where a request's token came from: cookie-authenticated writes need a CSRF proof, and
+/// cookie-authenticated websocket upgrades an origin of our own.
 #[derive(PartialEq, Eq)]
-enum TokenSource {
+pub(crate) enum TokenSource {
     Header,
     Query,
     Cookie,
@@ -61,9 +62,15 @@ fn find_token(parts: &Parts) -> Option<(String, TokenSource)> {
     cookie_value(parts, AUTH_COOKIE).map(|token| (token.to_string(), TokenSource::Cookie))
 }
 
-/// The token a websocket upgrade carries, if any (the socket can also authenticate later).
-pub fn upgrade_token(parts: &Parts) -> Option<String> {
-    find_token(parts).map(|(token, _)| token)
+/// The token a request carries, wherever it came from.
+pub(crate) fn request_token(parts: &Parts) -> Option<String> {
+    find_token(parts).map(|(token, _source)| token)
+}
+
+/// The token a websocket upgrade carries, if any (the socket can also authenticate later),
+/// and where it came from.
+pub(crate) fn upgrade_token(parts: &Parts) -> Option<(String, TokenSource)> {
+    find_token(parts)
 }
 
 /// An authenticated caller.
@@ -79,6 +86,12 @@ impl FromRequestParts<App> for Caller {
                 .into());
         };
         let session = app.session_from_token(&token).await?;
+        if let Some(user_rate_limit) = parts
+            .extensions
+            .get::<Arc<crate::rate_limit::UserRateLimit>>()
+        {
+            user_rate_limit.check(&session.user_id)?;
+        }
         if source == TokenSource::Cookie
             && parts.method != Method::GET
             && parts.method != Method::HEAD

@@ -6,8 +6,10 @@
 //! Nothing here speaks SQL or talks to other nodes. Routes are grouped by resource in
 //! `routes::{users, teams, channels, posts, files, jobs, system, websocket}`.
 
+mod cors;
 mod error;
 mod extract;
+mod rate_limit;
 mod routes;
 
 pub use error::ApiError;
@@ -26,14 +28,13 @@ tokio::task_local! {
     pub(crate) static REQUEST_ID: String;
 }
 
-/// The whole HTTP surface of a node, shared by `main` and tests.
+/// The whole HTTP surface of a node, shared by `main` and tests. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: RateLimitSettings key on the peer
+/// address (without it, every client shares one address key).
 pub fn router(app: App) -> Router {
-    let body_limit = app
-        .config()
-        .service_settings
-        .maximum_payload_size_bytes
-        .max(1) as usize;
-    Router::new()
+    let config = app.config();
+    let body_limit = config.service_settings.maximum_payload_size_bytes.max(1) as usize;
+    let mut routes = Router::new()
         .nest("/api/v4", routes::api_v4())
         .route(
             "/api/v3/general/ping",
@@ -42,12 +43,34 @@ pub fn router(app: App) -> Router {
         // Must follow every route: it applies to the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    // Inside common_headers, so that a 429 carries X-Request-Id like every answer.
+    if let Some(limiter) = rate_limit::RateLimiter::from_settings(
+        &config.rate_limit_settings,
+        &config.service_settings,
+    ) {
+        routes = routes.layer(middleware::from_fn_with_state(limiter, rate_limit::limit));
+    }
+    let mut router = routes
         .layer(middleware::from_fn_with_state(app.clone(), common_headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-        .with_state(app)
+        .with_state(app);
+    // Outermost, so that a preflight is answered before routing.
+    if let Some(cors_layer) = cors::layer(&config.service_settings) {
+        router = router.layer(cors_layer);
+        if config.service_settings.cors_debug {
+            let allowed_origins = std::sync::Arc::new(cors::allowed_origins(
+                &config.service_settings.allow_cors_from,
+            ));
+            router = router.layer(middleware::from_fn_with_state(
+                allowed_origins,
+                cors::log_decision,
+            ));
+        }
+    }
+    router
 }
 
 async fn not_found() -> ApiError {

@@ -35,7 +35,7 @@ pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
-pub use posts::{ChannelPostsQuery, CreatePostRequest};
+pub use posts::{ChannelPostsQuery, CreatePostRequest, PostEdit};
 pub use preferences::FlaggedPostsQuery;
 pub use sessions::{LoginRequest, LoginResult};
 pub use system::{PingReport, Unready};
@@ -67,7 +67,7 @@ pub struct App {
 
 pub(crate) struct AppInner {
     pub(crate) config: ArcSwap<Config>,
-    /// `X-Version-Id`, recomputed only when the config changes (it hashes the config).
+    /// `X-Version-Id`, recomputed only when the config changes (it hashes the client config).
     pub(crate) version_id: ArcSwap<String>,
     pub(crate) config_store: parking_lot::Mutex<Option<ConfigStore>>,
     pub(crate) store: Store,
@@ -78,6 +78,8 @@ pub(crate) struct AppInner {
     /// channel leave in commit order (`create_at` order).
     pub(crate) channel_locks: cache::ShardedLocks,
     pub(crate) login_throttle: sessions::LoginThrottle,
+    /// Passwords hashed to check them (see `App::password_checks`).
+    pub(crate) password_checks: std::sync::atomic::AtomicU64,
     pub(crate) database_probe: system::DatabaseProbe,
     /// The shared file store, built from FileSettings on first use.
     pub(crate) files: files::FileStoreHandle,
@@ -139,6 +141,7 @@ impl App {
                 node,
                 channel_locks: cache::ShardedLocks::new(256),
                 login_throttle: sessions::LoginThrottle::default(),
+                password_checks: std::sync::atomic::AtomicU64::new(0),
                 database_probe: system::DatabaseProbe::default(),
                 files: files::FileStoreHandle::default(),
                 draining: std::sync::atomic::AtomicBool::new(false),
@@ -192,7 +195,7 @@ impl App {
 }
 
 fn version_header(config: &Config) -> String {
-    let hash = config.hash();
+    let hash = config.client_config_hash(chorus_model::SERVER_VERSION);
     format!(
         "{}.{}.{}.false",
         chorus_model::SERVER_VERSION,

@@ -58,6 +58,72 @@ fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
     Ok(())
 }
 
+/// Props only the server sets: Mattermost's marks of posts by bots, plugins and OAuth apps
+/// (Chorus has none of them) and the props its `SanitizeProps` removes from every new post.
+const SERVER_ONLY_PROPS: [&str; 5] = [
+    "from_bot",
+    "from_plugin",
+    "from_oauth_app",
+    "add_channel_member",
+    "force_notification",
+];
+
+/// Props Mattermost reserves for integrations (`ContainsIntegrationsReservedProps`): a post made
+/// through a personal access token may carry them, as an integration posting like a webhook
+/// does; a person's own session may not, or anyone could post under another name and picture
+/// marked as a webhook's. (EnablePostUsernameOverride and EnablePostIconOverride apply to
+/// webhooks only, in Mattermost too; Chorus has no webhooks.)
+const INTEGRATION_PROPS: [&str; 5] = [
+    "from_webhook",
+    "override_username",
+    "override_icon_url",
+    "override_icon_emoji",
+    "webhook_display_name",
+];
+
+/// Props a client sent, without those the caller may not set. On an edit, `stored` are the
+/// post's props: its own values of those keys are kept, so an edit can neither add, change nor
+/// remove them.
+fn props_from_client(
+    session: &Session,
+    mut props: serde_json::Map<String, serde_json::Value>,
+    stored: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut protected_keys: Vec<&str> = SERVER_ONLY_PROPS.to_vec();
+    if !session.is_access_token() {
+        protected_keys.extend(INTEGRATION_PROPS);
+    }
+    for key in protected_keys {
+        props.remove(key);
+        if let Some(stored_value) = stored.and_then(|stored| stored.get(key)) {
+            props.insert(key.to_string(), stored_value.clone());
+        }
+    }
+    props
+}
+
+/// Which request edits a post: Mattermost answers an edit in an archived channel with an error
+/// id of its own for each.
+#[derive(Clone, Copy)]
+pub enum PostEdit {
+    /// PUT /posts/{id}/patch
+    Patch,
+    /// PUT /posts/{id}
+    Update,
+}
+
+/// What clients may see of a post: a deleted one keeps its id, times and props but not its
+/// text, files or metadata (Mattermost's `PreparePostForClient`).
+pub(crate) fn visible_to_clients(mut post: Post) -> Post {
+    if post.delete_at != 0 {
+        post.message = String::new();
+        post.hashtags = String::new();
+        post.file_ids = Vec::new();
+        post.metadata = Default::default();
+    }
+    post
+}
+
 impl App {
     pub async fn create_post(
         &self,
@@ -101,7 +167,7 @@ impl App {
             root_id: request.root_id,
             message: request.message,
             post_type: request.post_type,
-            props: request.props,
+            props: props_from_client(session, request.props, None),
             hashtags: post_hashtags,
             pending_post_id: request.pending_post_id,
             file_ids: request.file_ids,
@@ -209,6 +275,16 @@ impl App {
 
     /// A live post the caller may read.
     pub(crate) async fn readable_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
+        let (post, _channel) = self.readable_post_and_channel(session, post_id).await?;
+        Ok(post)
+    }
+
+    /// A live post the caller may read, and its channel.
+    async fn readable_post_and_channel(
+        &self,
+        session: &Session,
+        post_id: &str,
+    ) -> AppResult<(Post, Arc<Channel>)> {
         if !is_valid_id(post_id) {
             return Err(AppError::invalid_param("post_id"));
         }
@@ -218,9 +294,10 @@ impl App {
         if post.delete_at != 0 {
             return Err(AppError::from(ErrorId::PostDeleted));
         }
-        self.require_channel_member(session, &post.channel_id)
+        let channel = self
+            .require_channel_member(session, &post.channel_id)
             .await?;
-        Ok(post)
+        Ok((post, channel))
     }
 
     pub async fn get_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
@@ -238,16 +315,24 @@ impl App {
         Ok(post)
     }
 
-    /// PUT /posts/{id}/patch and PUT /posts/{id} (which sends the whole post).
+    /// PUT /posts/{id}/patch and PUT /posts/{id} (which sends the whole post, as a patch of
+    /// every field).
     pub async fn patch_post(
         &self,
         session: &Session,
         post_id: &str,
         patch: PostPatch,
+        edit: PostEdit,
     ) -> AppResult<Post> {
-        let existing = self.readable_post(session, post_id).await?;
+        let (existing, channel) = self.readable_post_and_channel(session, post_id).await?;
         if existing.user_id != session.user_id && !session.is_system_admin() {
             return Err(AppError::from(ErrorId::EditOthersPost));
+        }
+        if channel.delete_at != 0 {
+            return Err(AppError::from(match edit {
+                PostEdit::Patch => ErrorId::PatchPostInArchivedChannel,
+                PostEdit::Update => ErrorId::UpdatePostInArchivedChannel,
+            }));
         }
         self.check_post_edit_time_limit(&existing, &patch)?;
         if let Some(message) = &patch.message {
@@ -261,7 +346,9 @@ impl App {
         let changes = PostChanges {
             message: patch.message,
             is_pinned: patch.is_pinned,
-            props: patch.props,
+            props: patch
+                .props
+                .map(|props| props_from_client(session, props, Some(&existing.props))),
             file_ids: None,
         };
         let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
@@ -296,9 +383,15 @@ impl App {
     }
 
     pub async fn delete_post(&self, session: &Session, post_id: &str) -> AppResult<()> {
-        let existing = self.readable_post(session, post_id).await?;
+        let (existing, channel) = self.readable_post_and_channel(session, post_id).await?;
         if existing.user_id != session.user_id && !session.is_system_admin() {
             return Err(AppError::from(ErrorId::DeleteOthersPost));
+        }
+        if channel.delete_at != 0 {
+            return Err(AppError::bad_request(
+                "api.post.delete_post.can_not_delete_post_in_deleted.error",
+                "Can not delete a post in an archived channel.",
+            ));
         }
         let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
         let mut db = self.store().master().await?;
@@ -348,7 +441,14 @@ impl App {
         // The caller may have just posted, here or through another node: a replica only if it
         // has the caller's and the channel's latest writes.
         let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
-        Ok(post_store::list_channel(&db, channel_id, &window).await?)
+        let mut list = post_store::list_channel(&db, channel_id, &window).await?;
+        // Only `since` lists deleted posts (so clients learn of deletions they missed).
+        list.posts = list
+            .posts
+            .into_iter()
+            .map(|(id, post)| (id, visible_to_clients(post)))
+            .collect();
+        Ok(list)
     }
 
     pub async fn post_thread(&self, session: &Session, post_id: &str) -> AppResult<PostList> {
@@ -413,7 +513,15 @@ impl App {
             return Err(AppError::from(ErrorId::SaveReactionForOther));
         }
         validate_emoji_name(&reaction.emoji_name)?;
-        let post = self.readable_post(session, &reaction.post_id).await?;
+        let (post, channel) = self
+            .readable_post_and_channel(session, &reaction.post_id)
+            .await?;
+        if channel.delete_at != 0 {
+            return Err(AppError::forbidden(
+                "api.reaction.save.archived_channel.app_error",
+                "You cannot react to a post in an archived channel.",
+            ));
+        }
         reaction.channel_id = post.channel_id.clone();
         reaction.create_at = now_millis();
         let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
@@ -435,7 +543,13 @@ impl App {
             return Err(AppError::from(ErrorId::DeleteReactionForOther));
         }
         validate_emoji_name(emoji_name)?;
-        let post = self.readable_post(session, post_id).await?;
+        let (post, channel) = self.readable_post_and_channel(session, post_id).await?;
+        if channel.delete_at != 0 {
+            return Err(AppError::forbidden(
+                "api.reaction.delete.archived_channel.app_error",
+                "You cannot remove a reaction in an archived channel.",
+            ));
+        }
         let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
         let mut db = self.store().master().await?;
         let removed =

@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 /// `SessionActivityTimeout`), which is the precision of the idle timeout.
 const SESSION_ACTIVITY_INTERVAL_MILLIS: i64 = 5 * 60_000;
 
+/// A hash of no one's password (of random bytes, thrown away), in the current format and work
+/// factor: an unknown login is checked against it, so that it costs what a wrong password does.
+const UNKNOWN_USER_HASH: &str =
+    "$pbkdf2$f=SHA256,w=600000,l=32$bB07CZUE/JRbQqfdYtRQkw$E2hmmrWUjSy99ftyMOgMEOHpAVsUWT7YeHwDxH65Z9Y";
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct LoginRequest {
@@ -33,43 +38,60 @@ pub struct LoginResult {
     pub session: Session,
 }
 
-/// Slows down repeated failed logins per login id, on top of the stored failed-attempts
-/// counter that locks an account after MaximumLoginAttempts.
+/// How long a failure is remembered by [`LoginThrottle`].
+const FAILURE_MEMORY: Duration = Duration::from_secs(300);
+
+/// Slows down repeated wrong passwords on this node: once a failure is recorded, its answer
+/// waits 250 ms for each failure before it in the last five minutes (at most 2 s). Keyed once:
+/// by user id for an account, whichever of id, username or email was typed, and by the
+/// lowercased login for an unknown one, so that both are slowed down alike.
+///
+/// Per node on purpose; what holds across the cluster is the lock at MaximumLoginAttempts,
+/// counted in the database (`user_store::record_failed_attempt`).
 #[derive(Default)]
 pub(crate) struct LoginThrottle {
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
 impl LoginThrottle {
-    fn delay_for(&self, login_id: &str) -> Duration {
-        let failures = self.failures.lock();
-        match failures.get(login_id) {
-            Some((count, last)) if last.elapsed() < Duration::from_secs(300) => {
-                Duration::from_millis(250 * (*count).min(8) as u64)
-            }
-            _ => Duration::ZERO,
-        }
-    }
-
-    fn record_failure(&self, login_id: &str) {
+    /// Records a failure and returns how long its answer waits.
+    fn record_failure(&self, key: &str) -> Duration {
         let mut failures = self.failures.lock();
         if failures.len() > 100_000 {
             failures.clear();
         }
-        let entry = failures
-            .entry(login_id.to_string())
-            .or_insert((0, Instant::now()));
-        entry.0 += 1;
-        entry.1 = Instant::now();
+        let now = Instant::now();
+        let (count, last_failure) = failures.entry(key.to_string()).or_insert((0, now));
+        if now.duration_since(*last_failure) >= FAILURE_MEMORY {
+            *count = 0;
+        }
+        let earlier_failures = *count;
+        *count += 1;
+        *last_failure = now;
+        Duration::from_millis(250 * u64::from(earlier_failures.min(8)))
     }
 
-    fn record_success(&self, login_id: &str) {
-        self.failures.lock().remove(login_id);
+    fn record_success(&self, key: &str) {
+        self.failures.lock().remove(key);
     }
 }
 
 fn invalid_credentials() -> AppError {
     AppError::from(ErrorId::InvalidCredentials)
+}
+
+pub(crate) fn account_locked() -> AppError {
+    AppError::from(ErrorId::TooManyLoginAttempts)
+}
+
+/// What [`App::check_password`] found.
+pub(crate) enum PasswordCheck {
+    Right,
+    /// Wrong, and counted; the answer should wait this long (the throttle).
+    Wrong(Duration),
+    /// The account is locked at MaximumLoginAttempts (before this attempt, or by others
+    /// during it).
+    Locked,
 }
 
 impl App {
@@ -82,10 +104,6 @@ impl App {
         if login_key.is_empty() || request.password.is_empty() {
             return Err(AppError::from(ErrorId::BlankPassword));
         }
-        let delay = self.inner.login_throttle.delay_for(&login_key);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
 
         let db = self.store().master().await?;
         let found = if request.id.is_empty() {
@@ -93,42 +111,95 @@ impl App {
         } else {
             user_store::get_with_hash(&db, &request.id).await
         };
+        drop(db);
         let account = match found {
             Ok(account) => account,
             Err(StoreError::NotFound(_)) => {
-                self.inner.login_throttle.record_failure(&login_key);
+                // Costs what a wrong password costs, so timing does not tell which logins exist.
+                self.verify_password_hash(request.password, UNKNOWN_USER_HASH.to_string())
+                    .await;
+                let delay = self.inner.login_throttle.record_failure(&login_key);
+                tokio::time::sleep(delay).await;
                 return Err(invalid_credentials());
             }
             Err(other) => return Err(other.into()),
         };
-        drop(db);
         let user = account.user;
         if user.delete_at != 0 {
             return Err(AppError::from(ErrorId::AccountDeactivated));
         }
-        let maximum_attempts = self.config().service_settings.maximum_login_attempts;
-        if maximum_attempts > 0 && user.failed_attempts >= maximum_attempts {
-            return Err(AppError::from(ErrorId::TooManyLoginAttempts));
-        }
-        if !crate::password::verify_password(request.password.clone(), account.password_hash).await
+        match self
+            .check_password(&user, request.password, account.password_hash)
+            .await?
         {
-            self.inner.login_throttle.record_failure(&login_key);
-            let db = self.store().master().await?;
-            user_store::set_failed_attempts(&db, &user.id, user.failed_attempts + 1).await?;
-            return Err(invalid_credentials());
-        }
-        self.inner.login_throttle.record_success(&login_key);
-        let db = self.store().master().await?;
-        if user.failed_attempts != 0 {
-            user_store::set_failed_attempts(&db, &user.id, 0).await?;
+            PasswordCheck::Right => {}
+            PasswordCheck::Locked => return Err(account_locked()),
+            PasswordCheck::Wrong(delay) => {
+                tokio::time::sleep(delay).await;
+                return Err(invalid_credentials());
+            }
         }
         let device_id = if request.device_id.is_empty() {
             request.device_id_camel
         } else {
             request.device_id
         };
+        let db = self.store().master().await?;
         let session = self.create_session(&db, &user, device_id).await?;
         Ok(LoginResult { user, session })
+    }
+
+    /// Checks a user's password and keeps Mattermost's failed-attempts counter, atomically
+    /// across nodes: a wrong password adds one in the database and the count that comes back
+    /// decides; a right one clears it unless wrong guesses elsewhere locked the account since
+    /// `user` was read. A locked account is refused without hashing, as in Mattermost.
+    pub(crate) async fn check_password(
+        &self,
+        user: &User,
+        password: String,
+        password_hash: String,
+    ) -> AppResult<PasswordCheck> {
+        let maximum_attempts = self.config().service_settings.maximum_login_attempts;
+        let locked = |attempts: i64| maximum_attempts > 0 && attempts >= maximum_attempts;
+        if locked(user.failed_attempts) {
+            return Ok(PasswordCheck::Locked);
+        }
+        let right = self.verify_password_hash(password, password_hash).await;
+        let db = self.store().master().await?;
+        if !right {
+            let attempts = user_store::record_failed_attempt(&db, &user.id).await?;
+            drop(db);
+            // Over the maximum: others locked the account while this guess was being hashed.
+            if maximum_attempts > 0 && attempts > maximum_attempts {
+                return Ok(PasswordCheck::Locked);
+            }
+            let delay = self.inner.login_throttle.record_failure(&user.id);
+            return Ok(PasswordCheck::Wrong(delay));
+        }
+        let attempts_left =
+            user_store::clear_failed_attempts_unless_locked(&db, &user.id, maximum_attempts)
+                .await?;
+        if locked(attempts_left) {
+            return Ok(PasswordCheck::Locked);
+        }
+        self.inner.login_throttle.record_success(&user.id);
+        Ok(PasswordCheck::Right)
+    }
+
+    /// Hashes `password` to compare with `stored_hash`, on the blocking pool, and counts it.
+    async fn verify_password_hash(&self, password: String, stored_hash: String) -> bool {
+        self.inner
+            .password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::password::verify_password(password, stored_hash).await
+    }
+
+    /// How many passwords this node has hashed to check them (logins, password changes),
+    /// unknown logins included.
+    pub fn password_checks(&self) -> u64 {
+        self.inner
+            .password_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn create_session(

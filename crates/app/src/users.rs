@@ -1,6 +1,7 @@
 //! Users: sign-up, lookups, profile changes, passwords, personal access tokens.
 
 use crate::cache::{self, ReadFrom};
+use crate::sessions::{account_locked, PasswordCheck};
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, ErrorId, Session, User, UserAccessToken,
@@ -443,14 +444,24 @@ impl App {
         let db = self.store().master().await?;
         let account = user_store::get_with_hash(&db, user_id).await?;
         drop(db);
-        if changing_own
-            && !crate::password::verify_password(
-                current_password.to_string(),
-                account.password_hash,
-            )
-            .await
-        {
-            return Err(AppError::from(ErrorId::CurrentPasswordIncorrect));
+        if changing_own {
+            // Counted like a login (Mattermost's DoubleCheckPassword): a stolen session must
+            // not be a way to guess the password without limit.
+            let check = self
+                .check_password(
+                    &account.user,
+                    current_password.to_string(),
+                    account.password_hash,
+                )
+                .await?;
+            match check {
+                PasswordCheck::Right => {}
+                PasswordCheck::Locked => return Err(account_locked()),
+                PasswordCheck::Wrong(delay) => {
+                    tokio::time::sleep(delay).await;
+                    return Err(ErrorId::CurrentPasswordIncorrect.into());
+                }
+            }
         }
         let new_hash = crate::password::hash_password(new_password.to_string()).await;
         let db = self.store().master().await?;

@@ -57,6 +57,18 @@ impl Config {
         json::sha256_hex(&json::canonical_json(&tree))
     }
 
+    /// SHA-256 (hex) of the client config (what a logged-in client reads from
+    /// GET /api/v4/config/client) and nothing else: what `X-Version-Id` carries, like
+    /// Mattermost's `ClientConfigHash`, so clients notice when to reload their config. Never a
+    /// hash of the whole config, which would let anyone test guesses of a secret (the database
+    /// password in `SqlSettings.DataSource`) against a header every response carries.
+    pub fn client_config_hash(&self, version: &str) -> String {
+        // A BTreeMap of strings: its JSON is already canonical (sorted keys).
+        let client_config = serde_json::to_string(&self.client_config(version))
+            .expect("a map of strings always serialises");
+        json::sha256_hex(&client_config)
+    }
+
     /// The `host:port` to bind for `ServiceSettings.ListenAddress`. An empty host (":8065")
     /// means every interface, "0.0.0.0:8065". An address that does not parse (only possible
     /// if `validate` was skipped) is returned unchanged for the bind to report.
@@ -94,6 +106,22 @@ mod tests {
         let mut changed = base.clone();
         changed.team_settings.site_name = "Other".to_string();
         assert_ne!(changed.hash(), base_hash);
+    }
+
+    #[test]
+    fn client_config_hash_covers_client_settings_and_no_secret() {
+        let base = Config::default();
+        let base_hash = base.client_config_hash("1.0.0");
+
+        let mut other_password = base.clone();
+        other_password.sql_settings.data_source =
+            "postgres://mmuser:guess@localhost/mattermost".to_string();
+        other_password.file_settings.public_link_salt = "another salt".to_string();
+        assert_eq!(other_password.client_config_hash("1.0.0"), base_hash);
+
+        let mut renamed = base.clone();
+        renamed.team_settings.site_name = "Other".to_string();
+        assert_ne!(renamed.client_config_hash("1.0.0"), base_hash);
     }
 
     #[test]
@@ -144,6 +172,10 @@ mod tests {
                     "EnableUserAccessTokens",
                     "EnableDeveloper",
                     "AllowCorsFrom",
+                    "CorsExposedHeaders",
+                    "CorsAllowCredentials",
+                    "CorsDebug",
+                    "TrustedProxyIPHeader",
                     "ExtendSessionLengthWithActivity",
                     "SessionLengthWebInHours",
                     "SessionLengthMobileInHours",

@@ -75,8 +75,26 @@ pub struct ServiceSettings {
     pub enable_user_access_tokens: bool,
     #[serde(rename = "EnableDeveloper")]
     pub enable_developer: bool,
+    /// Space-separated origins (`https://app.example.com`, `*`) other sites' pages may call the
+    /// API and open websockets from, besides SiteURL's. Read when the node starts.
     #[serde(rename = "AllowCorsFrom")]
     pub allow_cors_from: String,
+    /// Space-separated response headers cross-origin pages may read.
+    #[serde(rename = "CorsExposedHeaders")]
+    pub cors_exposed_headers: String,
+    /// Whether cross-origin pages may send cookies (`Access-Control-Allow-Credentials`).
+    #[serde(rename = "CorsAllowCredentials")]
+    pub cors_allow_credentials: bool,
+    /// Logs each cross-origin request and whether its origin was allowed.
+    #[serde(rename = "CorsDebug")]
+    pub cors_debug: bool,
+    /// Request headers that carry the client's address when a proxy in front sets them, tried
+    /// in order; the first address of the first one present is the client's (Mattermost's
+    /// rule). Empty (the default): the peer address of the connection. Behind the NGINX of
+    /// deploy/nginx, `["X-Real-IP"]`: NGINX sets it to the address it saw, where the first
+    /// address of X-Forwarded-For is whatever the client sent.
+    #[serde(rename = "TrustedProxyIPHeader")]
+    pub trusted_proxy_ip_header: Vec<String>,
     #[serde(rename = "ExtendSessionLengthWithActivity")]
     pub extend_session_length_with_activity: bool,
     #[serde(rename = "SessionLengthWebInHours")]
@@ -123,6 +141,10 @@ impl Default for ServiceSettings {
             enable_user_access_tokens: false,
             enable_developer: false,
             allow_cors_from: String::new(),
+            cors_exposed_headers: String::new(),
+            cors_allow_credentials: false,
+            cors_debug: false,
+            trusted_proxy_ip_header: Vec::new(),
             extend_session_length_with_activity: true,
             session_length_web_in_hours: 720,
             session_length_mobile_in_hours: 720,

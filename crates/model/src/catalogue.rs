@@ -236,6 +236,10 @@ error_catalogue! {
     ClusterConfigReadOnly = 403, "ent.cluster.save_config.error", "System Console is set to read-only when High Availability is enabled unless ReadOnlyConfig is disabled in the configuration file.";
     ClientConfigNewFormat = 501, "api.config.client.old_format.app_error", "New format for the client configuration is not supported yet. Please specify format=old in the query string.";
 
+    // ---- posts in archived channels ----
+    PatchPostInArchivedChannel = 400, "api.post.patch_post.can_not_update_post_in_deleted.error", "Can not update a post in an archived channel.";
+    UpdatePostInArchivedChannel = 400, "api.post.update_post.can_not_update_post_in_deleted.error", "Can not update a post in an archived channel.";
+
     // ---- preferences ----
     PreferenceInvalidUserId = 400, "model.preference.is_valid.id.app_error", "Invalid user id.";
     PreferenceInvalidCategory = 400, "model.preference.is_valid.category.app_error", "Invalid category.";

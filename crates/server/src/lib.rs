@@ -193,7 +193,9 @@ impl Node {
         let draining_app = app.clone();
         let draining_cluster = cluster.clone();
         let http = tokio::spawn(async move {
-            axum::serve(listener, router)
+            // Peer addresses: the rate limiter keys on them (`chorus_api::router`'s doc).
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service)
                 .with_graceful_shutdown(async move {
                     // A dropped sender (the Node dropped without a drain) ends nothing here:
                     // the task is aborted instead.

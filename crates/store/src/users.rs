@@ -262,17 +262,42 @@ pub async fn update_password(
     Ok(())
 }
 
-pub async fn set_failed_attempts(
+/// Counts one more wrong password for a user and returns the new count. One statement, so
+/// parallel wrong guesses on any number of nodes each add one (a read followed by a write of
+/// `old + 1` would lose all but one of them).
+pub async fn record_failed_attempt(db: &impl GenericClient, user_id: &str) -> StoreResult<i64> {
+    let row = db
+        .query_opt(
+            "UPDATE users SET failedattempts = failedattempts + 1 WHERE id = $1 RETURNING failedattempts",
+            &[&user_id],
+        )
+        .await?;
+    one(
+        row.as_ref().map(|row| i64::from(row.get::<_, i32>(0))),
+        Record::User,
+    )
+}
+
+/// After a right password: clears the failed attempts unless they reached `maximum_attempts`
+/// (0: no limit) — the account may have been locked by wrong guesses on another node since it
+/// was read. Returns the count left: 0 when cleared, the locked count otherwise.
+pub async fn clear_failed_attempts_unless_locked(
     db: &impl GenericClient,
     user_id: &str,
-    attempts: i64,
-) -> StoreResult<()> {
-    db.execute(
-        "UPDATE users SET failedattempts = $2 WHERE id = $1",
-        &[&user_id, &(attempts as i32)],
+    maximum_attempts: i64,
+) -> StoreResult<i64> {
+    let maximum_attempts = i32::try_from(maximum_attempts).unwrap_or(i32::MAX);
+    let row = db
+        .query_opt(
+            "UPDATE users SET failedattempts = CASE WHEN $2 > 0 AND failedattempts >= $2 \
+             THEN failedattempts ELSE 0 END WHERE id = $1 RETURNING failedattempts",
+            &[&user_id, &maximum_attempts],
+        )
+        .await?;
+    one(
+        row.as_ref().map(|row| i64::from(row.get::<_, i32>(0))),
+        Record::User,
     )
-    .await?;
-    Ok(())
 }
 
 pub async fn set_roles(

@@ -5,7 +5,7 @@ use crate::extract::{require_id, user_id_or_me, Caller, JsonBody, Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chorus_app::{App, ChannelPostsQuery, CreatePostRequest};
+use chorus_app::{App, ChannelPostsQuery, CreatePostRequest, PostEdit};
 use chorus_model::{Post, PostList, PostPatch, PostSearchResults, Reaction, SearchParameter};
 use serde_json::Value;
 
@@ -36,7 +36,10 @@ pub(crate) async fn patch(
     JsonBody(patch): JsonBody<PostPatch>,
 ) -> ApiResult<Json<Post>> {
     require_id(&post_id, "post_id")?;
-    Ok(Json(app.patch_post(&session, &post_id, patch).await?))
+    Ok(Json(
+        app.patch_post(&session, &post_id, patch, PostEdit::Patch)
+            .await?,
+    ))
 }
 
 /// PUT /posts/{id} carries the whole post; the editable fields are applied.
@@ -54,7 +57,10 @@ pub(crate) async fn update(
         file_ids: Some(post.file_ids),
         has_reactions: None,
     };
-    Ok(Json(app.patch_post(&session, &post_id, patch).await?))
+    Ok(Json(
+        app.patch_post(&session, &post_id, patch, PostEdit::Update)
+            .await?,
+    ))
 }
 
 pub(crate) async fn delete(

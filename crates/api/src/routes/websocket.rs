@@ -1,9 +1,14 @@
-//! GET /api/v4/websocket: upgrade and hand the socket to the hub.
+//! GET /api/v4/websocket: upgrade and hand the socket to the hub. An upgrade authenticated by
+//! the session cookie must come from a page of our own origin (`cors::websocket_origin_allowed`).
 
-use crate::extract::{upgrade_token, Query};
+use crate::cors;
+use crate::error::ApiError;
+use crate::extract::{upgrade_token, Query, TokenSource};
 use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chorus_app::App;
+use chorus_model::AppError;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -19,7 +24,31 @@ pub(crate) async fn connect(
     request: Request,
 ) -> Response {
     let (mut parts, _body) = request.into_parts();
-    let token = upgrade_token(&parts);
+    let token = match upgrade_token(&parts) {
+        Some((token, TokenSource::Cookie)) => {
+            if let Some(origin) = parts.headers.get(header::ORIGIN) {
+                let origin = origin.to_str().unwrap_or_default();
+                let host = parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|host| host.to_str().ok());
+                if !cors::websocket_origin_allowed(&app.config().service_settings, origin, host) {
+                    tracing::warn!(
+                        origin,
+                        "websocket upgrade with the session cookie from a foreign origin refused"
+                    );
+                    return ApiError::from(AppError::forbidden(
+                        "api.web_socket.connect.upgrade.app_error",
+                        "Failed to upgrade the websocket connection: origin not allowed.",
+                    ))
+                    .into_response();
+                }
+            }
+            Some(token)
+        }
+        Some((token, TokenSource::Header | TokenSource::Query)) => Some(token),
+        None => None,
+    };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &app).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),

@@ -15,6 +15,7 @@ mod jobs;
 mod limits;
 mod posts;
 mod preferences;
+mod security;
 mod teams;
 mod users;
 mod websocket;

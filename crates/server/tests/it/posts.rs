@@ -55,7 +55,7 @@ async fn a_post_is_created_read_edited_and_deleted_by_its_author_only() {
         .api
         .post(
             "/posts",
-            json!({"channel_id": channel_id, "message": "first draft", "props": {"from_bot": "false"}}),
+            json!({"channel_id": channel_id, "message": "first draft", "props": {"custom_flag": "false"}}),
         )
         .await
         .expect_status(201);
@@ -63,7 +63,7 @@ async fn a_post_is_created_read_edited_and_deleted_by_its_author_only() {
     assert_eq!(created["user_id"], alice.id.as_str());
     assert_eq!(created["channel_id"], channel_id.as_str());
     assert!(created["create_at"].as_i64().unwrap() > 0);
-    assert_eq!(created["props"]["from_bot"], "false");
+    assert_eq!(created["props"]["custom_flag"], "false");
 
     let read = bob
         .api

@@ -429,8 +429,8 @@ async fn repeated_failed_logins_are_slowed_down_and_lock_the_account() {
         .await;
     server.create_account("alice").await;
 
-    // Guessing at an account that does not exist costs no hashing: what slows the guesser
-    // down is the throttle alone.
+    // Guessing at an account that does not exist costs a hash like a wrong password (so timing
+    // does not tell which usernames exist), and the throttle slows repeated guesses down.
     let started = Instant::now();
     server
         .login("ghost", "guess-number-0")
