@@ -34,7 +34,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chorus_config::{RateLimitSettings, ServiceSettings};
-use chorus_model::AppError;
+use chorus_model::{AppError, ErrorId};
 use lru::LruCache;
 use parking_lot::Mutex;
 
@@ -157,11 +157,7 @@ fn checks_a_password(method: &Method, path: &str) -> bool {
 }
 
 fn too_many_requests() -> AppError {
-    AppError::new(
-        429,
-        "api.context.rate_limit_exceeded.app_error",
-        "limit exceeded",
-    )
+    AppError::from(ErrorId::RateLimitExceeded)
 }
 
 /// The middleware: counts the request, answers 429 when over the limit, and puts the limiter in

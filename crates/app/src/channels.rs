@@ -169,10 +169,7 @@ impl App {
         // may both pass, as in Mattermost.
         let maximum_channels = self.config().team_settings.max_channels_per_team;
         if channel_store::count_in_team(&transaction, &channel.team_id).await? >= maximum_channels {
-            return Err(AppError::bad_request(
-                "store.sql_channel.save_channel.limit.app_error",
-                "You've reached the limit of the number of allowed channels.",
-            ));
+            return Err(ErrorId::ChannelsPerTeamLimit.into());
         }
         match channel_store::insert(&transaction, &channel).await {
             Ok(()) => {}
@@ -281,10 +278,7 @@ impl App {
         {
             return Ok(());
         }
-        Err(AppError::forbidden(
-            "api.channel.create_channel.direct_channel.team_restricted_error",
-            "A direct channel cannot be created between these users because they do not share a team.",
-        ))
+        Err(ErrorId::DirectMessageTeamRestricted.into())
     }
 
     /// POST /channels/group: the one group channel of 3 to 8 users.

@@ -374,10 +374,7 @@ impl App {
             return Ok(());
         }
         if now_millis() > existing.create_at + limit_seconds * 1000 {
-            return Err(AppError::bad_request(
-                "api.post.update_post.permissions_time_limit.app_error",
-                format!("Post edit is only allowed for {limit_seconds} seconds. Please ask your System Administrator for details."),
-            ));
+            return Err(ErrorId::PostEditTimeLimit.with_param("seconds", limit_seconds));
         }
         Ok(())
     }
@@ -388,10 +385,7 @@ impl App {
             return Err(AppError::from(ErrorId::DeleteOthersPost));
         }
         if channel.delete_at != 0 {
-            return Err(AppError::bad_request(
-                "api.post.delete_post.can_not_delete_post_in_deleted.error",
-                "Can not delete a post in an archived channel.",
-            ));
+            return Err(ErrorId::DeletePostInArchivedChannel.into());
         }
         let _ordering = self.inner.channel_locks.lock(&existing.channel_id).await;
         let mut db = self.store().master().await?;
@@ -474,11 +468,7 @@ impl App {
         if !config.service_settings.enable_post_search
             || config.sql_settings.disable_database_search
         {
-            return Err(AppError::new(
-                501,
-                "store.sql_post.search.disabled",
-                "Searching has been disabled on this server. Please contact your System Administrator.",
-            ));
+            return Err(ErrorId::PostSearchDisabled.into());
         }
         self.require_team_member(session, team_id).await?;
         let (offset, limit) = crate::page_window(parameters.page, parameters.per_page, 60, 200)?;
@@ -517,10 +507,7 @@ impl App {
             .readable_post_and_channel(session, &reaction.post_id)
             .await?;
         if channel.delete_at != 0 {
-            return Err(AppError::forbidden(
-                "api.reaction.save.archived_channel.app_error",
-                "You cannot react to a post in an archived channel.",
-            ));
+            return Err(ErrorId::ReactInArchivedChannel.into());
         }
         reaction.channel_id = post.channel_id.clone();
         reaction.create_at = now_millis();
@@ -545,10 +532,7 @@ impl App {
         validate_emoji_name(emoji_name)?;
         let (post, channel) = self.readable_post_and_channel(session, post_id).await?;
         if channel.delete_at != 0 {
-            return Err(AppError::forbidden(
-                "api.reaction.delete.archived_channel.app_error",
-                "You cannot remove a reaction in an archived channel.",
-            ));
+            return Err(ErrorId::UnreactInArchivedChannel.into());
         }
         let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
         let mut db = self.store().master().await?;

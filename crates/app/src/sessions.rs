@@ -254,10 +254,7 @@ impl App {
     ) -> AppResult<Arc<Session>> {
         let settings = &self.config().service_settings;
         if session.is_access_token() && !settings.enable_user_access_tokens {
-            return Err(AppError::unauthorized(
-                "app.user_access_token.invalid_or_missing",
-                "Invalid or missing token.",
-            ));
+            return Err(ErrorId::AccessTokenInvalidOrMissing.into());
         }
         let now = now_millis();
         let idle_timeout_millis = settings.session_idle_timeout_in_minutes * 60_000;
@@ -276,11 +273,7 @@ impl App {
             });
             if still_idle {
                 self.revoke_session(session.id.clone()).await?;
-                return Err(AppError::unauthorized(
-                    "api.context.invalid_token.error",
-                    "Invalid session token, please login again.",
-                )
-                .with_detail("idle timeout"));
+                return Err(ErrorId::SessionIdle.with_detail("idle timeout"));
             }
         }
         if now - session.last_activity_at <= SESSION_ACTIVITY_INTERVAL_MILLIS {

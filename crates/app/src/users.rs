@@ -116,21 +116,29 @@ fn check_map_sizes(
     timezone: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> AppResult<()> {
     let limited = [
-        (props, PROPS_MAX_RUNES, "props_limit"),
-        (notify_props, PROPS_MAX_RUNES, "notify_props_limit"),
-        (timezone, TIMEZONE_MAX_RUNES, "timezone_limit"),
+        (props, PROPS_MAX_RUNES, ErrorId::UserPropsTooLarge, "props"),
+        (
+            notify_props,
+            PROPS_MAX_RUNES,
+            ErrorId::UserNotifyPropsTooLarge,
+            "notify_props",
+        ),
+        (
+            timezone,
+            TIMEZONE_MAX_RUNES,
+            ErrorId::UserTimezoneTooLarge,
+            "timezone",
+        ),
     ];
-    for (map, maximum_runes, field) in limited {
+    for (map, maximum_runes, entry, field) in limited {
         let Some(map) = map else { continue };
         let runes = serde_json::to_string(map)
             .map(|json| json.chars().count())
             .unwrap_or(usize::MAX);
         if runes > maximum_runes {
-            return Err(AppError::bad_request(
-                &format!("model.user.is_valid.{field}.app_error"),
-                format!("Invalid {field}: at most {maximum_runes} characters as JSON."),
-            )
-            .with_detail(format!("{field}={runes} characters")));
+            return Err(entry
+                .with_param("maximum", maximum_runes)
+                .with_detail(format!("{field}={runes} characters")));
         }
     }
     Ok(())
@@ -212,10 +220,7 @@ impl App {
                 &config.team_settings.restrict_creation_to_domains,
             )
         {
-            return Err(AppError::bad_request(
-                "api.user.create_user.accepted_domain.app_error",
-                "The email you provided does not belong to an accepted domain. Please contact your administrator or sign up with a different email.",
-            ));
+            return Err(ErrorId::EmailDomainNotAccepted.into());
         }
 
         let db = self.store().master().await?;
@@ -225,10 +230,7 @@ impl App {
                 return Err(AppError::from(ErrorId::SignUpDisabled));
             }
             if !config.email_settings.enable_sign_up_with_email {
-                return Err(AppError::forbidden(
-                    "api.user.create_user.signup_email_disabled.app_error",
-                    "User sign-up with email is disabled.",
-                ));
+                return Err(ErrorId::SignUpDisabled.into());
             }
             if !config.team_settings.enable_open_server {
                 return Err(AppError::from(ErrorId::NoOpenServer));
@@ -295,10 +297,7 @@ impl App {
         if allowed {
             return Ok(());
         }
-        Err(AppError::unauthorized(
-            "api.user.login.invalid_credentials_email_username",
-            "Enter a valid email or username and/or password.",
-        ))
+        Err(ErrorId::InvalidCredentials.into())
     }
 
     /// A user by id, through the cache.

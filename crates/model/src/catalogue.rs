@@ -236,7 +236,25 @@ error_catalogue! {
     ClusterConfigReadOnly = 403, "ent.cluster.save_config.error", "System Console is set to read-only when High Availability is enabled unless ReadOnlyConfig is disabled in the configuration file.";
     ClientConfigNewFormat = 501, "api.config.client.old_format.app_error", "New format for the client configuration is not supported yet. Please specify format=old in the query string.";
 
+    // ---- limits and enforced settings ----
+    /// Mattermost answers with plain text and no id; this id follows its format.
+    RateLimitExceeded = 429, "api.context.rate_limit_exceeded.app_error", "limit exceeded";
+    WebSocketOriginRefused = 403, "api.web_socket.connect.upgrade.app_error", "Failed to upgrade the websocket connection: origin not allowed.";
+    AccessTokenInvalidOrMissing = 401, "app.user_access_token.invalid_or_missing", "Invalid or missing token.";
+    SessionIdle = 401, "api.context.invalid_token.error", "Invalid session token, please login again.";
+    PostEditTimeLimit = 400, "api.post.update_post.permissions_time_limit.app_error", "Post edit is only allowed for {seconds} seconds. Please ask your System Administrator for details.";
+    PostSearchDisabled = 501, "store.sql_post.search.disabled", "Searching has been disabled on this server. Please contact your System Administrator.";
+    ChannelsPerTeamLimit = 400, "store.sql_channel.save_channel.limit.app_error", "You've reached the limit of the number of allowed channels.";
+    DirectMessageTeamRestricted = 403, "api.channel.create_channel.direct_channel.team_restricted_error", "A direct channel cannot be created between these users because they do not share a team.";
+    EmailDomainNotAccepted = 400, "api.user.create_user.accepted_domain.app_error", "The email you provided does not belong to an accepted domain. Please contact your administrator or sign up with a different email.";
+    UserPropsTooLarge = 400, "model.user.is_valid.props_limit.app_error", "Invalid props: at most {maximum} characters as JSON.";
+    UserNotifyPropsTooLarge = 400, "model.user.is_valid.notify_props_limit.app_error", "Invalid notify_props: at most {maximum} characters as JSON.";
+    UserTimezoneTooLarge = 400, "model.user.is_valid.timezone_limit.app_error", "Invalid timezone: at most {maximum} characters as JSON.";
+
     // ---- posts in archived channels ----
+    DeletePostInArchivedChannel = 400, "api.post.delete_post.can_not_delete_post_in_deleted.error", "Can not delete a post in an archived channel.";
+    ReactInArchivedChannel = 403, "api.reaction.save.archived_channel.app_error", "You cannot react to a post in an archived channel.";
+    UnreactInArchivedChannel = 403, "api.reaction.delete.archived_channel.app_error", "You cannot remove a reaction in an archived channel.";
     PatchPostInArchivedChannel = 400, "api.post.patch_post.can_not_update_post_in_deleted.error", "Can not update a post in an archived channel.";
     UpdatePostInArchivedChannel = 400, "api.post.update_post.can_not_update_post_in_deleted.error", "Can not update a post in an archived channel.";
 

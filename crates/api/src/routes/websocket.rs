@@ -8,7 +8,7 @@ use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chorus_app::App;
-use chorus_model::AppError;
+use chorus_model::ErrorId;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -37,11 +37,7 @@ pub(crate) async fn connect(
                         origin,
                         "websocket upgrade with the session cookie from a foreign origin refused"
                     );
-                    return ApiError::from(AppError::forbidden(
-                        "api.web_socket.connect.upgrade.app_error",
-                        "Failed to upgrade the websocket connection: origin not allowed.",
-                    ))
-                    .into_response();
+                    return ApiError::from(ErrorId::WebSocketOriginRefused).into_response();
                 }
             }
             Some(token)
