@@ -171,6 +171,7 @@ start_node() {
         MM_SQLSETTINGS_DATASOURCEREPLICAS="postgres://chorus@127.0.0.1:$replica_port/$database?sslmode=disable&connect_timeout=10" \
         MM_SERVICESETTINGS_LISTENADDRESS="127.0.0.1:$port" \
         MM_SERVICESETTINGS_SITEURL="$(nginx_url)" \
+        MM_SERVICESETTINGS_TRUSTEDPROXYIPHEADER=X-Real-IP \
         MM_TEAMSETTINGS_ENABLEOPENSERVER=true \
         MM_SERVICESETTINGS_ENABLEUSERACCESSTOKENS=true \
         MM_FILESETTINGS_DIRECTORY="$data_dir/files/" \
