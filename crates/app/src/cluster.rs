@@ -70,6 +70,7 @@ impl App {
                 caches
                     .sessions
                     .retain(|_, session| &session.user_id != user_id);
+                self.refresh_websocket_role(user_id);
             }
             ClusterMessage::ChannelMembersChanged { channel_id } => {
                 caches.channel_members.remove(channel_id)
@@ -94,6 +95,26 @@ impl App {
                 .map(|session| session.token.clone())
                 .collect(),
             user_id: sessions[0].user_id.clone(),
+        });
+    }
+
+    /// The user's sessions changed (their roles, say): their websockets on this node receive
+    /// the copies of events meant for their current role from now on (Mattermost re-reads the
+    /// session of a user's connections when their sessions are invalidated). Read from the
+    /// master, which has the change by the time its invalidation arrives; events routed in
+    /// the moment before still go by the old role.
+    fn refresh_websocket_role(&self, user_id: &str) {
+        let app = self.clone();
+        let user_id = user_id.to_string();
+        tokio::spawn(async move {
+            let Ok(db) = app.store().master().await else {
+                return;
+            };
+            if let Ok(user) = chorus_store::users::get(&db, &user_id).await {
+                app.inner
+                    .hub
+                    .set_system_admin(&user_id, user.is_system_admin());
+            }
         });
     }
 

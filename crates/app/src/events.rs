@@ -20,6 +20,7 @@ impl App {
             session_id: session.id.clone(),
             session_token: session.token.clone(),
             expires_at: session.expires_at,
+            is_system_admin: session.is_system_admin(),
         })
     }
 

@@ -418,12 +418,16 @@ impl App {
         self.invalidate(chorus_cluster::ClusterMessage::UserChanged {
             user_id: user.id.clone(),
         });
-        let sanitized = sanitize(user.clone(), session);
-        self.publish(
-            WebSocketEvent::new(event_names::USER_UPDATED, Broadcast::to_everyone())
-                .with("user", serde_json::to_value(&sanitized).unwrap_or_default()),
-        );
-        Ok(sanitized)
+        // Each reader gets the copy REST would give them (Mattermost's sendUpdatedUserEvent).
+        let copies = chorus_relay::events::UserUpdatedCopies {
+            own: sanitize_for(user.clone(), UserReader::Themselves),
+            for_system_admins: sanitize_for(user.clone(), UserReader::SystemAdmin),
+            for_everyone_else: sanitize_for(user.clone(), UserReader::Other),
+        };
+        for event in chorus_relay::events::user_updated(&copies) {
+            self.publish(event);
+        }
+        Ok(sanitize(user, session))
     }
 
     /// PUT /users/{id}/password. Users give their current password; admins changing someone
@@ -571,16 +575,47 @@ fn default_notify_props(username: &str) -> serde_json::Map<String, serde_json::V
     }
 }
 
-/// What another user may see of a user (admins and the user themselves see everything but
-/// the password hash, which never leaves the store).
-pub(crate) fn sanitize(mut user: User, viewer: &Session) -> User {
+/// Who reads a user: what they may see of it depends on it (REST answers and the copies of
+/// `user_updated` are sanitized the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserReader {
+    /// The user themselves.
+    Themselves,
+    /// A system admin reading someone else.
+    SystemAdmin,
+    /// Any other user.
+    Other,
+}
+
+impl UserReader {
+    fn of(viewer: &Session, user_id: &str) -> Self {
+        if viewer.user_id == user_id {
+            UserReader::Themselves
+        } else if viewer.is_system_admin() {
+            UserReader::SystemAdmin
+        } else {
+            UserReader::Other
+        }
+    }
+}
+
+/// What `reader` may see of a user: admins and the user themselves see everything but the
+/// password hash (which never leaves the store); others see neither the login data
+/// (`auth_data`, `failed_attempts`) nor the notification settings.
+pub(crate) fn sanitize_for(mut user: User, reader: UserReader) -> User {
     user.password.clear();
-    if viewer.user_id != user.id && !viewer.is_system_admin() {
+    if reader == UserReader::Other {
         user.auth_data = None;
         user.failed_attempts = 0;
         user.notify_props = serde_json::Map::new();
     }
     user
+}
+
+/// What the caller of a REST request may see of a user.
+pub(crate) fn sanitize(user: User, viewer: &Session) -> User {
+    let reader = UserReader::of(viewer, &user.id);
+    sanitize_for(user, reader)
 }
 
 #[cfg(test)]

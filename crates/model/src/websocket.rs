@@ -45,6 +45,13 @@ pub const MEMBERSHIP_CHANGED_AT: &str = "changed_at";
 /// Who receives an event. Exactly Mattermost's rules: `user_id` set → only that user's
 /// connections; else `channel_id` set → the channel's members; else `team_id` set → the team's
 /// members; else everyone. `omit_users` are skipped in every case.
+///
+/// An event that exists in copies for different readers says which copy it is, as
+/// Mattermost's `WebsocketBroadcast` does: `contains_sanitized_data` (what any user may see of
+/// someone else) goes to everyone but system admins, `contains_sensitive_data` (what an admin
+/// may see) only to system admins; both set reaches nobody. On the wire only when set
+/// (Mattermost's `omitempty`), so the envelope clients parse is unchanged otherwise; nodes
+/// forward them to each other in the event's JSON.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Broadcast {
     pub omit_users: Option<BTreeMap<String, bool>>,
@@ -55,6 +62,10 @@ pub struct Broadcast {
     pub connection_id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub omit_connection_id: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contains_sanitized_data: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contains_sensitive_data: bool,
 }
 
 impl Broadcast {
@@ -88,6 +99,31 @@ impl Broadcast {
             .get_or_insert_with(BTreeMap::new)
             .insert(user_id.to_string(), true);
         self
+    }
+
+    /// The copy of an event that system admins must not receive (they get the
+    /// [`Broadcast::with_sensitive_data`] copy).
+    pub fn with_sanitized_data(mut self) -> Self {
+        self.contains_sanitized_data = true;
+        self
+    }
+
+    /// The copy of an event that only system admins may receive.
+    pub fn with_sensitive_data(mut self) -> Self {
+        self.contains_sensitive_data = true;
+        self
+    }
+
+    /// Whether a connection of a user who is (or is not) a system admin may receive this
+    /// copy of an event, by its sanitized/sensitive flags alone.
+    pub fn is_for_reader(&self, reader_is_system_admin: bool) -> bool {
+        if self.contains_sanitized_data && reader_is_system_admin {
+            return false;
+        }
+        if self.contains_sensitive_data && !reader_is_system_admin {
+            return false;
+        }
+        true
     }
 
     pub fn omits(&self, user_id: &str) -> bool {
@@ -171,5 +207,43 @@ impl WebSocketResponse {
                 "status_code": error.status_code,
             })),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_flags_are_on_the_wire_only_when_set_and_survive_a_trip_between_nodes() {
+        let plain = serde_json::to_value(Broadcast::to_everyone()).unwrap();
+        assert!(plain.get("contains_sanitized_data").is_none(), "{plain}");
+        assert!(plain.get("contains_sensitive_data").is_none(), "{plain}");
+
+        let sanitized = Broadcast::to_everyone()
+            .omitting("u1")
+            .with_sanitized_data();
+        let json = serde_json::to_value(&sanitized).unwrap();
+        assert_eq!(json["contains_sanitized_data"], true, "{json}");
+        assert_eq!(
+            serde_json::from_value::<Broadcast>(json).unwrap(),
+            sanitized
+        );
+
+        let sensitive = Broadcast::to_everyone().with_sensitive_data();
+        let json = serde_json::to_string(&sensitive).unwrap();
+        assert_eq!(serde_json::from_str::<Broadcast>(&json).unwrap(), sensitive);
+    }
+
+    #[test]
+    fn each_copy_is_for_its_readers_only() {
+        let plain = Broadcast::to_everyone();
+        assert!(plain.is_for_reader(true) && plain.is_for_reader(false));
+        let sanitized = Broadcast::to_everyone().with_sanitized_data();
+        assert!(!sanitized.is_for_reader(true) && sanitized.is_for_reader(false));
+        let sensitive = Broadcast::to_everyone().with_sensitive_data();
+        assert!(sensitive.is_for_reader(true) && !sensitive.is_for_reader(false));
+        let both = sanitized.with_sensitive_data();
+        assert!(!both.is_for_reader(true) && !both.is_for_reader(false));
     }
 }

@@ -5,7 +5,7 @@
 //! parked (see `continuity::parking`), so its queue keeps collecting what a resume must
 //! deliver. The task that drives a socket is `hub::socket`.
 
-use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU16, Ordering};
 use std::sync::Arc;
 
 use chorus_model::now_millis;
@@ -31,6 +31,9 @@ pub(crate) mod close_code {
 pub(crate) struct ConnectionHandle {
     connection_id: String,
     identity: ConnectionIdentity,
+    /// Starts as `identity.is_system_admin`; changes when the user's roles do
+    /// (`Hub::set_system_admin`), so the next event is routed by the current role.
+    system_admin: AtomicBool,
     queue: EventQueue,
     /// 0 while open; otherwise the websocket close code the task should send.
     close_code: AtomicU16,
@@ -84,6 +87,7 @@ impl ConnectionHandle {
     ) -> Arc<Self> {
         Arc::new(ConnectionHandle {
             connection_id,
+            system_admin: AtomicBool::new(identity.is_system_admin),
             identity,
             queue: EventQueue::new(queue_size, parked_queue_size),
             close_code: AtomicU16::new(0),
@@ -104,6 +108,15 @@ impl ConnectionHandle {
 
     pub(crate) fn user_id(&self) -> &str {
         &self.identity.user_id
+    }
+
+    /// Whether the user is a system admin (see `ConnectionIdentity::is_system_admin`).
+    pub(crate) fn is_system_admin(&self) -> bool {
+        self.system_admin.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_system_admin(&self, is_system_admin: bool) {
+        self.system_admin.store(is_system_admin, Ordering::Relaxed);
     }
 
     pub(crate) fn session_id(&self) -> &str {
@@ -193,6 +206,7 @@ mod tests {
             session_id: "session-alice".to_string(),
             session_token: "token-alice".to_string(),
             expires_at: 0,
+            is_system_admin: false,
         };
         let handle = ConnectionHandle::new("a1".into(), identity, 4, 8);
         handle.request_close(1001);

@@ -18,6 +18,12 @@ pub struct ConnectionIdentity {
     /// Milliseconds since the epoch; 0 means the session never expires. The connection is
     /// closed when it passes.
     pub expires_at: i64,
+    /// Whether the session's roles make the user a system admin when the connection
+    /// authenticated: it then receives the admins' copy of an event that exists in copies
+    /// (`Broadcast::contains_sensitive_data`) instead of everyone's
+    /// (`contains_sanitized_data`). A role change later reaches the connection through
+    /// `Hub::set_system_admin`.
+    pub is_system_admin: bool,
 }
 
 /// What the hub needs from the server around it; implemented by `app`.

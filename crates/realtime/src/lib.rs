@@ -3,7 +3,12 @@
 //! with `hello`, answers `ping`, pings them and closes the silent and the expired, and
 //! delivers every published [`WebSocketEvent`](chorus_model::WebSocketEvent) to the
 //! connections its [`Broadcast`](chorus_model::Broadcast) selects, each with its own gap-free
-//! `seq`, without a slow client holding anyone else up (back-pressure per connection).
+//! `seq`, without a slow client holding anyone else up (back-pressure per connection). An
+//! event published in copies for different readers goes by its broadcast's flags: the
+//! `contains_sensitive_data` copy only to connections of system admins, the
+//! `contains_sanitized_data` copy only to the others (the connection's
+//! [`ConnectionIdentity::is_system_admin`], kept current with [`Hub::set_system_admin`]); so
+//! does an event rebuilt for a resumed connection.
 //!
 //! It also offers per-connection continuity hooks, which the `relay` crate uses to serve
 //! resumes across nodes: a connection whose socket ends parks here, still receiving, until its

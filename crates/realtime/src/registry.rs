@@ -226,9 +226,13 @@ pub(crate) fn is_for(
     in_audience && is_wanted(broadcast, handle)
 }
 
-/// The per-connection filters every audience shares: omitted users, an omitted connection, and
-/// an event meant for one connection only.
+/// The per-connection filters every audience shares: the copy of an event for admins or for
+/// everyone else, omitted users, an omitted connection, and an event meant for one connection
+/// only.
 fn is_wanted(broadcast: &Broadcast, handle: &ConnectionHandle) -> bool {
+    if !broadcast.is_for_reader(handle.is_system_admin()) {
+        return false;
+    }
     if broadcast.omits(handle.user_id()) {
         return false;
     }
@@ -253,6 +257,7 @@ mod tests {
             session_id: format!("session-{user_id}"),
             session_token: format!("token-{user_id}"),
             expires_at: 0,
+            is_system_admin: false,
         }
     }
 

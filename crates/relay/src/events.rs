@@ -1,9 +1,52 @@
 //! The websocket events that announce posts and reactions, built here both for the live path
 //! (the app's use cases) and for events read back from the database (a gap in a channel's post
-//! order, a rebuilt connection), so that the two are the same frames.
+//! order, a rebuilt connection), so that the two are the same frames; and `user_updated`, whose
+//! copies for different readers are built here so that each goes only to its readers.
 
 use crate::Directory;
 use chorus_model::{event_names, Broadcast, Channel, Post, Reaction, User, WebSocketEvent};
+
+/// A changed user as each kind of reader may see it (the app sanitizes each copy exactly as
+/// its REST answers to that reader).
+pub struct UserUpdatedCopies {
+    /// For the user themselves.
+    pub own: User,
+    /// For system admins other than the user.
+    pub for_system_admins: User,
+    /// For every other user.
+    pub for_everyone_else: User,
+}
+
+/// `user_updated` in Mattermost's three copies (`sendUpdatedUserEvent`): the admins' copy to
+/// everyone but the user, flagged so that only system admins receive it
+/// (`contains_sensitive_data`); everyone else's copy to everyone but the user, flagged so that
+/// system admins skip it (`contains_sanitized_data`); the user's own copy to the user's
+/// connections. Each connection receives exactly one of them.
+pub fn user_updated(copies: &UserUpdatedCopies) -> [WebSocketEvent; 3] {
+    let user_id = copies.own.id.as_str();
+    let for_system_admins = WebSocketEvent::new(
+        event_names::USER_UPDATED,
+        Broadcast::to_everyone()
+            .omitting(user_id)
+            .with_sensitive_data(),
+    )
+    .with("user", user_json(&copies.for_system_admins));
+    let for_everyone_else = WebSocketEvent::new(
+        event_names::USER_UPDATED,
+        Broadcast::to_everyone()
+            .omitting(user_id)
+            .with_sanitized_data(),
+    )
+    .with("user", user_json(&copies.for_everyone_else));
+    let own = WebSocketEvent::new(event_names::USER_UPDATED, Broadcast::to_user(user_id))
+        .with("user", user_json(&copies.own));
+    [for_system_admins, for_everyone_else, own]
+}
+
+/// A user as an object in the event's data (Mattermost's shape; posts travel as strings).
+fn user_json(user: &User) -> serde_json::Value {
+    serde_json::to_value(user).unwrap_or_default()
+}
 
 /// An event about a post (`post_edited`, `post_deleted`, ...), carrying it as a JSON string
 /// (Mattermost's shape), to the post's channel.

@@ -15,7 +15,9 @@
 //!   (`resume`), and rebuilding a dead node's connection from the database (`rebuild`, with the
 //!   membership history of `membership_history`);
 //! - the events that announce changes, built once for the live path and the rebuild
-//!   (`events`, `membership`), so both send the same frames;
+//!   (`events`, `membership`), so both send the same frames, and the copies of `user_updated`
+//!   for the user, for system admins and for everyone else (`events::user_updated`: the app
+//!   sanitizes each copy, the hub routes each to its readers only);
 //! - what a lost cluster message means for websockets (every client of this node resyncs).
 //!
 //! Invariants:

@@ -108,6 +108,16 @@ impl Hub {
         });
     }
 
+    /// The user's roles changed: their connections here (parked ones too) receive from the
+    /// next event on the copies meant for a system admin, or for everyone else (Mattermost
+    /// re-reads the session of its connections when the user's sessions are invalidated).
+    pub fn set_system_admin(&self, user_id: &str, is_system_admin: bool) {
+        let registry = self.0.state.registry();
+        for handle in registry.matching(|handle| handle.user_id() == user_id) {
+            handle.set_system_admin(is_system_admin);
+        }
+    }
+
     /// Closes every connection of a user (deactivation, all sessions revoked).
     pub fn close_user(&self, user_id: &str) {
         self.0

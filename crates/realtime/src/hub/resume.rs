@@ -188,8 +188,11 @@ async fn attach_from_elsewhere(
             }
         }
         ResumeSource::Rebuilt { events, received } => {
+            // Rebuilt for this user, but not routed: the copy of an event meant for admins (or
+            // for everyone else) still goes only to them, as the live path would have sent it.
             let rebuilt: Vec<Arc<PreparedEvent>> = events
                 .iter()
+                .filter(|event| event.broadcast.is_for_reader(handle.is_system_admin()))
                 .map(|event| Arc::new(PreparedEvent::new(event)))
                 .collect();
             let mut overlap = Overlap::of(rebuilt.iter().map(Arc::as_ref));
@@ -250,6 +253,7 @@ pub(crate) async fn hand_over(hub: &HubState, request: &ResumeRequest) -> Resume
         session_id: request.session_id.clone(),
         session_token: String::new(),
         expires_at: 0,
+        is_system_admin: false,
     };
     if is_stale(
         hub,

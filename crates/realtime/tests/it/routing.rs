@@ -115,3 +115,89 @@ async fn omitted_users_and_connections_are_skipped_and_connection_id_targets_one
     );
     assert!(names_until_end(&mut bob).await.is_empty());
 }
+
+#[tokio::test]
+async fn sanitized_copies_skip_admins_and_sensitive_copies_reach_only_admins() {
+    let server = single_dispatcher_server().await;
+    server.delegate.set_channel("town-square", &["root", "bob"]);
+    let root_identity = server.delegate.add_admin_session("root");
+    let (mut root, _) = server.connect(&root_identity).await;
+    let (mut alice, _) = server.connect_user("alice").await;
+    let (mut bob, _) = server.connect_user("bob").await;
+
+    // The three copies of alice's `user_updated`, as the app publishes them.
+    let admin_copy = Broadcast::to_everyone()
+        .omitting("alice")
+        .with_sensitive_data();
+    server.hub.publish(named("admin-copy", admin_copy));
+    let everyones_copy = Broadcast::to_everyone()
+        .omitting("alice")
+        .with_sanitized_data();
+    server.hub.publish(named("sanitized-copy", everyones_copy));
+    server
+        .hub
+        .publish(named("own-copy", Broadcast::to_user("alice")));
+    // The flags hold whatever the audience: a channel, one user.
+    server.hub.publish(named(
+        "channel-sensitive",
+        Broadcast::to_channel("town-square").with_sensitive_data(),
+    ));
+    server.hub.publish(named(
+        "channel-sanitized",
+        Broadcast::to_channel("town-square").with_sanitized_data(),
+    ));
+    server.hub.publish(named(
+        "bob-sensitive",
+        Broadcast::to_user("bob").with_sensitive_data(),
+    ));
+    server.hub.publish(named(
+        "root-sanitized",
+        Broadcast::to_user("root").with_sanitized_data(),
+    ));
+    // Both flags: a bug, and nobody gets it (as in Mattermost).
+    server.hub.publish(named(
+        "both-flags",
+        Broadcast::to_everyone()
+            .with_sanitized_data()
+            .with_sensitive_data(),
+    ));
+    publish_end(&server);
+
+    assert_eq!(
+        names_until_end(&mut root).await,
+        ["admin-copy", "channel-sensitive"]
+    );
+    assert_eq!(names_until_end(&mut alice).await, ["own-copy"]);
+    assert_eq!(
+        names_until_end(&mut bob).await,
+        ["sanitized-copy", "channel-sanitized"]
+    );
+}
+
+#[tokio::test]
+async fn a_role_change_while_connected_switches_the_copy_a_connection_receives() {
+    let server = single_dispatcher_server().await;
+    let (mut bob, _) = server.connect_user("bob").await;
+    let publish_both_copies = |suffix: &str| {
+        server.hub.publish(named(
+            &format!("admin-{suffix}"),
+            Broadcast::to_everyone().with_sensitive_data(),
+        ));
+        server.hub.publish(named(
+            &format!("sanitized-{suffix}"),
+            Broadcast::to_everyone().with_sanitized_data(),
+        ));
+        publish_end(&server);
+    };
+
+    publish_both_copies("before");
+    assert_eq!(names_until_end(&mut bob).await, ["sanitized-before"]);
+
+    server.hub.set_system_admin("bob", true);
+    publish_both_copies("promoted");
+    assert_eq!(names_until_end(&mut bob).await, ["admin-promoted"]);
+
+    server.hub.set_system_admin("bob", false);
+    publish_both_copies("demoted");
+    assert_eq!(names_until_end(&mut bob).await, ["sanitized-demoted"]);
+}

@@ -73,11 +73,26 @@ impl FakeDelegate {
     }
 
     pub fn add_session_expiring(&self, user_id: &str, expires_at: i64) -> ConnectionIdentity {
+        self.add_identity_of(user_id, expires_at, false)
+    }
+
+    /// A new valid session of `user_id`, a system admin, that never expires.
+    pub fn add_admin_session(&self, user_id: &str) -> ConnectionIdentity {
+        self.add_identity_of(user_id, 0, true)
+    }
+
+    fn add_identity_of(
+        &self,
+        user_id: &str,
+        expires_at: i64,
+        is_system_admin: bool,
+    ) -> ConnectionIdentity {
         let identity = ConnectionIdentity {
             user_id: user_id.to_string(),
             session_id: new_id(),
             session_token: new_id(),
             expires_at,
+            is_system_admin,
         };
         self.sessions_by_token
             .lock()

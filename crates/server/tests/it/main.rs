@@ -11,6 +11,7 @@ mod cluster;
 mod compat;
 mod config;
 mod database;
+mod event_privacy;
 mod jobs;
 mod limits;
 mod posts;
