@@ -137,6 +137,7 @@ mod tests {
                     "ReadTimeout",
                     "WriteTimeout",
                     "IdleTimeout",
+                    "MaxConnectionsPerNode",
                     "MaximumPayloadSizeBytes",
                     "MaximumLoginAttempts",
                     "EnableUserAccessTokens",

@@ -14,5 +14,6 @@ mod database;
 mod jobs;
 mod posts;
 mod teams;
+mod timeouts;
 mod users;
 mod websocket;
