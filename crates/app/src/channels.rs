@@ -272,9 +272,16 @@ impl App {
                 "Group message channels must contain at least 3 and no more than 8 users.",
             ));
         }
-        let db = self.store().replica().await?;
-        let users = user_store::get_many(&db, &unique).await?;
-        drop(db);
+        // Users created a moment ago may not have replicated yet.
+        let wanted = unique.len();
+        let unique_ids = &unique;
+        let users = self
+            .read_fresh_or_master(
+                &[],
+                |users: &Vec<chorus_model::User>| users.len() >= wanted,
+                |db| async move { Ok(user_store::get_many(&db, unique_ids).await?) },
+            )
+            .await?;
         if users.len() != unique.len() {
             return Err(AppError::bad_request(
                 "api.channel.create_group.bad_user.app_error",
