@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use std::sync::Mutex;
 
 use crate::cluster::{sign_up, wait_until};
+use crate::compat;
 use chorus_testkit::client::Api;
 use chorus_testkit::socket::{post_of, EventSocket};
 
@@ -917,4 +918,48 @@ async fn a_user_created_by_an_admin_logs_in_and_posts_at_once_despite_a_lagging_
             .expect_status(201);
         assert!(created_at.elapsed() < REPLICA_DELAY_LONGER_THAN_THE_TEST);
     }
+}
+
+/// Issue 12 item 11: both official clients' whole compatibility suites pass against a node
+/// whose read replica is deliberately 2 s behind (in rotation: ReplicaMaxLagSeconds is 10).
+/// Every read a suite makes right after a write of its own, or of an object another of its
+/// users just created and announced, must see that write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_clients_work_unchanged_on_a_replica_2_seconds_behind() {
+    let sandbox = nodes_on_replicas(1, false, |databases| {
+        json!({
+            "DataSource": databases.primary_url(),
+            "DataSourceReplicas": [databases.replica_url(0)],
+        })
+    })
+    .start()
+    .await;
+    let databases = sandbox.database();
+    sandbox.create_account(compat::ADMIN_USERNAME).await;
+    let observer = sandbox.log_in_as(compat::ADMIN_USERNAME).await.api;
+    databases.replicas[0]
+        .wait_for_replay(databases.primary(), Duration::from_secs(10))
+        .unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the replica in rotation",
+        || async { database_status(&observer).await["replicas"][0]["in_rotation"] == true },
+    )
+    .await;
+    databases.replicas[0]
+        .set_apply_delay(Duration::from_secs(2))
+        .unwrap();
+
+    compat::run_javascript_suite(&sandbox).await;
+    compat::run_python_suite(&sandbox).await;
+
+    let status = database_status(&observer).await;
+    assert_eq!(
+        status["replicas"][0]["in_rotation"], true,
+        "the lagging replica left rotation, so the suites may not have read from it: {status}"
+    );
+    assert!(
+        replica_checkouts(&status, 0) > 0,
+        "the suites never read from the lagging replica: {status}"
+    );
 }
