@@ -300,9 +300,16 @@ impl App {
         {
             return Err(AppError::from(ErrorId::GroupChannelSize));
         }
-        let db = self.store().replica().await?;
-        let users = user_store::get_many(&db, &unique).await?;
-        drop(db);
+        // Users created a moment ago may not have replicated yet.
+        let wanted = unique.len();
+        let unique_ids = &unique;
+        let users = self
+            .read_fresh_or_master(
+                &[],
+                |users: &Vec<chorus_model::User>| users.len() >= wanted,
+                |db| async move { Ok(user_store::get_many(&db, unique_ids).await?) },
+            )
+            .await?;
         if users.len() != unique.len() {
             return Err(AppError::from(ErrorId::GroupChannelUserMissing));
         }

@@ -7,6 +7,8 @@
 //! on every other node before it publishes the event to its own clients. So a client that
 //! reacts to an event by reading, on any node, sees the write behind the event.
 
+use std::future::Future;
+
 use chorus_cluster::ClusterMessage;
 use chorus_model::{event_names, Post, WebSocketEvent};
 use chorus_store::{Connection, FreshKey, StoreError};
@@ -14,13 +16,10 @@ use chorus_store::{Connection, FreshKey, StoreError};
 use crate::{App, AppResult};
 
 impl App {
-    /// Notes the writes an event announces (all but typing and status, which write nothing a
-    /// read could miss).
+    /// Notes the writes an event announces (all but typing, which writes nothing). A status
+    /// change is noted under its user: the status is read back from the database.
     pub(crate) fn note_event_writes(&self, event: &WebSocketEvent) {
-        if matches!(
-            event.event.as_str(),
-            event_names::TYPING | event_names::STATUS_CHANGE
-        ) {
+        if event.event == event_names::TYPING {
             return;
         }
         let broadcast = &event.broadcast;
@@ -82,6 +81,29 @@ impl App {
                 Ok(chorus_store::posts::get(&db, post_id).await?)
             }
             other => Ok(other?),
+        }
+    }
+
+    /// Reads with `read` on a replica that has replayed every noted write of `keys`, and again
+    /// on the master when the replica's answer is not found or not `complete`: an object
+    /// created a moment ago on another node, or by a write nobody noted under `keys`, has not
+    /// replicated yet (Mattermost's lazy fallback). Reads whose answer is there are not slowed.
+    pub(crate) async fn read_fresh_or_master<Value, Read, ReadFuture>(
+        &self,
+        keys: &[FreshKey],
+        complete: impl Fn(&Value) -> bool,
+        read: Read,
+    ) -> AppResult<Value>
+    where
+        // The read owns its connection, as in `cache::fill`.
+        Read: Fn(Connection) -> ReadFuture,
+        ReadFuture: Future<Output = AppResult<Value>>,
+    {
+        match read(self.store().replica_for(keys).await?).await {
+            Ok(value) if complete(&value) => Ok(value),
+            Ok(_) => read(self.store().master().await?).await,
+            Err(error) if error.status_code == 404 => read(self.store().master().await?).await,
+            Err(error) => Err(error),
         }
     }
 }

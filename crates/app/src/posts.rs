@@ -264,7 +264,11 @@ impl App {
             return Ok(Vec::new());
         }
         let usernames: Vec<String> = names.usernames.into_iter().collect();
-        let db = self.store().replica().await?;
+        // Members added a moment ago are mentioned too.
+        let db = self
+            .store()
+            .replica_for(&[chorus_store::FreshKey::Channel(channel.id.clone())])
+            .await?;
         let found = user_store::channel_members_by_username(&db, &channel.id, &usernames).await?;
         Ok(found
             .into_iter()

@@ -14,7 +14,13 @@ impl App {
         if user_ids.len() > 1000 || !user_ids.iter().all(|id| is_valid_id(id)) {
             return Err(AppError::invalid_param("user_ids"));
         }
-        let db = self.store().replica().await?;
+        // A status set a moment ago (announced by `status_change`) must read back as set.
+        let keys: Vec<chorus_store::FreshKey> = user_ids
+            .iter()
+            .cloned()
+            .map(chorus_store::FreshKey::User)
+            .collect();
+        let db = self.store().replica_for(&keys).await?;
         let mut statuses = status_store::get_many(&db, user_ids).await?;
         // Users never seen online are offline.
         for user_id in user_ids {

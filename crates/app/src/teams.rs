@@ -162,15 +162,27 @@ impl App {
     }
 
     pub async fn get_team(&self, session: &Session, team_id: &str) -> AppResult<Team> {
-        let db = self.store().replica().await?;
-        let team = team_store::get(&db, team_id).await?;
+        // Fresh for the team (an announced rename), and from the master if it was created a
+        // moment ago on another node.
+        let team = self
+            .read_fresh_or_master(
+                &[chorus_store::FreshKey::Team(team_id.to_string())],
+                |_| true,
+                |db| async move { Ok(team_store::get(&db, team_id).await?) },
+            )
+            .await?;
         self.require_team_visible(session, &team).await?;
         Ok(team)
     }
 
     pub async fn get_team_by_name(&self, session: &Session, name: &str) -> AppResult<Team> {
-        let db = self.store().replica().await?;
-        let team = team_store::get_by_name(&db, name).await?;
+        let team = self
+            .read_fresh_or_master(
+                &[],
+                |_| true,
+                |db| async move { Ok(team_store::get_by_name(&db, name).await?) },
+            )
+            .await?;
         self.require_team_visible(session, &team).await?;
         Ok(team)
     }
@@ -190,7 +202,11 @@ impl App {
         per_page: Option<i64>,
     ) -> AppResult<Vec<Team>> {
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
-        let db = self.store().replica().await?;
+        // The caller's own teams (joined or created a moment ago) are noted under their user.
+        let db = self
+            .store()
+            .replica_for(&[chorus_store::FreshKey::User(session.user_id.clone())])
+            .await?;
         let visible_to = if session.is_system_admin() {
             None
         } else {
@@ -353,7 +369,10 @@ impl App {
     ) -> AppResult<Vec<TeamMember>> {
         self.require_team_member(session, team_id).await?;
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
-        let db = self.store().replica().await?;
+        let db = self
+            .store()
+            .replica_for(&[chorus_store::FreshKey::Team(team_id.to_string())])
+            .await?;
         Ok(team_store::list_members(&db, team_id, offset, limit).await?)
     }
 

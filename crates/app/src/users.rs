@@ -321,19 +321,26 @@ impl App {
     }
 
     pub async fn get_user_by_username(&self, session: &Session, username: &str) -> AppResult<User> {
-        let db = self.store().replica().await?;
-        Ok(sanitize(
-            user_store::get_by_username(&db, username).await?,
-            session,
-        ))
+        // A user created a moment ago (announced by `new_user`) may not have replicated yet.
+        let user = self
+            .read_fresh_or_master(
+                &[],
+                |_| true,
+                |db| async move { Ok(user_store::get_by_username(&db, username).await?) },
+            )
+            .await?;
+        Ok(sanitize(user, session))
     }
 
     pub async fn get_user_by_email(&self, session: &Session, email: &str) -> AppResult<User> {
-        let db = self.store().replica().await?;
-        Ok(sanitize(
-            user_store::get_by_email(&db, email).await?,
-            session,
-        ))
+        let user = self
+            .read_fresh_or_master(
+                &[],
+                |_| true,
+                |db| async move { Ok(user_store::get_by_email(&db, email).await?) },
+            )
+            .await?;
+        Ok(sanitize(user, session))
     }
 
     pub async fn get_users_by_ids(
@@ -344,8 +351,22 @@ impl App {
         if user_ids.len() > 1000 {
             return Err(AppError::from(ErrorId::TooManyUserIds));
         }
-        let db = self.store().replica().await?;
-        let users = user_store::get_many(&db, &user_ids).await?;
+        // Clients fetch the users an event names (`new_user`, a new member): those written
+        // since the replica's position are read again from the master; so are users whose
+        // announced changes the replica has not replayed.
+        let keys: Vec<FreshKey> = user_ids.iter().cloned().map(FreshKey::User).collect();
+        let wanted = user_ids
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let user_ids = &user_ids;
+        let users = self
+            .read_fresh_or_master(
+                &keys,
+                |users: &Vec<User>| users.len() >= wanted,
+                |db| async move { Ok(user_store::get_many(&db, user_ids).await?) },
+            )
+            .await?;
         Ok(users
             .into_iter()
             .map(|user| sanitize(user, session))
@@ -360,8 +381,18 @@ impl App {
         if usernames.len() > 1000 {
             return Err(AppError::from(ErrorId::TooManyUsernames));
         }
-        let db = self.store().replica().await?;
-        let users = user_store::get_many_by_username(&db, &usernames).await?;
+        let wanted = usernames
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let usernames = &usernames;
+        let users = self
+            .read_fresh_or_master(
+                &[],
+                |users: &Vec<User>| users.len() >= wanted,
+                |db| async move { Ok(user_store::get_many_by_username(&db, usernames).await?) },
+            )
+            .await?;
         Ok(users
             .into_iter()
             .map(|user| sanitize(user, session))
@@ -380,6 +411,14 @@ impl App {
         if let Some(channel_id) = query.in_channel.as_ref().or(query.not_in_channel.as_ref()) {
             self.require_channel_read(session, channel_id).await?;
         }
+        // A list filtered by team or channel must show the members announced there.
+        let mut keys = Vec::new();
+        if let Some(team_id) = query.in_team.as_ref().or(query.not_in_team.as_ref()) {
+            keys.push(FreshKey::Team(team_id.clone()));
+        }
+        if let Some(channel_id) = query.in_channel.as_ref().or(query.not_in_channel.as_ref()) {
+            keys.push(FreshKey::Channel(channel_id.clone()));
+        }
         let filter = user_store::UserListFilter {
             in_team: query.in_team,
             not_in_team: query.not_in_team,
@@ -389,7 +428,7 @@ impl App {
             offset,
             limit,
         };
-        let db = self.store().replica().await?;
+        let db = self.store().replica_for(&keys).await?;
         let users = user_store::list(&db, &filter).await?;
         Ok(users
             .into_iter()
@@ -544,7 +583,8 @@ impl App {
         if session.user_id != user_id {
             require_system_admin(session)?;
         }
-        let db = self.store().replica().await?;
+        // Tokens are written on the master a moment before their owner lists them.
+        let db = self.store().master().await?;
         Ok(user_store::list_access_tokens(&db, user_id).await?)
     }
 

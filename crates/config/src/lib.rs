@@ -167,6 +167,7 @@ mod tests {
                     "ReadTimeout",
                     "WriteTimeout",
                     "IdleTimeout",
+                    "MaxConnectionsPerNode",
                     "MaximumPayloadSizeBytes",
                     "MaximumLoginAttempts",
                     "EnableUserAccessTokens",

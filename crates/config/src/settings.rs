@@ -67,6 +67,11 @@ pub struct ServiceSettings {
     /// Seconds.
     #[serde(rename = "IdleTimeout")]
     pub idle_timeout: i64,
+    /// Chorus only: at most this many client connections (websockets included) open at once
+    /// on a node; further ones wait in the listen backlog. Capped below the process's open
+    /// file limit (RLIMIT_NOFILE), which the database, cluster and files need too.
+    #[serde(rename = "MaxConnectionsPerNode")]
+    pub max_connections_per_node: i64,
     #[serde(rename = "MaximumPayloadSizeBytes")]
     pub maximum_payload_size_bytes: i64,
     #[serde(rename = "MaximumLoginAttempts")]
@@ -136,6 +141,7 @@ impl Default for ServiceSettings {
             read_timeout: 300,
             write_timeout: 300,
             idle_timeout: 60,
+            max_connections_per_node: 20_000,
             maximum_payload_size_bytes: 300_000,
             maximum_login_attempts: 10,
             enable_user_access_tokens: false,

@@ -31,18 +31,6 @@ pub const UNSUPPORTED_SETTINGS: &[UnsupportedSetting] = &[
         reason: "Chorus serves plain HTTP; terminate TLS in the proxy in front of it",
     },
     UnsupportedSetting {
-        key: "ServiceSettings.ReadTimeout",
-        reason: "no HTTP read timeout is applied yet",
-    },
-    UnsupportedSetting {
-        key: "ServiceSettings.WriteTimeout",
-        reason: "no HTTP write timeout is applied yet",
-    },
-    UnsupportedSetting {
-        key: "ServiceSettings.IdleTimeout",
-        reason: "no HTTP idle timeout is applied yet",
-    },
-    UnsupportedSetting {
         key: "ServiceSettings.SessionLengthSSOInHours",
         reason: "Chorus has no single sign-on",
     },

@@ -79,6 +79,11 @@ fn validate_service(service: &ServiceSettings) -> Result<(), ConfigError> {
     at_least("ServiceSettings.WriteTimeout", service.write_timeout, 1)?;
     at_least("ServiceSettings.IdleTimeout", service.idle_timeout, 0)?;
     at_least(
+        "ServiceSettings.MaxConnectionsPerNode",
+        service.max_connections_per_node,
+        1,
+    )?;
+    at_least(
         "ServiceSettings.MaximumPayloadSizeBytes",
         service.maximum_payload_size_bytes,
         1,

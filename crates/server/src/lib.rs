@@ -24,6 +24,10 @@ use chorus_store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+mod http;
+
+pub use http::HttpLimits;
+
 /// How long a draining node keeps answering (with `Connection: close`) before it stops
 /// accepting connections.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -187,40 +191,38 @@ impl Node {
             .listen(HTTP_BACKLOG)
             .with_context(|| format!("listening on {local_address}"))?;
         let router = chorus_api::router(app.clone());
+        let http_limits = HttpLimits::from_settings(&app.config().service_settings);
         tracing::info!(address = %local_address, node_id = %node.node_id, version = chorus_model::SERVER_VERSION, clustered = cluster.is_some(), "chorus node serving");
 
         let (start_drain, drain_started) = oneshot::channel::<()>();
         let draining_app = app.clone();
         let draining_cluster = cluster.clone();
         let http = tokio::spawn(async move {
-            // Peer addresses: the rate limiter keys on them (`chorus_api::router`'s doc).
-            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    // A dropped sender (the Node dropped without a drain) ends nothing here:
-                    // the task is aborted instead.
-                    if drain_started.await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                    // Drain: ping answers 503 at once and gossip says "draining", websockets
-                    // get a close frame (clients reconnect through the balancer to another
-                    // node) and no new ones are accepted; axum then stops accepting
-                    // connections and lets in-flight requests finish.
-                    tracing::info!(
-                        "draining: ping 503, closing websockets, finishing in-flight requests"
-                    );
-                    draining_app.start_draining();
-                    if let Some(cluster) = &draining_cluster {
-                        cluster.set_readiness(Readiness::Draining);
-                    }
-                    draining_app.hub().shutdown();
-                    // Keep serving a moment with `Connection: close` on every answer, so the
-                    // balancer drops its idle connections to this node and sends new requests
-                    // elsewhere before the listener closes: a POST on a connection closed
-                    // under it is not retried.
-                    tokio::time::sleep(DRAIN_GRACE).await;
-                })
-                .await
+            http::serve(listener, router, http_limits, async move {
+                // A dropped sender (the Node dropped without a drain) ends nothing here:
+                // the task is aborted instead.
+                if drain_started.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                // Drain: ping answers 503 at once and gossip says "draining", websockets
+                // get a close frame (clients reconnect through the balancer to another
+                // node) and no new ones are accepted; the server then stops accepting
+                // connections and lets in-flight requests finish.
+                tracing::info!(
+                    "draining: ping 503, closing websockets, finishing in-flight requests"
+                );
+                draining_app.start_draining();
+                if let Some(cluster) = &draining_cluster {
+                    cluster.set_readiness(Readiness::Draining);
+                }
+                draining_app.hub().shutdown();
+                // Keep serving a moment with `Connection: close` on every answer, so the
+                // balancer drops its idle connections to this node and sends new requests
+                // elsewhere before the listener closes: a POST on a connection closed
+                // under it is not retried.
+                tokio::time::sleep(DRAIN_GRACE).await;
+            })
+            .await
         });
         Ok(Node {
             app,

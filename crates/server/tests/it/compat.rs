@@ -27,7 +27,8 @@ const NODE_TEST_TIMEOUT_MS: &str = "300000";
 /// a time keeps each well inside its time limits.
 static ONE_SUITE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const ADMIN_USERNAME: &str = "compat-admin";
+/// The system admin the suites may log in as; a server must have it before a suite runs.
+pub(crate) const ADMIN_USERNAME: &str = "compat-admin";
 
 fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -68,6 +69,18 @@ async fn run_suite(name: &str, mut command: Command, server: &Sandbox) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_javascript_client_works_unchanged() {
+    let server = server_with_admin().await;
+    run_javascript_suite(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_driver_works_unchanged() {
+    let server = server_with_admin().await;
+    run_python_suite(&server).await;
+}
+
+/// Runs the `@mattermost/client` suite against `server` (which has [`ADMIN_USERNAME`]).
+pub(crate) async fn run_javascript_suite(server: &Sandbox) {
     let suite_dir = std::env::var_os("CHORUS_COMPAT_JS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repository_root().join("tests/compat/js"));
@@ -77,17 +90,16 @@ async fn the_official_javascript_client_works_unchanged() {
         "{} has no node_modules with @mattermost/client and ws: run scripts/test.sh (or `npm ci` there) first",
         suite_dir.display()
     );
-    let server = server_with_admin().await;
     let mut node = Command::new("node");
     node.arg("--test")
         .arg(format!("--test-timeout={NODE_TEST_TIMEOUT_MS}"))
         .arg("compat.test.mjs")
         .current_dir(&suite_dir);
-    run_suite("JavaScript (@mattermost/client)", node, &server).await;
+    run_suite("JavaScript (@mattermost/client)", node, server).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_python_driver_works_unchanged() {
+/// Runs the `mattermostdriver` suite against `server` (which has [`ADMIN_USERNAME`]).
+pub(crate) async fn run_python_suite(server: &Sandbox) {
     let suite_dir = repository_root().join("tests/compat/python");
     let python = std::env::var_os("CHORUS_COMPAT_PY")
         .map(PathBuf::from)
@@ -101,10 +113,9 @@ async fn the_python_driver_works_unchanged() {
         "{} cannot import mattermostdriver and pytest: run scripts/test.sh (it creates the venv) first",
         python.display()
     );
-    let server = server_with_admin().await;
     let mut pytest = Command::new(&python);
     pytest
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .current_dir(&suite_dir);
-    run_suite("Python (mattermostdriver)", pytest, &server).await;
+    run_suite("Python (mattermostdriver)", pytest, server).await;
 }

@@ -18,5 +18,6 @@ mod posts;
 mod preferences;
 mod security;
 mod teams;
+mod timeouts;
 mod users;
 mod websocket;
