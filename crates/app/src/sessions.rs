@@ -254,7 +254,7 @@ impl App {
     ) -> AppResult<Arc<Session>> {
         let settings = &self.config().service_settings;
         if session.is_access_token() && !settings.enable_user_access_tokens {
-            return Err(ErrorId::AccessTokenInvalidOrMissing.into());
+            return Err(ErrorId::AccessTokenInvalid.into());
         }
         let now = now_millis();
         let idle_timeout_millis = settings.session_idle_timeout_in_minutes * 60_000;

@@ -240,7 +240,6 @@ error_catalogue! {
     /// Mattermost answers with plain text and no id; this id follows its format.
     RateLimitExceeded = 429, "api.context.rate_limit_exceeded.app_error", "limit exceeded";
     WebSocketOriginRefused = 403, "api.web_socket.connect.upgrade.app_error", "Failed to upgrade the websocket connection: origin not allowed.";
-    AccessTokenInvalidOrMissing = 401, "app.user_access_token.invalid_or_missing", "Invalid or missing token.";
     SessionIdle = 401, "api.context.invalid_token.error", "Invalid session token, please login again.";
     PostEditTimeLimit = 400, "api.post.update_post.permissions_time_limit.app_error", "Post edit is only allowed for {seconds} seconds. Please ask your System Administrator for details.";
     PostSearchDisabled = 501, "store.sql_post.search.disabled", "Searching has been disabled on this server. Please contact your System Administrator.";
