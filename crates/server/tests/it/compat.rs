@@ -30,7 +30,7 @@ static ONE_SUITE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_n
 /// The system admin the suites may log in as; a server must have it before a suite runs.
 pub(crate) const ADMIN_USERNAME: &str = "compat-admin";
 
-fn repository_root() -> PathBuf {
+pub(crate) fn repository_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -79,8 +79,8 @@ async fn the_python_driver_works_unchanged() {
     run_python_suite(&server).await;
 }
 
-/// Runs the `@mattermost/client` suite against `server` (which has [`ADMIN_USERNAME`]).
-pub(crate) async fn run_javascript_suite(server: &Sandbox) {
+/// tests/compat/js, or CHORUS_COMPAT_JS_DIR, checked to have its node_modules.
+pub(crate) fn javascript_suite_dir() -> PathBuf {
     let suite_dir = std::env::var_os("CHORUS_COMPAT_JS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repository_root().join("tests/compat/js"));
@@ -90,6 +90,12 @@ pub(crate) async fn run_javascript_suite(server: &Sandbox) {
         "{} has no node_modules with @mattermost/client and ws: run scripts/test.sh (or `npm ci` there) first",
         suite_dir.display()
     );
+    suite_dir
+}
+
+/// Runs the `@mattermost/client` suite against `server` (which has [`ADMIN_USERNAME`]).
+pub(crate) async fn run_javascript_suite(server: &Sandbox) {
+    let suite_dir = javascript_suite_dir();
     let mut node = Command::new("node");
     node.arg("--test")
         .arg(format!("--test-timeout={NODE_TEST_TIMEOUT_MS}"))

@@ -10,6 +10,7 @@ mod channels;
 mod cluster;
 mod compat;
 mod config;
+mod coverage;
 mod database;
 mod event_privacy;
 mod jobs;
