@@ -22,6 +22,8 @@ pub(crate) mod close_code {
     pub const GOING_AWAY: u16 = 1001;
     /// Missing, invalid or expired authentication.
     pub const POLICY_VIOLATION: u16 = 1008;
+    /// The client sent a message over the inbound size limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The client did not keep up with its events (send queue full).
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }

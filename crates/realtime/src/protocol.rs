@@ -25,8 +25,19 @@ pub(crate) fn close_reason(code: u16) -> &'static str {
         close_code::GOING_AWAY => "going away",
         close_code::POLICY_VIOLATION => "authentication required",
         close_code::TRY_AGAIN_LATER => "too slow to receive events",
+        close_code::MESSAGE_TOO_BIG => "message too big",
         _ => "",
     }
+}
+
+/// How a failed read ends the connection: a message over the size limit gets a close frame
+/// saying so (as Mattermost's gorilla websocket does), anything else is a broken connection.
+pub(crate) fn read_failure_code(error: axum::Error) -> Option<u16> {
+    let is_too_big = error
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)));
+    is_too_big.then_some(close_code::MESSAGE_TOO_BIG)
 }
 
 pub(crate) fn parse_request(text: &str) -> Option<WebSocketRequest> {

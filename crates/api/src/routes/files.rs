@@ -7,7 +7,9 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{require_id, Caller, Path, Query};
-use axum::body::Body;
+use std::sync::Arc;
+
+use axum::body::{Body, BodyDataStream};
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -46,18 +48,6 @@ pub(crate) async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if let Err(error) = app.check_upload_request(content_length) {
-        if error.status_code == 413 && content_length.is_some_and(|length| length <= DRAIN_LIMIT) {
-            drain(
-                request
-                    .into_body()
-                    .into_data_stream()
-                    .map(|chunk| chunk.map(|bytes| bytes.len())),
-            )
-            .await;
-        }
-        return Err(error.into());
-    }
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -67,10 +57,28 @@ pub(crate) async fn upload(
                 .to_ascii_lowercase()
                 .starts_with("multipart/form-data")
         });
-    let response = if is_multipart {
-        upload_multipart(&app, &session, query, request).await?
-    } else {
-        upload_raw(&app, &session, query, request).await?
+    // What a refused upload leaves unread is drained before answering: a server that closes
+    // with a request body still arriving makes the kernel reset the connection, and the client
+    // never reads the error. Bounded like `drain`.
+    let (parts, body) = request.into_parts();
+    let unread = Arc::new(tokio::sync::Mutex::new(body.into_data_stream()));
+    let request = Request::from_parts(parts, Body::from_stream(shared_stream(unread.clone())));
+    let outcome = async {
+        app.check_upload_request(content_length)?;
+        if is_multipart {
+            upload_multipart(&app, &session, query, request).await
+        } else {
+            upload_raw(&app, &session, query, request).await
+        }
+    }
+    .await;
+    let response = match outcome {
+        Ok(response) => response,
+        Err(error) => {
+            let mut rest = unread.lock().await;
+            drain((&mut *rest).map(|chunk| chunk.map(|bytes| bytes.len()))).await;
+            return Err(error);
+        }
     };
     Ok((StatusCode::CREATED, Json(response)))
 }
@@ -134,6 +142,17 @@ async fn upload_multipart(
         return Err(AppError::from(ErrorId::UploadWithoutFile).into());
     };
     Ok(upload.finish(client_ids)?)
+}
+
+/// A body stream that takes its chunks from `source`, which the caller keeps to drain what is
+/// left once the reader is gone.
+fn shared_stream(
+    source: Arc<tokio::sync::Mutex<BodyDataStream>>,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Send + 'static {
+    futures_util::stream::unfold(source, |source| async move {
+        let next = source.lock().await.next().await;
+        next.map(|chunk| (chunk, source))
+    })
 }
 
 /// Reads and drops chunks until the end, an error, `DRAIN_LIMIT` bytes or `DRAIN_TIME`.

@@ -30,7 +30,7 @@ use crate::frame::{ConnectionState, PreparedEvent};
 use crate::liveness::{AckProbes, Check, Liveness};
 use crate::protocol::{
     actions, check_request, close_reason, failure, hello_event, not_authenticated, parse_request,
-    pong_data, response_message,
+    pong_data, read_failure_code, response_message,
 };
 
 /// A single frame write that takes longer than this means the client is stuck (Mattermost's
@@ -296,7 +296,13 @@ async fn run(
             inbound = socket.recv(), if pending.is_none() => {
                 liveness.heard_from_client(Instant::now());
                 match inbound {
-                    None | Some(Err(_)) => return Ending::Broken,
+                    None => return Ending::Broken,
+                    Some(Err(error)) => {
+                        return match read_failure_code(error) {
+                            Some(code) => Ending::Close(code),
+                            None => Ending::Broken,
+                        }
+                    }
                     Some(Ok(Message::Close(_))) => return Ending::ClientClosed,
                     Some(Ok(Message::Text(text))) => match route_request(hub, handle, &text) {
                         Routed::Ignore => continue,

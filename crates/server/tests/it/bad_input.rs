@@ -1,16 +1,23 @@
-//! Bad input: generated garbage on the JSON endpoints, oversize bodies, unknown routes and
-//! malformed ids never produce a 5xx, and always a Mattermost error body.
+//! Bad input: generated garbage on every endpoint of `@mattermost/client` that Chorus serves
+//! (tests/compat/js/endpoints.json), on the websocket's actions and on multipart uploads,
+//! oversize bodies, unknown routes and malformed ids never produce a 5xx (beyond the two
+//! Mattermost itself answers), always a Mattermost error body, and never touch data the sender
+//! may not change.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
 use chorus_testkit::client::{id_of, Api, Reply, TestUser};
+use chorus_testkit::socket::{open_raw, post_of, EventSocket, RawSocket};
 use chorus_testkit::{Endpoint, Sandbox};
 
-/// Requests in the generated barrage: every endpoint gets dozens, in about ten seconds.
-const BARRAGE_CASES: u32 = 1500;
+/// Requests in the generated barrage: every endpoint gets a few dozen.
+const BARRAGE_CASES: u32 = 3000;
 
 /// The body limit of the barrage's server, so some generated bodies exceed it.
 const PAYLOAD_LIMIT: usize = 100_000;
@@ -92,48 +99,90 @@ impl World {
         ]
     }
 
-    /// The JSON endpoints under attack: (method, path with `{id}` for a path id, the real id).
-    fn endpoints(&self) -> Vec<(Method, String, Option<String>)> {
-        let fixed = |method: Method, path: &str| (method, path.to_string(), None);
-        let with_id =
-            |method: Method, path: &str, id: &String| (method, path.to_string(), Some(id.clone()));
-        vec![
-            fixed(Method::POST, "/users"),
-            fixed(Method::POST, "/users/login"),
-            fixed(Method::POST, "/users/ids"),
-            fixed(Method::POST, "/users/usernames"),
-            fixed(Method::POST, "/users/status/ids"),
-            fixed(Method::PUT, "/users/me/patch"),
-            fixed(Method::PUT, "/users/me/password"),
-            fixed(Method::PUT, "/users/me/status"),
-            fixed(Method::POST, "/teams"),
-            fixed(Method::POST, "/channels"),
-            fixed(Method::POST, "/channels/direct"),
-            fixed(Method::POST, "/channels/group"),
-            fixed(Method::POST, "/channels/members/me/view"),
-            fixed(Method::POST, "/posts"),
-            fixed(Method::POST, "/reactions"),
-            fixed(Method::POST, "/users/tokens/revoke"),
-            with_id(Method::PUT, "/users/{id}/patch", &self.alice.id),
-            with_id(Method::POST, "/users/{id}/tokens", &self.bob.id),
-            with_id(Method::PUT, "/teams/{id}/patch", &self.team_id),
-            with_id(Method::POST, "/teams/{id}/members", &self.team_id),
-            with_id(Method::POST, "/teams/{id}/posts/search", &self.team_id),
-            with_id(Method::PUT, "/channels/{id}/patch", &self.public_channel_id),
-            with_id(
-                Method::PUT,
-                "/channels/{id}/patch",
-                &self.alices_private_channel_id,
-            ),
-            with_id(
-                Method::POST,
-                "/channels/{id}/members",
-                &self.public_channel_id,
-            ),
-            with_id(Method::PUT, "/posts/{id}/patch", &self.bobs_post_id),
-            with_id(Method::PUT, "/posts/{id}/patch", &self.alices_post_id),
-            with_id(Method::PUT, "/posts/{id}", &self.bobs_post_id),
-        ]
+    /// The real ids a path placeholder of the catalogue may take, by the segment before it
+    /// (`/users/{users}` takes a user id); a random id for the rest.
+    fn ids_for(&self, placeholder: &str) -> Vec<String> {
+        match placeholder {
+            "users" | "members" | "user" | "owner" => {
+                vec![self.alice.id.clone(), self.bob.id.clone(), "me".to_string()]
+            }
+            "teams" | "team" => vec![self.team_id.clone()],
+            "channels" | "channel" => vec![
+                self.public_channel_id.clone(),
+                self.alices_private_channel_id.clone(),
+            ],
+            "posts" | "post" => vec![self.alices_post_id.clone(), self.bobs_post_id.clone()],
+            "name" => vec!["crew".to_string(), "town-square".to_string()],
+            "username" => vec!["alice".to_string(), "bob".to_string()],
+            _ => vec![chorus_model::new_id()],
+        }
+    }
+
+    /// Every endpoint of `@mattermost/client` that this node serves (tests/compat/js/
+    /// endpoints.json, probed once: anything but the router's own 404 or 405), plus Chorus's own,
+    /// each with its placeholders filled by real ids, and without the few that would end bob's
+    /// session or account (the barrage needs him logged in).
+    async fn endpoints(&self) -> Vec<Target> {
+        let catalogue: Vec<Value> = serde_json::from_str(
+            &std::fs::read_to_string(
+                crate::compat::repository_root().join("tests/compat/js/endpoints.json"),
+            )
+            .expect("tests/compat/js/endpoints.json"),
+        )
+        .expect("the endpoint catalogue");
+        let mut candidates: Vec<(Method, String)> = catalogue
+            .iter()
+            .map(|endpoint| {
+                (
+                    Method::from_bytes(endpoint["method"].as_str().unwrap().as_bytes()).unwrap(),
+                    endpoint["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        for (method, path) in CHORUS_ONLY_ENDPOINTS {
+            candidates.push((
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                path.to_string(),
+            ));
+        }
+        let mut targets = Vec::new();
+        for (method, template) in candidates {
+            if ENDS_THE_SENDERS_SESSION
+                .iter()
+                .any(|(excluded_method, excluded)| {
+                    method.as_str() == *excluded_method && template == *excluded
+                })
+            {
+                continue;
+            }
+            let placeholders: Vec<Vec<String>> = template
+                .split('/')
+                .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+                .map(|name| self.ids_for(name))
+                .collect();
+            let target = Target {
+                method,
+                template,
+                placeholders,
+            };
+            let probe = self
+                .bob
+                .api
+                .send(
+                    self.bob
+                        .api
+                        .request(target.method.clone(), &target.path_with_first_ids())
+                        .header("content-type", "application/json")
+                        .body("{}"),
+                )
+                .await;
+            let routed = !(probe.status == 405
+                || probe.status == 404 && probe.error_id() == "api.context.404.app_error");
+            if routed {
+                targets.push(target);
+            }
+        }
+        targets
     }
 
     /// What alice's data looks like to alice (minus counters bob's failed guesses may move).
@@ -158,6 +207,81 @@ impl World {
                 .expect_status(200),
         })
     }
+}
+
+/// Endpoints Chorus serves that `@mattermost/client` has no method for.
+const CHORUS_ONLY_ENDPOINTS: &[(&str, &str)] = &[
+    ("GET", "/cluster/status"),
+    ("GET", "/database/status"),
+    ("POST", "/database/recycle"),
+    ("POST", "/caches/invalidate"),
+];
+
+/// Errors Mattermost itself answers with a 5xx (clients expect exactly these): the new
+/// client-config and license formats, which it does not implement either.
+const MATTERMOST_ANSWERS_5XX: &[&str] = &[
+    "api.config.client.old_format.app_error",
+    "api.license.client.old_format.app_error",
+];
+
+/// Left out of the barrage: they end the sender's session or account, after which every
+/// request is a 401 and proves nothing. Their own tests cover them.
+const ENDS_THE_SENDERS_SESSION: &[(&str, &str)] = &[
+    ("POST", "/users/logout"),
+    ("POST", "/users/{users}/sessions/revoke"),
+    ("POST", "/users/{users}/sessions/revoke/all"),
+    ("POST", "/users/sessions/revoke/all"),
+    ("DELETE", "/users/{users}"),
+    ("PUT", "/users/{users}/active"),
+    ("PUT", "/users/{users}/password"),
+    ("PUT", "/users/{users}/roles"),
+];
+
+/// An endpoint under attack: a path template from the catalogue and, per placeholder, the
+/// real ids it may take.
+#[derive(Debug, Clone)]
+struct Target {
+    method: Method,
+    template: String,
+    placeholders: Vec<Vec<String>>,
+}
+
+impl Target {
+    fn path_with_first_ids(&self) -> String {
+        self.fill(self.placeholders.iter().map(|ids| ids[0].clone()))
+    }
+
+    /// The template with its placeholders replaced, in order, by `ids` (percent-encoded).
+    fn fill(&self, ids: impl IntoIterator<Item = String>) -> String {
+        let mut ids = ids.into_iter();
+        self.template
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') && segment.ends_with('}') {
+                    percent_encoded(&ids.next().unwrap_or_default())
+                } else {
+                    segment.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+fn percent_encoded(id: &str) -> String {
+    id.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '.' | '~' | '-' => c.to_string(),
+            other => {
+                let mut buffer = [0u8; 4];
+                other
+                    .encode_utf8(&mut buffer)
+                    .bytes()
+                    .map(|byte| format!("%{byte:02X}"))
+                    .collect()
+            }
+        })
+        .collect()
 }
 
 /// One generated request.
@@ -322,61 +446,38 @@ fn bad_body(known_ids: Vec<String>) -> impl Strategy<Value = BadBody> {
     ]
 }
 
-/// A path id: the real one mostly, sometimes a malformed one.
-fn path_id(real: String) -> impl Strategy<Value = String> {
+/// A path id: a real one mostly, sometimes a malformed one.
+fn path_id(real: Vec<String>) -> impl Strategy<Value = String> {
     prop_oneof![
-        6 => Just(real),
+        6 => prop::sample::select(real),
         1 => "[a-z0-9]{26}",
         1 => "[a-zA-Z0-9_.~-]{0,40}",
         1 => "\\PC{1,10}",
     ]
 }
 
-fn bad_request(world: &World) -> impl Strategy<Value = BadRequest> {
-    let known_ids = world.known_ids();
-    let endpoints = world.endpoints();
-    (0..endpoints.len())
+fn bad_request(known_ids: Vec<String>, targets: Vec<Target>) -> impl Strategy<Value = BadRequest> {
+    (0..targets.len())
         .prop_flat_map(move |index| {
-            let (method, template, real_id) = endpoints[index].clone();
-            let id = match real_id {
-                Some(real) => path_id(real).boxed(),
-                None => Just(String::new()).boxed(),
-            };
+            let target = targets[index].clone();
+            let ids: Vec<_> = target
+                .placeholders
+                .iter()
+                .map(|real| path_id(real.clone()))
+                .collect();
             let content_type = prop::sample::select(vec![
                 Some("application/json"),
                 Some("application/json"),
                 Some("text/plain"),
                 None,
             ]);
-            (
-                Just(method),
-                Just(template),
-                id,
-                bad_body(known_ids.clone()),
-                content_type,
-            )
+            (Just(target), ids, bad_body(known_ids.clone()), content_type)
         })
-        .prop_map(|(method, template, id, body, content_type)| {
-            let encoded: String = id
-                .chars()
-                .map(|c| match c {
-                    'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '.' | '~' | '-' => c.to_string(),
-                    other => {
-                        let mut buffer = [0u8; 4];
-                        other
-                            .encode_utf8(&mut buffer)
-                            .bytes()
-                            .map(|byte| format!("%{byte:02X}"))
-                            .collect()
-                    }
-                })
-                .collect();
-            BadRequest {
-                method,
-                path: template.replace("{id}", &encoded),
-                body,
-                content_type,
-            }
+        .prop_map(|(target, ids, body, content_type)| BadRequest {
+            method: target.method.clone(),
+            path: target.fill(ids),
+            body,
+            content_type,
         })
 }
 
@@ -390,6 +491,12 @@ fn generated_bad_input_never_causes_a_server_error_or_harms_existing_data() {
         .build()
         .expect("a tokio runtime");
     let world = runtime.block_on(World::set_up());
+    let targets = runtime.block_on(world.endpoints());
+    assert!(
+        targets.len() >= 80,
+        "only {} endpoints are under attack: the catalogue or the probe is broken",
+        targets.len()
+    );
     let alices_data_before = runtime.block_on(world.alices_data());
 
     let mut runner = TestRunner::new(ProptestConfig {
@@ -400,12 +507,21 @@ fn generated_bad_input_never_causes_a_server_error_or_harms_existing_data() {
     });
     // Garbage that never gets past the JSON parser proves little: count what went through.
     let accepted = std::sync::atomic::AtomicU32::new(0);
-    let outcome = runner.run(&bad_request(&world), |request| {
+    let outcome = runner.run(&bad_request(world.known_ids(), targets), |request| {
         let reply = runtime.block_on(request.send(&world.bob.api));
+        if std::env::var_os("BARRAGE_TRACE").is_some() {
+            eprintln!(
+                "TRACE {} {} -> {} {}",
+                request.method,
+                request.path,
+                reply.status,
+                reply.error_id()
+            );
+        }
         if reply.status < 300 {
             accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if reply.status >= 500 {
+        if reply.status >= 500 && !MATTERMOST_ANSWERS_5XX.contains(&reply.error_id()) {
             return Err(TestCaseError::fail(format!(
                 "server error for {request:?}: {reply:?}"
             )));
@@ -437,8 +553,18 @@ fn generated_bad_input_never_causes_a_server_error_or_harms_existing_data() {
             alices_data_before,
             "the barrage changed data it had no right to change"
         );
-        // bob still works normally.
+        // bob still works normally, once back in the team and channel the barrage may have
+        // made him leave.
         world.bob.api.get("/users/me").await.expect_status(200);
+        world.alice.add_to_team(&world.team_id, &world.bob.id).await;
+        world
+            .alice
+            .api
+            .post(
+                &format!("/channels/{}/members", world.public_channel_id),
+                json!({"user_id": world.bob.id}),
+            )
+            .await;
         world
             .bob
             .post(&world.public_channel_id, "still standing")
@@ -563,4 +689,354 @@ async fn a_nul_character_is_refused_before_it_reaches_the_database() {
         .await
         .expect_error(400);
     alice.api.get("/teams/name/crew%00").await.expect_error(400);
+}
+
+/// Frames a confused or hostile websocket client might send.
+fn bad_frame(known_ids: Vec<String>) -> impl Strategy<Value = Message> {
+    let action = prop_oneof![
+        4 => prop::sample::select(vec![
+            "user_typing", "get_statuses", "get_statuses_by_ids", "ping", "presence",
+            "user_update_active_status", "posted_notify_ack", "authentication_challenge",
+        ])
+        .prop_map(Value::from),
+        1 => json_value(known_ids.clone()),
+    ];
+    let seq = prop_oneof![
+        3 => (1i64..1000).prop_map(Value::from),
+        1 => json_value(known_ids.clone()),
+    ];
+    let data = prop_oneof![
+        3 => plausible_object(known_ids.clone()),
+        1 => json_value(known_ids.clone()),
+        1 => prop::collection::vec(text(known_ids.clone()), 0..200)
+            .prop_map(|ids| json!({"user_ids": ids})),
+    ];
+    prop_oneof![
+        8 => (action, seq, data).prop_map(|(action, seq, data)| {
+            Message::text(json!({"action": action, "seq": seq, "data": data}).to_string())
+        }),
+        2 => bad_body(known_ids).prop_map(|body| match body {
+            BadBody::Json(value) => Message::text(value.to_string()),
+            BadBody::Raw(bytes) => Message::text(String::from_utf8_lossy(&bytes).to_string()),
+        }),
+        1 => prop::collection::vec(any::<u8>(), 0..256).prop_map(Message::binary),
+        1 => (100_000usize..2_000_000).prop_map(|length| Message::text("x".repeat(length))),
+    ]
+}
+
+/// A frame, cut to 300 characters.
+fn describe_frame(frame: &Message) -> String {
+    let shown = format!("{frame:?}");
+    let short: String = shown.chars().take(300).collect();
+    format!("{short}… ({} bytes)", frame.len())
+}
+
+/// What became of a socket after a garbage frame: it answered a ping, or closed.
+enum SocketAfter {
+    Answered,
+    Closed(Option<u16>),
+}
+
+/// Sends a ping with `seq` and reads until its reply or the end; every frame must be JSON.
+async fn ping_through(socket: &mut RawSocket, seq: i64) -> Result<SocketAfter, String> {
+    let ping = json!({"action": "ping", "seq": seq});
+    if socket.send(Message::text(ping.to_string())).await.is_err() {
+        return Ok(SocketAfter::Closed(None));
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Err(_) => return Err(format!("no answer to ping seq {seq} and no close")),
+            Ok(None) | Ok(Some(Err(_))) => return Ok(SocketAfter::Closed(None)),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Ok(SocketAfter::Closed(frame.map(|frame| frame.code.into())))
+            }
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let message: Value = serde_json::from_str(&text).map_err(|error| {
+                    format!("the server sent a non-JSON frame ({error}): {text}")
+                })?;
+                if message["seq_reply"] == seq {
+                    if message["status"] != "OK" {
+                        return Err(format!("the ping after garbage failed: {message}"));
+                    }
+                    return Ok(SocketAfter::Answered);
+                }
+                if message.get("seq_reply").is_some()
+                    && !matches!(message["status"].as_str(), Some("OK" | "FAIL"))
+                {
+                    return Err(format!("a reply without OK or FAIL: {message}"));
+                }
+            }
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+/// Garbage websocket frames (actions with data of any shape, broken JSON, binary, oversize)
+/// get FAIL replies or are ignored, or end that one socket with a close code; the node, other
+/// sockets and the data are untouched.
+#[test]
+fn generated_bad_websocket_frames_never_disturb_the_node_or_other_sockets() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let world = runtime.block_on(World::set_up());
+    let alices_data_before = runtime.block_on(world.alices_data());
+    let mut alices_socket =
+        runtime.block_on(EventSocket::connect(&world.server, &world.alice.token));
+    let mut socket = runtime.block_on(open_raw(&world.server, Some(&world.bob.token)));
+
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 400,
+        failure_persistence: None,
+        max_shrink_iters: 50,
+        ..ProptestConfig::default()
+    });
+    let ping_seq = std::cell::Cell::new(1_000_000_000_000i64);
+    let closes = std::cell::Cell::new(0u32);
+    let socket = std::cell::RefCell::new(&mut socket);
+    let outcome = runner.run(&bad_frame(world.known_ids()), |frame| {
+        runtime.block_on(async {
+            let mut socket = socket.borrow_mut();
+            let oversize = frame.len() > chorus_realtime::MAX_INBOUND_MESSAGE_SIZE;
+            if socket.send(frame.clone()).await.is_err() {
+                // The server may end the socket while an oversize frame is still on its way.
+                **socket = open_raw(&world.server, Some(&world.bob.token)).await;
+                if oversize {
+                    closes.set(closes.get() + 1);
+                    return Ok(());
+                }
+                return Err(TestCaseError::fail(format!(
+                    "the socket was closed before {}",
+                    describe_frame(&frame)
+                )));
+            }
+            ping_seq.set(ping_seq.get() + 1);
+            match ping_through(&mut socket, ping_seq.get()).await {
+                Err(problem) => Err(TestCaseError::fail(format!(
+                    "{problem} after {}",
+                    describe_frame(&frame)
+                ))),
+                Ok(SocketAfter::Answered) => Ok(()),
+                Ok(SocketAfter::Closed(code)) => {
+                    // Only an oversize frame may end the socket, with "message too big" (which
+                    // the client may not get to read while it is still sending a long frame).
+                    if !oversize || code.is_some_and(|code| code != 1009) {
+                        **socket = open_raw(&world.server, Some(&world.bob.token)).await;
+                        return Err(TestCaseError::fail(format!(
+                            "the server closed the socket ({code:?}) after {}",
+                            describe_frame(&frame)
+                        )));
+                    }
+                    closes.set(closes.get() + 1);
+                    **socket = open_raw(&world.server, Some(&world.bob.token)).await;
+                    Ok(())
+                }
+            }
+        })
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+    println!("oversize frames that ended their socket: {}", closes.get());
+
+    runtime.block_on(async {
+        world
+            .server
+            .anonymous()
+            .get("/system/ping")
+            .await
+            .expect_status(200);
+        assert_eq!(world.alices_data().await, alices_data_before);
+        // alice's socket, open all along, still gets her events in order.
+        let post_id = id_of(
+            &world
+                .alice
+                .post(&world.alices_private_channel_id, "after")
+                .await,
+        );
+        let posted = alices_socket
+            .wait_for_matching("posted", |event| post_of(event)["id"] == post_id.as_str())
+            .await;
+        assert_eq!(post_of(&posted)["message"], "after");
+    });
+}
+
+#[tokio::test]
+async fn an_oversize_websocket_message_ends_the_socket_with_message_too_big() {
+    let server = Sandbox::start().await;
+    let alice = server.signup("alice").await;
+    let mut socket = open_raw(&server, Some(&alice.token)).await;
+    let too_big = "x".repeat(chorus_realtime::MAX_INBOUND_MESSAGE_SIZE + 1000);
+    socket.send(Message::text(too_big)).await.unwrap();
+    let closed =
+        chorus_testkit::socket::wait_for_close(&mut socket, std::time::Duration::from_secs(5))
+            .await
+            .expect("the socket is closed");
+    assert_eq!(closed.code(), Some(1009), "{closed:?}");
+}
+
+/// A generated `POST /files` body: the parts of an upload with generated names, channel ids
+/// and contents, sometimes broken (wrong or missing boundary, cut short, bad part headers).
+#[derive(Debug, Clone)]
+struct BadUpload {
+    content_type: String,
+    body: Vec<u8>,
+}
+
+fn bad_upload(
+    known_ids: Vec<String>,
+    channel_ids: Vec<String>,
+) -> impl Strategy<Value = BadUpload> {
+    let file_name = prop_oneof![
+        3 => "[a-zA-Z0-9 ._-]{1,20}",
+        1 => prop::sample::select(vec![
+            "", ".", "..", "../../etc/passwd", "a/b.png", "C:\\evil.exe", "\u{0}.png",
+            "x.png\r\nContent-Type: text/html", "🦀.png",
+        ])
+        .prop_map(str::to_string),
+        1 => (200usize..2000).prop_map(|length| "n".repeat(length)),
+    ];
+    let content = prop_oneof![
+        3 => prop::collection::vec(any::<u8>(), 0..2048),
+        1 => prop::collection::vec(any::<u8>(), 0..64).prop_map(|tail| {
+            let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+            png.extend(tail);
+            png
+        }),
+    ];
+    let part = prop_oneof![
+        2 => text(known_ids.clone()).prop_map(|id| ("channel_id".to_string(), None, id.into_bytes())),
+        1 => text(known_ids.clone()).prop_map(|id| ("client_ids".to_string(), None, id.into_bytes())),
+        4 => (file_name, content).prop_map(|(name, content)| ("files".to_string(), Some(name), content)),
+        1 => ("\\PC{0,10}", text(known_ids)).prop_map(|(field, value)| (field, None, value.into_bytes())),
+    ];
+    let boundary = "[a-zA-Z0-9]{1,40}";
+    let damage = prop_oneof![
+        6 => Just(0u8), // none
+        1 => Just(1),   // a different boundary in the header
+        1 => Just(2),   // no boundary in the header
+        1 => Just(3),   // cut short
+        1 => Just(4),   // no closing boundary
+        1 => Just(5),   // a part without headers
+    ];
+    // Mostly a real channel first, as clients send it, so that uploads get past it.
+    let first = prop::option::weighted(0.8, prop::sample::select(channel_ids))
+        .prop_map(|channel| channel.map(|id| ("channel_id".to_string(), None, id.into_bytes())));
+    (first, prop::collection::vec(part, 0..5), boundary, damage, any::<prop::sample::Index>()).prop_map(
+        |(first, rest, boundary, damage, cut)| {
+            let parts: Vec<_> = first.into_iter().chain(rest).collect();
+            let mut body = Vec::new();
+            for (field, file_name, content) in &parts {
+                body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+                if damage != 5 {
+                    let disposition = match file_name {
+                        Some(name) => format!(
+                            "Content-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n"
+                        ),
+                        None => format!("Content-Disposition: form-data; name=\"{field}\"\r\n"),
+                    };
+                    body.extend_from_slice(disposition.as_bytes());
+                }
+                body.extend_from_slice(b"\r\n");
+                body.extend_from_slice(content);
+                body.extend_from_slice(b"\r\n");
+            }
+            if damage != 4 {
+                body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+            }
+            if damage == 3 {
+                body.truncate(cut.index(body.len().max(1)));
+            }
+            let content_type = match damage {
+                1 => format!("multipart/form-data; boundary={boundary}x"),
+                2 => "multipart/form-data".to_string(),
+                _ => format!("multipart/form-data; boundary={boundary}"),
+            };
+            BadUpload { content_type, body }
+        },
+    )
+}
+
+/// Generated and broken multipart uploads never cause a 5xx or store a file where the sender
+/// may not (alice's private channel), and the node keeps serving.
+#[test]
+fn generated_bad_uploads_never_cause_a_server_error_or_reach_other_channels() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let world = runtime.block_on(World::set_up());
+    let alices_data_before = runtime.block_on(world.alices_data());
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 400,
+        failure_persistence: None,
+        max_shrink_iters: 100,
+        ..ProptestConfig::default()
+    });
+    let accepted = std::sync::atomic::AtomicU32::new(0);
+    let channel_ids = vec![
+        world.public_channel_id.clone(),
+        world.alices_private_channel_id.clone(),
+    ];
+    let outcome = runner.run(&bad_upload(world.known_ids(), channel_ids), |upload| {
+        let api = &world.bob.api;
+        let request = api
+            .request(Method::POST, "/files")
+            .header("content-type", upload.content_type.clone())
+            .body(upload.body.clone());
+        let reply = runtime.block_on(api.send(request));
+        let shown = || format!("{} with {} bytes", upload.content_type, upload.body.len());
+        if reply.status < 300 {
+            accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let stored_in = reply.json["file_infos"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|info| info["channel_id"].as_str())
+                .collect::<Vec<_>>();
+            if stored_in.contains(&world.alices_private_channel_id.as_str()) {
+                return Err(TestCaseError::fail(format!(
+                    "bob stored a file in alice's private channel: {} {reply:?}",
+                    shown()
+                )));
+            }
+        }
+        if reply.status >= 500 {
+            return Err(TestCaseError::fail(format!(
+                "server error for {}: {reply:?}",
+                shown()
+            )));
+        }
+        if reply.status >= 400 {
+            if let Some(problem) = error_body_problem(&reply) {
+                return Err(TestCaseError::fail(format!(
+                    "{problem} for {}: {reply:?}",
+                    shown()
+                )));
+            }
+        }
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+    let accepted = accepted.into_inner();
+    println!("uploads accepted: {accepted} of 400");
+    assert!(
+        accepted >= 4,
+        "only {accepted} generated uploads were accepted: the generator no longer reaches past validation"
+    );
+    runtime.block_on(async {
+        world
+            .server
+            .anonymous()
+            .get("/system/ping")
+            .await
+            .expect_status(200);
+        assert_eq!(world.alices_data().await, alices_data_before);
+    });
 }
