@@ -112,18 +112,6 @@ pub enum PostEdit {
     Update,
 }
 
-/// What clients may see of a post: a deleted one keeps its id, times and props but not its
-/// text, files or metadata (Mattermost's `PreparePostForClient`).
-pub(crate) fn visible_to_clients(mut post: Post) -> Post {
-    if post.delete_at != 0 {
-        post.message = String::new();
-        post.hashtags = String::new();
-        post.file_ids = Vec::new();
-        post.metadata = Default::default();
-    }
-    post
-}
-
 impl App {
     pub async fn create_post(
         &self,
@@ -396,7 +384,7 @@ impl App {
         let deleted = post_store::delete(&mut db, post_id, now_millis()).await?;
         drop(db);
         self.publish(
-            post_event(event_names::POST_DELETED, &deleted)
+            post_event(event_names::POST_DELETED, &deleted.shown_to_clients())
                 .with("delete_by", session.user_id.clone()),
         );
         Ok(())
@@ -444,7 +432,7 @@ impl App {
         list.posts = list
             .posts
             .into_iter()
-            .map(|(id, post)| (id, visible_to_clients(post)))
+            .map(|(id, post)| (id, post.shown_to_clients()))
             .collect();
         Ok(list)
     }

@@ -67,6 +67,21 @@ pub struct PostList {
     pub has_next: bool,
 }
 
+impl Post {
+    /// What clients may see of a post: a deleted one keeps its id, times and props but not its
+    /// text, files or metadata (Mattermost's `PreparePostForClient`). Every answer and event
+    /// that carries a deleted post goes through this.
+    pub fn shown_to_clients(mut self) -> Post {
+        if self.delete_at != 0 {
+            self.message = String::new();
+            self.hashtags = String::new();
+            self.file_ids = Vec::new();
+            self.metadata = Default::default();
+        }
+        self
+    }
+}
+
 impl PostList {
     pub fn push(&mut self, post: Post) {
         self.order.push(post.id.clone());

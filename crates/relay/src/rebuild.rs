@@ -171,7 +171,9 @@ impl Relay {
         for post in &posts {
             let channel_id = post.channel_id.as_str();
             if seen_by_member(channel_id, post.create_at) {
-                let posted = posted_as_created(self.inner.directory.as_ref(), post).await?;
+                // A post deleted since is rebuilt without its text, as REST lists it.
+                let shown = post.clone().shown_to_clients();
+                let posted = posted_as_created(self.inner.directory.as_ref(), &shown).await?;
                 timed.push(Timed::new(post.create_at, Order::Posted, "", posted));
             }
             if seen_by_member(channel_id, post.edit_at) && post.delete_at == 0 {
@@ -182,8 +184,9 @@ impl Relay {
             if seen_by_member(channel_id, post.delete_at)
                 && !deleted_roots.contains(post.root_id.as_str())
             {
-                let deleted = post_event(event_names::POST_DELETED, post)
-                    .with("delete_by", post.user_id.clone());
+                let deleted =
+                    post_event(event_names::POST_DELETED, &post.clone().shown_to_clients())
+                        .with("delete_by", post.user_id.clone());
                 timed.push(Timed::new(post.delete_at, Order::Deleted, "", deleted));
             }
         }

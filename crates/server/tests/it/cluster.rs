@@ -650,6 +650,17 @@ async fn a_websocket_of_a_killed_node_resumes_from_the_database() {
         resumed.history[0]["seq"], next_seq,
         "numbered from the client's sequence_number"
     );
+    for deleted in resumed
+        .history
+        .iter()
+        .filter(|event| event["event"] == "post_deleted")
+    {
+        assert_eq!(
+            chorus_testkit::socket::post_of(deleted)["message"],
+            "",
+            "a rebuilt post_deleted does not carry the deleted text"
+        );
+    }
     assert!(resumed
         .events_within(Duration::from_millis(500))
         .await

@@ -183,6 +183,10 @@ async fn edits_reactions_and_deletions_reach_members_in_order() {
     let deleted = post_of(&find("post_deleted"));
     assert_eq!(deleted["id"], post_id.as_str());
     assert!(deleted["delete_at"].as_i64().unwrap() > 0);
+    assert_eq!(
+        deleted["message"], "",
+        "a deleted post's text is not sent again"
+    );
 }
 
 #[tokio::test]
