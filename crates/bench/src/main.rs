@@ -9,6 +9,7 @@
 //! cargo run --release -p chorus-bench -- fanout     # cross-node post -> event latency
 //! cargo run --release -p chorus-bench -- nginx-posts  # posts through NGINX on 3 nodes
 //! cargo run --release -p chorus-bench -- failover   # SIGKILL a node: its clients resume
+//! cargo run --release -p chorus-bench -- flood      # one client floods: what normal users get
 //! ```
 //!
 //! Every scenario gets a fresh stack ([`scenario::Stack`]): chorus-testkit's Sandbox with a
@@ -35,6 +36,7 @@ use serde::Serialize;
 
 use scenario::failover::{FailoverArgs, FailoverReport};
 use scenario::fanout::{FanoutArgs, FanoutReport};
+use scenario::flood::{FloodArgs, FloodReport};
 use scenario::nginx_posts::{NginxPostsArgs, NginxPostsReport};
 use scenario::posts::{PostsArgs, PostsReport};
 use scenario::ws_idle::{WsIdleArgs, WsIdleReport};
@@ -71,6 +73,9 @@ enum Scenario {
     /// Post creation through NGINX in front of a cluster: the most posts/s (closed loop), the
     /// latency curve at stepped rates (open loop), and raw INSERTs on the same database.
     NginxPosts(NginxPostsArgs),
+    /// One client floods a node: what its normal users are still served, without and with
+    /// RateLimitSettings.
+    Flood(FloodArgs),
     /// A reconnect storm: 3 clustered nodes behind NGINX, websockets through NGINX, steady
     /// posts; SIGKILL of the busiest node, time until each of its clients resumed with nothing
     /// missing.
@@ -99,6 +104,8 @@ struct Output {
     nginx_posts: Option<NginxPostsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     failover: Option<FailoverReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flood: Option<FloodReport>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -127,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         fanout: None,
         nginx_posts: None,
         failover: None,
+        flood: None,
     };
     let text = !cli.json;
     if text {
@@ -151,6 +159,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", nginx_posts.text());
             }
             output.nginx_posts = Some(nginx_posts);
+            (None, None)
+        }
+        Scenario::Flood(args) => {
+            let flood = scenario::flood::run(&binary, &args).await?;
+            if text {
+                println!("{}", flood.text());
+            }
+            output.flood = Some(flood);
             (None, None)
         }
         Scenario::Failover(args) => {
