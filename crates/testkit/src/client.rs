@@ -246,12 +246,25 @@ impl Api {
                 json!({"username": username, "email": email, "password": password}),
             )
             .await?;
-        let login = self
-            .try_send(
-                self.request(Method::POST, "/users/login")
-                    .json(&json!({"login_id": username, "password": password})),
-            )
-            .await?;
+        // A server with RateLimitSettings on takes password checks slowly: wait as told.
+        let mut attempts = 0;
+        let login = loop {
+            let login = self
+                .try_send(
+                    self.request(Method::POST, "/users/login")
+                        .json(&json!({"login_id": username, "password": password})),
+                )
+                .await?;
+            attempts += 1;
+            if login.status != 429 || attempts > 120 {
+                break login;
+            }
+            let wait: u64 = login
+                .header("retry-after")
+                .and_then(|seconds| seconds.parse().ok())
+                .unwrap_or(1);
+            tokio::time::sleep(std::time::Duration::from_secs(wait.clamp(1, 10))).await;
+        };
         let logged_in = login.success()?;
         let Some(token) = login.header("token") else {
             bail!("{login:?}: no Token header");

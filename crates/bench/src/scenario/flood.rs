@@ -9,7 +9,8 @@
 //! 2. the same plus one flooding user with `--flood-connections` closed-loop connections
 //!    sending the same request as fast as the node answers, rate limiting off;
 //! 3. the same with RateLimitSettings on: VaryByUser, PerSec 10, MaxBurst 100 (Mattermost's
-//!    defaults, keyed by user as every client here shares 127.0.0.1).
+//!    defaults, keyed by user as every client here shares 127.0.0.1), set after the setup and
+//!    applied by restarting the node.
 //!
 //! Reported per phase: the normal users' requests served per second and latency, and what the
 //! flooder got (answers, 429s).
@@ -116,16 +117,8 @@ pub async fn run(chorus_binary: &Path, args: &FloodArgs) -> Result<FloodReport> 
         ("flooded, no rate limit", true, false),
         ("flooded, RateLimitSettings on", true, true),
     ] {
-        let stack = Stack::start_configured(chorus_binary, false, move |config| {
-            let limits = &mut config.rate_limit_settings;
-            limits.enable = rate_limited;
-            limits.per_sec = 10;
-            limits.max_burst = 100;
-            limits.vary_by_user = true;
-            limits.vary_by_remote_addr = false;
-        })
-        .await?;
-        let outcome = run_phase(&stack, args, window, flooded).await;
+        let stack = Stack::start(chorus_binary, false).await?;
+        let outcome = run_phase(&stack, args, window, flooded, rate_limited).await;
         stack.stop().await;
         let (normal, flood) = outcome?;
         phases.push(FloodPhase {
@@ -147,6 +140,7 @@ async fn run_phase(
     args: &FloodArgs,
     window: Window,
     flooded: bool,
+    rate_limited: bool,
 ) -> Result<(LoadResult, Option<FloodTally>)> {
     let base = stack.node().base_url();
     // users + 1: the admin who writes the history, and the flooder is the last account.
@@ -166,6 +160,17 @@ async fn run_phase(
         )
         .await?;
     }
+    if rate_limited {
+        // After the setup, which would itself be limited: the limiter is built at start.
+        stack.node().edit_config(|config| {
+            config["RateLimitSettings"] = serde_json::json!({
+                "Enable": true, "PerSec": 10, "MaxBurst": 100, "MemoryStoreSize": 10000,
+                "VaryByRemoteAddr": false, "VaryByUser": true, "VaryByHeader": "",
+            });
+        });
+        stack.node().stop().await?;
+        stack.node().restart().await?;
+    }
     let read_url = format!("{base}/api/v4/channels/{channel_id}/posts?page=0&per_page=30");
     let normal_auths: Vec<String> = workspace.accounts[1..=args.users]
         .iter()
@@ -184,9 +189,7 @@ async fn run_phase(
                 let answered = answered.clone();
                 let refused = refused.clone();
                 move || {
-                    let request = http
-                        .get(&url)
-                        .header(reqwest::header::AUTHORIZATION, &auth);
+                    let request = http.get(&url).header(reqwest::header::AUTHORIZATION, &auth);
                     let answered = answered.clone();
                     let refused = refused.clone();
                     async move {
@@ -220,9 +223,15 @@ async fn run_phase(
         let warmup = window.warmup;
         tokio::spawn(async move {
             tokio::time::sleep(warmup).await;
-            let before = (answered.load(Ordering::Relaxed), refused.load(Ordering::Relaxed));
+            let before = (
+                answered.load(Ordering::Relaxed),
+                refused.load(Ordering::Relaxed),
+            );
             tokio::time::sleep(measure).await;
-            let after = (answered.load(Ordering::Relaxed), refused.load(Ordering::Relaxed));
+            let after = (
+                answered.load(Ordering::Relaxed),
+                refused.load(Ordering::Relaxed),
+            );
             let seconds = measure.as_secs_f64();
             FloodTally {
                 answered_per_second: (after.0 - before.0) as f64 / seconds,

@@ -42,17 +42,7 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(chorus_binary: &Path, track_statements: bool) -> Result<Stack> {
-        Stack::start_configured(chorus_binary, track_statements, |_| {}).await
-    }
-
-    /// [`Stack::start`] with a config change before the node starts.
-    pub async fn start_configured(
-        chorus_binary: &Path,
-        track_statements: bool,
-        change: impl FnOnce(&mut chorus_config::Config) + Send + 'static,
-    ) -> Result<Stack> {
         let sandbox = bench_sandbox(chorus_binary, 1, track_statements)
-            .configure(change)
             .try_start()
             .await?;
         Ok(Stack {
