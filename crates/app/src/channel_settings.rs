@@ -21,6 +21,20 @@ fn require_self_or_admin(session: &Session, user_id: &str) -> AppResult<()> {
     }
 }
 
+/// The notify props a member may set (Mattermost's `UpdateChannelMemberNotifyProps`).
+const NOTIFY_PROPS: [&str; 10] = [
+    "desktop",
+    "mark_unread",
+    "push",
+    "email",
+    "ignore_channel_mentions",
+    "channel_auto_follow_threads",
+    "desktop_threads",
+    "push_threads",
+    "desktop_sound",
+    "desktop_notification_sound",
+];
+
 /// Mattermost's `ChannelMember.IsValid` on notify props: each known prop within its levels.
 fn validate_notify_props(props: &Map<String, Value>) -> AppResult<()> {
     let level_of = |name: &str| props.get(name).and_then(Value::as_str);
@@ -94,15 +108,22 @@ impl App {
         Ok(channel_store::list_for_user(&db, user_id, include_deleted, last_delete_at).await?)
     }
 
-    /// GET /users/{id}/channel_members: the user's memberships in every team.
+    /// GET /users/{id}/channel_members: the user's memberships in every team, a page of them
+    /// when `page` is given (all of them for no page or -1, as Mattermost streams them).
     pub async fn channel_members_for_user(
         &self,
         session: &Session,
         user_id: &str,
+        page: Option<i64>,
+        per_page: Option<i64>,
     ) -> AppResult<Vec<ChannelMember>> {
         require_self_or_admin(session, user_id)?;
+        let window = match page {
+            None | Some(-1) => None,
+            Some(_) => Some(crate::page_window(page, per_page, 60, 200)?),
+        };
         let db = self.fresh_read(user_id, None).await?;
-        Ok(channel_store::list_members_for_user(&db, user_id).await?)
+        Ok(channel_store::list_members_for_user(&db, user_id, window).await?)
     }
 
     /// GET /users/{id}/teams/unread.
@@ -234,9 +255,12 @@ impl App {
             Err(other) => return Err(other.into()),
         };
         drop(db);
+        // Only the props Mattermost knows; clients send the member's ids in the same object.
         let mut props = member.notify_props.clone();
         for (name, value) in changes {
-            props.insert(name, value);
+            if NOTIFY_PROPS.contains(&name.as_str()) {
+                props.insert(name, value);
+            }
         }
         validate_notify_props(&props)?;
         self.save_notify_props(channel_id, user_id, props).await

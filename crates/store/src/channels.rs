@@ -439,14 +439,19 @@ pub async fn list_for_user(
     Ok(rows.iter().map(channel_from_row).collect())
 }
 
-/// Every channel membership of the user, in all teams.
+/// The user's channel memberships in all teams, by channel id: all of them, or `limit` from
+/// `offset`.
 pub async fn list_members_for_user(
     db: &impl GenericClient,
     user_id: &str,
+    window: Option<(i64, i64)>,
 ) -> StoreResult<Vec<ChannelMember>> {
-    let sql =
-        format!("SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE userid = $1 ORDER BY channelid");
-    let rows = db.query(&sql, &[&user_id]).await?;
+    let (offset, limit) = window.unwrap_or((0, i64::MAX));
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE userid = $1 ORDER BY channelid \
+         LIMIT $2 OFFSET $3"
+    );
+    let rows = db.query(&sql, &[&user_id, &limit, &offset]).await?;
     Ok(rows.iter().map(member_from_row).collect())
 }
 

@@ -84,7 +84,7 @@ pub async fn create_defaults(
             // The favorites the user had before the category existed, by display name.
             db.execute(
                 "INSERT INTO sidebarchannels (channelid, userid, categoryid, sortorder) \
-                 SELECT c.id, $1, $3, $4 * (row_number() OVER (ORDER BY c.displayname, c.name) - 1) \
+                 SELECT c.id, p.userid, $3, $4 * (row_number() OVER (ORDER BY c.displayname, c.name) - 1) \
                  FROM preferences p JOIN channels c ON c.id = p.name \
                  JOIN channelmembers cm ON cm.channelid = c.id AND cm.userid = p.userid \
                  WHERE p.userid = $1 AND p.category = $5 AND p.value = 'true' \
@@ -446,7 +446,7 @@ pub async fn favorites_saved(
         }
         db.execute(
             "INSERT INTO sidebarchannels (channelid, userid, categoryid, sortorder) \
-             SELECT c.id, $1, sg.id, COALESCE((SELECT min(sortorder) - $4 FROM sidebarchannels \
+             SELECT c.id, sg.userid, sg.id, COALESCE((SELECT min(sortorder) - $4 FROM sidebarchannels \
              WHERE categoryid = sg.id), 0) \
              FROM channels c JOIN sidebarcategories sg ON sg.userid = $1 AND sg.type = $3 \
              AND (c.teamid = '' OR sg.teamid = c.teamid) \

@@ -2,6 +2,7 @@
 //! member's notify props and roles; marking channels viewed.
 
 use super::status_ok;
+use super::teams::Paging;
 use crate::error::ApiResult;
 use crate::extract::{require_id, user_id_or_me, Caller, JsonBody, Path, Query};
 use axum::extract::State;
@@ -42,10 +43,12 @@ pub(crate) async fn members_for_user(
     State(app): State<App>,
     Caller(session): Caller,
     Path(user_id): Path<String>,
+    Query(paging): Query<Paging>,
 ) -> ApiResult<Json<Vec<ChannelMember>>> {
     let user_id = user_id_or_me(&user_id, &session)?;
     Ok(Json(
-        app.channel_members_for_user(&session, &user_id).await?,
+        app.channel_members_for_user(&session, &user_id, paging.page, paging.per_page)
+            .await?,
     ))
 }
 
