@@ -6,10 +6,11 @@
 use crate::{App, AppResult};
 use chorus_model::{
     event_names, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelStats,
-    ChannelViewResponse, ErrorId, Session, TeamUnread, WebSocketEvent, CHANNEL_OPEN,
+    ChannelViewResponse, ErrorId, PostList, Session, TeamUnread, WebSocketEvent, CHANNEL_OPEN,
     CHANNEL_PRIVATE, DEFAULT_CHANNEL,
 };
 use chorus_store::channels::{self as channel_store, MemberRoles};
+use chorus_store::posts::{self as post_store, PostWindow};
 use chorus_store::StoreError;
 use serde_json::{Map, Value};
 
@@ -367,6 +368,45 @@ impl App {
         drop(db);
         self.publish(member_updated_event(&updated));
         Ok(updated)
+    }
+
+    /// GET /users/{id}/channels/{channel_id}/posts/unread: the posts around the user's last
+    /// view of the channel, or its newest `limit_before` posts when nothing is unread.
+    pub async fn posts_around_last_unread(
+        &self,
+        session: &Session,
+        user_id: &str,
+        channel_id: &str,
+        limit_before: i64,
+        limit_after: i64,
+    ) -> AppResult<PostList> {
+        require_self_or_admin(session, user_id)?;
+        self.require_channel_read(session, channel_id).await?;
+        if limit_after == 0 {
+            return Err(ErrorId::InvalidUrlParam.with_param("name", "limit_after"));
+        }
+        let db = self.fresh_read(user_id, Some(channel_id)).await?;
+        let member = match channel_store::get_member(&db, channel_id, user_id).await {
+            Ok(member) => member,
+            Err(StoreError::NotFound(_)) => return Err(ErrorId::ChannelMemberMissing.into()),
+            Err(other) => return Err(other.into()),
+        };
+        let current = channel_store::get(&db, channel_id).await?;
+        let nothing_unread =
+            member.last_viewed_at == 0 || current.last_post_at <= member.last_viewed_at;
+        let window = if nothing_unread {
+            PostWindow::Page {
+                offset: 0,
+                limit: limit_before,
+            }
+        } else {
+            PostWindow::Around {
+                time: member.last_viewed_at,
+                limit_before,
+                limit_after,
+            }
+        };
+        Ok(post_store::list_channel(&db, channel_id, &window).await?)
     }
 
     /// POST /channels/members/{user_id}/view: marks the channel being viewed and the one

@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::Json;
 use chorus_app::App;
 use chorus_model::{
-    AppError, Channel, ChannelMember, ChannelStats, ChannelViewResponse, ErrorId, TeamUnread,
+    AppError, Channel, ChannelMember, ChannelStats, ChannelViewResponse, ErrorId, PostList,
+    TeamUnread,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -171,6 +172,41 @@ pub(crate) async fn view(
             &user_id,
             &request.channel_id,
             &request.prev_channel_id,
+        )
+        .await?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct UnreadPostsQuery {
+    limit_before: Option<String>,
+    limit_after: Option<String>,
+}
+
+/// Mattermost's `limit_before` / `limit_after`: 60 when missing or not a number, at most 200.
+fn post_limit(value: Option<&str>) -> i64 {
+    match value.map(str::parse::<i64>) {
+        Some(Ok(limit)) if limit >= 0 => limit.min(200),
+        _ => 60,
+    }
+}
+
+pub(crate) async fn posts_around_last_unread(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path((user_id, channel_id)): Path<(String, String)>,
+    Query(query): Query<UnreadPostsQuery>,
+) -> ApiResult<Json<PostList>> {
+    let user_id = user_id_or_me(&user_id, &session)?;
+    require_id(&channel_id, "channel_id")?;
+    Ok(Json(
+        app.posts_around_last_unread(
+            &session,
+            &user_id,
+            &channel_id,
+            post_limit(query.limit_before.as_deref()),
+            post_limit(query.limit_after.as_deref()),
         )
         .await?,
     ))

@@ -206,6 +206,10 @@ fn sidebar_channels_and_unreads() -> Router<App> {
             get(channel_settings::team_unreads),
         )
         .route(
+            "/users/{user_id}/channels/{channel_id}/posts/unread",
+            get(channel_settings::posts_around_last_unread),
+        )
+        .route(
             "/channels/members/{user_id}/view",
             post(channel_settings::view),
         )

@@ -473,3 +473,74 @@ async fn teams_are_archived_restored_counted_and_joined_by_invite_id() {
     let team: Value = serde_json::from_str(event["data"]["team"].as_str().unwrap()).unwrap();
     assert_eq!(team["delete_at"], 0);
 }
+
+#[tokio::test]
+async fn unread_posts_are_read_around_the_last_view() {
+    let server = Sandbox::start().await;
+    let (_admin, alice, bob, team_id) = team_of_alice_and_bob(&server).await;
+    let town_square = id_of(&alice.channel_by_name(&team_id, "town-square").await);
+    let mut read = Vec::new();
+    for message in ["one", "two", "three"] {
+        read.push(id_of(&bob.post(&town_square, message).await));
+    }
+    alice
+        .api
+        .post(
+            "/channels/members/me/view",
+            json!({"channel_id": town_square}),
+        )
+        .await
+        .expect_status(200);
+    let mut unread = Vec::new();
+    for message in ["four", "five"] {
+        unread.push(id_of(&bob.post(&town_square, message).await));
+    }
+
+    let path = format!("/users/me/channels/{town_square}/posts/unread");
+    let around = alice
+        .api
+        .get(&format!("{path}?limit_before=1&limit_after=10"))
+        .await
+        .expect_status(200);
+    let order: Vec<String> = serde_json::from_value(around["order"].clone()).unwrap();
+    assert_eq!(
+        order,
+        vec![unread[1].clone(), unread[0].clone(), read[2].clone()],
+        "the unread posts and one read before them, newest first"
+    );
+    assert_eq!(around["prev_post_id"], read[1].as_str());
+    assert_eq!(around["next_post_id"], "");
+
+    // Nothing unread: the newest posts.
+    alice
+        .api
+        .post(
+            "/channels/members/me/view",
+            json!({"channel_id": town_square}),
+        )
+        .await
+        .expect_status(200);
+    let newest = alice
+        .api
+        .get(&format!("{path}?limit_before=2"))
+        .await
+        .expect_status(200);
+    assert_eq!(
+        newest["order"],
+        json!([unread[1].clone(), unread[0].clone()])
+    );
+
+    let reply = alice.api.get(&format!("{path}?limit_after=0")).await;
+    assert_eq!(
+        reply.expect_error(400),
+        "api.context.invalid_url_param.app_error"
+    );
+    let reply = bob
+        .api
+        .get(&format!(
+            "/users/{}/channels/{town_square}/posts/unread",
+            alice.id
+        ))
+        .await;
+    assert_eq!(reply.expect_error(403), "api.context.permissions.app_error");
+}
