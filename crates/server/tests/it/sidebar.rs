@@ -412,3 +412,111 @@ async fn muting_a_category_mutes_its_channels_and_leaving_the_team_clears_the_ca
     let back = categories_of(&alice, &team_id).await;
     assert_eq!(back["categories"].as_array().unwrap().len(), 3);
 }
+
+/// Sidebar events cannot be rebuilt from the database: a client of a node that died resumes
+/// on another node as usual, unless its user's categories changed after its checkpoint, when
+/// it gets a new connection (and resyncs) instead of silently missing the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_category_change_after_a_node_died_makes_its_clients_resync() {
+    use crate::cluster::{sign_up, wait_until};
+    use std::time::Duration;
+
+    let sandbox = Sandbox::builder()
+        .nodes(2)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .configure(|config| config.log_settings.console_level = "WARN".to_string())
+        .start()
+        .await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let (_admin_id, admin_token) = sign_up(&node_b.api(), "sidebar-admin").await;
+    let (bob_id, bob_token) = sign_up(&node_b.api(), "sidebar-bob").await;
+    let admin = node_b.api().with_token(&admin_token);
+    let bob = node_b.api().with_token(&bob_token);
+    let team_id = id_of(
+        &admin
+            .post(
+                "/teams",
+                json!({"name": "sidebar-team", "display_name": "Sidebar", "type": "O"}),
+            )
+            .await
+            .expect_status(201),
+    );
+    admin
+        .post(
+            &format!("/teams/{team_id}/members"),
+            json!({"team_id": team_id, "user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    let town_square = id_of(
+        &admin
+            .get(&format!("/teams/{team_id}/channels/name/town-square"))
+            .await
+            .expect_status(200),
+    );
+    let categories_path = categories_path("me", &team_id);
+    let order = bob
+        .get(&format!("{categories_path}/order"))
+        .await
+        .expect_status(200);
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = admin.get("/cluster/status").await.expect_status(200);
+        let nodes = status.as_array().cloned().unwrap_or_default();
+        nodes.len() == 2 && nodes.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+
+    let mut quiet = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let mut changed = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let (quiet_id, changed_id) = (quiet.connection_id(), changed.connection_id());
+    admin
+        .post(
+            "/posts",
+            json!({"channel_id": town_square, "message": "before the crash"}),
+        )
+        .await
+        .expect_status(201);
+    quiet.wait_for("posted").await;
+    changed.wait_for("posted").await;
+    let (quiet_seq, changed_seq) = (quiet.last_seq() + 1, changed.last_seq() + 1);
+    drop(quiet);
+    drop(changed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node_a.kill();
+    wait_until(Duration::from_secs(15), "node A seen dead", || async {
+        let status = admin.get("/cluster/status").await.expect_status(200);
+        status
+            .as_array()
+            .is_some_and(|nodes| nodes.iter().any(|node| node["alive"] == false))
+    })
+    .await;
+
+    // Nothing of bob's changed: the connection resumes from the database.
+    let mut resumed =
+        EventSocket::resume_url(&node_b.websocket_url(), &bob_token, &quiet_id, quiet_seq).await;
+    admin
+        .post(
+            "/posts",
+            json!({"channel_id": town_square, "message": "after the crash"}),
+        )
+        .await
+        .expect_status(201);
+    let live = resumed.wait_for("posted").await;
+    assert_eq!(live["seq"], quiet_seq, "resumed, not a new connection");
+
+    // Bob reorders his categories through node B: the other connection must resync.
+    let mut reversed: Vec<Value> = order.as_array().unwrap().clone();
+    reversed.reverse();
+    bob.put(&format!("{categories_path}/order"), json!(reversed))
+        .await
+        .expect_status(200);
+    let renewed = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={changed_id}&sequence_number={changed_seq}",
+            node_b.websocket_url()
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(renewed.connection_id(), changed_id, "told to resync");
+}
