@@ -166,3 +166,62 @@ async fn category_and_member_setting_changes_are_changes_the_rebuild_check_sees(
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn restoring_or_converting_a_channel_and_archiving_any_team_are_changes_the_rebuild_sees() {
+    let settings = settings_for_fresh_database();
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let db = store.master().await.expect("connection");
+    let alice = new_id();
+    let created_at = now_millis() - 10_000;
+    let mut teams = Vec::new();
+    for name in ["ours", "theirs"] {
+        let team = chorus_model::Team {
+            id: new_id(),
+            create_at: created_at,
+            update_at: created_at,
+            display_name: name.into(),
+            name: format!("{name}-{}", new_id()),
+            team_type: "O".into(),
+            invite_id: new_id(),
+            ..Default::default()
+        };
+        chorus_store::teams::insert(&db, &team).await.expect("team");
+        teams.push(team.id);
+    }
+    let ours = teams[0].clone();
+    // A public channel of alice's team she is not a member of.
+    let other = channel_of(&db, &ours, CHANNEL_OPEN, &new_id()).await;
+    let horizon = now_millis();
+    let changed = |db, team_ids: Vec<String>, since| async move {
+        history::settings_changed_since(db, &[], &team_ids, since)
+            .await
+            .unwrap()
+    };
+    assert!(!changed(&db, vec![ours.clone()], horizon).await);
+
+    channels::archive(&db, &other, horizon + 10).await.unwrap();
+    assert!(changed(&db, vec![ours.clone()], horizon).await);
+    assert!(channels::restore(&db, &other, horizon + 20).await.unwrap());
+    assert!(
+        changed(&db, vec![ours.clone()], horizon + 10).await,
+        "channel_restored went to the team"
+    );
+    channels::set_type(&db, &other, "P", horizon + 30)
+        .await
+        .unwrap();
+    assert!(
+        changed(&db, vec![ours.clone()], horizon + 20).await,
+        "channel_converted went to the team"
+    );
+    assert!(!changed(&db, vec![ours.clone()], horizon + 30).await);
+
+    chorus_store::teams::set_archived(&db, &teams[1], true, horizon + 40)
+        .await
+        .unwrap();
+    assert!(
+        changed(&db, vec![ours.clone()], horizon + 30).await,
+        "delete_team went to everyone"
+    );
+}
