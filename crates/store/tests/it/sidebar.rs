@@ -173,7 +173,6 @@ async fn restoring_or_converting_a_channel_and_archiving_any_team_are_changes_th
     Store::migrate(&settings).await.expect("migrate");
     let store = Store::connect(&settings).expect("pools");
     let db = store.master().await.expect("connection");
-    let alice = new_id();
     let created_at = now_millis() - 10_000;
     let mut teams = Vec::new();
     for name in ["ours", "theirs"] {
