@@ -153,6 +153,8 @@ impl App {
             .await?;
         category.id = new_id();
         category.category_type = SIDEBAR_CATEGORY_CUSTOM.to_string();
+        // Mattermost creates a category expanded, whatever the request says.
+        category.collapsed = false;
         let mut db = self.store().master().await?;
         let transaction = db.transaction().await.map_err(StoreError::from)?;
         let created = sidebar_store::create_custom(&transaction, &category, now_millis()).await?;
