@@ -5,8 +5,8 @@ use crate::cache::{self, ReadFrom};
 use crate::{App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch,
-    ChannelUnread, ChannelViewResponse, ErrorId, Session, WebSocketEvent, CHANNEL_DIRECT,
-    CHANNEL_GROUP, CHANNEL_OPEN, CHANNEL_PRIVATE, DEFAULT_CHANNEL,
+    ChannelUnread, ErrorId, Session, WebSocketEvent, CHANNEL_DIRECT, CHANNEL_GROUP, CHANNEL_OPEN,
+    CHANNEL_PRIVATE, DEFAULT_CHANNEL,
 };
 use chorus_relay::membership;
 use chorus_store::history::JoinedBy;
@@ -14,7 +14,7 @@ use chorus_store::{
     channels as channel_store, teams as team_store, users as user_store, FreshKey, StoreError,
 };
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Body of POST /channels/direct (two user ids) or /channels/group (3 to 8).
@@ -701,37 +701,6 @@ impl App {
             now,
         ));
         Ok(())
-    }
-
-    /// POST /channels/members/{user_id}/view: marks a channel read.
-    pub async fn view_channel(
-        &self,
-        session: &Session,
-        user_id: &str,
-        channel_id: &str,
-    ) -> AppResult<ChannelViewResponse> {
-        if session.user_id != user_id {
-            return Err(AppError::no_permission());
-        }
-        let mut times = BTreeMap::new();
-        if !channel_id.is_empty() {
-            self.require_channel_member(session, channel_id).await?;
-            let db = self.store().master().await?;
-            if let Some(viewed_at) =
-                channel_store::view(&db, channel_id, user_id, now_millis()).await?
-            {
-                times.insert(channel_id.to_string(), viewed_at);
-            }
-            drop(db);
-            self.publish(
-                WebSocketEvent::new(event_names::CHANNEL_VIEWED, Broadcast::to_user(user_id))
-                    .with("channel_id", channel_id.to_string()),
-            );
-        }
-        Ok(ChannelViewResponse {
-            status: "OK".to_string(),
-            last_viewed_at_times: times,
-        })
     }
 }
 

@@ -13,6 +13,7 @@
 //! This crate does not speak SQL or HTTP.
 
 mod cache;
+mod channel_settings;
 mod channels;
 mod cluster;
 mod events;
@@ -25,8 +26,10 @@ mod posts;
 mod preferences;
 mod roles;
 mod sessions;
+mod sidebar;
 mod status;
 mod system;
+mod team_settings;
 mod teams;
 mod users;
 

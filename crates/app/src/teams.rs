@@ -149,7 +149,11 @@ impl App {
         Err(AppError::from(ErrorId::NotTeamMember))
     }
 
-    async fn require_team_admin(&self, session: &Session, team_id: &str) -> AppResult<()> {
+    pub(crate) async fn require_team_admin(
+        &self,
+        session: &Session,
+        team_id: &str,
+    ) -> AppResult<()> {
         if session.is_system_admin() {
             return Ok(());
         }
@@ -244,7 +248,6 @@ impl App {
     ) -> AppResult<TeamMember> {
         let db = self.store().master().await?;
         let team = team_store::get(&db, team_id).await?;
-        let target = chorus_store::users::get(&db, user_id).await?;
         drop(db);
         let joining_self = session.user_id == user_id;
         let allowed = session.is_system_admin()
@@ -253,6 +256,14 @@ impl App {
         if !allowed {
             return Err(AppError::from(ErrorId::AddToTeamForbidden));
         }
+        self.join_team(team_id, user_id).await
+    }
+
+    /// Adds a user whom the caller may add to a team and to its default channels.
+    pub(crate) async fn join_team(&self, team_id: &str, user_id: &str) -> AppResult<TeamMember> {
+        let db = self.store().master().await?;
+        let target = chorus_store::users::get(&db, user_id).await?;
+        drop(db);
         if target.delete_at != 0 {
             return Err(AppError::from(ErrorId::AddDeactivatedUserToTeam));
         }
@@ -330,6 +341,7 @@ impl App {
             &session.user_id,
         )
         .await?;
+        chorus_store::sidebar::clear_team(&transaction, user_id, team_id).await?;
         transaction.commit().await.map_err(StoreError::from)?;
 
         self.invalidate(chorus_cluster::ClusterMessage::TeamMembersChanged {

@@ -40,7 +40,7 @@ pub const UNSUPPORTED_SETTINGS: &[UnsupportedSetting] = &[
     },
     UnsupportedSetting {
         key: "ServiceSettings.EnableChannelViewedMessages",
-        reason: "channel_viewed events are always sent",
+        reason: "multiple_channels_viewed events are always sent",
     },
     UnsupportedSetting {
         key: "TeamSettings.MaxNotificationsPerChannel",

@@ -270,6 +270,24 @@ error_catalogue! {
     PreferenceSetOtherUser = 403, "api.preference.update_preferences.set.app_error", "Unable to set user preferences.";
     PreferenceDeleteOtherUser = 403, "api.preference.delete_preferences.delete.app_error", "Unable to delete user preferences.";
 
+    // ---- sidebar categories, channel and team settings (issue 13) ----
+    /// Mattermost's SetInvalidParam: a field of the JSON body is missing or wrong.
+    InvalidBodyParam = 400, "api.context.invalid_body_param.app_error", "Invalid or missing {name} in request body.";
+    SidebarCategoryNotFound = 404, "app.channel.sidebar_categories.app_error", "Unable to find the sidebar category.";
+    SidebarCategoryOrderInvalid = 400, "app.channel.sidebar_categories.app_error", "The new order must name each of the user's categories of the team exactly once.";
+    SidebarCategoryNotCustom = 400, "app.channel.sidebar_categories.app_error", "Only custom sidebar categories can be deleted.";
+    ChannelNotArchived = 400, "api.channel.restore_channel.restored.app_error", "Unable to unarchive channel. The channel is not archived.";
+    DefaultChannelToPrivate = 400, "api.channel.update_channel_privacy.default_channel_error", "The default channel cannot be converted into a private channel.";
+    ChannelMemberSchemeRole = 400, "api.channel.update_channel_member_roles.scheme_role.app_error", "The role {role} cannot be given to a channel member: only channel_user and channel_admin (and channel_guest) apply.";
+    ChannelMemberGuestAndUser = 400, "api.channel.update_channel_member_roles.guest_and_user.app_error", "A channel member cannot be both a guest and a user.";
+    ChannelNotifyLevelInvalid = 400, "model.channel_member.is_valid.notify_level.app_error", "Invalid notify level: default, all, mention or none.";
+    ChannelUnreadLevelInvalid = 400, "model.channel_member.is_valid.unread_level.app_error", "Invalid mark unread level: all or mention.";
+    ChannelPushLevelInvalid = 400, "model.channel_member.is_valid.push_level.app_error", "Invalid push notification level: default, all, mention or none.";
+    ChannelEmailValueInvalid = 400, "model.channel_member.is_valid.email_value.app_error", "Invalid email notification value: default, true or false.";
+    ChannelIgnoreMentionsInvalid = 400, "model.channel_member.is_valid.ignore_channel_mentions_value.app_error", "Invalid ignore channel mentions status: default, off or on.";
+    ChannelNotifyPropsTooLarge = 400, "model.channel_member.is_valid.notify_props.app_error", "Notify props are too long.";
+    TeamInviteNotFound = 404, "app.team.get_by_invite_id.finding.app_error", "Unable to find a team with that invite id.";
+
     // ---- roles ----
     RoleNotFound = 404, "app.role.get.app_error", "Unable to get role.";
     RoleNameNotFound = 404, "app.role.get_by_name.app_error", "Unable to get role.";
@@ -329,7 +347,12 @@ mod tests {
 
     /// Ids that answer with more than one status on purpose: a missing object and a failing
     /// read of the file store share Mattermost's id.
-    const IDS_WITH_SEVERAL_STATUSES: &[&str] = &["api.file.file_reader.app_error"];
+    /// Mattermost answers every sidebar category failure with one id: 404 for a missing
+    /// category, 400 for a bad order or deleting a default category.
+    const IDS_WITH_SEVERAL_STATUSES: &[&str] = &[
+        "api.file.file_reader.app_error",
+        "app.channel.sidebar_categories.app_error",
+    ];
 
     #[test]
     fn every_answer_is_listed_once() {

@@ -101,3 +101,29 @@ pub struct ChannelViewResponse {
     pub status: String,
     pub last_viewed_at_times: std::collections::BTreeMap<String, i64>,
 }
+
+/// GET /channels/{id}/stats.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct ChannelStats {
+    pub channel_id: String,
+    pub member_count: i64,
+    pub guest_count: i64,
+    pub pinnedpost_count: i64,
+    pub files_count: i64,
+}
+
+/// One entry of GET /users/{id}/teams/unread.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct TeamUnread {
+    pub team_id: String,
+    pub msg_count: i64,
+    pub mention_count: i64,
+    pub mention_count_root: i64,
+    pub msg_count_root: i64,
+    pub urgent_mention_count: i64,
+    pub thread_count: i64,
+    pub thread_mention_count: i64,
+    pub thread_urgent_mention_count: i64,
+}

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 /// Saved posts: one preference per post, named by the post id.
 pub const PREFERENCE_CATEGORY_FLAGGED_POST: &str = "flagged_post";
+/// A channel the user marked as a favorite (kept in step with the favorites sidebar category).
+pub const PREFERENCE_CATEGORY_FAVORITE_CHANNEL: &str = "favorite_channel";
 /// The theme of a team (named by the team id, or empty for every team): a JSON object of
 /// colours.
 pub const PREFERENCE_CATEGORY_THEME: &str = "theme";

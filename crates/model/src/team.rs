@@ -58,3 +58,12 @@ impl TeamMember {
                 .any(|role| role == "team_admin")
     }
 }
+
+/// GET /teams/{id}/stats.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct TeamStats {
+    pub team_id: String,
+    pub total_member_count: i64,
+    pub active_member_count: i64,
+}

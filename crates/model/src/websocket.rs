@@ -34,6 +34,18 @@ pub mod event_names {
     pub const CONFIG_CHANGED: &str = "config_changed";
     pub const PREFERENCES_CHANGED: &str = "preferences_changed";
     pub const PREFERENCES_DELETED: &str = "preferences_deleted";
+    pub const SIDEBAR_CATEGORY_CREATED: &str = "sidebar_category_created";
+    pub const SIDEBAR_CATEGORY_UPDATED: &str = "sidebar_category_updated";
+    pub const SIDEBAR_CATEGORY_DELETED: &str = "sidebar_category_deleted";
+    pub const SIDEBAR_CATEGORY_ORDER_UPDATED: &str = "sidebar_category_order_updated";
+    /// Replaced `channel_viewed` in Mattermost 9.0: `data.channel_times` maps each channel
+    /// marked read to its new last viewed time.
+    pub const MULTIPLE_CHANNELS_VIEWED: &str = "multiple_channels_viewed";
+    pub const CHANNEL_MEMBER_UPDATED: &str = "channel_member_updated";
+    pub const CHANNEL_RESTORED: &str = "channel_restored";
+    pub const CHANNEL_CONVERTED: &str = "channel_converted";
+    pub const DELETE_TEAM: &str = "delete_team";
+    pub const RESTORE_TEAM: &str = "restore_team";
 }
 
 /// The `data` key of membership events (`user_added`, `user_removed`, `added_to_team`,
@@ -159,7 +171,10 @@ impl WebSocketEvent {
     pub fn is_droppable(&self) -> bool {
         matches!(
             self.event.as_str(),
-            event_names::TYPING | event_names::STATUS_CHANGE | event_names::CHANNEL_VIEWED
+            event_names::TYPING
+                | event_names::STATUS_CHANGE
+                | event_names::CHANNEL_VIEWED
+                | event_names::MULTIPLE_CHANNELS_VIEWED
         )
     }
 }

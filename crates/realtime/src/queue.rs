@@ -7,7 +7,8 @@
 //!   is too slow: the offer reports [`Offer::Overflow`] and the connection is closed with 1013,
 //!   but the event that overflowed is kept and the connection parks with its whole queue, so a
 //!   resume delivers everything. Back-pressure never loses a post: only droppable events
-//!   (`typing`, `status_change`, `channel_viewed`) are skipped, from half full.
+//!   (`typing`, `status_change`, `channel_viewed`, `multiple_channels_viewed`) are skipped, from
+//!   half full.
 //! - **While parked** (socket gone, waiting for a resume), past `HubConfig::parked_queue_size`
 //!   (1024) events the queue is dropped for good ([`Offer::Lost`]): the connection can no longer
 //!   be resumed without loss, and its client resyncs.

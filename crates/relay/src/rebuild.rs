@@ -31,7 +31,9 @@
 //! unrebuildable change after the horizon that the client may have missed
 //! (`store::history::settings_changed_since`): one of its channels or teams updated, a channel
 //! of its teams deleted, a user created or updated (their rows keep only the latest state), or
-//! the user's preferences saved or deleted (`store::history::preferences_changed_since`).
+//! the user's preferences saved or deleted (`store::history::preferences_changed_since`), or
+//! the user's sidebar categories or channel member settings changed
+//! (`store::history::personal_settings_changed_since`).
 //! `config_changed` is the one event that is neither rebuilt nor detected.
 
 use crate::events::{post_event, posted_as_created, reaction_event};
@@ -131,6 +133,13 @@ impl Relay {
             .ok()?
         {
             tracing::info!(%user_id, "preferences changed since the horizon; the websocket cannot be rebuilt");
+            return None;
+        }
+        if history_store::personal_settings_changed_since(&db, user_id, since)
+            .await
+            .ok()?
+        {
+            tracing::info!(%user_id, "sidebar categories or channel member settings changed since the horizon; the websocket cannot be rebuilt");
             return None;
         }
         let posts = post_store::changed_since(&db, &channel_ids, since, limit)

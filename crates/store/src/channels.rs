@@ -2,8 +2,9 @@
 
 use crate::history::{JoinedBy, LeftBy};
 use crate::{json_map, one, GenericClient, Record, StoreResult};
-use chorus_model::{Channel, ChannelMember, ChannelPatch, ChannelUnread};
+use chorus_model::{Channel, ChannelMember, ChannelPatch, ChannelStats, ChannelUnread, TeamUnread};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use tokio_postgres::Row;
 
 const CHANNEL_COLUMNS: &str = "id, createat, updateat, deleteat, teamid, type, displayname, name, \
@@ -250,7 +251,9 @@ pub async fn remove_member(
              RETURNING channelid, userid), \
              logged AS (UPDATE channelmemberhistory h SET leavetime = $3, leftby = $4, removerid = $5 \
              FROM removed WHERE h.channelid = removed.channelid AND h.userid = removed.userid \
-             AND h.leavetime IS NULL) \
+             AND h.leavetime IS NULL), \
+             unplaced AS (DELETE FROM sidebarchannels sc USING removed \
+             WHERE sc.channelid = removed.channelid AND sc.userid = removed.userid) \
              SELECT count(*) FROM removed",
             &[
                 &channel_id,
@@ -414,4 +417,211 @@ pub async fn channel_ids_for_user(
         )
         .await?;
     Ok(rows.iter().map(|row| row.get("channelid")).collect())
+}
+
+/// Every channel of the user, in all teams, plus their direct and group channels; archived
+/// ones only with `include_deleted`, and then those archived after `last_delete_at`.
+pub async fn list_for_user(
+    db: &impl GenericClient,
+    user_id: &str,
+    include_deleted: bool,
+    last_delete_at: i64,
+) -> StoreResult<Vec<Channel>> {
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels c WHERE \
+         (c.deleteat = 0 OR ($2 AND c.deleteat > $3)) \
+         AND EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $1) \
+         ORDER BY c.displayname, c.id"
+    );
+    let rows = db
+        .query(&sql, &[&user_id, &include_deleted, &last_delete_at])
+        .await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// The user's channel memberships in all teams, by channel id: all of them, or `limit` from
+/// `offset`.
+pub async fn list_members_for_user(
+    db: &impl GenericClient,
+    user_id: &str,
+    window: Option<(i64, i64)>,
+) -> StoreResult<Vec<ChannelMember>> {
+    let (offset, limit) = window.unwrap_or((0, i64::MAX));
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE userid = $1 ORDER BY channelid \
+         LIMIT $2 OFFSET $3"
+    );
+    let rows = db.query(&sql, &[&user_id, &limit, &offset]).await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
+/// Unread messages and mentions of the user per team (not counting direct and group
+/// channels, nor messages of channels muted to mentions only), as Mattermost counts them.
+pub async fn team_unreads(
+    db: &impl GenericClient,
+    user_id: &str,
+    exclude_team_id: &str,
+) -> StoreResult<Vec<TeamUnread>> {
+    let rows = db
+        .query(
+            "SELECT c.teamid, \
+             COALESCE(SUM(CASE WHEN cm.notifyprops->>'mark_unread' = 'mention' THEN 0 \
+             ELSE GREATEST(c.totalmsgcount - cm.msgcount, 0) END), 0)::bigint AS msgcount, \
+             COALESCE(SUM(CASE WHEN cm.notifyprops->>'mark_unread' = 'mention' THEN 0 \
+             ELSE GREATEST(c.totalmsgcountroot - cm.msgcountroot, 0) END), 0)::bigint AS msgcountroot, \
+             COALESCE(SUM(cm.mentioncount), 0)::bigint AS mentioncount, \
+             COALESCE(SUM(cm.mentioncountroot), 0)::bigint AS mentioncountroot \
+             FROM channelmembers cm JOIN channels c ON c.id = cm.channelid \
+             JOIN teammembers tm ON tm.teamid = c.teamid AND tm.userid = cm.userid AND tm.deleteat = 0 \
+             WHERE cm.userid = $1 AND c.teamid <> '' AND c.teamid <> $2 AND c.deleteat = 0 \
+             GROUP BY c.teamid ORDER BY c.teamid",
+            &[&user_id, &exclude_team_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| TeamUnread {
+            team_id: row.get("teamid"),
+            msg_count: row.get("msgcount"),
+            mention_count: row.get("mentioncount"),
+            mention_count_root: row.get("mentioncountroot"),
+            msg_count_root: row.get("msgcountroot"),
+            ..Default::default()
+        })
+        .collect())
+}
+
+/// Members (active users), guests, pinned posts and files of a channel.
+pub async fn stats(db: &impl GenericClient, channel_id: &str) -> StoreResult<ChannelStats> {
+    let row = db
+        .query_one(
+            "SELECT \
+             (SELECT count(*) FROM channelmembers cm JOIN users u ON u.id = cm.userid \
+              WHERE cm.channelid = $1 AND u.deleteat = 0) AS members, \
+             (SELECT count(*) FROM channelmembers cm JOIN users u ON u.id = cm.userid \
+              WHERE cm.channelid = $1 AND u.deleteat = 0 AND cm.schemeguest) AS guests, \
+             (SELECT count(*) FROM posts WHERE channelid = $1 AND ispinned AND deleteat = 0) AS pinned, \
+             (SELECT count(*) FROM fileinfo WHERE channelid = $1 AND deleteat = 0 AND postid <> '') AS files",
+            &[&channel_id],
+        )
+        .await?;
+    Ok(ChannelStats {
+        channel_id: channel_id.to_string(),
+        member_count: row.get("members"),
+        guest_count: row.get("guests"),
+        pinnedpost_count: row.get("pinned"),
+        files_count: row.get("files"),
+    })
+}
+
+/// Unarchives a channel; false when it was not archived.
+pub async fn restore(db: &impl GenericClient, channel_id: &str, now: i64) -> StoreResult<bool> {
+    let restored = db
+        .execute(
+            "UPDATE channels SET deleteat = 0, updateat = $2 WHERE id = $1 AND deleteat <> 0",
+            &[&channel_id, &now],
+        )
+        .await?;
+    Ok(restored > 0)
+}
+
+/// Makes a channel public ('O') or private ('P').
+pub async fn set_type(
+    db: &impl GenericClient,
+    channel_id: &str,
+    channel_type: &str,
+    now: i64,
+) -> StoreResult<Channel> {
+    let sql = format!(
+        "UPDATE channels SET type = $2, updateat = $3 WHERE id = $1 RETURNING {CHANNEL_COLUMNS}"
+    );
+    let row = db
+        .query_opt(&sql, &[&channel_id, &channel_type, &now])
+        .await?;
+    one(row.as_ref().map(channel_from_row), Record::Channel)
+}
+
+/// Replaces a membership's notify props, and stamps the member's personal settings change
+/// (`channel_member_updated` is not rebuilt). Run inside a transaction.
+pub async fn set_notify_props(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+    notify_props: &Value,
+    now: i64,
+) -> StoreResult<ChannelMember> {
+    let sql = format!(
+        "UPDATE channelmembers SET notifyprops = $3, lastupdateat = $4 \
+         WHERE channelid = $1 AND userid = $2 RETURNING {MEMBER_COLUMNS}"
+    );
+    let row = db
+        .query_opt(&sql, &[&channel_id, &user_id, notify_props, &now])
+        .await?;
+    let member = one(row.as_ref().map(member_from_row), Record::ChannelMember)?;
+    crate::sidebar::stamp_change(db, user_id, now).await?;
+    Ok(member)
+}
+
+/// The scheme roles and explicit roles of a membership.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberRoles {
+    pub scheme_guest: bool,
+    pub scheme_user: bool,
+    pub scheme_admin: bool,
+    pub explicit_roles: String,
+}
+
+/// Sets a membership's roles, and stamps the member's personal settings change. Run inside a
+/// transaction.
+pub async fn set_roles(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+    roles: &MemberRoles,
+    now: i64,
+) -> StoreResult<ChannelMember> {
+    let sql = format!(
+        "UPDATE channelmembers SET schemeguest = $3, schemeuser = $4, schemeadmin = $5, roles = $6, \
+         lastupdateat = $7 WHERE channelid = $1 AND userid = $2 RETURNING {MEMBER_COLUMNS}"
+    );
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &channel_id,
+                &user_id,
+                &roles.scheme_guest,
+                &roles.scheme_user,
+                &roles.scheme_admin,
+                &roles.explicit_roles,
+                &now,
+            ],
+        )
+        .await?;
+    let member = one(row.as_ref().map(member_from_row), Record::ChannelMember)?;
+    crate::sidebar::stamp_change(db, user_id, now).await?;
+    Ok(member)
+}
+
+/// Marks channels read for the user (those it is a member of); returns each one's new last
+/// viewed time.
+pub async fn view_many(
+    db: &impl GenericClient,
+    channel_ids: &[String],
+    user_id: &str,
+    now: i64,
+) -> StoreResult<BTreeMap<String, i64>> {
+    let rows = db
+        .query(
+            "UPDATE channelmembers cm SET lastviewedat = GREATEST($3, c.lastpostat), msgcount = c.totalmsgcount, \
+             msgcountroot = c.totalmsgcountroot, mentioncount = 0, mentioncountroot = 0, lastupdateat = $3 \
+             FROM channels c WHERE c.id = cm.channelid AND cm.channelid = ANY($1) AND cm.userid = $2 \
+             RETURNING cm.channelid, cm.lastviewedat",
+            &[&channel_ids, &user_id, &now],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get("channelid"), row.get("lastviewedat")))
+        .collect())
 }

@@ -192,11 +192,12 @@ pub async fn team_memberships_changed_since(
 }
 
 /// Whether, after `since` (ms), any of `channel_ids` was updated or deleted, a channel of
-/// `team_ids` was deleted, any of `team_ids` was updated, or any user was created or updated:
-/// the changes whose events (`channel_updated`, `channel_deleted`, `update_team`,
-/// `new_user`, `user_updated`) a user of those channels and teams was sent, which the rows
-/// keep only the latest state of. A channel or team created after `since` does not count
-/// (its creation is in the membership history).
+/// `team_ids` was updated, deleted, restored or converted, any team was updated, archived or
+/// restored, or any user was created or updated: the changes whose events
+/// (`channel_updated`, `channel_deleted`, `channel_restored`, `channel_converted`,
+/// `update_team`, `delete_team`, `restore_team`, `new_user`, `user_updated`) a user of those
+/// channels and teams was sent, which the rows keep only the latest state of. A channel or
+/// team created after `since` does not count (its creation is in the membership history).
 pub async fn settings_changed_since(
     db: &impl GenericClient,
     channel_ids: &[String],
@@ -208,8 +209,9 @@ pub async fn settings_changed_since(
             "SELECT EXISTS (SELECT 1 FROM channels WHERE id = ANY($1) AND updateat > $3 \
              AND updateat > createat) \
              OR EXISTS (SELECT 1 FROM channels WHERE teamid = ANY($2) AND deleteat > $3) \
-             OR EXISTS (SELECT 1 FROM teams WHERE id = ANY($2) AND updateat > $3 \
+             OR EXISTS (SELECT 1 FROM channels WHERE teamid = ANY($2) AND updateat > $3 \
              AND updateat > createat) \
+             OR EXISTS (SELECT 1 FROM teams WHERE updateat > $3 AND updateat > createat) \
              OR EXISTS (SELECT 1 FROM users WHERE createat > $3 OR updateat > $3) AS changed",
             &[&channel_ids, &team_ids, &since],
         )
@@ -228,6 +230,25 @@ pub async fn preferences_changed_since(
     let row = db
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM preferencechanges WHERE userid = $1 AND changedat > $2) \
+             AS changed",
+            &[&user_id, &since],
+        )
+        .await?;
+    Ok(row.get("changed"))
+}
+
+/// Whether `user_id`'s personal settings changed after `since` (ms): their sidebar categories
+/// (`sidebar_category_*` events) or the notify props or roles of one of their channel
+/// memberships (`channel_member_updated`). Those events cannot be rebuilt from the rows, so a
+/// websocket rebuilt across such a change must resync instead.
+pub async fn personal_settings_changed_since(
+    db: &impl GenericClient,
+    user_id: &str,
+    since: i64,
+) -> StoreResult<bool> {
+    let row = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM personalchanges WHERE userid = $1 AND changedat > $2) \
              AS changed",
             &[&user_id, &since],
         )

@@ -41,6 +41,7 @@ pub mod preferences;
 pub mod reactions;
 mod routing;
 pub mod sessions;
+pub mod sidebar;
 pub mod status;
 pub mod system;
 pub mod teams;
@@ -91,6 +92,7 @@ pub enum Record {
     Post,
     Preference,
     Session,
+    SidebarCategory,
     Team,
     TeamMember,
     User,
@@ -107,6 +109,7 @@ impl std::fmt::Display for Record {
             Record::Post => "post",
             Record::Preference => "preference",
             Record::Session => "session",
+            Record::SidebarCategory => "sidebar category",
             Record::Team => "team",
             Record::TeamMember => "team member",
             Record::User => "user",
@@ -422,6 +425,7 @@ impl chorus_model::Catalogued for StoreError {
                     Record::Post => ErrorId::PostNotFound,
                     Record::Preference => ErrorId::PreferenceNotFound,
                     Record::Session => ErrorId::SessionNotFound,
+                    Record::SidebarCategory => ErrorId::SidebarCategoryNotFound,
                     Record::Team => ErrorId::TeamNotFound,
                     Record::TeamMember => ErrorId::TeamMemberNotFound,
                     Record::User => ErrorId::UserNotFound,

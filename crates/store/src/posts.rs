@@ -505,6 +505,13 @@ pub enum PostWindow {
         offset: i64,
         limit: i64,
     },
+    /// Around a moment (a member's last view): up to `limit_after` posts created after it and
+    /// `limit_before` at or before it, newest first.
+    Around {
+        time: i64,
+        limit_before: i64,
+        limit_after: i64,
+    },
 }
 
 /// Reads a window of a channel's posts, with the thread roots the replies refer to, the
@@ -566,6 +573,33 @@ pub async fn list_channel(
                 )
                 .await?;
             rows.reverse();
+            rows
+        }
+        PostWindow::Around {
+            time,
+            limit_before,
+            limit_after,
+        } => {
+            let mut rows = db
+                .query(
+                    &format!(
+                        "SELECT {POST_COLUMNS} FROM posts WHERE channelid = $1 AND deleteat = 0 AND createat > $2 \
+                         ORDER BY createat ASC LIMIT $3"
+                    ),
+                    &[&channel_id, time, limit_after],
+                )
+                .await?;
+            rows.reverse();
+            rows.extend(
+                db.query(
+                    &format!(
+                        "SELECT {POST_COLUMNS} FROM posts WHERE channelid = $1 AND deleteat = 0 AND createat <= $2 \
+                         ORDER BY createat DESC LIMIT $3"
+                    ),
+                    &[&channel_id, time, limit_before],
+                )
+                .await?,
+            );
             rows
         }
     };

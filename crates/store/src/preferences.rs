@@ -84,6 +84,7 @@ pub async fn save(
             )
             .await?;
     }
+    crate::sidebar::favorites_saved(&transaction, user_id, preferences).await?;
     stamp_change(&transaction, user_id, now).await?;
     transaction.commit().await?;
     Ok(())
@@ -106,6 +107,7 @@ pub async fn delete(
             )
             .await?;
     }
+    crate::sidebar::favorites_deleted(&transaction, user_id, preferences).await?;
     stamp_change(&transaction, user_id, now).await?;
     transaction.commit().await?;
     Ok(())

@@ -1,7 +1,7 @@
 //! Teams and team members.
 
 use crate::{one, GenericClient, Record, StoreResult};
-use chorus_model::{Team, TeamMember, TeamPatch};
+use chorus_model::{Team, TeamMember, TeamPatch, TeamStats};
 use tokio_postgres::Row;
 
 const TEAM_COLUMNS: &str = "id, createat, updateat, deleteat, displayname, name, description, \
@@ -245,4 +245,42 @@ pub async fn remove_member(
         )
         .await?;
     Ok(row.get::<_, i64>(0) > 0)
+}
+
+pub async fn get_by_invite_id(db: &impl GenericClient, invite_id: &str) -> StoreResult<Team> {
+    let sql = format!("SELECT {TEAM_COLUMNS} FROM teams WHERE inviteid = $1");
+    let row = db.query_opt(&sql, &[&invite_id]).await?;
+    one(row.as_ref().map(team_from_row), Record::Team)
+}
+
+/// Archives (`delete_at` = `now`) or restores (`delete_at` = 0) a team.
+pub async fn set_archived(
+    db: &impl GenericClient,
+    team_id: &str,
+    archived: bool,
+    now: i64,
+) -> StoreResult<Team> {
+    let delete_at = if archived { now } else { 0 };
+    let sql = format!(
+        "UPDATE teams SET deleteat = $2, updateat = $3 WHERE id = $1 RETURNING {TEAM_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&team_id, &delete_at, &now]).await?;
+    one(row.as_ref().map(team_from_row), Record::Team)
+}
+
+/// Members of a team, and those of them whose account is active.
+pub async fn stats(db: &impl GenericClient, team_id: &str) -> StoreResult<TeamStats> {
+    let row = db
+        .query_one(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE u.deleteat = 0) AS active \
+             FROM teammembers tm JOIN users u ON u.id = tm.userid \
+             WHERE tm.teamid = $1 AND tm.deleteat = 0",
+            &[&team_id],
+        )
+        .await?;
+    Ok(TeamStats {
+        team_id: team_id.to_string(),
+        total_member_count: row.get("total"),
+        active_member_count: row.get("active"),
+    })
 }

@@ -615,3 +615,148 @@ test('app start-up: client config and license, roles by name, preferences with e
         ws.close();
     }
 });
+
+// --- sidebar, channels, unreads (issue 13) ---
+
+test('sidebar categories: defaults, custom category, order, favorites, events', async () => {
+    const { a, team, channel } = await setupTeamAndChannel();
+    const otherSession = newClient();
+    await otherSession.login(a.username, a.password);
+    const ws = connectWebSocket(otherSession.getToken());
+    try {
+        await ws.waitForEvent('hello');
+        const initial = await a.client.getChannelCategories(a.user.id, team.id);
+        assert.deepEqual(initial.categories.map((c) => c.type), ['favorites', 'channels', 'direct_messages']);
+        assert.deepEqual(initial.order, initial.categories.map((c) => c.id));
+        const channels = initial.categories[1];
+        assert.ok(channels.channel_ids.includes(channel.id), `the new channel lands in Channels: ${JSON.stringify(channels)}`);
+        for (const category of initial.categories) {
+            assert.equal(category.user_id, a.user.id);
+            assert.equal(category.team_id, team.id);
+            assert.equal(typeof category.sort_order, 'number');
+            assert.equal(typeof category.muted, 'boolean');
+            assert.equal(typeof category.collapsed, 'boolean');
+        }
+
+        const custom = await a.client.createChannelCategory(a.user.id, team.id, {
+            user_id: a.user.id, team_id: team.id, display_name: 'Compat Custom', channel_ids: [channel.id],
+        });
+        assert.match(custom.id, ID_RE);
+        assert.equal(custom.type, 'custom');
+        assert.deepEqual(custom.channel_ids, [channel.id]);
+        const created = await ws.waitForEvent('sidebar_category_created');
+        assert.equal(created.data.category_id, custom.id);
+
+        const order = await a.client.getChannelCategoryOrder(a.user.id, team.id);
+        assert.deepEqual(order, [initial.order[0], custom.id, initial.order[1], initial.order[2]]);
+        const reversed = [...order].reverse();
+        assert.deepEqual(await a.client.updateChannelCategoryOrder(a.user.id, team.id, reversed), reversed);
+        const reordered = await ws.waitForEvent('sidebar_category_order_updated');
+        assert.deepEqual(reordered.data.order, reversed);
+
+        const renamed = await a.client.updateChannelCategory(a.user.id, team.id, { ...custom, display_name: 'Renamed', collapsed: true });
+        assert.equal(renamed.display_name, 'Renamed');
+        assert.equal(renamed.collapsed, true);
+        const updated = await ws.waitForEvent('sidebar_category_updated');
+        assert.equal(parseJsonString(updated.data.updatedCategories, 'updatedCategories')[0].display_name, 'Renamed');
+        assert.equal((await a.client.getChannelCategory(a.user.id, team.id, custom.id)).display_name, 'Renamed');
+
+        // favorites: moving the channel there makes it a favorite_channel preference
+        const favorites = initial.categories[0];
+        const [movedFavorites, emptiedCustom] = await a.client.updateChannelCategories(a.user.id, team.id, [
+            { ...favorites, channel_ids: [channel.id] },
+            { ...renamed, channel_ids: [] },
+        ]);
+        assert.deepEqual(movedFavorites.channel_ids, [channel.id]);
+        assert.deepEqual(emptiedCustom.channel_ids, []);
+        const favorite = await a.client.getMyPreferences();
+        assert.ok(favorite.some((p) => p.category === 'favorite_channel' && p.name === channel.id && p.value === 'true'),
+            `favorite_channel preference: ${JSON.stringify(favorite)}`);
+
+        await a.client.deleteChannelCategory(a.user.id, team.id, custom.id);
+        const deleted = await ws.waitForEvent('sidebar_category_deleted');
+        assert.equal(deleted.data.category_id, custom.id);
+        await expectClientError(a.client.deleteChannelCategory(a.user.id, team.id, favorites.id), (err) => {
+            assert.equal(err.status_code, 400);
+            assert.equal(err.server_error_id, 'app.channel.sidebar_categories.app_error');
+        });
+    } finally {
+        ws.close();
+    }
+});
+
+test('channels and unreads: all teams, team unreads, view with prev channel, mute, roles, stats', async () => {
+    const { a, b, team, channel } = await setupTeamAndChannel();
+    const ws = connectWebSocket(a.client.getToken());
+    try {
+        await ws.waitForEvent('hello');
+        const members = await a.client.getAllChannelsMembers(a.user.id);
+        assert.ok(members.some((m) => m.channel_id === channel.id), 'getAllChannelsMembers lists the channel');
+        const mine = await a.client.doFetch(`${a.client.getUserRoute('me')}/channels`, { method: 'get' });
+        assert.ok(mine.some((c) => c.id === channel.id), 'GET /users/me/channels lists the channel');
+
+        await b.client.createPost({ channel_id: channel.id, message: `@${a.username} hello`, pending_post_id: pendingId(b.user.id) });
+        const unreads = await a.client.getMyTeamUnreads();
+        const unread = unreads.find((u) => u.team_id === team.id);
+        assert.ok(unread, `team unreads: ${JSON.stringify(unreads)}`);
+        assert.equal(unread.msg_count, 1);
+        assert.equal(unread.mention_count, 1);
+
+        const view = await a.client.viewMyChannel(channel.id);
+        assert.equal(view.status, 'OK');
+        assert.equal(typeof view.last_viewed_at_times[channel.id], 'number');
+        const viewed = await ws.waitForEvent('multiple_channels_viewed');
+        assert.equal(typeof viewed.data.channel_times[channel.id], 'number');
+        assert.equal((await a.client.getMyTeamUnreads()).find((u) => u.team_id === team.id).msg_count, 0);
+
+        // mute, as the web app sends it (the member's ids in the same object)
+        assert.deepEqual(
+            await a.client.updateChannelNotifyProps({ channel_id: channel.id, user_id: a.user.id, mark_unread: 'mention' }),
+            { status: 'OK' },
+        );
+        const memberUpdated = await ws.waitForEvent('channel_member_updated');
+        const member = parseJsonString(memberUpdated.data.channelMember, 'channelMember');
+        assert.equal(member.notify_props.mark_unread, 'mention');
+        assert.equal(member.notify_props.channel_id, undefined, 'only notify props are stored');
+
+        assert.deepEqual(await a.client.updateChannelMemberRoles(channel.id, b.user.id, 'channel_user channel_admin'), { status: 'OK' });
+        assert.equal((await b.client.getMyChannelMember(channel.id)).scheme_admin, true);
+        await expectClientError(b.client.updateChannelNotifyProps({ channel_id: channel.id, user_id: a.user.id, mark_unread: 'all' }), (err) => {
+            assert.equal(err.status_code, 403);
+        });
+
+        const stats = await a.client.getChannelStats(channel.id);
+        assert.equal(stats.channel_id, channel.id);
+        assert.equal(stats.member_count, 2);
+        assert.equal(typeof stats.pinnedpost_count, 'number');
+    } finally {
+        ws.close();
+    }
+});
+
+test('channel restore and privacy, team archive, restore, stats and join by invite id', async () => {
+    const { a, b, team, channel } = await setupTeamAndChannel();
+    await a.client.deleteChannel(channel.id);
+    const restored = await a.client.unarchiveChannel(channel.id);
+    assert.equal(restored.delete_at, 0);
+    await expectClientError(a.client.unarchiveChannel(channel.id), (err) => {
+        assert.equal(err.status_code, 400);
+        assert.equal(err.server_error_id, 'api.channel.restore_channel.restored.app_error');
+    });
+    const privateChannel = await a.client.updateChannelPrivacy(channel.id, 'P');
+    assert.equal(privateChannel.type, 'P');
+
+    const stats = await b.client.getTeamStats(team.id);
+    assert.equal(stats.team_id, team.id);
+    assert.equal(stats.total_member_count, 2);
+    assert.equal(stats.active_member_count, 2);
+
+    const inviteOnly = await a.client.createTeam({ name: rnd('t'), display_name: 'Invite Only', type: 'I' });
+    const joined = await b.client.joinTeam(inviteOnly.invite_id);
+    assert.equal(joined.team_id, inviteOnly.id);
+    assert.equal(joined.user_id, b.user.id);
+
+    await a.client.deleteTeam(inviteOnly.id);
+    const back = await a.client.unarchiveTeam(inviteOnly.id);
+    assert.equal(back.delete_at, 0);
+});

@@ -431,3 +431,92 @@ def test_app_start_up_config_license_roles_preferences_and_saved_posts():
             b.driver.preferences.get_user_preferences(a.id)
     finally:
         listener.stop()
+
+
+# --- sidebar, channels, unreads (issue 13) ---
+
+
+def test_sidebar_categories_with_the_driver_client():
+    a, _b, team, channel = setup_team_and_channel()
+    path = f"/users/{a.id}/teams/{team['id']}/channels/categories"
+    listener = WebsocketListener(a.driver)
+    try:
+        listener.wait_for("hello")
+        categories = a.driver.client.get(path)
+        assert [c["type"] for c in categories["categories"]] == ["favorites", "channels", "direct_messages"]
+        assert channel["id"] in categories["categories"][1]["channel_ids"]
+        custom = a.driver.client.post(
+            path,
+            options={"user_id": a.id, "team_id": team["id"], "display_name": "Py", "channel_ids": [channel["id"]]},
+        )
+        assert ID_RE.match(custom["id"]) and custom["type"] == "custom"
+        assert listener.wait_for("sidebar_category_created")["data"]["category_id"] == custom["id"]
+        order = a.driver.client.get(path + "/order")
+        assert order[1] == custom["id"]
+        assert a.driver.client.put(path + "/order", options=list(reversed(order))) == list(reversed(order))
+        assert listener.wait_for("sidebar_category_order_updated")["data"]["order"] == list(reversed(order))
+        renamed = a.driver.client.put(path + "/" + custom["id"], options={**custom, "display_name": "Renamed"})
+        assert renamed["display_name"] == "Renamed"
+        updated = listener.wait_for("sidebar_category_updated")
+        assert json.loads(updated["data"]["updatedCategories"])[0]["display_name"] == "Renamed"
+        assert a.driver.client.delete(path + "/" + custom["id"]) == {"status": "OK"}
+        assert listener.wait_for("sidebar_category_deleted")["data"]["category_id"] == custom["id"]
+        with pytest.raises(InvalidOrMissingParameters):
+            a.driver.client.delete(path + "/" + categories["order"][0])
+    finally:
+        listener.stop()
+
+
+def test_channels_unreads_member_settings_and_team_settings():
+    a, b, team, channel = setup_team_and_channel()
+    b.driver.posts.create_post(
+        options={"channel_id": channel["id"], "message": f"@{a.username} hi", "pending_post_id": pending_id(b.id)}
+    )
+    unreads = a.driver.teams.get_team_unreads_for_user(a.id)
+    unread = next(u for u in unreads if u["team_id"] == team["id"])
+    assert unread["msg_count"] == 1 and unread["mention_count"] == 1
+    assert any(c["id"] == channel["id"] for c in a.driver.client.get(f"/users/{a.id}/channels"))
+    assert any(m["channel_id"] == channel["id"] for m in a.driver.client.get(f"/users/{a.id}/channel_members"))
+
+    town_square = a.driver.channels.get_channel_by_name(team["id"], "town-square")
+    view = a.driver.channels.view_channel(a.id, options={"channel_id": town_square["id"], "prev_channel_id": channel["id"]})
+    assert view["status"] == "OK" and channel["id"] in view["last_viewed_at_times"]
+    assert a.driver.channels.get_unread_messages(a.id, channel["id"])["msg_count"] == 0
+
+    assert a.driver.channels.update_channel_notifications(
+        channel["id"], a.id, options={"channel_id": channel["id"], "user_id": a.id, "mark_unread": "mention"}
+    ) == {"status": "OK"}
+    with pytest.raises(InvalidOrMissingParameters):
+        a.driver.channels.update_channel_notifications(channel["id"], a.id, options={"mark_unread": "never"})
+    with pytest.raises(NotEnoughPermissions):
+        b.driver.channels.update_channel_notifications(channel["id"], a.id, options={"mark_unread": "all"})
+    assert a.driver.channels.update_channel_roles(
+        channel["id"], b.id, options={"roles": "channel_user channel_admin"}
+    ) == {"status": "OK"}
+
+    stats = a.driver.channels.get_channel_statistics(channel["id"])
+    assert stats["channel_id"] == channel["id"] and stats["member_count"] == 2
+    a.driver.channels.delete_channel(channel["id"])
+    assert a.driver.channels.restore_channel(channel["id"])["delete_at"] == 0
+
+    assert a.driver.teams.get_team_stats(team["id"]) == {
+        "team_id": team["id"], "total_member_count": 2, "active_member_count": 2,
+    }
+    invite_only = a.driver.teams.create_team(options={"name": rnd("t"), "display_name": "Invite", "type": "I"})
+    joined = b.driver.teams.add_user_to_team_from_invite(params={"invite_id": invite_only["invite_id"]})
+    assert joined["team_id"] == invite_only["id"] and joined["user_id"] == b.id
+    with pytest.raises(ResourceNotFound):
+        b.driver.teams.add_user_to_team_from_invite(params={"invite_id": "abcdefghijklmnopqrstuvwxyz"})
+    assert a.driver.teams.delete_team(invite_only["id"]) == {"status": "OK"}
+    assert a.driver.client.post(f"/teams/{invite_only['id']}/restore")["delete_at"] == 0
+
+
+def test_unread_posts_around_the_last_view():
+    a, b, _team, channel = setup_team_and_channel()
+    a.driver.channels.view_channel(a.id, options={"channel_id": channel["id"]})
+    post = b.driver.posts.create_post(
+        options={"channel_id": channel["id"], "message": "unread", "pending_post_id": pending_id(b.id)}
+    )
+    around = a.driver.posts.get_unread_posts_for_channel(a.id, channel["id"], params={"limit_after": 10})
+    assert around["order"][0] == post["id"]
+    assert around["posts"][post["id"]]["message"] == "unread"

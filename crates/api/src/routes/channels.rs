@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chorus_app::{App, DirectChannelRequest};
-use chorus_model::{Channel, ChannelMember, ChannelPatch, ChannelUnread, ChannelViewResponse};
+use chorus_model::{Channel, ChannelMember, ChannelPatch, ChannelUnread};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -208,26 +208,4 @@ pub(crate) async fn remove_member(
     app.remove_channel_member(&session, &channel_id, &user_id)
         .await?;
     Ok(super::status_ok())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ViewRequest {
-    #[serde(default)]
-    channel_id: String,
-}
-
-pub(crate) async fn view(
-    State(app): State<App>,
-    Caller(session): Caller,
-    Path(user_id): Path<String>,
-    JsonBody(request): JsonBody<ViewRequest>,
-) -> ApiResult<Json<ChannelViewResponse>> {
-    let user_id = user_id_or_me(&user_id, &session)?;
-    if !request.channel_id.is_empty() {
-        require_id(&request.channel_id, "channel_id")?;
-    }
-    Ok(Json(
-        app.view_channel(&session, &user_id, &request.channel_id)
-            .await?,
-    ))
 }

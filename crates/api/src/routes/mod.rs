@@ -1,12 +1,15 @@
 //! Route table of /api/v4, by resource.
 
+pub(crate) mod channel_settings;
 pub(crate) mod channels;
 pub(crate) mod files;
 pub(crate) mod jobs;
 pub(crate) mod posts;
 pub(crate) mod preferences;
 pub(crate) mod roles;
+pub(crate) mod sidebar;
 pub(crate) mod system;
+pub(crate) mod team_settings;
 pub(crate) mod teams;
 pub(crate) mod users;
 pub(crate) mod websocket;
@@ -90,7 +93,10 @@ pub(crate) fn api_v4() -> Router<App> {
         // teams
         .route("/teams", post(teams::create).get(teams::list))
         .route("/teams/name/{name}", get(teams::by_name))
-        .route("/teams/{team_id}", get(teams::get))
+        .route(
+            "/teams/{team_id}",
+            get(teams::get).delete(team_settings::archive),
+        )
         .route("/teams/{team_id}/patch", put(teams::patch))
         .route(
             "/teams/{team_id}/members",
@@ -110,7 +116,6 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/channels", post(channels::create))
         .route("/channels/direct", post(channels::create_direct))
         .route("/channels/group", post(channels::create_group))
-        .route("/channels/members/{user_id}/view", post(channels::view))
         .route(
             "/channels/{channel_id}",
             get(channels::get).delete(channels::archive),
@@ -167,6 +172,67 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/database/status", get(system::database_status))
         .route("/cluster/status", get(system::cluster_status))
         .route("/websocket", get(websocket::connect))
+        .merge(sidebar_channels_and_unreads())
+}
+
+/// Issue 13, items 3 and 5: sidebar categories, a user's channels and unreads across teams,
+/// channel and team settings.
+fn sidebar_channels_and_unreads() -> Router<App> {
+    const CATEGORIES: &str = "/users/{user_id}/teams/{team_id}/channels/categories";
+    Router::new()
+        .route(
+            CATEGORIES,
+            get(sidebar::list)
+                .post(sidebar::create)
+                .put(sidebar::update_many),
+        )
+        .route(
+            &format!("{CATEGORIES}/order"),
+            get(sidebar::order).put(sidebar::update_order),
+        )
+        .route(
+            &format!("{CATEGORIES}/{{category_id}}"),
+            get(sidebar::get)
+                .put(sidebar::update)
+                .delete(sidebar::delete),
+        )
+        .route("/users/{user_id}/channels", get(channel_settings::for_user))
+        .route(
+            "/users/{user_id}/channel_members",
+            get(channel_settings::members_for_user),
+        )
+        .route(
+            "/users/{user_id}/teams/unread",
+            get(channel_settings::team_unreads),
+        )
+        .route(
+            "/users/{user_id}/channels/{channel_id}/posts/unread",
+            get(channel_settings::posts_around_last_unread),
+        )
+        .route(
+            "/channels/members/{user_id}/view",
+            post(channel_settings::view),
+        )
+        .route("/channels/{channel_id}/stats", get(channel_settings::stats))
+        .route(
+            "/channels/{channel_id}/restore",
+            post(channel_settings::restore),
+        )
+        .route(
+            "/channels/{channel_id}/privacy",
+            put(channel_settings::privacy),
+        )
+        .route(
+            "/channels/{channel_id}/members/{user_id}/notify_props",
+            put(channel_settings::notify_props),
+        )
+        .route(
+            "/channels/{channel_id}/members/{user_id}/roles",
+            put(channel_settings::roles),
+        )
+        .route("/teams/{team_id}/restore", post(team_settings::restore))
+        .route("/teams/{team_id}/stats", get(team_settings::stats))
+        .route("/teams/members/invite", post(team_settings::join_by_invite))
 }
 
 /// Mattermost's answer to a successful write that returns nothing else.

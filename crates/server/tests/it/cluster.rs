@@ -990,7 +990,13 @@ fn frames_that_matter(events: &[Value]) -> Vec<Value> {
         .filter(|event| {
             !matches!(
                 event["event"].as_str(),
-                Some("hello" | "typing" | "status_change" | "channel_viewed")
+                Some(
+                    "hello"
+                        | "typing"
+                        | "status_change"
+                        | "channel_viewed"
+                        | "multiple_channels_viewed"
+                )
             )
         })
         .map(|event| {

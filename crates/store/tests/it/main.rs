@@ -7,6 +7,7 @@ use chorus_store::{channels, Store};
 use chorus_testkit::PgServer;
 
 mod preferences;
+mod sidebar;
 
 fn settings_for_fresh_database() -> SqlSettings {
     let url = PgServer::shared()
