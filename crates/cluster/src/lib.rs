@@ -189,6 +189,7 @@ impl Cluster {
             seed_nodes: discovered
                 .iter()
                 .map(|(_, address)| address.to_string())
+                .chain(options.static_seeds.iter().cloned())
                 .collect(),
             failure_detector_config: chitchat_failure_detector(&options),
             marked_for_deletion_grace_period: Duration::from_secs(3600),

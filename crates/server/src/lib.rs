@@ -25,8 +25,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 mod http;
+mod limits;
 
 pub use http::HttpLimits;
+pub use limits::{raise_open_file_limit, OpenFileLimit};
 
 /// How long a draining node keeps answering (with `Connection: close`) before it stops
 /// accepting connections.
@@ -97,6 +99,17 @@ impl Node {
     ) -> anyhow::Result<Node> {
         let config_source = config.into();
         let config = config_source.config().clone();
+        match raise_open_file_limit() {
+            Ok(limit) => tracing::info!(
+                soft = limit.soft,
+                hard = limit.hard,
+                soft_before = limit.soft_before,
+                "open file limit (RLIMIT_NOFILE)"
+            ),
+            Err(error) => {
+                tracing::warn!(error = %error, "could not raise the open file limit (RLIMIT_NOFILE)")
+            }
+        }
         migrate_with_retry(&config).await?;
         let store = Store::connect(&config.sql_settings).context("configuring database pools")?;
         let hostname = options.hostname.unwrap_or_else(|| {

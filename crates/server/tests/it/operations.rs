@@ -1,0 +1,211 @@
+//! What an operator runs and watches: the config hash cluster status compares, process limits,
+//! 3.x static peers, Prometheus metrics and the Grafana dashboard, logs.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use chorus_testkit::client::Api;
+use chorus_testkit::{Endpoint, Sandbox, SandboxBuilder};
+
+use crate::cluster::{sign_up, wait_until};
+
+/// `node_count` real `chorus` processes behind NGINX, as scripts/up.sh runs them: each node
+/// with its own ListenAddress, gossip port and hostname in its own config.json.
+fn cluster_builder(node_count: usize) -> SandboxBuilder {
+    Sandbox::builder()
+        .nodes(node_count)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .nginx()
+        .configure(|config| config.log_settings.console_level = "WARN".to_string())
+}
+
+async fn cluster_status(api: &Api) -> Vec<Value> {
+    api.get("/cluster/status")
+        .await
+        .expect_status(200)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Invariant 7: nodes that differ only in node-local keys (ListenAddress, ClusterSettings)
+/// show no mismatch; a shared key changed on one node shows as a mismatch of that node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_status_flags_a_config_difference_and_only_a_real_one() {
+    let sandbox = cluster_builder(3).start().await;
+    let (_, admin_token) = sign_up(&sandbox.anonymous(), "ops-admin").await;
+    let admin_on_0 = sandbox.node(0).api().with_token(&admin_token);
+
+    wait_until(Duration::from_secs(15), "three live nodes", || async {
+        let status = cluster_status(&admin_on_0).await;
+        status.len() == 3 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+    let status = cluster_status(&admin_on_0).await;
+    let hashes: Vec<&str> = status
+        .iter()
+        .map(|node| node["config_hash"].as_str().unwrap())
+        .collect();
+    assert!(
+        hashes
+            .iter()
+            .all(|hash| *hash == hashes[0] && hash.len() == 64),
+        "one config hash across the cluster: {status:#?}"
+    );
+    assert!(
+        status.iter().all(|node| node["config_mismatch"] == false),
+        "no node red: {status:#?}"
+    );
+
+    // Node 2 alone gets another MaxUsersPerTeam and reloads its config.json.
+    let node_2 = sandbox.node(2);
+    node_2.edit_config(|config| config["TeamSettings"]["MaxUsersPerTeam"] = 51.into());
+    let admin_on_2 = node_2.api().with_token(&admin_token);
+    admin_on_2
+        .post("/config/reload", serde_json::json!({}))
+        .await
+        .expect_status(200);
+
+    let node_2_status = |status: &[Value]| {
+        status
+            .iter()
+            .find(|node| node["api_address"] == node_2.address().to_string())
+            .cloned()
+            .expect("node 2 in cluster status")
+    };
+    wait_until(
+        Duration::from_secs(10),
+        "node 2 shows red on node 0",
+        || async { node_2_status(&cluster_status(&admin_on_0).await)["config_mismatch"] == true },
+    )
+    .await;
+    let status = cluster_status(&admin_on_0).await;
+    let red: Vec<&Value> = status
+        .iter()
+        .filter(|node| node["config_mismatch"] == true)
+        .collect();
+    assert_eq!(red.len(), 1, "only node 2 differs from node 0: {status:#?}");
+    // Seen from node 2, the other two differ.
+    let status_on_2 = cluster_status(&admin_on_2).await;
+    assert_eq!(
+        status_on_2
+            .iter()
+            .filter(|node| node["config_mismatch"] == true)
+            .count(),
+        2,
+        "{status_on_2:#?}"
+    );
+    sandbox.stop().await;
+}
+
+/// The soft and hard open-file limits of a running process, from /proc.
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].parse().unwrap(), fields[4].parse().unwrap())
+}
+
+/// A node started with a soft RLIMIT_NOFILE of 256 (what a bare service gets is often 1024)
+/// raises it to the hard limit and logs what it got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_raises_its_open_file_limit_to_the_hard_limit() {
+    use std::os::unix::process::CommandExt;
+    let sandbox = Sandbox::builder()
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .log_filter("info")
+        .spawn_hook(|_, command| {
+            // SAFETY: runs in the forked child before exec; getrlimit and setrlimit are
+            // async-signal-safe.
+            unsafe {
+                command.pre_exec(|| {
+                    let mut limit = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+                    limit.rlim_cur = 256;
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            Ok(Box::new(()))
+        })
+        .start()
+        .await;
+    let node = sandbox.node(0);
+    let (soft, hard) = open_file_limits(node.pid().expect("a process"));
+    assert_eq!(soft, hard, "the soft limit is raised to the hard one");
+    assert!(hard > 256);
+    let log = node.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("open file limit (RLIMIT_NOFILE)"))
+        .unwrap_or_else(|| panic!("the node logs its limit:\n{log}"));
+    assert!(
+        line.contains(&format!("{hard}")) && line.contains("256"),
+        "{line}"
+    );
+    sandbox.stop().await;
+}
+
+/// Seed 000's ClusterSettings: a node whose config.json has Mattermost 3.x's
+/// `InterNodeListenAddress` and `InterNodeUrls` (and no GossipPort) joins the cluster, gossips
+/// on the 3.x port and says the list is unnecessary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mattermost_3_cluster_config_still_forms_a_cluster() {
+    let sandbox = Sandbox::builder()
+        .nodes(2)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .log_filter("warn")
+        .start()
+        .await;
+    let (_, admin_token) = sign_up(&sandbox.node(0).api(), "ops-3x-admin").await;
+    let node_0_gossip = {
+        let text = std::fs::read_to_string(sandbox.node(0).config_path()).unwrap();
+        let config: Value = serde_json::from_str(&text).unwrap();
+        config["ClusterSettings"]["GossipPort"].as_i64().unwrap()
+    };
+    let node_1 = sandbox.node(1);
+    node_1.stop().await.expect("a drained exit");
+    let inter_node_port = chorus_testkit::free_port();
+    node_1.edit_config(|config| {
+        let cluster = config["ClusterSettings"].as_object_mut().unwrap();
+        cluster.remove("GossipPort");
+        cluster.insert(
+            "InterNodeListenAddress".to_string(),
+            format!(":{inter_node_port}").into(),
+        );
+        cluster.insert(
+            "InterNodeUrls".to_string(),
+            serde_json::json!([format!("http://127.0.0.1:{node_0_gossip}")]),
+        );
+    });
+    node_1
+        .restart()
+        .await
+        .expect("node 1 starts with the 3.x keys");
+
+    let admin_on_1 = node_1.api().with_token(&admin_token);
+    wait_until(Duration::from_secs(15), "both nodes alive", || async {
+        let status = cluster_status(&admin_on_1).await;
+        status.len() == 2 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+    let log = node_1.log();
+    assert!(
+        log.contains("InterNodeUrls (Mattermost 3.x) seed the gossip membership"),
+        "the node warns that the list is unnecessary:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("gossip port to {inter_node_port}")),
+        "{log}"
+    );
+    sandbox.stop().await;
+}
