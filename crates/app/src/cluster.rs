@@ -176,9 +176,11 @@ impl App {
             .send_reliable(ClusterMessage::UserConnectionsQuery {
                 user_id: user_id.to_string(),
             });
+        let asked_at = std::time::Instant::now();
         let held = tokio::time::timeout(std::time::Duration::from_millis(500), receiver)
             .await
             .is_ok_and(|answer| answer.is_ok());
+        self.metrics().cluster_request(asked_at.elapsed());
         self.inner.connection_queries.lock().remove(user_id);
         held
     }

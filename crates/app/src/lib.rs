@@ -20,6 +20,7 @@ mod files;
 mod freshness;
 mod jobs;
 mod mentions;
+pub mod metrics;
 pub mod password;
 mod posts;
 mod preferences;
@@ -93,6 +94,8 @@ pub(crate) struct AppInner {
     /// Delivers websocket events to every node's clients, and resumes connections from
     /// elsewhere.
     pub(crate) relay: Relay,
+    /// This node's Prometheus registry.
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl App {
@@ -128,6 +131,8 @@ impl App {
             });
             let relay = Relay::new(store.clone(), hub.clone(), directory);
             hub.set_continuity(relay.continuity());
+            let node_metrics = metrics::Metrics::new();
+            node_metrics.add_sampler(metrics::app_sampler(weak_inner.clone()));
             let session_ttl = Duration::from_secs(
                 config.service_settings.session_cache_in_minutes.max(0) as u64 * 60,
             );
@@ -148,6 +153,7 @@ impl App {
                 cluster: std::sync::OnceLock::new(),
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 relay,
+                metrics: node_metrics,
             }
         });
         App { inner }
@@ -155,6 +161,11 @@ impl App {
 
     pub fn config(&self) -> Arc<Config> {
         self.inner.config.load_full()
+    }
+
+    /// This node's metrics: the HTTP layer counts requests into it, the server serves it.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
     }
 
     pub fn hub(&self) -> &Hub {

@@ -105,6 +105,13 @@ impl App {
         Ok(())
     }
 
+    /// Whether [`App::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Graceful drain: from now on ping answers 503 so balancers route around this node.
     pub fn start_draining(&self) {
         self.inner

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 mod http;
 mod limits;
+mod metrics;
 
 pub use http::HttpLimits;
 pub use limits::{raise_open_file_limit, OpenFileLimit};
@@ -84,6 +85,9 @@ pub struct NodeOptions {
 pub struct Node {
     app: App,
     address: SocketAddr,
+    /// Where Prometheus scrapes this node, when MetricsSettings.Enable.
+    metrics_address: Option<SocketAddr>,
+    metrics_server: Option<JoinHandle<()>>,
     cluster: Option<Cluster>,
     lease: LeaderLease,
     jobs: JobServer,
@@ -193,6 +197,20 @@ impl Node {
             node.node_id.clone(),
             lease.clone(),
         );
+        app.metrics()
+            .add_sampler(metrics::jobs_and_leadership(jobs.clone(), lease.clone()));
+        let (metrics_address, metrics_server) = if app.config().metrics_settings.enable {
+            let metrics_listen_address = app.config().metrics_listen_address();
+            let (address, server) = metrics::serve(&metrics_listen_address, app.metrics().clone())
+                .await
+                .with_context(|| {
+                    format!("binding MetricsSettings.ListenAddress {metrics_listen_address}")
+                })?;
+            tracing::info!(address = %address, "metrics (Prometheus) serving at /metrics");
+            (Some(address), Some(server))
+        } else {
+            (None, None)
+        };
 
         // A node that served before its links to every peer are up would publish events that
         // miss those peers' clients, and miss theirs. Until then its port refuses connections,
@@ -240,6 +258,8 @@ impl Node {
         Ok(Node {
             app,
             address: local_address,
+            metrics_address,
+            metrics_server,
             cluster,
             lease,
             jobs,
@@ -251,6 +271,11 @@ impl Node {
     /// The address the node listens on (the port chosen when ListenAddress asked for 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where the node serves `/metrics`, when MetricsSettings.Enable.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
     }
 
     pub fn node_id(&self) -> &str {
@@ -287,6 +312,9 @@ impl Node {
         if let Some(cluster) = &self.cluster {
             cluster.shutdown().await;
         }
+        if let Some(metrics_server) = self.metrics_server.take() {
+            metrics_server.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -294,6 +322,9 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if let Some(metrics_server) = self.metrics_server.take() {
+            metrics_server.abort();
+        }
         if let Some(http) = self.http.take() {
             self.app.hub().shutdown();
             http.abort();

@@ -209,3 +209,234 @@ async fn a_mattermost_3_cluster_config_still_forms_a_cluster() {
     );
     sandbox.stop().await;
 }
+
+/// A Prometheus server of the test's own (Debian's `prometheus`), on 127.0.0.1, killed by PID
+/// when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    base_url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Scrapes `targets` (job "chorus") every second.
+    fn start(targets: &[String]) -> Prometheus {
+        let binary = "/usr/bin/prometheus";
+        assert!(
+            std::path::Path::new(binary).exists(),
+            "{binary} is missing: run scripts/test.sh, which installs Debian's prometheus package"
+        );
+        let data = tempfile::tempdir().expect("a temp dir");
+        let quoted: Vec<String> = targets.iter().map(|target| format!("'{target}'")).collect();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: chorus\n    static_configs:\n      - targets: [{}]\n",
+            quoted.join(", ")
+        );
+        let config_path = data.path().join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let port = chorus_testkit::free_port();
+        let log = std::fs::File::create(data.path().join("prometheus.log")).unwrap();
+        let child = std::process::Command::new(binary)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                data.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting prometheus");
+        Prometheus {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            _data: data,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._data.path().join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// An instant query: Ok(result vector) or Err(what Prometheus said).
+    async fn query(&self, expression: &str) -> Result<Vec<Value>, String> {
+        let reply = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.base_url))
+            .query(&[("query", expression)])
+            .send()
+            .await
+            .map_err(|error| error.to_string())?;
+        let body: Value = reply.json().await.map_err(|error| error.to_string())?;
+        if body["status"] != "success" {
+            return Err(body.to_string());
+        }
+        Ok(body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every PromQL expression of deploy/grafana/chorus-ha.json.
+fn dashboard_expressions() -> Vec<(String, String)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/chorus-ha.json"
+    );
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut expressions = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            expressions.push((
+                panel["title"].as_str().unwrap().to_string(),
+                target["expr"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    expressions
+}
+
+/// Traffic that touches every panel: sign-ups, logins (one failed), a team, a channel, posts
+/// through NGINX, a websocket.
+async fn some_traffic(sandbox: &Sandbox, admin_token: &str, channel_id: &str, round: usize) {
+    let admin = sandbox.anonymous().with_token(admin_token);
+    for index in 0..15 {
+        admin
+            .post(
+                "/posts",
+                serde_json::json!({"channel_id": channel_id, "message": format!("round {round} post {index}")}),
+            )
+            .await
+            .expect_status(201);
+        admin.get("/users/me").await.expect_status(200);
+    }
+    sandbox
+        .login("ops-metrics-admin", "not the password")
+        .await
+        .expect_status(401);
+    sandbox.log_in_as("ops-metrics-admin").await;
+}
+
+/// MetricsSettings on 3 nodes behind NGINX with a streaming replica, scraped by a real
+/// Prometheus: every node is `up`, and every expression of the Grafana dashboard evaluates
+/// without error and returns data after some traffic. Prints the scrape size and time per
+/// node (docs/benchmarks.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_every_node_and_the_dashboard_has_data() {
+    let sandbox = cluster_builder(3)
+        .replicas(1)
+        .configure(|config| config.metrics_settings.enable = true)
+        .start()
+        .await;
+    let admin = sandbox.signup("ops-metrics-admin").await;
+    let team = admin.create_team("ops-metrics", "O").await;
+    let channel = admin
+        .create_channel(team["id"].as_str().unwrap(), "ops-metrics-room", "O")
+        .await;
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    let _socket = chorus_testkit::socket::EventSocket::connect(&sandbox, &admin.token).await;
+
+    let targets: Vec<String> = sandbox
+        .nodes()
+        .iter()
+        .map(|node| node.metrics_address())
+        .collect();
+    // What Prometheus will read, straight from each node.
+    let http = reqwest::Client::new();
+    for node in sandbox.nodes() {
+        let reply = http.get(node.metrics_url()).send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+        assert!(reply.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        let text = reply.text().await.unwrap();
+        for name in [
+            "mattermost_http_requests_total",
+            "mattermost_api_time_bucket",
+            "mattermost_db_master_connections_total",
+            "mattermost_db_replica_lag_time",
+            "chorus_cluster_members_alive",
+            "chorus_websocket_resumes_total",
+            "mattermost_jobs_active",
+        ] {
+            assert!(
+                text.contains(name),
+                "{name} on {}:\n{text}",
+                node.metrics_url()
+            );
+        }
+    }
+
+    let prometheus = Prometheus::start(&targets);
+    wait_until(
+        Duration::from_secs(30),
+        "Prometheus sees every node up",
+        || async {
+            match prometheus.query("up{job=\"chorus\"} == 1").await {
+                Ok(result) => result.len() == 3,
+                Err(_) => false,
+            }
+        },
+    )
+    .await;
+    some_traffic(&sandbox, &admin.token, &channel_id, 1).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    some_traffic(&sandbox, &admin.token, &channel_id, 2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let mut failures = Vec::new();
+    for (title, expression) in dashboard_expressions() {
+        match prometheus.query(&expression).await {
+            Ok(result) if !result.is_empty() => {}
+            Ok(_) => failures.push(format!("{title}: `{expression}` returned no data")),
+            Err(error) => failures.push(format!("{title}: `{expression}` failed: {error}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "dashboard expressions:\n{}\nprometheus log:\n{}",
+        failures.join("\n"),
+        prometheus.log()
+    );
+
+    // Figures: what a scrape costs each node, as Prometheus measured it.
+    for (metric, unit) in [
+        ("scrape_duration_seconds", "s"),
+        ("scrape_samples_scraped", "samples"),
+    ] {
+        let result = prometheus.query(metric).await.unwrap();
+        for series in result {
+            eprintln!(
+                "{metric} {} = {} {unit}",
+                series["metric"]["instance"], series["value"][1]
+            );
+        }
+    }
+    for node in sandbox.nodes() {
+        let started = std::time::Instant::now();
+        let text = http
+            .get(node.metrics_url())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        eprintln!(
+            "GET {}: {} bytes in {:?}",
+            node.metrics_url(),
+            text.len(),
+            started.elapsed()
+        );
+    }
+    drop(prometheus);
+    sandbox.stop().await;
+}
