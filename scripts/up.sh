@@ -185,6 +185,7 @@ start_node() {
         MM_CLUSTERSETTINGS_BINDADDRESS=127.0.0.1 \
         MM_CLUSTERSETTINGS_GOSSIPPORT="$(gossip_port "$node")" \
         MM_CLUSTERSETTINGS_READONLYCONFIG=true \
+        MM_LOGSETTINGS_FILELOCATION="$node_dir/logs" \
         MM_METRICSSETTINGS_ENABLE=true \
         MM_METRICSSETTINGS_LISTENADDRESS="127.0.0.1:$(metrics_port "$node")" \
         setsid "$chorus_binary" --config "$node_dir/config.json" >>"$log" 2>&1 </dev/null &

@@ -96,7 +96,12 @@ pub(crate) struct AppInner {
     pub(crate) relay: Relay,
     /// This node's Prometheus registry.
     pub(crate) metrics: metrics::Metrics,
+    /// Told of every config this node applies (see [`App::on_config_change`]).
+    pub(crate) config_listeners: parking_lot::RwLock<Vec<ConfigListener>>,
 }
+
+/// Called with each config a node applies (reload, PUT /config, a config saved elsewhere).
+pub type ConfigListener = Box<dyn Fn(&Config) + Send + Sync>;
 
 impl App {
     /// Wires an app around a store. `config_store` is None in tests that build a config in
@@ -154,6 +159,7 @@ impl App {
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 relay,
                 metrics: node_metrics,
+                config_listeners: parking_lot::RwLock::new(Vec::new()),
             }
         });
         App { inner }
@@ -197,7 +203,16 @@ impl App {
         self.inner
             .version_id
             .store(Arc::new(version_header(&config)));
+        for listener in self.inner.config_listeners.read().iter() {
+            listener(&config);
+        }
         self.inner.config.store(Arc::new(config));
+    }
+
+    /// Runs `listener` with every config this node applies from now on, whichever way it came
+    /// (what the app itself does not act on, such as log levels, the server does here).
+    pub fn on_config_change(&self, listener: ConfigListener) {
+        self.inner.config_listeners.write().push(listener);
     }
 
     pub(crate) fn from_inner(inner: Arc<AppInner>) -> App {

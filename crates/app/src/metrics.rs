@@ -231,12 +231,13 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    pub(crate) fn post_created(&self) {
+    /// A post was created here (and its `posted` event published).
+    pub fn post_created(&self) {
         self.inner.posts.inc();
         self.inner.post_broadcasts.inc();
     }
 
-    pub(crate) fn login(&self, succeeded: bool) {
+    pub fn login(&self, succeeded: bool) {
         if succeeded {
             self.inner.logins.inc();
         } else {
@@ -245,7 +246,7 @@ impl Metrics {
     }
 
     /// An event this node published (each event counts once, on the node it started on).
-    pub(crate) fn broadcast(&self, event_name: &str) {
+    pub fn broadcast(&self, event_name: &str) {
         let labels = NameLabel {
             name: event_name.to_string(),
         };

@@ -306,6 +306,9 @@ mod tests {
                     "FileLevel",
                     "FileJson",
                     "FileLocation",
+                    // Chorus: rotation of the log file.
+                    "FileMaxSizeMB",
+                    "FileMaxBackups",
                 ],
             ),
             (

@@ -316,9 +316,17 @@ pub struct LogSettings {
     pub file_level: String,
     #[serde(rename = "FileJson")]
     pub file_json: bool,
-    /// A directory or file path; "" means `./logs/chorus.log` next to the binary.
+    /// A directory (the file is `chorus.log` in it) or a path ending in `.log`; relative to
+    /// the working directory; "" means `./logs/chorus.log`.
     #[serde(rename = "FileLocation")]
     pub file_location: String,
+    /// Chorus: the log file is rotated (renamed `chorus.log.1`, `.2`, ...) when it reaches this
+    /// many megabytes. Mattermost rotates with fixed settings.
+    #[serde(rename = "FileMaxSizeMB")]
+    pub file_max_size_mb: i64,
+    /// Chorus: how many rotated files are kept; the oldest is deleted.
+    #[serde(rename = "FileMaxBackups")]
+    pub file_max_backups: i64,
 }
 
 impl Default for LogSettings {
@@ -332,6 +340,8 @@ impl Default for LogSettings {
             file_level: "INFO".to_string(),
             file_json: true,
             file_location: String::new(),
+            file_max_size_mb: 100,
+            file_max_backups: 10,
         }
     }
 }

@@ -221,6 +221,8 @@ fn validate_sql(sql: &SqlSettings) -> Result<(), ConfigError> {
 fn validate_log(log: &LogSettings) -> Result<(), ConfigError> {
     one_of("LogSettings.ConsoleLevel", &log.console_level, LOG_LEVELS)?;
     one_of("LogSettings.FileLevel", &log.file_level, LOG_LEVELS)?;
+    at_least("LogSettings.FileMaxSizeMB", log.file_max_size_mb, 1)?;
+    at_least("LogSettings.FileMaxBackups", log.file_max_backups, 0)?;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 
 mod http;
 mod limits;
+pub mod logging;
 mod metrics;
 
 pub use http::HttpLimits;
@@ -139,6 +140,8 @@ impl Node {
         };
         let app = App::new(config, config_store, store.clone(), node.clone());
         app.start_health_probe();
+        // Log levels follow the config on every node, without a restart.
+        app.on_config_change(Box::new(|config| logging::apply(&config.log_settings)));
 
         // Clustering: gossip membership and node-to-node messages, then leadership (which runs
         // the job scheduler). A node without clustering still takes the database lease, so a

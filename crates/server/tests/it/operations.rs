@@ -440,3 +440,77 @@ async fn prometheus_scrapes_every_node_and_the_dashboard_has_data() {
     drop(prometheus);
     sandbox.stop().await;
 }
+
+/// LogSettings: each node writes its console and its log file at their own levels, and a
+/// level changed in config.json reaches every node on one `POST /config/reload`, no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_levels_change_on_every_node_without_a_restart() {
+    let sandbox = Sandbox::builder()
+        .nodes(2)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .configure(|config| {
+            let log = &mut config.log_settings;
+            log.enable_console = true;
+            log.console_level = "ERROR".to_string();
+            log.console_json = true;
+            log.enable_file = true;
+            log.file_level = "WARN".to_string();
+            log.file_json = true;
+            // Relative to each node's working directory (its own directory).
+            log.file_location = "logs".to_string();
+        })
+        .start()
+        .await;
+    let (_, admin_token) = sign_up(&sandbox.node(0).api(), "ops-log-admin").await;
+    let file_of = |index: usize| {
+        sandbox
+            .node(index)
+            .config_path()
+            .parent()
+            .unwrap()
+            .join("logs")
+            .join("chorus.log")
+    };
+    let read = |path: std::path::PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+    let has_level = |text: &str, level: &str| text.contains(&format!("\"level\":\"{level}\""));
+    for index in 0..2 {
+        assert!(file_of(index).exists(), "node {index} writes its log file");
+        let file = read(file_of(index));
+        assert!(
+            !has_level(&file, "INFO") && !has_level(&file, "DEBUG"),
+            "{file}"
+        );
+        let console = sandbox.node(index).log();
+        assert!(
+            !has_level(&console, "INFO") && !has_level(&console, "DEBUG"),
+            "{console}"
+        );
+    }
+
+    for index in 0..2 {
+        sandbox.node(index).edit_config(|config| {
+            config["LogSettings"]["ConsoleLevel"] = "INFO".into();
+            config["LogSettings"]["FileLevel"] = "DEBUG".into();
+        });
+    }
+    let admin = sandbox.node(0).api().with_token(&admin_token);
+    admin
+        .post("/config/reload", serde_json::json!({}))
+        .await
+        .expect_status(200);
+    for index in 0..2 {
+        wait_until(
+            Duration::from_secs(10),
+            &format!("node {index} logs at the new levels"),
+            || async {
+                let file = read(file_of(index));
+                let console = sandbox.node(index).log();
+                has_level(&file, "DEBUG")
+                    && console.contains("log levels changed")
+                    && !has_level(&console, "DEBUG")
+            },
+        )
+        .await;
+    }
+    sandbox.stop().await;
+}
