@@ -514,3 +514,94 @@ async fn log_levels_change_on_every_node_without_a_restart() {
     }
     sandbox.stop().await;
 }
+
+/// The value of one series in Prometheus text (`name{labels} value`), 0 when absent.
+fn series_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+/// What a node counts is what happened: a post, a failed login, requests by route, and a
+/// websocket resume by its path (a local resume, then an unknown id that resyncs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_posts_logins_routes_and_resumes() {
+    let sandbox = Sandbox::builder()
+        .configure(|config| config.metrics_settings.enable = true)
+        .start()
+        .await;
+    let node = sandbox.node(0);
+    let metrics = || async {
+        reqwest::get(node.metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = metrics().await;
+    let user = sandbox.signup("ops-counted").await;
+    let team = user.create_team("ops-counted", "O").await;
+    let channel = user
+        .create_channel(team["id"].as_str().unwrap(), "ops-counted-room", "O")
+        .await;
+    let channel_id = channel["id"].as_str().unwrap();
+    let mut socket = chorus_testkit::socket::EventSocket::connect(&sandbox, &user.token).await;
+    user.post(channel_id, "one").await;
+    user.post(channel_id, "two").await;
+    socket.wait_for("posted").await;
+    socket.wait_for("posted").await;
+    sandbox
+        .login("ops-counted", "wrong password")
+        .await
+        .expect_status(401);
+
+    // A local resume: drop the socket, come back with its id and the next seq.
+    let connection_id = socket.connection_id();
+    let next_seq = socket.last_seq() + 1;
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _resumed = chorus_testkit::socket::EventSocket::resume_url(
+        &sandbox.websocket_url(),
+        &user.token,
+        &connection_id,
+        next_seq,
+    )
+    .await;
+    // An id nobody knows: a new connection, the client resyncs.
+    let mut resync = chorus_testkit::socket::EventSocket::resume_url(
+        &sandbox.websocket_url(),
+        &user.token,
+        "qwertyuiopasdfghjklzxcvbnm",
+        0,
+    )
+    .await;
+    resync.wait_for("hello").await;
+
+    wait_until(Duration::from_secs(5), "both resumes counted", || async {
+        let text = metrics().await;
+        series_value(&text, "chorus_websocket_resumes_total{path=\"local\"}") == 1.0
+            && series_value(&text, "chorus_websocket_resumes_total{path=\"resync\"}") == 1.0
+    })
+    .await;
+    let after = metrics().await;
+    let grew = |series: &str| series_value(&after, series) - series_value(&before, series);
+    assert_eq!(grew("mattermost_post_total"), 2.0, "{after}");
+    assert_eq!(grew("mattermost_login_logins_fail_total"), 1.0);
+    assert_eq!(grew("mattermost_login_logins_total"), 1.0);
+    assert_eq!(
+        grew("mattermost_websocket_broadcasts_total{name=\"posted\"}"),
+        2.0
+    );
+    assert!(grew("mattermost_http_errors_total") >= 1.0);
+    assert!(
+        after.contains("mattermost_api_time_count{handler=\"/api/v4/posts\",method=\"POST\",status_code=\"201\",origin_client=\"\",page_load_context=\"\"} 2"),
+        "{after}"
+    );
+    assert_eq!(
+        series_value(&after, "chorus_websocket_resumes_total{path=\"rebuilt\"}"),
+        0.0
+    );
+    sandbox.stop().await;
+}
