@@ -142,6 +142,19 @@ impl Node {
         app.start_health_probe();
         // Log levels follow the config on every node, without a restart.
         app.on_config_change(Box::new(|config| logging::apply(&config.log_settings)));
+        // Bound before the cluster starts, so a taken port fails the start with nothing to undo.
+        let (metrics_address, metrics_server) = if app.config().metrics_settings.enable {
+            let metrics_listen_address = app.config().metrics_listen_address();
+            let (address, server) = metrics::serve(&metrics_listen_address, app.metrics().clone())
+                .await
+                .with_context(|| {
+                    format!("binding MetricsSettings.ListenAddress {metrics_listen_address}")
+                })?;
+            tracing::info!(address = %address, "metrics (Prometheus) serving at /metrics");
+            (Some(address), Some(server))
+        } else {
+            (None, None)
+        };
 
         // Clustering: gossip membership and node-to-node messages, then leadership (which runs
         // the job scheduler). A node without clustering still takes the database lease, so a
@@ -202,18 +215,6 @@ impl Node {
         );
         app.metrics()
             .add_sampler(metrics::jobs_and_leadership(jobs.clone(), lease.clone()));
-        let (metrics_address, metrics_server) = if app.config().metrics_settings.enable {
-            let metrics_listen_address = app.config().metrics_listen_address();
-            let (address, server) = metrics::serve(&metrics_listen_address, app.metrics().clone())
-                .await
-                .with_context(|| {
-                    format!("binding MetricsSettings.ListenAddress {metrics_listen_address}")
-                })?;
-            tracing::info!(address = %address, "metrics (Prometheus) serving at /metrics");
-            (Some(address), Some(server))
-        } else {
-            (None, None)
-        };
 
         // A node that served before its links to every peer are up would publish events that
         // miss those peers' clients, and miss theirs. Until then its port refuses connections,
