@@ -605,3 +605,67 @@ async fn metrics_count_posts_logins_routes_and_resumes() {
     );
     sandbox.stop().await;
 }
+
+/// PUT /config in a writable cluster: a body read from node 0 and sent to node 1 changes the
+/// shared keys on both nodes, and each keeps its own node-local keys (listen addresses,
+/// ClusterSettings), so the two still agree on the hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_config_reaches_every_node_and_each_keeps_its_node_local_keys() {
+    let sandbox = Sandbox::builder()
+        .nodes(2)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .configure(|config| {
+            config.log_settings.console_level = "WARN".to_string();
+            config.cluster_settings.read_only_config = false;
+        })
+        .start()
+        .await;
+    let (_, admin_token) = sign_up(&sandbox.node(0).api(), "ops-put-admin").await;
+    let admin_on_0 = sandbox.node(0).api().with_token(&admin_token);
+    let admin_on_1 = sandbox.node(1).api().with_token(&admin_token);
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = cluster_status(&admin_on_0).await;
+        status.len() == 2 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+
+    let mut body = admin_on_0.get("/config").await.expect_status(200);
+    body["TeamSettings"]["MaxUsersPerTeam"] = 77.into();
+    admin_on_1.put("/config", body).await.expect_status(200);
+
+    let on_disk = |index: usize| -> Value {
+        let text = std::fs::read_to_string(sandbox.node(index).config_path()).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    wait_until(
+        Duration::from_secs(10),
+        "node 0 saved the shared change",
+        || async { on_disk(0)["TeamSettings"]["MaxUsersPerTeam"] == 77 },
+    )
+    .await;
+    for index in 0..2 {
+        let saved = on_disk(index);
+        let node = sandbox.node(index);
+        assert_eq!(saved["TeamSettings"]["MaxUsersPerTeam"], 77);
+        assert_eq!(
+            saved["ServiceSettings"]["ListenAddress"],
+            node.address().to_string(),
+            "node {index} keeps its own ListenAddress"
+        );
+        assert_eq!(
+            saved["MetricsSettings"]["ListenAddress"],
+            node.metrics_address(),
+            "node {index} keeps its own metrics address"
+        );
+    }
+    assert_ne!(
+        on_disk(0)["ClusterSettings"]["GossipPort"],
+        on_disk(1)["ClusterSettings"]["GossipPort"]
+    );
+    wait_until(Duration::from_secs(10), "one config hash again", || async {
+        let status = cluster_status(&admin_on_0).await;
+        status.len() == 2 && status.iter().all(|node| node["config_mismatch"] == false)
+    })
+    .await;
+    sandbox.stop().await;
+}
