@@ -53,6 +53,8 @@ install_system() {
     ensure_postgres
     ensure_packages curl
     command -v nginx >/dev/null 2>&1 || ensure_packages nginx-light
+    # operations::prometheus_scrapes_every_node runs a real Prometheus against the cluster.
+    command -v prometheus >/dev/null 2>&1 || ensure_packages prometheus
     command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust 1.95 (https://rustup.rs)"
     if ! cargo fmt --version >/dev/null 2>&1; then
         command -v rustup >/dev/null 2>&1 || die "rustfmt is missing and there is no rustup to add it"

@@ -7,6 +7,8 @@
 #   CHORUS_PORT      NGINX port, where clients connect (default 8065); node N listens on
 #                    CHORUS_PORT+N and gossips on 8074+N (CHORUS_GOSSIP_PORT)
 #   CHORUS_NODES     how many nodes (default 3)
+#   CHORUS_METRICS_PORT  node N serves Prometheus metrics on CHORUS_METRICS_PORT+N (default
+#                    9067: 9068, 9069, ...); deploy/prometheus/prometheus.yml scrapes them
 #   CHORUS_PG_PORT   PostgreSQL primary port (default 5544); its streaming replica listens on
 #                    the next port (default 5545) and serves the nodes' reads
 #   CHORUS_DATA_DIR  where data, logs and pid files live (default ./data)
@@ -27,6 +29,7 @@ replica_data=$data_dir/pg-replica
 replica_log=$data_dir/pg-replica.log
 nginx_port=${CHORUS_PORT:-8065}
 first_gossip_port=${CHORUS_GOSSIP_PORT:-8074}
+first_metrics_port=${CHORUS_METRICS_PORT:-9067}
 node_count=${CHORUS_NODES:-3}
 database=chorus
 cluster_name=chorus-local
@@ -34,6 +37,7 @@ nginx_dir=$data_dir/nginx
 
 node_port() { echo $((nginx_port + $1)); }
 gossip_port() { echo $((first_gossip_port + $1)); }
+metrics_port() { echo $((first_metrics_port + $1)); }
 nginx_url() { echo "http://127.0.0.1:$nginx_port"; }
 node_url() { echo "http://127.0.0.1:$(node_port "$1")"; }
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -181,6 +185,9 @@ start_node() {
         MM_CLUSTERSETTINGS_BINDADDRESS=127.0.0.1 \
         MM_CLUSTERSETTINGS_GOSSIPPORT="$(gossip_port "$node")" \
         MM_CLUSTERSETTINGS_READONLYCONFIG=true \
+        MM_LOGSETTINGS_FILELOCATION="$node_dir/logs" \
+        MM_METRICSSETTINGS_ENABLE=true \
+        MM_METRICSSETTINGS_LISTENADDRESS="127.0.0.1:$(metrics_port "$node")" \
         setsid "$chorus_binary" --config "$node_dir/config.json" >>"$log" 2>&1 </dev/null &
     local pid=$!
     echo "$pid" >"$(node_pid_file "$node")"
@@ -242,7 +249,7 @@ print_banner() {
     echo "  The first user to sign up becomes the system admin."
     local node
     for node in $(seq 1 "$node_count"); do
-        echo "  Node $node: $(node_url "$node")  log: $relative_data/node$node/chorus.log"
+        echo "  Node $node: $(node_url "$node")  metrics: http://127.0.0.1:$(metrics_port "$node")/metrics  log: $relative_data/node$node/chorus.log"
     done
     echo "  Logs: $relative_data/pg.log (PostgreSQL), $relative_data/nginx/ (NGINX)"
     echo "  Database: postgres://chorus@127.0.0.1:$pg_port/$database (primary),"

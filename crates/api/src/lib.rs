@@ -136,12 +136,25 @@ async fn method_not_allowed() -> ApiError {
     AppError::from(ErrorId::MethodNotAllowed).into()
 }
 
-/// Every response carries `X-Request-Id` and `X-Version-Id`.
+/// Every response carries `X-Request-Id` and `X-Version-Id`; every request is counted and
+/// timed in the node's metrics, by route (`mattermost_api_time`).
 async fn common_headers(State(app): State<App>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_string());
     let request_id = new_id();
     let mut response = REQUEST_ID
         .scope(request_id.clone(), next.run(request))
         .await;
+    app.metrics().observe_request(
+        route.as_deref().unwrap_or("unmatched"),
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(HeaderName::from_static("x-request-id"), value);

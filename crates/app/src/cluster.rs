@@ -176,9 +176,11 @@ impl App {
             .send_reliable(ClusterMessage::UserConnectionsQuery {
                 user_id: user_id.to_string(),
             });
+        let asked_at = std::time::Instant::now();
         let held = tokio::time::timeout(std::time::Duration::from_millis(500), receiver)
             .await
             .is_ok_and(|answer| answer.is_ok());
+        self.metrics().cluster_request(asked_at.elapsed());
         self.inner.connection_queries.lock().remove(user_id);
         held
     }
@@ -219,7 +221,8 @@ impl App {
         }
     }
 
-    /// Saves a config another node saved, keeping this node's ClusterSettings.
+    /// Saves a config another node saved, keeping this node's own values of the node-local
+    /// keys (its listen addresses, log location, ClusterSettings).
     fn adopt_saved_config(&self, config_json: &str) {
         let parsed = serde_json::from_str::<Value>(config_json)
             .map_err(|error| error.to_string())
@@ -233,7 +236,7 @@ impl App {
                 return;
             }
         };
-        config.cluster_settings = self.config().cluster_settings.clone();
+        config.keep_node_local_keys(&self.config());
         let saved = {
             let mut guard = self.inner.config_store.lock();
             match guard.as_mut() {

@@ -28,6 +28,7 @@ impl App {
     /// Called after the change is committed.
     pub(crate) fn publish(&self, event: WebSocketEvent) {
         self.note_event_writes(&event);
+        self.metrics().broadcast(&event.event);
         self.inner.relay.publish(event);
     }
 
@@ -36,6 +37,8 @@ impl App {
     /// the channel's `create_at` order (see `chorus_relay::post_order`).
     pub(crate) fn publish_post(&self, event: WebSocketEvent, post: &Post, previous_post_at: i64) {
         self.note_event_writes(&event);
+        self.metrics().post_created();
+        self.metrics().broadcast(&event.event);
         self.inner
             .relay
             .publish_post(event, &post.channel_id, post.create_at, previous_post_at);

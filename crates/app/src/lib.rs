@@ -21,6 +21,7 @@ mod files;
 mod freshness;
 mod jobs;
 mod mentions;
+pub mod metrics;
 pub mod password;
 mod posts;
 mod preferences;
@@ -96,7 +97,14 @@ pub(crate) struct AppInner {
     /// Delivers websocket events to every node's clients, and resumes connections from
     /// elsewhere.
     pub(crate) relay: Relay,
+    /// This node's Prometheus registry.
+    pub(crate) metrics: metrics::Metrics,
+    /// Told of every config this node applies (see [`App::on_config_change`]).
+    pub(crate) config_listeners: parking_lot::RwLock<Vec<ConfigListener>>,
 }
+
+/// Called with each config a node applies (reload, PUT /config, a config saved elsewhere).
+pub type ConfigListener = Box<dyn Fn(&Config) + Send + Sync>;
 
 impl App {
     /// Wires an app around a store. `config_store` is None in tests that build a config in
@@ -131,6 +139,8 @@ impl App {
             });
             let relay = Relay::new(store.clone(), hub.clone(), directory);
             hub.set_continuity(relay.continuity());
+            let node_metrics = metrics::Metrics::new();
+            node_metrics.add_sampler(metrics::app_sampler(weak_inner.clone()));
             let session_ttl = Duration::from_secs(
                 config.service_settings.session_cache_in_minutes.max(0) as u64 * 60,
             );
@@ -151,6 +161,8 @@ impl App {
                 cluster: std::sync::OnceLock::new(),
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 relay,
+                metrics: node_metrics,
+                config_listeners: parking_lot::RwLock::new(Vec::new()),
             }
         });
         App { inner }
@@ -158,6 +170,11 @@ impl App {
 
     pub fn config(&self) -> Arc<Config> {
         self.inner.config.load_full()
+    }
+
+    /// This node's metrics: the HTTP layer counts requests into it, the server serves it.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
     }
 
     pub fn hub(&self) -> &Hub {
@@ -189,7 +206,16 @@ impl App {
         self.inner
             .version_id
             .store(Arc::new(version_header(&config)));
+        for listener in self.inner.config_listeners.read().iter() {
+            listener(&config);
+        }
         self.inner.config.store(Arc::new(config));
+    }
+
+    /// Runs `listener` with every config this node applies from now on, whichever way it came
+    /// (what the app itself does not act on, such as log levels, the server does here).
+    pub fn on_config_change(&self, listener: ConfigListener) {
+        self.inner.config_listeners.write().push(listener);
     }
 
     pub(crate) fn from_inner(inner: Arc<AppInner>) -> App {

@@ -96,6 +96,12 @@ pub(crate) enum PasswordCheck {
 
 impl App {
     pub async fn login(&self, request: LoginRequest) -> AppResult<LoginResult> {
+        let result = self.check_login(request).await;
+        self.metrics().login(result.is_ok());
+        result
+    }
+
+    async fn check_login(&self, request: LoginRequest) -> AppResult<LoginResult> {
         let login_key = if request.id.is_empty() {
             request.login_id.to_lowercase()
         } else {

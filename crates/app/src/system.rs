@@ -105,6 +105,13 @@ impl App {
         Ok(())
     }
 
+    /// Whether [`App::start_draining`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Graceful drain: from now on ping answers 503 so balancers route around this node.
     pub fn start_draining(&self) {
         self.inner
@@ -180,6 +187,12 @@ impl App {
         let current = self.config();
         let mut new_config = Config::from_value(body).map_err(config_error)?;
         new_config.unmask_from(&current);
+        // In a cluster the body was likely read from another node (through the balancer):
+        // its listen addresses and ClusterSettings are that node's. Node-local keys are
+        // edited in each node's config.json.
+        if current.cluster_settings.enable {
+            new_config.keep_node_local_keys(&current);
+        }
         let mut guard = self.inner.config_store.lock();
         let Some(config_store) = guard.as_mut() else {
             return Err(AppError::from(ErrorId::ConfigNotChangeable));

@@ -189,6 +189,7 @@ impl Cluster {
             seed_nodes: discovered
                 .iter()
                 .map(|(_, address)| address.to_string())
+                .chain(options.static_seeds.iter().cloned())
                 .collect(),
             failure_detector_config: chitchat_failure_detector(&options),
             marked_for_deletion_grace_period: Duration::from_secs(3600),
@@ -288,6 +289,7 @@ impl Cluster {
                 events: events.clone(),
                 self_updates: self_update_receiver,
                 interval: update_interval,
+                stats: stats.clone(),
             })),
             tokio::spawn(inbound::run_listener(listener, inbound.clone())),
             tokio::spawn(discovery::run(discovery.clone(), chitchat.clone())),
@@ -598,6 +600,7 @@ struct ViewTask {
     events: broadcast::Sender<MembershipEvent>,
     self_updates: mpsc::UnboundedReceiver<(&'static str, String)>,
     interval: Duration,
+    stats: Arc<Stats>,
 }
 
 /// Keeps the membership view in step with chitchat, applies changes of this node's published
@@ -634,6 +637,7 @@ async fn run_view(mut task: ViewTask) {
                     tracing::info!(peer = %member.node_id, address = %member.gossip_address, event = if matches!(event, MembershipEvent::Joined(_)) { "joined" } else { "up" }, "cluster member alive");
                 }
                 MembershipEvent::Down(member) => {
+                    stats::bump(&task.stats.failure_detections);
                     tracing::warn!(peer = %member.node_id, address = %member.gossip_address, "cluster member down");
                 }
                 MembershipEvent::Left { member, clean } => {

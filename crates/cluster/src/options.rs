@@ -38,6 +38,9 @@ pub struct ClusterOptions {
     /// Discovery rows not refreshed for this long are deleted (a node that died without
     /// deregistering).
     pub discovery_stale_after: Duration,
+    /// Gossip addresses (`host:port`) to seed membership with besides the discovery table's:
+    /// Mattermost 3.x's `InterNodeUrls`.
+    pub static_seeds: Vec<String>,
     /// Bound on the messages waiting for one peer (queued plus sent but not acknowledged).
     /// When full, queued best-effort messages are dropped first, then new reliable ones.
     pub max_queued_messages_per_peer: usize,
@@ -62,6 +65,7 @@ impl Default for ClusterOptions {
             dead_node_grace_period: Duration::from_secs(60),
             discovery_ping_interval: Duration::from_secs(5),
             discovery_stale_after: Duration::from_secs(30),
+            static_seeds: Vec::new(),
             max_queued_messages_per_peer: 10_000,
         }
     }
@@ -77,7 +81,8 @@ impl ClusterOptions {
         schema_version: i32,
         config_hash: &str,
     ) -> ClusterOptions {
-        let gossip_port = u16::try_from(settings.gossip_port).unwrap_or(8074);
+        let gossip_port = gossip_port(settings);
+        let static_seeds = static_seeds(settings, gossip_port);
         ClusterOptions {
             cluster_name: settings.cluster_name.trim().to_string(),
             node_id: node_id.to_string(),
@@ -91,9 +96,64 @@ impl ClusterOptions {
             enable_gossip_encryption: settings.enable_gossip_encryption
                 || settings.enable_experimental_gossip_encryption,
             enable_gossip_compression: settings.enable_gossip_compression,
+            static_seeds,
             ..ClusterOptions::default()
         }
     }
+}
+
+/// `GossipPort`, unless a Mattermost 3.x file names the inter-node port in
+/// `InterNodeListenAddress` (its peers' `InterNodeUrls` then name that port): so an old
+/// configuration still forms a cluster.
+fn gossip_port(settings: &ClusterSettings) -> u16 {
+    let configured = u16::try_from(settings.gossip_port).unwrap_or(8074);
+    let inter_node = settings.inter_node_listen_address.trim();
+    if inter_node.is_empty() {
+        return configured;
+    }
+    match inter_node
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+    {
+        Some(port) if port != 0 => {
+            if port != configured {
+                tracing::warn!(
+                    inter_node_listen_address = %inter_node,
+                    gossip_port = configured,
+                    "ClusterSettings.InterNodeListenAddress (Mattermost 3.x) sets the gossip port to {port}; set GossipPort instead"
+                );
+            }
+            port
+        }
+        _ => configured,
+    }
+}
+
+/// Mattermost 3.x's `InterNodeUrls` (`http://10.10.10.2:8075`) as gossip seeds: the host, and
+/// the URL's port (else this node's gossip port). Seeds only help a node find its first peer;
+/// the discovery table does that already, hence the warning.
+fn static_seeds(settings: &ClusterSettings, gossip_port: u16) -> Vec<String> {
+    let mut seeds = Vec::new();
+    for url in &settings.inter_node_urls {
+        let Some((host, port)) = chorus_config::inter_node_url_host_port(url) else {
+            tracing::warn!(url = %url, "ignoring ClusterSettings.InterNodeUrls entry that is not http://host[:port]");
+            continue;
+        };
+        let port = port.unwrap_or(gossip_port);
+        let seed = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        seeds.push(seed);
+    }
+    if !seeds.is_empty() {
+        tracing::warn!(
+            seeds = ?seeds,
+            "ClusterSettings.InterNodeUrls (Mattermost 3.x) seed the gossip membership; nodes find each other through the ClusterDiscovery table, so the list can go"
+        );
+    }
+    seeds
 }
 
 /// Whether a node takes traffic; published in gossip.
@@ -219,6 +279,39 @@ fn interface_ipv4(name: &str, allow_loopback: bool) -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod bind_tests {
     use super::*;
+
+    #[test]
+    fn mattermost_3_peers_seed_gossip() {
+        let settings = ClusterSettings {
+            inter_node_listen_address: ":8075".to_string(),
+            inter_node_urls: vec![
+                "http://10.10.10.2:8075".to_string(),
+                "http://node-c.example.com".to_string(),
+                "http://[fd00::4]:8075/".to_string(),
+            ],
+            ..ClusterSettings::default()
+        };
+        let options = ClusterOptions::from_settings(&settings, "id", "127.0.0.1:8065", "1", 1, "h");
+        assert_eq!(options.gossip_port, 8075);
+        assert_eq!(
+            options.static_seeds,
+            [
+                "10.10.10.2:8075",
+                "node-c.example.com:8075",
+                "[fd00::4]:8075"
+            ]
+        );
+        let current = ClusterOptions::from_settings(
+            &ClusterSettings::default(),
+            "id",
+            "127.0.0.1:8065",
+            "1",
+            1,
+            "h",
+        );
+        assert_eq!(current.gossip_port, 8074);
+        assert!(current.static_seeds.is_empty());
+    }
 
     fn settings(bind_address: &str, network_interface: &str) -> ClusterSettings {
         ClusterSettings {

@@ -28,6 +28,8 @@ pub struct ClusterStats {
     pub best_effort_dropped: u64,
     /// Reliable messages sent again on a new connection because the old one lost them.
     pub reliable_resent: u64,
+    /// Peers this node's failure detector declared down.
+    pub failure_detections: u64,
 }
 
 #[derive(Default)]
@@ -45,6 +47,7 @@ pub(crate) struct Stats {
     pub reliable_gaps: AtomicU64,
     pub best_effort_dropped: AtomicU64,
     pub reliable_resent: AtomicU64,
+    pub failure_detections: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -72,6 +75,7 @@ impl Stats {
             reliable_gaps: read(&self.reliable_gaps),
             best_effort_dropped: read(&self.best_effort_dropped),
             reliable_resent: read(&self.reliable_resent),
+            failure_detections: read(&self.failure_detections),
         }
     }
 }

@@ -28,11 +28,24 @@ pub use error::ConfigError;
 pub use password::{PASSWORD_MAXIMUM_LENGTH, PASSWORD_MINIMUM_LENGTH};
 pub use settings::{
     ClusterSettings, Config, DataRetentionSettings, EmailSettings, FileSettings, JobSettings,
-    LogSettings, PasswordSettings, RateLimitSettings, ReplicaLagSettings, ServiceSettings,
-    SqlSettings, TeamSettings, DEFAULT_DATA_SOURCE,
+    LogSettings, MetricsSettings, PasswordSettings, RateLimitSettings, ReplicaLagSettings,
+    ServiceSettings, SqlSettings, TeamSettings, DEFAULT_DATA_SOURCE,
 };
 pub use store::ConfigStore;
 pub use unsupported::{UnsupportedSetting, UNSUPPORTED_SETTINGS};
+pub use validate::inter_node_url_host_port;
+
+/// The keys that may, and usually must, differ from node to node: where each node listens,
+/// where it writes its log, and its whole ClusterSettings (hostnames, interfaces, gossip
+/// port). [`Config::hash`] leaves them out, so nodes compare only what they must share;
+/// a config saved on one node and adopted by the others keeps each node's own values of
+/// these ([`Config::keep_node_local_keys`]). `Section` alone means the whole section.
+pub const NODE_LOCAL_KEYS: &[&str] = &[
+    "ServiceSettings.ListenAddress",
+    "MetricsSettings.ListenAddress",
+    "LogSettings.FileLocation",
+    "ClusterSettings",
+];
 
 /// What the admin view shows instead of a secret, and what comes back for an untouched secret
 /// (Mattermost's `model.FakeSetting`).
@@ -47,14 +60,34 @@ impl Config {
     }
 
     /// SHA-256 (hex) of the canonical JSON (sorted keys, no whitespace) of this config without
-    /// `ClusterSettings`, which may differ per node. Nodes whose hashes differ run different
-    /// configurations; cluster status shows it.
+    /// the [`NODE_LOCAL_KEYS`]. Nodes whose hashes differ run different configurations;
+    /// cluster status shows it.
     pub fn hash(&self) -> String {
         let mut tree = json::config_to_value(self);
         if let serde_json::Value::Object(sections) = &mut tree {
-            sections.remove("ClusterSettings");
+            for dotted in NODE_LOCAL_KEYS {
+                match dotted.split_once('.') {
+                    Some((section, key)) => {
+                        if let Some(serde_json::Value::Object(keys)) = sections.get_mut(section) {
+                            keys.remove(key);
+                        }
+                    }
+                    None => {
+                        sections.remove(*dotted);
+                    }
+                }
+            }
         }
         json::sha256_hex(&json::canonical_json(&tree))
+    }
+
+    /// Takes this node's values of the [`NODE_LOCAL_KEYS`] from `own` (a config saved on
+    /// another node carries that node's listen address, which this one must not adopt).
+    pub fn keep_node_local_keys(&mut self, own: &Config) {
+        self.service_settings.listen_address = own.service_settings.listen_address.clone();
+        self.metrics_settings.listen_address = own.metrics_settings.listen_address.clone();
+        self.log_settings.file_location = own.log_settings.file_location.clone();
+        self.cluster_settings = own.cluster_settings.clone();
     }
 
     /// SHA-256 (hex) of the client config (what a logged-in client reads from
@@ -73,11 +106,19 @@ impl Config {
     /// means every interface, "0.0.0.0:8065". An address that does not parse (only possible
     /// if `validate` was skipped) is returned unchanged for the bind to report.
     pub fn listen_address(&self) -> String {
-        let configured = &self.service_settings.listen_address;
-        match validate::split_listen_address(configured) {
-            Some(("", port)) => format!("0.0.0.0:{port}"),
-            _ => configured.clone(),
-        }
+        bind_address_of(&self.service_settings.listen_address)
+    }
+
+    /// The `host:port` to bind for `MetricsSettings.ListenAddress`, by the same rule.
+    pub fn metrics_listen_address(&self) -> String {
+        bind_address_of(&self.metrics_settings.listen_address)
+    }
+}
+
+fn bind_address_of(configured: &str) -> String {
+    match validate::split_listen_address(configured) {
+        Some(("", port)) => format!("0.0.0.0:{port}"),
+        _ => configured.to_string(),
     }
 }
 
@@ -106,6 +147,32 @@ mod tests {
         let mut changed = base.clone();
         changed.team_settings.site_name = "Other".to_string();
         assert_ne!(changed.hash(), base_hash);
+    }
+
+    /// Two nodes of one cluster (scripts/up.sh's, say) differ in every node-local key and
+    /// nothing else: same hash. `keep_node_local_keys` copies exactly the keys the hash
+    /// leaves out, so the two lists cannot drift apart.
+    #[test]
+    fn node_local_keys_are_left_out_of_the_hash_and_kept_on_adoption() {
+        let node_1 = Config::default();
+        let mut node_2 = node_1.clone();
+        node_2.service_settings.listen_address = "127.0.0.1:8067".to_string();
+        node_2.metrics_settings.listen_address = "127.0.0.1:8069".to_string();
+        node_2.log_settings.file_location = "/var/log/chorus-2".to_string();
+        node_2.cluster_settings.gossip_port = 8076;
+        node_2.cluster_settings.inter_node_urls = vec!["http://10.0.0.1:8075".to_string()];
+        assert_eq!(node_2.hash(), node_1.hash());
+
+        let mut shared_change = node_1.clone();
+        shared_change.metrics_settings.enable = true;
+        assert_ne!(shared_change.hash(), node_1.hash());
+
+        let mut adopted = node_1.clone();
+        adopted.keep_node_local_keys(&node_2);
+        assert_eq!(
+            adopted, node_2,
+            "every node-local key is copied, nothing else"
+        );
     }
 
     #[test]
@@ -239,6 +306,9 @@ mod tests {
                     "FileLevel",
                     "FileJson",
                     "FileLocation",
+                    // Chorus: rotation of the log file.
+                    "FileMaxSizeMB",
+                    "FileMaxBackups",
                 ],
             ),
             (
@@ -317,6 +387,7 @@ mod tests {
                     "GossipPort",
                 ],
             ),
+            ("MetricsSettings", &["Enable", "ListenAddress"]),
             (
                 "JobSettings",
                 &[
@@ -391,6 +462,8 @@ mod tests {
         check("RateLimitSettings", "PerSec", 10.into());
         check("ClusterSettings", "GossipPort", 8074.into());
         check("ClusterSettings", "ReadOnlyConfig", true.into());
+        check("MetricsSettings", "Enable", false.into());
+        check("MetricsSettings", "ListenAddress", ":8067".into());
         check("JobSettings", "CleanupJobsThresholdDays", (-1).into());
         check(
             "DataRetentionSettings",

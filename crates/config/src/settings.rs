@@ -38,6 +38,8 @@ pub struct Config {
     pub job_settings: JobSettings,
     #[serde(rename = "DataRetentionSettings")]
     pub data_retention_settings: DataRetentionSettings,
+    #[serde(rename = "MetricsSettings")]
+    pub metrics_settings: MetricsSettings,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -314,9 +316,17 @@ pub struct LogSettings {
     pub file_level: String,
     #[serde(rename = "FileJson")]
     pub file_json: bool,
-    /// A directory or file path; "" means `./logs/chorus.log` next to the binary.
+    /// A directory (the file is `chorus.log` in it) or a path ending in `.log`; relative to
+    /// the working directory; "" means `./logs/chorus.log`.
     #[serde(rename = "FileLocation")]
     pub file_location: String,
+    /// Chorus: the log file is rotated (renamed `chorus.log.1`, `.2`, ...) when it reaches this
+    /// many megabytes. Mattermost rotates with fixed settings.
+    #[serde(rename = "FileMaxSizeMB")]
+    pub file_max_size_mb: i64,
+    /// Chorus: how many rotated files are kept; the oldest is deleted.
+    #[serde(rename = "FileMaxBackups")]
+    pub file_max_backups: i64,
 }
 
 impl Default for LogSettings {
@@ -330,6 +340,8 @@ impl Default for LogSettings {
             file_level: "INFO".to_string(),
             file_json: true,
             file_location: String::new(),
+            file_max_size_mb: 100,
+            file_max_backups: 10,
         }
     }
 }
@@ -539,6 +551,18 @@ pub struct ClusterSettings {
     pub read_only_config: bool,
     #[serde(rename = "GossipPort")]
     pub gossip_port: i64,
+    /// Mattermost 3.x: `[host]:port` the inter-node protocol listened on. When set (with
+    /// `InterNodeUrls`), its port is the gossip port, so an old file keeps working. Not
+    /// written to a fresh config.json.
+    #[serde(
+        rename = "InterNodeListenAddress",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub inter_node_listen_address: String,
+    /// Mattermost 3.x: the other nodes, `http://host:port`. They seed the gossip membership
+    /// (the discovery table makes them unnecessary). Not written to a fresh config.json.
+    #[serde(rename = "InterNodeUrls", skip_serializing_if = "Vec::is_empty")]
+    pub inter_node_urls: Vec<String>,
 }
 
 impl Default for ClusterSettings {
@@ -556,6 +580,8 @@ impl Default for ClusterSettings {
             enable_gossip_encryption: true,
             read_only_config: true,
             gossip_port: 8074,
+            inter_node_listen_address: String::new(),
+            inter_node_urls: Vec::new(),
         }
     }
 }
@@ -613,6 +639,27 @@ impl Default for DataRetentionSettings {
             file_retention_days: 365,
             deletion_job_start_time: "02:00".to_string(),
             batch_size: 3000,
+        }
+    }
+}
+
+/// Prometheus metrics, served on a port of their own on every node (Mattermost's section).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    #[serde(rename = "Enable")]
+    pub enable: bool,
+    /// `[host]:port` of the metrics listener; an empty host (":8067") means every interface.
+    /// Read when the node starts; may differ per node.
+    #[serde(rename = "ListenAddress")]
+    pub listen_address: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enable: false,
+            listen_address: ":8067".to_string(),
         }
     }
 }

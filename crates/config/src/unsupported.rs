@@ -59,28 +59,8 @@ pub const UNSUPPORTED_SETTINGS: &[UnsupportedSetting] = &[
         reason: "replica lag is measured by Chorus itself (ReplicaMaxLagSeconds)",
     },
     UnsupportedSetting {
-        key: "LogSettings.EnableConsole",
-        reason: "Chorus always logs to standard output",
-    },
-    UnsupportedSetting {
         key: "LogSettings.EnableColor",
         reason: "console logs are never coloured",
-    },
-    UnsupportedSetting {
-        key: "LogSettings.EnableFile",
-        reason: "Chorus writes no log file; collect standard output",
-    },
-    UnsupportedSetting {
-        key: "LogSettings.FileLevel",
-        reason: "Chorus writes no log file; collect standard output",
-    },
-    UnsupportedSetting {
-        key: "LogSettings.FileJson",
-        reason: "Chorus writes no log file; collect standard output",
-    },
-    UnsupportedSetting {
-        key: "LogSettings.FileLocation",
-        reason: "Chorus writes no log file; collect standard output",
     },
     UnsupportedSetting {
         key: "PasswordSettings.EnableForgotLink",

@@ -7,8 +7,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::password::{PASSWORD_MAXIMUM_LENGTH, PASSWORD_MINIMUM_LENGTH};
 use crate::settings::{
-    ClusterSettings, DataRetentionSettings, FileSettings, LogSettings, PasswordSettings,
-    RateLimitSettings, ServiceSettings, SqlSettings, TeamSettings,
+    ClusterSettings, DataRetentionSettings, FileSettings, LogSettings, MetricsSettings,
+    PasswordSettings, RateLimitSettings, ServiceSettings, SqlSettings, TeamSettings,
 };
 use crate::{Config, ConfigError, FAKE_SETTING};
 
@@ -26,6 +26,7 @@ impl Config {
         validate_file(&self.file_settings)?;
         validate_rate_limit(&self.rate_limit_settings)?;
         validate_cluster(&self.cluster_settings)?;
+        validate_metrics(&self.metrics_settings)?;
         validate_data_retention(&self.data_retention_settings)?;
         Ok(())
     }
@@ -220,6 +221,8 @@ fn validate_sql(sql: &SqlSettings) -> Result<(), ConfigError> {
 fn validate_log(log: &LogSettings) -> Result<(), ConfigError> {
     one_of("LogSettings.ConsoleLevel", &log.console_level, LOG_LEVELS)?;
     one_of("LogSettings.FileLevel", &log.file_level, LOG_LEVELS)?;
+    at_least("LogSettings.FileMaxSizeMB", log.file_max_size_mb, 1)?;
+    at_least("LogSettings.FileMaxBackups", log.file_max_backups, 0)?;
     Ok(())
 }
 
@@ -289,6 +292,31 @@ fn validate_cluster(cluster: &ClusterSettings) -> Result<(), ConfigError> {
         ));
     }
     between("ClusterSettings.GossipPort", cluster.gossip_port, 1, 65535)?;
+    let inter_node = &cluster.inter_node_listen_address;
+    if !inter_node.is_empty() && split_listen_address(inter_node).is_none() {
+        return Err(ConfigError::invalid(
+            "ClusterSettings.InterNodeListenAddress",
+            "must be [host]:port",
+        ));
+    }
+    for (index, url) in cluster.inter_node_urls.iter().enumerate() {
+        if inter_node_url_host_port(url).is_none() {
+            return Err(ConfigError::invalid(
+                &format!("ClusterSettings.InterNodeUrls[{index}]"),
+                "must be http://host[:port]",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_metrics(metrics: &MetricsSettings) -> Result<(), ConfigError> {
+    if split_listen_address(&metrics.listen_address).is_none() {
+        return Err(ConfigError::invalid(
+            "MetricsSettings.ListenAddress",
+            "must be [host]:port",
+        ));
+    }
     Ok(())
 }
 
@@ -388,6 +416,30 @@ fn is_http_url(value: &str) -> bool {
         Some(host_and_path) => !host_and_path.is_empty() && !host_and_path.starts_with('/'),
         None => false,
     }
+}
+
+/// Host and port (None when the URL names none) of a 3.x `InterNodeUrls` entry,
+/// `http://10.10.10.2:8075`; a bare `host:port` is taken too.
+pub fn inter_node_url_host_port(url: &str) -> Option<(String, Option<u16>)> {
+    let url = url.trim();
+    let without_scheme = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let authority = without_scheme.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return None;
+    }
+    if let Some((host, port)) = split_listen_address(authority) {
+        if host.is_empty() {
+            return None;
+        }
+        return Some((host.trim_matches(['[', ']']).to_string(), Some(port)));
+    }
+    if authority.contains(':') && !authority.starts_with('[') {
+        return None;
+    }
+    Some((authority.trim_matches(['[', ']']).to_string(), None))
 }
 
 /// Splits `[host]:port` as Go's `net.SplitHostPort` would, checking the host is empty, an IP

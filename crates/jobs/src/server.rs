@@ -28,7 +28,11 @@ pub struct JobServer {
 struct ServerInner {
     shutdown: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    active: ActiveJobs,
 }
+
+/// Jobs running on this node, by type (for metrics).
+type ActiveJobs = Arc<Mutex<BTreeMap<String, i64>>>;
 
 impl JobServer {
     /// Starts the workers and the scheduler with the default timing.
@@ -55,14 +59,32 @@ impl JobServer {
             options,
         };
         let (shutdown, _) = watch::channel(false);
-        let workers = tokio::spawn(run_workers(shared.clone(), shutdown.subscribe()));
+        let active = ActiveJobs::default();
+        let workers = tokio::spawn(run_workers(
+            shared.clone(),
+            shutdown.subscribe(),
+            active.clone(),
+        ));
         let scheduler = tokio::spawn(run_scheduler(shared, leader, shutdown.subscribe()));
         JobServer {
             inner: Arc::new(ServerInner {
                 shutdown,
                 tasks: Mutex::new(vec![workers, scheduler]),
+                active,
             }),
         }
+    }
+
+    /// Jobs running on this node now, by type; every known type is listed (0 when idle).
+    pub fn active_jobs(&self) -> Vec<(String, i64)> {
+        let active = self.inner.active.lock();
+        chorus_model::JOB_TYPES
+            .iter()
+            .map(|job_type| {
+                let count = active.get(*job_type).copied().unwrap_or(0);
+                (job_type.to_string(), count)
+            })
+            .collect()
     }
 
     /// Stops claiming and scheduling; running jobs stop at their next checkpoint and go back to
@@ -85,7 +107,7 @@ impl JobServer {
     }
 }
 
-async fn run_workers(shared: Shared, mut shutdown: watch::Receiver<bool>) {
+async fn run_workers(shared: Shared, mut shutdown: watch::Receiver<bool>, active: ActiveJobs) {
     let mut running: JoinSet<()> = JoinSet::new();
     loop {
         if *shutdown.borrow() {
@@ -102,7 +124,13 @@ async fn run_workers(shared: Shared, mut shutdown: watch::Receiver<bool>) {
                             claimed,
                             shutdown.clone(),
                         );
-                        running.spawn(run_job(context));
+                        let job_type = context.job().job_type.clone();
+                        *active.lock().entry(job_type.clone()).or_insert(0) += 1;
+                        let active = active.clone();
+                        running.spawn(async move {
+                            run_job(context).await;
+                            *active.lock().entry(job_type).or_insert(1) -= 1;
+                        });
                     }
                     Ok(None) => break,
                     Err(error) => {

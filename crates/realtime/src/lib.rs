@@ -66,7 +66,7 @@ pub use config::HubConfig;
 pub use continuity::checkpoint::ConnectionCheckpoint;
 pub use continuity::{Continuity, HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource};
 pub use delegate::{ActionError, ConnectionIdentity, HubDelegate};
-pub use hub::Hub;
+pub use hub::{Hub, ResumeCounts};
 
 use axum::extract::ws::WebSocketUpgrade;
 

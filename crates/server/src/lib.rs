@@ -25,8 +25,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 mod http;
+mod limits;
+pub mod logging;
+mod metrics;
 
 pub use http::HttpLimits;
+pub use limits::{raise_open_file_limit, OpenFileLimit};
 
 /// How long a draining node keeps answering (with `Connection: close`) before it stops
 /// accepting connections.
@@ -82,6 +86,9 @@ pub struct NodeOptions {
 pub struct Node {
     app: App,
     address: SocketAddr,
+    /// Where Prometheus scrapes this node, when MetricsSettings.Enable.
+    metrics_address: Option<SocketAddr>,
+    metrics_server: Option<JoinHandle<()>>,
     cluster: Option<Cluster>,
     lease: LeaderLease,
     jobs: JobServer,
@@ -97,6 +104,17 @@ impl Node {
     ) -> anyhow::Result<Node> {
         let config_source = config.into();
         let config = config_source.config().clone();
+        match raise_open_file_limit() {
+            Ok(limit) => tracing::info!(
+                soft = limit.soft,
+                hard = limit.hard,
+                soft_before = limit.soft_before,
+                "open file limit (RLIMIT_NOFILE)"
+            ),
+            Err(error) => {
+                tracing::warn!(error = %error, "could not raise the open file limit (RLIMIT_NOFILE)")
+            }
+        }
         migrate_with_retry(&config).await?;
         let store = Store::connect(&config.sql_settings).context("configuring database pools")?;
         let hostname = options.hostname.unwrap_or_else(|| {
@@ -122,6 +140,21 @@ impl Node {
         };
         let app = App::new(config, config_store, store.clone(), node.clone());
         app.start_health_probe();
+        // Log levels follow the config on every node, without a restart.
+        app.on_config_change(Box::new(|config| logging::apply(&config.log_settings)));
+        // Bound before the cluster starts, so a taken port fails the start with nothing to undo.
+        let (metrics_address, metrics_server) = if app.config().metrics_settings.enable {
+            let metrics_listen_address = app.config().metrics_listen_address();
+            let (address, server) = metrics::serve(&metrics_listen_address, app.metrics().clone())
+                .await
+                .with_context(|| {
+                    format!("binding MetricsSettings.ListenAddress {metrics_listen_address}")
+                })?;
+            tracing::info!(address = %address, "metrics (Prometheus) serving at /metrics");
+            (Some(address), Some(server))
+        } else {
+            (None, None)
+        };
 
         // Clustering: gossip membership and node-to-node messages, then leadership (which runs
         // the job scheduler). A node without clustering still takes the database lease, so a
@@ -180,6 +213,8 @@ impl Node {
             node.node_id.clone(),
             lease.clone(),
         );
+        app.metrics()
+            .add_sampler(metrics::jobs_and_leadership(jobs.clone(), lease.clone()));
 
         // A node that served before its links to every peer are up would publish events that
         // miss those peers' clients, and miss theirs. Until then its port refuses connections,
@@ -227,6 +262,8 @@ impl Node {
         Ok(Node {
             app,
             address: local_address,
+            metrics_address,
+            metrics_server,
             cluster,
             lease,
             jobs,
@@ -238,6 +275,11 @@ impl Node {
     /// The address the node listens on (the port chosen when ListenAddress asked for 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where the node serves `/metrics`, when MetricsSettings.Enable.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
     }
 
     pub fn node_id(&self) -> &str {
@@ -274,6 +316,9 @@ impl Node {
         if let Some(cluster) = &self.cluster {
             cluster.shutdown().await;
         }
+        if let Some(metrics_server) = self.metrics_server.take() {
+            metrics_server.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -281,6 +326,9 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if let Some(metrics_server) = self.metrics_server.take() {
+            metrics_server.abort();
+        }
         if let Some(http) = self.http.take() {
             self.app.hub().shutdown();
             http.abort();

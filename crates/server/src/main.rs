@@ -124,6 +124,8 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<ConfigStore> {
     ConfigStore::load(path).with_context(|| format!("invalid configuration in {}", path.display()))
 }
 
+/// Console logging for the one-shot commands (`chorus db migrate`); a node uses
+/// `chorus::logging`, which also writes the log file.
 fn init_logging(config: &Config) {
     let level = config.log_settings.console_level.to_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -142,7 +144,9 @@ fn init_logging(config: &Config) {
 /// Runs a node (the library's start sequence) until SIGTERM or SIGINT, then drains it.
 async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let config_store = load_config(config_path)?;
-    init_logging(config_store.config());
+    if let Some(path) = chorus::logging::init(&config_store.config().log_settings) {
+        tracing::info!(path = %path.display(), "logging to a file too (LogSettings.EnableFile)");
+    }
     let node = chorus::Node::start(config_store, chorus::NodeOptions::default()).await?;
     println!("chorus listening on http://{}", node.address());
     shutdown_signal().await;

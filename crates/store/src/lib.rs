@@ -324,6 +324,10 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     /// Connections handed to queries since the pools were (re)built.
     pub checkouts: u64,
+    /// Seconds those queries waited for a connection, in total.
+    pub checkout_wait_seconds: f64,
+    /// Round trip of the monitor's last successful probe query.
+    pub probe_seconds: f64,
     pub pool_open: usize,
     pub pool_idle: usize,
     pub pool_max: usize,
@@ -345,6 +349,8 @@ impl SourceStatus {
             lag_seconds: replica.then(|| health.lag_millis.load(Relaxed) as f64 / 1000.0),
             last_error: health.last_error.lock().clone(),
             checkouts: health.checkouts.load(Relaxed),
+            checkout_wait_seconds: health.checkout_wait_micros.load(Relaxed) as f64 / 1e6,
+            probe_seconds: health.probe_micros.load(Relaxed) as f64 / 1e6,
             pool_open: pool.size,
             pool_idle: pool.available,
             pool_max: pool.max_size,

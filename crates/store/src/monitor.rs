@@ -67,6 +67,10 @@ async fn probe_master(sources: &Sources) {
     };
     match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
         Ok(Ok((false, lsn))) => {
+            master
+                .health
+                .probe_micros
+                .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             let lsn = lsn as u64;
             master.health.lsn.store(lsn, Ordering::Relaxed);
             *sources.master_sample.lock() = Some(MasterSample { started, lsn });
@@ -122,6 +126,9 @@ async fn probe_replica(replica: &Source, master_lsn: u64, sources: &Sources) {
     let health = &replica.health;
     match outcome {
         Ok(Ok((in_recovery, replayed, since_last_replay_ms))) => {
+            health
+                .probe_micros
+                .store(now.elapsed().as_micros() as u64, Ordering::Relaxed);
             *health.next_probe.lock() = None;
             health.in_recovery.store(in_recovery, Ordering::Relaxed);
             health.lsn.store(replayed, Ordering::Relaxed);

@@ -51,6 +51,12 @@ pub(crate) struct Health {
     pub(crate) next_probe: Mutex<Option<Instant>>,
     /// Connections handed to queries (not to the monitor): how reads spread.
     pub(crate) checkouts: AtomicU64,
+    /// Microseconds queries waited for a connection of this pool, in total: a pool too small
+    /// (MaxOpenConns) or a slow server shows here first.
+    pub(crate) checkout_wait_micros: AtomicU64,
+    /// Round trip of the monitor's last successful probe query, in microseconds: the query
+    /// latency of this source as a trivial query sees it.
+    pub(crate) probe_micros: AtomicU64,
 }
 
 /// The master's WAL position, and when the query that read it started: every transaction that
@@ -203,8 +209,12 @@ impl Source {
     }
 
     pub(crate) async fn checkout(&self) -> StoreResult<deadpool_postgres::Object> {
+        let started = Instant::now();
         let connection = self.pool.get().await?;
         self.health.checkouts.fetch_add(1, Ordering::Relaxed);
+        self.health
+            .checkout_wait_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         Ok(connection)
     }
 

@@ -311,6 +311,9 @@ impl SandboxBuilder {
                 .as_ref()
                 .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |host| host(index));
             let mut node_config = config.clone();
+            // Each node its own metrics port (served when MetricsSettings.Enable).
+            node_config.metrics_settings.listen_address =
+                SocketAddr::new(host, free_port()).to_string();
             if clustered {
                 let cluster = &mut node_config.cluster_settings;
                 cluster.override_hostname = host.to_string();
@@ -507,6 +510,20 @@ impl SandboxNode {
 
     pub fn api(&self) -> Api {
         self.anonymous()
+    }
+
+    /// `http://host:port/metrics`: where Prometheus scrapes this node (MetricsSettings.Enable
+    /// must be on).
+    pub fn metrics_url(&self) -> String {
+        format!(
+            "http://{}/metrics",
+            self.config.metrics_settings.listen_address
+        )
+    }
+
+    /// `host:port` of [`SandboxNode::metrics_url`], a Prometheus target.
+    pub fn metrics_address(&self) -> String {
+        self.config.metrics_settings.listen_address.clone()
     }
 
     /// The node's config.json (process nodes read it at start and on reload).

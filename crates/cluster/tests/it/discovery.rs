@@ -124,3 +124,39 @@ async fn discovery_rows_are_registered_pinged_cleaned_and_removed_on_stop() {
     }
     assert!(back, "the keeper registered again");
 }
+
+/// Mattermost 3.x's `InterNodeUrls` alone form a cluster: node A's discovery row is gone and
+/// neither node reads the table again during the test, so B can only find A through its
+/// static seed (and A learns of B from B's gossip).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn static_seeds_form_a_cluster_without_the_discovery_table() {
+    let store = fresh_store().await;
+    let hour = Duration::from_secs(3600);
+    let a = start_node(
+        &store,
+        ClusterOptions {
+            discovery_ping_interval: hour,
+            ..options("seeded")
+        },
+    )
+    .await;
+    {
+        let db = store.master().await.expect("connection");
+        chorus_store::cluster::delete(&db, &a.id())
+            .await
+            .expect("delete A's row");
+    }
+    assert!(rows(&store).await.is_empty());
+
+    let a_gossip = format!("127.0.0.1:{}", a.cluster.options().gossip_port);
+    let b = start_node(
+        &store,
+        ClusterOptions {
+            discovery_ping_interval: hour,
+            static_seeds: vec![a_gossip],
+            ..options("seeded")
+        },
+    )
+    .await;
+    wait_for_convergence(&[a, b], 2).await;
+}

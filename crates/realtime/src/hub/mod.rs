@@ -31,6 +31,17 @@ struct HubInner {
     shards: Vec<mpsc::UnboundedSender<WebSocketEvent>>,
 }
 
+/// How resume attempts ended: every frame replayed from this node's own state (`local`),
+/// from another node's hand-over, rebuilt from the database, or a new connection that makes
+/// the client resync.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResumeCounts {
+    pub local: u64,
+    pub handed_over: u64,
+    pub rebuilt: u64,
+    pub resync: u64,
+}
+
 /// The websocket hub of this node. Cheap to clone.
 #[derive(Clone)]
 pub struct Hub(Arc<HubInner>);
@@ -90,6 +101,18 @@ impl Hub {
         resume: Option<(String, i64)>,
     ) {
         socket::serve(&self.0.state, socket, identity, resume).await;
+    }
+
+    /// How resume attempts on this node ended, since it started.
+    pub fn resume_counts(&self) -> ResumeCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counters = self.0.state.resumes();
+        ResumeCounts {
+            local: counters.local.load(Relaxed),
+            handed_over: counters.handed_over.load(Relaxed),
+            rebuilt: counters.rebuilt.load(Relaxed),
+            resync: counters.resync.load(Relaxed),
+        }
     }
 
     /// Authenticated connections on this node.

@@ -38,7 +38,7 @@ use std::time::Duration;
 use tokio::time::{sleep, Instant};
 use tracing::debug;
 
-use super::state::HubState;
+use super::state::{HubState, ResumeCounters};
 use crate::connection::ConnectionHandle;
 use crate::continuity::overlap::Overlap;
 use crate::continuity::parking::Parked;
@@ -92,6 +92,7 @@ pub(crate) async fn attach(
     match state.events_since(sequence_number) {
         Some(replay) => {
             debug!(%connection_id, sequence_number, missed = replay.len(), "websocket resumed");
+            ResumeCounters::bump(&hub.resumes().local);
             Attached::Resumed {
                 handle,
                 state,
@@ -180,6 +181,7 @@ async fn attach_from_elsewhere(
                 replay.push((state.number(Arc::clone(&event)), event));
             }
             debug!(%connection_id, sequence_number, missed = replay.len(), late = late_count, "websocket resumed from another node");
+            ResumeCounters::bump(&hub.resumes().handed_over);
             Attached::Resumed {
                 handle,
                 state,
@@ -204,6 +206,7 @@ async fn attach_from_elsewhere(
                 .map(|event| (state.number(Arc::clone(&event)), event))
                 .collect();
             debug!(%connection_id, sequence_number, missed = replay.len(), "websocket resumed from the database");
+            ResumeCounters::bump(&hub.resumes().rebuilt);
             Attached::Resumed {
                 handle,
                 state,

@@ -80,7 +80,12 @@ pub(crate) async fn serve(
     }
     let attached = match resume {
         Some((connection_id, sequence_number)) => {
-            resume::attach(hub, &identity, connection_id, sequence_number).await
+            let attached = resume::attach(hub, &identity, connection_id, sequence_number).await;
+            if matches!(attached, Attached::Fresh { .. }) {
+                // A resume that could not be served: the client resyncs over REST.
+                super::state::ResumeCounters::bump(&hub.resumes().resync);
+            }
+            attached
         }
         None => Attached::Fresh { superseded: None },
     };

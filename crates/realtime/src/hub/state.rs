@@ -31,9 +31,30 @@ pub(crate) struct HubState {
     /// Present when `checkpoint_interval` is set (clustered nodes, where connections are
     /// handed over between nodes).
     recent: Option<RecentChanges>,
+    /// How resumes ended, for metrics.
+    resumes: ResumeCounters,
+}
+
+/// How resume attempts ended on this node, counted as they happen (see `hub::resume`).
+#[derive(Default)]
+pub(crate) struct ResumeCounters {
+    pub(crate) local: std::sync::atomic::AtomicU64,
+    pub(crate) handed_over: std::sync::atomic::AtomicU64,
+    pub(crate) rebuilt: std::sync::atomic::AtomicU64,
+    pub(crate) resync: std::sync::atomic::AtomicU64,
+}
+
+impl ResumeCounters {
+    pub(crate) fn bump(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl HubState {
+    pub(crate) fn resumes(&self) -> &ResumeCounters {
+        &self.resumes
+    }
+
     pub(crate) fn new(config: HubConfig, delegate: Arc<dyn HubDelegate>) -> Self {
         let checkpoints = config
             .checkpoint_interval
@@ -47,6 +68,7 @@ impl HubState {
             config,
             delegate,
             continuity: OnceLock::new(),
+            resumes: ResumeCounters::default(),
         }
     }
 
