@@ -19,6 +19,7 @@ mod events;
 mod files;
 mod freshness;
 mod jobs;
+pub mod logs;
 mod mentions;
 pub mod password;
 mod posts;
@@ -29,6 +30,10 @@ mod status;
 mod system;
 mod teams;
 mod users;
+// people, posts, operators (issue 13)
+mod operators;
+mod people;
+mod post_lookups;
 
 pub use channels::DirectChannelRequest;
 pub use chorus_store::DatabaseStatus;
@@ -40,6 +45,10 @@ pub use preferences::FlaggedPostsQuery;
 pub use sessions::{LoginRequest, LoginResult};
 pub use system::{PingReport, Unready};
 pub use users::{CreateUserRequest, UserListQuery};
+pub use operators::{ServerBusyState, DEFAULT_SERVER_BUSY_SECONDS, MAX_SERVER_BUSY_SECONDS};
+pub use people::{
+    AutocompleteQuery, CustomStatus, ProfileImage, UserAutocomplete, UserSearchRequest, UsersStats,
+};
 
 use arc_swap::ArcSwap;
 use chorus_config::{Config, ConfigStore};
@@ -93,6 +102,8 @@ pub(crate) struct AppInner {
     /// Delivers websocket events to every node's clients, and resumes connections from
     /// elsewhere.
     pub(crate) relay: Relay,
+    /// Until when the cluster is marked busy (POST /server_busy).
+    pub(crate) busy: operators::BusyFlag,
 }
 
 impl App {
@@ -148,6 +159,7 @@ impl App {
                 cluster: std::sync::OnceLock::new(),
                 connection_queries: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 relay,
+                busy: operators::BusyFlag::default(),
             }
         });
         App { inner }
