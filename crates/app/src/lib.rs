@@ -40,15 +40,15 @@ pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
+pub use operators::{ServerBusyState, DEFAULT_SERVER_BUSY_SECONDS, MAX_SERVER_BUSY_SECONDS};
+pub use people::{
+    AutocompleteQuery, CustomStatus, ProfileImage, UserAutocomplete, UserSearchRequest, UsersStats,
+};
 pub use posts::{ChannelPostsQuery, CreatePostRequest, PostEdit};
 pub use preferences::FlaggedPostsQuery;
 pub use sessions::{LoginRequest, LoginResult};
 pub use system::{PingReport, Unready};
 pub use users::{CreateUserRequest, UserListQuery};
-pub use operators::{ServerBusyState, DEFAULT_SERVER_BUSY_SECONDS, MAX_SERVER_BUSY_SECONDS};
-pub use people::{
-    AutocompleteQuery, CustomStatus, ProfileImage, UserAutocomplete, UserSearchRequest, UsersStats,
-};
 
 use arc_swap::ArcSwap;
 use chorus_config::{Config, ConfigStore};

@@ -57,8 +57,10 @@ impl App {
                 .ok()
                 .filter(|seconds| (1..=MAX_SERVER_BUSY_SECONDS).contains(seconds))
                 .ok_or_else(|| {
-                    ErrorId::InvalidUrlParam
-                        .with_param("name", format!("seconds must be 1 - {MAX_SERVER_BUSY_SECONDS}"))
+                    ErrorId::InvalidUrlParam.with_param(
+                        "name",
+                        format!("seconds must be 1 - {MAX_SERVER_BUSY_SECONDS}"),
+                    )
                 })?,
         };
         self.change_busy(now_millis() + seconds * 1000);
@@ -73,7 +75,10 @@ impl App {
     }
 
     fn change_busy(&self, expires_at: i64) {
-        self.inner.busy.expires_at.store(expires_at, Ordering::Relaxed);
+        self.inner
+            .busy
+            .expires_at
+            .store(expires_at, Ordering::Relaxed);
         if let Some(runtime) = self.cluster_runtime() {
             runtime
                 .cluster
@@ -83,7 +88,10 @@ impl App {
 
     /// Another node changed the cluster's busy flag.
     pub(crate) fn adopt_busy(&self, expires_at: i64) {
-        self.inner.busy.expires_at.store(expires_at, Ordering::Relaxed);
+        self.inner
+            .busy
+            .expires_at
+            .store(expires_at, Ordering::Relaxed);
     }
 
     /// GET /server_busy.

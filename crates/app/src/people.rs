@@ -200,7 +200,11 @@ impl App {
     // ---- profile images ----
 
     /// GET /users/{id}/image: the uploaded picture, or the generated default.
-    pub async fn profile_image(&self, _session: &Session, user_id: &str) -> AppResult<ProfileImage> {
+    pub async fn profile_image(
+        &self,
+        _session: &Session,
+        user_id: &str,
+    ) -> AppResult<ProfileImage> {
         let user = self.cached_user(user_id).await?;
         if user.last_picture_update > 0 {
             let backend = self.file_backend()?;
@@ -235,7 +239,11 @@ impl App {
     }
 
     /// GET /users/{id}/image/default.
-    pub async fn default_profile_image(&self, _session: &Session, user_id: &str) -> AppResult<Bytes> {
+    pub async fn default_profile_image(
+        &self,
+        _session: &Session,
+        user_id: &str,
+    ) -> AppResult<Bytes> {
         let user = self.cached_user(user_id).await?;
         Ok(avatars::default_profile_image(&user.username, &user.id))
     }
@@ -280,9 +288,10 @@ impl App {
             .acquire_owned()
             .await
             .map_err(|_| AppError::from(ErrorId::ProfileImageStoreFailed))?;
-        let rendered = tokio::task::spawn_blocking(move || avatars::profile_image(&content, max_pixels))
-            .await
-            .map_err(|error| ErrorId::ProfileImageStoreFailed.with_detail(error.to_string()))?;
+        let rendered =
+            tokio::task::spawn_blocking(move || avatars::profile_image(&content, max_pixels))
+                .await
+                .map_err(|error| ErrorId::ProfileImageStoreFailed.with_detail(error.to_string()))?;
         let png = match rendered {
             Ok(png) => png,
             Err(ImageError::TooManyPixels { .. }) => {
@@ -350,13 +359,18 @@ impl App {
             return Err(ErrorId::CustomStatusEmpty.into());
         }
         if status.text.chars().count() > CUSTOM_STATUS_TEXT_MAX_RUNES {
-            status.text = status.text.chars().take(CUSTOM_STATUS_TEXT_MAX_RUNES).collect();
+            status.text = status
+                .text
+                .chars()
+                .take(CUSTOM_STATUS_TEXT_MAX_RUNES)
+                .collect();
         }
         if status.emoji.chars().count() > 64 {
             return Err(AppError::invalid_param("emoji"));
         }
-        let value = serde_json::to_string(&status)
-            .map_err(|error| AppError::invalid_param("custom_status").with_detail(error.to_string()))?;
+        let value = serde_json::to_string(&status).map_err(|error| {
+            AppError::invalid_param("custom_status").with_detail(error.to_string())
+        })?;
         self.set_user_prop(user_id, Some(&value)).await
     }
 
@@ -478,8 +492,9 @@ impl App {
                     out_of_channel: Some(out_of_channel),
                 })
             }
-            (Some(channel_id), None) => Err(ErrorId::AutocompleteWithoutTeam
-                .with_detail(format!("channelId={channel_id}"))),
+            (Some(channel_id), None) => {
+                Err(ErrorId::AutocompleteWithoutTeam.with_detail(format!("channelId={channel_id}")))
+            }
             (None, in_team) => {
                 let filter = UserSearchFilter { in_team, ..base };
                 Ok(UserAutocomplete {
@@ -502,12 +517,18 @@ impl App {
         for team_id in [&filter.in_team, &filter.not_in_team].into_iter().flatten() {
             keys.push(chorus_store::FreshKey::Team(team_id.clone()));
         }
-        for channel_id in [&filter.in_channel, &filter.not_in_channel].into_iter().flatten() {
+        for channel_id in [&filter.in_channel, &filter.not_in_channel]
+            .into_iter()
+            .flatten()
+        {
             keys.push(chorus_store::FreshKey::Channel(channel_id.clone()));
         }
         let db = self.store().search_for(&keys).await?;
         let users = user_store::search(&db, term, filter).await?;
-        Ok(users.into_iter().map(|user| sanitize(user, session)).collect())
+        Ok(users
+            .into_iter()
+            .map(|user| sanitize(user, session))
+            .collect())
     }
 
     /// GET /users/stats: any user may ask (Chorus has no view restrictions).

@@ -7,8 +7,8 @@
 use crate::posts::visible_to_clients;
 use crate::{App, AppResult};
 use chorus_model::{
-    event_names, is_valid_id, now_millis, AppError, Channel, ErrorId, FileInfoList, Post,
-    PostList, PostSearchResults, SearchParameter, Session,
+    event_names, is_valid_id, now_millis, AppError, Channel, ErrorId, FileInfoList, Post, PostList,
+    PostSearchResults, SearchParameter, Session,
 };
 use chorus_relay::events::post_event;
 use chorus_store::posts::{self as post_store, PostChanges};
@@ -37,7 +37,11 @@ impl App {
 
     /// POST /posts/ids: the live posts among `post_ids` the caller may read (as a permalink
     /// would), newest first; the others are left out, as in Mattermost.
-    pub async fn posts_by_ids(&self, session: &Session, post_ids: Vec<String>) -> AppResult<Vec<Post>> {
+    pub async fn posts_by_ids(
+        &self,
+        session: &Session,
+        post_ids: Vec<String>,
+    ) -> AppResult<Vec<Post>> {
         if post_ids.is_empty() || post_ids.len() > MAX_POST_IDS {
             return Err(AppError::invalid_param("post_ids"));
         }
@@ -46,7 +50,10 @@ impl App {
         }
         let keys = vec![chorus_store::FreshKey::User(session.user_id.clone())];
         let post_ids = &post_ids;
-        let wanted = post_ids.iter().collect::<std::collections::HashSet<_>>().len();
+        let wanted = post_ids
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len();
         let posts = self
             .read_fresh_or_master(
                 &keys,
@@ -65,9 +72,7 @@ impl App {
                 None => {
                     let allowed = match self.require_channel_read(session, &post.channel_id).await {
                         Ok(_) => true,
-                        Err(error) if error.status_code == 403 || error.status_code == 404 => {
-                            false
-                        }
+                        Err(error) if error.status_code == 403 || error.status_code == 404 => false,
                         Err(error) => return Err(error),
                     };
                     readable_channels.insert(post.channel_id.clone(), allowed);
@@ -123,7 +128,11 @@ impl App {
         Ok(updated)
     }
 
-    async fn member_post(&self, session: &Session, post_id: &str) -> AppResult<(Post, Arc<Channel>)> {
+    async fn member_post(
+        &self,
+        session: &Session,
+        post_id: &str,
+    ) -> AppResult<(Post, Arc<Channel>)> {
         if !is_valid_id(post_id) {
             return Err(AppError::invalid_param("post_id"));
         }
@@ -133,7 +142,9 @@ impl App {
         if post.delete_at != 0 {
             return Err(AppError::from(ErrorId::PostDeleted));
         }
-        let channel = self.require_channel_member(session, &post.channel_id).await?;
+        let channel = self
+            .require_channel_member(session, &post.channel_id)
+            .await?;
         Ok((post, channel))
     }
 

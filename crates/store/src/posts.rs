@@ -722,7 +722,11 @@ pub async fn search(
         "SELECT {} FROM posts p JOIN channels c ON c.id = p.channelid \
          JOIN channelmembers cm ON cm.channelid = p.channelid AND cm.userid = $1 \
          WHERE p.deleteat = 0 AND c.deleteat = 0 AND p.type NOT LIKE 'system\\_%'",
-        POST_COLUMNS.split(", ").map(|column| format!("p.{column}")).collect::<Vec<_>>().join(", ")
+        POST_COLUMNS
+            .split(", ")
+            .map(|column| format!("p.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if let Some(team_id) = team_id {
         params.push(Box::new(team_id.to_string()));

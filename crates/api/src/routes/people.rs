@@ -4,11 +4,11 @@
 use super::status_ok;
 use crate::error::ApiResult;
 use crate::extract::{user_id_or_me, Caller, JsonBody, Path, Query};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use axum::body::Bytes;
 use chorus_app::{
     App, AutocompleteQuery, CustomStatus, ProfileImage, UserAutocomplete, UserSearchRequest,
     UsersStats,

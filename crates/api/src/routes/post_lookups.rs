@@ -68,5 +68,7 @@ pub(crate) async fn search_files(
     JsonBody(parameters): JsonBody<SearchParameter>,
 ) -> ApiResult<Json<FileInfoList>> {
     require_id(&team_id, "team_id")?;
-    Ok(Json(app.search_files(&session, &team_id, parameters).await?))
+    Ok(Json(
+        app.search_files(&session, &team_id, parameters).await?,
+    ))
 }

@@ -14,6 +14,7 @@ mod database;
 mod event_privacy;
 mod jobs;
 mod limits;
+mod people;
 mod posts;
 mod preferences;
 mod security;
