@@ -83,7 +83,7 @@ impl App {
                 readable.push(visible_to_clients(post));
             }
         }
-        readable.sort_by(|left, right| right.create_at.cmp(&left.create_at));
+        readable.sort_by_key(|post| std::cmp::Reverse(post.create_at));
         Ok(readable)
     }
 

@@ -446,8 +446,9 @@ pub struct PostChanges {
     pub file_ids: Option<Vec<String>>,
 }
 
-/// Applies an edit. `edit_at` moves only when the message changes; `update_at` always moves
-/// forward, even if this node's clock is behind the last writer's.
+/// Applies an edit. `edit_at` moves only when the message changes, `pinchangedat` only when
+/// `is_pinned` does; `update_at` always moves forward, even if this node's clock is behind the
+/// last writer's.
 pub async fn update(
     db: &impl GenericClient,
     post_id: &str,
@@ -464,6 +465,7 @@ pub async fn update(
             &format!(
                 "UPDATE posts SET updateat = GREATEST($2, updateat + 1), \
                  editat = CASE WHEN $3::text IS NOT NULL AND $3::text <> message THEN GREATEST($2, updateat + 1) ELSE editat END, \
+                 pinchangedat = CASE WHEN $4::bool IS NOT NULL AND $4::bool <> ispinned THEN GREATEST($2, updateat + 1) ELSE pinchangedat END, \
                  message = COALESCE($3, message), ispinned = COALESCE($4, ispinned), props = COALESCE($5, props), \
                  fileids = COALESCE($6, fileids) WHERE id = $1 AND deleteat = 0 RETURNING {POST_COLUMNS}"
             ),

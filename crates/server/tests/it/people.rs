@@ -3,6 +3,8 @@
 //! cluster's busy flag and the log endpoint — with Mattermost's paths, shapes, permissions,
 //! error ids and websocket events, across nodes where it matters.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -705,4 +707,119 @@ async fn config_patch_server_busy_and_logs_for_operators() {
     }
     assert_eq!(user.api.get("/logs").await.status, 403);
     sandbox.stop().await;
+}
+
+/// A client of a node that dies does not silently miss a pin: it cannot be replayed from the
+/// database (a pin moves no `edit_at`), so a resume on another node after a pin in one of the
+/// client's channels makes it resync (a new connection); a client of the same node whose
+/// channels saw no pin is rebuilt as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_of_a_killed_node_resyncs_after_a_missed_pin() {
+    let sandbox = Sandbox::builder()
+        .nodes(2)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .configure(|config| config.log_settings.console_level = "WARN".to_string())
+        .start()
+        .await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let admin = node_b.signup("pinadmin").await;
+    let bob = node_b.signup("pinbob").await;
+    let carol = node_b.signup("pincarol").await;
+    let team_id = id_of(&admin.create_team("pinresume", "O").await);
+    admin.add_to_team(&team_id, &bob.id).await;
+    admin.add_to_team(&team_id, &carol.id).await;
+    let pinned_channel_id = id_of(&admin.create_channel(&team_id, "pinroom", "P").await);
+    admin.add_to_channel(&pinned_channel_id, &bob.id).await;
+    let quiet_channel_id = id_of(&admin.create_channel(&team_id, "quietroom", "P").await);
+    admin.add_to_channel(&quiet_channel_id, &carol.id).await;
+    let post_id = id_of(
+        &admin
+            .post(&pinned_channel_id, "pin me while bob is away")
+            .await,
+    );
+    wait_until(Duration::from_secs(15), "two live nodes", || {
+        let admin = admin.api.clone();
+        async move {
+            let status = admin.get("/cluster/status").await.json;
+            status.as_array().is_some_and(|nodes| {
+                nodes.len() == 2 && nodes.iter().all(|node| node["alive"] == true)
+            })
+        }
+    })
+    .await;
+
+    // Bob's and carol's sockets on node A each see a post, then drop.
+    let mut bob_socket = EventSocket::connect_url(&node_a.websocket_url(), &bob.token).await;
+    let mut carol_socket = EventSocket::connect_url(&node_a.websocket_url(), &carol.token).await;
+    let seen_by_bob = id_of(&admin.post(&pinned_channel_id, "seen by bob").await);
+    let seen_by_carol = id_of(&admin.post(&quiet_channel_id, "seen by carol").await);
+    bob_socket
+        .wait_for_matching("posted", |event| {
+            post_of(event)["id"] == seen_by_bob.as_str()
+        })
+        .await;
+    carol_socket
+        .wait_for_matching("posted", |event| {
+            post_of(event)["id"] == seen_by_carol.as_str()
+        })
+        .await;
+    let (bob_connection, bob_seq) = (bob_socket.connection_id(), bob_socket.last_seq() + 1);
+    let (carol_connection, carol_seq) = (carol_socket.connection_id(), carol_socket.last_seq() + 1);
+    drop(bob_socket);
+    drop(carol_socket);
+
+    // Through node B while they are away: a pin in bob's channel, a post in carol's; then
+    // node A dies with both events queued.
+    admin
+        .api
+        .post(&format!("/posts/{post_id}/pin"), json!({}))
+        .await
+        .expect_status(200);
+    let missed_by_carol = id_of(&admin.post(&quiet_channel_id, "missed by carol").await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node_a.kill();
+    wait_until(Duration::from_secs(15), "node A seen dead", || {
+        let admin = admin.api.clone();
+        async move {
+            let status = admin.get("/cluster/status").await.json;
+            status
+                .as_array()
+                .is_some_and(|nodes| nodes.iter().any(|node| node["alive"] == false))
+        }
+    })
+    .await;
+
+    let mut carol_resumed = EventSocket::resume_url(
+        &node_b.websocket_url(),
+        &carol.token,
+        &carol_connection,
+        carol_seq,
+    )
+    .await;
+    let rebuilt = carol_resumed
+        .wait_for_matching("posted", |event| {
+            post_of(event)["id"] == missed_by_carol.as_str()
+        })
+        .await;
+    assert_eq!(rebuilt["seq"], carol_seq, "rebuilt, numbered on (no hello)");
+
+    let bob_resynced = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={bob_connection}&sequence_number={bob_seq}",
+            node_b.websocket_url()
+        ),
+        &bob.token,
+    )
+    .await;
+    assert_ne!(
+        bob_resynced.connection_id(),
+        bob_connection,
+        "told to resync after a pin it may have missed"
+    );
+    let pinned = bob
+        .api
+        .get(&format!("/channels/{pinned_channel_id}/pinned"))
+        .await
+        .expect_status(200);
+    assert_eq!(pinned["order"], json!([post_id]), "what the resync reads");
 }
