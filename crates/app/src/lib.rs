@@ -40,7 +40,9 @@ pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
-pub use operators::{ServerBusyState, DEFAULT_SERVER_BUSY_SECONDS, MAX_SERVER_BUSY_SECONDS};
+pub use operators::{
+    LogFilter, ServerBusyState, DEFAULT_SERVER_BUSY_SECONDS, MAX_SERVER_BUSY_SECONDS,
+};
 pub use people::{
     AutocompleteQuery, CustomStatus, ProfileImage, UserAutocomplete, UserSearchRequest, UsersStats,
 };

@@ -8,8 +8,9 @@
 use crate::{require_system_admin, App, AppResult};
 use chorus_cluster::ClusterMessage;
 use chorus_model::{now_millis, AppError, ErrorId, Session};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Mattermost's `DefaultServerBusySeconds` and `MaxServerBusySeconds`.
@@ -140,6 +141,58 @@ impl App {
             page as usize,
             (per_page as usize).min(DEFAULT_LOGS_PER_PAGE),
         ))
+    }
+}
+
+/// Body of POST /logs/query (Mattermost's `LogFilter`): empty lists and dates filter nothing.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct LogFilter {
+    pub server_names: Vec<String>,
+    pub log_levels: Vec<String>,
+    /// `YYYY-MM-DD HH:MM:SS.mmm Z`, compared with the lines' timestamps.
+    pub date_from: String,
+    pub date_to: String,
+}
+
+impl App {
+    /// POST /logs/query (the System Console's Server Logs): this node's recent lines that pass
+    /// the filter, parsed, under this node's hostname. Mattermost gathers every node's; here
+    /// each node answers for itself.
+    pub fn query_logs(
+        &self,
+        session: &Session,
+        page: Option<i64>,
+        per_page: Option<i64>,
+        filter: LogFilter,
+    ) -> AppResult<BTreeMap<String, Vec<Value>>> {
+        let hostname = self.node().hostname.clone();
+        let mut answer = BTreeMap::new();
+        let lines = self.recent_logs(session, page, per_page)?;
+        if !filter.server_names.is_empty() && !filter.server_names.contains(&hostname) {
+            return Ok(answer);
+        }
+        let levels: Vec<String> = filter
+            .log_levels
+            .iter()
+            .map(|level| level.to_lowercase())
+            .collect();
+        let mut kept = Vec::new();
+        for line in lines {
+            let Ok(parsed) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            let level = parsed["level"].as_str().unwrap_or_default();
+            let timestamp = parsed["timestamp"].as_str().unwrap_or_default();
+            let level_passes = levels.is_empty() || levels.iter().any(|wanted| wanted == level);
+            let after_start = filter.date_from.is_empty() || timestamp >= filter.date_from.as_str();
+            let before_end = filter.date_to.is_empty() || timestamp <= filter.date_to.as_str();
+            if level_passes && after_start && before_end {
+                kept.push(parsed);
+            }
+        }
+        answer.insert(hostname, kept);
+        Ok(answer)
     }
 }
 

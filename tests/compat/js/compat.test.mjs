@@ -782,6 +782,11 @@ test('operators: config patch, plain logs', async () => {
     const logs = await admin.getPlainLogs(0, 10);
     assert.ok(Array.isArray(logs));
     assert.ok(logs.every((line) => typeof line === 'string'));
+    const queried = await admin.getLogs({ server_names: [], log_levels: [], date_from: '', date_to: '' });
+    assert.equal(typeof queried, 'object');
+    for (const lines of Object.values(queried)) {
+        assert.ok(Array.isArray(lines));
+    }
     if (!isSystemAdmin(c.user)) {
         await expectClientError(c.client.getPlainLogs(0, 10), (err) => {
             assert.equal(err.status_code, 403);

@@ -217,6 +217,7 @@ fn people_posts_operators() -> Router<App> {
                 .delete(operators::clear_busy),
         )
         .route("/logs", get(operators::logs))
+        .route("/logs/query", post(operators::query_logs))
 }
 
 /// Mattermost's answer to a successful write that returns nothing else.

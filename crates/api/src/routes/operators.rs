@@ -4,9 +4,10 @@ use crate::error::ApiResult;
 use crate::extract::{Caller, JsonBody, Query};
 use axum::extract::State;
 use axum::Json;
-use chorus_app::{App, ServerBusyState};
+use chorus_app::{App, LogFilter, ServerBusyState};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// PUT /config/patch: the patched config, masked as GET /config shows it.
 pub(crate) async fn patch_config(
@@ -67,5 +68,20 @@ pub(crate) async fn logs(
         &session,
         query.page,
         query.logs_per_page,
+    )?))
+}
+
+/// POST /logs/query: this node's lines that pass the filter, parsed, under its hostname.
+pub(crate) async fn query_logs(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Query(query): Query<LogsQuery>,
+    JsonBody(filter): JsonBody<LogFilter>,
+) -> ApiResult<Json<BTreeMap<String, Vec<Value>>>> {
+    Ok(Json(app.query_logs(
+        &session,
+        query.page,
+        query.logs_per_page,
+        filter,
     )?))
 }

@@ -706,6 +706,29 @@ async fn config_patch_server_busy_and_logs_for_operators() {
         assert!(line.get(key).is_some(), "{key} in {line}");
     }
     assert_eq!(user.api.get("/logs").await.status, 403);
+    let queried = admin
+        .api
+        .post(
+            "/logs/query",
+            json!({"server_names": [], "log_levels": ["INFO"], "date_from": "", "date_to": ""}),
+        )
+        .await
+        .expect_status(200);
+    let by_node = queried.as_object().expect("lines by node");
+    assert_eq!(by_node.len(), 1, "{queried}");
+    let info_lines = by_node.values().next().unwrap().as_array().unwrap();
+    assert!(!info_lines.is_empty());
+    assert!(
+        info_lines.iter().all(|line| line["level"] == "info"),
+        "{queried}"
+    );
+    let elsewhere = admin
+        .api
+        .post("/logs/query", json!({"server_names": ["another-host"]}))
+        .await
+        .expect_status(200);
+    assert_eq!(elsewhere, json!({}));
+    assert_eq!(user.api.post("/logs/query", json!({})).await.status, 403);
     sandbox.stop().await;
 }
 
