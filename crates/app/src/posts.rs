@@ -450,7 +450,8 @@ impl App {
     }
 
     pub async fn post_thread(&self, session: &Session, post_id: &str) -> AppResult<PostList> {
-        let post = self.readable_post(session, post_id).await?;
+        // Opening a permalink loads its thread: readable where the post is.
+        let post = self.permalink_post(session, post_id).await?;
         let root_id = if post.root_id.is_empty() {
             post.id
         } else {

@@ -443,6 +443,19 @@ async fn pins_posts_by_ids_permalinks_and_searches() {
         bob.api.get(&format!("/posts/{private_post}")).await.status,
         403
     );
+    let thread = bob
+        .api
+        .get(&format!("/posts/{public_post}/thread"))
+        .await
+        .expect_status(200);
+    assert_eq!(thread["order"], json!([public_post]));
+    assert_eq!(
+        bob.api
+            .get(&format!("/posts/{private_post}/thread"))
+            .await
+            .status,
+        403
+    );
 
     // POST /posts/ids leaves out what the caller may not read.
     let listed = bob
