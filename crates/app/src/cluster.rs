@@ -308,6 +308,7 @@ impl MessageHandler for ClusterBridge {
                     tracing::error!(from_node, error = %error.message, "recycling database pools as another node asked failed");
                 }
             }
+            ClusterMessage::ServerBusyChanged { expires_at } => app.adopt_busy(expires_at),
             delivery if Relay::delivers(&delivery) => app.inner.relay.receive(from_node, delivery),
             other => app.apply_invalidation(&other),
         }

@@ -40,7 +40,7 @@ pub(crate) struct FileStoreHandle {
 }
 
 impl FileStoreHandle {
-    fn image_decoders(&self, settings: &FileSettings) -> Arc<tokio::sync::Semaphore> {
+    pub(crate) fn image_decoders(&self, settings: &FileSettings) -> Arc<tokio::sync::Semaphore> {
         self.image_decoders
             .get_or_init(|| {
                 let permits = if settings.max_image_decoder_concurrency > 0 {

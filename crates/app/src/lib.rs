@@ -20,6 +20,7 @@ mod events;
 mod files;
 mod freshness;
 mod jobs;
+pub mod logs;
 mod mentions;
 pub mod metrics;
 pub mod password;
@@ -33,12 +34,22 @@ mod system;
 mod team_settings;
 mod teams;
 mod users;
+// people, posts, operators (issue 13)
+mod operators;
+mod people;
+mod post_lookups;
 
 pub use channels::DirectChannelRequest;
 pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
+pub use operators::{
+    LogFilter, ServerBusyState, DEFAULT_SERVER_BUSY_SECONDS, MAX_SERVER_BUSY_SECONDS,
+};
+pub use people::{
+    AutocompleteQuery, CustomStatus, ProfileImage, UserAutocomplete, UserSearchRequest, UsersStats,
+};
 pub use posts::{ChannelPostsQuery, CreatePostRequest, PostEdit};
 pub use preferences::FlaggedPostsQuery;
 pub use sessions::{LoginRequest, LoginResult};
@@ -101,6 +112,8 @@ pub(crate) struct AppInner {
     pub(crate) metrics: metrics::Metrics,
     /// Told of every config this node applies (see [`App::on_config_change`]).
     pub(crate) config_listeners: parking_lot::RwLock<Vec<ConfigListener>>,
+    /// Until when the cluster is marked busy (POST /server_busy).
+    pub(crate) busy: operators::BusyFlag,
 }
 
 /// Called with each config a node applies (reload, PUT /config, a config saved elsewhere).
@@ -163,6 +176,7 @@ impl App {
                 relay,
                 metrics: node_metrics,
                 config_listeners: parking_lot::RwLock::new(Vec::new()),
+                busy: operators::BusyFlag::default(),
             }
         });
         App { inner }

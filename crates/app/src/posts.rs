@@ -293,7 +293,7 @@ impl App {
     }
 
     pub async fn get_post(&self, session: &Session, post_id: &str) -> AppResult<Post> {
-        let mut post = self.readable_post(session, post_id).await?;
+        let mut post = self.permalink_post(session, post_id).await?;
         if post.has_reactions {
             let db = self
                 .fresh_read(&session.user_id, Some(&post.channel_id))
@@ -438,7 +438,8 @@ impl App {
     }
 
     pub async fn post_thread(&self, session: &Session, post_id: &str) -> AppResult<PostList> {
-        let post = self.readable_post(session, post_id).await?;
+        // Opening a permalink loads its thread: readable where the post is.
+        let post = self.permalink_post(session, post_id).await?;
         let root_id = if post.root_id.is_empty() {
             post.id
         } else {
@@ -456,13 +457,27 @@ impl App {
         team_id: &str,
         parameters: SearchParameter,
     ) -> AppResult<PostSearchResults> {
+        self.search_posts_in(session, Some(team_id), parameters)
+            .await
+    }
+
+    /// A post search in one team, or in all the caller's teams (`None`).
+    pub(crate) async fn search_posts_in(
+        &self,
+        session: &Session,
+        team_id: Option<&str>,
+        parameters: SearchParameter,
+    ) -> AppResult<PostSearchResults> {
         let config = self.config();
         if !config.service_settings.enable_post_search
             || config.sql_settings.disable_database_search
         {
             return Err(ErrorId::PostSearchDisabled.into());
         }
-        self.require_team_member(session, team_id).await?;
+        self.require_not_busy()?;
+        if let Some(team_id) = team_id {
+            self.require_team_member(session, team_id).await?;
+        }
         let (offset, limit) = crate::page_window(parameters.page, parameters.per_page, 60, 200)?;
         let search = PostSearch::parse(&parameters.terms, parameters.is_or_search);
         search.check_limits()?;

@@ -65,7 +65,7 @@ impl App {
         .await
     }
 
-    async fn save_status(&self, status: Status) -> AppResult<Status> {
+    pub(crate) async fn save_status(&self, status: Status) -> AppResult<Status> {
         let db = self.store().master().await?;
         status_store::upsert(&db, &status).await?;
         drop(db);

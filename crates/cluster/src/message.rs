@@ -98,6 +98,12 @@ pub enum ClusterMessage {
     ConnectionRecords {
         records: Vec<(String, ConnectionRecord)>,
     },
+    /// An admin marked the cluster busy (POST /server_busy) until `expires_at` (ms since the
+    /// epoch), or not busy (DELETE /server_busy: 0). While busy, searches and autocompletes
+    /// answer 503, as in Mattermost.
+    ServerBusyChanged {
+        expires_at: i64,
+    },
     // New variants go here, at the end.
 }
 

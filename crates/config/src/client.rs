@@ -237,6 +237,14 @@ impl Config {
         map.text("EmailNotificationContentsType", "full");
         map.flag("ShowEmailAddress", true);
         map.flag("ShowFullName", true);
+        map.flag(
+            "EnableUserDeactivation",
+            self.team_settings.enable_user_deactivation,
+        );
+        map.flag(
+            "EnableCustomUserStatuses",
+            self.team_settings.enable_custom_user_statuses,
+        );
 
         map.text("SQLDriverName", &self.sql_settings.driver_name);
         map.flag("RunJobs", self.job_settings.run_jobs);
@@ -282,12 +290,10 @@ impl Config {
 
         // Features Chorus does not implement.
         for feature in [
-            "EnableCustomUserStatuses",
             "EnableLastActiveTime",
             "EnableCrossTeamSearch",
             "EnablePreviewFeatures",
             "HideGuestTags",
-            "EnableUserDeactivation",
             "EnableOAuthServiceProvider",
             "EnableIncomingWebhooks",
             "EnableOutgoingWebhooks",

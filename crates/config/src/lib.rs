@@ -271,6 +271,8 @@ mod tests {
                     "TeammateNameDisplay",
                     "MaxChannelsPerTeam",
                     "MaxNotificationsPerChannel",
+                    "EnableUserDeactivation",
+                    "EnableCustomUserStatuses",
                 ],
             ),
             (
@@ -443,6 +445,8 @@ mod tests {
         );
         check("TeamSettings", "MaxUsersPerTeam", 50.into());
         check("TeamSettings", "EnableOpenServer", false.into());
+        check("TeamSettings", "EnableUserDeactivation", false.into());
+        check("TeamSettings", "EnableCustomUserStatuses", true.into());
         check("SqlSettings", "DriverName", "postgres".into());
         check("SqlSettings", "MaxIdleConns", 20.into());
         check("SqlSettings", "MaxOpenConns", 300.into());

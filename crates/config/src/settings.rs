@@ -195,6 +195,12 @@ pub struct TeamSettings {
     pub max_channels_per_team: i64,
     #[serde(rename = "MaxNotificationsPerChannel")]
     pub max_notifications_per_channel: i64,
+    /// Users may deactivate their own account (admins always may).
+    #[serde(rename = "EnableUserDeactivation")]
+    pub enable_user_deactivation: bool,
+    /// PUT/DELETE /users/{id}/status/custom; off answers 501 as Mattermost does.
+    #[serde(rename = "EnableCustomUserStatuses")]
+    pub enable_custom_user_statuses: bool,
 }
 
 impl Default for TeamSettings {
@@ -209,6 +215,8 @@ impl Default for TeamSettings {
             teammate_name_display: "username".to_string(),
             max_channels_per_team: 2000,
             max_notifications_per_channel: 1000,
+            enable_user_deactivation: false,
+            enable_custom_user_statuses: true,
         }
     }
 }

@@ -136,7 +136,7 @@ fn shrink(image: &DynamicImage, width: u32, height: u32) -> DynamicImage {
 }
 
 /// Scales to cover `width`×`height` and crops the middle, as `resize_to_fill` does.
-fn shrink_to_fill(image: &DynamicImage, width: u32, height: u32) -> DynamicImage {
+pub(crate) fn shrink_to_fill(image: &DynamicImage, width: u32, height: u32) -> DynamicImage {
     let wider_than_box =
         u64::from(image.width()) * u64::from(height) > u64::from(width) * u64::from(image.height());
     let (cover_width, cover_height) = if wider_than_box {

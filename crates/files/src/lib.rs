@@ -14,6 +14,7 @@
 //! Only this crate knows `object_store`. It knows nothing about file infos, posts, channels or
 //! permissions: callers hand it paths (`a/b/c.png`, no leading slash) and bytes.
 
+pub mod avatars;
 pub mod images;
 
 use bytes::Bytes;

@@ -298,6 +298,22 @@ error_catalogue! {
     JobStatusInvalid = 400, "api.job.status.invalid", "Invalid job status.";
     JobTypeNotRetrievable = 400, "api.job.retrieve.nopermissions", "The job type of the job you are trying to retrieve is invalid.";
     JobNotCancelable = 400, "jobs.request_cancellation.status.error", "Could not request cancellation for job that is not in a cancelable state.";
+
+    // ---- people, posts, operators (issue 13) ----
+    /// Mattermost answers 500 to an unparsable profile image upload; bad input is a 4xx here.
+    ProfileImageUnreadable = 400, "api.user.upload_profile_user.parse.app_error", "Unable to parse the multipart form of the profile image.";
+    ProfileImageMissing = 400, "api.user.upload_profile_user.no_file.app_error", "No file under 'image' in request.";
+    ProfileImageTooLarge = 413, "api.user.upload_profile_user.too_large.app_error", "Unable to upload profile image: the file is larger than {maximum} bytes.";
+    ProfileImageTooManyPixels = 413, "api.user.upload_profile_user.too_large.app_error", "Unable to upload profile image: the image has more than {maximum} pixels.";
+    ProfileImageUndecodable = 400, "api.user.upload_profile_user.decode_config.app_error", "Unable to save profile image: the file is not a supported image.";
+    ProfileImageStoreFailed = 500, "api.user.upload_profile_user.upload_profile.app_error", "Unable to store the profile image.";
+    DeactivationNotAllowed = 403, "api.user.update_active.permissions.app_error", "You do not have the appropriate permissions.";
+    SelfDeactivationDisabled = 401, "api.user.update_active.not_enable.app_error", "You cannot deactivate yourself because this feature is not enabled. Please contact your System Administrator.";
+    CustomStatusDisabled = 501, "api.custom_status.disabled", "Custom status feature has been disabled. Please contact your system administrator for details.";
+    CustomStatusEmpty = 400, "api.custom_status.set_custom_statuses.update.app_error", "Failed to update the custom status: it needs an emoji or a text.";
+    /// Mattermost answers 500; a request without the team is bad input.
+    AutocompleteWithoutTeam = 400, "api.user.autocomplete_users.missing_team_id.app_error", "Team id parameter is required to autocomplete by channel.";
+    ServerBusy = 503, "api.context.server_busy.app_error", "Server is busy, non-critical services are temporarily unavailable.";
 }
 
 /// Every entry of the catalogue, in the order of the table (grouped by resource).

@@ -89,3 +89,12 @@ mod optional_base64 {
         }
     }
 }
+
+/// Answer of POST /teams/{id}/files/search (Mattermost's `FileInfoList`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct FileInfoList {
+    pub order: Vec<String>,
+    pub file_infos: std::collections::BTreeMap<String, FileInfo>,
+    pub next_file_info_id: String,
+    pub prev_file_info_id: String,
+}

@@ -30,9 +30,10 @@
 //! previous version, without the history, changed them during a rolling upgrade), or an
 //! unrebuildable change after the horizon that the client may have missed
 //! (`store::history::settings_changed_since`): one of its channels or teams updated, a channel
-//! of its teams deleted, a user created or updated (their rows keep only the latest state), or
-//! the user's preferences saved or deleted (`store::history::preferences_changed_since`), or
-//! the user's sidebar categories or channel member settings changed
+//! of its teams deleted, a user created or updated (their rows keep only the latest state), a
+//! post of its channels pinned or unpinned (`posts.pinchangedat`), or the user's preferences
+//! saved or deleted (`store::history::preferences_changed_since`), or the user's sidebar
+//! categories or channel member settings changed
 //! (`store::history::personal_settings_changed_since`).
 //! `config_changed` is the one event that is neither rebuilt nor detected.
 
@@ -125,7 +126,7 @@ impl Relay {
             .await
             .ok()?
         {
-            tracing::info!(%user_id, "channels, teams or users changed since the horizon; the websocket cannot be rebuilt");
+            tracing::info!(%user_id, "channels, teams, users or pins changed since the horizon; the websocket cannot be rebuilt");
             return None;
         }
         if history_store::preferences_changed_since(&db, user_id, since)

@@ -127,6 +127,8 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<ConfigStore> {
 /// Console logging for the one-shot commands (`chorus db migrate`); a node uses
 /// `chorus::logging`, which also writes the log file.
 fn init_logging(config: &Config) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = config.log_settings.console_level.to_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!("{level},tokio_postgres=warn,tower_http=warn"))
@@ -134,10 +136,12 @@ fn init_logging(config: &Config) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // Beside the console, the last lines go to a ring that GET /api/v4/logs serves.
+    let recent = chorus_app::logs::recent_logs_layer();
     let _ = if config.log_settings.console_json {
-        builder.json().try_init()
+        builder.json().finish().with(recent).try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(recent).try_init()
     };
 }
 

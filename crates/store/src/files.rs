@@ -149,3 +149,49 @@ pub async fn delete_for_post(
         .await?;
     Ok(db.execute(&statement, &[&post_id, &delete_at]).await?)
 }
+
+/// Files attached to live posts of the channels `user_id` belongs to in a team (and their
+/// direct and group channels) whose name contains every term (any term with `or`),
+/// case-insensitively, newest first. Terms are bound as parameters.
+pub async fn search(
+    db: &impl GenericClient,
+    user_id: &str,
+    team_id: &str,
+    terms: &[String],
+    or: bool,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<FileInfo>> {
+    let patterns: Vec<String> = terms
+        .iter()
+        .map(|term| {
+            let escaped = term
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+        .collect();
+    let columns = FILE_COLUMNS
+        .split(", ")
+        .map(|column| format!("f.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let name_matches = if or {
+        "lower(f.name) LIKE ANY($3)"
+    } else {
+        "lower(f.name) LIKE ALL($3)"
+    };
+    let sql = format!(
+        "SELECT {columns} FROM fileinfo f JOIN channels c ON c.id = f.channelid \
+         JOIN channelmembers cm ON cm.channelid = f.channelid AND cm.userid = $1 \
+         WHERE f.deleteat = 0 AND f.postid <> '' AND c.deleteat = 0 \
+         AND (c.teamid = $2 OR c.teamid = '') AND {name_matches} \
+         ORDER BY f.createat DESC LIMIT $4 OFFSET $5"
+    );
+    let rows = db
+        .query(&sql, &[&user_id, &team_id, &patterns, &limit, &offset])
+        .await?;
+    Ok(rows.iter().map(file_from_row).collect())
+}

@@ -193,11 +193,12 @@ pub async fn team_memberships_changed_since(
 
 /// Whether, after `since` (ms), any of `channel_ids` was updated or deleted, a channel of
 /// `team_ids` was updated, deleted, restored or converted, any team was updated, archived or
-/// restored, or any user was created or updated: the changes whose events
-/// (`channel_updated`, `channel_deleted`, `channel_restored`, `channel_converted`,
-/// `update_team`, `delete_team`, `restore_team`, `new_user`, `user_updated`) a user of those
-/// channels and teams was sent, which the rows keep only the latest state of. A channel or
-/// team created after `since` does not count (its creation is in the membership history).
+/// restored, any user was created or updated, or a post of `channel_ids` was pinned or
+/// unpinned: the changes whose events (`channel_updated`, `channel_deleted`,
+/// `channel_restored`, `channel_converted`, `update_team`, `delete_team`, `restore_team`,
+/// `new_user`, `user_updated`, the `post_edited` of a pin) a user of those channels and teams
+/// was sent, which the rows keep only the latest state of. A channel or team created after
+/// `since` does not count (its creation is in the membership history).
 pub async fn settings_changed_since(
     db: &impl GenericClient,
     channel_ids: &[String],
@@ -212,7 +213,9 @@ pub async fn settings_changed_since(
              OR EXISTS (SELECT 1 FROM channels WHERE teamid = ANY($2) AND updateat > $3 \
              AND updateat > createat) \
              OR EXISTS (SELECT 1 FROM teams WHERE updateat > $3 AND updateat > createat) \
-             OR EXISTS (SELECT 1 FROM users WHERE createat > $3 OR updateat > $3) AS changed",
+             OR EXISTS (SELECT 1 FROM users WHERE createat > $3 OR updateat > $3) \
+             OR EXISTS (SELECT 1 FROM posts WHERE channelid = ANY($1) AND pinchangedat > $3) \
+             AS changed",
             &[&channel_ids, &team_ids, &since],
         )
         .await?;

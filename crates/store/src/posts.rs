@@ -417,6 +417,26 @@ pub async fn get_many(db: &impl GenericClient, post_ids: &[String]) -> StoreResu
     Ok(rows.iter().map(post_from_row).collect())
 }
 
+/// The pinned live posts of a channel, newest first, with their reactions and files.
+pub async fn pinned(db: &impl GenericClient, channel_id: &str) -> StoreResult<PostList> {
+    let rows = db
+        .query(
+            &format!(
+                "SELECT {POST_COLUMNS} FROM posts WHERE channelid = $1 AND ispinned \
+                 AND deleteat = 0 ORDER BY createat DESC LIMIT 1000"
+            ),
+            &[&channel_id],
+        )
+        .await?;
+    let mut list = PostList::default();
+    for row in &rows {
+        list.push(post_from_row(row));
+    }
+    attach_reactions(db, &mut list).await?;
+    attach_files(db, &mut list).await?;
+    Ok(list)
+}
+
 /// Changes applied by an edit; `None` leaves a field alone.
 #[derive(Debug, Default)]
 pub struct PostChanges {
@@ -426,8 +446,9 @@ pub struct PostChanges {
     pub file_ids: Option<Vec<String>>,
 }
 
-/// Applies an edit. `edit_at` moves only when the message changes; `update_at` always moves
-/// forward, even if this node's clock is behind the last writer's.
+/// Applies an edit. `edit_at` moves only when the message changes, `pinchangedat` only when
+/// `is_pinned` does; `update_at` always moves forward, even if this node's clock is behind the
+/// last writer's.
 pub async fn update(
     db: &impl GenericClient,
     post_id: &str,
@@ -444,6 +465,7 @@ pub async fn update(
             &format!(
                 "UPDATE posts SET updateat = GREATEST($2, updateat + 1), \
                  editat = CASE WHEN $3::text IS NOT NULL AND $3::text <> message THEN GREATEST($2, updateat + 1) ELSE editat END, \
+                 pinchangedat = CASE WHEN $4::bool IS NOT NULL AND $4::bool <> ispinned THEN GREATEST($2, updateat + 1) ELSE pinchangedat END, \
                  message = COALESCE($3, message), ispinned = COALESCE($4, ispinned), props = COALESCE($5, props), \
                  fileids = COALESCE($6, fileids) WHERE id = $1 AND deleteat = 0 RETURNING {POST_COLUMNS}"
             ),
@@ -721,23 +743,34 @@ async fn attach_reactions(db: &impl GenericClient, list: &mut PostList) -> Store
 }
 
 /// Full-text search over the posts of channels the user belongs to in a team (and their
-/// direct and group channels). Terms are bound as parameters, never spliced into SQL.
+/// direct and group channels), or in all their teams when `team_id` is `None`. Terms are
+/// bound as parameters, never spliced into SQL.
 pub async fn search(
     db: &impl GenericClient,
     user_id: &str,
-    team_id: &str,
+    team_id: Option<&str>,
     search: &PostSearch,
     offset: i64,
     limit: i64,
 ) -> StoreResult<PostList> {
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> =
-        vec![Box::new(user_id.to_string()), Box::new(team_id.to_string())];
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(user_id.to_string())];
     let mut sql = format!(
         "SELECT {} FROM posts p JOIN channels c ON c.id = p.channelid \
          JOIN channelmembers cm ON cm.channelid = p.channelid AND cm.userid = $1 \
-         WHERE p.deleteat = 0 AND c.deleteat = 0 AND (c.teamid = $2 OR c.teamid = '') AND p.type NOT LIKE 'system\\_%'",
-        POST_COLUMNS.split(", ").map(|column| format!("p.{column}")).collect::<Vec<_>>().join(", ")
+         WHERE p.deleteat = 0 AND c.deleteat = 0 AND p.type NOT LIKE 'system\\_%'",
+        POST_COLUMNS
+            .split(", ")
+            .map(|column| format!("p.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
+    if let Some(team_id) = team_id {
+        params.push(Box::new(team_id.to_string()));
+        sql.push_str(&format!(
+            " AND (c.teamid = ${} OR c.teamid = '')",
+            params.len()
+        ));
+    }
 
     let mut query_parts: Vec<String> = Vec::new();
     for word in &search.words {

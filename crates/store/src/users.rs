@@ -330,6 +330,165 @@ pub async fn channel_members_by_username(
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
+// ---- people: activation, profile image, custom status, search (issue 13) ----
+
+/// Sets `deleteat` (0 reactivates) and returns the user. `updateat` moves too: a websocket
+/// rebuilt from the database then sees a user changed and makes its client resync.
+pub async fn set_delete_at(
+    db: &impl GenericClient,
+    user_id: &str,
+    delete_at: i64,
+    now: i64,
+) -> StoreResult<User> {
+    let row = db
+        .query_opt(
+            &format!(
+                "UPDATE users SET deleteat = $2, updateat = GREATEST($3, updateat + 1) \
+                 WHERE id = $1 RETURNING {USER_COLUMNS}"
+            ),
+            &[&user_id, &delete_at, &now],
+        )
+        .await?;
+    one(row.as_ref().map(user_from_row), Record::User)
+}
+
+/// Sets `lastpictureupdate` (Mattermost makes it negative when the picture goes back to the
+/// generated default) and returns the user.
+pub async fn set_last_picture_update(
+    db: &impl GenericClient,
+    user_id: &str,
+    last_picture_update: i64,
+    now: i64,
+) -> StoreResult<User> {
+    let row = db
+        .query_opt(
+            &format!(
+                "UPDATE users SET lastpictureupdate = $2, updateat = GREATEST($3, updateat + 1) \
+                 WHERE id = $1 RETURNING {USER_COLUMNS}"
+            ),
+            &[&user_id, &last_picture_update, &now],
+        )
+        .await?;
+    one(row.as_ref().map(user_from_row), Record::User)
+}
+
+/// Sets one key of `props` (`None` removes it) in one statement, so that two changes to
+/// different keys on different nodes do not overwrite each other.
+pub async fn set_prop(
+    db: &impl GenericClient,
+    user_id: &str,
+    key: &str,
+    value: Option<&str>,
+    now: i64,
+) -> StoreResult<User> {
+    let row = db
+        .query_opt(
+            &format!(
+                "UPDATE users SET props = CASE WHEN $3::text IS NULL THEN props - $2 \
+                 ELSE props || jsonb_build_object($2::text, $3::text) END, \
+                 updateat = GREATEST($4, updateat + 1) WHERE id = $1 RETURNING {USER_COLUMNS}"
+            ),
+            &[&user_id, &key, &value, &now],
+        )
+        .await?;
+    one(row.as_ref().map(user_from_row), Record::User)
+}
+
+/// Where a user search or autocomplete looks, and what it may match.
+#[derive(Debug, Default)]
+pub struct UserSearchFilter {
+    pub in_team: Option<String>,
+    pub not_in_team: Option<String>,
+    pub in_channel: Option<String>,
+    pub not_in_channel: Option<String>,
+    pub allow_inactive: bool,
+    /// Match e-mail addresses too (system admins).
+    pub allow_emails: bool,
+    /// Match first and last names too.
+    pub allow_full_names: bool,
+    pub limit: i64,
+}
+
+/// Users whose username, nickname (and full name or e-mail when allowed) start with `term`,
+/// case-insensitively, ordered by username. A leading `@` is ignored, as in Mattermost.
+/// The term is bound as a parameter; `%` and `_` in it are matched literally.
+pub async fn search(
+    db: &impl GenericClient,
+    term: &str,
+    filter: &UserSearchFilter,
+) -> StoreResult<Vec<User>> {
+    let term = term.trim().trim_start_matches('@').to_lowercase();
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let prefix = format!("{escaped}%");
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&prefix];
+    let mut columns = vec!["u.username", "lower(u.nickname)"];
+    if filter.allow_full_names {
+        columns.extend([
+            "lower(u.firstname)",
+            "lower(u.lastname)",
+            "lower(u.firstname || ' ' || u.lastname)",
+        ]);
+    }
+    if filter.allow_emails {
+        columns.push("u.email");
+    }
+    let matches = columns
+        .iter()
+        .map(|column| format!("{column} LIKE $1"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let mut sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE ({matches})");
+    if !filter.allow_inactive {
+        sql.push_str(" AND u.deleteat = 0");
+    }
+    if let Some(team_id) = &filter.in_team {
+        params.push(team_id);
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM teammembers tm WHERE tm.userid = u.id AND tm.teamid = ${} AND tm.deleteat = 0)",
+            params.len()
+        ));
+    }
+    if let Some(team_id) = &filter.not_in_team {
+        params.push(team_id);
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM teammembers tm WHERE tm.userid = u.id AND tm.teamid = ${} AND tm.deleteat = 0)",
+            params.len()
+        ));
+    }
+    if let Some(channel_id) = &filter.in_channel {
+        params.push(channel_id);
+        sql.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.userid = u.id AND cm.channelid = ${})",
+            params.len()
+        ));
+    }
+    if let Some(channel_id) = &filter.not_in_channel {
+        params.push(channel_id);
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.userid = u.id AND cm.channelid = ${})",
+            params.len()
+        ));
+    }
+    params.push(&filter.limit);
+    sql.push_str(&format!(" ORDER BY u.username LIMIT ${}", params.len()));
+    let rows = db.query(&sql, &params).await?;
+    Ok(rows.iter().map(user_from_row).collect())
+}
+
+/// GET /users/stats: active users (bots and deactivated ones left out, as in Mattermost).
+pub async fn count_active(db: &impl GenericClient) -> StoreResult<i64> {
+    let row = db
+        .query_one(
+            "SELECT count(*) FROM users WHERE deleteat = 0 AND NOT isbot",
+            &[],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 // ---- personal access tokens ----
 
 pub async fn insert_access_token(

@@ -520,3 +520,131 @@ def test_unread_posts_around_the_last_view():
     around = a.driver.posts.get_unread_posts_for_channel(a.id, channel["id"], params={"limit_after": 10})
     assert around["order"][0] == post["id"]
     assert around["posts"][post["id"]]["message"] == "unread"
+
+
+# --- people, posts, operators (issue 13) ---
+
+
+def test_profile_image_deactivation_custom_status_and_finding_users():
+    a, b, team, channel = setup_team_and_channel()
+
+    # the generated default, then an upload through the driver, then back to the default
+    image = b.driver.client.make_request("get", f"/users/{a.id}/image")
+    assert image.status_code == 200
+    assert image.headers["Content-Type"] == "image/png"
+    assert image.content[1:4] == b"PNG"
+    etag = image.headers["ETag"]
+    cached = b.driver.client.make_request("get", f"/users/{a.id}/image", params=None)
+    assert cached.headers["ETag"] == etag
+    assert a.driver.users.set_user_profile_image(a.id, files={"image": ("me.png", image.content, "image/png")}) == {
+        "status": "OK"
+    }
+    assert a.driver.users.get_user("me")["last_picture_update"] > 0
+    assert a.driver.client.delete(f"/users/{a.id}/image") == {"status": "OK"}
+    assert a.driver.users.get_user("me")["last_picture_update"] < 0
+
+    # custom status in props.customStatus, as Mattermost keeps it
+    status = {"emoji": "palm_tree", "text": "On holiday", "duration": "this_week"}
+    assert a.driver.client.put("/users/me/status/custom", options=status) == {"status": "OK"}
+    seen = b.driver.users.get_user(a.id)
+    assert json.loads(seen["props"]["customStatus"])["text"] == "On holiday"
+    with pytest.raises(NotEnoughPermissions):
+        b.driver.client.put(f"/users/{a.id}/status/custom", options=status)
+    assert a.driver.client.delete("/users/me/status/custom") == {"status": "OK"}
+
+    # finding people
+    found = b.driver.users.search_users(options={"term": a.username, "team_id": team["id"]})
+    assert [user["id"] for user in found] == [a.id]
+    with pytest.raises(InvalidOrMissingParameters):
+        b.driver.users.search_users(options={"term": ""})
+    completed = b.driver.users.autocomplete_users(
+        params={"in_team": team["id"], "in_channel": channel["id"], "name": a.username}
+    )
+    assert [user["id"] for user in completed["users"]] == [a.id]
+    assert completed["out_of_channel"] == []
+    stats = b.driver.users.get_stats()
+    assert isinstance(stats["total_users_count"], int) and stats["total_users_count"] >= 2
+
+    # deactivation: the session ends, login is refused, reactivation lets them back
+    admin = admin_driver(a)
+    target = b if is_system_admin(a.user) else a
+    assert admin.users.update_user_active_status(target.id, options={"active": False}) == {"status": "OK"}
+    with pytest.raises(Exception) as refused:
+        target.driver.users.get_user("me")
+    assert "401" in str(refused.value) or "expired" in str(refused.value).lower()
+    relogin = requests.post(
+        f"{CHORUS_URL}/api/v4/users/login",
+        json={"login_id": target.username, "password": target.password},
+        timeout=30,
+    )
+    assert relogin.status_code == 401
+    assert relogin.json()["id"] == "api.user.login.inactive.app_error"
+    assert admin.users.update_user_active_status(target.id, options={"active": True}) == {"status": "OK"}
+    assert new_driver(login_id=target.username, password=target.password).login()["id"] == target.id
+
+
+def test_pins_posts_by_ids_permalinks_and_searches():
+    a, b, team, channel = setup_team_and_channel()
+    word = "zq" + secrets.token_hex(5).translate(str.maketrans("0123456789", "ghijklmnop"))
+    post = a.driver.posts.create_post(
+        options={"channel_id": channel["id"], "message": f"{word} pinned", "pending_post_id": pending_id(a.id)}
+    )
+
+    listener = WebsocketListener(a.driver)
+    try:
+        listener.wait_for("hello")
+        assert b.driver.posts.pin_post_to_channel(post["id"]) == {"status": "OK"}
+        edited = listener.wait_for(
+            "post_edited", lambda m: json.loads(m["data"]["post"])["id"] == post["id"]
+        )
+        assert json.loads(edited["data"]["post"])["is_pinned"] is True
+    finally:
+        listener.stop()
+    pinned = a.driver.channels.get_channel_pinned_posts(channel["id"])
+    assert pinned["order"] == [post["id"]]
+    assert b.driver.posts.unpin_post_to_channel(post["id"]) == {"status": "OK"}
+    assert a.driver.channels.get_channel_pinned_posts(channel["id"])["order"] == []
+
+    lobby = a.driver.channels.create_channel(
+        options={"team_id": team["id"], "name": rnd("c"), "display_name": "Lobby", "type": "O"}
+    )
+    lobby_post = a.driver.posts.create_post(
+        options={"channel_id": lobby["id"], "message": f"{word} lobby", "pending_post_id": pending_id(a.id)}
+    )
+    assert b.driver.posts.get_post(lobby_post["id"])["message"] == f"{word} lobby"
+    by_ids = b.driver.client.post("/posts/ids", options=[post["id"], lobby_post["id"]])
+    assert sorted(p["id"] for p in by_ids) == sorted([post["id"], lobby_post["id"]])
+
+    everywhere = a.driver.client.post("/posts/search", options={"terms": word, "is_or_search": False})
+    assert sorted(everywhere["order"]) == sorted([post["id"], lobby_post["id"]])
+    in_team = a.driver.posts.search_for_team_posts(team["id"], options={"terms": word, "is_or_search": False})
+    assert sorted(in_team["order"]) == sorted([post["id"], lobby_post["id"]])
+
+    uploaded = a.driver.files.upload_file(channel["id"], files={"files": (f"{word}.txt", b"notes")})
+    file_id = uploaded["file_infos"][0]["id"]
+    a.driver.posts.create_post(
+        options={"channel_id": channel["id"], "message": "attached", "file_ids": [file_id], "pending_post_id": pending_id(a.id)}
+    )
+    files = b.driver.client.post(f"/teams/{team['id']}/files/search", options={"terms": word, "is_or_search": False})
+    assert files["order"] == [file_id]
+    assert files["file_infos"][file_id]["name"] == f"{word}.txt"
+
+
+def test_operators_logs_and_server_busy():
+    a = signup()
+    admin = admin_driver(a)
+    logs = admin.system.get_logs(params={"page": 0, "logs_per_page": 10})
+    assert isinstance(logs, list) and all(isinstance(line, str) for line in logs)
+    assert admin.client.post("/server_busy", params={"seconds": 30}) == {"status": "OK"}
+    try:
+        state = admin.client.get("/server_busy")
+        assert state["busy"] is True and state["expires"] > time.time()
+        with pytest.raises(Exception) as busy:
+            a.driver.users.search_users(options={"term": a.username})
+        assert "busy" in str(busy.value).lower() or "503" in str(busy.value)
+    finally:
+        assert admin.client.delete("/server_busy") == {"status": "OK"}
+    assert admin.client.get("/server_busy")["busy"] is False
+    if not is_system_admin(a.user):
+        with pytest.raises(NotEnoughPermissions):
+            a.driver.system.get_logs(params={"page": 0, "logs_per_page": 10})

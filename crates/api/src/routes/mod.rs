@@ -4,6 +4,9 @@ pub(crate) mod channel_settings;
 pub(crate) mod channels;
 pub(crate) mod files;
 pub(crate) mod jobs;
+pub(crate) mod operators;
+pub(crate) mod people;
+pub(crate) mod post_lookups;
 pub(crate) mod posts;
 pub(crate) mod preferences;
 pub(crate) mod roles;
@@ -32,7 +35,12 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/users/email/{email}", get(users::by_email))
         .route("/users/status/ids", post(users::statuses_by_ids))
         .route("/users/tokens/revoke", post(users::revoke_token))
-        .route("/users/{user_id}", get(users::get).put(users::update))
+        .route(
+            "/users/{user_id}",
+            get(users::get)
+                .put(users::update)
+                .delete(people::deactivate),
+        )
         .route("/users/{user_id}/patch", put(users::patch))
         .route("/users/{user_id}/password", put(users::password))
         .route("/users/{user_id}/roles", put(users::roles))
@@ -173,6 +181,7 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/cluster/status", get(system::cluster_status))
         .route("/websocket", get(websocket::connect))
         .merge(sidebar_channels_and_unreads())
+        .merge(people_posts_operators())
 }
 
 /// Issue 13, items 3 and 5: sidebar categories, a user's channels and unreads across teams,
@@ -233,6 +242,48 @@ fn sidebar_channels_and_unreads() -> Router<App> {
         .route("/teams/{team_id}/restore", post(team_settings::restore))
         .route("/teams/{team_id}/stats", get(team_settings::stats))
         .route("/teams/members/invite", post(team_settings::join_by_invite))
+}
+
+/// Issue 13's routes: people, posts, operators' tools.
+fn people_posts_operators() -> Router<App> {
+    Router::new()
+        // people
+        .route("/users/autocomplete", get(people::autocomplete))
+        .route("/users/search", post(people::search))
+        .route("/users/stats", get(people::stats))
+        .route("/users/{user_id}/active", put(people::set_active))
+        .route(
+            "/users/{user_id}/image",
+            get(people::image)
+                .post(people::set_image)
+                .delete(people::reset_image)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/users/{user_id}/image/default", get(people::default_image))
+        .route(
+            "/users/{user_id}/status/custom",
+            put(people::set_custom_status).delete(people::remove_custom_status),
+        )
+        // posts
+        .route("/posts/ids", post(post_lookups::by_ids))
+        .route("/posts/search", post(post_lookups::search_all_teams))
+        .route("/posts/{post_id}/pin", post(post_lookups::pin))
+        .route("/posts/{post_id}/unpin", post(post_lookups::unpin))
+        .route("/channels/{channel_id}/pinned", get(post_lookups::pinned))
+        .route(
+            "/teams/{team_id}/files/search",
+            post(post_lookups::search_files),
+        )
+        // operators' tools
+        .route("/config/patch", put(operators::patch_config))
+        .route(
+            "/server_busy",
+            get(operators::busy)
+                .post(operators::set_busy)
+                .delete(operators::clear_busy),
+        )
+        .route("/logs", get(operators::logs))
+        .route("/logs/query", post(operators::query_logs))
 }
 
 /// Mattermost's answer to a successful write that returns nothing else.

@@ -16,6 +16,7 @@ mod event_privacy;
 mod jobs;
 mod limits;
 mod operations;
+mod people;
 mod posts;
 mod preferences;
 mod security;
