@@ -12,6 +12,7 @@
 //!
 //! This crate does not speak SQL or HTTP.
 
+mod access;
 mod cache;
 mod channel_settings;
 mod channels;
@@ -20,6 +21,7 @@ mod events;
 mod files;
 mod freshness;
 mod jobs;
+mod lookups;
 mod mentions;
 pub mod password;
 mod posts;

@@ -625,3 +625,75 @@ pub async fn view_many(
         .map(|row| (row.get("channelid"), row.get("lastviewedat")))
         .collect())
 }
+
+// ---- issue 13 (misc): members by ids, member counts, archived channels, timezones ----
+
+/// The memberships of `user_ids` in a channel (missing ones are left out).
+pub async fn members_by_ids(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_ids: &[String],
+) -> StoreResult<Vec<ChannelMember>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE channelid = $1 AND userid = ANY($2) ORDER BY userid"
+    );
+    let rows = db.query(&sql, &[&channel_id, &user_ids]).await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
+/// Members of each channel whose account is active, as Mattermost's member counts count them.
+pub async fn member_counts(
+    db: &impl GenericClient,
+    channel_ids: &[String],
+) -> StoreResult<BTreeMap<String, i64>> {
+    let rows = db
+        .query(
+            "SELECT cm.channelid, count(*) FROM channelmembers cm JOIN users u ON u.id = cm.userid \
+             WHERE cm.channelid = ANY($1) AND u.deleteat = 0 GROUP BY cm.channelid",
+            &[&channel_ids],
+        )
+        .await?;
+    let mut counts: BTreeMap<String, i64> = channel_ids.iter().map(|id| (id.clone(), 0)).collect();
+    for row in rows {
+        counts.insert(row.get(0), row.get(1));
+    }
+    Ok(counts)
+}
+
+/// Archived channels of a team: the public ones, and the private ones `user_id` belongs to.
+pub async fn list_archived(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<Channel>> {
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels c WHERE c.teamid = $1 AND c.deleteat <> 0 \
+         AND (c.type = 'O' OR (c.type = 'P' AND EXISTS \
+         (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $2))) \
+         ORDER BY c.displayname, c.id LIMIT $3 OFFSET $4"
+    );
+    let rows = db
+        .query(&sql, &[&team_id, &user_id, &limit, &offset])
+        .await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// The distinct timezones of a channel's active members.
+pub async fn member_timezones(
+    db: &impl GenericClient,
+    channel_id: &str,
+) -> StoreResult<Vec<Value>> {
+    let rows = db
+        .query(
+            "SELECT DISTINCT u.timezone::text FROM channelmembers cm JOIN users u ON u.id = cm.userid \
+             WHERE cm.channelid = $1 AND u.deleteat = 0",
+            &[&channel_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| serde_json::from_str(row.get::<_, &str>(0)).ok())
+        .collect())
+}

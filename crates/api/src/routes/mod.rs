@@ -4,6 +4,7 @@ pub(crate) mod channel_settings;
 pub(crate) mod channels;
 pub(crate) mod files;
 pub(crate) mod jobs;
+pub(crate) mod lookups;
 pub(crate) mod posts;
 pub(crate) mod preferences;
 pub(crate) mod roles;
@@ -173,6 +174,7 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/cluster/status", get(system::cluster_status))
         .route("/websocket", get(websocket::connect))
         .merge(sidebar_channels_and_unreads())
+        .merge(lookups_sessions_and_tokens())
 }
 
 /// Issue 13, items 3 and 5: sidebar categories, a user's channels and unreads across teams,
@@ -233,6 +235,59 @@ fn sidebar_channels_and_unreads() -> Router<App> {
         .route("/teams/{team_id}/restore", post(team_settings::restore))
         .route("/teams/{team_id}/stats", get(team_settings::stats))
         .route("/teams/members/invite", post(team_settings::join_by_invite))
+}
+
+/// Issue 13 (misc): team and channel updates, members by ids, lookups by name and invite id,
+/// sessions and tokens in bulk, the schema version.
+fn lookups_sessions_and_tokens() -> Router<App> {
+    Router::new()
+        .route("/teams/{team_id}", put(lookups::update_team))
+        .route("/channels/{channel_id}", put(lookups::update_channel))
+        .route(
+            "/channels/{channel_id}/members/ids",
+            post(lookups::channel_members_by_ids),
+        )
+        .route(
+            "/teams/{team_id}/members/ids",
+            post(lookups::team_members_by_ids),
+        )
+        .route(
+            "/teams/{team_id}/members/{user_id}/roles",
+            put(lookups::team_member_roles),
+        )
+        .route(
+            "/teams/name/{name}/channels/name/{channel_name}",
+            get(lookups::channel_by_names),
+        )
+        .route("/teams/name/{name}/exists", get(lookups::team_exists))
+        .route("/channels/stats/member_count", post(lookups::member_counts))
+        .route("/channels/{channel_id}/timezones", get(lookups::timezones))
+        .route(
+            "/teams/{team_id}/channels/deleted",
+            get(lookups::archived_channels),
+        )
+        .route(
+            "/teams/{team_id}/regenerate_invite_id",
+            post(lookups::regenerate_invite_id),
+        )
+        .route("/teams/invite/{invite_id}", get(lookups::invite_info))
+        .route(
+            "/users/{user_id}/sessions/revoke/all",
+            post(lookups::revoke_user_sessions),
+        )
+        .route(
+            "/users/sessions/revoke/all",
+            post(lookups::revoke_all_sessions),
+        )
+        .route(
+            "/users/{user_id}/reset_failed_attempts",
+            post(lookups::reset_failed_attempts),
+        )
+        .route("/users/tokens", get(lookups::all_tokens))
+        .route("/users/tokens/disable", post(lookups::disable_token))
+        .route("/users/tokens/enable", post(lookups::enable_token))
+        .route("/users/tokens/{token_id}", get(lookups::token))
+        .route("/system/schema/version", get(lookups::schema_version))
 }
 
 /// Mattermost's answer to a successful write that returns nothing else.

@@ -1,0 +1,313 @@
+//! Issue 13 (misc): whole-object updates of teams and channels, members by ids, team member
+//! roles, lookups by name and invite id, archived channels, member counts and timezones.
+//! Permissions follow Mattermost's defaults; see each method.
+
+use crate::{App, AppResult};
+use chorus_model::{
+    event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch,
+    ErrorId, Session, Team, TeamMember, TeamPatch, WebSocketEvent, TEAM_OPEN,
+};
+use chorus_store::{channels as channel_store, teams as team_store, FreshKey, StoreError};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Mattermost caps the ids of one by-ids request; more is a bad request, not a slow query.
+const MAXIMUM_IDS: usize = 1000;
+
+fn require_ids(ids: &[String], name: &str) -> AppResult<()> {
+    if ids.is_empty() || ids.len() > MAXIMUM_IDS || ids.iter().any(|id| id.len() != 26) {
+        return Err(ErrorId::InvalidParam.with_param("name", name));
+    }
+    Ok(())
+}
+
+/// A user's preferred timezone as Mattermost reads it from the timezone map.
+fn preferred_timezone(timezone: &Value) -> String {
+    let automatic = timezone.get("useAutomaticTimezone").and_then(Value::as_str) == Some("true");
+    let key = if automatic {
+        "automaticTimezone"
+    } else {
+        "manualTimezone"
+    };
+    timezone
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl App {
+    /// PUT /teams/{id}: the team's editable fields replaced (team admins); `update_team`.
+    pub async fn update_team(
+        &self,
+        session: &Session,
+        team_id: &str,
+        team: Team,
+    ) -> AppResult<Team> {
+        if team.id != team_id {
+            return Err(ErrorId::InvalidParam.with_param("name", "id"));
+        }
+        let patch = TeamPatch {
+            display_name: Some(team.display_name),
+            description: Some(team.description),
+            company_name: Some(team.company_name),
+            allowed_domains: Some(team.allowed_domains),
+            allow_open_invite: Some(team.allow_open_invite),
+        };
+        self.patch_team(session, team_id, patch).await
+    }
+
+    /// PUT /channels/{id}: the channel's editable fields replaced (members); `channel_updated`.
+    pub async fn update_channel(
+        &self,
+        session: &Session,
+        channel_id: &str,
+        channel: Channel,
+    ) -> AppResult<Channel> {
+        if channel.id != channel_id {
+            return Err(ErrorId::InvalidParam.with_param("name", "channel_id"));
+        }
+        let existing = self.require_channel_member(session, channel_id).await?;
+        // Direct and group channels keep their generated names; only the header changes.
+        let renamable = !existing.is_direct_or_group();
+        let patch = ChannelPatch {
+            display_name: renamable.then_some(channel.display_name),
+            name: renamable.then_some(channel.name),
+            header: Some(channel.header),
+            purpose: Some(channel.purpose),
+        };
+        self.patch_channel(session, channel_id, patch).await
+    }
+
+    /// POST /channels/{id}/members/ids: those of the users who are members, for readers of the
+    /// channel.
+    pub async fn channel_members_by_ids(
+        &self,
+        session: &Session,
+        channel_id: &str,
+        user_ids: &[String],
+    ) -> AppResult<Vec<ChannelMember>> {
+        require_ids(user_ids, "user_ids")?;
+        self.require_channel_read(session, channel_id).await?;
+        let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
+        Ok(channel_store::members_by_ids(&db, channel_id, user_ids).await?)
+    }
+
+    /// POST /teams/{id}/members/ids: those of the users who are members, for team members.
+    pub async fn team_members_by_ids(
+        &self,
+        session: &Session,
+        team_id: &str,
+        user_ids: &[String],
+    ) -> AppResult<Vec<TeamMember>> {
+        require_ids(user_ids, "user_ids")?;
+        self.require_team_member(session, team_id).await?;
+        let db = self
+            .store()
+            .replica_for(&[FreshKey::Team(team_id.to_string())])
+            .await?;
+        Ok(team_store::members_by_ids(&db, team_id, user_ids).await?)
+    }
+
+    /// PUT /teams/{id}/members/{user_id}/roles: team admins set `team_user` / `team_admin` /
+    /// `team_guest`; `memberrole_updated` to the member.
+    pub async fn update_team_member_roles(
+        &self,
+        session: &Session,
+        team_id: &str,
+        user_id: &str,
+        roles: &str,
+    ) -> AppResult<TeamMember> {
+        self.require_team_admin(session, team_id).await?;
+        let (mut guest, mut user, mut admin) = (false, false, false);
+        for role in roles.split_whitespace() {
+            match role {
+                "team_guest" => guest = true,
+                "team_user" => user = true,
+                "team_admin" => admin = true,
+                other => return Err(ErrorId::TeamMemberSchemeRole.with_param("role", other)),
+            }
+        }
+        if guest && user {
+            return Err(ErrorId::TeamMemberGuestAndUser.into());
+        }
+        let mut db = self.store().master().await?;
+        let transaction = db.transaction().await.map_err(StoreError::from)?;
+        let previous = match team_store::get_member(&transaction, team_id, user_id).await {
+            Ok(member) => member,
+            Err(StoreError::NotFound(_)) => return Err(ErrorId::TeamMemberMissing.into()),
+            Err(other) => return Err(other.into()),
+        };
+        if previous.scheme_guest != guest {
+            return Err(ErrorId::TeamMemberChangingGuestRole.into());
+        }
+        let member = team_store::set_member_roles(
+            &transaction,
+            team_id,
+            user_id,
+            (guest, user, admin),
+            now_millis(),
+        )
+        .await?;
+        transaction.commit().await.map_err(StoreError::from)?;
+        drop(db);
+        self.publish(
+            WebSocketEvent::new(event_names::MEMBERROLE_UPDATED, Broadcast::to_user(user_id))
+                .with("member", serde_json::to_string(&member).unwrap_or_default()),
+        );
+        Ok(member)
+    }
+
+    /// GET /teams/name/{name}/channels/name/{channel_name}: a channel the caller may read.
+    pub async fn channel_by_team_and_channel_name(
+        &self,
+        session: &Session,
+        team_name: &str,
+        channel_name: &str,
+        include_deleted: bool,
+    ) -> AppResult<Channel> {
+        let team = self.get_team_by_name(session, team_name).await?;
+        self.get_channel_by_name(session, &team.id, channel_name, include_deleted)
+            .await
+    }
+
+    /// GET /teams/name/{name}/exists: true when the team exists and the caller may see it
+    /// (a member, an open team, or an admin); never an error for a missing team.
+    pub async fn team_exists(&self, session: &Session, name: &str) -> AppResult<Value> {
+        let db = self.store().master().await?;
+        let exists = match team_store::get_by_name(&db, name).await {
+            Ok(team) => {
+                drop(db);
+                team.allow_open_invite
+                    || session.is_system_admin()
+                    || self.is_team_member(&team.id, &session.user_id).await?
+            }
+            Err(StoreError::NotFound(_)) => false,
+            Err(other) => return Err(other.into()),
+        };
+        Ok(json!({ "exists": exists }))
+    }
+
+    /// POST /channels/stats/member_count: active members per channel, for channels the caller
+    /// may read (one it may not makes the whole request a 403, as in Mattermost).
+    pub async fn channels_member_counts(
+        &self,
+        session: &Session,
+        channel_ids: &[String],
+    ) -> AppResult<BTreeMap<String, i64>> {
+        require_ids(channel_ids, "channel_ids")?;
+        for channel_id in channel_ids {
+            if self
+                .require_channel_read(session, channel_id)
+                .await
+                .is_err()
+            {
+                return Err(AppError::no_permission());
+            }
+        }
+        let db = self.fresh_read(&session.user_id, None).await?;
+        Ok(channel_store::member_counts(&db, channel_ids).await?)
+    }
+
+    /// GET /channels/{id}/timezones: the distinct preferred timezones of its active members.
+    pub async fn channel_member_timezones(
+        &self,
+        session: &Session,
+        channel_id: &str,
+    ) -> AppResult<Vec<String>> {
+        self.require_channel_read(session, channel_id).await?;
+        let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
+        let mut timezones: Vec<String> = channel_store::member_timezones(&db, channel_id)
+            .await?
+            .iter()
+            .map(preferred_timezone)
+            .filter(|timezone| !timezone.is_empty())
+            .collect();
+        timezones.sort();
+        timezones.dedup();
+        Ok(timezones)
+    }
+
+    /// GET /teams/{id}/channels/deleted: archived public channels and the caller's archived
+    /// private ones, for team members.
+    pub async fn archived_channels(
+        &self,
+        session: &Session,
+        team_id: &str,
+        page: Option<i64>,
+        per_page: Option<i64>,
+    ) -> AppResult<Vec<Channel>> {
+        self.require_team_member(session, team_id).await?;
+        let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
+        let db = self
+            .store()
+            .replica_for(&[
+                FreshKey::User(session.user_id.clone()),
+                FreshKey::Team(team_id.to_string()),
+            ])
+            .await?;
+        Ok(channel_store::list_archived(&db, team_id, &session.user_id, offset, limit).await?)
+    }
+
+    /// POST /teams/{id}/regenerate_invite_id (team admins): old invite links stop working;
+    /// `update_team`.
+    pub async fn regenerate_invite_id(&self, session: &Session, team_id: &str) -> AppResult<Team> {
+        self.require_team_admin(session, team_id).await?;
+        let db = self.store().master().await?;
+        let team = team_store::set_invite_id(&db, team_id, &new_id(), now_millis()).await?;
+        drop(db);
+        let mut sanitized = team.clone();
+        sanitized.invite_id = String::new();
+        sanitized.email = String::new();
+        self.publish(
+            WebSocketEvent::new(event_names::UPDATE_TEAM, Broadcast::to_team(team_id)).with(
+                "team",
+                serde_json::to_string(&sanitized).unwrap_or_default(),
+            ),
+        );
+        Ok(team)
+    }
+
+    /// GET /teams/invite/{invite_id}: what an invite link leads to, for any signed-in user;
+    /// only open teams answer.
+    pub async fn team_invite_info(&self, invite_id: &str) -> AppResult<Value> {
+        let db = self.store().master().await?;
+        let team = match team_store::get_by_invite_id(&db, invite_id).await {
+            Ok(team) if team.delete_at == 0 => team,
+            Ok(_) | Err(StoreError::NotFound(_)) => {
+                return Err(AppError::from(ErrorId::TeamInviteNotFound))
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if team.team_type != TEAM_OPEN {
+            return Err(AppError::from(ErrorId::TeamInviteNotOpen));
+        }
+        Ok(json!({
+            "id": team.id,
+            "name": team.name,
+            "display_name": team.display_name,
+            "description": team.description,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_preferred_timezone_follows_the_automatic_flag() {
+        let automatic = json!({"useAutomaticTimezone": "true", "automaticTimezone": "Europe/Paris", "manualTimezone": "UTC"});
+        assert_eq!(preferred_timezone(&automatic), "Europe/Paris");
+        let manual = json!({"useAutomaticTimezone": "false", "automaticTimezone": "Europe/Paris", "manualTimezone": "UTC"});
+        assert_eq!(preferred_timezone(&manual), "UTC");
+        assert_eq!(preferred_timezone(&json!({})), "");
+    }
+
+    #[test]
+    fn ids_must_be_present_and_well_formed() {
+        assert!(require_ids(&[], "user_ids").is_err());
+        assert!(require_ids(&["short".to_string()], "user_ids").is_err());
+        assert!(require_ids(&["a".repeat(26)], "user_ids").is_ok());
+    }
+}

@@ -1,0 +1,524 @@
+//! Issue 13 (misc): team and channel updates and lookups, members by ids, team member roles,
+//! invite ids; sessions ended in bulk on every node; personal access tokens enabled and
+//! disabled; failed login attempts reset; the schema version. Shapes, permissions (a plain user
+//! refused where Mattermost refuses) and Mattermost's error ids for bad input.
+
+use serde_json::{json, Value};
+
+use chorus_testkit::client::{id_of, ids_of, TestUser};
+use chorus_testkit::socket::EventSocket;
+use chorus_testkit::{Endpoint, Sandbox};
+
+/// An open team made by `admin` with `member` in it, and a public channel with both.
+async fn team_with_member(admin: &TestUser, member: &TestUser, name: &str) -> (Value, Value) {
+    let team = admin.create_team(name, "O").await;
+    let team_id = id_of(&team);
+    admin.add_to_team(&team_id, &member.id).await;
+    let channel = admin
+        .create_channel(&team_id, &format!("{name}-chat"), "O")
+        .await;
+    admin.add_to_channel(&id_of(&channel), &member.id).await;
+    (team, channel)
+}
+
+#[tokio::test]
+async fn teams_and_channels_are_updated_with_mattermosts_checks() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("miscadmin").await;
+    let alice = server.signup("alice").await;
+    let (team, channel) = team_with_member(&admin, &alice, "updates").await;
+    let (team_id, channel_id) = (id_of(&team), id_of(&channel));
+
+    let mut changed = team.clone();
+    changed["display_name"] = json!("Renamed Team");
+    changed["description"] = json!("about us");
+    let updated = admin
+        .api
+        .put(&format!("/teams/{team_id}"), changed.clone())
+        .await
+        .expect_status(200);
+    assert_eq!(updated["display_name"], "Renamed Team");
+    assert_eq!(updated["description"], "about us");
+    assert_eq!(updated["name"], "updates");
+    // A plain member may not edit the team; a body for another team is a bad request.
+    let refused = alice
+        .api
+        .put(&format!("/teams/{team_id}"), changed.clone())
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let mut other = changed.clone();
+    other["id"] = json!("a".repeat(26));
+    let mismatch = admin.api.put(&format!("/teams/{team_id}"), other).await;
+    assert_eq!(
+        mismatch.expect_error(400),
+        "api.context.invalid_param.app_error"
+    );
+
+    let mut channel_body = channel.clone();
+    channel_body["header"] = json!("new header");
+    channel_body["display_name"] = json!("Chat Room");
+    let updated = alice
+        .api
+        .put(&format!("/channels/{channel_id}"), channel_body.clone())
+        .await
+        .expect_status(200);
+    assert_eq!(updated["header"], "new header");
+    assert_eq!(updated["display_name"], "Chat Room");
+    channel_body["id"] = json!(team_id);
+    let mismatch = alice
+        .api
+        .put(&format!("/channels/{channel_id}"), channel_body)
+        .await;
+    assert_eq!(
+        mismatch.expect_error(400),
+        "api.context.invalid_param.app_error"
+    );
+}
+
+#[tokio::test]
+async fn members_names_counts_and_invites_are_looked_up() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("lookadmin").await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    let (team, channel) = team_with_member(&admin, &alice, "lookups").await;
+    let (team_id, channel_id) = (id_of(&team), id_of(&channel));
+
+    // Members by ids: non-members are left out; an empty list is a bad request.
+    let members = alice
+        .api
+        .post(
+            &format!("/channels/{channel_id}/members/ids"),
+            json!([alice.id, bob.id]),
+        )
+        .await
+        .expect_status(200);
+    assert_eq!(members.as_array().unwrap().len(), 1);
+    assert_eq!(members[0]["user_id"], json!(alice.id));
+    assert_eq!(members[0]["channel_id"], json!(channel_id));
+    let empty = alice
+        .api
+        .post(&format!("/channels/{channel_id}/members/ids"), json!([]))
+        .await;
+    assert_eq!(
+        empty.expect_error(400),
+        "api.context.invalid_param.app_error"
+    );
+    let team_members = alice
+        .api
+        .post(
+            &format!("/teams/{team_id}/members/ids"),
+            json!([alice.id, admin.id, bob.id]),
+        )
+        .await
+        .expect_status(200);
+    let mut user_ids: Vec<&str> = team_members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| member["user_id"].as_str().unwrap())
+        .collect();
+    user_ids.sort();
+    let mut expected = vec![alice.id.as_str(), admin.id.as_str()];
+    expected.sort();
+    assert_eq!(user_ids, expected);
+    // bob is not in the team.
+    let refused = bob
+        .api
+        .post(&format!("/teams/{team_id}/members/ids"), json!([alice.id]))
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+
+    // A channel by team name and channel name; whether a team exists.
+    let found = alice
+        .api
+        .get("/teams/name/lookups/channels/name/lookups-chat")
+        .await
+        .expect_status(200);
+    assert_eq!(id_of(&found), channel_id);
+    let missing = alice
+        .api
+        .get("/teams/name/lookups/channels/name/no-such-channel")
+        .await;
+    assert_eq!(
+        missing.expect_error(404),
+        "app.channel.get_by_name.missing.app_error"
+    );
+    let exists = bob
+        .api
+        .get("/teams/name/lookups/exists")
+        .await
+        .expect_status(200);
+    assert_eq!(exists, json!({"exists": true}));
+    let exists = bob
+        .api
+        .get("/teams/name/nosuchteam/exists")
+        .await
+        .expect_status(200);
+    assert_eq!(exists, json!({"exists": false}));
+
+    // Member counts: a channel the caller may not read makes it a 403.
+    let counts = alice
+        .api
+        .post("/channels/stats/member_count", json!([channel_id]))
+        .await
+        .expect_status(200);
+    assert_eq!(counts, json!({ channel_id.clone(): 2 }));
+    let private = admin.create_channel(&team_id, "secret", "P").await;
+    let refused = alice
+        .api
+        .post(
+            "/channels/stats/member_count",
+            json!([channel_id, id_of(&private)]),
+        )
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let bad = alice
+        .api
+        .post("/channels/stats/member_count", json!(["x"]))
+        .await;
+    assert_eq!(bad.expect_error(400), "api.context.invalid_param.app_error");
+
+    // Timezones: the distinct preferred ones of the members.
+    alice
+        .api
+        .put(
+            "/users/me/patch",
+            json!({"timezone": {"useAutomaticTimezone": "false", "manualTimezone": "Europe/Paris", "automaticTimezone": ""}}),
+        )
+        .await
+        .expect_status(200);
+    let timezones = alice
+        .api
+        .get(&format!("/channels/{channel_id}/timezones"))
+        .await
+        .expect_status(200);
+    assert!(
+        timezones
+            .as_array()
+            .unwrap()
+            .contains(&json!("Europe/Paris")),
+        "{timezones}"
+    );
+    let refused = bob
+        .api
+        .get(&format!("/channels/{}/timezones", id_of(&private)))
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+
+    // Archived channels of the team.
+    let archived = admin.create_channel(&team_id, "old-news", "O").await;
+    admin
+        .api
+        .delete(&format!("/channels/{}", id_of(&archived)))
+        .await
+        .expect_status(200);
+    let deleted = alice
+        .api
+        .get(&format!("/teams/{team_id}/channels/deleted"))
+        .await
+        .expect_status(200);
+    assert_eq!(ids_of(&deleted), vec![id_of(&archived)]);
+    let refused = bob
+        .api
+        .get(&format!("/teams/{team_id}/channels/deleted"))
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+
+    // A new invite id: the old one stops working.
+    let old_invite = admin
+        .api
+        .get(&format!("/teams/{team_id}"))
+        .await
+        .expect_status(200)["invite_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let info = bob
+        .api
+        .get(&format!("/teams/invite/{old_invite}"))
+        .await
+        .expect_status(200);
+    assert_eq!(
+        info,
+        json!({"id": team_id, "name": "lookups", "display_name": "Team lookups", "description": ""})
+    );
+    let refused = alice
+        .api
+        .post(&format!("/teams/{team_id}/regenerate_invite_id"), json!({}))
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let regenerated = admin
+        .api
+        .post(&format!("/teams/{team_id}/regenerate_invite_id"), json!({}))
+        .await
+        .expect_status(200);
+    assert_ne!(regenerated["invite_id"], json!(old_invite));
+    let gone = bob.api.get(&format!("/teams/invite/{old_invite}")).await;
+    assert_eq!(
+        gone.expect_error(404),
+        "app.team.get_by_invite_id.finding.app_error"
+    );
+}
+
+#[tokio::test]
+async fn team_member_roles_change_with_memberrole_updated() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("roleadmin").await;
+    let alice = server.signup("alice").await;
+    let (team, _) = team_with_member(&admin, &alice, "roles").await;
+    let team_id = id_of(&team);
+    let path = format!("/teams/{team_id}/members/{}/roles", alice.id);
+
+    let refused = alice
+        .api
+        .put(&path, json!({"roles": "team_user team_admin"}))
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let bad = admin
+        .api
+        .put(&path, json!({"roles": "team_user system_admin"}))
+        .await;
+    assert_eq!(
+        bad.expect_error(400),
+        "api.channel.update_team_member_roles.scheme_role.app_error"
+    );
+    let missing = admin.api.put(&path, json!({})).await;
+    assert_eq!(
+        missing.expect_error(400),
+        "api.context.invalid_param.app_error"
+    );
+
+    let mut socket = EventSocket::connect(&server, &alice.token).await;
+    admin
+        .api
+        .put(&path, json!({"roles": "team_user team_admin"}))
+        .await
+        .expect_status(200);
+    let event = socket.wait_for("memberrole_updated").await;
+    let member: Value = serde_json::from_str(event["data"]["member"].as_str().unwrap()).unwrap();
+    assert_eq!(member["user_id"], json!(alice.id));
+    assert_eq!(member["scheme_admin"], true);
+    let read = alice
+        .api
+        .get(&format!("/teams/{team_id}/members/{}", alice.id))
+        .await
+        .expect_status(200);
+    assert_eq!(read["roles"], "team_user team_admin");
+    // Now a team admin, alice may edit the team.
+    let mut changed = team.clone();
+    changed["display_name"] = json!("Alice's Team");
+    alice
+        .api
+        .put(&format!("/teams/{team_id}"), changed)
+        .await
+        .expect_status(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_all_sessions_ends_them_on_every_node() {
+    let sandbox = Sandbox::builder().nodes(2).start().await;
+    let (node0, node1) = (sandbox.node(0), sandbox.node(1));
+    let admin = node0.signup("revokeadmin").await;
+    let alice = node0.signup("alice").await;
+    let bob = node0.signup("bob").await;
+    // Node 1 caches alice's session before it is revoked through node 0.
+    let alice_on_node1 = node1.anonymous().with_token(&alice.token);
+    alice_on_node1.get("/users/me").await.expect_status(200);
+
+    let refused = bob
+        .api
+        .post(
+            &format!("/users/{}/sessions/revoke/all", alice.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    admin
+        .api
+        .post(
+            &format!("/users/{}/sessions/revoke/all", alice.id),
+            json!({}),
+        )
+        .await
+        .expect_status(200);
+    let ended = alice_on_node1.get("/users/me").await;
+    assert_eq!(
+        ended.expect_error(401),
+        "api.context.session_expired.app_error"
+    );
+    bob.api.get("/users/me").await.expect_status(200);
+
+    // Everyone's sessions: admins only, and theirs end too.
+    let refused = bob.api.post("/users/sessions/revoke/all", json!({})).await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let bob_on_node1 = node1.anonymous().with_token(&bob.token);
+    bob_on_node1.get("/users/me").await.expect_status(200);
+    admin
+        .api
+        .post("/users/sessions/revoke/all", json!({}))
+        .await
+        .expect_status(200);
+    bob_on_node1.get("/users/me").await.expect_error(401);
+    admin.api.get("/users/me").await.expect_error(401);
+}
+
+#[tokio::test]
+async fn access_tokens_are_listed_disabled_and_enabled_and_failed_attempts_reset() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("tokenadmin").await;
+    let alice = server.signup("alice").await;
+    let token = admin
+        .api
+        .post(
+            &format!("/users/{}/tokens", alice.id),
+            json!({"description": "ci"}),
+        )
+        .await
+        .expect_status(200);
+    let (token_id, secret) = (id_of(&token), token["token"].as_str().unwrap().to_string());
+    let with_token = server.anonymous().with_token(&secret);
+    with_token.get("/users/me").await.expect_status(200);
+
+    let all = admin.api.get("/users/tokens").await.expect_status(200);
+    assert!(ids_of(&all).contains(&token_id));
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|listed| listed["token"].as_str().unwrap_or("").is_empty()));
+    let refused = alice.api.get("/users/tokens").await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let one = admin
+        .api
+        .get(&format!("/users/tokens/{token_id}"))
+        .await
+        .expect_status(200);
+    assert_eq!(one["user_id"], json!(alice.id));
+    assert_eq!(one["description"], "ci");
+    assert_eq!(one["is_active"], true);
+    let unknown = admin
+        .api
+        .get(&format!("/users/tokens/{}", "b".repeat(26)))
+        .await;
+    assert_eq!(unknown.expect_error(404), "app.access_token.get.app_error");
+
+    // Disabling ends the token's session; enabling lets it sign in again.
+    let refused = alice
+        .api
+        .post("/users/tokens/disable", json!({"token_id": token_id}))
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let bad = admin.api.post("/users/tokens/disable", json!({})).await;
+    bad.expect_error(400);
+    admin
+        .api
+        .post("/users/tokens/disable", json!({"token_id": token_id}))
+        .await
+        .expect_status(200);
+    with_token.get("/users/me").await.expect_error(401);
+    let one = admin
+        .api
+        .get(&format!("/users/tokens/{token_id}"))
+        .await
+        .expect_status(200);
+    assert_eq!(one["is_active"], false);
+    admin
+        .api
+        .post("/users/tokens/enable", json!({"token_id": token_id}))
+        .await
+        .expect_status(200);
+    with_token.get("/users/me").await.expect_status(200);
+
+    // Failed login attempts: admins reset them.
+    server
+        .anonymous()
+        .post(
+            "/users/login",
+            json!({"login_id": "alice", "password": "not-the-password-1"}),
+        )
+        .await
+        .expect_error(401);
+    let user = admin
+        .api
+        .get(&format!("/users/{}", alice.id))
+        .await
+        .expect_status(200);
+    assert_eq!(user["failed_attempts"], 1);
+    let path = format!("/users/{}/reset_failed_attempts", alice.id);
+    let refused = alice.api.post(&path, json!({})).await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    admin.api.post(&path, json!({})).await.expect_status(200);
+    let user = admin
+        .api
+        .get(&format!("/users/{}", alice.id))
+        .await
+        .expect_status(200);
+    assert_eq!(user["failed_attempts"], 0);
+    let unknown = admin
+        .api
+        .post(
+            &format!("/users/{}/reset_failed_attempts", "c".repeat(26)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(unknown.expect_error(404), "app.user.get.app_error");
+
+    // The schema version: admins only.
+    let versions = admin
+        .api
+        .get("/system/schema/version")
+        .await
+        .expect_status(200);
+    assert_eq!(
+        versions[0]["version"].as_i64(),
+        versions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["version"].as_i64())
+            .max()
+    );
+    assert!(versions[0]["name"].is_string());
+    let refused = alice.api.get("/system/schema/version").await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+}
