@@ -36,6 +36,7 @@ mod teams;
 mod users;
 
 pub use channels::DirectChannelRequest;
+pub use chorus_store::channels::ChannelScope;
 pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};

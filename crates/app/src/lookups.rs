@@ -5,9 +5,12 @@
 use crate::{App, AppResult};
 use chorus_model::{
     event_names, new_id, now_millis, AppError, Broadcast, Channel, ChannelMember, ChannelPatch,
-    ErrorId, Session, Team, TeamMember, TeamPatch, WebSocketEvent, TEAM_OPEN,
+    ChannelViewResponse, ErrorId, Session, Team, TeamMember, TeamPatch, WebSocketEvent, TEAM_OPEN,
 };
-use chorus_store::{channels as channel_store, teams as team_store, FreshKey, StoreError};
+use chorus_store::channels::ChannelScope;
+use chorus_store::{
+    channels as channel_store, teams as team_store, users as user_store, FreshKey, StoreError,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -291,6 +294,183 @@ impl App {
     }
 }
 
+/// An ILIKE pattern for names starting with `term` (its wildcards taken literally).
+fn prefix_pattern(term: &str) -> String {
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("{escaped}%")
+}
+
+/// An ILIKE pattern for names containing `term`.
+fn contains_pattern(term: &str) -> String {
+    format!("%{}", prefix_pattern(term))
+}
+
+impl App {
+    /// Marks the user's `channel_ids` read (others are ignored), stamps a personal change (a
+    /// resumed websocket that missed the event resyncs) and sends `multiple_channels_viewed`.
+    async fn mark_read(
+        &self,
+        user_id: &str,
+        channel_ids: &[String],
+    ) -> AppResult<ChannelViewResponse> {
+        let now = now_millis();
+        let mut db = self.store().master().await?;
+        let transaction = db.transaction().await.map_err(StoreError::from)?;
+        let times = channel_store::view_many(&transaction, channel_ids, user_id, now).await?;
+        if !times.is_empty() {
+            chorus_store::sidebar::stamp_change(&transaction, user_id, now).await?;
+        }
+        transaction.commit().await.map_err(StoreError::from)?;
+        drop(db);
+        if !times.is_empty() {
+            self.publish(
+                WebSocketEvent::new(
+                    event_names::MULTIPLE_CHANNELS_VIEWED,
+                    Broadcast::to_user(user_id),
+                )
+                .with(
+                    "channel_times",
+                    serde_json::to_value(&times).unwrap_or_default(),
+                ),
+            );
+        }
+        Ok(ChannelViewResponse {
+            status: "OK".to_string(),
+            last_viewed_at_times: times,
+        })
+    }
+
+    /// POST /channels/members/me/mark_read: the caller's channels among `channel_ids` read.
+    pub async fn read_channels(
+        &self,
+        session: &Session,
+        channel_ids: &[String],
+    ) -> AppResult<ChannelViewResponse> {
+        require_ids(channel_ids, "channel_ids")?;
+        self.mark_read(&session.user_id, channel_ids).await
+    }
+
+    /// PUT /users/{id}/teams/{team_id}/read: every channel of the user in the team read (the
+    /// user or an admin).
+    pub async fn read_team_channels(
+        &self,
+        session: &Session,
+        user_id: &str,
+        team_id: &str,
+    ) -> AppResult<ChannelViewResponse> {
+        if session.user_id != user_id {
+            crate::require_system_admin(session)?;
+        }
+        let db = self.store().master().await?;
+        let channel_ids = channel_store::member_channel_ids_in(&db, user_id, Some(team_id)).await?;
+        drop(db);
+        self.mark_read(user_id, &channel_ids).await
+    }
+
+    /// PUT /channels/members/{user_id}/direct/read: every direct and group channel of the user
+    /// read (the user or an admin).
+    pub async fn read_direct_channels(
+        &self,
+        session: &Session,
+        user_id: &str,
+    ) -> AppResult<ChannelViewResponse> {
+        if session.user_id != user_id {
+            crate::require_system_admin(session)?;
+        }
+        let db = self.store().master().await?;
+        let channel_ids = channel_store::member_channel_ids_in(&db, user_id, None).await?;
+        drop(db);
+        self.mark_read(user_id, &channel_ids).await
+    }
+
+    /// GET /channels/{id}/common_teams: the teams every member of a direct or group channel is in, for
+    /// its readers.
+    pub async fn group_channel_common_teams(
+        &self,
+        session: &Session,
+        channel_id: &str,
+    ) -> AppResult<Vec<Team>> {
+        let channel = self.require_channel_read(session, channel_id).await?;
+        // Mattermost answers a 400 for channels other than direct and group messages.
+        if !channel.is_direct_or_group() {
+            return Err(ErrorId::InvalidUrlParam.with_param("name", "channel_id"));
+        }
+        let db = self.fresh_read(&session.user_id, Some(channel_id)).await?;
+        Ok(team_store::common_to_channel_members(&db, channel_id).await?)
+    }
+
+    /// POST /teams/search: teams by name or display name; admins see all, others open teams
+    /// and their own.
+    pub async fn search_teams(&self, session: &Session, term: &str) -> AppResult<Vec<Team>> {
+        let visible_to = (!session.is_system_admin()).then_some(session.user_id.as_str());
+        let db = self
+            .store()
+            .replica_for(&[FreshKey::User(session.user_id.clone())])
+            .await?;
+        let mut teams = team_store::search(&db, &contains_pattern(term), visible_to).await?;
+        if !session.is_system_admin() {
+            for team in &mut teams {
+                team.email = String::new();
+                team.invite_id = String::new();
+            }
+        }
+        Ok(teams)
+    }
+
+    /// For team members: POST /teams/{id}/channels/search (public channels), GET
+    /// .../autocomplete (public and the caller's private ones) and .../search_autocomplete (the
+    /// caller's own, for `in:` in searches).
+    pub async fn search_team_channels(
+        &self,
+        session: &Session,
+        team_id: &str,
+        term: &str,
+        scope: ChannelScope,
+    ) -> AppResult<Vec<Channel>> {
+        self.require_team_member(session, team_id).await?;
+        let db = self
+            .store()
+            .replica_for(&[
+                FreshKey::User(session.user_id.clone()),
+                FreshKey::Team(team_id.to_string()),
+            ])
+            .await?;
+        // A search finds the term anywhere; autocompletes by prefix.
+        let (pattern, limit) = if scope == ChannelScope::Public {
+            (contains_pattern(term), 100)
+        } else {
+            (prefix_pattern(term), 50)
+        };
+        Ok(
+            channel_store::search_in_team(&db, team_id, &session.user_id, &pattern, scope, limit)
+                .await?,
+        )
+    }
+
+    /// POST /channels/group/search: the caller's group channels with a member whose username
+    /// contains the term.
+    pub async fn search_group_channels(
+        &self,
+        session: &Session,
+        term: &str,
+    ) -> AppResult<Vec<Channel>> {
+        let db = self.fresh_read(&session.user_id, None).await?;
+        Ok(
+            channel_store::search_group_channels(&db, &session.user_id, &contains_pattern(term))
+                .await?,
+        )
+    }
+
+    /// GET /users/known: ids of the users who share a channel with the caller.
+    pub async fn known_user_ids(&self, session: &Session) -> AppResult<Vec<String>> {
+        let db = self.fresh_read(&session.user_id, None).await?;
+        Ok(user_store::known_user_ids(&db, &session.user_id).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +489,11 @@ mod tests {
         assert!(require_ids(&[], "user_ids").is_err());
         assert!(require_ids(&["short".to_string()], "user_ids").is_err());
         assert!(require_ids(&["a".repeat(26)], "user_ids").is_ok());
+    }
+
+    #[test]
+    fn search_terms_match_their_wildcards_literally() {
+        assert_eq!(prefix_pattern("off"), "off%");
+        assert_eq!(contains_pattern("a_b%"), "%a\\_b\\%%");
     }
 }

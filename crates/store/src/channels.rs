@@ -697,3 +697,80 @@ pub async fn member_timezones(
         .filter_map(|row| serde_json::from_str(row.get::<_, &str>(0)).ok())
         .collect())
 }
+
+/// Ids of the user's channels in a team (`Some`), or of their direct and group channels (`None`).
+pub async fn member_channel_ids_in(
+    db: &impl GenericClient,
+    user_id: &str,
+    team_id: Option<&str>,
+) -> StoreResult<Vec<String>> {
+    let team_id = team_id.unwrap_or("");
+    let rows = db
+        .query(
+            "SELECT cm.channelid FROM channelmembers cm JOIN channels c ON c.id = cm.channelid \
+             WHERE cm.userid = $1 AND c.teamid = $2 AND c.deleteat = 0",
+            &[&user_id, &team_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Which channels of a team a search looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelScope {
+    /// Public channels.
+    Public,
+    /// Public channels and the user's private ones.
+    Visible,
+    /// The user's own channels, public or private.
+    Joined,
+}
+
+/// Unarchived channels of a team in `scope` whose name or display name matches `pattern` (an
+/// ILIKE pattern).
+pub async fn search_in_team(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+    pattern: &str,
+    scope: ChannelScope,
+    limit: i64,
+) -> StoreResult<Vec<Channel>> {
+    let in_scope = match scope {
+        ChannelScope::Public => "c.type = 'O'",
+        ChannelScope::Visible => {
+            "(c.type = 'O' OR (c.type = 'P' AND EXISTS \
+             (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $2)))"
+        }
+        ChannelScope::Joined => {
+            "c.type IN ('O', 'P') AND EXISTS \
+             (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $2)"
+        }
+    };
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels c WHERE c.teamid = $1 AND c.deleteat = 0 \
+         AND (c.name ILIKE $3 OR c.displayname ILIKE $3) AND $2::text IS NOT NULL AND {in_scope} \
+         ORDER BY c.displayname, c.id LIMIT $4"
+    );
+    let rows = db
+        .query(&sql, &[&team_id, &user_id, &pattern, &limit])
+        .await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// The user's group channels with a member whose username matches `pattern` (ILIKE).
+pub async fn search_group_channels(
+    db: &impl GenericClient,
+    user_id: &str,
+    pattern: &str,
+) -> StoreResult<Vec<Channel>> {
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels c WHERE c.type = 'G' AND c.deleteat = 0 \
+         AND EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $1) \
+         AND EXISTS (SELECT 1 FROM channelmembers cm JOIN users u ON u.id = cm.userid \
+         WHERE cm.channelid = c.id AND u.username ILIKE $2) \
+         ORDER BY c.displayname, c.id LIMIT 50"
+    );
+    let rows = db.query(&sql, &[&user_id, &pattern]).await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}

@@ -345,3 +345,35 @@ pub async fn set_member_roles(
     crate::sidebar::stamp_change(db, user_id, now).await?;
     Ok(member)
 }
+
+/// Unarchived teams every member of a channel belongs to.
+pub async fn common_to_channel_members(
+    db: &impl GenericClient,
+    channel_id: &str,
+) -> StoreResult<Vec<Team>> {
+    let sql = format!(
+        "SELECT {TEAM_COLUMNS} FROM teams t WHERE t.deleteat = 0 AND NOT EXISTS \
+         (SELECT 1 FROM channelmembers cm WHERE cm.channelid = $1 AND NOT EXISTS \
+         (SELECT 1 FROM teammembers tm WHERE tm.teamid = t.id AND tm.userid = cm.userid AND tm.deleteat = 0)) \
+         ORDER BY t.displayname, t.id"
+    );
+    let rows = db.query(&sql, &[&channel_id]).await?;
+    Ok(rows.iter().map(team_from_row).collect())
+}
+
+/// Unarchived teams whose name or display name matches `pattern` (ILIKE): all for admins
+/// (`None`), else open ones and the user's own.
+pub async fn search(
+    db: &impl GenericClient,
+    pattern: &str,
+    visible_to_user: Option<&str>,
+) -> StoreResult<Vec<Team>> {
+    let sql = format!(
+        "SELECT {TEAM_COLUMNS} FROM teams t WHERE t.deleteat = 0 AND (t.name ILIKE $1 OR t.displayname ILIKE $1) \
+         AND ($2::text IS NULL OR t.allowopeninvite OR EXISTS \
+         (SELECT 1 FROM teammembers tm WHERE tm.teamid = t.id AND tm.userid = $2 AND tm.deleteat = 0)) \
+         ORDER BY t.displayname, t.id LIMIT 100"
+    );
+    let rows = db.query(&sql, &[&pattern, &visible_to_user]).await?;
+    Ok(rows.iter().map(team_from_row).collect())
+}

@@ -450,3 +450,16 @@ pub async fn set_access_token_active(
         .await?;
     Ok(one(row, Record::AccessToken)?.get(0))
 }
+
+/// Ids of the users who share a channel with `user_id` (Mattermost's "known" users).
+pub async fn known_user_ids(db: &impl GenericClient, user_id: &str) -> StoreResult<Vec<String>> {
+    let rows = db
+        .query(
+            "SELECT DISTINCT other.userid FROM channelmembers mine \
+             JOIN channelmembers other ON other.channelid = mine.channelid \
+             WHERE mine.userid = $1 AND other.userid <> $1 ORDER BY other.userid",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}

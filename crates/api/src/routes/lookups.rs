@@ -8,7 +8,10 @@ use crate::extract::{require_id, user_id_or_me, Caller, JsonBody, Path, Query};
 use axum::extract::State;
 use axum::Json;
 use chorus_app::App;
-use chorus_model::{AppError, Channel, ChannelMember, Team, TeamMember, UserAccessToken};
+use chorus_app::ChannelScope;
+use chorus_model::{
+    AppError, Channel, ChannelMember, ChannelViewResponse, Team, TeamMember, UserAccessToken,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -248,4 +251,132 @@ pub(crate) async fn schema_version(
     Caller(session): Caller,
 ) -> ApiResult<Json<Vec<Value>>> {
     Ok(Json(app.schema_versions(&session).await?))
+}
+
+// ---- read state ----
+
+pub(crate) async fn mark_read(
+    State(app): State<App>,
+    Caller(session): Caller,
+    JsonBody(channel_ids): JsonBody<Vec<String>>,
+) -> ApiResult<Json<ChannelViewResponse>> {
+    Ok(Json(app.read_channels(&session, &channel_ids).await?))
+}
+
+pub(crate) async fn read_team(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path((user_id, team_id)): Path<(String, String)>,
+) -> ApiResult<Json<ChannelViewResponse>> {
+    let user_id = user_id_or_me(&user_id, &session)?;
+    require_id(&team_id, "team_id")?;
+    Ok(Json(
+        app.read_team_channels(&session, &user_id, &team_id).await?,
+    ))
+}
+
+pub(crate) async fn read_direct(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<ChannelViewResponse>> {
+    let user_id = user_id_or_me(&user_id, &session)?;
+    Ok(Json(app.read_direct_channels(&session, &user_id).await?))
+}
+
+// ---- searches ----
+
+pub(crate) async fn common_teams(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path(channel_id): Path<String>,
+) -> ApiResult<Json<Vec<Team>>> {
+    require_id(&channel_id, "channel_id")?;
+    Ok(Json(
+        app.group_channel_common_teams(&session, &channel_id)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct TermBody {
+    term: Option<String>,
+}
+
+impl TermBody {
+    /// Mattermost's SetInvalidParam("term") when it is missing.
+    fn term(self) -> Result<String, AppError> {
+        self.term.ok_or_else(|| AppError::invalid_param("term"))
+    }
+}
+
+pub(crate) async fn search_teams(
+    State(app): State<App>,
+    Caller(session): Caller,
+    JsonBody(body): JsonBody<TermBody>,
+) -> ApiResult<Json<Vec<Team>>> {
+    Ok(Json(app.search_teams(&session, &body.term()?).await?))
+}
+
+pub(crate) async fn search_channels(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path(team_id): Path<String>,
+    JsonBody(body): JsonBody<TermBody>,
+) -> ApiResult<Json<Vec<Channel>>> {
+    require_id(&team_id, "team_id")?;
+    Ok(Json(
+        app.search_team_channels(&session, &team_id, &body.term()?, ChannelScope::Public)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct NameQuery {
+    name: String,
+}
+
+pub(crate) async fn autocomplete_channels(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path(team_id): Path<String>,
+    Query(query): Query<NameQuery>,
+) -> ApiResult<Json<Vec<Channel>>> {
+    require_id(&team_id, "team_id")?;
+    Ok(Json(
+        app.search_team_channels(&session, &team_id, &query.name, ChannelScope::Visible)
+            .await?,
+    ))
+}
+
+pub(crate) async fn autocomplete_joined_channels(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path(team_id): Path<String>,
+    Query(query): Query<NameQuery>,
+) -> ApiResult<Json<Vec<Channel>>> {
+    require_id(&team_id, "team_id")?;
+    Ok(Json(
+        app.search_team_channels(&session, &team_id, &query.name, ChannelScope::Joined)
+            .await?,
+    ))
+}
+
+pub(crate) async fn search_group_channels(
+    State(app): State<App>,
+    Caller(session): Caller,
+    JsonBody(body): JsonBody<TermBody>,
+) -> ApiResult<Json<Vec<Channel>>> {
+    Ok(Json(
+        app.search_group_channels(&session, &body.term()?).await?,
+    ))
+}
+
+pub(crate) async fn known_users(
+    State(app): State<App>,
+    Caller(session): Caller,
+) -> ApiResult<Json<Vec<String>>> {
+    Ok(Json(app.known_user_ids(&session).await?))
 }

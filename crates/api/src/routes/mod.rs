@@ -288,6 +288,37 @@ fn lookups_sessions_and_tokens() -> Router<App> {
         .route("/users/tokens/enable", post(lookups::enable_token))
         .route("/users/tokens/{token_id}", get(lookups::token))
         .route("/system/schema/version", get(lookups::schema_version))
+        .route("/channels/members/me/mark_read", post(lookups::mark_read))
+        .route(
+            "/users/{user_id}/teams/{team_id}/read",
+            put(lookups::read_team),
+        )
+        .route(
+            "/channels/members/{user_id}/direct/read",
+            put(lookups::read_direct),
+        )
+        .route(
+            "/channels/{channel_id}/common_teams",
+            get(lookups::common_teams),
+        )
+        .route("/teams/search", post(lookups::search_teams))
+        .route(
+            "/teams/{team_id}/channels/search",
+            post(lookups::search_channels),
+        )
+        .route(
+            "/teams/{team_id}/channels/autocomplete",
+            get(lookups::autocomplete_channels),
+        )
+        .route(
+            "/teams/{team_id}/channels/search_autocomplete",
+            get(lookups::autocomplete_joined_channels),
+        )
+        .route(
+            "/channels/group/search",
+            post(lookups::search_group_channels),
+        )
+        .route("/users/known", get(lookups::known_users))
 }
 
 /// Mattermost's answer to a successful write that returns nothing else.

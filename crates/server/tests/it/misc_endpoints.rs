@@ -522,3 +522,222 @@ async fn access_tokens_are_listed_disabled_and_enabled_and_failed_attempts_reset
         "api.context.permissions.app_error"
     );
 }
+
+#[tokio::test]
+async fn channels_are_marked_read_with_multiple_channels_viewed() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("readadmin").await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    let (team, channel) = team_with_member(&admin, &alice, "reading").await;
+    let (team_id, channel_id) = (id_of(&team), id_of(&channel));
+    admin.post(&channel_id, "unread for alice").await;
+    let mut socket = EventSocket::connect(&server, &alice.token).await;
+
+    let read = alice
+        .api
+        .post("/channels/members/me/mark_read", json!([channel_id]))
+        .await
+        .expect_status(200);
+    assert_eq!(read["status"], "OK");
+    assert!(read["last_viewed_at_times"][&channel_id].as_i64().unwrap() > 0);
+    let event = socket.wait_for("multiple_channels_viewed").await;
+    assert_eq!(
+        event["data"]["channel_times"][&channel_id],
+        read["last_viewed_at_times"][&channel_id]
+    );
+    let unread = alice
+        .api
+        .get(&format!("/users/me/channels/{channel_id}/unread"))
+        .await
+        .expect_status(200);
+    assert_eq!(unread["msg_count"], 0);
+    let bad = alice
+        .api
+        .post("/channels/members/me/mark_read", json!([]))
+        .await;
+    assert_eq!(bad.expect_error(400), "api.context.invalid_param.app_error");
+
+    // Every channel of a team: the user or an admin.
+    admin.post(&channel_id, "another").await;
+    let read = alice
+        .api
+        .put(&format!("/users/me/teams/{team_id}/read"), json!({}))
+        .await
+        .expect_status(200);
+    let times = read["last_viewed_at_times"].as_object().unwrap();
+    assert!(times.contains_key(&channel_id), "{read}");
+    assert_eq!(
+        times.len(),
+        3,
+        "town-square, off-topic and the channel: {read}"
+    );
+    let refused = bob
+        .api
+        .put(
+            &format!("/users/{}/teams/{team_id}/read", alice.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+
+    // Direct and group channels.
+    let direct = admin
+        .api
+        .post("/channels/direct", json!([admin.id, alice.id]))
+        .await
+        .expect_status(201);
+    admin.post(&id_of(&direct), "hello alice").await;
+    let read = alice
+        .api
+        .put("/channels/members/me/direct/read", json!({}))
+        .await
+        .expect_status(200);
+    assert_eq!(
+        read["last_viewed_at_times"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        vec![&id_of(&direct)]
+    );
+    let refused = bob
+        .api
+        .put(
+            &format!("/channels/members/{}/direct/read", alice.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+}
+
+#[tokio::test]
+async fn teams_channels_and_group_channels_are_searched() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("searchadmin").await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    let carol = server.signup("carol").await;
+    let (team, channel) = team_with_member(&admin, &alice, "searching").await;
+    let team_id = id_of(&team);
+    let private = admin
+        .create_channel(&team_id, "searching-private", "P")
+        .await;
+    admin.add_to_channel(&id_of(&private), &alice.id).await;
+    let hidden = admin
+        .create_channel(&team_id, "searching-hidden", "P")
+        .await;
+    let invite_only = admin.create_team("searchinvite", "I").await;
+
+    // Teams: open ones and the caller's own; admins see all.
+    let found = bob
+        .api
+        .post("/teams/search", json!({"term": "search"}))
+        .await
+        .expect_status(200);
+    assert_eq!(ids_of(&found), vec![team_id.clone()]);
+    let found = admin
+        .api
+        .post("/teams/search", json!({"term": "search"}))
+        .await
+        .expect_status(200);
+    assert_eq!(found.as_array().unwrap().len(), 2);
+    assert!(ids_of(&found).contains(&id_of(&invite_only)));
+    let bad = bob.api.post("/teams/search", json!({})).await;
+    assert_eq!(bad.expect_error(400), "api.context.invalid_param.app_error");
+
+    // Channels of a team: search (public), autocomplete (and own private), for-search (own).
+    let searched = alice
+        .api
+        .post(
+            &format!("/teams/{team_id}/channels/search"),
+            json!({"term": "chat"}),
+        )
+        .await
+        .expect_status(200);
+    assert_eq!(ids_of(&searched), vec![id_of(&channel)]);
+    let mut completed = ids_of(
+        &alice
+            .api
+            .get(&format!(
+                "/teams/{team_id}/channels/autocomplete?name=searching"
+            ))
+            .await
+            .expect_status(200),
+    );
+    completed.sort();
+    let mut expected = vec![id_of(&channel), id_of(&private)];
+    expected.sort();
+    assert_eq!(
+        completed,
+        expected,
+        "the hidden channel {} is not alice's",
+        id_of(&hidden)
+    );
+    let own = alice
+        .api
+        .get(&format!(
+            "/teams/{team_id}/channels/search_autocomplete?name=searching-p"
+        ))
+        .await
+        .expect_status(200);
+    assert_eq!(ids_of(&own), vec![id_of(&private)]);
+    let refused = bob
+        .api
+        .get(&format!("/teams/{team_id}/channels/autocomplete?name=s"))
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+
+    // Group channels by a member's username; the teams their members share; known users.
+    admin.add_to_team(&team_id, &carol.id).await;
+    let group = alice
+        .api
+        .post("/channels/group", json!([alice.id, bob.id, carol.id]))
+        .await
+        .expect_status(201);
+    let found = alice
+        .api
+        .post("/channels/group/search", json!({"term": "caro"}))
+        .await
+        .expect_status(200);
+    assert_eq!(ids_of(&found), vec![id_of(&group)]);
+    let none = admin
+        .api
+        .post("/channels/group/search", json!({"term": "caro"}))
+        .await
+        .expect_status(200);
+    assert_eq!(none, json!([]));
+    let common = alice
+        .api
+        .get(&format!("/channels/{}/common_teams", id_of(&group)))
+        .await
+        .expect_status(200);
+    assert_eq!(common, json!([]), "bob is in no team");
+    admin.add_to_team(&team_id, &bob.id).await;
+    let common = alice
+        .api
+        .get(&format!("/channels/{}/common_teams", id_of(&group)))
+        .await
+        .expect_status(200);
+    assert_eq!(ids_of(&common), vec![team_id.clone()]);
+    let wrong_type = alice
+        .api
+        .get(&format!("/channels/{}/common_teams", id_of(&channel)))
+        .await;
+    wrong_type.expect_error(400);
+    let known = carol.api.get("/users/known").await.expect_status(200);
+    let mut known: Vec<String> = serde_json::from_value(known).unwrap();
+    known.sort();
+    let mut expected = vec![admin.id.clone(), alice.id.clone(), bob.id.clone()];
+    expected.sort();
+    assert_eq!(known, expected, "town-square mates and the group channel");
+}
