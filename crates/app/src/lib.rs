@@ -41,6 +41,7 @@ pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
+pub use lookups::AllChannelsQuery;
 pub use posts::{ChannelPostsQuery, CreatePostRequest, PostEdit};
 pub use preferences::FlaggedPostsQuery;
 pub use sessions::{LoginRequest, LoginResult};

@@ -471,6 +471,133 @@ impl App {
     }
 }
 
+/// The Systems row that says the first admin finished the onboarding.
+const FIRST_ADMIN_SETUP_COMPLETE: &str = "FirstAdminSetupComplete";
+
+impl App {
+    /// GET /channels: public and private channels of every team with their team's names, for
+    /// admins; `{channels, total_count}` with `include_total_count`.
+    pub async fn all_channels(
+        &self,
+        session: &Session,
+        query: AllChannelsQuery,
+    ) -> AppResult<Value> {
+        crate::require_system_admin(session)?;
+        let (offset, limit) = crate::page_window(query.page, query.per_page, 60, 200)?;
+        let db = self.fresh_read(&session.user_id, None).await?;
+        let (rows, total) = channel_store::list_all_with_teams(
+            &db,
+            query.include_deleted,
+            query.exclude_default_channels,
+            offset,
+            limit,
+        )
+        .await?;
+        let channels: Vec<Value> = rows
+            .into_iter()
+            .map(|(channel, team_display_name, team_name, team_update_at)| {
+                let mut value = serde_json::to_value(channel).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("team_display_name".into(), team_display_name.into());
+                    object.insert("team_name".into(), team_name.into());
+                    object.insert("team_update_at".into(), team_update_at.into());
+                }
+                value
+            })
+            .collect();
+        Ok(if query.include_total_count {
+            json!({"channels": channels, "total_count": total})
+        } else {
+            Value::Array(channels)
+        })
+    }
+
+    /// GET /posts/{id}/info: where a post lives and whether the caller has joined it, for a
+    /// caller who could open it (a member, or able to join the team and a public channel);
+    /// anyone else gets the not-found answer, as in Mattermost.
+    pub async fn post_info(&self, session: &Session, post_id: &str) -> AppResult<Value> {
+        let not_found = || AppError::from(ErrorId::PostNotFound);
+        let post = match self
+            .post_with_master_fallback(&session.user_id, post_id)
+            .await
+        {
+            Ok(post) if post.delete_at == 0 => post,
+            Ok(_) => return Err(not_found()),
+            Err(error) => return Err(error),
+        };
+        let channel = self.cached_channel(&post.channel_id).await?;
+        let team = if channel.team_id.is_empty() {
+            None
+        } else {
+            let db = self.store().master().await?;
+            Some(team_store::get(&db, &channel.team_id).await?)
+        };
+        let joined_team = match &team {
+            Some(team) => self.is_team_member(&team.id, &session.user_id).await?,
+            None => true,
+        };
+        // join_public_teams is everyone's; join_private_teams only admins'.
+        let may_reach_team = joined_team
+            || session.is_system_admin()
+            || team.as_ref().is_some_and(|team| team.allow_open_invite);
+        if !may_reach_team {
+            return Err(not_found());
+        }
+        let joined_channel = self
+            .channel_member_ids(&channel.id)
+            .await?
+            .contains(&session.user_id);
+        let may_reach_channel = joined_channel
+            || session.is_system_admin()
+            || channel.channel_type == chorus_model::CHANNEL_OPEN;
+        if !may_reach_channel {
+            return Err(not_found());
+        }
+        let mut info = json!({
+            "channel_id": channel.id,
+            "channel_type": channel.channel_type,
+            "channel_display_name": channel.display_name,
+            "has_joined_channel": joined_channel,
+        });
+        if let (Some(team), Some(object)) = (team, info.as_object_mut()) {
+            object.insert("team_id".into(), team.id.into());
+            object.insert("team_type".into(), team.team_type.into());
+            object.insert("team_display_name".into(), team.display_name.into());
+            object.insert("has_joined_team".into(), joined_team.into());
+        }
+        Ok(info)
+    }
+
+    /// GET /system/onboarding/complete: whether the first admin finished the onboarding.
+    pub async fn onboarding_complete(&self) -> AppResult<Value> {
+        let db = self.store().master().await?;
+        let value = chorus_store::system::get(&db, FIRST_ADMIN_SETUP_COMPLETE)
+            .await?
+            .unwrap_or_else(|| "false".to_string());
+        Ok(json!({"name": FIRST_ADMIN_SETUP_COMPLETE, "value": value}))
+    }
+
+    /// POST /system/onboarding/complete: admins (manage_system) mark it finished. Chorus has
+    /// no plugins to install, so `install_plugins` is accepted and ignored.
+    pub async fn complete_onboarding(&self, session: &Session) -> AppResult<()> {
+        crate::require_system_admin(session)?;
+        let db = self.store().master().await?;
+        chorus_store::system::set(&db, FIRST_ADMIN_SETUP_COMPLETE, "true").await?;
+        Ok(())
+    }
+}
+
+/// The query of GET /channels.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct AllChannelsQuery {
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+    pub include_deleted: bool,
+    pub exclude_default_channels: bool,
+    pub include_total_count: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

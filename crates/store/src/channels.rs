@@ -774,3 +774,51 @@ pub async fn search_group_channels(
     let rows = db.query(&sql, &[&user_id, &pattern]).await?;
     Ok(rows.iter().map(channel_from_row).collect())
 }
+
+/// Public and private channels of every team with their team's names, for admins (GET
+/// /channels), and how many there are in all.
+pub async fn list_all_with_teams(
+    db: &impl GenericClient,
+    include_deleted: bool,
+    exclude_default_channels: bool,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<(Channel, String, String, i64)>, i64)> {
+    let filter = "c.type IN ('O', 'P') AND ($1 OR c.deleteat = 0) \
+         AND NOT ($2 AND c.name IN ('town-square', 'off-topic'))";
+    let sql = format!(
+        "SELECT {columns}, t.displayname AS teamdisplayname, t.name AS teamname, t.updateat AS teamupdateat \
+         FROM channels c JOIN teams t ON t.id = c.teamid WHERE {filter} \
+         ORDER BY c.displayname, c.id LIMIT $3 OFFSET $4",
+        columns = CHANNEL_COLUMNS
+            .split(", ")
+            .map(|column| format!("c.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let rows = db
+        .query(
+            &sql,
+            &[&include_deleted, &exclude_default_channels, &limit, &offset],
+        )
+        .await?;
+    let count_sql =
+        format!("SELECT count(*) FROM channels c JOIN teams t ON t.id = c.teamid WHERE {filter}");
+    let total: i64 = db
+        .query_one(&count_sql, &[&include_deleted, &exclude_default_channels])
+        .await?
+        .get(0);
+    Ok((
+        rows.iter()
+            .map(|row| {
+                (
+                    channel_from_row(row),
+                    row.get("teamdisplayname"),
+                    row.get("teamname"),
+                    row.get("teamupdateat"),
+                )
+            })
+            .collect(),
+        total,
+    ))
+}

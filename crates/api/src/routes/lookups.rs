@@ -7,8 +7,8 @@ use crate::error::ApiResult;
 use crate::extract::{require_id, user_id_or_me, Caller, JsonBody, Path, Query};
 use axum::extract::State;
 use axum::Json;
-use chorus_app::App;
 use chorus_app::ChannelScope;
+use chorus_app::{AllChannelsQuery, App};
 use chorus_model::{
     AppError, Channel, ChannelMember, ChannelViewResponse, Team, TeamMember, UserAccessToken,
 };
@@ -379,4 +379,49 @@ pub(crate) async fn known_users(
     Caller(session): Caller,
 ) -> ApiResult<Json<Vec<String>>> {
     Ok(Json(app.known_user_ids(&session).await?))
+}
+
+// ---- admin and system ----
+
+pub(crate) async fn all_channels(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Query(query): Query<AllChannelsQuery>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(app.all_channels(&session, query).await?))
+}
+
+pub(crate) async fn post_info(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path(post_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    require_id(&post_id, "post_id")?;
+    Ok(Json(app.post_info(&session, &post_id).await?))
+}
+
+pub(crate) async fn onboarding(
+    State(app): State<App>,
+    Caller(_session): Caller,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(app.onboarding_complete().await?))
+}
+
+/// Mattermost's CompleteOnboardingRequest; Chorus keeps only that it happened.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct OnboardingRequest {
+    #[allow(dead_code)]
+    organization: String,
+    #[allow(dead_code)]
+    install_plugins: Vec<String>,
+}
+
+pub(crate) async fn complete_onboarding(
+    State(app): State<App>,
+    Caller(session): Caller,
+    JsonBody(_request): JsonBody<OnboardingRequest>,
+) -> ApiResult<Json<Value>> {
+    app.complete_onboarding(&session).await?;
+    Ok(status_ok())
 }

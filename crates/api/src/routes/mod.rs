@@ -319,6 +319,12 @@ fn lookups_sessions_and_tokens() -> Router<App> {
             post(lookups::search_group_channels),
         )
         .route("/users/known", get(lookups::known_users))
+        .route("/channels", get(lookups::all_channels))
+        .route("/posts/{post_id}/info", get(lookups::post_info))
+        .route(
+            "/system/onboarding/complete",
+            get(lookups::onboarding).post(lookups::complete_onboarding),
+        )
 }
 
 /// Mattermost's answer to a successful write that returns nothing else.

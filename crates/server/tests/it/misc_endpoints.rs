@@ -741,3 +741,108 @@ async fn teams_channels_and_group_channels_are_searched() {
     expected.sort();
     assert_eq!(known, expected, "town-square mates and the group channel");
 }
+
+#[tokio::test]
+async fn all_channels_post_info_and_onboarding() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("infoadmin").await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    let (team, channel) = team_with_member(&admin, &alice, "infos").await;
+    let team_id = id_of(&team);
+    let private = admin.create_channel(&team_id, "infos-private", "P").await;
+
+    // Every team's channels with their team's names, for admins.
+    let all = admin
+        .api
+        .get("/channels?include_total_count=true&exclude_default_channels=true")
+        .await
+        .expect_status(200);
+    let mut listed = ids_of(&all["channels"]);
+    listed.sort();
+    let mut expected = vec![id_of(&channel), id_of(&private)];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(all["total_count"], 2);
+    assert_eq!(all["channels"][0]["team_name"], "infos");
+    assert_eq!(all["channels"][0]["team_display_name"], "Team infos");
+    assert!(all["channels"][0]["team_update_at"].as_i64().unwrap() > 0);
+    let plain = admin
+        .api
+        .get("/channels?per_page=1")
+        .await
+        .expect_status(200);
+    assert_eq!(plain.as_array().unwrap().len(), 1);
+    let refused = alice.api.get("/channels").await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let bad = admin.api.get("/channels?page=-1").await;
+    bad.expect_error(400);
+
+    // Where a post lives: for a member, for a non-member of an open team, and nobody else.
+    let post = admin.post(&id_of(&channel), "where am I").await;
+    let info = alice
+        .api
+        .get(&format!("/posts/{}/info", id_of(&post)))
+        .await
+        .expect_status(200);
+    assert_eq!(
+        info,
+        json!({
+            "channel_id": id_of(&channel), "channel_type": "O", "channel_display_name": channel["display_name"],
+            "has_joined_channel": true, "team_id": team_id, "team_type": "O",
+            "team_display_name": "Team infos", "has_joined_team": true
+        })
+    );
+    let info = bob
+        .api
+        .get(&format!("/posts/{}/info", id_of(&post)))
+        .await
+        .expect_status(200);
+    assert_eq!(info["has_joined_team"], false);
+    assert_eq!(info["has_joined_channel"], false);
+    let secret = admin.post(&id_of(&private), "secret").await;
+    let hidden = alice
+        .api
+        .get(&format!("/posts/{}/info", id_of(&secret)))
+        .await;
+    assert_eq!(hidden.expect_error(404), "app.post.get.app_error");
+
+    // The first admin's onboarding.
+    let state = alice
+        .api
+        .get("/system/onboarding/complete")
+        .await
+        .expect_status(200);
+    assert_eq!(
+        state,
+        json!({"name": "FirstAdminSetupComplete", "value": "false"})
+    );
+    let refused = alice
+        .api
+        .post(
+            "/system/onboarding/complete",
+            json!({"organization": "x", "install_plugins": []}),
+        )
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    admin
+        .api
+        .post(
+            "/system/onboarding/complete",
+            json!({"organization": "Acme", "install_plugins": []}),
+        )
+        .await
+        .expect_status(200);
+    let state = alice
+        .api
+        .get("/system/onboarding/complete")
+        .await
+        .expect_status(200);
+    assert_eq!(state["value"], "true");
+}
