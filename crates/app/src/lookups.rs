@@ -587,6 +587,88 @@ impl App {
     }
 }
 
+impl App {
+    /// POST /users/{id}/posts/{post_id}/set_unread: the channel unread from the post on, for
+    /// the user (or an admin) who may read it; `post_unread` to the user. Mentions are counted
+    /// as when the posts were made: every post of the other person in a direct channel, else
+    /// `@username` and channel-wide mentions by others.
+    pub async fn set_unread_from_post(
+        &self,
+        session: &Session,
+        user_id: &str,
+        post_id: &str,
+    ) -> AppResult<Value> {
+        if session.user_id != user_id {
+            crate::require_system_admin(session)?;
+        }
+        let (post, channel) = self.readable_post_and_channel(session, post_id).await?;
+        if !self
+            .channel_member_ids(&channel.id)
+            .await?
+            .contains(user_id)
+        {
+            return Err(ErrorId::ChannelMemberMissing.into());
+        }
+        let db = self.store().master().await?;
+        let username = user_store::get(&db, user_id).await?.username.to_lowercase();
+        let mut unread = channel_store::UnreadFrom {
+            last_viewed_at: post.create_at - 1,
+            ..Default::default()
+        };
+        let direct = channel.channel_type == chorus_model::CHANNEL_DIRECT;
+        for (author_id, root_id, message) in
+            channel_store::posts_since(&db, &channel.id, post.create_at).await?
+        {
+            let is_root = root_id.is_empty();
+            unread.unread_msgs += 1;
+            unread.unread_root_msgs += i64::from(is_root);
+            if author_id == user_id {
+                continue;
+            }
+            let names = crate::mentions::mentioned_names(&message);
+            if direct || names.mentions_everyone || names.usernames.contains(&username) {
+                unread.mentions += 1;
+                unread.root_mentions += i64::from(is_root);
+            }
+        }
+        drop(db);
+        let now = now_millis();
+        let mut db = self.store().master().await?;
+        let transaction = db.transaction().await.map_err(StoreError::from)?;
+        let member =
+            channel_store::set_unread(&transaction, &channel.id, user_id, unread, now).await?;
+        transaction.commit().await.map_err(StoreError::from)?;
+        drop(db);
+        let broadcast = Broadcast {
+            channel_id: channel.id.clone(),
+            team_id: channel.team_id.clone(),
+            ..Broadcast::to_user(user_id)
+        };
+        self.publish(
+            WebSocketEvent::new(event_names::POST_UNREAD, broadcast)
+                .with("msg_count", member.msg_count)
+                .with("msg_count_root", member.msg_count_root)
+                .with("mention_count", member.mention_count)
+                .with("mention_count_root", member.mention_count_root)
+                .with("urgent_mention_count", 0)
+                .with("last_viewed_at", member.last_viewed_at)
+                .with("post_id", post_id),
+        );
+        Ok(json!({
+            "team_id": channel.team_id,
+            "channel_id": channel.id,
+            "user_id": user_id,
+            "msg_count": member.msg_count,
+            "mention_count": member.mention_count,
+            "mention_count_root": member.mention_count_root,
+            "urgent_mention_count": 0,
+            "msg_count_root": member.msg_count_root,
+            "last_viewed_at": member.last_viewed_at,
+            "notify_props": member.notify_props,
+        }))
+    }
+}
+
 /// The query of GET /channels.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]

@@ -822,3 +822,72 @@ pub async fn list_all_with_teams(
         total,
     ))
 }
+
+/// Author, root id and message of a channel's live posts from `since` on (a mark-unread point).
+pub async fn posts_since(
+    db: &impl GenericClient,
+    channel_id: &str,
+    since: i64,
+) -> StoreResult<Vec<(String, String, String)>> {
+    let rows = db
+        .query(
+            "SELECT userid, rootid, message FROM posts WHERE channelid = $1 AND createat >= $2 AND deleteat = 0",
+            &[&channel_id, &since],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
+}
+
+/// What a member has left unread from a point on (POST .../set_unread).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnreadFrom {
+    pub last_viewed_at: i64,
+    pub unread_msgs: i64,
+    pub unread_root_msgs: i64,
+    pub mentions: i64,
+    pub root_mentions: i64,
+}
+
+/// Sets the member's read state back to `unread`, and stamps the member's personal change (a
+/// resumed websocket that missed `post_unread` resyncs). Returns the member. Run inside a
+/// transaction.
+pub async fn set_unread(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+    unread: UnreadFrom,
+    now: i64,
+) -> StoreResult<ChannelMember> {
+    let sql = format!(
+        "UPDATE channelmembers cm SET lastviewedat = $3, \
+         msgcount = GREATEST(c.totalmsgcount - $4, 0), msgcountroot = GREATEST(c.totalmsgcountroot - $5, 0), \
+         mentioncount = $6, mentioncountroot = $7, lastupdateat = $8 \
+         FROM channels c WHERE c.id = cm.channelid AND cm.channelid = $1 AND cm.userid = $2 RETURNING {}",
+        MEMBER_COLUMNS
+            .split(", ")
+            .map(|column| format!("cm.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &channel_id,
+                &user_id,
+                &unread.last_viewed_at,
+                &unread.unread_msgs,
+                &unread.unread_root_msgs,
+                &unread.mentions,
+                &unread.root_mentions,
+                &now,
+            ],
+        )
+        .await?;
+    let member = one(row.as_ref().map(member_from_row), Record::ChannelMember)?;
+    crate::sidebar::stamp_change(db, user_id, now).await?;
+    Ok(member)
+}

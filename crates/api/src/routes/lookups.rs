@@ -425,3 +425,15 @@ pub(crate) async fn complete_onboarding(
     app.complete_onboarding(&session).await?;
     Ok(status_ok())
 }
+
+pub(crate) async fn set_unread(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path((user_id, post_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let user_id = user_id_or_me(&user_id, &session)?;
+    Ok(Json(
+        app.set_unread_from_post(&session, &user_id, &post_id)
+            .await?,
+    ))
+}

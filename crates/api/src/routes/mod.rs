@@ -319,6 +319,10 @@ fn lookups_sessions_and_tokens() -> Router<App> {
             post(lookups::search_group_channels),
         )
         .route("/users/known", get(lookups::known_users))
+        .route(
+            "/users/{user_id}/posts/{post_id}/set_unread",
+            post(lookups::set_unread),
+        )
         .route("/channels", get(lookups::all_channels))
         .route("/posts/{post_id}/info", get(lookups::post_info))
         .route(

@@ -846,3 +846,76 @@ async fn all_channels_post_info_and_onboarding() {
         .expect_status(200);
     assert_eq!(state["value"], "true");
 }
+
+#[tokio::test]
+async fn a_post_marks_its_channel_unread_with_post_unread() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("unreadadmin").await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    let (_, channel) = team_with_member(&admin, &alice, "unreading").await;
+    let channel_id = id_of(&channel);
+    admin.post(&channel_id, "first").await;
+    let from = admin.post(&channel_id, "@alice look").await;
+    admin.post(&channel_id, "third").await;
+    alice
+        .api
+        .post("/channels/members/me/mark_read", json!([channel_id]))
+        .await
+        .expect_status(200);
+    let mut socket = EventSocket::connect(&server, &alice.token).await;
+
+    let path = format!("/users/me/posts/{}/set_unread", id_of(&from));
+    let unread = alice
+        .api
+        .post(&path, json!({"collapsed_threads_supported": true}))
+        .await
+        .expect_status(200);
+    assert_eq!(unread["channel_id"], json!(channel_id));
+    assert_eq!(unread["user_id"], json!(alice.id));
+    assert_eq!(unread["mention_count"], 1);
+    assert_eq!(
+        unread["last_viewed_at"].as_i64().unwrap(),
+        from["create_at"].as_i64().unwrap() - 1
+    );
+    let event = socket.wait_for("post_unread").await;
+    assert_eq!(event["broadcast"]["channel_id"], json!(channel_id));
+    assert_eq!(event["data"]["post_id"], json!(id_of(&from)));
+    assert_eq!(event["data"]["mention_count"], 1);
+    assert_eq!(event["data"]["msg_count"], unread["msg_count"]);
+    let state = alice
+        .api
+        .get(&format!("/users/me/channels/{channel_id}/unread"))
+        .await
+        .expect_status(200);
+    assert_eq!(state["msg_count"], 2, "the post and the one after it");
+    assert_eq!(state["mention_count"], 1);
+
+    let refused = bob
+        .api
+        .post(
+            &format!("/users/me/posts/{}/set_unread", id_of(&from)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let refused = bob
+        .api
+        .post(
+            &format!("/users/{}/posts/{}/set_unread", alice.id, id_of(&from)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let bad = alice
+        .api
+        .post("/users/me/posts/nonsense/set_unread", json!({}))
+        .await;
+    assert_eq!(bad.expect_error(400), "api.context.invalid_param.app_error");
+}
