@@ -669,6 +669,44 @@ impl App {
     }
 }
 
+impl App {
+    /// POST /users/group_channels: the members of each group channel among `channel_ids`, as
+    /// the caller may see them; every channel must be readable by the caller.
+    pub async fn group_channel_members(
+        &self,
+        session: &Session,
+        channel_ids: &[String],
+    ) -> AppResult<BTreeMap<String, Vec<chorus_model::User>>> {
+        require_ids(channel_ids, "channel_ids")?;
+        for channel_id in channel_ids {
+            if self
+                .require_channel_read(session, channel_id)
+                .await
+                .is_err()
+            {
+                return Err(AppError::no_permission());
+            }
+        }
+        let db = self.fresh_read(&session.user_id, None).await?;
+        let pairs = channel_store::group_channel_member_ids(&db, channel_ids).await?;
+        let mut user_ids: Vec<String> = pairs.iter().map(|(_, user_id)| user_id.clone()).collect();
+        user_ids.sort();
+        user_ids.dedup();
+        let users: BTreeMap<String, chorus_model::User> = user_store::get_many(&db, &user_ids)
+            .await?
+            .into_iter()
+            .map(|user| (user.id.clone(), crate::users::sanitize(user, session)))
+            .collect();
+        let mut members: BTreeMap<String, Vec<chorus_model::User>> = BTreeMap::new();
+        for (channel_id, user_id) in pairs {
+            if let Some(user) = users.get(&user_id) {
+                members.entry(channel_id).or_default().push(user.clone());
+            }
+        }
+        Ok(members)
+    }
+}
+
 /// The query of GET /channels.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]

@@ -891,3 +891,18 @@ pub async fn set_unread(
     crate::sidebar::stamp_change(db, user_id, now).await?;
     Ok(member)
 }
+
+/// (channel id, user id) of the members of those of `channel_ids` that are group channels.
+pub async fn group_channel_member_ids(
+    db: &impl GenericClient,
+    channel_ids: &[String],
+) -> StoreResult<Vec<(String, String)>> {
+    let rows = db
+        .query(
+            "SELECT cm.channelid, cm.userid FROM channelmembers cm JOIN channels c ON c.id = cm.channelid \
+             WHERE c.type = 'G' AND cm.channelid = ANY($1) ORDER BY cm.channelid, cm.userid",
+            &[&channel_ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}

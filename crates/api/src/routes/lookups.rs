@@ -437,3 +437,13 @@ pub(crate) async fn set_unread(
             .await?,
     ))
 }
+
+pub(crate) async fn group_channel_members(
+    State(app): State<App>,
+    Caller(session): Caller,
+    JsonBody(channel_ids): JsonBody<Vec<String>>,
+) -> ApiResult<Json<BTreeMap<String, Vec<chorus_model::User>>>> {
+    Ok(Json(
+        app.group_channel_members(&session, &channel_ids).await?,
+    ))
+}

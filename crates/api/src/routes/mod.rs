@@ -320,6 +320,10 @@ fn lookups_sessions_and_tokens() -> Router<App> {
         )
         .route("/users/known", get(lookups::known_users))
         .route(
+            "/users/group_channels",
+            post(lookups::group_channel_members),
+        )
+        .route(
             "/users/{user_id}/posts/{post_id}/set_unread",
             post(lookups::set_unread),
         )

@@ -710,6 +710,26 @@ async fn teams_channels_and_group_channels_are_searched() {
         .await
         .expect_status(200);
     assert_eq!(ids_of(&found), vec![id_of(&group)]);
+    let members = alice
+        .api
+        .post("/users/group_channels", json!([id_of(&group)]))
+        .await
+        .expect_status(200);
+    let mut member_ids = ids_of(&members[id_of(&group)]);
+    member_ids.sort();
+    let mut expected = vec![alice.id.clone(), bob.id.clone(), carol.id.clone()];
+    expected.sort();
+    assert_eq!(member_ids, expected);
+    let refused = alice
+        .api
+        .post("/users/group_channels", json!([id_of(&hidden)]))
+        .await;
+    assert_eq!(
+        refused.expect_error(403),
+        "api.context.permissions.app_error"
+    );
+    let bad = alice.api.post("/users/group_channels", json!([])).await;
+    assert_eq!(bad.expect_error(400), "api.context.invalid_param.app_error");
     let none = admin
         .api
         .post("/channels/group/search", json!({"term": "caro"}))
