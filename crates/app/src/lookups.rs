@@ -707,6 +707,38 @@ impl App {
     }
 }
 
+impl App {
+    /// GET /config/environment: which settings the environment sets, as `{Section: {Key:
+    /// true}}`. Mattermost shows each section only to readers of its System Console page; every
+    /// page is an admin's, so others get `{}`.
+    pub fn environment_config(&self, session: &Session) -> Value {
+        if !session.is_system_admin() {
+            return json!({});
+        }
+        let keys = match self.inner.config_store.lock().as_ref() {
+            Some(store) => store.env_overridden_keys(),
+            None => Vec::new(),
+        };
+        environment_tree(&keys)
+    }
+}
+
+/// `["Section.Key", …]` as Mattermost's `{Section: {Key: true}}`.
+fn environment_tree(dotted_keys: &[String]) -> Value {
+    let mut sections = serde_json::Map::new();
+    for dotted in dotted_keys {
+        if let Some((section, key)) = dotted.split_once('.') {
+            let entry = sections
+                .entry(section.to_string())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Some(keys) = entry.as_object_mut() {
+                keys.insert(key.to_string(), Value::Bool(true));
+            }
+        }
+    }
+    Value::Object(sections)
+}
+
 /// The query of GET /channels.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
@@ -736,6 +768,19 @@ mod tests {
         assert!(require_ids(&[], "user_ids").is_err());
         assert!(require_ids(&["short".to_string()], "user_ids").is_err());
         assert!(require_ids(&["a".repeat(26)], "user_ids").is_ok());
+    }
+
+    #[test]
+    fn environment_keys_are_grouped_by_section() {
+        let keys = vec![
+            "SqlSettings.DataSource".to_string(),
+            "SqlSettings.DriverName".to_string(),
+            "ServiceSettings.SiteURL".to_string(),
+        ];
+        assert_eq!(
+            environment_tree(&keys),
+            json!({"SqlSettings": {"DataSource": true, "DriverName": true}, "ServiceSettings": {"SiteURL": true}})
+        );
     }
 
     #[test]

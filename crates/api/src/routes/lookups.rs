@@ -447,3 +447,10 @@ pub(crate) async fn group_channel_members(
         app.group_channel_members(&session, &channel_ids).await?,
     ))
 }
+
+pub(crate) async fn environment_config(
+    State(app): State<App>,
+    Caller(session): Caller,
+) -> Json<Value> {
+    Json(app.environment_config(&session))
+}

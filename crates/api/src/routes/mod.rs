@@ -319,6 +319,7 @@ fn lookups_sessions_and_tokens() -> Router<App> {
             post(lookups::search_group_channels),
         )
         .route("/users/known", get(lookups::known_users))
+        .route("/config/environment", get(lookups::environment_config))
         .route(
             "/users/group_channels",
             post(lookups::group_channel_members),

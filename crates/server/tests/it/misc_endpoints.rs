@@ -865,6 +865,20 @@ async fn all_channels_post_info_and_onboarding() {
         .await
         .expect_status(200);
     assert_eq!(state["value"], "true");
+
+    // Settings from the environment: none in the sandbox; an object for admins and others.
+    let environment = admin
+        .api
+        .get("/config/environment")
+        .await
+        .expect_status(200);
+    assert!(environment.is_object());
+    let environment = alice
+        .api
+        .get("/config/environment")
+        .await
+        .expect_status(200);
+    assert_eq!(environment, json!({}));
 }
 
 #[tokio::test]
