@@ -953,3 +953,90 @@ async fn a_post_marks_its_channel_unread_with_post_unread() {
         .await;
     assert_eq!(bad.expect_error(400), "api.context.invalid_param.app_error");
 }
+
+/// `post_unread` and `memberrole_updated` cannot be rebuilt from the database: a client of a
+/// node that died, whose user marked a post unread after the crash, gets a new connection (and
+/// resyncs) instead of silently missing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_marked_unread_after_a_node_died_makes_its_clients_resync() {
+    use crate::cluster::{sign_up, wait_until};
+    use std::time::Duration;
+
+    let sandbox = Sandbox::builder()
+        .nodes(2)
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .configure(|config| config.log_settings.console_level = "WARN".to_string())
+        .start()
+        .await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let (_admin_id, admin_token) = sign_up(&node_b.api(), "unread-admin").await;
+    let (bob_id, bob_token) = sign_up(&node_b.api(), "unread-bob").await;
+    let admin = node_b.api().with_token(&admin_token);
+    let bob = node_b.api().with_token(&bob_token);
+    let team_id = id_of(
+        &admin
+            .post(
+                "/teams",
+                json!({"name": "unread-team", "display_name": "Unread", "type": "O"}),
+            )
+            .await
+            .expect_status(201),
+    );
+    admin
+        .post(
+            &format!("/teams/{team_id}/members"),
+            json!({"team_id": team_id, "user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    let town_square = id_of(
+        &admin
+            .get(&format!("/teams/{team_id}/channels/name/town-square"))
+            .await
+            .expect_status(200),
+    );
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = admin.get("/cluster/status").await.expect_status(200);
+        let nodes = status.as_array().cloned().unwrap_or_default();
+        nodes.len() == 2 && nodes.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+
+    let mut socket = EventSocket::connect_url(&node_a.websocket_url(), &bob_token).await;
+    let socket_id = socket.connection_id();
+    let post = admin
+        .post(
+            "/posts",
+            json!({"channel_id": town_square, "message": "before the crash"}),
+        )
+        .await
+        .expect_status(201);
+    socket.wait_for("posted").await;
+    let next_seq = socket.last_seq() + 1;
+    drop(socket);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node_a.kill();
+    wait_until(Duration::from_secs(15), "node A seen dead", || async {
+        let status = admin.get("/cluster/status").await.expect_status(200);
+        status
+            .as_array()
+            .is_some_and(|nodes| nodes.iter().any(|node| node["alive"] == false))
+    })
+    .await;
+
+    bob.post(
+        &format!("/users/me/posts/{}/set_unread", id_of(&post)),
+        json!({"collapsed_threads_supported": true}),
+    )
+    .await
+    .expect_status(200);
+    let renewed = EventSocket::connect_url(
+        &format!(
+            "{}?connection_id={socket_id}&sequence_number={next_seq}",
+            node_b.websocket_url()
+        ),
+        &bob_token,
+    )
+    .await;
+    assert_ne!(renewed.connection_id(), socket_id, "told to resync");
+}
