@@ -3,6 +3,8 @@
 //! disabled; failed login attempts reset; the schema version. Shapes, permissions (a plain user
 //! refused where Mattermost refuses) and Mattermost's error ids for bad input.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use chorus_testkit::client::{id_of, ids_of, TestUser};
@@ -343,6 +345,16 @@ async fn revoking_all_sessions_ends_them_on_every_node() {
     let admin = node0.signup("revokeadmin").await;
     let alice = node0.signup("alice").await;
     let bob = node0.signup("bob").await;
+    let admin_on_node1 = node1.anonymous().with_token(&admin.token);
+    crate::cluster::wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = admin_on_node1
+            .get("/cluster/status")
+            .await
+            .expect_status(200);
+        let nodes = status.as_array().cloned().unwrap_or_default();
+        nodes.len() == 2 && nodes.iter().all(|node| node["alive"] == true)
+    })
+    .await;
     // Node 1 caches alice's session before it is revoked through node 0.
     let alice_on_node1 = node1.anonymous().with_token(&alice.token);
     alice_on_node1.get("/users/me").await.expect_status(200);
@@ -366,6 +378,13 @@ async fn revoking_all_sessions_ends_them_on_every_node() {
         )
         .await
         .expect_status(200);
+    // The invalidation travels to the other node as logout's does: within a second.
+    crate::cluster::wait_until(
+        Duration::from_secs(1),
+        "node 1 refuses alice's token",
+        || async { alice_on_node1.get("/users/me").await.status == 401 },
+    )
+    .await;
     let ended = alice_on_node1.get("/users/me").await;
     assert_eq!(
         ended.expect_error(401),
@@ -386,7 +405,12 @@ async fn revoking_all_sessions_ends_them_on_every_node() {
         .post("/users/sessions/revoke/all", json!({}))
         .await
         .expect_status(200);
-    bob_on_node1.get("/users/me").await.expect_error(401);
+    crate::cluster::wait_until(
+        Duration::from_secs(1),
+        "node 1 refuses bob's token",
+        || async { bob_on_node1.get("/users/me").await.status == 401 },
+    )
+    .await;
     admin.api.get("/users/me").await.expect_error(401);
 }
 
@@ -960,7 +984,6 @@ async fn a_post_marks_its_channel_unread_with_post_unread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_marked_unread_after_a_node_died_makes_its_clients_resync() {
     use crate::cluster::{sign_up, wait_until};
-    use std::time::Duration;
 
     let sandbox = Sandbox::builder()
         .nodes(2)
