@@ -6,6 +6,7 @@
 //! Nothing here speaks SQL or talks to other nodes. Routes are grouped by resource in
 //! `routes::{users, teams, channels, posts, files, jobs, system, websocket}`.
 
+mod body;
 mod cors;
 mod error;
 mod extract;
@@ -44,7 +45,7 @@ pub fn router(app: App) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(body_limit, read_whole_body));
+        .layer(middleware::from_fn(body::drain_unread));
     // Inside common_headers, so that a 429 carries X-Request-Id like every answer.
     if let Some(limiter) = rate_limit::RateLimiter::from_settings(
         &config.rate_limit_settings,
@@ -72,58 +73,6 @@ pub fn router(app: App) -> Router {
         }
     }
     router
-}
-
-/// Reads a request's body before the handler runs, up to MaximumPayloadSizeBytes (413 beyond),
-/// except multipart uploads, which handlers stream under their own limits.
-///
-/// Handlers that answer without reading the body (a GET, a refused POST) would otherwise leave
-/// it unread; hyper then closes the connection with the rest of it still arriving, the kernel
-/// answers that with a reset, and the client loses the response it was sent. Go's server, and
-/// so Mattermost, avoids that the same way (it reads up to 256 KB before closing). JSON handlers
-/// read the whole body anyway, so this costs them nothing.
-async fn read_whole_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    let is_multipart = request
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/")
-        });
-    if is_multipart || request.method() == axum::http::Method::GET && no_body(&request) {
-        return next.run(request).await;
-    }
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
-        Err(error) => {
-            let too_large = std::error::Error::source(&error)
-                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-            let error = if too_large {
-                AppError::from(ErrorId::BodyTooLarge)
-            } else {
-                ErrorId::InvalidBody.with_param("reason", "it could not be read")
-            };
-            ApiError::from(error).into_response()
-        }
-    }
-}
-
-/// Whether a request says it has no body (no Content-Length or 0, and not chunked).
-fn no_body(request: &Request) -> bool {
-    use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-    let headers = request.headers();
-    !headers.contains_key(TRANSFER_ENCODING)
-        && headers
-            .get(CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .is_none_or(|length| length.trim() == "0")
 }
 
 async fn not_found() -> ApiError {

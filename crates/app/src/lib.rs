@@ -12,6 +12,7 @@
 //!
 //! This crate does not speak SQL or HTTP.
 
+mod access;
 mod cache;
 mod channel_settings;
 mod channels;
@@ -21,6 +22,7 @@ mod files;
 mod freshness;
 mod jobs;
 pub mod logs;
+mod lookups;
 mod mentions;
 pub mod metrics;
 pub mod password;
@@ -40,10 +42,12 @@ mod people;
 mod post_lookups;
 
 pub use channels::DirectChannelRequest;
+pub use chorus_store::channels::ChannelScope;
 pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
 pub use files::{FileContent, FileRendition, FileUpload};
 pub use jobs::JobListQuery;
+pub use lookups::AllChannelsQuery;
 pub use operators::{
     LogFilter, ServerBusyState, DEFAULT_SERVER_BUSY_SECONDS, MAX_SERVER_BUSY_SECONDS,
 };

@@ -272,7 +272,7 @@ impl App {
     }
 
     /// A live post the caller may read, and its channel.
-    async fn readable_post_and_channel(
+    pub(crate) async fn readable_post_and_channel(
         &self,
         session: &Session,
         post_id: &str,

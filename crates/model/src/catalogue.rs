@@ -287,6 +287,11 @@ error_catalogue! {
     ChannelIgnoreMentionsInvalid = 400, "model.channel_member.is_valid.ignore_channel_mentions_value.app_error", "Invalid ignore channel mentions status: default, off or on.";
     ChannelNotifyPropsTooLarge = 400, "model.channel_member.is_valid.notify_props.app_error", "Notify props are too long.";
     TeamInviteNotFound = 404, "app.team.get_by_invite_id.finding.app_error", "Unable to find a team with that invite id.";
+    // ---- issue 13 (misc): team member roles, invite info ----
+    TeamMemberSchemeRole = 400, "api.channel.update_team_member_roles.scheme_role.app_error", "The role {role} cannot be given to a team member: only team_user and team_admin (and team_guest) apply.";
+    TeamMemberGuestAndUser = 400, "api.team.update_team_member_roles.guest_and_user.app_error", "A team member cannot be both a guest and a user.";
+    TeamMemberChangingGuestRole = 400, "api.channel.update_team_member_roles.changing_guest_role.app_error", "A team member cannot be made a guest, nor a guest a member, by changing roles.";
+    TeamInviteNotOpen = 403, "api.team.get_invite_info.not_open_team", "The invite leads to a team that is not open.";
 
     // ---- roles ----
     RoleNotFound = 404, "app.role.get.app_error", "Unable to get role.";

@@ -46,6 +46,8 @@ pub mod event_names {
     pub const CHANNEL_CONVERTED: &str = "channel_converted";
     pub const DELETE_TEAM: &str = "delete_team";
     pub const RESTORE_TEAM: &str = "restore_team";
+    pub const MEMBERROLE_UPDATED: &str = "memberrole_updated";
+    pub const POST_UNREAD: &str = "post_unread";
 }
 
 /// The `data` key of membership events (`user_added`, `user_removed`, `added_to_team`,

@@ -99,6 +99,13 @@ pub fn init(settings: &LogSettings) -> Option<PathBuf> {
             Err(error) => file_error = Some((path, error)),
         }
     }
+    // The last lines at the file's level go to a ring that GET /api/v4/logs serves (Mattermost
+    // reads them from its log file).
+    layers.push(
+        chorus_app::logs::recent_logs_layer()
+            .with_filter(filter(&settings.file_level))
+            .boxed(),
+    );
     if tracing_subscriber::registry()
         .with(layers)
         .try_init()

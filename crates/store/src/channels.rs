@@ -625,3 +625,284 @@ pub async fn view_many(
         .map(|row| (row.get("channelid"), row.get("lastviewedat")))
         .collect())
 }
+
+// ---- issue 13 (misc): members by ids, member counts, archived channels, timezones ----
+
+/// The memberships of `user_ids` in a channel (missing ones are left out).
+pub async fn members_by_ids(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_ids: &[String],
+) -> StoreResult<Vec<ChannelMember>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM channelmembers WHERE channelid = $1 AND userid = ANY($2) ORDER BY userid"
+    );
+    let rows = db.query(&sql, &[&channel_id, &user_ids]).await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
+/// Members of each channel whose account is active, as Mattermost's member counts count them.
+pub async fn member_counts(
+    db: &impl GenericClient,
+    channel_ids: &[String],
+) -> StoreResult<BTreeMap<String, i64>> {
+    let rows = db
+        .query(
+            "SELECT cm.channelid, count(*) FROM channelmembers cm JOIN users u ON u.id = cm.userid \
+             WHERE cm.channelid = ANY($1) AND u.deleteat = 0 GROUP BY cm.channelid",
+            &[&channel_ids],
+        )
+        .await?;
+    let mut counts: BTreeMap<String, i64> = channel_ids.iter().map(|id| (id.clone(), 0)).collect();
+    for row in rows {
+        counts.insert(row.get(0), row.get(1));
+    }
+    Ok(counts)
+}
+
+/// Archived channels of a team: the public ones, and the private ones `user_id` belongs to.
+pub async fn list_archived(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<Channel>> {
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels c WHERE c.teamid = $1 AND c.deleteat <> 0 \
+         AND (c.type = 'O' OR (c.type = 'P' AND EXISTS \
+         (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $2))) \
+         ORDER BY c.displayname, c.id LIMIT $3 OFFSET $4"
+    );
+    let rows = db
+        .query(&sql, &[&team_id, &user_id, &limit, &offset])
+        .await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// The distinct timezones of a channel's active members.
+pub async fn member_timezones(
+    db: &impl GenericClient,
+    channel_id: &str,
+) -> StoreResult<Vec<Value>> {
+    let rows = db
+        .query(
+            "SELECT DISTINCT u.timezone::text FROM channelmembers cm JOIN users u ON u.id = cm.userid \
+             WHERE cm.channelid = $1 AND u.deleteat = 0",
+            &[&channel_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| serde_json::from_str(row.get::<_, &str>(0)).ok())
+        .collect())
+}
+
+/// Ids of the user's channels in a team (`Some`), or of their direct and group channels (`None`).
+pub async fn member_channel_ids_in(
+    db: &impl GenericClient,
+    user_id: &str,
+    team_id: Option<&str>,
+) -> StoreResult<Vec<String>> {
+    let team_id = team_id.unwrap_or("");
+    let rows = db
+        .query(
+            "SELECT cm.channelid FROM channelmembers cm JOIN channels c ON c.id = cm.channelid \
+             WHERE cm.userid = $1 AND c.teamid = $2 AND c.deleteat = 0",
+            &[&user_id, &team_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Which channels of a team a search looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelScope {
+    /// Public channels.
+    Public,
+    /// Public channels and the user's private ones.
+    Visible,
+    /// The user's own channels, public or private.
+    Joined,
+}
+
+/// Unarchived channels of a team in `scope` whose name or display name matches `pattern` (an
+/// ILIKE pattern).
+pub async fn search_in_team(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+    pattern: &str,
+    scope: ChannelScope,
+    limit: i64,
+) -> StoreResult<Vec<Channel>> {
+    let in_scope = match scope {
+        ChannelScope::Public => "c.type = 'O'",
+        ChannelScope::Visible => {
+            "(c.type = 'O' OR (c.type = 'P' AND EXISTS \
+             (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $2)))"
+        }
+        ChannelScope::Joined => {
+            "c.type IN ('O', 'P') AND EXISTS \
+             (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $2)"
+        }
+    };
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels c WHERE c.teamid = $1 AND c.deleteat = 0 \
+         AND (c.name ILIKE $3 OR c.displayname ILIKE $3) AND $2::text IS NOT NULL AND {in_scope} \
+         ORDER BY c.displayname, c.id LIMIT $4"
+    );
+    let rows = db
+        .query(&sql, &[&team_id, &user_id, &pattern, &limit])
+        .await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// The user's group channels with a member whose username matches `pattern` (ILIKE).
+pub async fn search_group_channels(
+    db: &impl GenericClient,
+    user_id: &str,
+    pattern: &str,
+) -> StoreResult<Vec<Channel>> {
+    let sql = format!(
+        "SELECT {CHANNEL_COLUMNS} FROM channels c WHERE c.type = 'G' AND c.deleteat = 0 \
+         AND EXISTS (SELECT 1 FROM channelmembers cm WHERE cm.channelid = c.id AND cm.userid = $1) \
+         AND EXISTS (SELECT 1 FROM channelmembers cm JOIN users u ON u.id = cm.userid \
+         WHERE cm.channelid = c.id AND u.username ILIKE $2) \
+         ORDER BY c.displayname, c.id LIMIT 50"
+    );
+    let rows = db.query(&sql, &[&user_id, &pattern]).await?;
+    Ok(rows.iter().map(channel_from_row).collect())
+}
+
+/// Public and private channels of every team with their team's names, for admins (GET
+/// /channels), and how many there are in all.
+pub async fn list_all_with_teams(
+    db: &impl GenericClient,
+    include_deleted: bool,
+    exclude_default_channels: bool,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<(Vec<(Channel, String, String, i64)>, i64)> {
+    let filter = "c.type IN ('O', 'P') AND ($1 OR c.deleteat = 0) \
+         AND NOT ($2 AND c.name IN ('town-square', 'off-topic'))";
+    let sql = format!(
+        "SELECT {columns}, t.displayname AS teamdisplayname, t.name AS teamname, t.updateat AS teamupdateat \
+         FROM channels c JOIN teams t ON t.id = c.teamid WHERE {filter} \
+         ORDER BY c.displayname, c.id LIMIT $3 OFFSET $4",
+        columns = CHANNEL_COLUMNS
+            .split(", ")
+            .map(|column| format!("c.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let rows = db
+        .query(
+            &sql,
+            &[&include_deleted, &exclude_default_channels, &limit, &offset],
+        )
+        .await?;
+    let count_sql =
+        format!("SELECT count(*) FROM channels c JOIN teams t ON t.id = c.teamid WHERE {filter}");
+    let total: i64 = db
+        .query_one(&count_sql, &[&include_deleted, &exclude_default_channels])
+        .await?
+        .get(0);
+    Ok((
+        rows.iter()
+            .map(|row| {
+                (
+                    channel_from_row(row),
+                    row.get("teamdisplayname"),
+                    row.get("teamname"),
+                    row.get("teamupdateat"),
+                )
+            })
+            .collect(),
+        total,
+    ))
+}
+
+/// Author, root id and message of a channel's live posts from `since` on (a mark-unread point).
+pub async fn posts_since(
+    db: &impl GenericClient,
+    channel_id: &str,
+    since: i64,
+) -> StoreResult<Vec<(String, String, String)>> {
+    let rows = db
+        .query(
+            "SELECT userid, rootid, message FROM posts WHERE channelid = $1 AND createat >= $2 AND deleteat = 0",
+            &[&channel_id, &since],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect())
+}
+
+/// What a member has left unread from a point on (POST .../set_unread).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnreadFrom {
+    pub last_viewed_at: i64,
+    pub unread_msgs: i64,
+    pub unread_root_msgs: i64,
+    pub mentions: i64,
+    pub root_mentions: i64,
+}
+
+/// Sets the member's read state back to `unread`, and stamps the member's personal change (a
+/// resumed websocket that missed `post_unread` resyncs). Returns the member. Run inside a
+/// transaction.
+pub async fn set_unread(
+    db: &impl GenericClient,
+    channel_id: &str,
+    user_id: &str,
+    unread: UnreadFrom,
+    now: i64,
+) -> StoreResult<ChannelMember> {
+    let sql = format!(
+        "UPDATE channelmembers cm SET lastviewedat = $3, \
+         msgcount = GREATEST(c.totalmsgcount - $4, 0), msgcountroot = GREATEST(c.totalmsgcountroot - $5, 0), \
+         mentioncount = $6, mentioncountroot = $7, lastupdateat = $8 \
+         FROM channels c WHERE c.id = cm.channelid AND cm.channelid = $1 AND cm.userid = $2 RETURNING {}",
+        MEMBER_COLUMNS
+            .split(", ")
+            .map(|column| format!("cm.{column}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let row = db
+        .query_opt(
+            &sql,
+            &[
+                &channel_id,
+                &user_id,
+                &unread.last_viewed_at,
+                &unread.unread_msgs,
+                &unread.unread_root_msgs,
+                &unread.mentions,
+                &unread.root_mentions,
+                &now,
+            ],
+        )
+        .await?;
+    let member = one(row.as_ref().map(member_from_row), Record::ChannelMember)?;
+    crate::sidebar::stamp_change(db, user_id, now).await?;
+    Ok(member)
+}
+
+/// (channel id, user id) of the members of those of `channel_ids` that are group channels.
+pub async fn group_channel_member_ids(
+    db: &impl GenericClient,
+    channel_ids: &[String],
+) -> StoreResult<Vec<(String, String)>> {
+    let rows = db
+        .query(
+            "SELECT cm.channelid, cm.userid FROM channelmembers cm JOIN channels c ON c.id = cm.channelid \
+             WHERE c.type = 'G' AND cm.channelid = ANY($1) ORDER BY cm.channelid, cm.userid",
+            &[&channel_ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}

@@ -122,3 +122,17 @@ pub async fn delete_expired(db: &impl GenericClient, now: i64) -> StoreResult<u6
         )
         .await?)
 }
+
+/// Deletes every session of a user; returns them so callers can drop them from caches.
+pub async fn delete_for_user(db: &impl GenericClient, user_id: &str) -> StoreResult<Vec<Session>> {
+    let sql = format!("DELETE FROM sessions WHERE userid = $1 RETURNING {SESSION_COLUMNS}");
+    let rows = db.query(&sql, &[&user_id]).await?;
+    Ok(rows.iter().map(session_from_row).collect())
+}
+
+/// Deletes every session of every user; returns them.
+pub async fn delete_all(db: &impl GenericClient) -> StoreResult<Vec<Session>> {
+    let sql = format!("DELETE FROM sessions RETURNING {SESSION_COLUMNS}");
+    let rows = db.query(&sql, &[]).await?;
+    Ok(rows.iter().map(session_from_row).collect())
+}

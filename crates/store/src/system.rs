@@ -27,3 +27,14 @@ pub async fn write_health_check(db: &impl GenericClient, node_key: &str) -> Stor
         .await?;
     Ok(())
 }
+
+/// The applied schema migrations, newest first: (version, name).
+pub async fn schema_versions(db: &impl GenericClient) -> StoreResult<Vec<(i32, String)>> {
+    let rows = db
+        .query(
+            "SELECT version, name FROM refinery_schema_history ORDER BY version DESC",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}

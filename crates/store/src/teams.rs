@@ -284,3 +284,96 @@ pub async fn stats(db: &impl GenericClient, team_id: &str) -> StoreResult<TeamSt
         active_member_count: row.get("active"),
     })
 }
+
+// ---- issue 13 (misc): lookups by ids and the invite id ----
+
+/// The active memberships of `user_ids` in a team (missing ones are left out, as Mattermost does).
+pub async fn members_by_ids(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_ids: &[String],
+) -> StoreResult<Vec<TeamMember>> {
+    let rows = db
+        .query(
+            "SELECT teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest FROM teammembers \
+             WHERE teamid = $1 AND userid = ANY($2) AND deleteat = 0 ORDER BY userid",
+            &[&team_id, &user_ids],
+        )
+        .await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
+/// Gives the team a new invite id (old invite links stop working).
+pub async fn set_invite_id(
+    db: &impl GenericClient,
+    team_id: &str,
+    invite_id: &str,
+    now: i64,
+) -> StoreResult<Team> {
+    let sql = format!(
+        "UPDATE teams SET inviteid = $2, updateat = $3 WHERE id = $1 RETURNING {TEAM_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&team_id, &invite_id, &now]).await?;
+    one(row.as_ref().map(team_from_row), Record::Team)
+}
+
+/// Sets the scheme roles of an active membership and stamps the member's personal settings
+/// change (a resumed websocket that missed `memberrole_updated` resyncs). Run inside a
+/// transaction.
+pub async fn set_member_roles(
+    db: &impl GenericClient,
+    team_id: &str,
+    user_id: &str,
+    (scheme_guest, scheme_user, scheme_admin): (bool, bool, bool),
+    now: i64,
+) -> StoreResult<TeamMember> {
+    let row = db
+        .query_opt(
+            "UPDATE teammembers SET schemeguest = $3, schemeuser = $4, schemeadmin = $5 \
+             WHERE teamid = $1 AND userid = $2 AND deleteat = 0 \
+             RETURNING teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest",
+            &[
+                &team_id,
+                &user_id,
+                &scheme_guest,
+                &scheme_user,
+                &scheme_admin,
+            ],
+        )
+        .await?;
+    let member = one(row.as_ref().map(member_from_row), Record::TeamMember)?;
+    crate::sidebar::stamp_change(db, user_id, now).await?;
+    Ok(member)
+}
+
+/// Unarchived teams every member of a channel belongs to.
+pub async fn common_to_channel_members(
+    db: &impl GenericClient,
+    channel_id: &str,
+) -> StoreResult<Vec<Team>> {
+    let sql = format!(
+        "SELECT {TEAM_COLUMNS} FROM teams t WHERE t.deleteat = 0 AND NOT EXISTS \
+         (SELECT 1 FROM channelmembers cm WHERE cm.channelid = $1 AND NOT EXISTS \
+         (SELECT 1 FROM teammembers tm WHERE tm.teamid = t.id AND tm.userid = cm.userid AND tm.deleteat = 0)) \
+         ORDER BY t.displayname, t.id"
+    );
+    let rows = db.query(&sql, &[&channel_id]).await?;
+    Ok(rows.iter().map(team_from_row).collect())
+}
+
+/// Unarchived teams whose name or display name matches `pattern` (ILIKE): all for admins
+/// (`None`), else open ones and the user's own.
+pub async fn search(
+    db: &impl GenericClient,
+    pattern: &str,
+    visible_to_user: Option<&str>,
+) -> StoreResult<Vec<Team>> {
+    let sql = format!(
+        "SELECT {TEAM_COLUMNS} FROM teams t WHERE t.deleteat = 0 AND (t.name ILIKE $1 OR t.displayname ILIKE $1) \
+         AND ($2::text IS NULL OR t.allowopeninvite OR EXISTS \
+         (SELECT 1 FROM teammembers tm WHERE tm.teamid = t.id AND tm.userid = $2 AND tm.deleteat = 0)) \
+         ORDER BY t.displayname, t.id LIMIT 100"
+    );
+    let rows = db.query(&sql, &[&pattern, &visible_to_user]).await?;
+    Ok(rows.iter().map(team_from_row).collect())
+}

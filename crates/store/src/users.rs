@@ -566,3 +566,59 @@ pub async fn delete_access_token(db: &impl GenericClient, token_id: &str) -> Sto
         .await?;
     Ok(one(row, Record::AccessToken)?.get(0))
 }
+
+// ---- issue 13 (misc): failed attempts and token states ----
+
+/// Clears the failed login attempts of a user; false when the user does not exist.
+pub async fn reset_failed_attempts(db: &impl GenericClient, user_id: &str) -> StoreResult<bool> {
+    Ok(db
+        .execute(
+            "UPDATE users SET failedattempts = 0 WHERE id = $1",
+            &[&user_id],
+        )
+        .await?
+        > 0)
+}
+
+/// Every user's tokens (secrets left out), a page at a time.
+pub async fn list_all_access_tokens(
+    db: &impl GenericClient,
+    offset: i64,
+    limit: i64,
+) -> StoreResult<Vec<UserAccessToken>> {
+    let rows = db
+        .query(
+            "SELECT id, userid, description, isactive FROM useraccesstokens ORDER BY id LIMIT $1 OFFSET $2",
+            &[&limit, &offset],
+        )
+        .await?;
+    Ok(rows.iter().map(access_token_from_row).collect())
+}
+
+/// Enables or disables a token; returns its secret (so a disabled token's session can end).
+pub async fn set_access_token_active(
+    db: &impl GenericClient,
+    token_id: &str,
+    active: bool,
+) -> StoreResult<String> {
+    let row = db
+        .query_opt(
+            "UPDATE useraccesstokens SET isactive = $2 WHERE id = $1 RETURNING token",
+            &[&token_id, &active],
+        )
+        .await?;
+    Ok(one(row, Record::AccessToken)?.get(0))
+}
+
+/// Ids of the users who share a channel with `user_id` (Mattermost's "known" users).
+pub async fn known_user_ids(db: &impl GenericClient, user_id: &str) -> StoreResult<Vec<String>> {
+    let rows = db
+        .query(
+            "SELECT DISTINCT other.userid FROM channelmembers mine \
+             JOIN channelmembers other ON other.channelid = mine.channelid \
+             WHERE mine.userid = $1 AND other.userid <> $1 ORDER BY other.userid",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}

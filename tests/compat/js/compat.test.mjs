@@ -938,3 +938,89 @@ test('operators: config patch, plain logs', async () => {
         });
     }
 });
+
+// --- channels, teams, tokens (issue 13, misc) ---
+
+test('team and channel updates, lookups, counts, read state and searches through Client4', async () => {
+    const { a, b, team, channel } = await setupTeamAndChannel();
+
+    const renamed = await a.client.updateTeam({ ...team, display_name: 'Renamed Compat Team' });
+    assert.equal(renamed.display_name, 'Renamed Compat Team');
+    const updated = await b.client.updateChannel({ ...channel, header: 'compat header' });
+    assert.equal(updated.header, 'compat header');
+    await expectClientError(b.client.updateTeam({ ...team, display_name: 'no' }), (err) => {
+        assert.equal(err.status_code, 403);
+        assert.equal(err.server_error_id, 'api.context.permissions.app_error');
+    });
+
+    const members = await b.client.getChannelMembersByIds(channel.id, [a.user.id, b.user.id]);
+    assert.deepEqual(members.map((m) => m.user_id).sort(), [a.user.id, b.user.id].sort());
+    const teamMembers = await b.client.getTeamMembersByIds(team.id, [b.user.id]);
+    assert.equal(teamMembers.length, 1);
+    assert.equal(teamMembers[0].team_id, team.id);
+    assert.deepEqual(await a.client.updateTeamMemberRoles(team.id, b.user.id, 'team_user team_admin'), { status: 'OK' });
+    assert.equal((await b.client.getTeamMember(team.id, b.user.id)).scheme_admin, true);
+
+    const byNames = await b.client.getChannelByNameAndTeamName(team.name, channel.name);
+    assert.equal(byNames.id, channel.id);
+    assert.deepEqual(await b.client.checkIfTeamExists(team.name), { exists: true });
+    assert.deepEqual(await b.client.checkIfTeamExists(rnd('none')), { exists: false });
+    assert.deepEqual(await b.client.getChannelsMemberCount([channel.id]), { [channel.id]: 2 });
+    assert.ok(Array.isArray(await b.client.getChannelTimezones(channel.id)));
+
+    const read = await b.client.readMultipleChannels([channel.id]);
+    assert.equal(read.status, 'OK');
+    assert.equal(typeof read.last_viewed_at_times[channel.id], 'number');
+    const teamRead = await b.client.markAllInTeamAsRead(b.user.id, team.id);
+    assert.equal(typeof teamRead.last_viewed_at_times[channel.id], 'number');
+
+    const found = await b.client.searchChannels(team.id, channel.name.slice(0, 6));
+    assert.ok(found.some((c) => c.id === channel.id));
+    const completed = await b.client.autocompleteChannels(team.id, channel.name.slice(0, 4));
+    assert.ok(completed.some((c) => c.id === channel.id));
+    const teams = await b.client.searchTeams(team.name, {});
+    assert.ok(teams.some((t) => t.id === team.id));
+    assert.ok((await b.client.getKnownUsers()).includes(a.user.id));
+
+    const post = await a.client.createPost({ channel_id: channel.id, message: 'info please' });
+    const info = await b.client.getPostInfo(post.id);
+    assert.equal(info.channel_id, channel.id);
+    assert.equal(info.team_id, team.id);
+    assert.equal(info.has_joined_channel, true);
+
+    const regenerated = await a.client.regenerateTeamInviteId(team.id);
+    assert.notEqual(regenerated.invite_id, team.invite_id);
+    const invite = await b.client.getTeamInviteInfo(regenerated.invite_id);
+    assert.equal(invite.id, team.id);
+    await a.client.deleteChannel(channel.id);
+    const archived = await b.client.getArchivedChannels(team.id);
+    assert.ok(archived.some((c) => c.id === channel.id));
+});
+
+test('tokens, sessions and the schema version through Client4', async () => {
+    const a = await signup();
+    const admin = await adminClient(a);
+    const b = await signup();
+    const token = await admin.createUserAccessToken(b.user.id, 'compat token');
+    const fetched = await admin.getUserAccessToken(token.id);
+    assert.equal(fetched.user_id, b.user.id);
+    assert.equal(fetched.is_active, true);
+    assert.ok((await admin.getUserAccessTokens(0, 200)).some((t) => t.id === token.id));
+    assert.deepEqual(await admin.disableUserAccessToken(token.id), { status: 'OK' });
+    assert.equal((await admin.getUserAccessToken(token.id)).is_active, false);
+    assert.deepEqual(await admin.enableUserAccessToken(token.id), { status: 'OK' });
+    await expectClientError(b.client.getUserAccessTokens(), (err) => {
+        assert.equal(err.status_code, 403);
+    });
+
+    const migrations = await admin.getAppliedSchemaMigrations();
+    assert.equal(typeof migrations[0].version, 'number');
+    assert.equal(typeof migrations[0].name, 'string');
+    const setup = await b.client.getFirstAdminSetupComplete();
+    assert.equal(setup.name, 'FirstAdminSetupComplete');
+
+    assert.deepEqual(await b.client.revokeAllSessionsForUser(b.user.id), { status: 'OK' });
+    await expectClientError(b.client.getMe(), (err) => {
+        assert.equal(err.status_code, 401);
+    });
+});

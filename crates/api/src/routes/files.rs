@@ -7,9 +7,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{require_id, Caller, Path, Query};
-use std::sync::Arc;
-
-use axum::body::{Body, BodyDataStream};
+use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -22,11 +20,6 @@ use serde::Deserialize;
 
 /// Longest accepted value of a text field (`channel_id`, `client_ids`).
 const MAX_TEXT_FIELD_BYTES: usize = 1024;
-/// After refusing an upload as too large, the node reads (and drops) up to this much of what
-/// the client is still sending, for at most `DRAIN_TIME`, so that the client reads the 413
-/// instead of a reset connection. Larger bodies are cut off.
-const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -57,12 +50,7 @@ pub(crate) async fn upload(
                 .to_ascii_lowercase()
                 .starts_with("multipart/form-data")
         });
-    // What a refused upload leaves unread is drained before answering: a server that closes
-    // with a request body still arriving makes the kernel reset the connection, and the client
-    // never reads the error. Bounded like `drain`.
-    let (parts, body) = request.into_parts();
-    let unread = Arc::new(tokio::sync::Mutex::new(body.into_data_stream()));
-    let request = Request::from_parts(parts, Body::from_stream(shared_stream(unread.clone())));
+    // What a refused upload leaves unread is drained by the router (`body::drain_unread`).
     let outcome = async {
         app.check_upload_request(content_length)?;
         if is_multipart {
@@ -72,14 +60,7 @@ pub(crate) async fn upload(
         }
     }
     .await;
-    let response = match outcome {
-        Ok(response) => response,
-        Err(error) => {
-            let mut rest = unread.lock().await;
-            drain((&mut *rest).map(|chunk| chunk.map(|bytes| bytes.len()))).await;
-            return Err(error);
-        }
-    };
+    let response = outcome?;
     Ok((StatusCode::CREATED, Json(response)))
 }
 
@@ -127,7 +108,10 @@ async fn upload_multipart(
                 let added = started.add_file(&file_name, Box::pin(body)).await;
                 if let Err(error) = added {
                     if error.status_code == 413 {
-                        drain((&mut field).map(|chunk| chunk.map(|bytes| bytes.len()))).await;
+                        crate::body::drain(
+                            (&mut field).map(|chunk| chunk.map(|bytes| bytes.len())),
+                        )
+                        .await;
                         drop(field);
                         drain_fields(&mut multipart).await;
                     }
@@ -144,35 +128,6 @@ async fn upload_multipart(
     Ok(upload.finish(client_ids)?)
 }
 
-/// A body stream that takes its chunks from `source`, which the caller keeps to drain what is
-/// left once the reader is gone.
-fn shared_stream(
-    source: Arc<tokio::sync::Mutex<BodyDataStream>>,
-) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Send + 'static {
-    futures_util::stream::unfold(source, |source| async move {
-        let next = source.lock().await.next().await;
-        next.map(|chunk| (chunk, source))
-    })
-}
-
-/// Reads and drops chunks until the end, an error, `DRAIN_LIMIT` bytes or `DRAIN_TIME`.
-async fn drain<S, E>(chunk_lengths: S)
-where
-    S: futures_util::Stream<Item = Result<usize, E>>,
-{
-    let counted = async {
-        let mut chunk_lengths = std::pin::pin!(chunk_lengths);
-        let mut drained: u64 = 0;
-        while let Some(Ok(length)) = chunk_lengths.next().await {
-            drained += length as u64;
-            if drained > DRAIN_LIMIT {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, counted).await;
-}
-
 /// Drains the remaining multipart fields (bounded like [`drain`]).
 async fn drain_fields(multipart: &mut Multipart) {
     let remaining = async {
@@ -180,13 +135,13 @@ async fn drain_fields(multipart: &mut Multipart) {
         while let Ok(Some(mut field)) = multipart.next_field().await {
             while let Ok(Some(chunk)) = field.chunk().await {
                 drained += chunk.len() as u64;
-                if drained > DRAIN_LIMIT {
+                if drained > crate::body::DRAIN_LIMIT {
                     return;
                 }
             }
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIME, remaining).await;
+    let _ = tokio::time::timeout(crate::body::DRAIN_TIME, remaining).await;
 }
 
 /// Mattermost's simple upload: the body is the file.

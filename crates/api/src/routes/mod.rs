@@ -4,6 +4,7 @@ pub(crate) mod channel_settings;
 pub(crate) mod channels;
 pub(crate) mod files;
 pub(crate) mod jobs;
+pub(crate) mod lookups;
 pub(crate) mod operators;
 pub(crate) mod people;
 pub(crate) mod post_lookups;
@@ -182,6 +183,7 @@ pub(crate) fn api_v4() -> Router<App> {
         .route("/websocket", get(websocket::connect))
         .merge(sidebar_channels_and_unreads())
         .merge(people_posts_operators())
+        .merge(lookups_sessions_and_tokens())
 }
 
 /// Issue 13, items 3 and 5: sidebar categories, a user's channels and unreads across teams,
@@ -284,6 +286,105 @@ fn people_posts_operators() -> Router<App> {
         )
         .route("/logs", get(operators::logs))
         .route("/logs/query", post(operators::query_logs))
+}
+
+/// Issue 13 (misc): team and channel updates, members by ids, lookups by name and invite id,
+/// sessions and tokens in bulk, the schema version.
+fn lookups_sessions_and_tokens() -> Router<App> {
+    Router::new()
+        .route("/teams/{team_id}", put(lookups::update_team))
+        .route("/channels/{channel_id}", put(lookups::update_channel))
+        .route(
+            "/channels/{channel_id}/members/ids",
+            post(lookups::channel_members_by_ids),
+        )
+        .route(
+            "/teams/{team_id}/members/ids",
+            post(lookups::team_members_by_ids),
+        )
+        .route(
+            "/teams/{team_id}/members/{user_id}/roles",
+            put(lookups::team_member_roles),
+        )
+        .route(
+            "/teams/name/{name}/channels/name/{channel_name}",
+            get(lookups::channel_by_names),
+        )
+        .route("/teams/name/{name}/exists", get(lookups::team_exists))
+        .route("/channels/stats/member_count", post(lookups::member_counts))
+        .route("/channels/{channel_id}/timezones", get(lookups::timezones))
+        .route(
+            "/teams/{team_id}/channels/deleted",
+            get(lookups::archived_channels),
+        )
+        .route(
+            "/teams/{team_id}/regenerate_invite_id",
+            post(lookups::regenerate_invite_id),
+        )
+        .route("/teams/invite/{invite_id}", get(lookups::invite_info))
+        .route(
+            "/users/{user_id}/sessions/revoke/all",
+            post(lookups::revoke_user_sessions),
+        )
+        .route(
+            "/users/sessions/revoke/all",
+            post(lookups::revoke_all_sessions),
+        )
+        .route(
+            "/users/{user_id}/reset_failed_attempts",
+            post(lookups::reset_failed_attempts),
+        )
+        .route("/users/tokens", get(lookups::all_tokens))
+        .route("/users/tokens/disable", post(lookups::disable_token))
+        .route("/users/tokens/enable", post(lookups::enable_token))
+        .route("/users/tokens/{token_id}", get(lookups::token))
+        .route("/system/schema/version", get(lookups::schema_version))
+        .route("/channels/members/me/mark_read", post(lookups::mark_read))
+        .route(
+            "/users/{user_id}/teams/{team_id}/read",
+            put(lookups::read_team),
+        )
+        .route(
+            "/channels/members/{user_id}/direct/read",
+            put(lookups::read_direct),
+        )
+        .route(
+            "/channels/{channel_id}/common_teams",
+            get(lookups::common_teams),
+        )
+        .route("/teams/search", post(lookups::search_teams))
+        .route(
+            "/teams/{team_id}/channels/search",
+            post(lookups::search_channels),
+        )
+        .route(
+            "/teams/{team_id}/channels/autocomplete",
+            get(lookups::autocomplete_channels),
+        )
+        .route(
+            "/teams/{team_id}/channels/search_autocomplete",
+            get(lookups::autocomplete_joined_channels),
+        )
+        .route(
+            "/channels/group/search",
+            post(lookups::search_group_channels),
+        )
+        .route("/users/known", get(lookups::known_users))
+        .route("/config/environment", get(lookups::environment_config))
+        .route(
+            "/users/group_channels",
+            post(lookups::group_channel_members),
+        )
+        .route(
+            "/users/{user_id}/posts/{post_id}/set_unread",
+            post(lookups::set_unread),
+        )
+        .route("/channels", get(lookups::all_channels))
+        .route("/posts/{post_id}/info", get(lookups::post_info))
+        .route(
+            "/system/onboarding/complete",
+            get(lookups::onboarding).post(lookups::complete_onboarding),
+        )
 }
 
 /// Mattermost's answer to a successful write that returns nothing else.

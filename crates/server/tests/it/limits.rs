@@ -532,7 +532,7 @@ async fn config_validate_warns_about_unsupported_settings() {
     let path = directory.path().join("config.json");
     let mut config = Config::default();
     config.email_settings.require_email_verification = true;
-    config.log_settings.enable_file = false;
+    config.log_settings.enable_color = true;
     std::fs::write(
         &path,
         serde_json::to_string_pretty(&config).expect("config as JSON"),
@@ -554,7 +554,7 @@ async fn config_validate_warns_about_unsupported_settings() {
         .collect();
     assert_eq!(warnings.len(), 2, "{stdout}");
     assert!(
-        warnings[0].contains("LogSettings.EnableFile")
+        warnings[0].contains("LogSettings.EnableColor")
             && warnings[1].contains("EmailSettings.RequireEmailVerification"),
         "{stdout}"
     );

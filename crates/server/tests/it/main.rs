@@ -15,6 +15,7 @@ mod database;
 mod event_privacy;
 mod jobs;
 mod limits;
+mod misc_endpoints;
 mod operations;
 mod people;
 mod posts;
