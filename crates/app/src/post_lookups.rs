@@ -6,13 +6,12 @@
 
 use crate::{App, AppResult};
 use chorus_model::{
-    event_names, is_valid_id, now_millis, AppError, Channel, ErrorId, FileInfoList, Post, PostList,
+    event_names, is_valid_id, now_millis, AppError, ErrorId, FileInfoList, Post, PostList,
     PostSearchResults, SearchParameter, Session,
 };
 use chorus_relay::events::post_event;
 use chorus_store::posts::{self as post_store, PostChanges};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Mattermost's limit on POST /posts/ids.
 const MAX_POST_IDS: usize = 1000;
@@ -105,7 +104,7 @@ impl App {
         post_id: &str,
         pinned: bool,
     ) -> AppResult<Post> {
-        let (post, channel) = self.member_post(session, post_id).await?;
+        let (post, channel) = self.readable_post_and_channel(session, post_id).await?;
         if channel.delete_at != 0 {
             return Err(ErrorId::PatchPostInArchivedChannel.into());
         }
@@ -125,26 +124,6 @@ impl App {
         drop(db);
         self.publish(post_event(event_names::POST_EDITED, &updated));
         Ok(updated)
-    }
-
-    async fn member_post(
-        &self,
-        session: &Session,
-        post_id: &str,
-    ) -> AppResult<(Post, Arc<Channel>)> {
-        if !is_valid_id(post_id) {
-            return Err(AppError::invalid_param("post_id"));
-        }
-        let post = self
-            .post_with_master_fallback(&session.user_id, post_id)
-            .await?;
-        if post.delete_at != 0 {
-            return Err(AppError::from(ErrorId::PostDeleted));
-        }
-        let channel = self
-            .require_channel_member(session, &post.channel_id)
-            .await?;
-        Ok((post, channel))
     }
 
     /// POST /posts/search: a post search across every team of the caller.

@@ -340,16 +340,7 @@ pub async fn set_delete_at(
     delete_at: i64,
     now: i64,
 ) -> StoreResult<User> {
-    let row = db
-        .query_opt(
-            &format!(
-                "UPDATE users SET deleteat = $2, updateat = GREATEST($3, updateat + 1) \
-                 WHERE id = $1 RETURNING {USER_COLUMNS}"
-            ),
-            &[&user_id, &delete_at, &now],
-        )
-        .await?;
-    one(row.as_ref().map(user_from_row), Record::User)
+    set_time_column(db, user_id, "deleteat", delete_at, now).await
 }
 
 /// Sets `lastpictureupdate` (Mattermost makes it negative when the picture goes back to the
@@ -360,13 +351,25 @@ pub async fn set_last_picture_update(
     last_picture_update: i64,
     now: i64,
 ) -> StoreResult<User> {
+    set_time_column(db, user_id, "lastpictureupdate", last_picture_update, now).await
+}
+
+/// Sets one of the user's time columns (a fixed name, never input), moves `updateat` and
+/// returns the user.
+async fn set_time_column(
+    db: &impl GenericClient,
+    user_id: &str,
+    column: &'static str,
+    value: i64,
+    now: i64,
+) -> StoreResult<User> {
     let row = db
         .query_opt(
             &format!(
-                "UPDATE users SET lastpictureupdate = $2, updateat = GREATEST($3, updateat + 1) \
+                "UPDATE users SET {column} = $2, updateat = GREATEST($3, updateat + 1) \
                  WHERE id = $1 RETURNING {USER_COLUMNS}"
             ),
-            &[&user_id, &last_picture_update, &now],
+            &[&user_id, &value, &now],
         )
         .await?;
     one(row.as_ref().map(user_from_row), Record::User)
