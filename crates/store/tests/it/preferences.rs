@@ -96,10 +96,15 @@ async fn saved_posts_are_listed_newest_first_per_channel_or_team() {
         channel_ids.push(channel.id);
     }
     let mut post_ids = Vec::new();
-    for channel_id in [&channel_ids[0], &channel_ids[1], &channel_ids[0]] {
+    // Distinct times: posts of different channels created in one millisecond would tie.
+    let first_at = now_millis();
+    for (index, channel_id) in [&channel_ids[0], &channel_ids[1], &channel_ids[0]]
+        .into_iter()
+        .enumerate()
+    {
         let post = Post {
             id: new_id(),
-            create_at: now_millis(),
+            create_at: first_at + 10 * index as i64,
             user_id: alice.clone(),
             channel_id: channel_id.clone(),
             message: "keep".into(),
