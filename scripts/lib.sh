@@ -137,3 +137,22 @@ wait_for_http() {
     warn "$url did not answer within ${seconds}s"
     return 1
 }
+
+# npm ci in $1 when node_modules is missing or older than package-lock.json (npm ci wipes
+# node_modules, so doing it every run only costs time and network); npm install when there is
+# no lock file yet.
+npm_install_in() {
+    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
+    (
+        cd "$1"
+        if [ -f package-lock.json ]; then
+            if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+                npm ci --no-audit --no-fund
+            else
+                echo "$1/node_modules is up to date with package-lock.json"
+            fi
+        else
+            npm install --no-audit --no-fund
+        fi
+    )
+}

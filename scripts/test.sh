@@ -55,6 +55,8 @@ install_system() {
     command -v nginx >/dev/null 2>&1 || ensure_packages nginx-light
     # operations::prometheus_scrapes_every_node runs a real Prometheus against the cluster.
     command -v prometheus >/dev/null 2>&1 || ensure_packages prometheus
+    # web::people_log_in_and_chat_live_in_real_browsers drives Debian's chromium.
+    command -v chromium >/dev/null 2>&1 || ensure_packages chromium
     command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust 1.95 (https://rustup.rs)"
     if ! cargo fmt --version >/dev/null 2>&1; then
         command -v rustup >/dev/null 2>&1 || die "rustfmt is missing and there is no rustup to add it"
@@ -62,22 +64,8 @@ install_system() {
     fi
 }
 
-# npm ci when node_modules is missing or older than package-lock.json (npm ci wipes
-# node_modules, so doing it every run only costs time and network).
 install_js() {
-    command -v npm >/dev/null 2>&1 || ensure_packages nodejs npm
-    (
-        cd "$compat_js_dir"
-        if [ -f package-lock.json ]; then
-            if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-                npm ci --no-audit --no-fund
-            else
-                echo "node_modules is up to date with package-lock.json"
-            fi
-        else
-            npm install --no-audit --no-fund
-        fi
-    )
+    npm_install_in "$compat_js_dir"
 }
 
 # A venv at tests/compat/python/.venv; pip install again only when requirements.txt changed.
@@ -167,6 +155,8 @@ main() {
     run_step "install s3 test server" install_s3 || true
     export CHORUS_MOTO_SERVER=$s3_venv/bin/moto_server
 
+    # Before cargo: the binary embeds web/dist, and web:: tests fetch it.
+    run_step "build web client" "$repo_root/scripts/build-web.sh" || true
     run_step "cargo fmt --check" cargo fmt --all -- --check || true
     if run_step "cargo build" cargo build --workspace --all-targets; then
         run_step "cargo test" cargo test --workspace --no-fail-fast || true

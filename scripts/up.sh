@@ -12,6 +12,10 @@
 #   CHORUS_PG_PORT   PostgreSQL primary port (default 5544); its streaming replica listens on
 #                    the next port (default 5545) and serves the nodes' reads
 #   CHORUS_DATA_DIR  where data, logs and pid files live (default ./data)
+#   CHORUS_BIN       a chorus binary to run instead of building one (cargo build --release)
+#   CHORUS_CONFIG_IN_DATABASE  1: every node reads one configuration from the database's
+#                    `configurations` table (--config postgres://…) instead of its own
+#                    data/nodeN/config.json; the per-node keys below stay in each environment
 #
 # Layout: data/pg (PGDATA, kept between runs), data/pg.log, data/pg-replica (a pg_basebackup
 # copy of data/pg, streaming from it), data/pg-replica.log, data/nodeN/{config.json,chorus.log},
@@ -149,6 +153,12 @@ ensure_database() {
 }
 
 build_chorus() {
+    if [ -n "${CHORUS_BIN:-}" ]; then
+        [ -x "$CHORUS_BIN" ] || die "CHORUS_BIN=$CHORUS_BIN is not an executable file"
+        chorus_binary=$CHORUS_BIN
+        return
+    fi
+    "$repo_root/scripts/build-web.sh" || die "building the web client failed (output above)"
     say "building chorus (release)"
     if ! (cd "$repo_root" && cargo build --release -p chorus --bin chorus); then
         die "building chorus failed (compiler output above). PostgreSQL is running on 127.0.0.1:$pg_port; scripts/down.sh stops it"
@@ -167,9 +177,14 @@ start_node() {
     mkdir -p "$node_dir" "$data_dir/files"
     local log=$node_dir/chorus.log
     say "starting chorus node $node on 127.0.0.1:$port"
-    # chorus writes Mattermost's defaults to config.json when it is missing; the env overrides
-    # below win over the file. setsid: the node outlives this script and its terminal.
-    MM_CONFIG="$node_dir/config.json" \
+    # chorus writes Mattermost's defaults to config.json (or the configurations table) when it
+    # is missing; the env overrides below win over it. setsid: the node outlives this script and
+    # its terminal.
+    local config_source=$node_dir/config.json
+    if [ "${CHORUS_CONFIG_IN_DATABASE:-0}" = 1 ]; then
+        config_source="postgres://chorus@127.0.0.1:$pg_port/$database?sslmode=disable&connect_timeout=10"
+    fi
+    MM_CONFIG="$config_source" \
         MM_SQLSETTINGS_DRIVERNAME=postgres \
         MM_SQLSETTINGS_DATASOURCE="postgres://chorus@127.0.0.1:$pg_port/$database?sslmode=disable&connect_timeout=10" \
         MM_SQLSETTINGS_DATASOURCEREPLICAS="postgres://chorus@127.0.0.1:$replica_port/$database?sslmode=disable&connect_timeout=10" \
@@ -188,7 +203,7 @@ start_node() {
         MM_LOGSETTINGS_FILELOCATION="$node_dir/logs" \
         MM_METRICSSETTINGS_ENABLE=true \
         MM_METRICSSETTINGS_LISTENADDRESS="127.0.0.1:$(metrics_port "$node")" \
-        setsid "$chorus_binary" --config "$node_dir/config.json" >>"$log" 2>&1 </dev/null &
+        setsid "$chorus_binary" --config "$config_source" >>"$log" 2>&1 </dev/null &
     local pid=$!
     echo "$pid" >"$(node_pid_file "$node")"
     if ! wait_for_http "$(node_url "$node")/api/v4/system/ping" 60 "$pid"; then

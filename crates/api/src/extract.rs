@@ -185,7 +185,7 @@ impl<T: DeserializeOwned> FromRequest<App> for JsonBody<T> {
 
 /// PostgreSQL text cannot hold U+0000, so a NUL anywhere in the input is refused up front
 /// instead of failing in the database.
-fn contains_nul_character(value: &serde_json::Value) -> bool {
+pub(crate) fn contains_nul_character(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(text) => text.contains('\0'),
         serde_json::Value::Array(items) => items.iter().any(contains_nul_character),
@@ -203,7 +203,7 @@ fn has_encoded_nul(raw: &str) -> bool {
 
 /// Go clients (and Go's decoder, which Mattermost uses) treat `null` as "the zero value";
 /// removing null members lets our defaults play that role for every request type.
-fn drop_nulls(value: &mut serde_json::Value) {
+pub(crate) fn drop_nulls(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(members) => {
             members.retain(|_, member| !member.is_null());
@@ -231,7 +231,7 @@ impl<T: DeserializeOwned> FromRequestParts<App> for Query<T> {
     }
 }
 
-fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, String> {
+pub(crate) fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, String> {
     axum::extract::Query::<T>::try_from_uri(
         &format!("/?{query}")
             .parse()

@@ -2,6 +2,8 @@
 //! extractors that authenticate callers and parse input, and the one place errors become
 //! Mattermost-shaped JSON responses.
 //!
+//! Every other path is the web client's (`web`: web/dist embedded in the binary).
+//!
 //! Handlers are short: extract the caller, parse, call one `App` method, map the result.
 //! Nothing here speaks SQL or talks to other nodes. Routes are grouped by resource in
 //! `routes::{users, teams, channels, posts, files, jobs, system, websocket}`.
@@ -12,6 +14,7 @@ mod error;
 mod extract;
 mod rate_limit;
 mod routes;
+mod web;
 
 pub use error::ApiError;
 
@@ -37,6 +40,7 @@ pub fn router(app: App) -> Router {
     let body_limit = config.service_settings.maximum_payload_size_bytes.max(1) as usize;
     let mut routes = Router::new()
         .nest("/api/v4", routes::api_v4())
+        .merge(routes::hooks())
         .route(
             "/api/v3/general/ping",
             axum::routing::get(routes::system::legacy_ping),
@@ -75,8 +79,13 @@ pub fn router(app: App) -> Router {
     router
 }
 
-async fn not_found() -> ApiError {
-    AppError::from(ErrorId::PageNotFound).into()
+/// Outside `/api/`, the web client's (its files, or index.html for its own routes); inside,
+/// Mattermost's JSON 404.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if web::serves(&method, &uri) {
+        return web::respond(&uri);
+    }
+    ApiError::from(AppError::from(ErrorId::PageNotFound)).into_response()
 }
 
 /// A known path with a method it does not serve: still a Mattermost error body, not axum's

@@ -210,10 +210,15 @@ impl App {
     }
 
     /// Sends the config just saved here to the other nodes, which save it too.
+    /// With the configuration in the database there is nothing to send: the others read the
+    /// row when `ConfigChanged` arrives.
     pub(crate) fn share_saved_config(&self) {
         let Some(runtime) = self.cluster_runtime() else {
             return;
         };
+        if self.config_database().is_some() {
+            return;
+        }
         if let Ok(config_json) = serde_json::to_string(&*self.config()) {
             runtime
                 .cluster
@@ -297,11 +302,15 @@ impl MessageHandler for ClusterBridge {
             }
             ClusterMessage::ConfigChanged { config_hash } => {
                 tracing::info!(from_node, config_hash = %config_hash, "another node changed its config");
+                app.config_announced(&config_hash);
             }
             ClusterMessage::ReloadConfigFromDisk => {
-                if let Err(error) = app.reload_config_from_disk() {
-                    tracing::error!(from_node, error = %error.message, "reloading config.json as another node asked failed");
-                }
+                let from_node = from_node.to_string();
+                tokio::spawn(async move {
+                    if let Err(error) = app.reload_config_from_source().await {
+                        tracing::error!(from_node, error = %error.message, "reloading the configuration as another node asked failed");
+                    }
+                });
             }
             ClusterMessage::RecycleDatabaseConnections => {
                 if let Err(error) = app.recycle_database_pools() {

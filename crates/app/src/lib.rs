@@ -17,14 +17,19 @@ mod cache;
 mod channel_settings;
 mod channels;
 mod cluster;
+mod commands;
+mod config_source;
+mod emoji;
 mod events;
 mod files;
 mod freshness;
+mod integrations;
 mod jobs;
 pub mod logs;
 mod lookups;
 mod mentions;
 pub mod metrics;
+mod outbox;
 pub mod password;
 mod posts;
 mod preferences;
@@ -35,6 +40,7 @@ mod status;
 mod system;
 mod team_settings;
 mod teams;
+mod threads;
 mod users;
 // people, posts, operators (issue 13)
 mod operators;
@@ -42,22 +48,31 @@ mod people;
 mod post_lookups;
 
 pub use channels::DirectChannelRequest;
+pub use chorus_files::emoji::MAX_EMOJI_FILE_SIZE;
 pub use chorus_store::channels::ChannelScope;
 pub use chorus_store::DatabaseStatus;
 pub use cluster::ClusterRuntime;
+pub use commands::{AutocompleteSuggestion, CommandListQuery};
+pub use config_source::CONFIG_POLL;
+pub use emoji::{EmojiImageContent, MAX_EMOJI_NAMES};
 pub use files::{FileContent, FileRendition, FileUpload};
+pub use integrations::{BotListQuery, BotToUserRequest, HookListQuery};
 pub use jobs::JobListQuery;
 pub use lookups::AllChannelsQuery;
 pub use operators::{
     LogFilter, ServerBusyState, DEFAULT_SERVER_BUSY_SECONDS, MAX_SERVER_BUSY_SECONDS,
 };
+pub use outbox::MAX_ATTEMPTS as OUTBOX_MAX_ATTEMPTS;
 pub use people::{
-    AutocompleteQuery, CustomStatus, ProfileImage, UserAutocomplete, UserSearchRequest, UsersStats,
+    AutocompleteQuery, CustomStatus, FilteredUsersStatsQuery, ProfileImage, ServerLimits,
+    UserAutocomplete, UserSearchRequest, UsersStats,
 };
 pub use posts::{ChannelPostsQuery, CreatePostRequest, PostEdit};
 pub use preferences::FlaggedPostsQuery;
 pub use sessions::{LoginRequest, LoginResult};
 pub use system::{PingReport, Unready};
+pub use team_settings::TeamIcon;
+pub use threads::ThreadsQuery;
 pub use users::{CreateUserRequest, UserListQuery};
 
 use arc_swap::ArcSwap;
@@ -118,6 +133,8 @@ pub(crate) struct AppInner {
     pub(crate) config_listeners: parking_lot::RwLock<Vec<ConfigListener>>,
     /// Until when the cluster is marked busy (POST /server_busy).
     pub(crate) busy: operators::BusyFlag,
+    /// Wakes this node's outbox worker when one of its posts queued deliveries.
+    pub(crate) outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 /// Called with each config a node applies (reload, PUT /config, a config saved elsewhere).
@@ -181,6 +198,7 @@ impl App {
                 metrics: node_metrics,
                 config_listeners: parking_lot::RwLock::new(Vec::new()),
                 busy: operators::BusyFlag::default(),
+                outbox_wake: Arc::new(tokio::sync::Notify::new()),
             }
         });
         App { inner }
@@ -234,6 +252,27 @@ impl App {
     /// (what the app itself does not act on, such as log levels, the server does here).
     pub fn on_config_change(&self, listener: ConfigListener) {
         self.inner.config_listeners.write().push(listener);
+    }
+
+    /// Runs `task` every `period` for as long as the app lives (the task holds no reference
+    /// that would keep a stopped node's app alive).
+    pub(crate) fn every<F, Fut>(&self, period: Duration, task: F)
+    where
+        F: Fn(App) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let weak_inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak_inner.upgrade() else {
+                    return;
+                };
+                task(App::from_inner(inner)).await;
+            }
+        });
     }
 
     pub(crate) fn from_inner(inner: Arc<AppInner>) -> App {

@@ -259,15 +259,7 @@ impl App {
         let db = self.store().master().await?;
         let team = team_store::set_invite_id(&db, team_id, &new_id(), now_millis()).await?;
         drop(db);
-        let mut sanitized = team.clone();
-        sanitized.invite_id = String::new();
-        sanitized.email = String::new();
-        self.publish(
-            WebSocketEvent::new(event_names::UPDATE_TEAM, Broadcast::to_team(team_id)).with(
-                "team",
-                serde_json::to_string(&sanitized).unwrap_or_default(),
-            ),
-        );
+        self.announce_team_update(&team);
         Ok(team)
     }
 

@@ -49,6 +49,11 @@ struct NameLabel {
     name: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
 /// One metric read at scrape time: its name (a counter's without `_total`, which the encoder
 /// adds), help, type and one value per label set.
 pub struct Sample {
@@ -119,6 +124,9 @@ struct MetricsInner {
     logins_failed: Counter,
     websocket_broadcasts: Family<NameLabel, Counter>,
     cluster_requests_duration: Histogram,
+    webhook_posts: Counter,
+    outgoing_deliveries: Family<OutcomeLabel, Counter>,
+    outgoing_delivery_seconds: Histogram,
 }
 
 fn default_histogram() -> Histogram {
@@ -190,6 +198,24 @@ impl Metrics {
             "The total duration in seconds of the inter-node cluster requests",
             cluster_requests_duration.clone(),
         );
+        let webhook_posts = Counter::default();
+        registry.register(
+            "chorus_webhook_posts",
+            "Posts made by incoming webhooks (Mattermost's mattermost_post_webhooks_totals)",
+            webhook_posts.clone(),
+        );
+        let outgoing_deliveries = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "chorus_outgoing_webhook_attempts",
+            "Outgoing webhook delivery attempts this node made, by outcome (delivered, retry, given_up)",
+            outgoing_deliveries.clone(),
+        );
+        let outgoing_delivery_seconds = default_histogram();
+        registry.register(
+            "chorus_outgoing_webhook_delivery_seconds",
+            "Seconds from a triggering post to its delivery's acknowledgement",
+            outgoing_delivery_seconds.clone(),
+        );
         let samplers: Arc<RwLock<Vec<Sampler>>> = Arc::default();
         registry.register_collector(Box::new(SampledMetrics {
             samplers: samplers.clone(),
@@ -207,6 +233,9 @@ impl Metrics {
                 logins_failed,
                 websocket_broadcasts,
                 cluster_requests_duration,
+                webhook_posts,
+                outgoing_deliveries,
+                outgoing_delivery_seconds,
             }),
         }
     }
@@ -235,6 +264,26 @@ impl Metrics {
     pub fn post_created(&self) {
         self.inner.posts.inc();
         self.inner.post_broadcasts.inc();
+    }
+
+    /// A post made by an incoming webhook.
+    pub fn webhook_post(&self) {
+        self.inner.webhook_posts.inc();
+    }
+
+    /// An outgoing webhook attempt ended with `outcome`; `since_post` when it was acknowledged.
+    pub fn outgoing_attempt(&self, outcome: &str, since_post: Option<Duration>) {
+        self.inner
+            .outgoing_deliveries
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        if let Some(elapsed) = since_post {
+            self.inner
+                .outgoing_delivery_seconds
+                .observe(elapsed.as_secs_f64());
+        }
     }
 
     pub fn login(&self, succeeded: bool) {

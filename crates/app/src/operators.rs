@@ -37,7 +37,7 @@ impl App {
     /// PUT /config/patch: the patch merged into the running config (objects key by key,
     /// anything else replaced), then saved like PUT /config (mmctl's `config set` and
     /// `config patch` send this).
-    pub fn patch_config(&self, session: &Session, patch: Value) -> AppResult<Value> {
+    pub async fn patch_config(&self, session: &Session, patch: Value) -> AppResult<Value> {
         require_system_admin(session)?;
         if !patch.is_object() {
             return Err(AppError::invalid_param("config"));
@@ -45,7 +45,7 @@ impl App {
         let mut merged = serde_json::to_value(&*self.config())
             .map_err(|error| AppError::invalid_param("config").with_detail(error.to_string()))?;
         merge_json(&mut merged, patch);
-        self.save_config(session, merged)
+        self.save_config(session, merged).await
     }
 
     /// POST /server_busy?seconds=N (1 to a day; an hour when absent).

@@ -87,8 +87,70 @@ pub struct UsersStats {
     pub total_users_count: i64,
 }
 
+/// Query of GET /users/stats/filtered, as Mattermost reads it: booleans that do not parse
+/// are false, role lists are comma-separated.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct FilteredUsersStatsQuery {
+    pub in_team: String,
+    pub in_channel: String,
+    pub include_deleted: String,
+    pub include_bots: String,
+    pub roles: String,
+    pub team_roles: String,
+    pub channel_roles: String,
+}
+
+/// Answer of GET /limits/server (Mattermost's camelCase keys). Chorus limits neither users nor
+/// message history, so every limit is 0, which the apps read as "none".
+#[derive(Debug, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerLimits {
+    pub active_user_count: i64,
+    pub max_users_limit: i64,
+    pub max_users_hard_limit: i64,
+    pub last_accessible_post_time: i64,
+    pub post_history_limit: i64,
+}
+
+/// Why an uploaded picture could not be rendered; each caller has its own error ids.
+pub(crate) enum RenderFailure {
+    TooManyPixels(u64),
+    Undecodable(String),
+    Failed(String),
+}
+
 fn profile_image_path(user_id: &str) -> String {
     format!("users/{user_id}/profile.png")
+}
+
+/// Go's strconv.ParseBool, with anything else false (as Mattermost ignores its error).
+fn parse_bool_lenient(value: &str) -> bool {
+    matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
+/// A comma-separated list of role names (Mattermost's CleanRoleNames: trimmed, each of
+/// lower-case letters, digits and underscores, at most 64 long).
+fn role_names(value: &str, name: &str) -> AppResult<Vec<String>> {
+    if value.is_empty() {
+        return Ok(Vec::new());
+    }
+    value
+        .split(',')
+        .map(|role| {
+            let role = role.trim();
+            let valid = !role.is_empty()
+                && role.len() <= 64
+                && role
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if valid {
+                Ok(role.to_string())
+            } else {
+                Err(ErrorId::InvalidUrlParam.with_param("name", name))
+            }
+        })
+        .collect()
 }
 
 /// Empty ids are "not given"; others must be ids.
@@ -281,26 +343,20 @@ impl App {
         let db = self.store().master().await?;
         user_store::get(&db, user_id).await?;
         drop(db);
-        let file_settings = self.config().file_settings.clone();
-        let max_pixels = file_settings.max_image_resolution.max(1) as u64;
-        let decoders = self.inner.files.image_decoders(&file_settings);
-        let _permit = decoders
-            .acquire_owned()
+        let png = self
+            .render_square_image(content)
             .await
-            .map_err(|_| AppError::from(ErrorId::ProfileImageStoreFailed))?;
-        let rendered =
-            tokio::task::spawn_blocking(move || avatars::profile_image(&content, max_pixels))
-                .await
-                .map_err(|error| ErrorId::ProfileImageStoreFailed.with_detail(error.to_string()))?;
-        let png = match rendered {
-            Ok(png) => png,
-            Err(ImageError::TooManyPixels { .. }) => {
-                return Err(ErrorId::ProfileImageTooManyPixels.with_param("maximum", max_pixels))
-            }
-            Err(error) => {
-                return Err(ErrorId::ProfileImageUndecodable.with_detail(error.to_string()))
-            }
-        };
+            .map_err(|failure| match failure {
+                RenderFailure::TooManyPixels(maximum) => {
+                    ErrorId::ProfileImageTooManyPixels.with_param("maximum", maximum)
+                }
+                RenderFailure::Undecodable(detail) => {
+                    ErrorId::ProfileImageUndecodable.with_detail(detail)
+                }
+                RenderFailure::Failed(detail) => {
+                    ErrorId::ProfileImageStoreFailed.with_detail(detail)
+                }
+            })?;
         let backend = self.file_backend()?;
         backend
             .put(&profile_image_path(user_id), png)
@@ -312,6 +368,28 @@ impl App {
         drop(db);
         self.announce_user_change(&user);
         Ok(())
+    }
+
+    /// An uploaded picture as a 128×128 PNG (its middle square), decoded on the blocking pool
+    /// within the image decoders' bound and FileSettings.MaxImageResolution: profile images
+    /// and team icons alike.
+    pub(crate) async fn render_square_image(&self, content: Bytes) -> Result<Bytes, RenderFailure> {
+        let file_settings = self.config().file_settings.clone();
+        let max_pixels = file_settings.max_image_resolution.max(1) as u64;
+        let decoders = self.inner.files.image_decoders(&file_settings);
+        let _permit = decoders
+            .acquire_owned()
+            .await
+            .map_err(|error| RenderFailure::Failed(error.to_string()))?;
+        let rendered =
+            tokio::task::spawn_blocking(move || avatars::profile_image(&content, max_pixels))
+                .await
+                .map_err(|error| RenderFailure::Failed(error.to_string()))?;
+        match rendered {
+            Ok(png) => Ok(png),
+            Err(ImageError::TooManyPixels { .. }) => Err(RenderFailure::TooManyPixels(max_pixels)),
+            Err(error) => Err(RenderFailure::Undecodable(error.to_string())),
+        }
     }
 
     /// DELETE /users/{id}/image: back to the generated default. `last_picture_update` becomes
@@ -536,6 +614,50 @@ impl App {
         let db = self.store().replica().await?;
         Ok(UsersStats {
             total_users_count: user_store::count_active(&db).await?,
+        })
+    }
+
+    /// GET /users/stats/filtered: the System Console's user counts (system admins only).
+    pub async fn filtered_users_stats(
+        &self,
+        session: &Session,
+        query: &FilteredUsersStatsQuery,
+    ) -> AppResult<UsersStats> {
+        require_system_admin(session)?;
+        let team_id = optional_id(&query.in_team, "in_team")?;
+        let channel_id = optional_id(&query.in_channel, "in_channel")?;
+        let filter = user_store::UserCountFilter {
+            include_deleted: parse_bool_lenient(&query.include_deleted),
+            include_bots: parse_bool_lenient(&query.include_bots),
+            roles: role_names(&query.roles, "roles")?,
+            team_roles: match team_id {
+                Some(_) => role_names(&query.team_roles, "team_roles")?,
+                None => Vec::new(),
+            },
+            channel_roles: match channel_id {
+                Some(_) => role_names(&query.channel_roles, "channel_roles")?,
+                None => Vec::new(),
+            },
+            team_id,
+            channel_id,
+        };
+        let db = self.store().replica().await?;
+        Ok(UsersStats {
+            total_users_count: user_store::count_filtered(&db, &filter).await?,
+        })
+    }
+
+    /// GET /limits/server, which the web app loads at start for every user: the active user
+    /// count only for system admins, as Mattermost does, so the count stays off ordinary
+    /// users' start-up.
+    pub async fn server_limits(&self, session: &Session) -> AppResult<ServerLimits> {
+        if !session.is_system_admin() {
+            return Ok(ServerLimits::default());
+        }
+        let db = self.store().replica().await?;
+        Ok(ServerLimits {
+            active_user_count: user_store::count_active(&db).await?,
+            ..ServerLimits::default()
         })
     }
 }

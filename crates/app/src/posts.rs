@@ -58,8 +58,9 @@ fn validate_file_ids(file_ids: &[String]) -> AppResult<()> {
     Ok(())
 }
 
-/// Props only the server sets: Mattermost's marks of posts by bots, plugins and OAuth apps
-/// (Chorus has none of them) and the props its `SanitizeProps` removes from every new post.
+/// Props only the server sets: Mattermost's marks of posts by bots (set here for bot
+/// accounts), plugins and OAuth apps (Chorus has neither) and the props its `SanitizeProps`
+/// removes from every new post.
 const SERVER_ONLY_PROPS: [&str; 5] = [
     "from_bot",
     "from_plugin",
@@ -72,7 +73,7 @@ const SERVER_ONLY_PROPS: [&str; 5] = [
 /// through a personal access token may carry them, as an integration posting like a webhook
 /// does; a person's own session may not, or anyone could post under another name and picture
 /// marked as a webhook's. (EnablePostUsernameOverride and EnablePostIconOverride apply to
-/// webhooks only, in Mattermost too; Chorus has no webhooks.)
+/// webhooks only, in Mattermost too: see `integrations`.)
 const INTEGRATION_PROPS: [&str; 5] = [
     "from_webhook",
     "override_username",
@@ -147,6 +148,13 @@ impl App {
             .await?;
 
         let post_hashtags = hashtags(&request.message);
+        let sender = self.cached_user(&session.user_id).await?;
+        let mut props = props_from_client(session, request.props, None);
+        if sender.is_bot {
+            // Mattermost marks every post of a bot account, whoever's client sent it.
+            props.insert("from_bot".to_string(), "true".into());
+        }
+        let outgoing_trigger = self.outgoing_trigger(&request.message, &props);
         let post = Post {
             id: new_id(),
             create_at: now_millis(),
@@ -155,48 +163,143 @@ impl App {
             root_id: request.root_id,
             message: request.message,
             post_type: request.post_type,
-            props: props_from_client(session, request.props, None),
+            props,
             hashtags: post_hashtags,
             pending_post_id: request.pending_post_id,
             file_ids: request.file_ids,
             ..Default::default()
         };
-        let sender = self.cached_user(&session.user_id).await?;
+        self.spawn_commit_and_publish(post, mentioned_user_ids, channel, sender, outgoing_trigger)
+            .await
+    }
 
-        // A task of its own, so that a client hanging up cannot stop a post between its commit
-        // and its event.
+    /// A post made by an integration (a webhook's post, a callback's answer, a command's
+    /// answer) as `sender`, in a channel already checked by the caller. Webhook posts never
+    /// trigger outgoing webhooks (`trigger_outgoing` false), as in Mattermost, so two
+    /// integrations cannot call each other for ever. `pending_post_id` makes a repeated call
+    /// (a delivery retried after its node died) store the post once.
+    pub(crate) async fn create_integration_post(
+        &self,
+        sender: Arc<User>,
+        channel: Arc<Channel>,
+        mut post: Post,
+        trigger_outgoing: bool,
+    ) -> AppResult<Post> {
+        validate_message(&post.message)?;
+        validate_props(&post.props)?;
+        if post.message.trim().is_empty() && !post.props.contains_key("attachments") {
+            return Err(AppError::from(ErrorId::PostEmpty));
+        }
+        if channel.delete_at != 0 {
+            return Err(AppError::from(ErrorId::PostToArchivedChannel));
+        }
+        if sender.is_bot {
+            post.props.insert("from_bot".to_string(), "true".into());
+        }
+        let mentioned_user_ids = self
+            .resolve_mentions(&sender.id, &channel, &post.message)
+            .await?;
+        post.id = new_id();
+        post.create_at = now_millis();
+        post.user_id = sender.id.clone();
+        post.channel_id = channel.id.clone();
+        post.hashtags = hashtags(&post.message);
+        let outgoing_trigger = if trigger_outgoing {
+            self.outgoing_trigger(&post.message, &post.props)
+        } else {
+            None
+        };
+        self.spawn_commit_and_publish(post, mentioned_user_ids, channel, sender, outgoing_trigger)
+            .await
+    }
+
+    /// The first word of a message when a new post with these props may trigger outgoing
+    /// webhooks (EnableOutgoingWebhooks; never a webhook's own post).
+    fn outgoing_trigger(
+        &self,
+        message: &str,
+        props: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<String> {
+        if !self.config().service_settings.enable_outgoing_webhooks
+            || props.contains_key("from_webhook")
+        {
+            return None;
+        }
+        Some(
+            message
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    }
+
+    /// A task of its own, so that a client hanging up cannot stop a post between its commit
+    /// and its event.
+    async fn spawn_commit_and_publish(
+        &self,
+        post: Post,
+        mentioned_user_ids: Vec<String>,
+        channel: Arc<Channel>,
+        sender: Arc<User>,
+        outgoing_trigger: Option<String>,
+    ) -> AppResult<Post> {
         let app = self.clone();
         tokio::spawn(async move {
-            app.commit_and_publish(post, mentioned_user_ids, channel, sender)
-                .await
+            let (created, thread_followers) = app
+                .commit_and_publish(
+                    post,
+                    mentioned_user_ids,
+                    channel.clone(),
+                    sender,
+                    outgoing_trigger,
+                )
+                .await?;
+            if !thread_followers.is_empty() {
+                // Each follower's view of the thread takes a few reads: the author does not
+                // wait for them.
+                let announcer = app.clone();
+                let reply = created.clone();
+                tokio::spawn(async move {
+                    announcer
+                        .announce_thread_reply(&reply, &channel, &thread_followers)
+                        .await
+                });
+            }
+            Ok(created)
         })
         .await
         .map_err(|_| AppError::from(ErrorId::PostCreateFailed))?
     }
 
     /// Commits a new post and hands its event to the hub under the channel's lock, so events
-    /// of a channel leave in create_at order.
+    /// of a channel leave in create_at order. Also returns who follows the thread of a reply
+    /// (empty for a root post or a retry).
     async fn commit_and_publish(
         &self,
         post: Post,
         mentioned_user_ids: Vec<String>,
         channel: Arc<Channel>,
         sender: Arc<User>,
-    ) -> AppResult<Post> {
+        outgoing_trigger: Option<String>,
+    ) -> AppResult<(Post, Vec<String>)> {
         let _ordering = self.inner.channel_locks.lock(&post.channel_id).await;
         let new_post = NewPost {
             post,
             mentioned_user_ids: mentioned_user_ids.clone(),
+            outgoing_trigger,
         };
         let mut db = self.store().master().await?;
         let outcome = post_store::create(&mut db, new_post).await;
         drop(db);
-        let (created, previous_post_at) = match outcome {
+        let (created, previous_post_at, thread_followers, deliveries) = match outcome {
             Ok(CreateOutcome::Created {
                 post,
                 previous_post_at,
-            }) => (post, previous_post_at),
-            Ok(CreateOutcome::AlreadyExisted(post)) => return Ok(post),
+                thread_followers,
+                deliveries,
+            }) => (post, previous_post_at, thread_followers, deliveries),
+            Ok(CreateOutcome::AlreadyExisted(post)) => return Ok((post, Vec::new())),
             Err(CreatePostError::ChannelNotFound) => {
                 return Err(AppError::from(ErrorId::ExistingChannelNotFound))
             }
@@ -219,7 +322,11 @@ impl App {
             &created,
             previous_post_at,
         );
-        Ok(created)
+        if deliveries > 0 {
+            // This node's workers start at once; the others find the rows when they poll.
+            self.wake_outbox();
+        }
+        Ok((created, thread_followers))
     }
 
     /// Channel members a message mentions, never the author. In a direct channel the other
@@ -512,6 +619,8 @@ impl App {
         validate_emoji_name(&reaction.emoji_name)?;
         let (post, channel) = self
             .readable_post_and_channel(session, &reaction.post_id)
+            .await?;
+        self.require_known_emoji(session, &reaction.emoji_name)
             .await?;
         if channel.delete_at != 0 {
             return Err(ErrorId::ReactInArchivedChannel.into());

@@ -5,8 +5,8 @@
 //!
 //! What Chorus's checks amount to: any user may create teams, open direct and group channels,
 //! list users and join open teams; a team member may see the team, list, join and create its
-//! channels and add other users to it; a team admin may also change the team and remove its
-//! members; a channel member may read, post, react, upload, and change, archive and add or
+//! channels and add other users to it, and create custom emoji and delete their own; a team
+//! admin may also change the team, remove its members and delete anyone's custom emoji; a channel member may read, post, react, upload, and change, archive and add or
 //! remove members of the channel (Chorus gives channel admins nothing more); a system admin may
 //! do everything, on every team and channel, and manage the server (config, caches, database,
 //! jobs, roles, other users and their tokens and sessions). Guests do not exist in Chorus;
@@ -38,11 +38,17 @@ const TEAM_USER_PERMISSIONS: &[&str] = &[
     "create_public_channel",
     "create_private_channel",
     "add_user_to_team",
+    "create_emojis",
+    "delete_emojis",
 ];
 
 const TEAM_GUEST_PERMISSIONS: &[&str] = &["view_team"];
 
-const TEAM_ADMIN_PERMISSIONS: &[&str] = &["manage_team", "remove_user_from_team"];
+const TEAM_ADMIN_PERMISSIONS: &[&str] = &[
+    "manage_team",
+    "remove_user_from_team",
+    "delete_others_emojis",
+];
 
 const CHANNEL_USER_PERMISSIONS: &[&str] = &[
     "read_channel",

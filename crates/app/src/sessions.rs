@@ -134,6 +134,10 @@ impl App {
         if user.delete_at != 0 {
             return Err(AppError::from(ErrorId::AccountDeactivated));
         }
+        if user.is_bot {
+            // Bots authenticate with personal access tokens only, as in Mattermost.
+            return Err(ErrorId::BotLoginForbidden.into());
+        }
         match self
             .check_password(&user, request.password, account.password_hash)
             .await?

@@ -121,18 +121,8 @@ impl App {
 
     /// Probes the master every second for as long as the app lives.
     pub fn start_health_probe(&self) {
-        let weak_inner = std::sync::Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(PROBE_INTERVAL);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                let Some(inner) = weak_inner.upgrade() else {
-                    return;
-                };
-                let app = App::from_inner(inner);
-                let _ = app.probe_database_now().await;
-            }
+        self.every(PROBE_INTERVAL, |app| async move {
+            let _ = app.probe_database_now().await;
         });
     }
 
@@ -179,9 +169,9 @@ impl App {
         Ok(self.config().masked())
     }
 
-    /// PUT /api/v4/config: validates, writes the file (env overrides stay out of it) and
-    /// applies the new config on this node.
-    pub fn save_config(&self, session: &Session, body: Value) -> AppResult<Value> {
+    /// PUT /api/v4/config: validates, stores it (config.json without the env overrides, or a
+    /// new row in the database) and applies it on this node, then on the others.
+    pub async fn save_config(&self, session: &Session, body: Value) -> AppResult<Value> {
         require_system_admin(session)?;
         self.config_is_read_only()?;
         let current = self.config();
@@ -189,34 +179,41 @@ impl App {
         new_config.unmask_from(&current);
         // In a cluster the body was likely read from another node (through the balancer):
         // its listen addresses and ClusterSettings are that node's. Node-local keys are
-        // edited in each node's config.json.
+        // edited in each node's config.json (or environment).
         if current.cluster_settings.enable {
             new_config.keep_node_local_keys(&current);
         }
-        let mut guard = self.inner.config_store.lock();
-        let Some(config_store) = guard.as_mut() else {
-            return Err(AppError::from(ErrorId::ConfigNotChangeable));
-        };
-        config_store.save(new_config).map_err(config_error)?;
-        let saved = config_store.config().clone();
-        drop(guard);
-        self.apply_config(saved);
+        self.store_config(new_config).await?;
         self.announce_config_change();
         self.share_saved_config();
         Ok(self.config().masked())
     }
 
-    /// POST /api/v4/config/reload: re-reads config.json from disk, here and on every other node
-    /// (each its own file), and applies changed database settings (see `apply_config`).
-    pub fn reload_config(&self, session: &Session) -> AppResult<()> {
+    /// POST /api/v4/config/reload: re-reads the configuration (each node its config.json, or
+    /// the active row in the database) here and on every other node, and applies changed
+    /// database settings (see `apply_config`).
+    pub async fn reload_config(&self, session: &Session) -> AppResult<()> {
         require_system_admin(session)?;
-        self.reload_config_from_disk()?;
+        self.reload_config_from_source().await?;
         if let Some(runtime) = self.cluster_runtime() {
             runtime
                 .cluster
                 .send_reliable(chorus_cluster::ClusterMessage::ReloadConfigFromDisk);
         }
         Ok(())
+    }
+
+    /// Re-reads the configuration from where it is kept.
+    pub(crate) async fn reload_config_from_source(&self) -> AppResult<()> {
+        if self.config_database().is_some() {
+            // The row may be the one this node runs; read it whatever the version says.
+            if let Some(config_store) = self.inner.config_store.lock().as_mut() {
+                config_store.set_version(None);
+            }
+            self.adopt_config_from_database().await?;
+            return Ok(());
+        }
+        self.reload_config_from_disk()
     }
 
     pub(crate) fn reload_config_from_disk(&self) -> AppResult<()> {
@@ -263,6 +260,6 @@ impl App {
     }
 }
 
-fn config_error(error: chorus_config::ConfigError) -> AppError {
+pub(crate) fn config_error(error: chorus_config::ConfigError) -> AppError {
     ErrorId::ConfigInvalid.with_param("reason", error)
 }

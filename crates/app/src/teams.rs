@@ -3,9 +3,8 @@
 use crate::cache::{self, ReadFrom};
 use crate::{require_system_admin, App, AppResult};
 use chorus_model::{
-    event_names, new_id, now_millis, AppError, Broadcast, Channel, ErrorId, Session, Team,
-    TeamMember, TeamPatch, WebSocketEvent, CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL,
-    TEAM_INVITE, TEAM_OPEN,
+    new_id, now_millis, AppError, Channel, ErrorId, Session, Team, TeamMember, TeamPatch,
+    CHANNEL_OPEN, DEFAULT_CHANNEL, OFF_TOPIC_CHANNEL, TEAM_INVITE, TEAM_OPEN,
 };
 use chorus_relay::membership;
 use chorus_store::history::JoinedBy;
@@ -231,10 +230,7 @@ impl App {
         }
         let db = self.store().master().await?;
         let team = team_store::patch(&db, team_id, &patch, now_millis()).await?;
-        self.publish(
-            WebSocketEvent::new(event_names::UPDATE_TEAM, Broadcast::to_team(team_id))
-                .with("team", serde_json::to_string(&team).unwrap_or_default()),
-        );
+        self.announce_team_update(&team);
         Ok(team)
     }
 

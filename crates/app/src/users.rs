@@ -30,7 +30,7 @@ pub struct UserListQuery {
 const RESERVED_USERNAMES: [&str; 6] =
     ["all", "channel", "here", "matterbot", "system", "surveybot"];
 
-fn validate_username(username: &str) -> AppResult<()> {
+pub(crate) fn validate_username(username: &str) -> AppResult<()> {
     let valid_characters = username
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
@@ -603,7 +603,7 @@ impl App {
     }
 }
 
-fn default_notify_props(username: &str) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn default_notify_props(username: &str) -> serde_json::Map<String, serde_json::Value> {
     let value = serde_json::json!({
         "channel": "true", "comments": "never", "desktop": "mention", "desktop_sound": "true",
         "email": "true", "first_name": "false", "mention_keys": username, "push": "mention",

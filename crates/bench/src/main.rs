@@ -10,6 +10,7 @@
 //! cargo run --release -p chorus-bench -- nginx-posts  # posts through NGINX on 3 nodes
 //! cargo run --release -p chorus-bench -- failover   # SIGKILL a node: its clients resume
 //! cargo run --release -p chorus-bench -- flood      # one client floods: what normal users get
+//! cargo run --release -p chorus-bench -- startup    # the mobile app's start-up, 1,000 users, 3 nodes
 //! ```
 //!
 //! Every scenario gets a fresh stack ([`scenario::Stack`]): chorus-testkit's Sandbox with a
@@ -39,6 +40,8 @@ use scenario::fanout::{FanoutArgs, FanoutReport};
 use scenario::flood::{FloodArgs, FloodReport};
 use scenario::nginx_posts::{NginxPostsArgs, NginxPostsReport};
 use scenario::posts::{PostsArgs, PostsReport};
+use scenario::startup::{StartupArgs, StartupReport};
+use scenario::webhooks::{WebhooksArgs, WebhooksReport};
 use scenario::ws_idle::{WsIdleArgs, WsIdleReport};
 
 #[derive(Parser)]
@@ -80,6 +83,12 @@ enum Scenario {
     /// posts; SIGKILL of the busiest node, time until each of its clients resumed with nothing
     /// missing.
     Failover(FailoverArgs),
+    /// The mobile app's start-up through NGINX on a cluster whose database holds 1,000 users
+    /// and 200 channels: latency of a whole start at several concurrencies.
+    Startup(StartupArgs),
+    /// Incoming-webhook posts (`POST /hooks/{id}`) vs plain posts through NGINX in front of a
+    /// cluster, closed loop, same stack and run.
+    Webhooks(WebhooksArgs),
 }
 
 #[derive(Args)]
@@ -106,6 +115,9 @@ struct Output {
     failover: Option<FailoverReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     flood: Option<FloodReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    startup: Option<StartupReport>,
+    webhooks: Option<WebhooksReport>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -135,6 +147,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         nginx_posts: None,
         failover: None,
         flood: None,
+        startup: None,
+        webhooks: None,
     };
     let text = !cli.json;
     if text {
@@ -167,6 +181,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", flood.text());
             }
             output.flood = Some(flood);
+            (None, None)
+        }
+        Scenario::Startup(args) => {
+            let startup = scenario::startup::run(&binary, &args).await?;
+            if text {
+                println!("{}", startup.text());
+            }
+            output.startup = Some(startup);
+            (None, None)
+        }
+        Scenario::Webhooks(args) => {
+            let webhooks = scenario::webhooks::run(&binary, &args).await?;
+            if text {
+                println!("{}", webhooks.text());
+            }
+            output.webhooks = Some(webhooks);
             (None, None)
         }
         Scenario::Failover(args) => {

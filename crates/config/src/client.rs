@@ -60,6 +60,14 @@ impl Config {
             "EnableBotAccountCreation",
             service.enable_bot_account_creation,
         );
+        map.flag("EnableIncomingWebhooks", service.enable_incoming_webhooks);
+        map.flag("EnableOutgoingWebhooks", service.enable_outgoing_webhooks);
+        map.flag("EnableCommands", service.enable_commands);
+        map.flag(
+            "EnablePostUsernameOverride",
+            service.enable_post_username_override,
+        );
+        map.flag("EnablePostIconOverride", service.enable_post_icon_override);
         map.flag("EnableFile", self.log_settings.enable_file);
         map.text("FileLevel", &self.log_settings.file_level);
 
@@ -117,7 +125,6 @@ impl Config {
         for feature in [
             "EnableAskCommunityLink",
             "EnableComplianceExport",
-            "EnableCustomEmoji",
             "EnableCustomBrand",
             "EnableLdap",
             "EnableSaml",
@@ -273,7 +280,8 @@ impl Config {
         map.flag("ExperimentalEnableAuthenticationTransfer", true);
         map.flag("ExperimentalEnableDefaultChannelLeaveJoinMessages", true);
         map.text("ExperimentalGroupUnreadChannels", "disabled");
-        map.text("CollapsedThreads", "disabled");
+        map.text("CollapsedThreads", &service.collapsed_threads);
+        map.flag("EnableCustomEmoji", service.enable_custom_emoji);
         map.flag("EnableEmojiPicker", true);
         map.flag("EnableThemeSelection", true);
         map.flag("AllowCustomThemes", true);
@@ -295,11 +303,6 @@ impl Config {
             "EnablePreviewFeatures",
             "HideGuestTags",
             "EnableOAuthServiceProvider",
-            "EnableIncomingWebhooks",
-            "EnableOutgoingWebhooks",
-            "EnableCommands",
-            "EnablePostUsernameOverride",
-            "EnablePostIconOverride",
             "EnableLinkPreviews",
             "EnablePermalinkPreviews",
             "EnableTesting",

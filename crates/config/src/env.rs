@@ -43,7 +43,7 @@ impl EnvOverride {
 
 /// The environment of this process. Variables whose name or value is not UTF-8 cannot be
 /// Mattermost settings, so they are skipped rather than made to fail the start.
-pub(crate) fn process_env() -> Vec<(String, String)> {
+pub fn process_env() -> Vec<(String, String)> {
     let mut variables = Vec::new();
     for (name, value) in std::env::vars_os() {
         if let (Ok(name), Ok(value)) = (name.into_string(), value.into_string()) {

@@ -24,6 +24,7 @@ mod unsupported;
 mod validate;
 
 pub use client::MAX_POST_SIZE;
+pub use env::process_env;
 pub use error::ConfigError;
 pub use password::{PASSWORD_MAXIMUM_LENGTH, PASSWORD_MINIMUM_LENGTH};
 pub use settings::{
@@ -31,7 +32,7 @@ pub use settings::{
     LogSettings, MetricsSettings, PasswordSettings, RateLimitSettings, ReplicaLagSettings,
     ServiceSettings, SqlSettings, TeamSettings, DEFAULT_DATA_SOURCE,
 };
-pub use store::ConfigStore;
+pub use store::{write_config_file, ConfigSource, ConfigStore, PendingSave};
 pub use unsupported::{UnsupportedSetting, UNSUPPORTED_SETTINGS};
 pub use validate::inter_node_url_host_port;
 
@@ -88,6 +89,44 @@ impl Config {
         self.metrics_settings.listen_address = own.metrics_settings.listen_address.clone();
         self.log_settings.file_location = own.log_settings.file_location.clone();
         self.cluster_settings = own.cluster_settings.clone();
+    }
+
+    /// This node's [`NODE_LOCAL_KEYS`] as `MM_*` variables: with the configuration in the
+    /// database every node reads the same tree, and gives its own listen addresses, log file
+    /// and ClusterSettings in its environment (`chorus config node-env` prints them).
+    pub fn node_local_env(&self) -> Vec<(String, String)> {
+        let tree = json::config_to_value(self);
+        let mut variables = Vec::new();
+        let mut push = |section: &str, key: &str, value: &serde_json::Value| {
+            // As the environment is read: lists of strings space-separated, others as JSON.
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                serde_json::Value::Array(items) if items.iter().all(|item| item.is_string()) => {
+                    let items: Vec<&str> = items.iter().filter_map(|item| item.as_str()).collect();
+                    items.join(" ")
+                }
+                other => other.to_string(),
+            };
+            let name = format!("MM_{}_{}", section.to_uppercase(), key.to_uppercase());
+            variables.push((name, text));
+        };
+        for dotted in NODE_LOCAL_KEYS {
+            match dotted.split_once('.') {
+                Some((section, key)) => {
+                    if let Some(value) = tree.get(section).and_then(|keys| keys.get(key)) {
+                        push(section, key, value);
+                    }
+                }
+                None => {
+                    if let Some(serde_json::Value::Object(keys)) = tree.get(*dotted) {
+                        for (key, value) in keys {
+                            push(dotted, key, value);
+                        }
+                    }
+                }
+            }
+        }
+        variables
     }
 
     /// SHA-256 (hex) of the client config (what a logged-in client reads from
@@ -147,6 +186,40 @@ mod tests {
         let mut changed = base.clone();
         changed.team_settings.site_name = "Other".to_string();
         assert_ne!(changed.hash(), base_hash);
+    }
+
+    /// With the configuration in the database, a node's own keys come from its environment:
+    /// the variables `node_local_env` prints, read back over the shared tree, give back the
+    /// node's config exactly.
+    #[test]
+    fn node_local_env_over_a_shared_tree_gives_back_the_nodes_config() {
+        let shared = Config::default();
+        let mut node = shared.clone();
+        node.service_settings.listen_address = "127.0.0.1:8067".to_string();
+        node.metrics_settings.listen_address = "127.0.0.1:9069".to_string();
+        node.log_settings.file_location = "/var/log/chorus-2".to_string();
+        node.cluster_settings.enable = true;
+        node.cluster_settings.cluster_name = "production".to_string();
+        node.cluster_settings.gossip_port = 8076;
+        let env = node.node_local_env();
+        assert!(env.contains(&(
+            "MM_SERVICESETTINGS_LISTENADDRESS".into(),
+            "127.0.0.1:8067".into()
+        )));
+        assert!(env.contains(&("MM_CLUSTERSETTINGS_ENABLE".into(), "true".into())));
+        let store = ConfigStore::from_database(
+            "postgres://chorus:secret@127.0.0.1/chorus",
+            Some("some row".to_string()),
+            Some(json::config_to_value(&shared)),
+            env,
+        )
+        .expect("the variables are valid overrides");
+        assert_eq!(store.config(), &node);
+        assert_eq!(
+            store.source().to_string(),
+            "postgres://chorus:****@127.0.0.1/chorus",
+            "the source never shows the password"
+        );
     }
 
     /// Two nodes of one cluster (scripts/up.sh's, say) differ in every node-local key and
@@ -252,11 +325,20 @@ mod tests {
                     "SessionIdleTimeoutInMinutes",
                     "EnableReliableWebSockets",
                     "EnableBotAccountCreation",
+                    "EnableIncomingWebhooks",
+                    "EnableOutgoingWebhooks",
+                    "EnableCommands",
+                    "EnablePostUsernameOverride",
+                    "EnablePostIconOverride",
+                    "AllowedUntrustedInternalConnections",
+                    "OutgoingIntegrationRequestsTimeout",
                     "EnablePostSearch",
                     "PostEditTimeLimit",
                     "TimeBetweenUserTypingUpdatesMilliseconds",
                     "EnableUserTypingMessages",
                     "EnableChannelViewedMessages",
+                    "EnableCustomEmoji",
+                    "CollapsedThreads",
                 ],
             ),
             (
@@ -436,8 +518,29 @@ mod tests {
             assert_eq!(tree[section][key], value, "{section}.{key}");
         };
         check("ServiceSettings", "ListenAddress", ":8065".into());
+        check("ServiceSettings", "EnableCustomEmoji", true.into());
+        check("ServiceSettings", "CollapsedThreads", "always_on".into());
         check("ServiceSettings", "MaximumPayloadSizeBytes", 300_000.into());
         check("ServiceSettings", "SessionLengthWebInHours", 720.into());
+        check("ServiceSettings", "EnableIncomingWebhooks", true.into());
+        check("ServiceSettings", "EnableOutgoingWebhooks", true.into());
+        check("ServiceSettings", "EnableCommands", true.into());
+        check(
+            "ServiceSettings",
+            "EnablePostUsernameOverride",
+            false.into(),
+        );
+        check("ServiceSettings", "EnablePostIconOverride", false.into());
+        check(
+            "ServiceSettings",
+            "AllowedUntrustedInternalConnections",
+            "".into(),
+        );
+        check(
+            "ServiceSettings",
+            "OutgoingIntegrationRequestsTimeout",
+            30.into(),
+        );
         check(
             "ServiceSettings",
             "SessionIdleTimeoutInMinutes",

@@ -118,6 +118,27 @@ pub struct ServiceSettings {
     pub enable_reliable_websockets: bool,
     #[serde(rename = "EnableBotAccountCreation")]
     pub enable_bot_account_creation: bool,
+    /// Integrations (issue 16): POST /hooks/{id} and /api/v4/hooks/incoming.
+    #[serde(rename = "EnableIncomingWebhooks")]
+    pub enable_incoming_webhooks: bool,
+    /// /api/v4/hooks/outgoing, and whether posts queue deliveries at all.
+    #[serde(rename = "EnableOutgoingWebhooks")]
+    pub enable_outgoing_webhooks: bool,
+    #[serde(rename = "EnableCommands")]
+    pub enable_commands: bool,
+    /// Webhook posts may show another name (`override_username`).
+    #[serde(rename = "EnablePostUsernameOverride")]
+    pub enable_post_username_override: bool,
+    /// Webhook posts may show another picture (`override_icon_url`).
+    #[serde(rename = "EnablePostIconOverride")]
+    pub enable_post_icon_override: bool,
+    /// Space-separated hosts, IP addresses and CIDR ranges on loopback or private networks
+    /// that outgoing integration calls may reach; any other such address is refused.
+    #[serde(rename = "AllowedUntrustedInternalConnections")]
+    pub allowed_untrusted_internal_connections: String,
+    /// Seconds an outgoing webhook call may take.
+    #[serde(rename = "OutgoingIntegrationRequestsTimeout")]
+    pub outgoing_integration_requests_timeout: i64,
     #[serde(rename = "EnablePostSearch")]
     pub enable_post_search: bool,
     /// Seconds a post stays editable; -1 means forever.
@@ -129,6 +150,13 @@ pub struct ServiceSettings {
     pub enable_user_typing_messages: bool,
     #[serde(rename = "EnableChannelViewedMessages")]
     pub enable_channel_viewed_messages: bool,
+    /// Custom emoji may be created, listed and looked up (/emoji).
+    #[serde(rename = "EnableCustomEmoji")]
+    pub enable_custom_emoji: bool,
+    /// "disabled", "default_off", "default_on" or "always_on": whether clients show collapsed
+    /// reply threads; anything but "disabled" makes the server send thread events.
+    #[serde(rename = "CollapsedThreads")]
+    pub collapsed_threads: String,
 }
 
 impl Default for ServiceSettings {
@@ -161,11 +189,20 @@ impl Default for ServiceSettings {
             session_idle_timeout_in_minutes: 43_200,
             enable_reliable_websockets: true,
             enable_bot_account_creation: false,
+            enable_incoming_webhooks: true,
+            enable_outgoing_webhooks: true,
+            enable_commands: true,
+            enable_post_username_override: false,
+            enable_post_icon_override: false,
+            allowed_untrusted_internal_connections: String::new(),
+            outgoing_integration_requests_timeout: 30,
             enable_post_search: true,
             post_edit_time_limit: -1,
             time_between_user_typing_updates_milliseconds: 5000,
             enable_user_typing_messages: true,
             enable_channel_viewed_messages: true,
+            enable_custom_emoji: true,
+            collapsed_threads: "always_on".to_string(),
         }
     }
 }

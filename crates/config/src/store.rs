@@ -1,4 +1,11 @@
-//! `ConfigStore`: config.json on disk layered under the `MM_*` environment.
+//! `ConfigStore`: the configuration (config.json on disk, or a row in the database) layered
+//! under the `MM_*` environment.
+//!
+//! For a file the store reads and writes it itself. For the database (`--config postgres://…`)
+//! it holds only the tree: the store crate reads and writes the row, and the app hands the
+//! trees over ([`ConfigStore::from_database`], [`ConfigStore::prepare_save`] then
+//! [`ConfigStore::commit`], [`ConfigStore::replace_tree`]), since this crate does no I/O on
+//! the network.
 //!
 //! The store keeps the file as a JSON tree, not only as a `Config`, for two reasons: keys and
 //! sections Chorus does not model (a Mattermost file has dozens) must survive a save, and a
@@ -15,10 +22,79 @@ use crate::env::{self, EnvOverride};
 use crate::json::{config_from_value, config_to_value, to_file_bytes};
 use crate::{Config, ConfigError};
 
-/// The configuration file, the environment overrides read at load time and the effective
-/// configuration (file, then environment on top).
+/// Where a configuration is kept.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// A PostgreSQL DSN; its table is `configurations`.
+    Database(String),
+}
+
+impl ConfigSource {
+    /// A `--config` value: a `postgres://` or `postgresql://` DSN, or a file path.
+    pub fn parse(value: &str) -> ConfigSource {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            ConfigSource::Database(value.to_string())
+        } else {
+            ConfigSource::File(PathBuf::from(value))
+        }
+    }
+
+    pub fn is_database(&self) -> bool {
+        matches!(self, ConfigSource::Database(_))
+    }
+}
+
+/// Names the file, or the database without its password.
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::File(path) => write!(formatter, "{}", path.display()),
+            ConfigSource::Database(dsn) => write!(formatter, "{}", without_password(dsn)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ConfigSource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{self}")
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:****@host/db`.
+fn without_password(dsn: &str) -> String {
+    let Some((scheme, rest)) = dsn.split_once("://") else {
+        return dsn.to_string();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:****@{host}")
+        }
+        _ => dsn.to_string(),
+    }
+}
+
+/// A save validated and merged, not yet written ([`ConfigStore::prepare_save`]).
+pub struct PendingSave {
+    tree: Value,
+    effective: Config,
+}
+
+impl PendingSave {
+    /// What is to be stored: the saved keys merged into the stored tree, environment
+    /// overrides left out.
+    pub fn tree(&self) -> &Value {
+        &self.tree
+    }
+}
+
+/// The configuration file or row, the environment overrides read at load time and the
+/// effective configuration (stored tree, then environment on top).
 pub struct ConfigStore {
-    path: PathBuf,
+    source: ConfigSource,
+    /// For a database source: the id of the row the tree came from or was saved as.
+    version: Option<String>,
     /// The file as last read or written, unknown keys included. Saves merge into it.
     file_tree: Value,
     env_overrides: Vec<EnvOverride>,
@@ -42,7 +118,35 @@ impl ConfigStore {
         let file_tree = read_or_create(path)?;
         let effective = effective_config(&file_tree, &env_overrides)?;
         Ok(ConfigStore {
-            path: path.to_path_buf(),
+            source: ConfigSource::File(path.to_path_buf()),
+            version: None,
+            file_tree,
+            env_overrides,
+            effective,
+        })
+    }
+
+    /// A configuration read from the database (`tree`, the active row; None when the table is
+    /// empty, which starts from the defaults as a missing file does), with `env` on top.
+    /// `version` names the row (its id), None for the defaults.
+    pub fn from_database(
+        dsn: &str,
+        version: Option<String>,
+        tree: Option<Value>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<ConfigStore, ConfigError> {
+        let env_overrides = env::overrides_from_env(env)?;
+        let file_tree = tree.unwrap_or_else(|| config_to_value(&Config::default()));
+        if !file_tree.is_object() {
+            return Err(ConfigError::Syntax {
+                path: PathBuf::from("configurations"),
+                message: "the active configuration must be a JSON object of sections".to_string(),
+            });
+        }
+        let effective = effective_config(&file_tree, &env_overrides)?;
+        Ok(ConfigStore {
+            source: ConfigSource::Database(dsn.to_string()),
+            version,
             file_tree,
             env_overrides,
             effective,
@@ -54,41 +158,79 @@ impl ConfigStore {
         &self.effective
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn source(&self) -> &ConfigSource {
+        &self.source
+    }
+
+    /// For a database source: which row this configuration is (None: the defaults, or a row
+    /// to be read again).
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    pub fn set_version(&mut self, version: Option<String>) {
+        self.version = version;
+    }
+
+    /// The stored tree (unknown keys included, environment overrides not applied): what
+    /// `chorus config migrate` copies.
+    pub fn stored_tree(&self) -> &Value {
+        &self.file_tree
     }
 
     /// Writes `new` to the file and makes it (with the environment re-applied) the effective
-    /// configuration.
+    /// configuration. For a database source, use [`ConfigStore::prepare_save`], store the
+    /// tree, then [`ConfigStore::commit`].
     ///
     /// Validated first: on error nothing is written and nothing changes. Keys and sections in
     /// the file that Chorus does not model are kept. Keys overridden by the environment keep
     /// the file's value, since the value in `new` came from the environment and writing it
     /// would turn a deployment-time setting into a permanent one.
     pub fn save(&mut self, new: Config) -> Result<(), ConfigError> {
+        let pending = self.prepare_save(new)?;
+        if let ConfigSource::File(path) = &self.source {
+            write_atomically(path, &pending.tree)?;
+        }
+        self.commit(pending);
+        Ok(())
+    }
+
+    /// Validates `new` and merges it into the stored tree, changing nothing yet.
+    pub fn prepare_save(&self, new: Config) -> Result<PendingSave, ConfigError> {
         let new_tree = config_to_value(&new);
         let effective = effective_config(&new_tree, &self.env_overrides)?;
-
         let overridden: BTreeSet<(String, String)> = self
             .env_overrides
             .iter()
             .map(|o| (o.section.clone(), o.key.clone()))
             .collect();
-        let mut file_tree = self.file_tree.clone();
-        merge_known_keys(&mut file_tree, &new_tree, &overridden);
-        write_atomically(&self.path, &file_tree)?;
+        let mut tree = self.file_tree.clone();
+        merge_known_keys(&mut tree, &new_tree, &overridden);
+        Ok(PendingSave { tree, effective })
+    }
 
-        self.file_tree = file_tree;
-        self.effective = effective;
-        Ok(())
+    /// Makes a prepared save, once stored, the effective configuration.
+    pub fn commit(&mut self, pending: PendingSave) {
+        self.file_tree = pending.tree;
+        self.effective = pending.effective;
     }
 
     /// Re-reads the file (POST /api/v4/config/reload) and re-applies the environment. On error
-    /// the previous configuration stays in force.
+    /// the previous configuration stays in force. A database source reloads through
+    /// [`ConfigStore::replace_tree`] instead.
     pub fn reload(&mut self) -> Result<&Config, ConfigError> {
-        let file_tree = read_file(&self.path)?;
-        let effective = effective_config(&file_tree, &self.env_overrides)?;
-        self.file_tree = file_tree;
+        let file_tree = match &self.source {
+            ConfigSource::File(path) => read_file(path)?,
+            ConfigSource::Database(_) => self.file_tree.clone(),
+        };
+        self.replace_tree(file_tree)
+    }
+
+    /// Makes `tree` (read from the source again) the stored tree, with the environment on
+    /// top. On error the previous configuration stays in force.
+    pub fn replace_tree(&mut self, tree: Value) -> Result<&Config, ConfigError> {
+        let effective = effective_config(&tree, &self.env_overrides)?;
+        self.file_tree = tree;
         self.effective = effective;
         Ok(&self.effective)
     }
@@ -107,7 +249,7 @@ impl std::fmt::Debug for ConfigStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("ConfigStore")
-            .field("path", &self.path)
+            .field("source", &self.source)
             .field("env_overridden_keys", &self.env_overridden_keys())
             .finish_non_exhaustive()
     }
@@ -176,6 +318,18 @@ fn merge_known_keys(
             file_keys.insert(key.clone(), value.clone());
         }
     }
+}
+
+/// Writes `tree` as config.json at `path` (its directory created), readable by its owner only
+/// when new: `chorus config migrate` from the database to a file.
+pub fn write_config_file(path: &Path, tree: &Value) -> Result<(), ConfigError> {
+    if let Some(directory) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(directory).map_err(|source| ConfigError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    write_atomically(path, tree)
 }
 
 fn read_file(path: &Path) -> Result<Value, ConfigError> {
@@ -306,7 +460,7 @@ mod tests {
         let store = ConfigStore::load_with_env(&path, no_env()).unwrap();
 
         assert_eq!(store.config(), &Config::default());
-        assert_eq!(store.path(), path);
+        assert_eq!(store.source(), &ConfigSource::File(path.clone()));
         let written = read_json(&path);
         assert_eq!(written["ServiceSettings"]["ListenAddress"], ":8065");
         assert_eq!(written["SqlSettings"]["MaxOpenConns"], 300);

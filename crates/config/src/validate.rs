@@ -58,6 +58,11 @@ fn validate_service(service: &ServiceSettings) -> Result<(), ConfigError> {
         ));
     }
     one_of(
+        "ServiceSettings.CollapsedThreads",
+        &service.collapsed_threads,
+        &["disabled", "default_off", "default_on", "always_on"],
+    )?;
+    one_of(
         "ServiceSettings.ConnectionSecurity",
         &service.connection_security,
         &["", "TLS"],

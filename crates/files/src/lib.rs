@@ -15,6 +15,7 @@
 //! permissions: callers hand it paths (`a/b/c.png`, no leading slash) and bytes.
 
 pub mod avatars;
+pub mod emoji;
 pub mod images;
 
 use bytes::Bytes;

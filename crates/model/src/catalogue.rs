@@ -312,6 +312,13 @@ error_catalogue! {
     ProfileImageTooManyPixels = 413, "api.user.upload_profile_user.too_large.app_error", "Unable to upload profile image: the image has more than {maximum} pixels.";
     ProfileImageUndecodable = 400, "api.user.upload_profile_user.decode_config.app_error", "Unable to save profile image: the file is not a supported image.";
     ProfileImageStoreFailed = 500, "api.user.upload_profile_user.upload_profile.app_error", "Unable to store the profile image.";
+    TeamIconUnreadable = 400, "api.team.set_team_icon.parse.app_error", "Could not parse the multipart form of the team icon.";
+    TeamIconMissing = 400, "api.team.set_team_icon.no_file.app_error", "No file under 'image' in request.";
+    TeamIconTooLarge = 400, "api.team.set_team_icon.too_large.app_error", "Unable to upload the team icon: the file is larger than {maximum} bytes.";
+    TeamIconTooManyPixels = 400, "api.team.set_team_icon.check_image_limits.app_error", "Unable to upload the team icon: the image has more than {maximum} pixels.";
+    TeamIconUndecodable = 400, "api.team.set_team_icon.decode.app_error", "Unable to decode the team icon: the file is not a supported image.";
+    TeamIconStoreFailed = 500, "api.team.set_team_icon.write_file.app_error", "Could not save the team icon.";
+    TeamIconNotFound = 404, "api.team.get_team_icon.read_file.app_error", "Unable to read the team icon file.";
     DeactivationNotAllowed = 403, "api.user.update_active.permissions.app_error", "You do not have the appropriate permissions.";
     SelfDeactivationDisabled = 401, "api.user.update_active.not_enable.app_error", "You cannot deactivate yourself because this feature is not enabled. Please contact your System Administrator.";
     CustomStatusDisabled = 501, "api.custom_status.disabled", "Custom status feature has been disabled. Please contact your system administrator for details.";
@@ -319,6 +326,84 @@ error_catalogue! {
     /// Mattermost answers 500; a request without the team is bad input.
     AutocompleteWithoutTeam = 400, "api.user.autocomplete_users.missing_team_id.app_error", "Team id parameter is required to autocomplete by channel.";
     ServerBusy = 503, "api.context.server_busy.app_error", "Server is busy, non-critical services are temporarily unavailable.";
+
+    // ---- custom emoji and collapsed threads (issue 13) ----
+    /// Mattermost's handlers answer 501 for create, list, get and image; its app layer 403 for
+    /// the lookups by name and the searches.
+    EmojiDisabled = 501, "api.emoji.disabled.app_error", "Custom emoji have been disabled by the system admin.";
+    EmojiLookupDisabled = 403, "api.emoji.disabled.app_error", "Custom emoji have been disabled by the system admin; they cannot be looked up.";
+    EmojiTooLarge = 413, "api.emoji.create.too_large.app_error", "Unable to create emoji. Image must be less than {maximum} bytes in size.";
+    EmojiFormUnreadable = 400, "api.emoji.create.parse.app_error", "Unable to create emoji. Could not understand request.";
+    EmojiDuplicateName = 400, "api.emoji.create.duplicate.app_error", "Unable to create emoji. Another emoji with the same name already exists.";
+    EmojiForOtherUser = 403, "api.emoji.create.other_user.app_error", "Invalid user id: an emoji is created for oneself.";
+    EmojiNameRefused = 400, "model.emoji.name.app_error", "Name must be 1 to 64 lowercase alphanumeric characters.";
+    EmojiSystemName = 400, "model.emoji.system_emoji_name.app_error", "Name conflicts with an existing system emoji name.";
+    EmojiNotAnImage = 400, "api.emoji.upload.image.app_error", "Unable to create emoji. File must be a PNG, JPEG, or GIF.";
+    EmojiImageTooLarge = 400, "api.emoji.upload.large_image.too_large.app_error", "Unable to create emoji. Image must be at most {max_width} by {max_height} pixels.";
+    EmojiImageUndecodable = 400, "api.emoji.upload.large_image.decode_error", "Unable to create emoji. An error occurred when trying to decode the image.";
+    EmojiImageUnencodable = 400, "api.emoji.upload.large_image.encode_error", "Unable to create emoji. An error occurred when trying to encode the image.";
+    /// Mattermost answers with its file store write error.
+    EmojiImageStoreFailed = 500, "api.file.write_file.app_error", "Unable to store the emoji image.";
+    EmojiNotFound = 404, "app.emoji.get.no_result", "Unable to find the emoji.";
+    EmojiNameNotFound = 404, "app.emoji.get_by_name.no_result", "Unable to find the emoji.";
+    EmojiImageMissing = 404, "api.emoji.get_image.read.app_error", "Unable to read image file for emoji.";
+    EmojiNamesTooMany = 400, "api.emoji.get_multiple_by_name_too_many.request_error", "Unable to get emojis by name. Only up to {maximum} emojis can be requested at once.";
+    ReactionEmojiNotFound = 404, "app.emoji.get_by_name.no_result", "Unable to react: no system or custom emoji has that name.";
+    ThreadMembershipNotFound = 404, "app.user.get_thread_membership_for_user.not_found", "Unable to get thread membership for user.";
+    ThreadNotFound = 404, "app.user.get_threads_for_user.not_found", "User thread does not exist or is not in the team.";
+    ThreadsBadParams = 400, "api.getThreadsForUser.bad_params", "Before and after parameters to getThreadsForUser are mutually exclusive.";
+    ThreadsBadOnlyParams = 400, "api.getThreadsForUser.bad_only_params", "ThreadsOnly and TotalsOnly parameters to getThreadsForUser are mutually exclusive.";
+    // ---- integrations: bots, incoming and outgoing webhooks (issue 16) ----
+    BotCreationDisabled = 403, "api.bot.create_disabled", "Bot creation has been disabled.";
+    BotNotFound = 404, "store.sql_bot.get.missing.app_error", "Bot does not exist.";
+    BotUsernameInvalid = 400, "model.bot.is_valid.username.app_error", "Invalid username.";
+    BotDescriptionInvalid = 400, "model.bot.is_valid.description.app_error", "Invalid description: at most 1024 characters.";
+    BotDisplayNameInvalid = 400, "model.user.is_valid.first_name.app_error", "Invalid display name: at most 64 characters.";
+    BotLoginForbidden = 401, "api.user.login.bot_login_forbidden.app_error", "Bot login is forbidden.";
+    /// POST /bots/{id}/convert_to_user needs a password for the person's account.
+    BotConversionNeedsPassword = 400, "api.user.convert_bot_to_user.password.app_error", "A password is required to convert a bot to a user.";
+    BotOwnerNotFound = 400, "model.bot.is_valid.creator_id.app_error", "Invalid creator id: no such user.";
+    IncomingWebhooksDisabled = 501, "api.incoming_webhook.disabled.app_error", "Incoming webhooks have been disabled by the system admin.";
+    IncomingWebhookPostsDisabled = 501, "web.incoming_webhook.disabled.app_error", "Incoming webhooks have been disabled by the system admin.";
+    IncomingWebhookNotFound = 404, "app.webhooks.get_incoming.app_error", "Unable to get the webhook.";
+    IncomingWebhookInvalid = 400, "web.incoming_webhook.invalid.app_error", "Invalid webhook.";
+    IncomingWebhookNoText = 400, "web.incoming_webhook.text.app_error", "No text specified.";
+    IncomingWebhookUnparsable = 400, "web.incoming_webhook.parse.app_error", "Unable to parse incoming data: {reason}";
+    IncomingWebhookChannelNotFound = 404, "web.incoming_webhook.channel.app_error", "Couldn't find the channel.";
+    IncomingWebhookChannelLocked = 403, "web.incoming_webhook.channel_locked.app_error", "This webhook is not permitted to post to the requested channel.";
+    IncomingWebhookUserNotFound = 400, "web.incoming_webhook.user.app_error", "Couldn't find the user.";
+    IncomingWebhookCreatorGone = 403, "web.incoming_webhook.user.app_error", "The webhook's creator no longer exists or is deactivated.";
+    IncomingWebhookNoChannelPermission = 403, "web.incoming_webhook.permissions.app_error", "Inappropriate channel permissions.";
+    IncomingWebhookUsernameInvalid = 400, "api.incoming_webhook.invalid_username.app_error", "Invalid username.";
+    IncomingWebhookDisplayNameInvalid = 400, "model.incoming_hook.display_name.app_error", "Invalid display name: at most 64 characters.";
+    IncomingWebhookDescriptionInvalid = 400, "model.incoming_hook.description.app_error", "Invalid description: at most 500 characters.";
+    IncomingWebhookIconUrlInvalid = 400, "model.incoming_hook.icon_url.app_error", "Invalid icon URL: at most 1024 characters.";
+    OutgoingWebhooksDisabled = 501, "api.outgoing_webhook.disabled.app_error", "Outgoing webhooks have been disabled by the system admin.";
+    OutgoingWebhookNotFound = 404, "app.webhooks.get_outgoing.app_error", "Unable to get the webhook.";
+    OutgoingWebhookChannelNotOpen = 403, "api.webhook.create_outgoing.not_open.app_error", "Outgoing webhooks can only be created for public channels.";
+    OutgoingWebhookChannelOfOtherTeam = 403, "api.webhook.create_outgoing.permissions.app_error", "Invalid permissions to create outgoing webhook: the channel is not in the hook's team.";
+    OutgoingWebhookNoTriggers = 400, "api.webhook.create_outgoing.triggers.app_error", "Either trigger_words or channel_id must be set.";
+    /// Mattermost answers 500 on create, 400 on update; bad input is a 4xx here.
+    OutgoingWebhookIntersects = 400, "api.webhook.create_outgoing.intersect.app_error", "Outgoing webhooks from the same channel cannot have the same trigger words/callback URLs.";
+    OutgoingWebhookCallbacksInvalid = 400, "model.outgoing_hook.is_valid.callback.app_error", "Invalid callback urls: {reason}";
+    OutgoingWebhookContentTypeInvalid = 400, "model.outgoing_hook.is_valid.content_type.app_error", "Invalid content_type.";
+    OutgoingWebhookTriggerWordsInvalid = 400, "model.outgoing_hook.is_valid.trigger_words.app_error", "Invalid trigger words.";
+    OutgoingWebhookTriggerWhenInvalid = 400, "model.outgoing_hook.is_valid.trigger_when.app_error", "Invalid trigger when.";
+    OutgoingWebhookDisplayNameInvalid = 400, "model.outgoing_hook.is_valid.display_name.app_error", "Invalid display name.";
+    OutgoingWebhookDescriptionInvalid = 400, "model.outgoing_hook.is_valid.description.app_error", "Invalid description.";
+    CommandsDisabled = 501, "api.command.disabled.app_error", "Commands have been disabled by the system admin.";
+    CommandNotFound = 404, "store.sql_command.get.missing.app_error", "Command does not exist.";
+    CommandTriggerNotFound = 404, "api.command.execute_command.not_found.app_error", "Command with a trigger of '{trigger}' not found.";
+    CommandFormat = 400, "api.command.execute_command.format.app_error", "Command trigger is missing the leading slash character.";
+    CommandFailed = 500, "api.command.execute_command.failed.app_error", "Command with a trigger of '{trigger}' failed.";
+    CommandFailedResponse = 500, "api.command.execute_command.failed_resp.app_error", "Command with a trigger of '{trigger}' returned response {status}.";
+    CommandFailedEmpty = 500, "api.command.execute_command.failed_empty.app_error", "Command with a trigger of '{trigger}' returned an empty response.";
+    CommandDuplicateTrigger = 400, "api.command.duplicate_trigger.app_error", "This trigger word is already in use. Please choose another word.";
+    CommandTriggerInvalid = 400, "model.command.is_valid.trigger.app_error", "Invalid trigger: 1 to 128 characters, no slash or space at the start.";
+    CommandUrlInvalid = 400, "model.command.is_valid.url.app_error", "Invalid URL: {reason}";
+    CommandMethodInvalid = 400, "model.command.is_valid.method.app_error", "Invalid method: P or G.";
+    CommandTextInvalid = 400, "model.command.is_valid.display_name.app_error", "Invalid display name, description, username, icon URL or autocomplete text: too long.";
+    CommandNoPermission = 403, "api.command.execute_command.no_permission", "You do not have the appropriate permissions to run this command here.";
 }
 
 /// Every entry of the catalogue, in the order of the table (grouped by resource).
@@ -373,6 +458,10 @@ mod tests {
     const IDS_WITH_SEVERAL_STATUSES: &[&str] = &[
         "api.file.file_reader.app_error",
         "app.channel.sidebar_categories.app_error",
+        "api.emoji.disabled.app_error",
+        // Mattermost: 400 for a DM target (`@user`) that does not exist, 403 when the hook's
+        // creator is gone.
+        "web.incoming_webhook.user.app_error",
     ];
 
     #[test]
@@ -417,10 +506,19 @@ mod tests {
         }
     }
 
+    /// Mattermost's own ids that keep a handler's camelCase name.
+    const CAMEL_CASE_IDS: &[&str] = &[
+        "api.getThreadsForUser.bad_params",
+        "api.getThreadsForUser.bad_only_params",
+    ];
+
     #[test]
     fn ids_look_like_mattermost_ids() {
         for entry in catalogue() {
             let id = entry.id();
+            if CAMEL_CASE_IDS.contains(&id) {
+                continue;
+            }
             assert!(
                 id.split('.').count() >= 3
                     && id.chars().all(|c| c.is_ascii_lowercase()

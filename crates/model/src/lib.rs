@@ -8,30 +8,36 @@
 
 pub mod catalogue;
 pub mod channel;
+pub mod emoji;
 pub mod error;
 pub mod file;
 pub mod id;
+pub mod integration;
 pub mod job;
 pub mod post;
 pub mod preference;
 pub mod role;
 pub mod session;
 pub mod sidebar;
+pub mod system_emoji;
 pub mod team;
 pub mod user;
 pub mod websocket;
 
 pub use catalogue::{catalogue, Catalogued, ErrorId};
 pub use channel::*;
+pub use emoji::*;
 pub use error::AppError;
 pub use file::*;
 pub use id::{is_valid_id, new_id, now_millis};
+pub use integration::*;
 pub use job::*;
 pub use post::*;
 pub use preference::*;
 pub use role::*;
 pub use session::*;
 pub use sidebar::*;
+pub use system_emoji::is_system_emoji_name;
 pub use team::*;
 pub use user::*;
 pub use websocket::*;

@@ -24,6 +24,25 @@ pub struct Team {
     pub allow_open_invite: bool,
     pub scheme_id: Option<String>,
     pub group_constrained: Option<bool>,
+    /// When the team icon was last set (0: none), as Mattermost sends it: only when set.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub last_team_icon_update: i64,
+}
+
+fn is_zero(value: &i64) -> bool {
+    *value == 0
+}
+
+impl Team {
+    /// What team members may see of a team in events (Mattermost's `Team.Sanitize`): no
+    /// email, no invite id.
+    pub fn sanitized(&self) -> Team {
+        Team {
+            email: String::new(),
+            invite_id: String::new(),
+            ..self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

@@ -48,6 +48,12 @@ pub mod event_names {
     pub const RESTORE_TEAM: &str = "restore_team";
     pub const MEMBERROLE_UPDATED: &str = "memberrole_updated";
     pub const POST_UNREAD: &str = "post_unread";
+    pub const EMOJI_ADDED: &str = "emoji_added";
+    pub const THREAD_UPDATED: &str = "thread_updated";
+    pub const THREAD_FOLLOW_CHANGED: &str = "thread_follow_changed";
+    pub const THREAD_READ_CHANGED: &str = "thread_read_changed";
+    /// A message only the user sees (slash command answers); never stored.
+    pub const EPHEMERAL_MESSAGE: &str = "ephemeral_message";
 }
 
 /// The `data` key of membership events (`user_added`, `user_removed`, `added_to_team`,

@@ -34,7 +34,11 @@
 //! post of its channels pinned or unpinned (`posts.pinchangedat`), or the user's preferences
 //! saved or deleted (`store::history::preferences_changed_since`), or the user's sidebar
 //! categories or channel member settings changed
-//! (`store::history::personal_settings_changed_since`).
+//! (`store::history::personal_settings_changed_since`), or a custom emoji added
+//! (`emoji_added`, `store::emoji::created_since`), or one of the user's thread memberships
+//! changed (`thread_updated`, `thread_follow_changed`, `thread_read_changed`,
+//! `store::threads::changed_since`), or the user was sent an `ephemeral_message` (never
+//! stored; `store::history::ephemerals_sent_since`).
 //! `config_changed` is the one event that is neither rebuilt nor detected.
 
 use crate::events::{post_event, posted_as_created, reaction_event};
@@ -44,8 +48,8 @@ use crate::Relay;
 use chorus_model::{event_names, Channel, Reaction, WebSocketEvent};
 use chorus_realtime::{change_of, ReceivedChanges, ResumeRequest, ResumeSource};
 use chorus_store::{
-    channels as channel_store, history as history_store, posts as post_store,
-    reactions as reaction_store, teams as team_store,
+    channels as channel_store, emoji as emoji_store, history as history_store, posts as post_store,
+    reactions as reaction_store, teams as team_store, threads as thread_store,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -136,11 +140,30 @@ impl Relay {
             tracing::info!(%user_id, "preferences changed since the horizon; the websocket cannot be rebuilt");
             return None;
         }
+        if history_store::ephemerals_sent_since(&db, user_id, since)
+            .await
+            .ok()?
+        {
+            tracing::info!(%user_id, "ephemeral messages sent since the horizon; the websocket cannot be rebuilt");
+            return None;
+        }
         if history_store::personal_settings_changed_since(&db, user_id, since)
             .await
             .ok()?
         {
             tracing::info!(%user_id, "sidebar categories or channel member settings changed since the horizon; the websocket cannot be rebuilt");
+            return None;
+        }
+        // emoji_added goes to everyone and thread events to the user; neither is rebuilt.
+        if emoji_store::created_since(&db, since).await.ok()? {
+            tracing::info!(%user_id, "a custom emoji was added since the horizon; the websocket cannot be rebuilt");
+            return None;
+        }
+        if thread_store::changed_since(&db, user_id, since)
+            .await
+            .ok()?
+        {
+            tracing::info!(%user_id, "thread memberships changed since the horizon; the websocket cannot be rebuilt");
             return None;
         }
         let posts = post_store::changed_since(&db, &channel_ids, since, limit)

@@ -46,7 +46,8 @@ const HTTP_BACKLOG: u32 = 1024;
 
 /// Where a node's configuration comes from.
 pub enum NodeConfig {
-    /// config.json with the `MM_*` environment on top: PUT /config and reload work.
+    /// config.json or the database's `configurations`, with the `MM_*` environment on top:
+    /// PUT /config and reload work.
     File(ConfigStore),
     /// A config built in memory (tests): PUT /config and reload are refused.
     InMemory(Config),
@@ -92,6 +93,8 @@ pub struct Node {
     cluster: Option<Cluster>,
     lease: LeaderLease,
     jobs: JobServer,
+    /// The outbox worker (outgoing webhook deliveries).
+    outbox: JoinHandle<()>,
     start_drain: Option<oneshot::Sender<()>>,
     http: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -140,6 +143,7 @@ impl Node {
         };
         let app = App::new(config, config_store, store.clone(), node.clone());
         app.start_health_probe();
+        app.start_config_watch();
         // Log levels follow the config on every node, without a restart.
         app.on_config_change(Box::new(|config| logging::apply(&config.log_settings)));
         // Bound before the cluster starts, so a taken port fails the start with nothing to undo.
@@ -215,6 +219,8 @@ impl Node {
         );
         app.metrics()
             .add_sampler(metrics::jobs_and_leadership(jobs.clone(), lease.clone()));
+        // Outgoing webhook deliveries: any node's worker may make any post's (the outbox).
+        let outbox = app.start_outbox_worker();
 
         // A node that served before its links to every peer are up would publish events that
         // miss those peers' clients, and miss theirs. Until then its port refuses connections,
@@ -267,6 +273,7 @@ impl Node {
             cluster,
             lease,
             jobs,
+            outbox,
             start_drain: Some(start_drain),
             http: Some(http),
         })
@@ -311,6 +318,8 @@ impl Node {
         }
         // Hand jobs and leadership over at once instead of letting others wait for the lease
         // to expire, then leave gossip and delete this node's discovery row.
+        // Deliveries in flight are left to their leases: another node takes them over.
+        self.outbox.abort();
         self.jobs.shutdown().await;
         self.lease.step_down().await;
         if let Some(cluster) = &self.cluster {

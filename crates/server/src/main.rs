@@ -1,15 +1,17 @@
 //! The `chorus` binary: runs a node (`chorus` or `chorus server`), and the admin commands
-//! `chorus version`, `chorus db migrate`, `chorus config validate`.
+//! `chorus version`, `chorus db migrate`, `chorus config validate|migrate|node-env`.
+//!
+//! `--config` (or `MM_CONFIG`) names config.json or, as Mattermost allows, a PostgreSQL DSN
+//! whose `configurations` table holds the configuration every node shares.
 //!
 //! It parses the command line and handles signals; running a node is the library's
 //! [`chorus::Node`] (SIGTERM/SIGINT drain it: websockets are told to go away, in-flight requests
 //! finish).
 
 use anyhow::Context;
-use chorus_config::{Config, ConfigStore};
-use chorus_store::Store;
+use chorus_config::{Config, ConfigSource, ConfigStore};
+use chorus_store::{configurations, Store};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -17,14 +19,15 @@ use std::path::PathBuf;
     about = "A Mattermost-compatible, highly available team-chat server"
 )]
 struct Cli {
-    /// Path of config.json (created with defaults when missing).
+    /// Path of config.json (created with defaults when missing), or a postgres:// DSN whose
+    /// `configurations` table holds the configuration (the defaults when empty).
     #[arg(
         long,
         global = true,
         env = "MM_CONFIG",
         default_value = "./config/config.json"
     )]
-    config: PathBuf,
+    config: String,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -55,8 +58,17 @@ enum DbCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Load and validate the config (file plus MM_* environment overrides) and exit.
+    /// Load and validate the config (file or database, plus MM_* environment overrides) and
+    /// exit.
     Validate,
+    /// Copy a configuration from FROM to TO, each a config.json path or a postgres:// DSN
+    /// (file to database, database to file, or between databases). Environment overrides are
+    /// not copied.
+    Migrate { from: String, to: String },
+    /// Print this node's node-local keys (listen addresses, log file, ClusterSettings) of the
+    /// --config file as MM_* variables: with the configuration in the database, each node
+    /// gets its own in its environment.
+    NodeEnv,
 }
 
 fn main() -> std::process::ExitCode {
@@ -86,9 +98,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config {
+            command: ConfigCommand::Migrate { from, to },
+        } => migrate_config(&from, &to).await,
+        Command::Config {
+            command: ConfigCommand::NodeEnv,
+        } => {
+            let config_store = load_config(&cli.config).await?;
+            for (name, value) in config_store.config().node_local_env() {
+                println!("export {name}='{}'", value.replace('\'', "'\\''"));
+            }
+            Ok(())
+        }
+        Command::Config {
             command: ConfigCommand::Validate,
         } => {
-            let config_store = load_config(&cli.config)?;
+            let config_store = load_config(&cli.config).await?;
             for setting in config_store.config().unsupported_settings() {
                 println!(
                     "warning: {} is not supported: {}",
@@ -97,7 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!(
                 "{}: valid (config hash {})",
-                cli.config.display(),
+                config_store.source(),
                 config_store.config().hash()
             );
             Ok(())
@@ -105,7 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Db {
             command: DbCommand::Migrate,
         } => {
-            let config_store = load_config(&cli.config)?;
+            let config_store = load_config(&cli.config).await?;
             init_logging(config_store.config());
             Store::migrate(&config_store.config().sql_settings)
                 .await
@@ -120,8 +144,68 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn load_config(path: &std::path::Path) -> anyhow::Result<ConfigStore> {
-    ConfigStore::load(path).with_context(|| format!("invalid configuration in {}", path.display()))
+/// The configuration at `source` (a file path or a postgres:// DSN), with this process's
+/// `MM_*` variables on top.
+async fn load_config(source: &str) -> anyhow::Result<ConfigStore> {
+    let source = ConfigSource::parse(source);
+    match &source {
+        ConfigSource::File(path) => ConfigStore::load(path)
+            .with_context(|| format!("invalid configuration in {}", path.display())),
+        ConfigSource::Database(dsn) => {
+            // Like a missing config.json, an empty table gets the defaults.
+            let defaults = serde_json::to_value(Config::default())?;
+            let stored = configurations::save_if_none(dsn, &defaults)
+                .await
+                .with_context(|| format!("reading the configuration from {source}"))?;
+            ConfigStore::from_database(
+                dsn,
+                Some(stored.id),
+                Some(stored.tree),
+                chorus_config::process_env(),
+            )
+            .with_context(|| format!("invalid configuration in {source}"))
+        }
+    }
+}
+
+/// `chorus config migrate FROM TO`: the stored tree of FROM (unknown keys included, no
+/// environment) written to TO.
+async fn migrate_config(from: &str, to: &str) -> anyhow::Result<()> {
+    let from_source = ConfigSource::parse(from);
+    let tree = match &from_source {
+        ConfigSource::File(path) => {
+            if !path.exists() {
+                anyhow::bail!("{} does not exist", path.display());
+            }
+            ConfigStore::load_with_env(path, std::iter::empty())
+                .with_context(|| format!("invalid configuration in {from_source}"))?
+                .stored_tree()
+                .clone()
+        }
+        ConfigSource::Database(dsn) => {
+            configurations::load_active(dsn)
+                .await
+                .with_context(|| format!("reading the configuration from {from_source}"))?
+                .with_context(|| format!("{from_source} holds no configuration"))?
+                .tree
+        }
+    };
+    // Refuse to copy what no node could start with.
+    Config::from_value(tree.clone())
+        .and_then(|config| config.validate().map(|()| config))
+        .with_context(|| format!("the configuration in {from_source} is not valid"))?;
+    let to_source = ConfigSource::parse(to);
+    match &to_source {
+        ConfigSource::File(path) => chorus_config::write_config_file(path, &tree)
+            .with_context(|| format!("writing {}", path.display()))?,
+        ConfigSource::Database(dsn) => {
+            configurations::save(dsn, &tree)
+                .await
+                .with_context(|| format!("saving the configuration to {to_source}"))?;
+        }
+    }
+    println!("copied the configuration from {from_source} to {to_source}");
+    Ok(())
 }
 
 /// Console logging for the one-shot commands (`chorus db migrate`); a node uses
@@ -146,8 +230,8 @@ fn init_logging(config: &Config) {
 }
 
 /// Runs a node (the library's start sequence) until SIGTERM or SIGINT, then drains it.
-async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
-    let config_store = load_config(config_path)?;
+async fn serve(config_source: &str) -> anyhow::Result<()> {
+    let config_store = load_config(config_source).await?;
     if let Some(path) = chorus::logging::init(&config_store.config().log_settings) {
         tracing::info!(path = %path.display(), "logging to a file too (LogSettings.EnableFile)");
     }

@@ -240,6 +240,23 @@ pub async fn preferences_changed_since(
     Ok(row.get("changed"))
 }
 
+/// Whether `user_id` was sent an ephemeral message (a slash command's answer) after `since`
+/// (ms): those are never stored, so a websocket rebuilt across one must resync instead.
+pub async fn ephemerals_sent_since(
+    db: &impl GenericClient,
+    user_id: &str,
+    since: i64,
+) -> StoreResult<bool> {
+    let row = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM ephemeralsent WHERE userid = $1 AND sentat > $2) \
+             AS sent",
+            &[&user_id, &since],
+        )
+        .await?;
+    Ok(row.get("sent"))
+}
+
 /// Whether `user_id`'s personal settings changed after `since` (ms): their sidebar categories
 /// (`sidebar_category_*` events) or the notify props or roles of one of their channel
 /// memberships (`channel_member_updated`). Those events cannot be rebuilt from the rows, so a

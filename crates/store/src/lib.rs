@@ -30,9 +30,12 @@
 
 pub mod channels;
 pub mod cluster;
+pub mod configurations;
+pub mod emoji;
 pub mod files;
 mod freshness;
 pub mod history;
+pub mod integrations;
 pub mod jobs;
 pub mod leader;
 mod monitor;
@@ -45,6 +48,7 @@ pub mod sidebar;
 pub mod status;
 pub mod system;
 pub mod teams;
+pub mod threads;
 pub mod users;
 
 use arc_swap::ArcSwap;
@@ -85,16 +89,22 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record {
     AccessToken,
+    Bot,
     Channel,
     ChannelMember,
+    Emoji,
+    Command,
     FileInfo,
+    IncomingWebhook,
     Job,
+    OutgoingWebhook,
     Post,
     Preference,
     Session,
     SidebarCategory,
     Team,
     TeamMember,
+    ThreadMembership,
     User,
 }
 
@@ -102,8 +112,13 @@ impl std::fmt::Display for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Record::AccessToken => "access token",
+            Record::Bot => "bot",
+            Record::IncomingWebhook => "incoming webhook",
+            Record::OutgoingWebhook => "outgoing webhook",
             Record::Channel => "channel",
             Record::ChannelMember => "channel member",
+            Record::Emoji => "emoji",
+            Record::Command => "command",
             Record::FileInfo => "file info",
             Record::Job => "job",
             Record::Post => "post",
@@ -112,6 +127,7 @@ impl std::fmt::Display for Record {
             Record::SidebarCategory => "sidebar category",
             Record::Team => "team",
             Record::TeamMember => "team member",
+            Record::ThreadMembership => "thread membership",
             Record::User => "user",
         })
     }
@@ -424,8 +440,13 @@ impl chorus_model::Catalogued for StoreError {
             StoreError::NotFound(record) => {
                 let entry = match record {
                     Record::AccessToken => ErrorId::AccessTokenNotFound,
+                    Record::Bot => ErrorId::BotNotFound,
+                    Record::IncomingWebhook => ErrorId::IncomingWebhookNotFound,
+                    Record::OutgoingWebhook => ErrorId::OutgoingWebhookNotFound,
                     Record::Channel => ErrorId::ChannelNotFound,
                     Record::ChannelMember => ErrorId::ChannelMemberNotFound,
+                    Record::Emoji => ErrorId::EmojiNotFound,
+                    Record::Command => ErrorId::CommandNotFound,
                     Record::FileInfo => ErrorId::FileInfoNotFound,
                     Record::Job => ErrorId::JobNotFound,
                     Record::Post => ErrorId::PostNotFound,
@@ -434,6 +455,7 @@ impl chorus_model::Catalogued for StoreError {
                     Record::SidebarCategory => ErrorId::SidebarCategoryNotFound,
                     Record::Team => ErrorId::TeamNotFound,
                     Record::TeamMember => ErrorId::TeamMemberNotFound,
+                    Record::ThreadMembership => ErrorId::ThreadMembershipNotFound,
                     Record::User => ErrorId::UserNotFound,
                 };
                 (entry, String::new())

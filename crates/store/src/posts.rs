@@ -43,12 +43,22 @@ pub struct NewPost {
     pub post: Post,
     /// Users whose mention counters go up (already resolved to channel members).
     pub mentioned_user_ids: Vec<String>,
+    /// The message's first word, when the post may trigger outgoing webhooks: their
+    /// deliveries are queued in the post's own commit (`integrations::queue_deliveries_sql`).
+    pub outgoing_trigger: Option<String>,
 }
 
 pub enum CreateOutcome {
     /// Stored; `previous_post_at` is the `create_at` of the channel's post before it (the
     /// channel's `lastpostat` when it was locked), which chains a channel's posts in order.
-    Created { post: Post, previous_post_at: i64 },
+    Created {
+        post: Post,
+        previous_post_at: i64,
+        /// For a reply: who follows its thread now (`threads::record_reply`), sorted.
+        thread_followers: Vec<String>,
+        /// Outgoing webhook deliveries queued with it.
+        deliveries: i64,
+    },
     /// A post with the same (user, pending_post_id) already existed: a client retry.
     AlreadyExisted(Post),
 }
@@ -98,7 +108,9 @@ pub async fn create(
 /// the member updates happen only when it matched (channel live, not a retry). Data-modifying
 /// CTEs all run to completion in the statement's single commit. The retry lookup repeats
 /// `pendingpostid <> ''` literally so that a generic plan can use the partial unique index.
-const CREATE_ROOT_POST: &str = "\
+static CREATE_ROOT_POST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "\
 WITH retry AS (
     SELECT id FROM posts WHERE userid = $3 AND pendingpostid = $9 AND pendingpostid <> ''
 ), channel AS (
@@ -127,8 +139,22 @@ WITH retry AS (
     UPDATE channelmembers SET lastviewedat = channel.lastpostat, msgcount = channel.totalmsgcount,
         msgcountroot = channel.totalmsgcountroot, lastupdateat = channel.lastpostat
     FROM channel WHERE channelid = $4 AND userid = $3
+), deliveries AS (
+    {queue}
+    RETURNING 1
 )
-SELECT (SELECT createat FROM post), (SELECT id FROM retry), (SELECT previouspostat FROM channel)";
+SELECT (SELECT createat FROM post), (SELECT id FROM retry), (SELECT previouspostat FROM channel),
+    (SELECT count(*) FROM deliveries)",
+        queue = crate::integrations::queue_deliveries_sql(
+            "$1",
+            "$4",
+            "$11",
+            "$12",
+            "post.createat",
+            "post,"
+        )
+    )
+});
 
 /// A root post without files in one statement (see [`CREATE_ROOT_POST`]). The author is never
 /// among `mentioned_user_ids` (the app resolves mentions without them), so the two member
@@ -137,8 +163,10 @@ async fn create_root_post(
     db: &mut Connection,
     new_post: NewPost,
 ) -> Result<CreateOutcome, CreatePostError> {
-    let statement = db.prepare_cached(CREATE_ROOT_POST).await?;
+    let statement = db.prepare_cached(&CREATE_ROOT_POST).await?;
     let post = &new_post.post;
+    let queue_deliveries = new_post.outgoing_trigger.is_some();
+    let first_word = new_post.outgoing_trigger.clone().unwrap_or_default();
     let outcome = db
         .query_one(
             &statement,
@@ -153,6 +181,8 @@ async fn create_root_post(
                 &post.hashtags,
                 &post.pending_post_id,
                 &new_post.mentioned_user_ids,
+                &queue_deliveries,
+                &first_word,
             ],
         )
         .await;
@@ -168,12 +198,15 @@ async fn create_root_post(
     let retry_of: Option<String> = row.get(1);
     if let Some(create_at) = created_at {
         let previous_post_at: i64 = row.get::<_, Option<i64>>(2).unwrap_or(0);
+        let deliveries: i64 = row.get::<_, Option<i64>>(3).unwrap_or(0);
         let NewPost { mut post, .. } = new_post;
         post.create_at = create_at;
         post.update_at = create_at;
         return Ok(CreateOutcome::Created {
             post,
             previous_post_at,
+            thread_followers: Vec::new(),
+            deliveries,
         });
     }
     if retry_of.is_some() {
@@ -229,6 +262,7 @@ async fn create_in_transaction(
     let NewPost {
         mut post,
         mentioned_user_ids,
+        outgoing_trigger,
     } = new_post;
     let transaction = db.transaction().await?;
 
@@ -265,14 +299,15 @@ async fn create_in_transaction(
     }
 
     let is_reply = !post.root_id.is_empty();
+    let mut root_author_id = String::new();
     if is_reply {
         let lock_root = transaction
             .prepare_cached(
-                "SELECT channelid, rootid, deleteat FROM posts WHERE id = $1 FOR UPDATE",
+                "SELECT channelid, rootid, deleteat, userid FROM posts WHERE id = $1 FOR UPDATE",
             )
             .await?;
         let root = transaction.query_opt(&lock_root, &[&post.root_id]).await?;
-        let root_is_valid = root.is_some_and(|row| {
+        let root_is_valid = root.as_ref().is_some_and(|row| {
             row.get::<_, String>(0) == post.channel_id
                 && row.get::<_, String>(1).is_empty()
                 && row.get::<_, i64>(2) == 0
@@ -280,6 +315,7 @@ async fn create_in_transaction(
         if !root_is_valid {
             return Err(CreatePostError::InvalidRoot);
         }
+        root_author_id = root.map(|row| row.get::<_, String>(3)).unwrap_or_default();
     }
 
     post.create_at = post.create_at.max(channel_last_post_at + 1);
@@ -350,6 +386,7 @@ async fn create_in_transaction(
         )
         .await?;
 
+    let mut thread_followers = Vec::new();
     if is_reply {
         let bump_thread = transaction
             .prepare_cached(
@@ -359,6 +396,15 @@ async fn create_in_transaction(
         transaction
             .execute(&bump_thread, &[&post.root_id, &post.create_at])
             .await?;
+        thread_followers = crate::threads::record_reply(
+            &transaction,
+            &post.root_id,
+            &root_author_id,
+            &post.user_id,
+            &mentioned_user_ids,
+            post.create_at,
+        )
+        .await?;
     }
 
     if !mentioned_user_ids.is_empty() {
@@ -392,10 +438,27 @@ async fn create_in_transaction(
         )
         .await?;
 
+    let mut deliveries = 0;
+    if let Some(first_word) = &outgoing_trigger {
+        let queue = transaction
+            .prepare_cached(&crate::integrations::queue_deliveries_sql(
+                "$1", "$2", "true", "$3", "$4", "",
+            ))
+            .await?;
+        deliveries = transaction
+            .execute(
+                &queue,
+                &[&post.id, &post.channel_id, first_word, &post.create_at],
+            )
+            .await? as i64;
+    }
+
     transaction.commit().await?;
     Ok(CreateOutcome::Created {
         post,
         previous_post_at: channel_last_post_at,
+        thread_followers,
+        deliveries,
     })
 }
 

@@ -5,7 +5,7 @@ use chorus_model::{Team, TeamMember, TeamPatch, TeamStats};
 use tokio_postgres::Row;
 
 const TEAM_COLUMNS: &str = "id, createat, updateat, deleteat, displayname, name, description, \
-     email, type, companyname, alloweddomains, inviteid, allowopeninvite";
+     email, type, companyname, alloweddomains, inviteid, allowopeninvite, lastteamiconupdate";
 
 fn team_from_row(row: &Row) -> Team {
     Team {
@@ -24,6 +24,7 @@ fn team_from_row(row: &Row) -> Team {
         allow_open_invite: row.get("allowopeninvite"),
         scheme_id: None,
         group_constrained: None,
+        last_team_icon_update: row.get("lastteamiconupdate"),
     }
 }
 
@@ -304,6 +305,20 @@ pub async fn members_by_ids(
 }
 
 /// Gives the team a new invite id (old invite links stop working).
+/// Sets `lastteamiconupdate` (0: no icon); returns the team.
+pub async fn set_last_team_icon_update(
+    db: &impl GenericClient,
+    team_id: &str,
+    at: i64,
+    now: i64,
+) -> StoreResult<Team> {
+    let sql = format!(
+        "UPDATE teams SET lastteamiconupdate = $2, updateat = $3 WHERE id = $1 RETURNING {TEAM_COLUMNS}"
+    );
+    let row = db.query_opt(&sql, &[&team_id, &at, &now]).await?;
+    one(row.as_ref().map(team_from_row), Record::Team)
+}
+
 pub async fn set_invite_id(
     db: &impl GenericClient,
     team_id: &str,

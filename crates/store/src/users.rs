@@ -492,6 +492,60 @@ pub async fn count_active(db: &impl GenericClient) -> StoreResult<i64> {
     Ok(row.get(0))
 }
 
+/// What GET /users/stats/filtered counts: users matching every filter given.
+#[derive(Debug, Default, Clone)]
+pub struct UserCountFilter {
+    pub include_deleted: bool,
+    pub include_bots: bool,
+    /// System roles, any of (`system_admin`, `system_user`, …).
+    pub roles: Vec<String>,
+    pub team_id: Option<String>,
+    /// With `team_id`: `team_admin`, `team_user` (not an admin) or `team_guest`, any of.
+    pub team_roles: Vec<String>,
+    pub channel_id: Option<String>,
+    /// With `channel_id`: `channel_admin`, `channel_user` (not an admin) or `channel_guest`.
+    pub channel_roles: Vec<String>,
+}
+
+pub async fn count_filtered(db: &impl GenericClient, filter: &UserCountFilter) -> StoreResult<i64> {
+    // A member matches the role filter when it is empty or when one of its scheme roles is
+    // listed; `{prefix}_user` means a plain member, as in Mattermost's store.
+    let member_roles = |alias: &str, prefix: &str, roles: usize| {
+        format!(
+            "(cardinality(${roles}::text[]) = 0 \
+               OR ({alias}.schemeadmin AND '{prefix}_admin' = ANY(${roles})) \
+               OR ({alias}.schemeuser AND NOT {alias}.schemeadmin AND '{prefix}_user' = ANY(${roles})) \
+               OR ({alias}.schemeguest AND '{prefix}_guest' = ANY(${roles})))"
+        )
+    };
+    let sql = format!(
+        "SELECT count(*) FROM users u \
+         WHERE ($1 OR u.deleteat = 0) AND ($2 OR NOT u.isbot) \
+           AND (cardinality($3::text[]) = 0 OR string_to_array(u.roles, ' ') && $3::text[]) \
+           AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM teammembers tm \
+                WHERE tm.teamid = $4 AND tm.userid = u.id AND tm.deleteat = 0 AND {})) \
+           AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM channelmembers cm \
+                WHERE cm.channelid = $6 AND cm.userid = u.id AND {}))",
+        member_roles("tm", "team", 5),
+        member_roles("cm", "channel", 7),
+    );
+    let row = db
+        .query_one(
+            &sql,
+            &[
+                &filter.include_deleted,
+                &filter.include_bots,
+                &filter.roles,
+                &filter.team_id,
+                &filter.team_roles,
+                &filter.channel_id,
+                &filter.channel_roles,
+            ],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 // ---- personal access tokens ----
 
 pub async fn insert_access_token(

@@ -246,13 +246,22 @@ impl Api {
                 json!({"username": username, "email": email, "password": password}),
             )
             .await?;
+        let session = self.log_in(username, password).await?;
+        if session.user_id != string_field(&user, "id")? {
+            bail!("logged in as someone else than {username} just created");
+        }
+        Ok(session)
+    }
+
+    /// `POST /users/login`.
+    pub async fn log_in(&self, login_id: &str, password: &str) -> anyhow::Result<Session> {
         // A server with RateLimitSettings on takes password checks slowly: wait as told.
         let mut attempts = 0;
         let login = loop {
             let login = self
                 .try_send(
                     self.request(Method::POST, "/users/login")
-                        .json(&json!({"login_id": username, "password": password})),
+                        .json(&json!({"login_id": login_id, "password": password})),
                 )
                 .await?;
             attempts += 1;
@@ -269,11 +278,8 @@ impl Api {
         let Some(token) = login.header("token") else {
             bail!("{login:?}: no Token header");
         };
-        if logged_in["id"] != user["id"] {
-            bail!("{login:?}: logged in as someone else");
-        }
         Ok(Session {
-            user_id: string_field(&user, "id")?,
+            user_id: string_field(&logged_in, "id")?,
             token: token.to_string(),
         })
     }

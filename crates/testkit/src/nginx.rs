@@ -28,6 +28,7 @@ pub struct Nginx {
     child: Option<Child>,
     pid: u32,
     port: u16,
+    fail_timeout: Duration,
     directory: tempfile::TempDir,
 }
 
@@ -78,6 +79,7 @@ impl Nginx {
             pid: child.id(),
             child: Some(child),
             port,
+            fail_timeout,
             directory,
         };
         nginx.wait_until_ready().await?;
@@ -106,6 +108,33 @@ impl Nginx {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Points NGINX at `upstreams` and reloads it, as an operator edits the upstream block and
+    /// runs `nginx -s reload` (SIGHUP: new workers serve with the new config, the old ones
+    /// finish what they hold and exit). Returns once NGINX answers a ping again.
+    pub async fn set_upstreams(&self, upstreams: &[SocketAddr]) -> Result<()> {
+        let prefix = self.directory.path().display().to_string();
+        std::fs::write(
+            self.directory.path().join("nginx.conf"),
+            render(self.port, &prefix, upstreams, self.fail_timeout),
+        )
+        .context("writing nginx.conf")?;
+        // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
+        if unsafe { libc::kill(self.pid as i32, libc::SIGHUP) } != 0 {
+            bail!("reloading nginx: {}", std::io::Error::last_os_error());
+        }
+        // The master re-reads its config and starts new workers; give the old ones their time
+        // to finish before the caller counts on the new upstreams.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !ping(self.address()).await {
+            if Instant::now() >= deadline {
+                bail!("nginx answered no ping within {READY_TIMEOUT:?} after the reload");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
     }
 
     pub fn address(&self) -> SocketAddr {

@@ -22,6 +22,7 @@ import pytest
 import requests
 from mattermostdriver import Driver
 from mattermostdriver.client import Client
+from mattermostdriver.endpoints.bots import Bots
 from mattermostdriver.exceptions import (
     InvalidOrMissingParameters,
     NoAccessTokenProvided,
@@ -648,3 +649,105 @@ def test_operators_logs_and_server_busy():
     if not is_system_admin(a.user):
         with pytest.raises(NotEnoughPermissions):
             a.driver.system.get_logs(params={"page": 0, "logs_per_page": 10})
+
+
+# --- integrations (issue 16) ---
+
+
+def enable_integrations(admin):
+    """Bot accounts and personal access tokens on (Mattermost's defaults are off), where the
+    config may be changed at run time; elsewhere the server must have them on already."""
+    try:
+        admin.client.make_request(
+            "put",
+            "/config/patch",
+            options={"ServiceSettings": {"EnableBotAccountCreation": True, "EnableUserAccessTokens": True}},
+        )
+    except (requests.HTTPError, NotEnoughPermissions, InvalidOrMissingParameters):
+        pass
+
+
+def test_a_driver_bot_answers_a_message():
+    a, _b, team, channel = setup_team_and_channel()
+    admin = admin_driver(a)
+    enable_integrations(admin)
+    # the Driver builds a Bots endpoint but has no property for it
+    bots = Bots(admin.client)
+    bot = bots.create_bot(options={"username": rnd("bot"), "display_name": "Echo bot", "description": "answers"})
+    assert ID_RE.match(bot["user_id"]), bot
+    assert bots.get_bot(bot["user_id"])["username"] == bot["username"]
+    assert any(listed["user_id"] == bot["user_id"] for listed in bots.get_bots())
+    admin.teams.add_user_to_team(team["id"], options={"team_id": team["id"], "user_id": bot["user_id"]})
+    admin.channels.add_user(channel["id"], options={"user_id": bot["user_id"]})
+    token = admin.users.create_user_access_token(bot["user_id"], options={"description": "echo bot"})
+
+    # The bot as people write them: a Driver with the token, a websocket, an answer per message.
+    bot_driver = new_driver(token=token["token"])
+    me = bot_driver.login()
+    assert me["id"] == bot["user_id"] and me["is_bot"] is True
+    listener = WebsocketListener(bot_driver)
+    try:
+        listener.wait_for("hello")
+        asked = a.driver.posts.create_post(options={"channel_id": channel["id"], "message": "!ping"})
+
+        def is_question(m):
+            return json.loads(m["data"]["post"])["id"] == asked["id"]
+
+        question = json.loads(listener.wait_for("posted", is_question)["data"]["post"])
+        bot_driver.posts.create_post(
+            options={"channel_id": question["channel_id"], "root_id": question["id"], "message": "pong"}
+        )
+    finally:
+        listener.stop()
+    thread = a.driver.posts.get_thread(asked["id"])
+    answers = [p for p in thread["posts"].values() if p["user_id"] == bot["user_id"]]
+    assert [p["message"] for p in answers] == ["pong"]
+    assert answers[0]["props"]["from_bot"] == "true"
+
+
+def test_incoming_webhook_with_matterhook_and_the_driver():
+    from matterhook import Webhook
+
+    a, _b, team, channel = setup_team_and_channel()
+    hook = a.driver.webhooks.create_incoming_hook(options={"channel_id": channel["id"], "display_name": "CI"})
+    assert hook["team_id"] == team["id"] and ID_RE.match(hook["id"])
+
+    Webhook(CHORUS_URL, hook["id"]).send("built with *matterhook*")
+    a.driver.webhooks.call_webhook(hook["id"], options={"text": "called by the driver"})
+    posts = a.driver.posts.get_posts_for_channel(channel["id"], params={"per_page": 5})
+    messages = [posts["posts"][post_id]["message"] for post_id in posts["order"]]
+    assert messages[:2] == ["called by the driver", "built with *matterhook*"]
+    newest = posts["posts"][posts["order"][0]]
+    assert newest["props"]["from_webhook"] == "true"
+
+    with pytest.raises(InvalidOrMissingParameters):
+        a.driver.webhooks.call_webhook("x" * 26, options={"text": "no such hook"})
+
+
+def test_outgoing_webhook_and_command_crud_with_the_driver():
+    a, _b, team, channel = setup_team_and_channel()
+    hook = a.driver.webhooks.create_outgoing_hook(
+        options={
+            "team_id": team["id"],
+            "channel_id": channel["id"],
+            "trigger_words": ["build"],
+            "callback_urls": ["http://example.com/hook"],
+            "display_name": "Builder",
+        }
+    )
+    assert hook["trigger_words"] == ["build"] and ID_RE.match(hook["token"])
+    regenerated = a.driver.webhooks.regenerate_token_outgoing_hook(hook["id"])
+    assert regenerated["token"] != hook["token"]
+    listed = a.driver.webhooks.list_outgoing_hooks(params={"team_id": team["id"]})
+    assert [h["id"] for h in listed] == [hook["id"]]
+    a.driver.webhooks.delete_outgoing_hook(hook["id"])
+
+    command = a.driver.commands.create_command(
+        options={"team_id": team["id"], "trigger": rnd("c"), "url": "http://example.com/cmd", "method": "P"}
+    )
+    assert ID_RE.match(command["token"])
+    # (the driver's list_autocomplete_commands and update/delete_command drop a slash)
+    autocomplete = a.driver.client.get(f"/teams/{team['id']}/commands/autocomplete")
+    assert any(c["trigger"] == "join" for c in autocomplete)
+    shrug = a.driver.commands.execute_command(options={"channel_id": channel["id"], "command": "/shrug ok"})
+    assert shrug["response_type"] == "in_channel"

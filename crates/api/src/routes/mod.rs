@@ -2,7 +2,9 @@
 
 pub(crate) mod channel_settings;
 pub(crate) mod channels;
+pub(crate) mod emoji;
 pub(crate) mod files;
+pub(crate) mod integrations;
 pub(crate) mod jobs;
 pub(crate) mod lookups;
 pub(crate) mod operators;
@@ -15,6 +17,7 @@ pub(crate) mod sidebar;
 pub(crate) mod system;
 pub(crate) mod team_settings;
 pub(crate) mod teams;
+pub(crate) mod threads;
 pub(crate) mod users;
 pub(crate) mod websocket;
 
@@ -184,6 +187,92 @@ pub(crate) fn api_v4() -> Router<App> {
         .merge(sidebar_channels_and_unreads())
         .merge(people_posts_operators())
         .merge(lookups_sessions_and_tokens())
+        .merge(emoji_and_threads())
+        .merge(integrations())
+}
+
+/// Issue 16: bots, incoming and outgoing webhooks, slash commands (POST /hooks/{id} itself
+/// is outside /api/v4: `hooks()`).
+fn integrations() -> Router<App> {
+    Router::new()
+        .route(
+            "/bots",
+            post(integrations::create_bot).get(integrations::list_bots),
+        )
+        .route(
+            "/bots/{bot_user_id}",
+            get(integrations::get_bot).put(integrations::patch_bot),
+        )
+        .route(
+            "/bots/{bot_user_id}/disable",
+            post(integrations::disable_bot),
+        )
+        .route("/bots/{bot_user_id}/enable", post(integrations::enable_bot))
+        .route(
+            "/bots/{bot_user_id}/assign/{user_id}",
+            post(integrations::assign_bot),
+        )
+        .route(
+            "/bots/{bot_user_id}/convert_to_user",
+            post(integrations::convert_bot_to_user),
+        )
+        .route(
+            "/users/{user_id}/convert_to_bot",
+            post(integrations::convert_user_to_bot),
+        )
+        .route(
+            "/hooks/incoming",
+            post(integrations::create_incoming).get(integrations::list_incoming),
+        )
+        .route(
+            "/hooks/incoming/{hook_id}",
+            get(integrations::get_incoming)
+                .put(integrations::update_incoming)
+                .delete(integrations::delete_incoming),
+        )
+        .route(
+            "/hooks/outgoing",
+            post(integrations::create_outgoing).get(integrations::list_outgoing),
+        )
+        .route(
+            "/hooks/outgoing/{hook_id}",
+            get(integrations::get_outgoing)
+                .put(integrations::update_outgoing)
+                .delete(integrations::delete_outgoing),
+        )
+        // Mattermost serves POST; mattermostdriver sends PUT.
+        .route(
+            "/hooks/outgoing/{hook_id}/regen_token",
+            post(integrations::regen_outgoing_token).put(integrations::regen_outgoing_token),
+        )
+        .route("/commands/execute", post(integrations::execute_command))
+        .route(
+            "/commands",
+            post(integrations::create_command).get(integrations::list_commands),
+        )
+        .route(
+            "/commands/{command_id}",
+            get(integrations::get_command)
+                .put(integrations::update_command)
+                .delete(integrations::delete_command),
+        )
+        .route(
+            "/commands/{command_id}/regen_token",
+            put(integrations::regen_command_token),
+        )
+        .route(
+            "/teams/{team_id}/commands/autocomplete",
+            get(integrations::autocomplete_commands),
+        )
+        .route(
+            "/teams/{team_id}/commands/autocomplete_suggestions",
+            get(integrations::command_suggestions),
+        )
+}
+
+/// POST /hooks/{id}: incoming webhooks, at the site root as in Mattermost.
+pub(crate) fn hooks() -> Router<App> {
+    Router::new().route("/hooks/{hook_id}", post(integrations::execute_incoming))
 }
 
 /// Issue 13, items 3 and 5: sidebar categories, a user's channels and unreads across teams,
@@ -243,6 +332,13 @@ fn sidebar_channels_and_unreads() -> Router<App> {
         )
         .route("/teams/{team_id}/restore", post(team_settings::restore))
         .route("/teams/{team_id}/stats", get(team_settings::stats))
+        .route(
+            "/teams/{team_id}/image",
+            get(team_settings::icon)
+                .post(team_settings::set_icon)
+                .delete(team_settings::remove_icon)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/teams/members/invite", post(team_settings::join_by_invite))
 }
 
@@ -253,6 +349,8 @@ fn people_posts_operators() -> Router<App> {
         .route("/users/autocomplete", get(people::autocomplete))
         .route("/users/search", post(people::search))
         .route("/users/stats", get(people::stats))
+        .route("/users/stats/filtered", get(people::filtered_stats))
+        .route("/limits/server", get(people::server_limits))
         .route("/users/{user_id}/active", put(people::set_active))
         .route(
             "/users/{user_id}/image",
@@ -384,6 +482,42 @@ fn lookups_sessions_and_tokens() -> Router<App> {
         .route(
             "/system/onboarding/complete",
             get(lookups::onboarding).post(lookups::complete_onboarding),
+        )
+}
+
+/// Issue 13: custom emoji and collapsed reply threads.
+fn emoji_and_threads() -> Router<App> {
+    const THREADS: &str = "/users/{user_id}/teams/{team_id}/threads";
+    Router::new()
+        // custom emoji: an upload is limited by MaxEmojiFileSize (checked while reading), not
+        // by MaximumPayloadSizeBytes
+        .route(
+            "/emoji",
+            post(emoji::create)
+                .get(emoji::list)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/emoji/names", post(emoji::by_names))
+        .route("/emoji/search", post(emoji::search))
+        .route("/emoji/autocomplete", get(emoji::autocomplete))
+        .route("/emoji/name/{emoji_name}", get(emoji::by_name))
+        .route("/emoji/{emoji_id}", get(emoji::get).delete(emoji::delete))
+        .route("/emoji/{emoji_id}/image", get(emoji::image))
+        // collapsed reply threads
+        .route(THREADS, get(threads::list))
+        .route(&format!("{THREADS}/read"), put(threads::read_all))
+        .route(&format!("{THREADS}/{{thread_id}}"), get(threads::get))
+        .route(
+            &format!("{THREADS}/{{thread_id}}/following"),
+            put(threads::follow).delete(threads::unfollow),
+        )
+        .route(
+            &format!("{THREADS}/{{thread_id}}/read/{{timestamp}}"),
+            put(threads::read),
+        )
+        .route(
+            &format!("{THREADS}/{{thread_id}}/set_unread/{{post_id}}"),
+            post(threads::set_unread),
         )
 }
 

@@ -15,7 +15,7 @@ pub(crate) async fn patch_config(
     Caller(session): Caller,
     JsonBody(patch): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(app.patch_config(&session, patch)?))
+    Ok(Json(app.patch_config(&session, patch).await?))
 }
 
 #[derive(Deserialize, Default)]

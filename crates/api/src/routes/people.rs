@@ -10,8 +10,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chorus_app::{
-    App, AutocompleteQuery, CustomStatus, ProfileImage, UserAutocomplete, UserSearchRequest,
-    UsersStats,
+    App, AutocompleteQuery, CustomStatus, FilteredUsersStatsQuery, ProfileImage, ServerLimits,
+    UserAutocomplete, UserSearchRequest, UsersStats,
 };
 use chorus_model::{AppError, ErrorId, User};
 use serde_json::Value;
@@ -39,7 +39,7 @@ pub(crate) async fn default_image(
     Ok(png_response(png, 24 * 3600, None))
 }
 
-fn image_response(image: ProfileImage, request_headers: &HeaderMap) -> Response {
+pub(crate) fn image_response(image: ProfileImage, request_headers: &HeaderMap) -> Response {
     if let Some(etag) = &image.etag {
         let client_tag = request_headers
             .get(header::IF_NONE_MATCH)
@@ -69,34 +69,39 @@ fn png_response(png: Bytes, max_age_seconds: u64, etag: Option<&str>) -> Respons
     response
 }
 
-/// POST /users/{id}/image: multipart with the picture under `image`, read into memory up to
-/// `App::max_profile_image_bytes`.
-pub(crate) async fn set_image(
-    State(app): State<App>,
-    Caller(session): Caller,
-    Path(user_id): Path<String>,
-    request: Request,
-) -> ApiResult<Json<Value>> {
-    let user_id = user_id_or_me(&user_id, &session)?;
-    let content_length = request
+/// The error ids an image upload answers with (profile images and team icons have their own).
+pub(crate) struct ImageUploadErrors {
+    pub unreadable: ErrorId,
+    pub missing: ErrorId,
+    pub too_large: ErrorId,
+}
+
+/// The declared Content-Length, to refuse an oversize upload before reading it.
+pub(crate) fn content_length(request: &Request) -> Option<u64> {
+    request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    app.check_profile_image_upload(&session, &user_id, content_length)?;
-    let maximum = app.max_profile_image_bytes();
-    let unreadable =
-        |detail: String| AppError::from(ErrorId::ProfileImageUnreadable).with_detail(detail);
-    let mut multipart = Multipart::from_request(request, &app)
+        .and_then(|value| value.parse::<u64>().ok())
+}
+
+/// The first multipart field named `image`, read into memory up to `maximum` bytes.
+pub(crate) async fn read_image_field(
+    request: Request,
+    app: &App,
+    maximum: u64,
+    ids: &ImageUploadErrors,
+) -> ApiResult<Bytes> {
+    let unreadable = |detail: String| AppError::from(ids.unreadable).with_detail(detail);
+    let mut multipart = Multipart::from_request(request, app)
         .await
         .map_err(|rejection| unreadable(rejection.body_text()))?;
-    let mut image: Option<Bytes> = None;
     while let Some(mut field) = multipart
         .next_field()
         .await
         .map_err(|error| unreadable(error.body_text()))?
     {
-        if field.name() != Some("image") || image.is_some() {
+        if field.name() != Some("image") {
             continue;
         }
         let mut content: Vec<u8> = Vec::new();
@@ -106,17 +111,31 @@ pub(crate) async fn set_image(
             .map_err(|error| unreadable(error.body_text()))?
         {
             if (content.len() + chunk.len()) as u64 > maximum {
-                return Err(ErrorId::ProfileImageTooLarge
-                    .with_param("maximum", maximum)
-                    .into());
+                return Err(ids.too_large.with_param("maximum", maximum).into());
             }
             content.extend_from_slice(&chunk);
         }
-        image = Some(Bytes::from(content));
+        return Ok(Bytes::from(content));
     }
-    let Some(image) = image else {
-        return Err(AppError::from(ErrorId::ProfileImageMissing).into());
+    Err(AppError::from(ids.missing).into())
+}
+
+/// POST /users/{id}/image: multipart with the picture under `image`, read into memory up to
+/// `App::max_profile_image_bytes`.
+pub(crate) async fn set_image(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Path(user_id): Path<String>,
+    request: Request,
+) -> ApiResult<Json<Value>> {
+    let user_id = user_id_or_me(&user_id, &session)?;
+    app.check_profile_image_upload(&session, &user_id, content_length(&request))?;
+    let ids = ImageUploadErrors {
+        unreadable: ErrorId::ProfileImageUnreadable,
+        missing: ErrorId::ProfileImageMissing,
+        too_large: ErrorId::ProfileImageTooLarge,
     };
+    let image = read_image_field(request, &app, app.max_profile_image_bytes(), &ids).await?;
     app.set_profile_image(&session, &user_id, image).await?;
     Ok(status_ok())
 }
@@ -205,4 +224,21 @@ pub(crate) async fn stats(
     Caller(session): Caller,
 ) -> ApiResult<Json<UsersStats>> {
     Ok(Json(app.users_stats(&session).await?))
+}
+
+/// GET /users/stats/filtered.
+pub(crate) async fn filtered_stats(
+    State(app): State<App>,
+    Caller(session): Caller,
+    Query(query): Query<FilteredUsersStatsQuery>,
+) -> ApiResult<Json<UsersStats>> {
+    Ok(Json(app.filtered_users_stats(&session, &query).await?))
+}
+
+/// GET /limits/server.
+pub(crate) async fn server_limits(
+    State(app): State<App>,
+    Caller(session): Caller,
+) -> ApiResult<Json<ServerLimits>> {
+    Ok(Json(app.server_limits(&session).await?))
 }

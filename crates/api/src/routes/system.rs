@@ -85,14 +85,14 @@ pub(crate) async fn put_config(
     Caller(session): Caller,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(app.save_config(&session, body)?))
+    Ok(Json(app.save_config(&session, body).await?))
 }
 
 pub(crate) async fn reload_config(
     State(app): State<App>,
     Caller(session): Caller,
 ) -> ApiResult<Json<Value>> {
-    app.reload_config(&session)?;
+    app.reload_config(&session).await?;
     Ok(super::status_ok())
 }
 

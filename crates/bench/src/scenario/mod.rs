@@ -6,6 +6,8 @@ pub mod fanout;
 pub mod flood;
 pub mod nginx_posts;
 pub mod posts;
+pub mod startup;
+pub mod webhooks;
 pub mod ws_idle;
 
 use std::path::Path;

@@ -160,6 +160,7 @@ async fn channel_with_posts(
             NewPost {
                 post,
                 mentioned_user_ids: Vec::new(),
+                outgoing_trigger: None,
             },
         )
         .await

@@ -619,11 +619,21 @@ async fn unknown_routes_and_wrong_methods_answer_with_json_errors() {
     for path in ["/no/such/route", "/users/me/no-such-thing"] {
         alice.api.get(path).await.expect_error(404);
     }
+    // Outside /api, a GET is the web client's index.html (its router decides); anything
+    // else still gets Mattermost's JSON error.
     let outside_api = alice
         .api
         .send(reqwest::Client::new().get(format!("{}/definitely/not/here", server.base_url())))
         .await;
-    outside_api.expect_error(404);
+    assert_eq!(outside_api.status, 200);
+    assert!(outside_api
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/html")));
+    let post_outside_api = alice
+        .api
+        .send(reqwest::Client::new().post(format!("{}/definitely/not/here", server.base_url())))
+        .await;
+    post_outside_api.expect_error(404);
 
     let wrong_method = alice
         .api

@@ -27,9 +27,13 @@ fn multipart_body(field: &str, file_name: &str, content: &[u8]) -> (String, Vec<
 }
 
 async fn upload_image(api: &Api, user_id: &str, field: &str, content: &[u8]) -> (u16, Value) {
+    upload_to(api, &format!("/users/{user_id}/image"), field, content).await
+}
+
+async fn upload_to(api: &Api, path: &str, field: &str, content: &[u8]) -> (u16, Value) {
     let (content_type, body) = multipart_body(field, "me.png", content);
     let response = api
-        .request(Method::POST, &format!("/users/{user_id}/image"))
+        .request(Method::POST, path)
         .header("content-type", content_type)
         .body(body)
         .send()
@@ -167,6 +171,94 @@ async fn profile_images_are_generated_uploaded_served_by_every_node_and_reset() 
     assert_eq!(bob.api.delete(&path).await.status, 403);
     let missing = bob.api.get("/users/aaaaaaaaaaaaaaaaaaaaaaaaaa/image").await;
     assert_eq!(missing.status, 404);
+    sandbox.stop().await;
+}
+
+/// Team icons: set by team admins, stored in the shared file store (served by every node,
+/// with an ETag), announced with `update_team` (sanitized), removed.
+#[tokio::test]
+async fn team_icons_are_uploaded_served_by_every_node_and_removed() {
+    let sandbox = Sandbox::builder().nodes(2).start().await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let _admin = node_a.signup("iconadmin").await;
+    let alice = node_a.signup("alice").await;
+    let bob = node_b.signup("bob").await;
+    let carol = node_b.signup("carol").await;
+    let team = alice.create_team("icons", "I").await;
+    let team_id = id_of(&team);
+    alice.add_to_team(&team_id, &bob.id).await;
+    let mut bob_socket = EventSocket::connect(node_b, &bob.token).await;
+    let path = format!("/teams/{team_id}/image");
+
+    let none = bob.api.get(&path).await;
+    assert_eq!(
+        none.expect_error(404),
+        "api.team.get_team_icon.read_file.app_error"
+    );
+    let red = png_of_colour(200, 300, [200, 10, 10]);
+    let (status, body) = upload_to(&bob.api, &path, "image", &red).await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (403, Some("api.context.permissions.app_error"))
+    );
+    let (status, body) = upload_to(&alice.api, &path, "image", b"not a picture").await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (400, Some("api.team.set_team_icon.decode.app_error"))
+    );
+    let (status, body) = upload_to(&alice.api, &path, "icon", &red).await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (400, Some("api.team.set_team_icon.no_file.app_error"))
+    );
+    let (status, body) = upload_to(&alice.api, &path, "image", &red).await;
+    assert_eq!((status, body), (200, json!({"status": "OK"})));
+
+    let updated = bob_socket
+        .wait_for_matching("update_team", |event| {
+            event["data"]["team"]
+                .as_str()
+                .is_some_and(|team| team.contains("last_team_icon_update"))
+        })
+        .await;
+    let announced: Value = serde_json::from_str(updated["data"]["team"].as_str().unwrap()).unwrap();
+    assert!(announced["last_team_icon_update"].as_i64() > Some(0));
+    assert_eq!(
+        announced["invite_id"], "",
+        "members' events carry no invite id"
+    );
+    let bob_on_b = node_b.api().with_token(&bob.token);
+    let icon = get_image(&bob_on_b, &path, None).await;
+    assert_eq!(icon.status, 200);
+    assert_eq!(icon.size, Some((128, 128)));
+    assert_eq!(icon.corner, Some([200, 10, 10]));
+    let tag = icon.etag.expect("an ETag");
+    assert_eq!(get_image(&bob.api, &path, Some(&tag)).await.status, 304);
+    let fetched = bob
+        .api
+        .get(&format!("/teams/{team_id}"))
+        .await
+        .expect_status(200);
+    assert_eq!(fetched["last_team_icon_update"].to_string(), tag);
+    // Not a member of an invite-only team: no icon.
+    assert_eq!(carol.api.get(&path).await.status, 403);
+
+    assert_eq!(bob.api.delete(&path).await.status, 403);
+    alice.api.delete(&path).await.expect_status(200);
+    let none = bob.api.get(&path).await;
+    assert_eq!(
+        none.expect_error(404),
+        "api.team.get_team_icon.read_file.app_error"
+    );
+    let fetched = bob
+        .api
+        .get(&format!("/teams/{team_id}"))
+        .await
+        .expect_status(200);
+    assert!(
+        fetched.get("last_team_icon_update").is_none(),
+        "omitted when unset: {fetched}"
+    );
     sandbox.stop().await;
 }
 
@@ -401,6 +493,42 @@ async fn custom_status_search_autocomplete_and_stats() {
         .expect_status(200);
     let stats = bob.api.get("/users/stats").await.expect_status(200);
     assert_eq!(stats["total_users_count"], 3);
+    // The System Console's filtered counts, and the limits every app loads: admins only.
+    let filtered = |query: String| {
+        let admin = &admin;
+        async move {
+            let path = format!("/users/stats/filtered?{query}");
+            admin.api.get(&path).await.expect_status(200)["total_users_count"].clone()
+        }
+    };
+    assert_eq!(filtered(String::new()).await, 3);
+    assert_eq!(filtered("include_deleted=true".into()).await, 4);
+    assert_eq!(filtered("roles=system_admin".into()).await, 1);
+    assert_eq!(filtered(format!("in_team={team_id}")).await, 2);
+    assert_eq!(
+        filtered(format!("in_team={team_id}&team_roles=team_admin")).await,
+        1
+    );
+    assert_eq!(
+        filtered(format!("in_team={team_id}&team_roles=team_user")).await,
+        1
+    );
+    assert_eq!(filtered(format!("in_channel={channel_id}")).await, 1);
+    let refused = bob.api.get("/users/stats/filtered").await;
+    assert_eq!(refused.status, 403);
+    let bad = admin
+        .api
+        .get("/users/stats/filtered?roles=Not%20A%20Role")
+        .await;
+    assert_eq!(
+        bad.expect_error(400),
+        "api.context.invalid_url_param.app_error"
+    );
+    let limits = admin.api.get("/limits/server").await.expect_status(200);
+    assert_eq!(limits["activeUserCount"], 3);
+    assert_eq!(limits["maxUsersLimit"], 0);
+    let limits = bob.api.get("/limits/server").await.expect_status(200);
+    assert_eq!(limits["activeUserCount"], 0);
     let gone = bob
         .api
         .post("/users/search", json!({"term": "carol"}))

@@ -92,6 +92,7 @@ async fn create_at_moves_past_the_channel_last_post_when_the_clock_is_behind() {
             NewPost {
                 post,
                 mentioned_user_ids: Vec::new(),
+                outgoing_trigger: None,
             },
         )
         .await
@@ -163,6 +164,7 @@ async fn a_node_one_schema_version_behind_keeps_working_after_a_newer_node_migra
         NewPost {
             post,
             mentioned_user_ids: Vec::new(),
+            outgoing_trigger: None,
         },
     )
     .await
@@ -298,6 +300,7 @@ async fn concurrent_retries_without_an_app_lock_store_one_post() {
             let new_post = NewPost {
                 post,
                 mentioned_user_ids: Vec::new(),
+                outgoing_trigger: None,
             };
             match posts::create(&mut db, new_post).await {
                 Ok(CreateOutcome::Created { post, .. }) => (true, post.id),

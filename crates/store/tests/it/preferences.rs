@@ -115,6 +115,7 @@ async fn saved_posts_are_listed_newest_first_per_channel_or_team() {
             posts::NewPost {
                 post,
                 mentioned_user_ids: Vec::new(),
+                outgoing_trigger: None,
             },
         )
         .await

@@ -1,0 +1,142 @@
+//! The web client as a browser fetches it: every node serves the same build through NGINX,
+//! hashed bundles cached for a year, index.html for the client's own routes with no-cache and
+//! a Content-Security-Policy, and the API's JSON 404 left alone. Needs the built client
+//! (web/dist, from scripts/build-web.sh, which scripts/test.sh runs).
+
+use reqwest::StatusCode;
+
+use chorus_testkit::{Endpoint, Sandbox};
+
+use crate::compat::repository_root;
+
+struct Fetched {
+    status: StatusCode,
+    content_type: String,
+    cache_control: String,
+    csp: Option<String>,
+    body: Vec<u8>,
+}
+
+async fn fetch(base: &str, path: &str) -> Fetched {
+    let response = reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .expect("an answer");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    Fetched {
+        status: response.status(),
+        content_type: header("content-type").unwrap_or_default(),
+        cache_control: header("cache-control").unwrap_or_default(),
+        csp: header("content-security-policy"),
+        body: response.bytes().await.expect("a body").to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_serves_the_web_client_with_caching_and_a_content_security_policy() {
+    assert!(
+        repository_root().join("web/dist/index.html").exists(),
+        "web/dist is not built: run scripts/build-web.sh (scripts/test.sh does)"
+    );
+    let sandbox = Sandbox::builder().nodes(2).nginx().start().await;
+    let through_nginx = sandbox.base_url();
+
+    let index = fetch(&through_nginx, "/").await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(
+        index.content_type.starts_with("text/html"),
+        "{}",
+        index.content_type
+    );
+    assert_eq!(index.cache_control, "no-cache");
+    let csp = index.csp.clone().expect("a Content-Security-Policy");
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("img-src 'self' blob: data:"),
+        "{csp}"
+    );
+    let html = String::from_utf8(index.body.clone()).unwrap();
+    assert!(html.contains("<div id=\"root\">"), "{html}");
+
+    // The client's own routes get the same page.
+    for route in [
+        "/login",
+        "/myteam/channels/town-square",
+        "/admin_console/environment/high_availability",
+    ] {
+        let page = fetch(&through_nginx, route).await;
+        assert_eq!(page.status, StatusCode::OK, "{route}");
+        assert_eq!(page.body, index.body, "{route} is the app");
+        assert_eq!(page.cache_control, "no-cache");
+    }
+
+    // Its bundles: hashed names, immutable, the same bytes from every node.
+    let bundles: Vec<&str> = html
+        .split('"')
+        .filter(|part| part.starts_with("/static/"))
+        .collect();
+    assert!(bundles.iter().any(|b| b.ends_with(".js")), "{html}");
+    for bundle in bundles {
+        let via_nginx = fetch(&through_nginx, bundle).await;
+        assert_eq!(via_nginx.status, StatusCode::OK, "{bundle}");
+        assert_eq!(
+            via_nginx.cache_control,
+            "public, max-age=31536000, immutable"
+        );
+        assert!(via_nginx.csp.is_none());
+        if bundle.ends_with(".js") {
+            assert!(
+                via_nginx.content_type.contains("javascript"),
+                "{}",
+                via_nginx.content_type
+            );
+        }
+        for node in sandbox.nodes() {
+            assert_eq!(fetch(&node.base_url(), bundle).await.body, via_nginx.body);
+        }
+    }
+
+    // A missing bundle is a 404, not the app; the API keeps its JSON 404.
+    assert_eq!(
+        fetch(&through_nginx, "/static/missing-0000.js")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let api = fetch(&through_nginx, "/api/v4/no/such/route").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    let error: serde_json::Value = serde_json::from_slice(&api.body).expect("JSON");
+    assert_eq!(error["id"], "api.context.404.app_error");
+    sandbox.stop().await;
+}
+
+/// A person in a real browser (chromium through puppeteer-core, web/tests/browser.test.mjs)
+/// through NGINX in front of three nodes: logs in on /login, posts with Enter, and a second
+/// person's browser shows the post live, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_log_in_and_chat_live_in_real_browsers() {
+    let web_dir = repository_root().join("web");
+    assert!(
+        web_dir.join("node_modules/puppeteer-core").is_dir()
+            && web_dir.join("dist/index.html").exists(),
+        "web/ is not built: run scripts/build-web.sh (scripts/test.sh does)"
+    );
+    let server = Sandbox::builder().nodes(3).nginx().start().await;
+    server.create_account(crate::compat::ADMIN_USERNAME).await;
+    let mut node = tokio::process::Command::new("node");
+    node.arg("--test")
+        .arg("--test-timeout=180000")
+        .arg("tests/browser.test.mjs")
+        .current_dir(&web_dir);
+    if let Ok(directory) = std::env::var("CHORUS_SCREENSHOTS") {
+        node.env("CHORUS_SCREENSHOTS", directory);
+    }
+    crate::compat::run_suite("web client in chromium", node, &server).await;
+    server.stop().await;
+}
