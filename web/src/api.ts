@@ -3,6 +3,7 @@
 // a reload stays logged in and no token is kept in page-readable storage.
 
 import mattermostClient from '@mattermost/client';
+import { signal } from '@preact/signals';
 
 const { Client4, WebSocketClient } = mattermostClient as any;
 
@@ -10,7 +11,13 @@ export const client = new Client4();
 client.setUrl(window.location.origin);
 client.setIncludeCookies(true);
 
-export const socket = new WebSocketClient();
+// Mattermost's web app waits 3 s plus up to 2 s of jitter before reconnecting; a Chorus node
+// that dies is replaced by NGINX at once, so the first retry comes sooner (still jittered, so
+// the clients of a dead node do not all arrive in the same instant).
+export const socket = new WebSocketClient({ minWebSocketRetryTime: 1000, reconnectJitterRange: 1000 });
+
+/// Whether the websocket is up: the page shows a "reconnecting" notice while it is not.
+export const connection = signal<'connecting' | 'connected' | 'reconnecting'>('connecting');
 
 export type SocketEvent = { event: string; seq?: number; data: Record<string, any>; broadcast?: Record<string, any> };
 type Subscriber = { onEvent?: (event: SocketEvent) => void; onResync?: () => void };
@@ -25,14 +32,24 @@ socket.addMessageListener((event: SocketEvent) => {
     }
 });
 // A new connection that could not resume (the server says `hello` again after a reconnect,
-// or the client saw a gap): whatever a view shows may be stale, so it fetches again.
+// or the client saw a gap), or any reconnect: whatever a view shows may be stale, so it
+// fetches again (the merges keep each post once).
 const resync = () => {
     for (const subscriber of subscribers) {
         subscriber.onResync?.();
     }
 };
 socket.addMissedMessageListener(resync);
-socket.addReconnectListener(resync);
+socket.addReconnectListener(() => {
+    connection.value = 'connected';
+    resync();
+});
+socket.addFirstConnectListener(() => {
+    connection.value = 'connected';
+});
+socket.addCloseListener(() => {
+    connection.value = 'reconnecting';
+});
 
 /// Subscribes a view to websocket events and to resyncs; returns the unsubscribe.
 export function subscribe(subscriber: Subscriber): () => void {
@@ -55,4 +72,12 @@ export function pendingPostId(userId: string): string {
 export function errorMessage(error: unknown): string {
     const message = (error as { message?: string })?.message;
     return message || 'Something went wrong. Please try again.';
+}
+
+/// Whether a failed call may succeed if made again: the server could not be reached (a
+/// network error, or NGINX's own 502/504 page while a node dies), or it was busy or failing.
+/// A Mattermost error with a 4xx status is the server's answer and stays one.
+export function isRetryable(error: unknown): boolean {
+    const status = (error as { status_code?: number })?.status_code;
+    return status === undefined || status === 0 || status === 429 || status >= 500;
 }

@@ -1,11 +1,12 @@
-// The web client: a tiny router over the path, the session check, the websocket.
+// The web client: a small router over the path, the session check, the websocket.
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { client, socket, websocketUrl } from './api';
 import { me, navigate, path, Team } from './state';
 import { Login } from './views/Login';
-import { ChannelView } from './views/ChannelView';
+import { Layout } from './views/Layout';
+import { Console } from './admin/Console';
 import './style.css';
 
 function Home() {
@@ -46,9 +47,13 @@ function App() {
         }
         return <Login />;
     }
+    const console = current.match(/^\/admin_console(?:\/(.*))?$/);
+    if (console) {
+        return <Console section={console[1] ?? ''} />;
+    }
     const channel = current.match(/^\/([^/]+)\/channels\/([^/]+)\/?$/);
     if (channel) {
-        return <ChannelView teamName={decodeURIComponent(channel[1])} channelName={decodeURIComponent(channel[2])} />;
+        return <Layout teamName={decodeURIComponent(channel[1])} channelName={decodeURIComponent(channel[2])} />;
     }
     return <Home />;
 }

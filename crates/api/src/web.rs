@@ -12,6 +12,9 @@
 //!   up at the next load.
 //! - HTML answers carry a Content-Security-Policy that allows only this origin (and `blob:`
 //!   and `data:` images): a script that slipped into a post cannot run or call elsewhere.
+//!
+//! `CHORUS_WEB_DIR=path/to/web/dist` makes a node serve the client from that folder instead,
+//! read at each request: for working on the client against any chorus binary.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
@@ -22,6 +25,17 @@ use rust_embed::RustEmbed;
 #[folder = "../../web/dist"]
 #[allow_missing = true]
 struct WebClient;
+
+/// A file of the client: from `CHORUS_WEB_DIR` when it is set, else from the binary.
+fn web_file(name: &str) -> Option<Vec<u8>> {
+    match std::env::var_os("CHORUS_WEB_DIR") {
+        Some(dir) if !name.split('/').any(|part| part == "..") => {
+            std::fs::read(std::path::Path::new(&dir).join(name)).ok()
+        }
+        Some(_) => None,
+        None => WebClient::get(name).map(|file| file.data.into_owned()),
+    }
+}
 
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' blob: data:; \
      object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
@@ -44,10 +58,10 @@ pub(crate) fn serves(method: &Method, uri: &Uri) -> bool {
 pub(crate) fn respond(uri: &Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     if let Some(asset) = path.strip_prefix("static/") {
-        return match WebClient::get(&format!("static/{asset}")) {
+        return match web_file(&format!("static/{asset}")) {
             Some(file) => file_response(
                 &format!("static/{asset}"),
-                file.data.into_owned(),
+                file,
                 "public, max-age=31536000, immutable",
             ),
             None => (StatusCode::NOT_FOUND, "not found").into_response(),
@@ -56,15 +70,15 @@ pub(crate) fn respond(uri: &Uri) -> Response {
     // Files at the top of dist/ (a favicon, robots.txt) by name; a missing one is a 404 rather
     // than the app (a browser asking for /favicon.ico wants an image). Anything else is the app.
     if !path.is_empty() && path != "index.html" {
-        if let Some(file) = WebClient::get(path) {
-            return file_response(path, file.data.into_owned(), "public, max-age=3600");
+        if let Some(file) = web_file(path) {
+            return file_response(path, file, "public, max-age=3600");
         }
         if !path.contains('/') && path.contains('.') {
             return (StatusCode::NOT_FOUND, "not found").into_response();
         }
     }
-    match WebClient::get("index.html") {
-        Some(index) => file_response("index.html", index.data.into_owned(), "no-cache"),
+    match web_file("index.html") {
+        Some(index) => file_response("index.html", index, "no-cache"),
         None => file_response("index.html", NOT_BUILT.as_bytes().to_vec(), "no-cache"),
     }
 }

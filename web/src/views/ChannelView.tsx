@@ -1,55 +1,38 @@
-// /{team}/channels/{channel}: the team's channels on the left (#SidebarContainer), the channel's
-// posts in the centre (#channel_view), new posts live over the websocket, the message box
+// #channel_view: the channel's header (#channelHeaderTitle), its posts (each #post_{id} with its
+// text in #postMessageText_{id}), new posts live over the websocket, and the message box
 // (#post_textbox: Enter sends, Shift+Enter is a new line). Element ids are Mattermost's.
 
 import { useEffect, useState } from 'preact/hooks';
 import { client, errorMessage, pendingPostId, subscribe } from '../api';
+import { mergePosts, postsOf } from '../logic/posts';
+import { pending, sendPost } from '../logic/outbox';
 import { renderMarkdown } from '../markdown';
-import { Channel, me, mergePosts, navigate, Post, Team, User, users } from '../state';
+import { channels, currentChannelId, displayName, me, Post, rememberUsers, User, users } from '../state';
 
 type Props = { teamName: string; channelName: string };
 
-export function ChannelView({ teamName, channelName }: Props) {
-    const [team, setTeam] = useState<Team | null>(null);
-    const [channels, setChannels] = useState<Channel[]>([]);
-    const [channel, setChannel] = useState<Channel | null>(null);
+const PAGE = 60;
+
+export function ChannelView({ channelName }: Props) {
+    const channel = currentChannelId.value ? channels.value.get(currentChannelId.value) ?? null : null;
     const [posts, setPosts] = useState<Post[]>([]);
     const [draft, setDraft] = useState('');
     const [error, setError] = useState('');
 
     useEffect(() => {
-        let cancelled = false;
-        (async () => {
-            try {
-                const found: Team = await client.getTeamByName(teamName);
-                const mine: Channel[] = await client.getMyChannels(found.id);
-                const current: Channel = await client.getChannelByNameAndTeamName(teamName, channelName);
-                const list = await client.getPosts(current.id, 0, 60);
-                if (cancelled) {
-                    return;
-                }
-                setTeam(found);
-                setChannels(mine.filter((c) => c.type === 'O' || c.type === 'P')
-                    .sort((a, b) => a.display_name.localeCompare(b.display_name)));
-                setChannel(current);
-                setPosts(mergePosts([], list.order.map((id: string) => list.posts[id])));
-                client.viewMyChannel(current.id).catch(() => {});
-            } catch (err) {
-                if (!cancelled) {
-                    setError(errorMessage(err));
-                }
-            }
-        })();
-        return () => {
-            cancelled = true;
-        };
-    }, [teamName, channelName]);
-
-    useEffect(() => {
         if (!channel) {
             return undefined;
         }
-        return subscribe({
+        let cancelled = false;
+        setPosts([]);
+        setError('');
+        client.getPosts(channel.id, 0, PAGE).then((list: any) => {
+            if (!cancelled) {
+                setPosts(mergePosts([], postsOf(list)));
+            }
+        }).catch((err: unknown) => !cancelled && setError(errorMessage(err)));
+        client.viewMyChannel(channel.id).catch(() => {});
+        const unsubscribe = subscribe({
             onEvent: (message) => {
                 if (message.event === 'posted' && message.data.post) {
                     const post: Post = JSON.parse(message.data.post);
@@ -60,26 +43,23 @@ export function ChannelView({ teamName, channelName }: Props) {
             },
             // Posts this page may have missed while it was not connected.
             onResync: () => {
-                client.getPosts(channel.id, 0, 60).then((list: any) => {
-                    setPosts((current) => mergePosts(current, list.order.map((id: string) => list.posts[id])));
+                client.getPosts(channel.id, 0, PAGE).then((list: any) => {
+                    setPosts((current) => mergePosts(current, postsOf(list)));
                 }).catch(() => {});
             },
         });
+        return () => {
+            cancelled = true;
+            unsubscribe();
+        };
     }, [channel?.id]);
 
     // The authors of what is shown, fetched once each.
     useEffect(() => {
         const missing = [...new Set(posts.map((post) => post.user_id))].filter((id) => !users.value.has(id));
-        if (missing.length === 0) {
-            return;
+        if (missing.length > 0) {
+            client.getProfilesByIds(missing).then((profiles: User[]) => rememberUsers(profiles)).catch(() => {});
         }
-        client.getProfilesByIds(missing).then((profiles: User[]) => {
-            const known = new Map(users.value);
-            for (const profile of profiles) {
-                known.set(profile.id, profile);
-            }
-            users.value = known;
-        }).catch(() => {});
     }, [posts]);
 
     const send = async () => {
@@ -89,14 +69,12 @@ export function ChannelView({ teamName, channelName }: Props) {
         }
         setDraft('');
         try {
-            const created: Post = await client.createPost({
-                channel_id: channel.id,
-                message,
-                pending_post_id: pendingPostId(me.value.id),
+            const created = await sendPost({
+                id: '', create_at: Date.now(), user_id: me.value.id,
+                channel_id: channel.id, message, pending_post_id: pendingPostId(me.value.id),
             });
             setPosts((current) => mergePosts(current, [created]));
         } catch (err) {
-            setDraft(message);
             setError(errorMessage(err));
         }
     };
@@ -108,49 +86,40 @@ export function ChannelView({ teamName, channelName }: Props) {
         }
     };
 
+    const sent = new Set(posts.map((post) => post.pending_post_id).filter(Boolean));
+    const waiting = [...pending.value.values()]
+        .filter((entry) => entry.post.channel_id === channel?.id && !sent.has(entry.post.pending_post_id));
+
     return (
-        <div class="app">
-            <nav id="SidebarContainer">
-                <div class="team-name">{team?.display_name ?? teamName}</div>
-                <ul>
-                    {channels.map((c) => (
-                        <li key={c.id}>
-                            <a id={`sidebarItem_${c.name}`} href={`/${teamName}/channels/${c.name}`}
-                                class={c.name === channelName ? 'active' : ''}
-                                onClick={(e) => {
-                                    e.preventDefault();
-                                    navigate(`/${teamName}/channels/${c.name}`);
-                                }}>
-                                {c.type === 'P' ? '🔒 ' : '# '}{c.display_name}
-                            </a>
-                        </li>
-                    ))}
-                </ul>
-            </nav>
-            <main id="channel_view">
-                <header><h2 id="channelHeaderTitle">{channel?.display_name ?? ''}</h2></header>
-                {error && <div class="error">{error}</div>}
-                <div class="post-list">
-                    {posts.map((post) => (
-                        <div class="post" id={`post_${post.id}`} key={post.id}>
-                            <img class="avatar" alt="" src={`/api/v4/users/${post.user_id}/image`} />
-                            <div>
-                                <div class="post-header">
-                                    <span class="post-author">{users.value.get(post.user_id)?.username ?? '…'}</span>
-                                    <span class="post-time">{new Date(post.create_at).toLocaleTimeString()}</span>
-                                </div>
-                                <div class="post-text" id={`postMessageText_${post.id}`}
-                                    dangerouslySetInnerHTML={{ __html: renderMarkdown(post.message) }} />
+        <main id="channel_view">
+            <header><h2 id="channelHeaderTitle">{channel?.display_name ?? channelName}</h2></header>
+            {error && <div class="error">{error}</div>}
+            <div class="post-list">
+                {posts.map((post) => (
+                    <div class="post" id={`post_${post.id}`} key={post.id}>
+                        <img class="avatar" alt="" src={`/api/v4/users/${post.user_id}/image`} />
+                        <div>
+                            <div class="post-header">
+                                <span class="post-author">{displayName(users.value.get(post.user_id))}</span>
+                                <span class="post-time">{new Date(post.create_at).toLocaleTimeString()}</span>
                             </div>
+                            <div class="post-text" id={`postMessageText_${post.id}`}
+                                dangerouslySetInnerHTML={{ __html: renderMarkdown(post.message) }} />
                         </div>
-                    ))}
-                </div>
-                {channel && (
-                    <textarea id="post_textbox" rows={2} placeholder={`Write to ${channel.display_name}`}
-                        value={draft} onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)}
-                        onKeyDown={onKeyDown} />
-                )}
-            </main>
-        </div>
+                    </div>
+                ))}
+                {waiting.map((entry) => (
+                    <div class={`post pending ${entry.state}`} key={entry.post.pending_post_id}>
+                        <div class="post-text">{entry.post.message}</div>
+                        <div class="muted">{entry.state === 'sending' ? 'Sending…' : `Not sent: ${entry.error}`}</div>
+                    </div>
+                ))}
+            </div>
+            {channel && (
+                <textarea id="post_textbox" rows={2} placeholder={`Write to ${channel.display_name}`}
+                    value={draft} onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)}
+                    onKeyDown={onKeyDown} />
+            )}
+        </main>
     );
 }

@@ -116,27 +116,47 @@ async fn every_node_serves_the_web_client_with_caching_and_a_content_security_po
     sandbox.stop().await;
 }
 
-/// A person in a real browser (chromium through puppeteer-core, web/tests/browser.test.mjs)
-/// through NGINX in front of three nodes: logs in on /login, posts with Enter, and a second
-/// person's browser shows the post live, once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn people_log_in_and_chat_live_in_real_browsers() {
+/// Runs browser test files of web/tests (node --test, one file at a time: each drives its own
+/// chromium) against `server`, which the files reach through NGINX (CHORUS_URL). CHORUS_NODES
+/// tells them the nodes behind it, with the pids of process nodes, for tests that kill one.
+async fn run_browser_tests(name: &str, files: &[&str], server: &Sandbox) {
     let web_dir = repository_root().join("web");
     assert!(
         web_dir.join("node_modules/puppeteer-core").is_dir()
             && web_dir.join("dist/index.html").exists(),
         "web/ is not built: run scripts/build-web.sh (scripts/test.sh does)"
     );
+    let nodes: Vec<serde_json::Value> = server
+        .nodes()
+        .iter()
+        .map(|node| {
+            serde_json::json!({
+                "url": node.base_url(),
+                "pid": node.pid(),
+                "metrics": node.metrics_url(),
+            })
+        })
+        .collect();
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg("--test")
+        .arg("--test-concurrency=1")
+        .arg("--test-timeout=240000")
+        .args(files)
+        .current_dir(&web_dir)
+        .env("CHORUS_NODES", serde_json::Value::Array(nodes).to_string());
+    if let Ok(directory) = std::env::var("CHORUS_SCREENSHOTS") {
+        command.env("CHORUS_SCREENSHOTS", directory);
+    }
+    crate::compat::run_suite(name, command, server).await;
+}
+
+/// People in real browsers (chromium through puppeteer-core) through NGINX in front of three
+/// nodes: log in, chat live, and everything else of the chat screen (web/tests/*.test.mjs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_log_in_and_chat_live_in_real_browsers() {
     let server = Sandbox::builder().nodes(3).nginx().start().await;
     server.create_account(crate::compat::ADMIN_USERNAME).await;
-    let mut node = tokio::process::Command::new("node");
-    node.arg("--test")
-        .arg("--test-timeout=180000")
-        .arg("tests/browser.test.mjs")
-        .current_dir(&web_dir);
-    if let Ok(directory) = std::env::var("CHORUS_SCREENSHOTS") {
-        node.env("CHORUS_SCREENSHOTS", directory);
-    }
-    crate::compat::run_suite("web client in chromium", node, &server).await;
+    run_browser_tests("web client in chromium", &["tests/browser.test.mjs"], &server).await;
     server.stop().await;
 }
