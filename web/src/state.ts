@@ -82,3 +82,7 @@ export function rememberUsers(profiles: User[]) {
 export function displayName(user: User | undefined): string {
     return user ? user.username : '…';
 }
+
+/// A post to scroll to and highlight in the channel view (a search result or permalink was
+/// opened); the channel view clears it once shown.
+export const highlightPostId = signal<string | null>(null);

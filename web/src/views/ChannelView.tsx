@@ -3,11 +3,12 @@
 // (#post_textbox: Enter sends, Shift+Enter is a new line). Element ids are Mattermost's.
 
 import { useEffect, useState } from 'preact/hooks';
-import { client, errorMessage, pendingPostId, subscribe } from '../api';
+import { client, errorMessage, subscribe } from '../api';
 import { mergePosts, postsOf } from '../logic/posts';
-import { pending, sendPost } from '../logic/outbox';
-import { renderMarkdown } from '../markdown';
-import { channels, currentChannelId, displayName, me, Post, rememberUsers, User, users } from '../state';
+import { pending } from '../logic/outbox';
+import { channels, currentChannelId, Post, rememberUsers, User, users } from '../state';
+import { Composer } from './Composer';
+import { PostItem } from './PostItem';
 
 type Props = { teamName: string; channelName: string };
 
@@ -16,7 +17,6 @@ const PAGE = 60;
 export function ChannelView({ channelName }: Props) {
     const channel = currentChannelId.value ? channels.value.get(currentChannelId.value) ?? null : null;
     const [posts, setPosts] = useState<Post[]>([]);
-    const [draft, setDraft] = useState('');
     const [error, setError] = useState('');
 
     useEffect(() => {
@@ -62,30 +62,6 @@ export function ChannelView({ channelName }: Props) {
         }
     }, [posts]);
 
-    const send = async () => {
-        const message = draft.trim();
-        if (!message || !channel || !me.value) {
-            return;
-        }
-        setDraft('');
-        try {
-            const created = await sendPost({
-                id: '', create_at: Date.now(), user_id: me.value.id,
-                channel_id: channel.id, message, pending_post_id: pendingPostId(me.value.id),
-            });
-            setPosts((current) => mergePosts(current, [created]));
-        } catch (err) {
-            setError(errorMessage(err));
-        }
-    };
-
-    const onKeyDown = (event: KeyboardEvent) => {
-        if (event.key === 'Enter' && !event.shiftKey) {
-            event.preventDefault();
-            send();
-        }
-    };
-
     const sent = new Set(posts.map((post) => post.pending_post_id).filter(Boolean));
     const waiting = [...pending.value.values()]
         .filter((entry) => entry.post.channel_id === channel?.id && !sent.has(entry.post.pending_post_id));
@@ -95,19 +71,7 @@ export function ChannelView({ channelName }: Props) {
             <header><h2 id="channelHeaderTitle">{channel?.display_name ?? channelName}</h2></header>
             {error && <div class="error">{error}</div>}
             <div class="post-list">
-                {posts.map((post) => (
-                    <div class="post" id={`post_${post.id}`} key={post.id}>
-                        <img class="avatar" alt="" src={`/api/v4/users/${post.user_id}/image`} />
-                        <div>
-                            <div class="post-header">
-                                <span class="post-author">{displayName(users.value.get(post.user_id))}</span>
-                                <span class="post-time">{new Date(post.create_at).toLocaleTimeString()}</span>
-                            </div>
-                            <div class="post-text" id={`postMessageText_${post.id}`}
-                                dangerouslySetInnerHTML={{ __html: renderMarkdown(post.message) }} />
-                        </div>
-                    </div>
-                ))}
+                {posts.map((post) => <PostItem key={post.id} post={post} />)}
                 {waiting.map((entry) => (
                     <div class={`post pending ${entry.state}`} key={entry.post.pending_post_id}>
                         <div class="post-text">{entry.post.message}</div>
@@ -116,9 +80,8 @@ export function ChannelView({ channelName }: Props) {
                 ))}
             </div>
             {channel && (
-                <textarea id="post_textbox" rows={2} placeholder={`Write to ${channel.display_name}`}
-                    value={draft} onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)}
-                    onKeyDown={onKeyDown} />
+                <Composer id="post_textbox" channelId={channel.id} placeholder={`Write to ${channel.display_name}`}
+                    onSent={(created) => setPosts((current) => mergePosts(current, [created]))} />
             )}
         </main>
     );
