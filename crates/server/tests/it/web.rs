@@ -155,8 +155,26 @@ async fn run_browser_tests(name: &str, files: &[&str], server: &Sandbox) {
 /// nodes: log in, chat live, and everything else of the chat screen (web/tests/*.test.mjs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_log_in_and_chat_live_in_real_browsers() {
-    let server = Sandbox::builder().nodes(3).nginx().start().await;
+    let server = Sandbox::builder().nodes(3).replicas(1).nginx().start().await;
     server.create_account(crate::compat::ADMIN_USERNAME).await;
     run_browser_tests("web client in chromium", &["tests/browser.test.mjs"], &server).await;
+    server.stop().await;
+}
+
+/// The node serving a browser is SIGKILLed while another person posts: the page reconnects
+/// through NGINX and shows every missed post once, without a reload; what was typed stays; a
+/// post whose answer was lost is retried with its pending_post_id and made once
+/// (web/tests/failover.test.mjs). Nodes are processes, so the test can kill one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_rides_out_the_death_of_the_node_serving_it() {
+    let server = Sandbox::builder()
+        .nodes(3)
+        .replicas(1)
+        .nginx()
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .start()
+        .await;
+    server.create_account(crate::compat::ADMIN_USERNAME).await;
+    run_browser_tests("failover in chromium", &["tests/failover.test.mjs"], &server).await;
     server.stop().await;
 }
