@@ -61,7 +61,10 @@ test('the node serving a browser dies: the page reconnects and shows every post 
     const team = await teamWith(alice, bob);
     const { data: townSquare } = await api('GET', `/teams/${team.id}/channels/name/town-square`, undefined, bob.token);
 
+    const t0 = Date.now();
+    const step = (what) => console.log(`${Date.now() - t0} ms: ${what}`);
     const page = await logInThroughThePage(browser, alice.username);
+    step('logged in');
     await page.evaluate(() => { window.__loadedOnce = true; });
     const before = await postRetrying(bob, townSquare.id, `before the crash ${unique('')}`);
     await postShown(page, before.message);
@@ -87,7 +90,9 @@ test('the node serving a browser dies: the page reconnects and shows every post 
         await request.continue();
     });
 
+    step('before post shown');
     const serving = await servingNode();
+    step('serving node found');
     const killedAt = Date.now();
     process.kill(serving.pid, 'SIGKILL');
 
@@ -102,13 +107,17 @@ test('the node serving a browser dies: the page reconnects and shows every post 
         missed.push(await postRetrying(bob, townSquare.id, `missed while reconnecting ${i} ${unique('')}`));
     }
 
+    step('sent');
     for (const post of missed) {
         await postShown(page, post.message, 30000);
     }
     const liveAgainMs = Date.now() - killedAt;
+    step('missed shown');
     await postShown(page, mine, 30000);
+    step('mine shown');
     await waitInPage(page, 'the reconnecting notice went away', () => !document.querySelector('#reconnect_banner'), undefined, 30000);
 
+    step('banner gone');
     // Live again: a new post arrives by the websocket alone.
     const after = await postRetrying(bob, townSquare.id, `after the reconnect ${unique('')}`);
     await postShown(page, after.message, 15000);
