@@ -5,7 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { client, errorMessage } from '../api';
 import { formatBytes, sourceHealth, type DatabaseSource, type DatabaseStatus } from './health';
 import {
-    ActionButton, loadConfig, ReadOnlyNotice, Section, Setting, StatusDot, UpdatedAgo, usePoll, useConfig, yesNo,
+    ActionButton, loadConfig, ReadOnlyNotice, Section, Setting, StatusDot, UpdatedAgo, usePoll, useConfig,
 } from './common';
 
 export function WebServer() {
@@ -31,7 +31,6 @@ export function WebServer() {
                     <dl class="settings-list">
                         <Setting name="Site URL" value={service.SiteURL} />
                         <Setting name="Listen Address" value={service.ListenAddress} />
-                        <Setting name="Forward port 80 to 443" value={yesNo(service.Forward80To443)} />
                         <Setting name="Connection Security" value={service.ConnectionSecurity} />
                         <Setting name="Read Timeout (s)" value={service.ReadTimeout} />
                         <Setting name="Write Timeout (s)" value={service.WriteTimeout} />

@@ -73,7 +73,7 @@ export function HighAvailability() {
                                                 {node.alive ? (node.ready === false ? <span class="badge warn">Draining</span> : <span class="badge ok">Alive · Ready</span>) : <span class="badge bad">Down</span>}
                                             </div>
                                         </td>
-                                        <td class="small">{formatAgo(lastSeenMillis(node.last_seen_at), now)}</td>
+                                        <td class="small">{node.is_self && node.alive ? 'now' : formatAgo(lastSeenMillis(node.last_seen_at), now)}</td>
                                     </tr>
                                 ))}
                             </tbody>
@@ -87,8 +87,9 @@ export function HighAvailability() {
                         <Setting name="Enable High Availability Mode" value={yesNo(cluster.Enable)} />
                         <Setting name="Cluster Name" value={cluster.ClusterName} />
                         <Setting name="Override Hostname" value={cluster.OverrideHostname} />
-                        <Setting name="Use IP Address" value={yesNo(cluster.UseIpAddress)} />
+                        <Setting name="Use IP Address" value={yesNo(cluster.UseIPAddress ?? cluster.UseIpAddress)} />
                         <Setting name="Gossip Port" value={cluster.GossipPort} />
+                        <Setting name="Gossip Encryption" value={yesNo(cluster.EnableGossipEncryption)} />
                         <Setting name="Read Only Config" value={yesNo(cluster.ReadOnlyConfig)} />
                     </dl>
                 </Section>

@@ -23,6 +23,8 @@ type AdminTeam = Team & { delete_at?: number; allow_open_invite?: boolean; email
 
 export function Teams() {
     const [page, setPage] = useState(0);
+    const [term, setTerm] = useState('');
+    const [search, setSearch] = useState('');
     const [list, setList] = useState<AdminTeam[] | null>(null);
     const [members, setMembers] = useState<Record<string, number>>({});
     const [error, setError] = useState('');
@@ -30,7 +32,7 @@ export function Teams() {
 
     const load = async () => {
         try {
-            const teams = (await client.getTeams(page, PER_PAGE)) as AdminTeam[];
+            const teams = (search ? await client.searchTeams(search, {}) : await client.getTeams(page, PER_PAGE)) as AdminTeam[];
             setList(teams);
             setError('');
             const counts = await Promise.all(teams.map((team) => client.getTeamStats(team.id)
@@ -43,14 +45,16 @@ export function Teams() {
     };
     useEffect(() => {
         load();
-    }, [page]);
+    }, [page, search]);
 
-    const act = async (done: string, action: () => Promise<unknown>) => {
+    // The server lists only active teams, so an archived team stays in the list as it was
+    // (marked archived, with Restore) instead of being fetched again and vanishing.
+    const act = async (done: string, action: () => Promise<AdminTeam | null>, team: AdminTeam) => {
         setNotice(null);
         try {
-            await action();
+            const updated = (await action()) ?? { ...team, delete_at: Date.now() };
+            setList((current) => current?.map((one) => (one.id === team.id ? { ...one, ...updated } : one)) ?? null);
             setNotice({ ok: true, text: done });
-            await load();
         } catch (err) {
             setNotice({ ok: false, text: errorMessage(err) });
         }
@@ -59,6 +63,12 @@ export function Teams() {
     return (
         <div>
             <div class="console-page-header"><h1>Teams</h1></div>
+            <form class="console-toolbar" onSubmit={(e) => { e.preventDefault(); setPage(0); setSearch(term.trim()); }}>
+                <input type="search" id="searchTeams" class="console-input" placeholder="Search teams by name"
+                    value={term} onInput={(e) => setTerm((e.target as HTMLInputElement).value)} />
+                <button type="submit" class="btn btn-secondary">Search</button>
+                {search && <button type="button" class="btn btn-link" onClick={() => { setTerm(''); setSearch(''); }}>Clear</button>}
+            </form>
             {notice && <div class={notice.ok ? 'console-notice ok' : 'error'} role="status">{notice.text}</div>}
             {error && <div class="error">{error}</div>}
             {!list && !error && <div class="muted">Loading…</div>}
@@ -79,11 +89,11 @@ export function Teams() {
                                     <td>
                                         {archived ? (
                                             <button type="button" class="btn btn-small btn-secondary" data-action="restore"
-                                                onClick={() => act(`Restored ${team.display_name}.`, () => client.unarchiveTeam(team.id))}>Restore</button>
+                                                onClick={() => act(`Restored ${team.display_name}.`, () => client.unarchiveTeam(team.id), team)}>Restore</button>
                                         ) : (
                                             <button type="button" class="btn btn-small btn-danger" data-action="archive"
                                                 onClick={() => window.confirm(`Archive the team ${team.display_name}? Its members lose access until it is restored.`)
-                                                    && act(`Archived ${team.display_name}.`, () => client.deleteTeam(team.id))}>Archive</button>
+                                                    && act(`Archived ${team.display_name}: its members cannot use it until it is restored.`, () => client.deleteTeam(team.id).then(() => null), team)}>Archive</button>
                                         )}
                                     </td>
                                 </tr>
@@ -92,7 +102,7 @@ export function Teams() {
                     </tbody>
                 </table>
             )}
-            {list && <Pager page={page} setPage={setPage} full={list.length >= PER_PAGE} />}
+            {list && !search && <Pager page={page} setPage={setPage} full={list.length >= PER_PAGE} />}
         </div>
     );
 }

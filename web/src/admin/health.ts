@@ -59,7 +59,7 @@ export function majority(values: string[]): string | null {
     return tied ? null : best;
 }
 
-/// Each node's status with the reasons it is red, ordered by hostname (the server answers in
+/// Each node's status with the reasons it is red, ordered by hostname and address (the server answers in
 /// whatever order the answering node knows its members, so rows would jump between refreshes).
 export function clusterHealth(nodes: ClusterNode[]): ClusterHealth {
     const live = nodes.filter((node) => node.alive);
@@ -67,7 +67,9 @@ export function clusterHealth(nodes: ClusterNode[]): ClusterHealth {
     const configHash = majority(basis.map((node) => node.config_hash));
     const version = majority(basis.map((node) => node.version));
     const rows = [...nodes]
-        .sort((a, b) => a.hostname.localeCompare(b.hostname) || a.id.localeCompare(b.id))
+        .sort((a, b) => a.hostname.localeCompare(b.hostname)
+            || (a.api_address ?? '').localeCompare(b.api_address ?? '', undefined, { numeric: true })
+            || a.id.localeCompare(b.id))
         .map((node) => {
             const reasons: string[] = [];
             if (!node.alive) {

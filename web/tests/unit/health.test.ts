@@ -73,6 +73,12 @@ test('a lone live node is green; a draining node is red', () => {
 test('rows are ordered by hostname whatever order the server answers in', () => {
     const health = clusterHealth([node('c'), node('a'), node('b')]);
     assert.deepEqual(health.rows.map((row) => row.node.hostname), ['a', 'b', 'c']);
+    // Nodes on one host (a test cluster) go by their API address, port 10 after port 9.
+    const local = clusterHealth([
+        node('127.0.0.1', { id: 'x', api_address: '127.0.0.1:10' }),
+        node('127.0.0.1', { id: 'y', api_address: '127.0.0.1:9' }),
+    ]);
+    assert.deepEqual(local.rows.map((row) => row.node.id), ['y', 'x']);
 });
 
 test('majority: the most common value, or null on a tie or nothing', () => {
