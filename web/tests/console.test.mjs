@@ -56,6 +56,22 @@ async function asAdmin(section = 'environment/high_availability') {
     return adminPage;
 }
 
+/// The API's answer once `check` accepts it: a read right after a write made by another
+/// session may come from a replica that has not replayed it yet (a second or so under load).
+async function eventually(what, read, check, timeout = 15000) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+        const value = await read();
+        if (check(value)) {
+            return value;
+        }
+        if (Date.now() > deadline) {
+            assert.fail(`${what}: still ${JSON.stringify(value).slice(0, 300)} after ${timeout / 1000} s`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+}
+
 /// Clicks the button whose text is exactly `label`.
 async function clickButton(page, label) {
     await waitInPage(page, `no button "${label}"`,
@@ -148,8 +164,8 @@ test('the Users page deactivates one person, makes another a system admin and re
     await page.click(`${row(carol.username)} [data-action="deactivate"]`);
     await waitInPage(page, 'carol never showed as deactivated',
         (sel) => document.querySelector(sel)?.dataset.active === 'false', row(carol.username));
-    const { data: carolNow } = await api('GET', `/users/${carol.user.id}`, undefined, admin.token);
-    assert.ok(carolNow.delete_at > 0, 'the server has carol deactivated');
+    await eventually('the server has carol deactivated', async () => (await api('GET', `/users/${carol.user.id}`, undefined, admin.token)).data,
+        (user) => user.delete_at > 0);
     await assert.rejects(api('POST', '/users/login', { login_id: carol.username, password: PASSWORD }), /40[13]/, 'carol cannot log in');
 
     await page.click('#searchUsers', { clickCount: 3 });
@@ -159,8 +175,8 @@ test('the Users page deactivates one person, makes another a system admin and re
     await page.click(`${row(dave.username)} [data-action="make-admin"]`);
     await waitInPage(page, 'dave never showed as a system admin',
         (sel) => document.querySelector(sel)?.dataset.admin === 'true', row(dave.username));
-    const { data: daveNow } = await api('GET', `/users/${dave.user.id}`, undefined, admin.token);
-    assert.ok(daveNow.roles.split(' ').includes('system_admin'), `dave's roles: ${daveNow.roles}`);
+    const daveNow = await eventually('the server has dave as a system admin', async () => (await api('GET', `/users/${dave.user.id}`, undefined, admin.token)).data,
+        (user) => user.roles.split(' ').includes('system_admin'));
     assert.ok(daveNow.roles.split(' ').includes('system_user'), 'dave keeps system_user');
 
     const newPassword = `New-${unique('pw')}-Z9!`;
@@ -229,8 +245,8 @@ test('the Jobs page runs a data retention job and lists it', async () => {
         .some((row) => !ids.includes(row.dataset.jobId)), [...known]);
     const jobId = await page.$$eval('[data-testid="job-row"][data-type="data_retention"]',
         (rows, ids) => rows.find((row) => !ids.includes(row.dataset.jobId)).dataset.jobId, [...known]);
-    const { data: jobs } = await api('GET', '/jobs/type/data_retention', undefined, admin.token);
-    assert.ok(jobs.some((job) => job.id === jobId), 'the server lists the job the page created');
+    await eventually('the server lists the job the page created', async () => (await api('GET', '/jobs/type/data_retention', undefined, admin.token)).data,
+        (jobs) => jobs.some((job) => job.id === jobId));
     // Its status refreshes by itself as a node's job server runs it.
     await waitInPage(page, 'the job never showed finished', (id) =>
         ['success', 'warning', 'error'].includes(document.querySelector(`[data-job-id="${id}"]`)?.dataset.jobStatus), jobId, 60000);
@@ -247,12 +263,12 @@ test('the Teams page archives and restores a team (checked through the API)', as
     await page.waitForSelector(`${row} [data-action="archive"]`);
     await page.click(`${row} [data-action="archive"]`);
     await waitInPage(page, 'the team never showed archived', (sel) => document.querySelector(sel)?.dataset.archived === 'true', row);
-    const { data: archived } = await api('GET', `/teams/${team.id}`, undefined, admin.token);
-    assert.ok(archived.delete_at > 0, 'the server has the team archived');
+    await eventually('the server has the team archived', async () => (await api('GET', `/teams/${team.id}`, undefined, admin.token)).data,
+        (one) => one.delete_at > 0);
     await page.click(`${row} [data-action="restore"]`);
     await waitInPage(page, 'the team never showed restored', (sel) => document.querySelector(sel)?.dataset.archived === 'false', row);
-    const { data: restored } = await api('GET', `/teams/${team.id}`, undefined, admin.token);
-    assert.equal(restored.delete_at, 0);
+    await eventually('the server has the team restored', async () => (await api('GET', `/teams/${team.id}`, undefined, admin.token)).data,
+        (one) => one.delete_at === 0);
 });
 
 // LAST: the cluster has one node fewer afterwards.
@@ -271,7 +287,7 @@ test('the row of a SIGKILLed node turns red without a reload', async (t) => {
     }, NODES.length, 30000);
     // The victim's row: the one whose API address has its port.
     const victimId = await page.$$eval('[data-testid="cluster-node"]', (rows, p) =>
-        rows.find((row) => new RegExp(`:${p}\\b`).test(row.textContent))?.dataset.nodeId, port);
+        rows.find((row) => (row.dataset.address ?? '').endsWith(`:${p}`))?.dataset.nodeId, port);
     assert.ok(victimId, `a row shows the victim's address (port ${port})`);
     await page.evaluate(() => { window.__notReloaded = true; });
 

@@ -45,7 +45,7 @@ export function HighAvailability() {
                             <tbody>
                                 {health.rows.map(({ node, status, reasons }) => (
                                     <tr key={node.id} data-testid="cluster-node" data-status={status} data-node-id={node.id}
-                                        data-hostname={node.hostname} class={`node-row ${status}`}>
+                                        data-hostname={node.hostname} data-address={node.api_address} class={`node-row ${status}`}>
                                         <td>
                                             <StatusDot status={status} label={status === 'green' ? 'Green' : 'Red'} />
                                             {reasons.length > 0 && (
