@@ -271,6 +271,33 @@ test('the Teams page archives and restores a team (checked through the API)', as
         (one) => one.delete_at === 0);
 });
 
+test('the Channels page lists channels with their team, archives, restores and makes one public', async () => {
+    const { data: team } = await api('POST', '/teams', { name: unique('chan'), display_name: `Channels ${unique('')}`, type: 'O' }, admin.token);
+    // Channels are listed by display name, 50 a page: "00 …" sorts first.
+    const { data: channel } = await api('POST', '/channels', {
+        team_id: team.id, name: unique('priv'), display_name: `00 Console ${unique('')}`, type: 'P',
+    }, admin.token);
+    const page = await asAdmin('user_management/channels');
+    const row = `[data-testid="channel-row"][data-name="${channel.name}"]`;
+    await page.waitForSelector(`${row} [data-action="archive"]`);
+    assert.match(await page.$eval(row, (el) => el.textContent), new RegExp(`${team.display_name}.*Private`));
+
+    await page.click(`${row} [data-action="make-public"]`);
+    await waitInPage(page, 'the channel never showed public', (sel) => document.querySelector(sel)?.dataset.type === 'O', row);
+    await eventually('the server has the channel public', async () => (await api('GET', `/channels/${channel.id}`, undefined, admin.token)).data,
+        (one) => one.type === 'O');
+
+    await page.click(`${row} [data-action="archive"]`);
+    await waitInPage(page, 'the channel never showed archived', (sel) => document.querySelector(sel)?.dataset.archived === 'true', row);
+    await eventually('the server has the channel archived', async () => (await api('GET', `/channels/${channel.id}`, undefined, admin.token)).data,
+        (one) => one.delete_at > 0);
+    await page.click(`${row} [data-action="restore"]`);
+    await waitInPage(page, 'the channel never showed restored', (sel) => document.querySelector(sel)?.dataset.archived === 'false', row);
+    await eventually('the server has the channel restored', async () => (await api('GET', `/channels/${channel.id}`, undefined, admin.token)).data,
+        (one) => one.delete_at === 0);
+    await shot(page, 'console-channels.png');
+});
+
 // LAST: the cluster has one node fewer afterwards.
 test('the row of a SIGKILLed node turns red without a reload', async (t) => {
     const killable = NODES.filter((node) => node.pid);

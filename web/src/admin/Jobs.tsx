@@ -55,7 +55,7 @@ export function Jobs() {
                         ? `Posts older than ${retention.MessageRetentionDays} days are deleted permanently when the job runs (every day on the cluster leader, or now).`
                         : 'Message deletion is off (DataRetentionSettings.EnableMessageDeletion): the job runs and deletes nothing.')
                     : 'Deletes posts older than the retention period (DataRetentionSettings).'}>
-                <div class="row-actions">
+                <div class="action-stack">
                     <ActionButton label="Run Deletion Job Now" testId="run-data-retention"
                         action={async () => { await client.createJob({ type: 'data_retention' }); await refresh(); }}
                         done="Data retention job created: a node's job server picks it up." />

@@ -155,7 +155,11 @@ export function formatTime(at: number | undefined): string {
     if (!at) {
         return '—';
     }
-    return new Date(at).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+    const date = new Date(at);
+    if (date.toDateString() === new Date().toDateString()) {
+        return date.toLocaleTimeString(undefined, { timeStyle: 'medium' });
+    }
+    return date.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
 }
 
 export function yesNo(value: unknown): string {
