@@ -115,6 +115,7 @@ test('a person who is not a system admin gets the not-allowed page, with a way b
     await waitInPage(page, 'the not-allowed page never showed', () => document.querySelector('#console-not-allowed'), null, 30000);
     assert.match(await page.$eval('#console-not-allowed', (el) => el.textContent), /system admins/);
     assert.equal(await page.$('[data-testid="cluster-node"]'), null, 'no node rows');
+    await shot(page, 'console-not-allowed.png');
     assert.ok(!page.requests.some((line) => line.includes('/api/v4/cluster/status')), 'the page did not even ask');
     await page.click('#console-not-allowed a');
     await waitInPage(page, 'Back to chat did not leave the console', () => !window.location.pathname.startsWith('/admin_console'));
@@ -127,6 +128,7 @@ test('Reload Configuration from Disk and Recycle Database Connections succeed an
     await waitInPage(page, 'the reload never said it worked',
         () => [...document.querySelectorAll('.console-result.ok')].some((el) => /reloaded/.test(el.textContent)));
     assert.ok(page.requests.some((line) => /HTTP 200: POST .*\/api\/v4\/config\/reload$/.test(line)), 'POST /config/reload answered 200');
+    await shot(page, 'console-web-server.png');
 
     await page.click('[data-testid="nav-database"]');
     await clickButton(page, 'Recycle Database Connections');
@@ -224,6 +226,7 @@ test('the Logging page shows the levels, read-only with the reason when ReadOnly
         assert.match(await page.$eval('[data-testid="read-only-notice"]', (el) => el.textContent), /ReadOnlyConfig is set/);
         assert.equal(await page.$eval('[data-testid="logging-form"] fieldset', (el) => el.disabled), true);
         assert.equal(await page.$eval('[data-testid="save-logging"]', (el) => el.disabled), true);
+        await shot(page, 'console-logging.png');
     } else {
         const original = config.LogSettings.FileLevel;
         const wanted = original === 'DEBUG' ? 'INFO' : 'DEBUG';
@@ -233,6 +236,40 @@ test('the Logging page shows the levels, read-only with the reason when ReadOnly
         const { data: saved } = await api('GET', '/config', undefined, admin.token);
         assert.equal(saved.LogSettings.FileLevel, wanted);
         await api('PUT', '/config/patch', { LogSettings: { FileLevel: original } }, admin.token);
+    }
+});
+
+test('a save the server refuses shows the server\'s message', async (t) => {
+    const { data: config } = await api('GET', '/config', undefined, admin.token);
+    if (!(config.ClusterSettings?.Enable && config.ClusterSettings?.ReadOnlyConfig)) {
+        t.skip('the configuration is not read-only: the server would accept the save');
+        return;
+    }
+    // The page is told the configuration is editable; the server, which knows better, refuses.
+    const page = await asAdmin();
+    const editable = JSON.stringify({ ...config, ClusterSettings: { ...config.ClusterSettings, ReadOnlyConfig: false } });
+    const intercept = (request) => {
+        if (request.method() === 'GET' && new URL(request.url()).pathname === '/api/v4/config') {
+            request.respond({ status: 200, contentType: 'application/json', body: editable });
+        } else {
+            request.continue();
+        }
+    };
+    await page.setRequestInterception(true);
+    page.on('request', intercept);
+    try {
+        await page.goto(`${CHORUS_URL}/admin_console/environment/logging`, { waitUntil: 'domcontentloaded' });
+        await page.waitForSelector('[data-testid="logging-form"] fieldset:not([disabled])');
+        assert.equal(await page.$('[data-testid="read-only-notice"]'), null);
+        await page.select('select[id="LogSettings.FileLevel"]', config.LogSettings.FileLevel === 'DEBUG' ? 'INFO' : 'DEBUG');
+        await page.click('[data-testid="save-logging"]');
+        await waitInPage(page, 'the refusal never showed',
+            () => /read-only/.test(document.querySelector('.console-result.failed')?.textContent ?? ''), null, 30000);
+        const { data: after } = await api('GET', '/config', undefined, admin.token);
+        assert.equal(after.LogSettings.FileLevel, config.LogSettings.FileLevel, 'nothing was saved');
+    } finally {
+        page.off('request', intercept);
+        await page.setRequestInterception(false);
     }
 });
 
@@ -265,6 +302,7 @@ test('the Teams page archives and restores a team (checked through the API)', as
     await waitInPage(page, 'the team never showed archived', (sel) => document.querySelector(sel)?.dataset.archived === 'true', row);
     await eventually('the server has the team archived', async () => (await api('GET', `/teams/${team.id}`, undefined, admin.token)).data,
         (one) => one.delete_at > 0);
+    await shot(page, 'console-teams.png');
     await page.click(`${row} [data-action="restore"]`);
     await waitInPage(page, 'the team never showed restored', (sel) => document.querySelector(sel)?.dataset.archived === 'false', row);
     await eventually('the server has the team restored', async () => (await api('GET', `/teams/${team.id}`, undefined, admin.token)).data,

@@ -2,10 +2,10 @@
 // (recycle connections; master and replicas), Logging (levels, read-only under ReadOnlyConfig).
 
 import { useEffect, useState } from 'preact/hooks';
-import { client, errorMessage } from '../api';
+import { client } from '../api';
 import { formatBytes, sourceHealth, type DatabaseSource, type DatabaseStatus } from './health';
 import {
-    ActionButton, loadConfig, ReadOnlyNotice, Section, Setting, StatusDot, UpdatedAgo, usePoll, useConfig,
+    ActionButton, consoleError, loadConfig, ReadOnlyNotice, Section, Setting, StatusDot, UpdatedAgo, usePoll, useConfig,
 } from './common';
 
 export function WebServer() {
@@ -145,7 +145,7 @@ export function Logging() {
             await loadConfig();
             setResult({ ok: true, text: 'Saved: every node logs at the new levels.' });
         } catch (err) {
-            setResult({ ok: false, text: errorMessage(err) });
+            setResult({ ok: false, text: consoleError(err) });
         } finally {
             setSaving(false);
         }

@@ -69,7 +69,7 @@ export function HighAvailability() {
                                         <td>
                                             <div class="badges">
                                                 {node.is_leader && <span class="badge leader" title="Runs the scheduled jobs (lowest live node id)">Leader</span>}
-                                                {node.is_self && <span class="badge" title="The node that answered this page">This page</span>}
+                                                {node.is_self && <span class="badge" title="The node that answered this refresh (through the load balancer)">Answering</span>}
                                                 {node.alive ? (node.ready === false ? <span class="badge warn">Draining</span> : <span class="badge ok">Alive · Ready</span>) : <span class="badge bad">Down</span>}
                                             </div>
                                         </td>

@@ -2,8 +2,8 @@
 // their status refreshing; run data retention now, run the other jobs, cancel a waiting one.
 
 import { useState } from 'preact/hooks';
-import { client, errorMessage } from '../api';
-import { ActionButton, formatTime, Section, UpdatedAgo, usePoll, useConfig } from './common';
+import { client } from '../api';
+import { ActionButton, consoleError, formatTime, Section, UpdatedAgo, usePoll, useConfig } from './common';
 
 type Job = {
     id: string; type: string; status: string; create_at: number; start_at: number;
@@ -38,7 +38,7 @@ export function Jobs() {
             setNotice({ ok: true, text: `Asked to cancel the ${TYPE_NAMES[job.type] ?? job.type} job.` });
             await refresh();
         } catch (err) {
-            setNotice({ ok: false, text: errorMessage(err) });
+            setNotice({ ok: false, text: consoleError(err) });
         }
     };
     const jobs = data ? [...data].sort((a, b) => b.create_at - a.create_at) : null;

@@ -2,7 +2,8 @@
 // channel with its team; archive and restore, a channel's privacy.
 
 import { useEffect, useState } from 'preact/hooks';
-import { client, errorMessage } from '../api';
+import { client } from '../api';
+import { consoleError } from './common';
 import type { Channel, Team } from '../state';
 
 const PER_PAGE = 50;
@@ -40,7 +41,7 @@ export function Teams() {
                 .catch(() => [team.id, -1] as const)));
             setMembers(Object.fromEntries(counts));
         } catch (err) {
-            setError(errorMessage(err));
+            setError(consoleError(err));
         }
     };
     useEffect(() => {
@@ -56,7 +57,7 @@ export function Teams() {
             setList((current) => current?.map((one) => (one.id === team.id ? { ...one, ...updated } : one)) ?? null);
             setNotice({ ok: true, text: done });
         } catch (err) {
-            setNotice({ ok: false, text: errorMessage(err) });
+            setNotice({ ok: false, text: consoleError(err) });
         }
     };
 
@@ -121,7 +122,7 @@ export function Channels() {
             setList((Array.isArray(answer) ? answer : answer.channels) as AdminChannel[]);
             setError('');
         } catch (err) {
-            setError(errorMessage(err));
+            setError(consoleError(err));
         }
     };
     useEffect(() => {
@@ -135,7 +136,7 @@ export function Channels() {
             setNotice({ ok: true, text: done });
             await load();
         } catch (err) {
-            setNotice({ ok: false, text: errorMessage(err) });
+            setNotice({ ok: false, text: consoleError(err) });
         }
     };
 

@@ -2,7 +2,8 @@
 // admin's actions on each (activate/deactivate, reset password, system admin role, sessions).
 
 import { useEffect, useState } from 'preact/hooks';
-import { client, errorMessage } from '../api';
+import { client } from '../api';
+import { consoleError } from './common';
 import { me, type User } from '../state';
 
 const PER_PAGE = 50;
@@ -25,7 +26,7 @@ export function Users() {
             setList(users);
             setError('');
         } catch (err) {
-            setError(errorMessage(err));
+            setError(consoleError(err));
         }
     };
     useEffect(() => {
@@ -42,7 +43,7 @@ export function Users() {
             setNotice({ ok: true, text: `${what} @${user.username}.` });
             return true;
         } catch (err) {
-            setNotice({ ok: false, text: `Could not do that for @${user.username}: ${errorMessage(err)}` });
+            setNotice({ ok: false, text: `Could not do that for @${user.username}: ${consoleError(err)}` });
             return false;
         }
     };

@@ -5,7 +5,18 @@ import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import { client, errorMessage } from '../api';
+import { me, navigate } from '../state';
 import { configReadOnly, READ_ONLY_REASON, type Status } from './health';
+
+/// The server's message for a failed call; a session that expired or was revoked (401) goes
+/// back to the login page instead.
+export function consoleError(error: unknown): string {
+    if ((error as { status_code?: number })?.status_code === 401) {
+        me.value = null;
+        navigate('/login', true);
+    }
+    return errorMessage(error);
+}
 
 /// Loads `load()` now and every `everyMs` after the previous answer (never two at once), while
 /// the page is shown. Keeps the last good data when a refresh fails and says so.
@@ -30,7 +41,7 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number) {
             setUpdatedAt(Date.now());
         } catch (err) {
             if (alive.current) {
-                setError(errorMessage(err));
+                setError(consoleError(err));
             }
         }
         if (alive.current && everyMs > 0) {
@@ -60,7 +71,7 @@ export async function loadConfig(): Promise<any> {
         adminConfig.value = await client.getConfig();
         adminConfigError.value = '';
     } catch (err) {
-        adminConfigError.value = errorMessage(err);
+        adminConfigError.value = consoleError(err);
     }
     return adminConfig.value;
 }
@@ -98,7 +109,7 @@ export function ActionButton({ label, action, done, confirm, kind = 'primary', t
             await action();
             setResult({ ok: true, text: done });
         } catch (err) {
-            setResult({ ok: false, text: errorMessage(err) });
+            setResult({ ok: false, text: consoleError(err) });
         } finally {
             setBusy(false);
         }
