@@ -196,7 +196,7 @@ test('the Users page deactivates one person, makes another a system admin and re
     await shot(page, 'console-users.png');
 });
 
-test('a bad password is refused with the server\'s message, not a blank page', async () => {
+test('a bad password is refused with the server\'s message, and Revoke Sessions logs a person out', async () => {
     const erin = await signUp('erin');
     const page = await asAdmin('user_management/users');
     const row = `[data-testid="user-row"][data-username="${erin.username}"]`;
@@ -213,6 +213,14 @@ test('a bad password is refused with the server\'s message, not a blank page', a
     assert.ok(text.length > `Could not do that for @${erin.username}: `.length + 5, `the server's reason is shown: ${text}`);
     assert.ok(await page.$(`${row} [data-testid="new-password"]`), 'the form stays open to try again');
     await api('POST', '/users/login', { login_id: erin.username, password: PASSWORD });
+
+    // Revoke Sessions logs erin out everywhere: her token stops working.
+    await api('GET', '/users/me', undefined, erin.token);
+    await page.click(`${row} [data-action="revoke-sessions"]`);
+    await waitInPage(page, 'the revoke never said it worked',
+        () => /Logged out every session of/.test(document.querySelector('[data-testid="users-notice"]')?.textContent ?? ''), null, 30000);
+    await eventually('erin\'s session is revoked', () => api('GET', '/users/me', undefined, erin.token).then(() => 'still valid', (err) => err.message),
+        (result) => / 401 /.test(result));
 });
 
 test('the Logging page shows the levels, read-only with the reason when ReadOnlyConfig is on', async () => {
