@@ -106,6 +106,12 @@ test('the High Availability page shows one green row per node, and says when it 
     await new Promise((resolve) => setTimeout(resolve, 6500));
     const afterCount = page.requests.filter((line) => line.includes('/api/v4/cluster/status')).length;
     assert.ok(afterCount > before, `the page asked again (${before} then ${afterCount})`);
+    // Settings an environment variable sets are marked so (GET /config/environment).
+    const { data: environment } = await api('GET', '/config/environment', undefined, admin.token);
+    const shown = ['Enable', 'ClusterName', 'OverrideHostname', 'UseIPAddress', 'GossipPort', 'EnableGossipEncryption', 'ReadOnlyConfig'];
+    const fromEnvironment = shown.filter((key) => environment.ClusterSettings?.[key] === true).length;
+    await waitInPage(page, 'the environment variable badges never showed', (n) =>
+        document.querySelectorAll('[data-testid="from-environment"]').length === n, fromEnvironment);
     await shot(page, 'console-ha.png');
 });
 

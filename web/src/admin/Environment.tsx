@@ -5,7 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { client } from '../api';
 import { formatBytes, sourceHealth, type DatabaseSource, type DatabaseStatus } from './health';
 import {
-    ActionButton, consoleError, loadConfig, ReadOnlyNotice, Section, Setting, StatusDot, UpdatedAgo, usePoll, useConfig,
+    ActionButton, consoleError, EnvironmentBadge, fromEnvironment, loadConfig, ReadOnlyNotice, Section, Setting, StatusDot, UpdatedAgo, usePoll, useConfig,
 } from './common';
 
 export function WebServer() {
@@ -29,12 +29,12 @@ export function WebServer() {
             {service && (
                 <Section title="Settings" description={readOnly ? 'Shown read-only.' : 'Edit these in config.json and reload, or through PUT /api/v4/config.'}>
                     <dl class="settings-list">
-                        <Setting name="Site URL" value={service.SiteURL} />
-                        <Setting name="Listen Address" value={service.ListenAddress} />
-                        <Setting name="Connection Security" value={service.ConnectionSecurity} />
-                        <Setting name="Read Timeout (s)" value={service.ReadTimeout} />
-                        <Setting name="Write Timeout (s)" value={service.WriteTimeout} />
-                        <Setting name="Maximum Payload Size (bytes)" value={service.MaximumPayloadSizeBytes} />
+                        <Setting name="Site URL" value={service.SiteURL} path="ServiceSettings.SiteURL" />
+                        <Setting name="Listen Address" value={service.ListenAddress} path="ServiceSettings.ListenAddress" />
+                        <Setting name="Connection Security" value={service.ConnectionSecurity} path="ServiceSettings.ConnectionSecurity" />
+                        <Setting name="Read Timeout (s)" value={service.ReadTimeout} path="ServiceSettings.ReadTimeout" />
+                        <Setting name="Write Timeout (s)" value={service.WriteTimeout} path="ServiceSettings.WriteTimeout" />
+                        <Setting name="Maximum Payload Size (bytes)" value={service.MaximumPayloadSizeBytes} path="ServiceSettings.MaximumPayloadSizeBytes" />
                     </dl>
                 </Section>
             )}
@@ -104,13 +104,13 @@ export function Database() {
             {sql && (
                 <Section title="Settings">
                     <dl class="settings-list">
-                        <Setting name="Driver Name" value={sql.DriverName} />
-                        <Setting name="Data Source" value={sql.DataSource} />
-                        <Setting name="Read Replicas" value={(sql.DataSourceReplicas ?? []).length} />
-                        <Setting name="Search Replicas" value={(sql.DataSourceSearchReplicas ?? []).length} />
-                        <Setting name="Maximum Open Connections" value={sql.MaxOpenConns} />
-                        <Setting name="Maximum Idle Connections" value={sql.MaxIdleConns} />
-                        <Setting name="Query Timeout (s)" value={sql.QueryTimeout} />
+                        <Setting name="Driver Name" value={sql.DriverName} path="SqlSettings.DriverName" />
+                        <Setting name="Data Source" value={sql.DataSource} path="SqlSettings.DataSource" />
+                        <Setting name="Read Replicas" value={(sql.DataSourceReplicas ?? []).length} path="SqlSettings.DataSourceReplicas" />
+                        <Setting name="Search Replicas" value={(sql.DataSourceSearchReplicas ?? []).length} path="SqlSettings.DataSourceSearchReplicas" />
+                        <Setting name="Maximum Open Connections" value={sql.MaxOpenConns} path="SqlSettings.MaxOpenConns" />
+                        <Setting name="Maximum Idle Connections" value={sql.MaxIdleConns} path="SqlSettings.MaxIdleConns" />
+                        <Setting name="Query Timeout (s)" value={sql.QueryTimeout} path="SqlSettings.QueryTimeout" />
                     </dl>
                 </Section>
             )}
@@ -141,7 +141,10 @@ export function Logging() {
         setSaving(true);
         setResult(null);
         try {
-            await client.patchConfig({ LogSettings: draft });
+            // Only what changed, and never a key an environment variable sets.
+            const patch = Object.fromEntries(Object.entries(draft ?? {})
+                .filter(([key, value]) => value !== log[key] && !fromEnvironment(`LogSettings.${key}`)));
+            await client.patchConfig({ LogSettings: patch });
             await loadConfig();
             setResult({ ok: true, text: 'Saved: every node logs at the new levels.' });
         } catch (err) {
@@ -161,31 +164,35 @@ export function Logging() {
                     <fieldset disabled={readOnly || saving}>
                         <label class="field">
                             <span>Output logs to console</span>
-                            <input type="checkbox" id="LogSettings.EnableConsole" checked={Boolean(draft.EnableConsole)}
+                            <input type="checkbox" id="LogSettings.EnableConsole" disabled={fromEnvironment('LogSettings.EnableConsole')} checked={Boolean(draft.EnableConsole)}
                                 onChange={(e) => set('EnableConsole', (e.target as HTMLInputElement).checked)} />
+                            <EnvironmentBadge path="LogSettings.EnableConsole" />
                         </label>
                         <label class="field">
                             <span>Console Log Level</span>
-                            <select id="LogSettings.ConsoleLevel" value={draft.ConsoleLevel}
+                            <select id="LogSettings.ConsoleLevel" disabled={fromEnvironment('LogSettings.ConsoleLevel')} value={draft.ConsoleLevel}
                                 onChange={(e) => set('ConsoleLevel', (e.target as HTMLSelectElement).value)}>
                                 {LEVELS.map((level) => <option key={level} value={level}>{level}</option>)}
                             </select>
+                            <EnvironmentBadge path="LogSettings.ConsoleLevel" />
                         </label>
                         <label class="field">
                             <span>Output logs to file</span>
-                            <input type="checkbox" id="LogSettings.EnableFile" checked={Boolean(draft.EnableFile)}
+                            <input type="checkbox" id="LogSettings.EnableFile" disabled={fromEnvironment('LogSettings.EnableFile')} checked={Boolean(draft.EnableFile)}
                                 onChange={(e) => set('EnableFile', (e.target as HTMLInputElement).checked)} />
+                            <EnvironmentBadge path="LogSettings.EnableFile" />
                         </label>
                         <label class="field">
                             <span>File Log Level</span>
-                            <select id="LogSettings.FileLevel" value={draft.FileLevel}
+                            <select id="LogSettings.FileLevel" disabled={fromEnvironment('LogSettings.FileLevel')} value={draft.FileLevel}
                                 onChange={(e) => set('FileLevel', (e.target as HTMLSelectElement).value)}>
                                 {LEVELS.map((level) => <option key={level} value={level}>{level}</option>)}
                             </select>
+                            <EnvironmentBadge path="LogSettings.FileLevel" />
                         </label>
                         <div class="field">
                             <span>File Log Directory</span>
-                            <span class="mono">{log.FileLocation || './logs'}</span>
+                            <span><span class="mono">{log.FileLocation || './logs'}</span><EnvironmentBadge path="LogSettings.FileLocation" /></span>
                         </div>
                     </fieldset>
                     <div class="console-action">

@@ -73,7 +73,7 @@ export function HighAvailability() {
                                                 {node.alive ? (node.ready === false ? <span class="badge warn">Draining</span> : <span class="badge ok">Alive · Ready</span>) : <span class="badge bad">Down</span>}
                                             </div>
                                         </td>
-                                        <td class="small">{node.is_self && node.alive ? 'now' : formatAgo(lastSeenMillis(node.last_seen_at), now)}</td>
+                                        <td class="small">{node.is_self && node.alive ? 'just now' : formatAgo(lastSeenMillis(node.last_seen_at), now)}</td>
                                     </tr>
                                 ))}
                             </tbody>
@@ -84,13 +84,13 @@ export function HighAvailability() {
             {cluster && (
                 <Section title="Cluster settings" description="From the configuration of the node that answered. They are node-local: each node's config.json (or environment) sets them.">
                     <dl class="settings-list">
-                        <Setting name="Enable High Availability Mode" value={yesNo(cluster.Enable)} />
-                        <Setting name="Cluster Name" value={cluster.ClusterName} />
-                        <Setting name="Override Hostname" value={cluster.OverrideHostname} />
-                        <Setting name="Use IP Address" value={yesNo(cluster.UseIPAddress ?? cluster.UseIpAddress)} />
-                        <Setting name="Gossip Port" value={cluster.GossipPort} />
-                        <Setting name="Gossip Encryption" value={yesNo(cluster.EnableGossipEncryption)} />
-                        <Setting name="Read Only Config" value={yesNo(cluster.ReadOnlyConfig)} />
+                        <Setting name="Enable High Availability Mode" value={yesNo(cluster.Enable)} path="ClusterSettings.Enable" />
+                        <Setting name="Cluster Name" value={cluster.ClusterName} path="ClusterSettings.ClusterName" />
+                        <Setting name="Override Hostname" value={cluster.OverrideHostname} path="ClusterSettings.OverrideHostname" />
+                        <Setting name="Use IP Address" value={yesNo(cluster.UseIPAddress ?? cluster.UseIpAddress)} path="ClusterSettings.UseIPAddress" />
+                        <Setting name="Gossip Port" value={cluster.GossipPort} path="ClusterSettings.GossipPort" />
+                        <Setting name="Gossip Encryption" value={yesNo(cluster.EnableGossipEncryption)} path="ClusterSettings.EnableGossipEncryption" />
+                        <Setting name="Read Only Config" value={yesNo(cluster.ReadOnlyConfig)} path="ClusterSettings.ReadOnlyConfig" />
                     </dl>
                 </Section>
             )}

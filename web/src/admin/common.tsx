@@ -66,9 +66,28 @@ export function usePoll<T>(load: () => Promise<T>, everyMs: number) {
 export const adminConfig = signal<any | null>(null);
 export const adminConfigError = signal('');
 
+/// Which settings an environment variable sets (GET /config/environment: the same tree with
+/// `true` at each such key): those cannot be changed here whatever ReadOnlyConfig says.
+export const environmentConfig = signal<any | null>(null);
+
+export const ENVIRONMENT_REASON = 'Set through an environment variable: it cannot be changed in the System Console.';
+
+export function fromEnvironment(path: string): boolean {
+    let node = environmentConfig.value;
+    for (const key of path.split('.')) {
+        node = node?.[key];
+    }
+    return node === true;
+}
+
 export async function loadConfig(): Promise<any> {
     try {
-        adminConfig.value = await client.getConfig();
+        const [config, environment] = await Promise.all([
+            client.getConfig(),
+            client.getEnvironmentConfig().catch(() => null),
+        ]);
+        adminConfig.value = config;
+        environmentConfig.value = environment;
         adminConfigError.value = '';
     } catch (err) {
         adminConfigError.value = consoleError(err);
@@ -177,12 +196,18 @@ export function yesNo(value: unknown): string {
     return value ? 'true' : 'false';
 }
 
-export function Setting({ name, value }: { name: string; value: unknown }) {
+/// A setting shown read-only; `path` ("ServiceSettings.SiteURL") marks one an environment
+/// variable sets.
+export function Setting({ name, value, path }: { name: string; value: unknown; path?: string }) {
     const shown = value === undefined || value === null || value === '' ? '—' : String(value);
     return (
         <>
             <dt>{name}</dt>
-            <dd class="mono">{shown}</dd>
+            <dd><span class="mono">{shown}</span>{path && <EnvironmentBadge path={path} />}</dd>
         </>
     );
+}
+
+export function EnvironmentBadge({ path }: { path: string }) {
+    return fromEnvironment(path) ? <span class="badge env" title={ENVIRONMENT_REASON} data-testid="from-environment">environment variable</span> : null;
 }
