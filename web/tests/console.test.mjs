@@ -175,6 +175,12 @@ test('the Users page deactivates one person, makes another a system admin and re
     await eventually('the server has carol deactivated', async () => (await api('GET', `/users/${carol.user.id}`, undefined, admin.token)).data,
         (user) => user.delete_at > 0);
     await assert.rejects(api('POST', '/users/login', { login_id: carol.username, password: PASSWORD }), /40[13]/, 'carol cannot log in');
+    // The status filter: carol is among the deactivated, not the active.
+    await page.select('#userFilter', 'active');
+    await waitInPage(page, 'carol still listed among the active', (sel) => !document.querySelector(sel) && document.querySelector('[data-testid="users-table"]'), row(carol.username));
+    await page.select('#userFilter', 'inactive');
+    await page.waitForSelector(row(carol.username));
+    await page.select('#userFilter', 'all');
 
     await page.click('#searchUsers', { clickCount: 3 });
     await page.type('#searchUsers', dave.username);

@@ -10,20 +10,33 @@ const PER_PAGE = 50;
 
 const isAdmin = (user: User) => user.roles.split(' ').includes('system_admin');
 
+/// Mattermost's filters of GET /users (and of the search), and the same test on each user, so
+/// a page shows only what it says even from a server that ignores a filter.
+const FILTERS: Record<string, { label: string; query: Record<string, unknown>; keep: (user: User) => boolean }> = {
+    all: { label: 'All users', query: {}, keep: () => true },
+    active: { label: 'Active', query: { active: true }, keep: (user) => !user.delete_at },
+    inactive: { label: 'Deactivated', query: { inactive: true }, keep: (user) => Boolean(user.delete_at) },
+    system_admin: { label: 'System Admins', query: { role: 'system_admin' }, keep: isAdmin },
+};
+
 export function Users() {
     const [page, setPage] = useState(0);
     const [term, setTerm] = useState('');
     const [search, setSearch] = useState('');
+    const [filter, setFilter] = useState('all');
     const [list, setList] = useState<User[] | null>(null);
+    const [full, setFull] = useState(false);
     const [error, setError] = useState('');
     const [notice, setNotice] = useState<{ ok: boolean; text: string } | null>(null);
 
     const load = async () => {
         try {
+            const { query, keep } = FILTERS[filter];
             const users: User[] = search
-                ? await client.searchUsers(search, { allow_inactive: true, limit: 100 })
-                : await client.getProfiles(page, PER_PAGE, {});
-            setList(users);
+                ? await client.searchUsers(search, { allow_inactive: filter !== 'active', limit: 100, ...query })
+                : await client.getProfiles(page, PER_PAGE, query);
+            setFull(users.length >= PER_PAGE);
+            setList(users.filter(keep));
             setError('');
         } catch (err) {
             setError(consoleError(err));
@@ -31,7 +44,7 @@ export function Users() {
     };
     useEffect(() => {
         load();
-    }, [page, search]);
+    }, [page, search, filter]);
 
     const replace = (user: User) => setList((current) => current?.map((one) => (one.id === user.id ? user : one)) ?? null);
     const act = async (what: string, action: () => Promise<unknown>, user: User) => {
@@ -55,6 +68,10 @@ export function Users() {
                 <input type="search" id="searchUsers" class="console-input" placeholder="Search users by name or email"
                     value={term} onInput={(e) => setTerm((e.target as HTMLInputElement).value)} />
                 <button type="submit" class="btn btn-secondary">Search</button>
+                <select class="console-input" id="userFilter" aria-label="Show" value={filter}
+                    onChange={(e) => { setPage(0); setFilter((e.target as HTMLSelectElement).value); }}>
+                    {Object.entries(FILTERS).map(([key, one]) => <option key={key} value={key}>{one.label}</option>)}
+                </select>
                 {search && <button type="button" class="btn btn-link" onClick={() => { setTerm(''); setSearch(''); }}>Clear</button>}
             </form>
             {notice && <div class={notice.ok ? 'console-notice ok' : 'error'} role="status" data-testid="users-notice">{notice.text}</div>}
@@ -73,7 +90,7 @@ export function Users() {
                 <div class="console-pager">
                     <button type="button" class="btn btn-secondary" disabled={page === 0} onClick={() => setPage(page - 1)}>Previous</button>
                     <span class="muted">Page {page + 1}</span>
-                    <button type="button" class="btn btn-secondary" disabled={list.length < PER_PAGE} onClick={() => setPage(page + 1)}>Next</button>
+                    <button type="button" class="btn btn-secondary" disabled={!full} onClick={() => setPage(page + 1)}>Next</button>
                 </div>
             )}
         </div>
