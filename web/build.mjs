@@ -18,6 +18,9 @@ const options = {
     minify: !watch,
     sourcemap: watch ? 'inline' : false,
     format: 'esm',
+    // The System Console is a chunk of its own, loaded by a dynamic import when it is opened.
+    splitting: true,
+    chunkNames: 'static/[name]-[hash]',
     target: ['chrome110', 'firefox110', 'safari16'],
     jsx: 'automatic',
     jsxImportSource: 'preact',
@@ -32,7 +35,10 @@ const options = {
 
 function writeIndex(metafile) {
     const outputs = Object.keys(metafile.outputs).map((path) => '/static/' + basename(path));
-    const scripts = outputs.filter((path) => path.endsWith('.js'))
+    // Only the entry's script goes in the page; shared and lazy chunks are imported by it.
+    const entries = Object.entries(metafile.outputs).filter(([, output]) => output.entryPoint === options.entryPoints[0])
+        .map(([path]) => '/static/' + basename(path));
+    const scripts = entries.filter((path) => path.endsWith('.js'))
         .map((path) => `<script type="module" src="${path}"></script>`).join('\n    ');
     const styles = outputs.filter((path) => path.endsWith('.css'))
         .map((path) => `<link rel="stylesheet" href="${path}">`).join('\n    ');

@@ -2,11 +2,11 @@
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
+import type { FunctionComponent } from 'preact';
 import { client, socket, websocketUrl } from './api';
 import { me, navigate, path, Team } from './state';
 import { Login } from './views/Login';
 import { Layout } from './views/Layout';
-import { Console } from './admin/Console';
 import './style.css';
 
 function Home() {
@@ -21,6 +21,22 @@ function Home() {
         }).catch(() => navigate('/login', true));
     }, []);
     return <div class="center muted">{message}</div>;
+}
+
+// The System Console is loaded when an admin opens it, so people who only chat never download it.
+let consoleView: FunctionComponent<{ section: string }> | null = null;
+function LazyConsole({ section }: { section: string }) {
+    const [, setLoaded] = useState(false);
+    useEffect(() => {
+        if (!consoleView) {
+            import('./admin/Console').then((module) => {
+                consoleView = module.Console;
+                setLoaded(true);
+            });
+        }
+    }, []);
+    const View = consoleView;
+    return View ? <View section={section} /> : <div class="center muted">Loading…</div>;
 }
 
 function App() {
@@ -49,7 +65,7 @@ function App() {
     }
     const console = current.match(/^\/admin_console(?:\/(.*))?$/);
     if (console) {
-        return <Console section={console[1] ?? ''} />;
+        return <LazyConsole section={console[1] ?? ''} />;
     }
     const channel = current.match(/^\/([^/]+)\/channels\/([^/]+)\/?$/);
     if (channel) {

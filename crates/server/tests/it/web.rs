@@ -178,3 +178,20 @@ async fn a_browser_rides_out_the_death_of_the_node_serving_it() {
     run_browser_tests("failover in chromium", &["tests/failover.test.mjs"], &server).await;
     server.stop().await;
 }
+
+/// The System Console in chromium (web/tests/console.test.mjs): the High Availability page with
+/// a green row per node that turns red when its node is SIGKILLed (nodes are processes), Web
+/// Server and Database actions, replicas, Logging, Users, Teams, Channels and Jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_console_runs_the_cluster_and_shows_a_killed_node_red() {
+    let server = Sandbox::builder()
+        .nodes(3)
+        .replicas(1)
+        .nginx()
+        .processes(env!("CARGO_BIN_EXE_chorus"))
+        .start()
+        .await;
+    server.create_account(crate::compat::ADMIN_USERNAME).await;
+    run_browser_tests("System Console in chromium", &["tests/console.test.mjs"], &server).await;
+    server.stop().await;
+}
