@@ -96,7 +96,7 @@ function attachFiles(key: string, channelId: string, files: File[]): string {
     const taken = files.slice(0, Math.max(0, room));
     for (const file of taken) {
         const clientId = newClientId();
-        if (file.type.startsWith('image/')) {
+        if (/^image\/(png|jpeg|gif|webp|bmp)$/.test(file.type)) {
             localPreviews.set(clientId, URL.createObjectURL(file));
         }
         setUploads(key, (uploads) => [...uploads, { clientId, name: file.name || 'file', size: file.size, loaded: 0, state: 'uploading' }]);

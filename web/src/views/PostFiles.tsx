@@ -126,10 +126,13 @@ export function PostFiles({ post }: { post: Post }) {
 /// uploads, the server's error if it was refused, and a button that cancels or removes it.
 export function UploadCard({ upload, localPreview, onRemove }: { upload: Upload; localPreview?: string; onRemove: () => void }) {
     const percent = Math.round(progressOf(upload) * 100);
+    const [unreadable, setUnreadable] = useState(false);
     return (
         <div class={`upload-card ${upload.state}`} data-testid="upload" data-state={upload.state} title={upload.name}>
             <div class="upload-thumb">
-                {localPreview ? <img src={localPreview} alt="" /> : <FileIcon kind={fileKind(upload.name)} />}
+                {localPreview && !unreadable
+                    ? <img src={localPreview} alt="" onError={() => setUnreadable(true)} />
+                    : <FileIcon kind={fileKind(upload.name)} />}
             </div>
             <div class="upload-text">
                 <span class="file-name">{upload.name}</span>
