@@ -144,7 +144,7 @@ export async function post(page, text, box = '#post_textbox') {
 // ---- threads helper: files ----
 
 /// A real PNG (RGB, a colour gradient) of width × height, as bytes: what a person attaches.
-export async function pngBytes(width, height) {
+export async function pngBytes(width, height, blue = 180) {
     const { deflateSync } = await import('node:zlib');
     const table = new Int32Array(256).map((_, n) => {
         let c = n;
@@ -179,7 +179,7 @@ export async function pngBytes(width, height) {
         for (let x = 0; x < width; x++) {
             rows[row + 1 + x * 3] = Math.round((x / width) * 255);
             rows[row + 2 + x * 3] = Math.round((y / height) * 255);
-            rows[row + 3 + x * 3] = 180;
+            rows[row + 3 + x * 3] = blue;
         }
     }
     return Buffer.concat([

@@ -122,6 +122,8 @@ test('a PNG and a file attached with the paperclip show as a thumbnail and a car
     const png = await pngBytes(320, 200);
     const pngPath = join(folder, 'sunset.png');
     writeFileSync(pngPath, png);
+    const whiteboardPath = join(folder, 'whiteboard.png');
+    writeFileSync(whiteboardPath, await pngBytes(240, 300, 40));
     const notes = Buffer.concat([Buffer.from('meeting notes\n'), randomBytes(3000)]);
     const notesPath = join(folder, 'notes.pdf');
     writeFileSync(notesPath, notes);
@@ -131,8 +133,8 @@ test('a PNG and a file attached with the paperclip show as a thumbnail and a car
 
     const input = await alicePage.$('#centerChannelFooter #fileUploadInput');
     assert.ok(input, 'the channel box has #fileUploadInput');
-    await input.uploadFile(pngPath, notesPath);
-    await uploadsDone(alicePage, '#centerChannelFooter', 2);
+    await input.uploadFile(pngPath, whiteboardPath, notesPath);
+    await uploadsDone(alicePage, '#centerChannelFooter', 3);
     const text = `Photos from the offsite ${tag()}`;
     await post(alicePage, text);
     const postId = await postIdOf(alicePage, text);
@@ -142,8 +144,11 @@ test('a PNG and a file attached with the paperclip show as a thumbnail and a car
     for (const page of [alicePage, bobPage]) {
         await postShown(page, text);
         await imagesLoaded(page, `#post_${postId} [data-testid="fileAttachmentThumbnail"] img`, 'the thumbnail never loaded');
-        const src = await page.$eval(`#post_${postId} [data-testid="fileAttachmentThumbnail"] img`, (img) => img.getAttribute('src'));
-        assert.match(src, /^\/api\/v4\/files\/[a-z0-9]+\/thumbnail$/);
+        const sources = await page.$$eval(`#post_${postId} [data-testid="fileAttachmentThumbnail"] img`, (imgs) => imgs.map((img) => img.getAttribute('src')));
+        assert.equal(sources.length, 2, 'both images are thumbnails');
+        for (const src of sources) {
+            assert.match(src, /^\/api\/v4\/files\/[a-z0-9]+\/thumbnail$/);
+        }
         const card = await page.$eval(`#post_${postId} [data-testid="fileAttachment"]`, (el) => ({
             text: el.textContent, href: el.querySelector('a.file-name').getAttribute('href'),
         }));
@@ -163,12 +168,15 @@ test('a PNG and a file attached with the paperclip show as a thumbnail and a car
     await bobPage.waitForSelector('#file-preview', { timeout: 5000 });
     await imagesLoaded(bobPage, '#file-preview img.file-preview-image', 'the preview image never loaded');
     assert.match(await bobPage.$eval('#file-preview img.file-preview-image', (img) => img.getAttribute('src')), /\/preview$/);
-    assert.match(await bobPage.$eval('#file-preview', (el) => el.textContent), /sunset\.png/);
+    assert.match(await bobPage.$eval('#file-preview', (el) => el.textContent), /sunset\.png.*1 of 2/);
     const original = await fetchInPage(bobPage, await bobPage.$eval('#file-preview a.file-preview-download', (a) => a.getAttribute('href')));
     assert.equal(original.base64, png.toString('base64'), 'the preview\'s download is the original PNG');
     if (SCREENSHOTS) {
         await bobPage.screenshot({ path: `${SCREENSHOTS}/file-preview.png` });
     }
+    await bobPage.keyboard.press('ArrowRight');
+    await waitInPage(bobPage, 'the right arrow never showed the next image', () => /whiteboard\.png.*2 of 2/.test(document.querySelector('#file-preview')?.textContent ?? ''));
+    await imagesLoaded(bobPage, '#file-preview img.file-preview-image', 'the next preview image never loaded');
     await bobPage.keyboard.press('Escape');
     await waitInPage(bobPage, 'Esc never closed the preview', () => document.querySelector('#file-preview') === null);
     await Promise.all([alicePage.close(), bobPage.close()]);
@@ -235,6 +243,9 @@ test('an upload shows its progress and can be cancelled; a file over MaxFileSize
         return value > 0 && value < 100;
     });
     assert.equal(await page.$eval('#centerChannelFooter [data-testid="SendMessageButton"]', (b) => b.disabled), true, 'no sending while a file uploads');
+    if (SCREENSHOTS) {
+        await page.screenshot({ path: `${SCREENSHOTS}/uploading.png` });
+    }
     await page.click('#centerChannelFooter [data-testid="upload"] .upload-remove');
     await waitInPage(page, 'Cancel never removed the upload', () => document.querySelectorAll('#centerChannelFooter [data-testid="upload"]').length === 0);
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });

@@ -11,7 +11,7 @@
 // files alone, without text, is allowed.
 //
 // Other parts plug in through `composerExtensions` (set once at start-up): the typing
-// notification, and a mention autocomplete shown above the text.
+// notification, a mention autocomplete shown above the text, and Up to edit my last post.
 
 import type { ComponentType } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -43,6 +43,9 @@ export const composerExtensions: {
     notifyTyping?: (channelId: string, parentId: string) => void;
     /// Shown above the textarea.
     Autocomplete?: ComponentType<AutocompleteProps>;
+    /// Up in an empty box: opens the edit of my last post in this channel (rootId empty) or
+    /// thread; returns whether there was one to edit (then the key is taken).
+    editLastPost?: (channelId: string, rootId: string) => boolean;
 } = {};
 
 type Props = {
@@ -263,6 +266,9 @@ export function Composer({ id, channelId, rootId, placeholder, onSent }: Props) 
         if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
             event.preventDefault();
             send();
+        } else if (event.key === 'ArrowUp' && text === '' && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey
+            && composerExtensions.editLastPost?.(channelId, rootId ?? '')) {
+            event.preventDefault();
         }
     };
 
