@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-    api, attachInPage, CHORUS_URL, fetchInPage, launchBrowser, logInThroughThePage, pngBytes, post, postShown,
+    api, attachInPage, CHORUS_URL, fetchInPage, launchBrowser, logInThroughThePage, newPage, PASSWORD, pngBytes, post, postShown,
     SCREENSHOTS, signUp, teamWith, waitInPage,
 } from './helpers.mjs';
 
@@ -309,5 +309,61 @@ test('a draft stays with its channel when switching away and back, and after a r
     await page.goto(`${CHORUS_URL}/${team.name}/channels/town-square`, { waitUntil: 'networkidle0' });
     await page.waitForSelector('#post_textbox');
     assert.equal(await page.$eval('#post_textbox', (el) => el.value), '', 'a sent draft is gone');
+    await page.close();
+});
+
+test('replies made while the page was disconnected show in the open thread once it reconnects', async () => {
+    const alice = await signUp('alice');
+    const bob = await signUp('bob');
+    const team = await teamWith(alice, bob);
+    const channel = await townSquare(alice, team);
+    const root = await apiPost(alice, channel.id, `Incident review ${tag()}`);
+
+    // Alice's page, with a hand on its websocket: the test can drop it and keep it down.
+    const page = await newPage(browser);
+    await page.evaluateOnNewDocument(() => {
+        const Native = window.WebSocket;
+        window.__sockets = [];
+        window.__socketsBlocked = false;
+        window.WebSocket = class extends Native {
+            constructor(url, protocols) {
+                super(window.__socketsBlocked ? 'ws://127.0.0.1:9/blocked' : url, protocols);
+                window.__sockets.push(this);
+            }
+        };
+    });
+    await page.goto(`${CHORUS_URL}/login`, { waitUntil: 'networkidle0' });
+    await page.type('#input_loginId', alice.username);
+    await page.type('#input_password-input', PASSWORD);
+    await page.click('#saveSetting');
+    await page.waitForSelector('#post_textbox', { timeout: 15000 });
+    await postShown(page, 'Incident review');
+    await page.hover(`#post_${root.id}`);
+    await page.click(`#CENTER_commentIcon_${root.id}`);
+    await waitInPage(page, 'the thread never opened', () => document.querySelector('#rhsReplyCount')?.dataset.count === '0');
+    await waitInPage(page, 'the websocket never opened', () => window.__sockets.some((s) => s.readyState === 1));
+
+    await page.evaluate(() => {
+        window.__socketsBlocked = true;
+        for (const socket of window.__sockets) {
+            socket.close();
+        }
+    });
+    await waitInPage(page, 'the page never said it was reconnecting', () => document.querySelector('#reconnect_banner') !== null);
+    const missed = `Root cause was the disk filling up ${tag()}`;
+    await apiPost(bob, channel.id, missed, root.id);
+    // A draft typed in the reply box while disconnected stays.
+    await page.type('#reply_textbox', 'typed while offline');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(await page.$$eval('#rhsContainer [id^="rhsPostMessageText_"]', (els, t) => els.filter((el) => el.textContent.includes(t)).length, missed), 0,
+        'the reply cannot have arrived while the socket was down');
+
+    await page.evaluate(() => { window.__socketsBlocked = false; });
+    await waitInPage(page, 'the missed reply never showed in the thread after reconnecting',
+        (t) => [...document.querySelectorAll('#rhsContainer [id^="rhsPostMessageText_"]')].some((el) => el.textContent.includes(t)), missed, 30000);
+    await waitInPage(page, 'the banner never went away', () => document.querySelector('#reconnect_banner') === null);
+    assert.equal(await page.$eval('#rhsReplyCount', (el) => el.dataset.count), '1');
+    assert.equal(await page.$$eval('#rhsContainer [id^="rhsPostMessageText_"]', (els, t) => els.filter((el) => el.textContent.includes(t)).length, missed), 1, 'once');
+    assert.equal(await page.$eval('#reply_textbox', (el) => el.value), 'typed while offline');
     await page.close();
 });

@@ -67,3 +67,12 @@ export function applyThreadEvent(rootId: string, event: Event): ThreadChange {
         return null;
     }
 }
+
+/// The thread after fetching it again (a reconnect that could not resume): the answer is the
+/// whole thread, so what it no longer has was deleted while the page was away, unless it
+/// arrived live after the request went out (`requestedAt`); each post is kept once.
+export function refetchedThread(current: Post[], fetched: Post[], requestedAt: number): Post[] {
+    const ids = new Set(fetched.map((post) => post.id));
+    const kept = current.filter((post) => ids.has(post.id) || post.create_at >= requestedAt);
+    return mergePosts(kept, fetched);
+}

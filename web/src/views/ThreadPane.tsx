@@ -7,7 +7,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { client, errorMessage, subscribe } from '../api';
 import { pending } from '../logic/outbox';
 import { mergePosts, postsOf } from '../logic/posts';
-import { applyThreadEvent } from '../logic/thread';
+import { applyThreadEvent, refetchedThread } from '../logic/thread';
 import { channels, Post, rememberUsers, rightPane, User, users } from '../state';
 import { Composer } from './Composer';
 import { PostItem } from './PostItem';
@@ -34,16 +34,7 @@ export function ThreadPane({ rootId }: { rootId: string }) {
                     return;
                 }
                 const fetched = postsOf(answer);
-                setPosts((current) => {
-                    if (!replace) {
-                        return mergePosts([], fetched);
-                    }
-                    // The answer is the whole thread: what it no longer has was deleted while
-                    // the page was away, unless it arrived live after the request went out.
-                    const ids = new Set(fetched.map((post) => post.id));
-                    const kept = current.filter((post) => ids.has(post.id) || post.create_at >= started);
-                    return mergePosts(kept, fetched);
-                });
+                setPosts((current) => (replace ? refetchedThread(current, fetched, started) : mergePosts([], fetched)));
                 setLoaded(true);
             }).catch((err: unknown) => {
                 if (!cancelled) {

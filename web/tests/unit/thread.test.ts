@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyThreadEvent, withReaction } from '../../src/logic/thread';
+import { applyThreadEvent, refetchedThread, withReaction } from '../../src/logic/thread';
 import type { Post } from '../../src/state';
 
 const post = (id: string, createAt: number, extra: Partial<Post> = {}): Post =>
@@ -43,4 +43,11 @@ test('reactions on the thread\'s posts are added once and removed; others leave 
     const elsewhere = { ...reaction, post_id: 'nope' };
     assert.equal(apply(thread, applyThreadEvent('root', event('reaction_added', { reaction: JSON.stringify(elsewhere) }))), thread);
     assert.deepEqual(withReaction(post('p', 1), reaction, true).metadata?.reactions, [reaction]);
+});
+
+test('a thread fetched again after a reconnect drops what was deleted meanwhile, keeps what arrived live since, and gains what was missed', () => {
+    const current = [post('root', 1), post('gone', 2, { root_id: 'root' }), post('live', 50, { root_id: 'root' })];
+    const fetched = [post('root', 1), post('missed', 3, { root_id: 'root' })];
+    assert.deepEqual(refetchedThread(current, fetched, 40).map((p) => p.id), ['root', 'missed', 'live']);
+    assert.deepEqual(refetchedThread(current, [...fetched, post('live', 50, { root_id: 'root' })], 40).map((p) => p.id), ['root', 'missed', 'live'], 'once');
 });
