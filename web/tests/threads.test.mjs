@@ -309,6 +309,18 @@ test('a draft stays with its channel when switching away and back, and after a r
     await page.goto(`${CHORUS_URL}/${team.name}/channels/town-square`, { waitUntil: 'networkidle0' });
     await page.waitForSelector('#post_textbox');
     assert.equal(await page.$eval('#post_textbox', (el) => el.value), '', 'a sent draft is gone');
+
+    // A thread's reply box has a draft of its own, kept when the pane is closed and opened again.
+    const rootId = await postIdOf(page, draft);
+    await page.hover(`#post_${rootId}`);
+    await page.click(`#CENTER_commentIcon_${rootId}`);
+    await page.waitForSelector('#reply_textbox');
+    await page.type('#reply_textbox', 'a reply I am still writing');
+    assert.equal(await page.$eval('#post_textbox', (el) => el.value), '', 'the channel box is not the thread\'s');
+    await page.click('#rhsCloseButton');
+    await page.hover(`#post_${rootId}`);
+    await page.click(`#CENTER_commentIcon_${rootId}`);
+    await waitInPage(page, 'the thread draft never came back', () => document.querySelector('#reply_textbox')?.value === 'a reply I am still writing');
     await page.close();
 });
 

@@ -6,9 +6,10 @@ type Storage = Pick<globalThis.Storage, 'getItem' | 'setItem' | 'removeItem'>;
 
 const PREFIX = 'chorus.draft.';
 
-/// The draft of a channel's box (rootId empty) or of a thread's.
-export function draftKey(channelId: string, rootId?: string): string {
-    return rootId ? `${channelId}:${rootId}` : channelId;
+/// The draft of a person's box in a channel (rootId empty) or in a thread. The person is part
+/// of the key: someone else who logs in on the same browser does not find it.
+export function draftKey(userId: string, channelId: string, rootId?: string): string {
+    return rootId ? `${userId}:${channelId}:${rootId}` : `${userId}:${channelId}`;
 }
 
 export class Drafts {

@@ -122,7 +122,7 @@ function attachFiles(key: string, channelId: string, files: File[]): string {
 }
 
 export function Composer({ id, channelId, rootId, placeholder, onSent }: Props) {
-    const key = draftKey(channelId, rootId);
+    const key = draftKey(me.value?.id ?? '', channelId, rootId);
     const [text, setText] = useState(() => drafts.get(key));
     const [caret, setCaret] = useState(0);
     const [error, setError] = useState('');

@@ -14,13 +14,14 @@ function memoryStorage() {
 
 test('each channel and each thread keeps its own draft', () => {
     const drafts = new Drafts(memoryStorage());
-    drafts.set(draftKey('c1'), 'to channel one');
-    drafts.set(draftKey('c1', 'root'), 'to the thread');
-    drafts.set(draftKey('c2'), 'to channel two');
-    assert.equal(drafts.get(draftKey('c1')), 'to channel one');
-    assert.equal(drafts.get(draftKey('c1', 'root')), 'to the thread');
-    assert.equal(drafts.get(draftKey('c2')), 'to channel two');
-    assert.equal(drafts.get(draftKey('c3')), '');
+    drafts.set(draftKey('u1', 'c1'), 'to channel one');
+    drafts.set(draftKey('u1', 'c1', 'root'), 'to the thread');
+    drafts.set(draftKey('u1', 'c2'), 'to channel two');
+    assert.equal(drafts.get(draftKey('u1', 'c1')), 'to channel one');
+    assert.equal(drafts.get(draftKey('u1', 'c1', 'root')), 'to the thread');
+    assert.equal(drafts.get(draftKey('u1', 'c2')), 'to channel two');
+    assert.equal(drafts.get(draftKey('u1', 'c3')), '');
+    assert.equal(drafts.get(draftKey('u2', 'c1')), '', 'someone else on the same browser has their own');
 });
 
 test('a draft outlives the page (localStorage) and a sent one is forgotten there too', () => {
