@@ -339,7 +339,9 @@ test('replies made while the page was disconnected show in the open thread once 
         window.__socketsBlocked = false;
         window.WebSocket = class extends Native {
             constructor(url, protocols) {
-                super(window.__socketsBlocked ? 'ws://127.0.0.1:9/blocked' : url, protocols);
+                // Blocked: the same origin (the page's CSP allows only that) but a path the
+                // server refuses, so the handshake fails and the client retries.
+                super(window.__socketsBlocked ? String(url).replace('/api/v4/websocket', '/api/v4/websocket_blocked') : url, protocols);
                 window.__sockets.push(this);
             }
         };
