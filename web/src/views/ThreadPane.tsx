@@ -117,7 +117,10 @@ export function ThreadPane({ rootId }: { rootId: string }) {
                 {replies.map((post) => <PostItem key={post.id} post={post} location="RHS" />)}
                 {waiting.map((entry) => (
                     <div class={`post pending ${entry.state}`} key={entry.post.pending_post_id}>
-                        <div class="post-text">{entry.post.message}</div>
+                        <div class="post-text">
+                            {entry.post.message}
+                            {entry.post.file_ids?.length ? <span class="muted"> 📎 {entry.post.file_ids.length === 1 ? '1 file' : `${entry.post.file_ids.length} files`}</span> : null}
+                        </div>
                         <div class="muted">{entry.state === 'sending' ? 'Sending…' : `Not sent: ${entry.error}`}</div>
                     </div>
                 ))}
