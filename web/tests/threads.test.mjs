@@ -194,6 +194,7 @@ test('files pasted into the box or dropped on the channel or the thread upload t
 
     // A screenshot pasted from the clipboard, and a log file dropped onto the channel.
     await attachInPage(alicePage, 'paste', '#post_textbox', [{ name: 'image.png', type: 'image/png', base64: png }]);
+    await alicePage.waitForSelector('#channel_view.file-drop-zone');
     await attachInPage(alicePage, 'drop', '#channel_view .post-list', [{ name: 'server.log', type: 'text/plain', base64: Buffer.from('line 1\nline 2\n').toString('base64') }]);
     await uploadsDone(alicePage, '#centerChannelFooter', 2);
     const text = `Pasted and dropped ${tag()}`;
@@ -208,7 +209,7 @@ test('files pasted into the box or dropped on the channel or the thread upload t
     await postShown(alicePage, 'Send me the diagram');
     await alicePage.hover(`#post_${root.id}`);
     await alicePage.click(`#CENTER_commentIcon_${root.id}`);
-    await alicePage.waitForSelector('#rhsContainer #reply_textbox');
+    await alicePage.waitForSelector('#rhsContainer.file-drop-zone #reply_textbox');
     await attachInPage(alicePage, 'drop', '#rhsContainer', [{ name: 'diagram.png', type: 'image/png', base64: png }]);
     await uploadsDone(alicePage, '#rhsContainer', 1);
     assert.equal(await alicePage.$$eval('#centerChannelFooter [data-testid="upload"]', (els) => els.length), 0,

@@ -14,7 +14,7 @@
 // notification, a mention autocomplete shown above the text, and Up to edit my last post.
 
 import type { ComponentType } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import { errorMessage, pendingPostId } from '../api';
 import { draftKey, drafts } from '../logic/drafts';
@@ -162,8 +162,9 @@ export function Composer({ id, channelId, rootId, placeholder, onSent }: Props) 
     };
 
     // Files dropped anywhere on the channel (for #post_textbox) or on the thread pane (for
-    // #reply_textbox) attach to this box.
-    useEffect(() => {
+    // #reply_textbox) attach to this box. (Attached as the box appears, so a drop right after
+    // the pane opens is not lost.)
+    useLayoutEffect(() => {
         const zone = wrapper.current?.closest('#rhsContainer') ?? wrapper.current?.closest('#channel_view');
         if (!zone) {
             return undefined;
