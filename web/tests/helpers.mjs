@@ -140,3 +140,90 @@ export async function post(page, text, box = '#post_textbox') {
     await page.type(box, text);
     await page.keyboard.press('Enter');
 }
+
+// ---- threads helper: files ----
+
+/// A real PNG (RGB, a colour gradient) of width × height, as bytes: what a person attaches.
+export async function pngBytes(width, height, blue = 180) {
+    const { deflateSync } = await import('node:zlib');
+    const table = new Int32Array(256).map((_, n) => {
+        let c = n;
+        for (let k = 0; k < 8; k++) {
+            c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+        }
+        return c;
+    });
+    const crc32 = (bytes) => {
+        let c = -1;
+        for (const byte of bytes) {
+            c = table[(c ^ byte) & 0xff] ^ (c >>> 8);
+        }
+        return (c ^ -1) >>> 0;
+    };
+    const chunk = (type, data) => {
+        const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+        const length = Buffer.alloc(4);
+        length.writeUInt32BE(data.length);
+        const crc = Buffer.alloc(4);
+        crc.writeUInt32BE(crc32(body));
+        return Buffer.concat([length, body, crc]);
+    };
+    const header = Buffer.alloc(13);
+    header.writeUInt32BE(width, 0);
+    header.writeUInt32BE(height, 4);
+    header[8] = 8; // bit depth
+    header[9] = 2; // RGB
+    const rows = Buffer.alloc((width * 3 + 1) * height);
+    for (let y = 0; y < height; y++) {
+        const row = y * (width * 3 + 1);
+        for (let x = 0; x < width; x++) {
+            rows[row + 1 + x * 3] = Math.round((x / width) * 255);
+            rows[row + 2 + x * 3] = Math.round((y / height) * 255);
+            rows[row + 3 + x * 3] = blue;
+        }
+    }
+    return Buffer.concat([
+        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+        chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0)),
+    ]);
+}
+
+/// Attaches files to the message box of `scope` (a selector: the channel's '#centerChannelFooter'
+/// or '#rhsContainer') as a drop, a paste, or through its #fileUploadInput. `files` are
+/// { name, type, base64 } (or { name, type, size } for zero-filled bytes made in the page).
+export async function attachInPage(page, how, target, files) {
+    await page.evaluate((how, target, files) => {
+        const transfer = new DataTransfer();
+        for (const file of files) {
+            const bytes = file.base64 ? Uint8Array.from(atob(file.base64), (c) => c.charCodeAt(0)) : new Uint8Array(file.size);
+            transfer.items.add(new File([bytes], file.name, { type: file.type }));
+        }
+        const element = document.querySelector(target);
+        if (!element) {
+            throw new Error(`nothing matches ${target}`);
+        }
+        if (how === 'paste') {
+            element.dispatchEvent(new ClipboardEvent('paste', { clipboardData: transfer, bubbles: true, cancelable: true }));
+        } else {
+            element.dispatchEvent(new DragEvent('dragenter', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            element.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            element.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        }
+    }, how, target, files);
+}
+
+/// The bytes behind a link of the page, fetched with the page's session, as base64.
+export function fetchInPage(page, url) {
+    return page.evaluate(async (url) => {
+        const response = await fetch(url, { credentials: 'include' });
+        if (!response.ok) {
+            throw new Error(`${url}: ${response.status}`);
+        }
+        const bytes = new Uint8Array(await response.arrayBuffer());
+        let text = '';
+        for (const byte of bytes) {
+            text += String.fromCharCode(byte);
+        }
+        return { base64: btoa(text), disposition: response.headers.get('content-disposition') };
+    }, url);
+}

@@ -4,6 +4,7 @@
 
 import { renderMarkdown } from '../markdown';
 import { displayName, Post, rightPane, users } from '../state';
+import { PostFiles } from './PostFiles';
 
 type Props = { post: Post; location?: 'CENTER' | 'RHS' };
 
@@ -19,6 +20,7 @@ export function PostItem({ post, location = 'CENTER' }: Props) {
                 </div>
                 <div class="post-text" id={location === 'CENTER' ? `postMessageText_${post.id}` : `rhsPostMessageText_${post.id}`}
                     dangerouslySetInnerHTML={{ __html: renderMarkdown(post.message) }} />
+                <PostFiles post={post} />
             </div>
             {location === 'CENTER' && (
                 <div class="post-actions">
