@@ -150,10 +150,12 @@ export function searchEmoji(query: string, limit = 400): string[] {
     const contains: string[] = [];
     for (const name of [...all, ...Object.keys(ALIASES).filter((alias) => BY_NAME.has(alias) && !all.includes(alias))]) {
         const plain = name.replace(/-/g, '_');
+        // An alias finds the emoji under its table name.
+        const canonical = ALIASES[name] && !all.includes(name) ? ALIASES[name] : name;
         if (plain.startsWith(q) || plain.split('_').some((part) => part.startsWith(q))) {
-            starts.push(name);
+            starts.push(canonical);
         } else if (plain.includes(q)) {
-            contains.push(name);
+            contains.push(canonical);
         }
     }
     const seen = new Set<string>();

@@ -192,7 +192,7 @@ export function PostItem({ post, location = 'CENTER', consecutive = false, root,
                         </div>
                     </div>
                 ) : (
-                    <div class="post-message">
+                    <div class={edited ? 'post-message edited' : 'post-message'}>
                         <div class="post-text" id={location === 'CENTER' ? `postMessageText_${post.id}` : `rhsPostMessageText_${post.id}`}
                             dangerouslySetInnerHTML={{ __html: renderMarkdown(post.message, myUsername) }} />
                         {edited && <span class="post-edited" id={location === 'CENTER' ? `postEdited_${post.id}` : `rhsPostEdited_${post.id}`} title={`Edited ${new Date(post.edit_at!).toLocaleString()}`}>(edited)</span>}
