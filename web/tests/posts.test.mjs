@@ -288,3 +288,22 @@ test('a status dot shows a logged-in person online and turns away when they set 
     await waitInPage(alicePage, 'bob away', (sel) => document.querySelector(sel)?.dataset.status === 'away', dot, 25000);
     await Promise.all([alicePage.close(), bobPage.close()]);
 });
+
+test('a reply shows in the channel as a comment on its root, the root counts its replies, and both open the thread', async () => {
+    const alice = await signUp('alice');
+    const bob = await signUp('bob');
+    const team = await teamWith(alice, bob);
+    const townSquare = await channelByName(team, 'town-square', alice);
+    const run = tag();
+    const root = await apiPost(alice, townSquare, `Who can take the on-call shift ${run}?`);
+    const page = await logInThroughThePage(browser, alice.username);
+    await postShown(page, `on-call shift ${run}`);
+    const reply = await apiPost(bob, townSquare, `I can take it ${run}`, { root_id: root.id });
+    await postShown(page, `I can take it ${run}`);
+    await waitInPage(page, 'the reply names its root', (id) => document.querySelector(`#post_${id} .commented-on`)?.textContent.includes('on-call shift'), reply.id);
+    assert.match(await page.$eval(`#post_${reply.id} .commented-on`, (el) => el.textContent), new RegExp(`Commented on ${alice.username}'s message`));
+    await waitInPage(page, 'the root counts the reply', (id) => document.getElementById(`CENTER_replyCount_${id}`)?.textContent.includes('1 reply'), root.id);
+    await page.click(`#CENTER_replyCount_${root.id}`);
+    await page.waitForSelector('#rhsContainer');
+    await page.close();
+});
