@@ -51,6 +51,8 @@ export function ChannelView({ channelName }: Props) {
     const newest = useRef<string | null>(null);
     const hasNewerRef = useRef(false);
     hasNewerRef.current = hasNewer;
+    const olderInFlight = useRef(false);
+    const jumping = useRef<string | null>(null);
     const postsRef = useRef<Post[]>([]);
     postsRef.current = posts;
 
@@ -225,11 +227,12 @@ export function ChannelView({ channelName }: Props) {
     }, [channel?.id]);
 
     const loadOlder = () => {
-        if (!channel || loadingOlder || !hasOlder || posts.length === 0) {
+        if (!channel || olderInFlight.current || !hasOlder || posts.length === 0) {
             return;
         }
         const el = list.current!;
         const channelId = channel.id;
+        olderInFlight.current = true;
         setLoadingOlder(true);
         client.getPostsBefore(channelId, posts[0].id, 0, PAGE)
             .then((answer: PostListAnswer) => {
@@ -241,7 +244,10 @@ export function ChannelView({ channelName }: Props) {
                 setHasOlder(answer.order.length >= PAGE);
             })
             .catch((err: unknown) => setError(errorMessage(err)))
-            .finally(() => setLoadingOlder(false));
+            .finally(() => {
+                olderInFlight.current = false;
+                setLoadingOlder(false);
+            });
     };
 
     const loadNewer = () => {
@@ -293,15 +299,17 @@ export function ChannelView({ channelName }: Props) {
         const el = document.getElementById(`post_${target}`);
         if (el && posts.some((post) => post.id === target)) {
             el.scrollIntoView({ block: 'center' });
+            jumping.current = null;
             atBottom.current = false;
             setFlashId(target);
             highlightPostId.value = null;
             setTimeout(() => setFlashId((current) => (current === target ? null : current)), 3000);
             return;
         }
-        if (posts.some((post) => post.id === target)) {
-            return; // Rendered on the next pass.
+        if (posts.some((post) => post.id === target) || jumping.current === target) {
+            return; // Rendered on the next pass, or being loaded.
         }
+        jumping.current = target;
         const channelId = channel.id;
         client.getPost(target).then(async (found: Post) => {
             if (found.channel_id !== channelId) {
@@ -317,6 +325,7 @@ export function ChannelView({ channelName }: Props) {
             setHasOlder(before.order.length >= AROUND);
             setHasNewer(after.order.length >= AROUND);
         }).catch((err: unknown) => {
+            jumping.current = null;
             highlightPostId.value = null;
             setError(errorMessage(err));
         });
