@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-    api, copiesShown, launchBrowser, logInThroughThePage, post, postShown, SCREENSHOTS, signUp, teamWith, waitInPage,
+    api, CHORUS_URL, copiesShown, launchBrowser, logInThroughThePage, post, postShown, SCREENSHOTS, signUp, teamWith, waitInPage,
 } from './helpers.mjs';
 
 let browser;
@@ -247,6 +247,22 @@ test('a reaction picked in the emoji picker shows live in another browser with i
     }
     await alicePage.keyboard.press('Escape');
     await waitInPage(alicePage, 'Escape closes the picker', () => !document.querySelector('#emojiPicker'));
+
+    // A custom emoji reaction shows its image.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==', 'base64');
+    const form = new FormData();
+    form.append('image', new Blob([png], { type: 'image/png' }), 'parrot.png');
+    const emojiName = `parrot${run}`;
+    form.append('emoji', JSON.stringify({ name: emojiName, creator_id: alice.user.id }));
+    const created = await fetch(`${CHORUS_URL}/api/v4/emoji`, {
+        method: 'POST', headers: { Authorization: `Bearer ${alice.token}` }, body: form,
+    });
+    assert.ok(created.ok, `custom emoji created: ${created.status} ${await created.clone().text()}`);
+    const customId = (await created.json()).id;
+    await api('POST', '/reactions', { user_id: alice.user.id, post_id: target.id, emoji_name: emojiName }, alice.token);
+    await waitInPage(bobPage, 'the custom emoji reaction', (args) => document.querySelector(`#postReaction_${args.post}_${args.name} img`)?.getAttribute('src')?.includes(args.id),
+        { post: target.id, name: emojiName, id: customId });
+
     await Promise.all([alicePage.close(), bobPage.close()]);
 });
 

@@ -83,6 +83,7 @@ export function ChannelView({ channelName }: Props) {
         setNewLineId(null);
         atBottom.current = true;
         newest.current = null;
+        jumping.current = null;
         // Where I had read up to, before this visit marks the channel read.
         const lastViewedAt = myMembers.value.get(channel.id)?.last_viewed_at ?? null;
         loadLatest(channel.id, lastViewedAt)
@@ -313,6 +314,7 @@ export function ChannelView({ channelName }: Props) {
         const channelId = channel.id;
         client.getPost(target).then(async (found: Post) => {
             if (found.channel_id !== channelId) {
+                jumping.current = null;
                 return; // Another channel: shown once that channel is open.
             }
             const [before, after]: PostListAnswer[] = await Promise.all([

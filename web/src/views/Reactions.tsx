@@ -1,9 +1,9 @@
 // A post's reactions: each emoji with its count (mine highlighted); a click adds or removes
 // mine. The + button opens the emoji picker.
 
-import { emojiFor } from '../logic/emoji';
 import { groupReactions } from '../logic/postList';
 import { displayName, me, Reaction, users } from '../state';
+import { EmojiGlyph } from './EmojiGlyph';
 
 type Props = {
     postId: string;
@@ -26,7 +26,7 @@ export function Reactions({ postId, reactions, onToggle, onAdd }: Props) {
                         id={`postReaction_${postId}_${group.name}`} data-emoji={group.name} data-count={group.count}
                         aria-pressed={group.mine} title={`${who} reacted with :${group.name}:`}
                         onClick={() => onToggle(group.name, group.mine)}>
-                        <span class="reaction-emoji">{emojiFor(group.name) ?? `:${group.name}:`}</span>
+                        <span class="reaction-emoji"><EmojiGlyph name={group.name} /></span>
                         <span class="reaction-count">{group.count}</span>
                     </button>
                 );
