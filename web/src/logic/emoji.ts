@@ -220,7 +220,7 @@ export function pushRecent(recent: string[], name: string, max = RECENT_MAX): st
     return [name, ...recent.filter((other) => other !== name)].slice(0, max);
 }
 
-export function useEmoji(name: string) {
+export function rememberEmojiUse(name: string) {
     recentEmoji.value = pushRecent(recentEmoji.value, name);
     try {
         globalThis.localStorage?.setItem(RECENT_KEY, JSON.stringify(recentEmoji.value));

@@ -7,7 +7,7 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { client, errorMessage } from '../api';
-import { useEmoji } from '../logic/emoji';
+import { rememberEmojiUse } from '../logic/emoji';
 import { mentionsUser } from '../logic/mentions';
 import { applyReaction } from '../logic/postList';
 import { renderMarkdown } from '../markdown';
@@ -123,7 +123,7 @@ export function PostItem({ post, location = 'CENTER', consecutive = false, root,
                 onChanged?.(applyReaction([post], { user_id: myId, post_id: post.id, emoji_name: name, create_at: 0 }, false)[0]);
             } else {
                 const reaction = await client.addReaction(myId, post.id, name);
-                useEmoji(name);
+                rememberEmojiUse(name);
                 onChanged?.(applyReaction([post], reaction, true)[0]);
             }
         } catch (err) {
