@@ -33,6 +33,16 @@ export function removePost(posts: Post[], deleted: Pick<Post, 'id'> & Partial<Po
             ? { ...post, reply_count: Math.max(0, (post.reply_count ?? 1) - 1) } : post));
 }
 
+/// `posts` with what changed while the page was not listening (a `since` answer: new, edited
+/// and deleted posts) applied.
+export function applyChanges(posts: Post[], changed: Post[]): Post[] {
+    let next = posts;
+    for (const post of changed) {
+        next = (post.delete_at ?? 0) > 0 ? removePost(next, post) : addPost(next, post);
+    }
+    return next;
+}
+
 /// `posts` with `reaction` added to or removed from its post (each person's emoji once); the
 /// same list when the post is not in it.
 export function applyReaction(posts: Post[], reaction: Reaction, added: boolean): Post[] {

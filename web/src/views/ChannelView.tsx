@@ -8,7 +8,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { client, errorMessage, subscribe } from '../api';
 import { mergePosts, postsOf } from '../logic/posts';
-import { addPost, applyReaction, firstUnreadId, layoutPosts, removePost } from '../logic/postList';
+import { addPost, applyChanges, applyReaction, firstUnreadId, layoutPosts, removePost } from '../logic/postList';
 import { ensureStatuses } from '../logic/presence';
 import { pending } from '../logic/outbox';
 import {
@@ -138,14 +138,7 @@ export function ChannelView({ channelName }: Props) {
                 }
                 const since = Math.max(...known.map((p) => Math.max(p.update_at ?? 0, p.create_at)));
                 client.getPostsSince(channel.id, since - 1000).then((answer: PostListAnswer) => {
-                    const changed = postsOf(answer);
-                    setPosts((current) => {
-                        let next = current;
-                        for (const post of changed) {
-                            next = (post.delete_at ?? 0) > 0 ? removePost(next, post) : addPost(next, post);
-                        }
-                        return next;
-                    });
+                    setPosts((current) => applyChanges(current, postsOf(answer)));
                 }).catch(() => {});
             },
         });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    addPost, applyReaction, COLLAPSE_WITHIN_MS, dateLabel, firstUnreadId, groupReactions, layoutPosts, removePost,
+    addPost, applyChanges, applyReaction, COLLAPSE_WITHIN_MS, dateLabel, firstUnreadId, groupReactions, layoutPosts, removePost,
 } from '../../src/logic/postList';
 import type { Post, Reaction } from '../../src/state';
 
@@ -74,4 +74,16 @@ test('date labels: today, yesterday, a date, with the year only when it is anoth
     assert.equal(dateLabel(new Date(2026, 11, 3, 23, 59).getTime(), now), 'Yesterday');
     assert.equal(dateLabel(new Date(2026, 10, 2, 12, 0).getTime(), now), 'Mon, Nov 02');
     assert.match(dateLabel(new Date(2025, 10, 2, 12, 0).getTime(), now), /2025/);
+});
+
+test('after a reconnect, what changed meanwhile applies: new posts added, edits replace, deletions remove', () => {
+    const shown = [post('a', 1, { update_at: 1 }), post('b', 2, { update_at: 2 }), post('c', 3, { update_at: 3 })];
+    const changed = [
+        post('b', 2, { update_at: 9, message: 'b edited', edit_at: 9 }),
+        post('c', 3, { update_at: 10, delete_at: 10, message: '' }),
+        post('d', 4, { update_at: 4 }),
+    ];
+    const next = applyChanges(shown, changed);
+    assert.deepEqual(next.map((p) => `${p.id}:${p.message}`), ['a:a', 'b:b edited', 'd:d']);
+    assert.deepEqual(applyChanges(next, changed).map((p) => p.id), ['a', 'b', 'd'], 'applying twice changes nothing');
 });
