@@ -7,7 +7,14 @@ import { client, socket, websocketUrl } from './api';
 import { me, navigate, path, Team } from './state';
 import { Login } from './views/Login';
 import { Layout } from './views/Layout';
+import { composerExtensions } from './views/Composer';
+import { MentionAutocomplete } from './views/MentionAutocomplete';
+import { notifyTyping } from './logic/typing';
 import './style.css';
+
+// The message box's plug-ins: typing notifications and @mention autocomplete.
+composerExtensions.notifyTyping = notifyTyping;
+composerExtensions.Autocomplete = MentionAutocomplete;
 
 function Home() {
     const [message, setMessage] = useState('Loading…');

@@ -36,3 +36,23 @@ test('two people log in, chat in town-square, and each sees the other live', asy
         await bobPage.screenshot({ path: `${SCREENSHOTS}/channel.png` });
     }
 });
+
+test('typing @ and part of a name offers the people of the channel, and Enter completes the mention', async () => {
+    const alice = await signUp('alice');
+    const bob = await signUp('bob');
+    await teamWith(alice, bob);
+    const page = await logInThroughThePage(browser, alice.username);
+    await page.click('#post_textbox');
+    await page.type('#post_textbox', `hi @${bob.username.slice(0, 6)}`);
+    await page.waitForSelector(`#suggestionList [data-username="${bob.username}"]`, { timeout: 10000 });
+    // Typing notifications go out meanwhile; the list must not eat ordinary keys.
+    await page.keyboard.press('Enter');
+    assert.equal(await page.$eval('#post_textbox', (el) => el.value), `hi @${bob.username} `, 'the mention is completed');
+    assert.equal(await page.$('#suggestionList'), null, 'the list closes');
+    await page.type('#post_textbox', 'look');
+    await page.keyboard.press('Enter');
+    await postShown(page, `@${bob.username} look`);
+    if (SCREENSHOTS) {
+        await page.screenshot({ path: `${SCREENSHOTS}/mention.png` });
+    }
+});

@@ -15,7 +15,8 @@ import { useEffect, useState } from 'preact/hooks';
 import type { JSX } from 'preact';
 import { client } from '../api';
 import { applyMention, CHANNEL_WIDE, mentionQueryAt } from '../logic/mentions';
-import { rememberUsers, User } from '../state';
+import { currentTeam, rememberUsers, User } from '../state';
+import type { AutocompleteProps } from './Composer';
 import { Avatar } from './Avatar';
 
 type Options = {
@@ -127,4 +128,13 @@ export function useMentionAutocomplete({ value, caret, channelId, teamId, onComp
 function fullName(user: User): string {
     const name = [user.first_name, user.last_name].filter(Boolean).join(' ');
     return user.nickname ? `${name} (${user.nickname})`.trim() : name;
+}
+
+/// The autocomplete as Composer mounts it (composerExtensions.Autocomplete, set in main.tsx).
+export function MentionAutocomplete({ channelId, text, caret, setText, keys }: AutocompleteProps) {
+    const mention = useMentionAutocomplete({
+        value: text, caret, channelId, teamId: currentTeam.value?.id ?? '', onComplete: setText,
+    });
+    keys.current = mention.onKeyDown;
+    return mention.element;
 }

@@ -10,6 +10,7 @@ import { mergePosts, postsOf } from '../logic/posts';
 import { applyThreadEvent, refetchedThread } from '../logic/thread';
 import { channels, Post, rememberUsers, rightPane, User, users } from '../state';
 import { Composer } from './Composer';
+import { TypingIndicator } from './TypingIndicator';
 import { PostItem } from './PostItem';
 
 export function ThreadPane({ rootId }: { rootId: string }) {
@@ -129,6 +130,7 @@ export function ThreadPane({ rootId }: { rootId: string }) {
                 <Composer id="reply_textbox" channelId={root.channel_id} rootId={rootId} placeholder="Reply to thread…"
                     onSent={(created) => setPosts((current) => mergePosts(current, [created]))} />
             )}
+            {root && !rootDeleted && <TypingIndicator channelId={root.channel_id} parentId={rootId} />}
         </div>
     );
 }
