@@ -127,7 +127,9 @@ impl App {
         }
         let limit = settings.max_file_size.max(0) as u64;
         if let Some(length) = content_length.filter(|length| *length > limit) {
-            return Err(too_large("", length, limit));
+            return Err(ErrorId::UploadRequestOverLimit
+                .with_param("length", length)
+                .with_param("limit", limit));
         }
         Ok(())
     }
@@ -417,13 +419,8 @@ impl FileUpload {
 }
 
 fn too_large(name: &str, length: u64, limit: u64) -> AppError {
-    let subject = if name.is_empty() {
-        "the file".to_string()
-    } else {
-        name.to_string()
-    };
     ErrorId::FileTooLarge
-        .with_param("subject", subject)
+        .with_param("subject", name)
         .with_param("length", length)
         .with_param("limit", limit)
 }

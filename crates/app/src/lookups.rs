@@ -396,13 +396,20 @@ impl App {
 
     /// POST /teams/search: teams by name or display name; admins see all, others open teams
     /// and their own.
-    pub async fn search_teams(&self, session: &Session, term: &str) -> AppResult<Vec<Team>> {
+    pub async fn search_teams(
+        &self,
+        session: &Session,
+        term: &str,
+        include_deleted: bool,
+    ) -> AppResult<Vec<Team>> {
         let visible_to = (!session.is_system_admin()).then_some(session.user_id.as_str());
+        let include_deleted = include_deleted && visible_to.is_none();
         let db = self
             .store()
             .replica_for(&[FreshKey::User(session.user_id.clone())])
             .await?;
-        let mut teams = team_store::search(&db, &contains_pattern(term), visible_to).await?;
+        let mut teams =
+            team_store::search(&db, &contains_pattern(term), visible_to, include_deleted).await?;
         if !session.is_system_admin() {
             for team in &mut teams {
                 team.email = String::new();

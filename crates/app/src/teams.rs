@@ -203,6 +203,7 @@ impl App {
         session: &Session,
         page: Option<i64>,
         per_page: Option<i64>,
+        include_deleted: bool,
     ) -> AppResult<Vec<Team>> {
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
         // The caller's own teams (joined or created a moment ago) are noted under their user.
@@ -215,7 +216,9 @@ impl App {
         } else {
             Some(session.user_id.as_str())
         };
-        Ok(team_store::list(&db, visible_to, offset, limit).await?)
+        // Archived teams are listed for system admins who ask (others never see them).
+        let include_deleted = include_deleted && visible_to.is_none();
+        Ok(team_store::list(&db, visible_to, include_deleted, offset, limit).await?)
     }
 
     pub async fn patch_team(

@@ -25,6 +25,10 @@ pub struct UserListQuery {
     pub in_channel: Option<String>,
     pub not_in_channel: Option<String>,
     pub active: Option<bool>,
+    /// Only deactivated users (Mattermost's `inactive=true`).
+    pub inactive: Option<bool>,
+    /// Only users with this system role (`system_admin`, `system_user`, …).
+    pub role: Option<String>,
 }
 
 const RESERVED_USERNAMES: [&str; 6] =
@@ -425,6 +429,8 @@ impl App {
             in_channel: query.in_channel,
             not_in_channel: query.not_in_channel,
             active_only: query.active.unwrap_or(false),
+            inactive_only: query.inactive.unwrap_or(false),
+            role: query.role.filter(|role| !role.is_empty()),
             offset,
             limit,
         };

@@ -213,6 +213,7 @@ error_catalogue! {
     /// `{subject}` is the file's name, or "the file" before it is known.
     FileTooLarge = 413, "api.file.upload_file.too_large_detailed.app_error", "Unable to upload file {subject}. {length} bytes exceeds the maximum allowed {limit} bytes.";
     UploadRequestTooLarge = 413, "api.file.upload_file.too_large_detailed.app_error", "Unable to upload file(s): the request is larger than allowed.";
+    UploadRequestOverLimit = 413, "api.file.upload_file.too_large_detailed.app_error", "Unable to upload file(s): the request is {length} bytes, more than the maximum allowed file size of {limit} bytes.";
     FileStoreWriteFailed = 500, "api.file.upload_file.storage.app_error", "Unable to upload file: the file store failed.";
     /// The file info names an object the file store does not have.
     FileObjectMissing = 404, "api.file.file_reader.app_error", "Unable to find the file in the file store.";

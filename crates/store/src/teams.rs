@@ -83,18 +83,21 @@ pub async fn get_by_name(db: &impl GenericClient, name: &str) -> StoreResult<Tea
 }
 
 /// Teams visible in GET /teams: all for admins, else open ones plus the user's own.
+/// Teams in display-name order: all of them, or those `visible_to_user` may see (open teams
+/// and their own); archived ones only with `include_deleted`.
 pub async fn list(
     db: &impl GenericClient,
     visible_to_user: Option<&str>,
+    include_deleted: bool,
     offset: i64,
     limit: i64,
 ) -> StoreResult<Vec<Team>> {
     let rows = match visible_to_user {
         None => {
             let sql = format!(
-                "SELECT {TEAM_COLUMNS} FROM teams WHERE deleteat = 0 ORDER BY displayname, id LIMIT $1 OFFSET $2"
+                "SELECT {TEAM_COLUMNS} FROM teams WHERE ($3 OR deleteat = 0) ORDER BY displayname, id LIMIT $1 OFFSET $2"
             );
-            db.query(&sql, &[&limit, &offset]).await?
+            db.query(&sql, &[&limit, &offset, &include_deleted]).await?
         }
         Some(user_id) => {
             let sql = format!(
@@ -382,13 +385,16 @@ pub async fn search(
     db: &impl GenericClient,
     pattern: &str,
     visible_to_user: Option<&str>,
+    include_deleted: bool,
 ) -> StoreResult<Vec<Team>> {
     let sql = format!(
-        "SELECT {TEAM_COLUMNS} FROM teams t WHERE t.deleteat = 0 AND (t.name ILIKE $1 OR t.displayname ILIKE $1) \
+        "SELECT {TEAM_COLUMNS} FROM teams t WHERE ($3 OR t.deleteat = 0) AND (t.name ILIKE $1 OR t.displayname ILIKE $1) \
          AND ($2::text IS NULL OR t.allowopeninvite OR EXISTS \
          (SELECT 1 FROM teammembers tm WHERE tm.teamid = t.id AND tm.userid = $2 AND tm.deleteat = 0)) \
          ORDER BY t.displayname, t.id LIMIT 100"
     );
-    let rows = db.query(&sql, &[&pattern, &visible_to_user]).await?;
+    let rows = db
+        .query(&sql, &[&pattern, &visible_to_user, &include_deleted])
+        .await?;
     Ok(rows.iter().map(team_from_row).collect())
 }

@@ -159,6 +159,9 @@ pub struct UserListFilter {
     pub in_channel: Option<String>,
     pub not_in_channel: Option<String>,
     pub active_only: bool,
+    pub inactive_only: bool,
+    /// A system role the user must have (one word of `roles`).
+    pub role: Option<String>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -196,6 +199,16 @@ pub async fn list(db: &impl GenericClient, filter: &UserListFilter) -> StoreResu
     }
     if filter.active_only {
         sql.push_str(" AND u.deleteat = 0");
+    }
+    if filter.inactive_only {
+        sql.push_str(" AND u.deleteat > 0");
+    }
+    if let Some(role) = &filter.role {
+        params.push(role);
+        sql.push_str(&format!(
+            " AND ${} = ANY(string_to_array(u.roles, ' '))",
+            params.len()
+        ));
     }
     params.push(&filter.limit);
     sql.push_str(&format!(" ORDER BY u.username LIMIT ${}", params.len()));

@@ -33,7 +33,10 @@ export function Teams() {
 
     const load = async () => {
         try {
-            const teams = (search ? await client.searchTeams(search, {}) : await client.getTeams(page, PER_PAGE)) as AdminTeam[];
+            // Archived teams too (include_deleted: Client4's getTeams has no such option).
+            const teams = (search
+                ? await client.searchTeams(search, { include_deleted: true })
+                : await client.doFetch(`${client.getTeamsRoute()}?page=${page}&per_page=${PER_PAGE}&include_deleted=true`, { method: 'get' })) as AdminTeam[];
             setList(teams);
             setError('');
             const counts = await Promise.all(teams.map((team) => client.getTeamStats(team.id)
@@ -48,8 +51,8 @@ export function Teams() {
         load();
     }, [page, search]);
 
-    // The server lists only active teams, so an archived team stays in the list as it was
-    // (marked archived, with Restore) instead of being fetched again and vanishing.
+    // The answer of an action replaces the row at once (archiving answers no team: the row is
+    // marked archived, with Restore); the next load lists it the same way.
     const act = async (done: string, action: () => Promise<AdminTeam | null>, team: AdminTeam) => {
         setNotice(null);
         try {

@@ -311,12 +311,24 @@ impl TermBody {
     }
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct TeamSearchBody {
+    term: Option<String>,
+    /// Archived teams too (system admins).
+    include_deleted: bool,
+}
+
 pub(crate) async fn search_teams(
     State(app): State<App>,
     Caller(session): Caller,
-    JsonBody(body): JsonBody<TermBody>,
+    JsonBody(body): JsonBody<TeamSearchBody>,
 ) -> ApiResult<Json<Vec<Team>>> {
-    Ok(Json(app.search_teams(&session, &body.term()?).await?))
+    let term = body.term.ok_or_else(|| AppError::invalid_param("term"))?;
+    Ok(Json(
+        app.search_teams(&session, &term, body.include_deleted)
+            .await?,
+    ))
 }
 
 pub(crate) async fn search_channels(

@@ -28,13 +28,22 @@ pub(crate) async fn create(
     ))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct TeamListQuery {
+    page: Option<i64>,
+    per_page: Option<i64>,
+    /// Archived teams too (system admins; the System Console's Teams page).
+    include_deleted: bool,
+}
+
 pub(crate) async fn list(
     State(app): State<App>,
     Caller(session): Caller,
-    Query(paging): Query<Paging>,
+    Query(query): Query<TeamListQuery>,
 ) -> ApiResult<Json<Vec<Team>>> {
     Ok(Json(
-        app.list_teams(&session, paging.page, paging.per_page)
+        app.list_teams(&session, query.page, query.per_page, query.include_deleted)
             .await?,
     ))
 }

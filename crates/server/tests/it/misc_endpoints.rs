@@ -1063,3 +1063,91 @@ async fn a_post_marked_unread_after_a_node_died_makes_its_clients_resync() {
     .await;
     assert_ne!(renewed.connection_id(), socket_id, "told to resync");
 }
+
+/// The System Console's lists: deactivated users (`inactive=true`), users by system role
+/// (`role=system_admin`), and archived teams (`include_deleted`, for admins only).
+#[tokio::test]
+async fn admins_list_deactivated_users_admins_and_archived_teams() {
+    let server = Sandbox::start().await;
+    let admin = server.signup("listadmin").await;
+    let alice = server.signup("alice").await;
+    let bob = server.signup("bob").await;
+    admin
+        .api
+        .delete(&format!("/users/{}", bob.id))
+        .await
+        .expect_status(200);
+    let usernames = |users: Value| -> Vec<String> {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|user| user["username"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let inactive = admin
+        .api
+        .get("/users?inactive=true")
+        .await
+        .expect_status(200);
+    assert_eq!(usernames(inactive), vec!["bob".to_string()]);
+    let admins = admin
+        .api
+        .get("/users?role=system_admin")
+        .await
+        .expect_status(200);
+    assert_eq!(usernames(admins), vec!["listadmin".to_string()]);
+    let active = admin.api.get("/users?active=true").await.expect_status(200);
+    assert_eq!(
+        usernames(active),
+        vec!["alice".to_string(), "listadmin".to_string()]
+    );
+
+    let team = admin.create_team("archived", "O").await;
+    let team_id = id_of(&team);
+    admin
+        .api
+        .delete(&format!("/teams/{team_id}"))
+        .await
+        .expect_status(200);
+    let listed = |teams: Value| ids_of(&teams).contains(&team_id);
+    assert!(!listed(admin.api.get("/teams").await.expect_status(200)));
+    assert!(listed(
+        admin
+            .api
+            .get("/teams?include_deleted=true")
+            .await
+            .expect_status(200)
+    ));
+    let search = json!({"term": "archived", "include_deleted": true});
+    assert!(listed(
+        admin
+            .api
+            .post("/teams/search", search.clone())
+            .await
+            .expect_status(200)
+    ));
+    assert!(!listed(
+        admin
+            .api
+            .post("/teams/search", json!({"term": "archived"}))
+            .await
+            .expect_status(200)
+    ));
+    // Others never see archived teams, whatever they ask.
+    assert!(!listed(
+        alice
+            .api
+            .get("/teams?include_deleted=true")
+            .await
+            .expect_status(200)
+    ));
+    assert!(!listed(
+        alice
+            .api
+            .post("/teams/search", search)
+            .await
+            .expect_status(200)
+    ));
+    server.stop().await;
+}

@@ -155,9 +155,21 @@ async fn run_browser_tests(name: &str, files: &[&str], server: &Sandbox) {
 /// nodes: log in, chat live, and everything else of the chat screen (web/tests/*.test.mjs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_log_in_and_chat_live_in_real_browsers() {
-    let server = Sandbox::builder().nodes(3).replicas(1).nginx().start().await;
+    let server = Sandbox::builder()
+        .nodes(3)
+        .replicas(1)
+        .nginx()
+        // Small enough that NGINX passes an oversized upload on and the node's own error shows.
+        .configure(|config| config.file_settings.max_file_size = 5 * 1024 * 1024)
+        .start()
+        .await;
     server.create_account(crate::compat::ADMIN_USERNAME).await;
-    run_browser_tests("web client in chromium", &["tests/browser.test.mjs"], &server).await;
+    run_browser_tests(
+        "web client in chromium",
+        &["tests/browser.test.mjs", "tests/threads.test.mjs"],
+        &server,
+    )
+    .await;
     server.stop().await;
 }
 
@@ -175,7 +187,12 @@ async fn a_browser_rides_out_the_death_of_the_node_serving_it() {
         .start()
         .await;
     server.create_account(crate::compat::ADMIN_USERNAME).await;
-    run_browser_tests("failover in chromium", &["tests/failover.test.mjs"], &server).await;
+    run_browser_tests(
+        "failover in chromium",
+        &["tests/failover.test.mjs"],
+        &server,
+    )
+    .await;
     server.stop().await;
 }
 
@@ -192,6 +209,11 @@ async fn the_system_console_runs_the_cluster_and_shows_a_killed_node_red() {
         .start()
         .await;
     server.create_account(crate::compat::ADMIN_USERNAME).await;
-    run_browser_tests("System Console in chromium", &["tests/console.test.mjs"], &server).await;
+    run_browser_tests(
+        "System Console in chromium",
+        &["tests/console.test.mjs"],
+        &server,
+    )
+    .await;
     server.stop().await;
 }
