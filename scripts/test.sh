@@ -55,8 +55,9 @@ install_system() {
     command -v nginx >/dev/null 2>&1 || ensure_packages nginx-light
     # operations::prometheus_scrapes_every_node runs a real Prometheus against the cluster.
     command -v prometheus >/dev/null 2>&1 || ensure_packages prometheus
-    # web::people_log_in_and_chat_live_in_real_browsers drives Debian's chromium.
+    # web:: tests drive Debian's chromium; the emoji font makes their screenshots show emoji.
     command -v chromium >/dev/null 2>&1 || ensure_packages chromium
+    ensure_packages fonts-noto-color-emoji
     command -v cargo >/dev/null 2>&1 || die "cargo is missing: install Rust 1.95 (https://rustup.rs)"
     if ! cargo fmt --version >/dev/null 2>&1; then
         command -v rustup >/dev/null 2>&1 || die "rustfmt is missing and there is no rustup to add it"
