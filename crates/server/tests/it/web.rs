@@ -166,7 +166,11 @@ async fn people_log_in_and_chat_live_in_real_browsers() {
     server.create_account(crate::compat::ADMIN_USERNAME).await;
     run_browser_tests(
         "web client in chromium",
-        &["tests/browser.test.mjs", "tests/threads.test.mjs"],
+        &[
+            "tests/browser.test.mjs",
+            "tests/posts.test.mjs",
+            "tests/threads.test.mjs",
+        ],
         &server,
     )
     .await;
@@ -183,6 +187,8 @@ async fn a_browser_rides_out_the_death_of_the_node_serving_it() {
         .nodes(3)
         .replicas(1)
         .nginx()
+        // The test finds the node serving the page by its websocket gauge.
+        .configure(|config| config.metrics_settings.enable = true)
         .processes(env!("CARGO_BIN_EXE_chorus"))
         .start()
         .await;
