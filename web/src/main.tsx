@@ -7,6 +7,9 @@ import { me, navigate, path, Team } from './state';
 import { Login } from './views/Login';
 import { Layout } from './views/Layout';
 import { Console } from './admin/Console';
+import { installSessionGuard } from './logic/session';
+import { Signup } from './views/Signup';
+import { SelectTeam } from './views/SelectTeam';
 import './style.css';
 
 function Home() {
@@ -16,12 +19,14 @@ function Home() {
             if (teams.length > 0) {
                 navigate(`/${teams[0].name}/channels/town-square`, true);
             } else {
-                setMessage('You are not a member of any team yet.');
+                navigate('/select_team', true);
             }
-        }).catch(() => navigate('/login', true));
+        }).catch(() => setMessage('Could not reach the server. Reload to try again.'));
     }, []);
     return <div class="center muted">{message}</div>;
 }
+
+installSessionGuard();
 
 function App() {
     const [checked, setChecked] = useState(false);
@@ -42,10 +47,20 @@ function App() {
     }
     const current = path.value;
     if (!me.value) {
+        if (current === '/signup_user_complete') {
+            return <Signup />;
+        }
         if (current !== '/login') {
             navigate('/login', true);
         }
         return <Login />;
+    }
+    if (current === '/login' || current === '/signup_user_complete') {
+        navigate('/', true);
+        return <Home />;
+    }
+    if (current === '/select_team' || current === '/create_team') {
+        return <SelectTeam />;
     }
     const console = current.match(/^\/admin_console(?:\/(.*))?$/);
     if (console) {
@@ -54,6 +69,17 @@ function App() {
     const channel = current.match(/^\/([^/]+)\/channels\/([^/]+)\/?$/);
     if (channel) {
         return <Layout teamName={decodeURIComponent(channel[1])} channelName={decodeURIComponent(channel[2])} />;
+    }
+    const messages = current.match(/^\/([^/]+)\/messages\/([^/]+)\/?$/);
+    if (messages) {
+        const target = decodeURIComponent(messages[2]);
+        return target.startsWith('@')
+            ? <Layout teamName={decodeURIComponent(messages[1])} directUsername={target.slice(1)} />
+            : <Layout teamName={decodeURIComponent(messages[1])} channelName={target} />;
+    }
+    const permalink = current.match(/^\/([^/]+)\/pl\/([a-z0-9]+)\/?$/);
+    if (permalink) {
+        return <Layout teamName={decodeURIComponent(permalink[1])} postId={permalink[2]} />;
     }
     return <Home />;
 }

@@ -1,30 +1,156 @@
-// #SidebarContainer: the current team's channels, each link #sidebarItem_{name}.
+// #SidebarContainer: the current team's channels in my categories (Favorites, Channels, Direct
+// Messages, and any custom ones), each link #sidebarItem_{channel name}. Unread channels are
+// bold, mentions show a count; both follow the websocket (Layout keeps the counts). Direct
+// messages show the other person with a status dot, group messages their members. The "+"
+// menu browses and creates channels; the Direct Messages "+" starts a conversation.
 
-import { channels, currentTeam, navigate } from '../state';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { channelName, directPartnerId, isUnread, mentionCount, sidebarCategories } from '../logic/unreads';
+import {
+    categories, Channel, channels, currentChannelId, currentTeam, me, myMembers, navigate, statuses, users,
+} from '../state';
+import { BrowseChannels } from './BrowseChannels';
+import { NewChannel } from './NewChannel';
+import { NewMessage } from './NewMessage';
 
 type Props = { teamName: string; channelName: string };
 
-export function ChannelSidebar({ teamName, channelName }: Props) {
-    const list = [...channels.value.values()]
-        .filter((c) => c.type === 'O' || c.type === 'P')
-        .sort((a, b) => a.display_name.localeCompare(b.display_name));
+/// Where a channel lives: /{team}/channels/{name}, DMs /{team}/messages/@{username}, groups
+/// /{team}/messages/{name}.
+export function channelPath(teamName: string, channel: Channel): string {
+    if (channel.type === 'D') {
+        const partner = me.value ? directPartnerId(channel, me.value.id) : null;
+        const user = partner ? users.value.get(partner) : undefined;
+        if (user) {
+            return `/${teamName}/messages/@${user.username}`;
+        }
+    }
+    if (channel.type === 'D' || channel.type === 'G') {
+        return `/${teamName}/messages/${channel.name}`;
+    }
+    return `/${teamName}/channels/${channel.name}`;
+}
+
+export function shownName(channel: Channel): string {
+    return channelName(channel, me.value?.id ?? '', users.value);
+}
+
+function ChannelIcon({ channel }: { channel: Channel }) {
+    if (channel.type === 'D') {
+        const partner = me.value ? directPartnerId(channel, me.value.id) : null;
+        const status = (partner && statuses.value.get(partner)) || 'offline';
+        return (
+            <span class="sidebar-icon dm" title={status}>
+                {partner && <img class="avatar tiny" alt="" src={`/api/v4/users/${partner}/image`} />}
+                <span class={`status-dot ${status}`} data-status={status} />
+            </span>
+        );
+    }
+    if (channel.type === 'G') {
+        const count = Math.max(2, channel.display_name.split(',').length);
+        return <span class="sidebar-icon gm">{count}</span>;
+    }
+    return <span class="sidebar-icon">{channel.type === 'P' ? '🔒' : '#'}</span>;
+}
+
+type Dialog = 'browse' | 'create' | 'message' | null;
+
+export function ChannelSidebar({ teamName }: Props) {
+    const [dialog, setDialog] = useState<Dialog>(null);
+    const [menu, setMenu] = useState(false);
+    const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+    const menuBox = useRef<HTMLDivElement>(null);
+    useEffect(() => {
+        if (!menu) {
+            return undefined;
+        }
+        const close = (event: MouseEvent) => {
+            if (menuBox.current && !menuBox.current.contains(event.target as Node)) {
+                setMenu(false);
+            }
+        };
+        document.addEventListener('mousedown', close);
+        return () => document.removeEventListener('mousedown', close);
+    }, [menu]);
+
+    const members = myMembers.value;
+    const list = sidebarCategories(categories.value, channels.value, shownName);
+    const open = (kind: Dialog) => {
+        setMenu(false);
+        setDialog(kind);
+    };
+    const toggle = (id: string) => {
+        const next = new Set(collapsed);
+        if (next.has(id)) {
+            next.delete(id);
+        } else {
+            next.add(id);
+        }
+        setCollapsed(next);
+    };
+
     return (
-        <nav id="SidebarContainer">
-            <div class="team-name">{currentTeam.value?.display_name ?? teamName}</div>
-            <ul>
-                {list.map((c) => (
-                    <li key={c.id}>
-                        <a id={`sidebarItem_${c.name}`} href={`/${teamName}/channels/${c.name}`}
-                            class={c.name === channelName ? 'active' : ''}
-                            onClick={(e) => {
-                                e.preventDefault();
-                                navigate(`/${teamName}/channels/${c.name}`);
-                            }}>
-                            {c.type === 'P' ? '🔒 ' : '# '}{c.display_name}
-                        </a>
-                    </li>
-                ))}
-            </ul>
+        <nav id="SidebarContainer" aria-label="Channels">
+            <div class="sidebar-header" ref={menuBox}>
+                <span class="team-name" id="sidebarTeamName" title={currentTeam.value?.display_name}>{currentTeam.value?.display_name ?? teamName}</span>
+                <button class="add-channel" id="addChannelsCta" aria-label="Add channels" title="Add channels" aria-expanded={menu}
+                    onClick={() => setMenu(!menu)}>+</button>
+                {menu && (
+                    <div class="menu sidebar-menu" role="menu">
+                        <button role="menuitem" id="browseChannelsMenuItem" onClick={() => open('browse')}>Browse channels</button>
+                        <button role="menuitem" id="createNewChannelMenuItem" onClick={() => open('create')}>Create new channel</button>
+                        <button role="menuitem" id="openDirectMessageMenuItem" onClick={() => open('message')}>Open a direct message</button>
+                    </div>
+                )}
+            </div>
+            <div class="sidebar-scroll">
+                {list.map((category) => {
+                    const isCollapsed = collapsed.has(category.id);
+                    const shown = isCollapsed
+                        ? category.channels.filter((c) => c.id === currentChannelId.value || isUnread(c, members.get(c.id)))
+                        : category.channels;
+                    return (
+                        <div class="sidebar-category" key={category.id} data-category={category.type}>
+                            <div class="category-header">
+                                <button class="category-name" aria-expanded={!isCollapsed} onClick={() => toggle(category.id)}>
+                                    <span class={isCollapsed ? 'chevron collapsed' : 'chevron'}>▾</span>{category.name}
+                                </button>
+                                {category.type === 'direct_messages' && (
+                                    <button class="category-add" id="newDirectMessageButton" aria-label="Write a direct message"
+                                        title="Write a direct message" onClick={() => open('message')}>+</button>
+                                )}
+                            </div>
+                            <ul>
+                                {shown.map((c) => {
+                                    const member = members.get(c.id);
+                                    const unread = isUnread(c, member) && c.id !== currentChannelId.value;
+                                    const mentions = c.id === currentChannelId.value ? 0 : mentionCount(member);
+                                    const href = channelPath(teamName, c);
+                                    const classes = ['SidebarLink', unread ? 'unread' : '', c.id === currentChannelId.value ? 'active' : ''].filter(Boolean).join(' ');
+                                    return (
+                                        <li key={c.id}>
+                                            <a id={`sidebarItem_${c.name}`} href={href} class={classes}
+                                                aria-label={`${shownName(c)}${unread ? ', unread' : ''}${mentions ? `, ${mentions} mention${mentions === 1 ? '' : 's'}` : ''}`}
+                                                onClick={(e) => {
+                                                    e.preventDefault();
+                                                    navigate(href);
+                                                }}>
+                                                <ChannelIcon channel={c} />
+                                                <span class="sidebar-name">{shownName(c)}</span>
+                                                {mentions > 0 && <span class="badge" data-testid="mentionBadge">{mentions}</span>}
+                                            </a>
+                                        </li>
+                                    );
+                                })}
+                            </ul>
+                        </div>
+                    );
+                })}
+                <button class="sidebar-browse" id="browseChannelsButton" onClick={() => open('browse')}>+ Browse channels</button>
+            </div>
+            {dialog === 'browse' && <BrowseChannels onClose={() => setDialog(null)} />}
+            {dialog === 'create' && <NewChannel onClose={() => setDialog(null)} />}
+            {dialog === 'message' && <NewMessage onClose={() => setDialog(null)} />}
         </nav>
     );
 }
