@@ -50,7 +50,17 @@ function ChannelIcon({ channel }: { channel: Channel }) {
         const count = Math.max(2, channel.display_name.split(',').length);
         return <span class="sidebar-icon gm">{count}</span>;
     }
-    return <span class="sidebar-icon">{channel.type === 'P' ? '🔒' : '#'}</span>;
+    return channel.type === 'P'
+        ? <span class="sidebar-icon private" title="Private channel"><LockIcon /></span>
+        : <span class="sidebar-icon public">#</span>;
+}
+
+export function LockIcon() {
+    return (
+        <svg width="12" height="13" viewBox="0 0 12 13" aria-hidden="true">
+            <path fill="currentColor" d="M6 0a3.5 3.5 0 0 0-3.5 3.5V5H2a1 1 0 0 0-1 1v6a1 1 0 0 0 1 1h8a1 1 0 0 0 1-1V6a1 1 0 0 0-1-1h-.5V3.5A3.5 3.5 0 0 0 6 0Zm0 1.5a2 2 0 0 1 2 2V5H4V3.5a2 2 0 0 1 2-2Z" />
+        </svg>
+    );
 }
 
 type Dialog = 'browse' | 'create' | 'message' | null;

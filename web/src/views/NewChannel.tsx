@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { client, errorMessage } from '../api';
 import { channelUrlName } from '../logic/unreads';
 import { Channel, channels, currentTeam, me, myMembers, navigate } from '../state';
+import { LockIcon } from './ChannelSidebar';
 import { Modal } from './Modal';
 
 export function NewChannel({ onClose }: { onClose: () => void }) {
@@ -58,7 +59,7 @@ export function NewChannel({ onClose }: { onClose: () => void }) {
                     </label>
                     <label class={type === 'P' ? 'selected' : ''}>
                         <input type="radio" name="type" id="public-private-selector-button-P" checked={type === 'P'} onChange={() => setType('P')} />
-                        <strong>🔒 Private channel</strong><span class="muted">Only invited members</span>
+                        <strong><LockIcon /> Private channel</strong><span class="muted">Only invited members</span>
                     </label>
                 </div>
                 <label class="field-label" for="newChannelPurpose">Purpose <span class="muted">(optional)</span></label>

@@ -86,7 +86,7 @@ export function SearchResults({ terms }: { terms: string }) {
                 {results !== null && results.length > 0 && <div class="muted result-count">{results.length === 60 ? '60+' : results.length} result{results.length === 1 ? '' : 's'}</div>}
                 {results?.map((post) => {
                     const channel = channelOf(post);
-                    const label = channel ? (channel.type === 'D' ? `@${shownName(channel)}` : channel.type === 'G' ? shownName(channel) : `${channel.type === 'P' ? '🔒' : '#'} ${channel.display_name}`) : '…';
+                    const label = channel ? (channel.type === 'D' ? `@${shownName(channel)}` : channel.type === 'G' ? shownName(channel) : `${channel.type === 'P' ? '' : '# '}${channel.display_name}`) : '…';
                     return (
                         <div class="search-item" key={post.id} id={`searchResult_${post.id}`} data-testid="search-item-container"
                             role="button" tabIndex={0} onClick={() => jump(post)}

@@ -6,6 +6,7 @@ import { client, errorMessage } from '../api';
 import { channelUrlName } from '../logic/unreads';
 import { me, navigate, Team, teams } from '../state';
 import { UserMenu } from './HeaderBar';
+import { teamInitials } from './TeamSidebar';
 
 export function SelectTeam() {
     const [joinable, setJoinable] = useState<Team[] | null>(null);
@@ -73,7 +74,7 @@ export function SelectTeam() {
                             <ul class="team-list" id="teamsYouCanJoinContent">
                                 {joinable.map((team) => (
                                     <li key={team.id}>
-                                        <span class="team-icon">{team.display_name.slice(0, 2)}</span>
+                                        <span class="team-icon">{teamInitials(team.display_name)}</span>
                                         <span class="team-list-name">{team.display_name}</span>
                                         <button class="btn" id={`joinTeam_${team.name}`} disabled={busy} onClick={() => join(team)}>Join</button>
                                     </li>

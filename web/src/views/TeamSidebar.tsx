@@ -5,6 +5,15 @@
 import { teamMarks } from '../logic/unreads';
 import { currentTeam, navigate, teams, teamUnreads } from '../state';
 
+/// "Team Alpha" → "TA", "Marketing" → "Ma".
+export function teamInitials(name: string): string {
+    const words = name.trim().split(/\s+/).filter(Boolean);
+    if (words.length >= 2) {
+        return (words[0][0] + words[1][0]).toUpperCase();
+    }
+    return (words[0] ?? '?').slice(0, 2);
+}
+
 export function TeamSidebar() {
     return (
         <nav class="team-sidebar" id="teamSidebarWrapper" aria-label="Teams">
@@ -22,7 +31,7 @@ export function TeamSidebar() {
                                 e.preventDefault();
                                 navigate(`/${team.name}/channels/town-square`);
                             }}>
-                            {team.display_name.slice(0, 2)}
+                            {teamInitials(team.display_name)}
                         </a>
                         {marks.mentions > 0 && <span class="badge team-badge">{marks.mentions}</span>}
                     </div>
