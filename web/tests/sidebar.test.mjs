@@ -123,6 +123,10 @@ test("unread and mentions: bob's posts make alice's channel bold live, a mention
     const planning = await channelWith(bob, team, { display: 'Planning' }, alice);
     const quiet = await channelWith(bob, team, { display: 'Random talk' }, alice);
     const secret = await channelWith(bob, team, { type: 'P', display: 'Leads' }, alice);
+    const { data: square } = await api('GET', `/teams/${team.id}/channels/name/town-square`, undefined, bob.token);
+    for (const text of ['Morning all! Standup notes are in the doc.', 'Release train leaves at 3pm today.']) {
+        await apiPost(bob, square.id, text);
+    }
 
     const page = await logInThroughThePage(browser, alice.username);
     await page.goto(`${CHORUS_URL}/${team.name}/channels/town-square`, { waitUntil: 'networkidle0' });
@@ -147,6 +151,11 @@ test("unread and mentions: bob's posts make alice's channel bold live, a mention
         const button = document.getElementById(`${n}TeamButton`);
         return button?.classList.contains('unread') && button.parentElement.querySelector('.team-badge')?.textContent === '1';
     }, other.name);
+    // A direct message bob starts appears live, unread, counted as a mention.
+    const { data: dm } = await api('POST', '/channels/direct', [bob.user.id, alice.user.id], bob.token);
+    await apiPost(bob, dm.id, 'lunch later?');
+    await waitForSidebar(page, "bob's new DM appears live with a badge", dm.name, { unread: true, mentions: 1 });
+    assert.equal(await page.$eval(`#sidebarItem_${dm.name} .sidebar-name`, (el) => el.textContent), bob.username);
     await shot(page, 'sidebar.png');
 
     await page.click(`#sidebarItem_${planning.name}`);

@@ -6,7 +6,7 @@
 // channels I join or leave, new direct and group messages, presence.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { client, errorMessage, SocketEvent, subscribe } from '../api';
+import { client, connection, errorMessage, SocketEvent, subscribe } from '../api';
 import { directPartnerId, parseMentions, posted, viewed } from '../logic/unreads';
 import {
     categories, Category, Channel, ChannelMember, channels, currentChannelId, currentTeam, highlightPostId, me,
@@ -379,6 +379,37 @@ export function Layout({ teamName, channelName, directUsername, postId }: Props)
             }).catch(() => {});
         }
     }, [channels.value, myId]);
+
+    // Presence changes arrive as status_change events; Mattermost's web app also asks again
+    // every minute (and here, whenever the websocket connects), since a person whose only
+    // session ended may not send one.
+    useEffect(() => {
+        if (!myId || connection.value !== 'connected') {
+            return undefined;
+        }
+        const refresh = () => {
+            const ids = new Set<string>([myId]);
+            for (const channel of channels.value.values()) {
+                const partner = directPartnerId(channel, myId);
+                if (partner) {
+                    ids.add(partner);
+                }
+            }
+            client.getStatusesByIds([...ids]).then((list: { user_id: string; status: string }[]) => {
+                const next = new Map(statuses.value);
+                for (const status of list) {
+                    next.set(status.user_id, status.status);
+                }
+                statuses.value = next;
+            }).catch(() => {});
+        };
+        const first = setTimeout(refresh, 500);
+        const every = setInterval(refresh, 60_000);
+        return () => {
+            clearTimeout(first);
+            clearInterval(every);
+        };
+    }, [myId, connection.value]);
 
     // A direct message is shown by the other person's name (the header reads display_name).
     useEffect(() => {
