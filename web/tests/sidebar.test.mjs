@@ -262,6 +262,17 @@ test('browse and join a public channel; create a private channel', async () => {
     const { data: created } = await api('GET', `/teams/${team.id}/channels/name/${name}`, undefined, alice.token);
     assert.equal(created.type, 'P');
 
+    // Favorite it: it moves to Favorites, on the server too (after a reload), and back.
+    await page.hover(`#sidebarItem_${name}`);
+    await page.click(`#favorite_${name}`);
+    await page.waitForSelector(`[data-category="favorites"] #sidebarItem_${name}`);
+    await page.reload({ waitUntil: 'networkidle0' });
+    await page.waitForSelector(`[data-category="favorites"] #sidebarItem_${name}`, { timeout: 15000 });
+    await page.hover(`#sidebarItem_${name}`);
+    await page.click(`#favorite_${name}`);
+    await page.waitForSelector(`[data-category="channels"] #sidebarItem_${name}`);
+    assert.equal(await page.$('[data-category="favorites"]'), null, 'an empty Favorites is hidden');
+
     // A second channel with the same name is refused with the server's message.
     await page.click('#addChannelsCta');
     await page.click('#createNewChannelMenuItem');

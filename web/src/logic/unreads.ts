@@ -172,3 +172,22 @@ export function channelUrlName(displayName: string): string {
         .replace(/^-+|-+$/g, '')
         .slice(0, 64);
 }
+
+/// The categories to save to move `channel` into Favorites, or (when it is a favorite) back to
+/// Channels or Direct Messages: the category it leaves and the one it joins (at the top).
+export function favoriteMove(categories: Category[], channel: Channel): Category[] {
+    const favorites = categories.find((c) => c.type === 'favorites');
+    const home = categories.find((c) => c.type === (channel.type === 'D' || channel.type === 'G' ? 'direct_messages' : 'channels'));
+    if (!favorites || !home) {
+        return [];
+    }
+    const isFavorite = favorites.channel_ids.includes(channel.id);
+    const source = isFavorite ? favorites : categories.find((c) => c.channel_ids.includes(channel.id));
+    const target = isFavorite ? home : favorites;
+    const moved: Category[] = [];
+    if (source && source.id !== target.id) {
+        moved.push({ ...source, channel_ids: source.channel_ids.filter((id) => id !== channel.id) });
+    }
+    moved.push({ ...target, channel_ids: [channel.id, ...target.channel_ids.filter((id) => id !== channel.id)] });
+    return moved;
+}

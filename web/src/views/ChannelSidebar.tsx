@@ -5,7 +5,8 @@
 // menu browses and creates channels; the Direct Messages "+" starts a conversation.
 
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { channelName, directPartnerId, isUnread, mentionCount, sidebarCategories } from '../logic/unreads';
+import { client, errorMessage } from '../api';
+import { channelName, directPartnerId, favoriteMove, isUnread, mentionCount, sidebarCategories } from '../logic/unreads';
 import {
     categories, Channel, channels, currentChannelId, currentTeam, me, myMembers, navigate, statuses, users,
 } from '../state';
@@ -65,10 +66,29 @@ export function LockIcon() {
 
 type Dialog = 'browse' | 'create' | 'message' | null;
 
+/// Moves a channel into Favorites, or out of it back to Channels / Direct Messages: shown at
+/// once, saved with the categories API (the server tells my other pages by websocket).
+async function toggleFavorite(channel: Channel): Promise<void> {
+    const before = categories.value;
+    const team = currentTeam.value;
+    const changed = favoriteMove(before, channel);
+    if (!team || !me.value || changed.length === 0) {
+        return;
+    }
+    categories.value = before.map((c) => changed.find((u) => u.id === c.id) ?? c);
+    try {
+        await client.updateChannelCategories(me.value.id, team.id, changed);
+    } catch (err) {
+        categories.value = before;
+        throw err;
+    }
+}
+
 export function ChannelSidebar({ teamName }: Props) {
     const [dialog, setDialog] = useState<Dialog>(null);
     const [menu, setMenu] = useState(false);
     const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+    const [error, setError] = useState('');
     const menuBox = useRef<HTMLDivElement>(null);
     useEffect(() => {
         if (!menu) {
@@ -113,6 +133,7 @@ export function ChannelSidebar({ teamName }: Props) {
                     </div>
                 )}
             </div>
+            {error && <div class="error sidebar-error" role="alert">{error}</div>}
             <div class="sidebar-scroll">
                 {list.map((category) => {
                     const isCollapsed = collapsed.has(category.id);
@@ -149,6 +170,13 @@ export function ChannelSidebar({ teamName }: Props) {
                                                 <span class="sidebar-name">{shownName(c)}</span>
                                                 {mentions > 0 && <span class="badge" data-testid="mentionBadge">{mentions}</span>}
                                             </a>
+                                            <button class={category.type === 'favorites' ? 'favorite-toggle on' : 'favorite-toggle'}
+                                                id={`favorite_${c.name}`}
+                                                aria-label={category.type === 'favorites' ? `Remove ${shownName(c)} from Favorites` : `Add ${shownName(c)} to Favorites`}
+                                                title={category.type === 'favorites' ? 'Remove from Favorites' : 'Add to Favorites'}
+                                                onClick={() => { setError(''); toggleFavorite(c).catch((err) => setError(errorMessage(err))); }}>
+                                                {category.type === 'favorites' ? '★' : '☆'}
+                                            </button>
                                         </li>
                                     );
                                 })}

@@ -47,12 +47,21 @@ async function loadTeam(teamName: string): Promise<void> {
     }
     channels.value = new Map(myChannels.filter((c) => !c.delete_at).map((channel) => [channel.id, channel]));
     myMembers.value = memberMap;
+    categories.value = orderedCategories(ordered);
+    teamUnreads.value = new Map(unreads.map((unread) => [unread.team_id, unread]));
+}
+
+function orderedCategories(ordered: any): Category[] {
     const list: Category[] = ordered?.categories ?? [];
     const order: string[] = ordered?.order ?? [];
-    categories.value = order.length > 0
-        ? order.map((id) => list.find((c) => c.id === id)).filter((c): c is Category => !!c)
-        : list;
-    teamUnreads.value = new Map(unreads.map((unread) => [unread.team_id, unread]));
+    return order.length > 0 ? order.map((id) => list.find((c) => c.id === id)).filter((c): c is Category => !!c) : list;
+}
+
+async function loadCategories(myId: string, teamId: string): Promise<void> {
+    const ordered = await client.getChannelCategories(myId, teamId);
+    if (currentTeam.value?.id === teamId) {
+        categories.value = orderedCategories(ordered);
+    }
 }
 
 function setMember(channelId: string, member: ChannelMember | undefined) {
@@ -228,6 +237,16 @@ function onEvent(message: SocketEvent) {
             const next = new Map(statuses.value);
             next.set(data.user_id, data.status);
             statuses.value = next;
+        }
+        return;
+    }
+    case 'sidebar_category_created':
+    case 'sidebar_category_updated':
+    case 'sidebar_category_deleted':
+    case 'sidebar_category_order_updated': {
+        const team = currentTeam.value;
+        if (team && (!data.team_id || data.team_id === team.id)) {
+            loadCategories(myId, team.id).catch(() => {});
         }
         return;
     }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    channelName, channelUrlName, directPartnerId, isUnread, mentionCount, parseMentions, posted, sidebarCategories,
+    channelName, channelUrlName, directPartnerId, favoriteMove, isUnread, mentionCount, parseMentions, posted, sidebarCategories,
     teamMarks, unreadMessages, viewed,
 } from '../../src/logic/unreads';
 import type { Category, Channel, ChannelMember, Post, User } from '../../src/state';
@@ -136,4 +136,17 @@ test('a channel URL name follows its display name', () => {
     assert.equal(channelUrlName('  Release Planning 2026! '), 'release-planning-2026');
     assert.equal(channelUrlName('Ops / On-call'), 'ops-on-call');
     assert.equal(channelUrlName('日本'), '');
+});
+
+test('favoriting moves a channel from its category to the top of Favorites, and back', () => {
+    const categories: Category[] = [
+        { id: 'cf', type: 'favorites', display_name: 'Favorites', channel_ids: ['x'] },
+        { id: 'cc', type: 'channels', display_name: 'Channels', channel_ids: ['a', 'b'] },
+        { id: 'cd', type: 'direct_messages', display_name: 'Direct Messages', channel_ids: ['d'] },
+    ];
+    assert.deepEqual(favoriteMove(categories, channel('b')).map((c) => [c.id, c.channel_ids]), [['cc', ['a']], ['cf', ['b', 'x']]]);
+    assert.deepEqual(favoriteMove(categories, channel('x')).map((c) => [c.id, c.channel_ids]), [['cf', []], ['cc', ['x', 'a', 'b']]]);
+    assert.deepEqual(favoriteMove(categories, channel('x', { type: 'D' })).map((c) => c.id), ['cf', 'cd'], 'a DM goes back to Direct Messages');
+    assert.deepEqual(favoriteMove(categories, channel('new')).map((c) => [c.id, c.channel_ids]), [['cf', ['new', 'x']]], 'a channel in no category yet');
+    assert.deepEqual(favoriteMove([], channel('a')), [], 'no categories, nothing to save');
 });
