@@ -310,6 +310,24 @@ test('search finds a post by a term and by a "phrase"; a result jumps to the pos
         && !document.getElementById(`searchResult_${miss}`), [second.id, first.id]);
     await shot(page, 'search.png');
 
+    // from: and in: narrow the search (the server parses them).
+    const search = async (query) => {
+        await page.click('#searchBox', { count: 3 });
+        await page.type('#searchBox', query);
+        await page.keyboard.press('Enter');
+        await waitInPage(page, `the search for ${query} finishes`, (q) => document.querySelector('#searchContainer .search-terms')?.textContent.includes(q)
+            && !document.querySelector('#searchContainer .empty.muted'), query);
+    };
+    await search(`from:${bob.username} ${word}`);
+    await waitInPage(page, 'from:bob finds both', (ids) => ids.every((id) => document.getElementById(`searchResult_${id}`)), [first.id, second.id]);
+    await search(`from:${alice.username} ${word}`);
+    await page.waitForSelector('#noResults');
+    await search(`in:${ops.name} ${word}`);
+    await waitInPage(page, 'in:the channel finds both', (ids) => ids.every((id) => document.getElementById(`searchResult_${id}`)), [first.id, second.id]);
+    await search(`in:town-square ${word}`);
+    await page.waitForSelector('#noResults');
+    await search(`"exact words" ${word}`);
+
     await page.click(`#searchResult_${second.id}`);
     await waitInPage(page, 'the result opens its channel', (n) => window.location.pathname.endsWith(`/channels/${n}`), ops.name);
     await page.waitForSelector(`#post_${second.id}`, { timeout: 10000 });
