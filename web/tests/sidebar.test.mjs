@@ -82,9 +82,11 @@ test('sign up through the page, land on "no team", create a team, join an open o
 
     await page.click('#input_email', { count: 3 });
     await page.type('#input_email', `${username}@example.com`);
+    await shot(page, 'signup.png');
     await page.click('#saveSetting');
     // (Creating an account and logging in hash the password twice: seconds on a busy debug build.)
     await waitInPage(page, 'a person without a team lands on /select_team', () => window.location.pathname === '/select_team' && !!document.querySelector('#noTeams'), undefined, 45000);
+    await waitInPage(page, 'the joinable teams are listed', () => !!document.querySelector('#noJoinableTeams, #teamsYouCanJoinContent'), undefined, 15000);
     await shot(page, 'select-team.png');
 
     // Create a team through the page.
