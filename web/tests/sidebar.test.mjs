@@ -210,6 +210,11 @@ test('a DM: alice finds bob by searching, writes; bob sees the DM appear live, u
     await postShown(alicePage, 'hi alice!');
     await shot(alicePage, 'direct-message.png');
 
+    // The DM's URL works on its own (a reload, a shared link).
+    await alicePage.reload({ waitUntil: 'networkidle0' });
+    await waitInPage(alicePage, 'the DM reopens by its URL', (n) => document.querySelector('#channelHeaderTitle')?.textContent === n, bob.username);
+    await postShown(alicePage, message);
+
     // A group message with two others.
     const carol = await signUp('carol');
     await api('POST', `/teams/${team.id}/members`, { team_id: team.id, user_id: carol.user.id }, alice.token);
