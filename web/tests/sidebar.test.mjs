@@ -271,8 +271,10 @@ test('browse and join a public channel; create a private channel', async () => {
 
     // Favorite it: it moves to Favorites, on the server too (after a reload), and back.
     await page.hover(`#sidebarItem_${name}`);
+    const saved = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().includes('/channels/categories'), { timeout: 15000 });
     await page.click(`#favorite_${name}`);
     await page.waitForSelector(`[data-category="favorites"] #sidebarItem_${name}`);
+    assert.equal((await saved).status(), 200);
     await page.reload({ waitUntil: 'networkidle0' });
     await page.waitForSelector(`[data-category="favorites"] #sidebarItem_${name}`, { timeout: 15000 });
     await page.hover(`#sidebarItem_${name}`);

@@ -108,6 +108,12 @@ export function channelName(channel: Channel, myId: string, users: Map<string, U
     if (channel.type === 'G' && groupMembers && groupMembers.length > 0) {
         return groupMembers.filter((u) => u.id !== myId).map((u) => u.username).sort().join(', ');
     }
+    if (channel.type === 'G') {
+        // The server names a group by all its members; I am not shown in my own sidebar.
+        const mine = users.get(myId)?.username;
+        const others = channel.display_name.split(',').map((n) => n.trim()).filter((n) => n && n !== mine);
+        return others.length > 0 ? others.join(', ') : channel.display_name;
+    }
     return channel.display_name || channel.name;
 }
 

@@ -19,7 +19,10 @@ function when(at: number): string {
 }
 
 export function SearchResults({ terms }: { terms: string }) {
-    const [results, setResults] = useState<Post[] | null>(null);
+    // The results with the query they answer: a new query shows "Searching…", never the
+    // previous query's results.
+    const [answer, setAnswer] = useState<{ terms: string; posts: Post[] } | null>(null);
+    const results = answer && answer.terms === terms ? answer.posts : null;
     const [error, setError] = useState('');
     const [extraChannels, setExtraChannels] = useState<Map<string, Channel>>(new Map());
     const team = currentTeam.value;
@@ -29,7 +32,7 @@ export function SearchResults({ terms }: { terms: string }) {
             return undefined;
         }
         let cancelled = false;
-        setResults(null);
+        setAnswer(null);
         setError('');
         client.searchPostsWithParams(team.id, {
             terms, is_or_search: false, include_deleted_channels: false,
@@ -39,7 +42,7 @@ export function SearchResults({ terms }: { terms: string }) {
                 return;
             }
             const posts = postsOf(found);
-            setResults(posts);
+            setAnswer({ terms, posts });
             const authors = [...new Set(posts.map((p) => p.user_id))].filter((id) => !users.value.has(id));
             if (authors.length > 0) {
                 client.getProfilesByIds(authors).then((profiles: User[]) => rememberUsers(profiles)).catch(() => {});

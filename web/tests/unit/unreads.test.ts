@@ -90,7 +90,8 @@ test('a direct message is named after the other person; a group after its member
     assert.equal(channelName(channel('d2', { type: 'D', name: 'me__zed', display_name: '' }), 'me', users), '…', 'unknown person');
     const gm = channel('g', { type: 'G', display_name: 'alice, bob, carol' });
     assert.equal(channelName(gm, 'me', users, [users.get('carol')!, users.get('me')!, users.get('bob')!]), 'bob, carol');
-    assert.equal(channelName(gm, 'me', users), 'alice, bob, carol');
+    assert.equal(channelName(gm, 'me', users), 'bob, carol', 'the server names all members; I am left out');
+    assert.equal(channelName(gm, 'zed', users), 'alice, bob, carol', 'someone whose profile is not known yet');
     assert.equal(directPartnerId(channel('o'), 'me'), null);
 });
 
