@@ -48,7 +48,7 @@ function ChannelIcon({ channel }: { channel: Channel }) {
         );
     }
     if (channel.type === 'G') {
-        const count = Math.max(2, channel.display_name.split(',').length);
+        const count = Math.max(2, shownName(channel).split(',').length);
         return <span class="sidebar-icon gm">{count}</span>;
     }
     return channel.type === 'P'

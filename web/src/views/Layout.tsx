@@ -7,7 +7,7 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { client, connection, errorMessage, SocketEvent, subscribe } from '../api';
-import { directPartnerId, parseMentions, posted, viewed } from '../logic/unreads';
+import { channelName as nameOfChannel, directPartnerId, parseMentions, posted, viewed } from '../logic/unreads';
 import {
     categories, Category, Channel, ChannelMember, channels, currentChannelId, currentTeam, highlightPostId, me,
     myMembers, navigate, Post, rememberUsers, rightPane, statuses, Team, teams, TeamUnread, teamUnreads, User, users,
@@ -430,15 +430,22 @@ export function Layout({ teamName, channelName, directUsername, postId }: Props)
         };
     }, [myId, connection.value]);
 
-    // A direct message is shown by the other person's name (the header reads display_name).
+    // A direct message is shown by the other person's name, a group by the others' names
+    // (the header reads display_name).
     useEffect(() => {
         let changed: Map<string, Channel> | null = null;
         for (const channel of channels.value.values()) {
-            const partner = directPartnerId(channel, myId);
-            const user = partner ? users.value.get(partner) : undefined;
-            if (user && channel.display_name !== user.username) {
+            let name: string | null = null;
+            if (channel.type === 'D') {
+                const partner = directPartnerId(channel, myId);
+                const user = partner ? users.value.get(partner) : undefined;
+                name = user ? user.username : null;
+            } else if (channel.type === 'G' && users.value.has(myId)) {
+                name = nameOfChannel(channel, myId, users.value);
+            }
+            if (name && channel.display_name !== name) {
                 changed ??= new Map(channels.value);
-                changed.set(channel.id, { ...channel, display_name: user.username });
+                changed.set(channel.id, { ...channel, display_name: name });
             }
         }
         if (changed) {

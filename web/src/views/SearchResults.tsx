@@ -57,7 +57,7 @@ export function SearchResults({ terms }: { terms: string }) {
         return () => {
             cancelled = true;
         };
-    }, [terms, team?.id]);
+    }, [terms, team?.id, rightPane.value]);  // (a new search of the same terms runs again)
 
     const marks = highlightTerms(terms);
     const channelOf = (post: Post) => channels.value.get(post.channel_id) ?? extraChannels.get(post.channel_id);
