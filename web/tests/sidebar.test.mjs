@@ -103,6 +103,10 @@ test('sign up through the page, land on "no team", create a team, join an open o
     const owner = await signUp('owner');
     const { data: open } = await api('POST', '/teams', { name: unique('open'), display_name: `Open ${tag()}`, type: 'O', allow_open_invite: true }, owner.token);
     await page.click('#select_teamTeamButton');
+    await waitInPage(page, 'the joinable teams are listed', () => !!document.querySelector('#teamsYouCanJoinContent'), undefined, 15000);
+    if (await page.$('#teamSearch')) {
+        await page.type('#teamSearch', open.display_name);
+    }
     await page.waitForSelector(`#joinTeam_${open.name}`, { timeout: 10000 });
     await page.click(`#joinTeam_${open.name}`);
     await waitInPage(page, 'joining opens the team', (n) => window.location.pathname === `/${n}/channels/town-square`, open.name);

@@ -8,6 +8,21 @@ import { me, navigate, Team, teams } from '../state';
 import { UserMenu } from './HeaderBar';
 import { teamInitials } from './TeamSidebar';
 
+/// Every team I may see, page by page (a server can have more than one page of teams).
+async function allTeams(): Promise<Team[]> {
+    const PER_PAGE = 200;
+    const teams: Team[] = [];
+    for (let page = 0; page < 25; page++) {
+        const answer: any = await client.getTeams(page, PER_PAGE);
+        const list: Team[] = Array.isArray(answer) ? answer : answer.teams ?? [];
+        teams.push(...list);
+        if (list.length < PER_PAGE) {
+            break;
+        }
+    }
+    return teams;
+}
+
 export function SelectTeam() {
     const [joinable, setJoinable] = useState<Team[] | null>(null);
     const [mine, setMine] = useState<Team[]>([]);
@@ -16,10 +31,10 @@ export function SelectTeam() {
     const [name, setName] = useState('');
     const [nameEdited, setNameEdited] = useState(false);
     const [busy, setBusy] = useState(false);
+    const [filter, setFilter] = useState('');
 
     useEffect(() => {
-        Promise.all([client.getMyTeams(), client.getTeams(0, 200)]).then(([my, all]: [Team[], any]) => {
-            const list: Team[] = Array.isArray(all) ? all : all.teams ?? [];
+        Promise.all([client.getMyTeams(), allTeams()]).then(([my, list]: [Team[], Team[]]) => {
             const ids = new Set(my.map((t) => t.id));
             setMine(my);
             teams.value = my;
@@ -68,11 +83,16 @@ export function SelectTeam() {
                 {mine.length === 0 && <h2 id="noTeams">You are not a member of any team yet</h2>}
                 {error && <div class="error" id="select_team_error">{error}</div>}
                 <h3>Teams you can join</h3>
+                {joinable !== null && joinable.length > 8 && (
+                    <input id="teamSearch" class="modal-search team-search" type="search" placeholder="Find a team"
+                        value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
+                )}
                 {joinable === null ? <div class="muted">Loading…</div>
                     : joinable.length === 0 ? <div class="muted" id="noJoinableTeams">There are no other open teams to join.</div>
                         : (
                             <ul class="team-list" id="teamsYouCanJoinContent">
-                                {joinable.map((team) => (
+                                {joinable.filter((team) => !filter.trim() || team.display_name.toLowerCase().includes(filter.trim().toLowerCase())
+                                    || team.name.includes(filter.trim().toLowerCase())).map((team) => (
                                     <li key={team.id}>
                                         <span class="team-icon">{teamInitials(team.display_name)}</span>
                                         <span class="team-list-name">{team.display_name}</span>
