@@ -293,6 +293,17 @@ test('browse and join a public channel; create a private channel', async () => {
     await page.click('#newChannelSubmit');
     await waitInPage(page, 'the server says the name is taken', () => (document.querySelector('#newChannelError')?.textContent ?? '').length > 5);
     await page.keyboard.press('Escape');
+
+    // Ctrl+K finds a channel by part of its name; Enter opens it.
+    await page.waitForSelector('#newChannelModal', { hidden: true });
+    await page.keyboard.down('Control');
+    await page.keyboard.press('k');
+    await page.keyboard.up('Control');
+    await page.waitForSelector('#quickSwitchInput');
+    await page.type('#quickSwitchInput', lobby.display_name.slice(0, 9));
+    await page.waitForSelector(`#switchChannel_${lobby.name}`);
+    await page.keyboard.press('Enter');
+    await waitInPage(page, 'the switcher opens the channel', (n) => window.location.pathname.endsWith(`/channels/${n}`), lobby.name);
     await page.close();
 });
 

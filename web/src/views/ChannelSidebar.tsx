@@ -11,6 +11,7 @@ import {
     categories, Channel, channels, currentChannelId, currentTeam, me, myMembers, navigate, statuses, users,
 } from '../state';
 import { BrowseChannels } from './BrowseChannels';
+import { ChannelSwitcher } from './ChannelSwitcher';
 import { NewChannel } from './NewChannel';
 import { NewMessage } from './NewMessage';
 
@@ -64,7 +65,7 @@ export function LockIcon() {
     );
 }
 
-type Dialog = 'browse' | 'create' | 'message' | null;
+type Dialog = 'browse' | 'create' | 'message' | 'switch' | null;
 
 /// Moves a channel into Favorites, or out of it back to Channels / Direct Messages: shown at
 /// once, saved with the categories API (the server tells my other pages by websocket).
@@ -103,6 +104,19 @@ export function ChannelSidebar({ teamName }: Props) {
         return () => document.removeEventListener('mousedown', close);
     }, [menu]);
 
+    // Ctrl+K / ⌘K opens "Find channels" from anywhere on the chat screen.
+    useEffect(() => {
+        const onKey = (event: KeyboardEvent) => {
+            if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
+                event.preventDefault();
+                setMenu(false);
+                setDialog('switch');
+            }
+        };
+        document.addEventListener('keydown', onKey);
+        return () => document.removeEventListener('keydown', onKey);
+    }, []);
+
     const members = myMembers.value;
     const list = sidebarCategories(categories.value, channels.value, shownName);
     const open = (kind: Dialog) => {
@@ -134,6 +148,9 @@ export function ChannelSidebar({ teamName }: Props) {
                 )}
             </div>
             {error && <div class="error sidebar-error" role="alert">{error}</div>}
+            <button class="find-channel" id="sidebarSwitcherButton" onClick={() => open('switch')}>
+                <span>Find channel</span><kbd>Ctrl K</kbd>
+            </button>
             <div class="sidebar-scroll">
                 {list.map((category) => {
                     const isCollapsed = collapsed.has(category.id);
@@ -189,6 +206,7 @@ export function ChannelSidebar({ teamName }: Props) {
             {dialog === 'browse' && <BrowseChannels onClose={() => setDialog(null)} />}
             {dialog === 'create' && <NewChannel onClose={() => setDialog(null)} />}
             {dialog === 'message' && <NewMessage onClose={() => setDialog(null)} />}
+            {dialog === 'switch' && <ChannelSwitcher onClose={() => setDialog(null)} />}
         </nav>
     );
 }
