@@ -164,6 +164,12 @@ test("unread and mentions: bob's posts make alice's channel bold live, a mention
     assert.equal(await page.$eval(`#sidebarItem_${dm.name} .sidebar-name`, (el) => el.textContent), bob.username);
     await shot(page, 'sidebar.png');
 
+    // "Mark as read" from the item's menu clears it without opening it.
+    await page.hover(`#sidebarItem_${dm.name}`);
+    await page.click(`#channelMenu_${dm.name}`);
+    await page.click(`#markRead_${dm.name}`);
+    await waitForSidebar(page, 'mark as read clears the DM', dm.name, { unread: false, mentions: 0 });
+
     await page.click(`#sidebarItem_${planning.name}`);
     await postShown(page, 'can you review it?');
     await waitForSidebar(page, 'opening the channel clears bold and badge', planning.name, { unread: false, mentions: 0 });
@@ -173,6 +179,7 @@ test("unread and mentions: bob's posts make alice's channel bold live, a mention
     await page.waitForSelector(`#sidebarItem_${planning.name}`);
     await waitInPage(page, 'the sidebar has loaded', (n) => !!document.getElementById(`sidebarItem_${n}`), quiet.name);
     assert.deepEqual(await sidebarState(page, planning.name), { unread: false, bold: false, mentions: 0 });
+    assert.deepEqual(await sidebarState(page, dm.name), { unread: false, bold: false, mentions: 0 }, 'marked read on the server');
     await page.close();
 });
 
@@ -304,6 +311,15 @@ test('browse and join a public channel; create a private channel', async () => {
     await page.waitForSelector(`#switchChannel_${lobby.name}`);
     await page.keyboard.press('Enter');
     await waitInPage(page, 'the switcher opens the channel', (n) => window.location.pathname.endsWith(`/channels/${n}`), lobby.name);
+
+    // Leave it from its sidebar menu: it goes from the sidebar, the page goes to town-square,
+    // and the server no longer counts alice in.
+    await page.hover(`#sidebarItem_${lobby.name}`);
+    await page.click(`#channelMenu_${lobby.name}`);
+    await page.click(`#leave_${lobby.name}`);
+    await waitInPage(page, 'leaving drops the channel', (n) => !document.getElementById(`sidebarItem_${n}`)
+        && window.location.pathname.endsWith('/channels/town-square'), lobby.name);
+    await assert.rejects(api('GET', `/channels/${lobby.id}/members/${alice.user.id}`, undefined, bob.token), /404/);
     await page.close();
 });
 

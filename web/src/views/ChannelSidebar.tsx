@@ -6,7 +6,7 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { client, errorMessage } from '../api';
-import { channelName, directPartnerId, favoriteMove, isUnread, mentionCount, sidebarCategories } from '../logic/unreads';
+import { channelName, directPartnerId, favoriteMove, isUnread, mentionCount, sidebarCategories, viewed } from '../logic/unreads';
 import {
     categories, Channel, channels, currentChannelId, currentTeam, me, myMembers, navigate, statuses, users,
 } from '../state';
@@ -65,6 +65,31 @@ export function LockIcon() {
     );
 }
 
+/// Marks a channel read on the server and here.
+function markRead(channel: Channel) {
+    const member = myMembers.value.get(channel.id);
+    if (member) {
+        const next = new Map(myMembers.value);
+        next.set(channel.id, viewed(channel, member));
+        myMembers.value = next;
+    }
+    client.viewMyChannel(channel.id).catch(() => {});
+}
+
+/// Leaves a channel; the sidebar drops it (and the page leaves it, if it was open).
+async function leave(channel: Channel, teamName: string): Promise<void> {
+    await client.removeFromChannel(me.value!.id, channel.id);
+    const nextChannels = new Map(channels.value);
+    nextChannels.delete(channel.id);
+    channels.value = nextChannels;
+    const nextMembers = new Map(myMembers.value);
+    nextMembers.delete(channel.id);
+    myMembers.value = nextMembers;
+    if (currentChannelId.value === channel.id) {
+        navigate(`/${teamName}/channels/town-square`, true);
+    }
+}
+
 type Dialog = 'browse' | 'create' | 'message' | 'switch' | null;
 
 /// Moves a channel into Favorites, or out of it back to Channels / Direct Messages: shown at
@@ -90,6 +115,19 @@ export function ChannelSidebar({ teamName }: Props) {
     const [menu, setMenu] = useState(false);
     const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
     const [error, setError] = useState('');
+    const [itemMenu, setItemMenu] = useState<string | null>(null);
+    useEffect(() => {
+        if (!itemMenu) {
+            return undefined;
+        }
+        const close = (event: MouseEvent) => {
+            if (!(event.target as HTMLElement).closest?.('.item-menu, .item-menu-toggle')) {
+                setItemMenu(null);
+            }
+        };
+        document.addEventListener('mousedown', close);
+        return () => document.removeEventListener('mousedown', close);
+    }, [itemMenu]);
     const menuBox = useRef<HTMLDivElement>(null);
     useEffect(() => {
         if (!menu) {
@@ -194,6 +232,21 @@ export function ChannelSidebar({ teamName }: Props) {
                                                 onClick={() => { setError(''); toggleFavorite(c).catch((err) => setError(errorMessage(err))); }}>
                                                 {category.type === 'favorites' ? '★' : '☆'}
                                             </button>
+                                            <button class="item-menu-toggle" id={`channelMenu_${c.name}`} aria-label={`${shownName(c)} options`}
+                                                title="Channel options" aria-expanded={itemMenu === c.id}
+                                                onClick={() => setItemMenu(itemMenu === c.id ? null : c.id)}>⋯</button>
+                                            {itemMenu === c.id && (
+                                                <div class="menu item-menu" role="menu">
+                                                    <button role="menuitem" id={`markRead_${c.name}`} onClick={() => { setItemMenu(null); markRead(c); }}>Mark as read</button>
+                                                    {(c.type === 'O' || c.type === 'P') && c.name !== 'town-square' && (
+                                                        <button role="menuitem" class="danger" id={`leave_${c.name}`} onClick={() => {
+                                                            setItemMenu(null);
+                                                            setError('');
+                                                            leave(c, teamName).catch((err) => setError(errorMessage(err)));
+                                                        }}>Leave channel</button>
+                                                    )}
+                                                </div>
+                                            )}
                                         </li>
                                     );
                                 })}
