@@ -149,6 +149,7 @@ test("unread and mentions: bob's posts make alice's channel bold live, a mention
     await waitForSidebar(page, 'a mention raises the badge', planning.name, { unread: true, mentions: 1 });
     await apiPost(bob, planning.id, `@${alice.username} ping`);
     await waitForSidebar(page, 'a second mention', planning.name, { unread: true, mentions: 2 });
+    await waitInPage(page, 'the tab title counts the mentions', () => document.title.startsWith('(2) Town Square - '));
 
     // A post in another of alice's teams marks that team in the team sidebar.
     const elsewhere = await api('GET', `/teams/${other.id}/channels/name/town-square`, undefined, bob.token);

@@ -197,3 +197,13 @@ export function favoriteMove(categories: Category[], channel: Channel): Category
     moved.push({ ...target, channel_ids: [channel.id, ...target.channel_ids.filter((id) => id !== channel.id)] });
     return moved;
 }
+
+/// The browser tab's title, as Mattermost writes it: "(mentions) " when I have mentions
+/// elsewhere, "* " when something else is unread, then the channel and the team.
+export function pageTitle(
+    channelShown: string, teamShown: string, mentionsElsewhere: number, unreadElsewhere: boolean, siteName = 'Chorus',
+): string {
+    const prefix = mentionsElsewhere > 0 ? `(${mentionsElsewhere}) ` : unreadElsewhere ? '* ' : '';
+    const place = [channelShown, teamShown].filter(Boolean).join(' - ');
+    return place ? `${prefix}${place} | ${siteName}` : `${prefix}${siteName}`;
+}

@@ -7,7 +7,9 @@
 
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { client, connection, errorMessage, SocketEvent, subscribe } from '../api';
-import { channelName as nameOfChannel, directPartnerId, parseMentions, posted, viewed } from '../logic/unreads';
+import {
+    channelName as nameOfChannel, directPartnerId, isUnread, mentionCount, pageTitle, parseMentions, posted, viewed,
+} from '../logic/unreads';
 import {
     categories, Category, Channel, ChannelMember, channels, currentChannelId, currentTeam, highlightPostId, me,
     myMembers, navigate, Post, rememberUsers, rightPane, statuses, Team, teams, TeamUnread, teamUnreads, User, users,
@@ -452,6 +454,28 @@ export function Layout({ teamName, channelName, directUsername, postId }: Props)
             channels.value = changed;
         }
     }, [channels.value, users.value]);
+
+    // The tab's title: mentions and unread elsewhere (other channels, other teams), then where I am.
+    useEffect(() => {
+        let mentions = 0;
+        let unread = false;
+        for (const channel of channels.value.values()) {
+            if (channel.id === shownId) {
+                continue;
+            }
+            const member = myMembers.value.get(channel.id);
+            mentions += mentionCount(member);
+            unread ||= isUnread(channel, member);
+        }
+        for (const [teamId, marks] of teamUnreads.value) {
+            if (teamId !== team?.id) {
+                mentions += marks.mention_count;
+                unread ||= marks.msg_count > 0;
+            }
+        }
+        const shown = shownId ? channels.value.get(shownId) : undefined;
+        document.title = pageTitle(shown?.display_name ?? '', team?.display_name ?? '', mentions, unread);
+    }, [channels.value, myMembers.value, teamUnreads.value, shownId, team?.id]);
 
     const shownName = directUsername ? `@${directUsername}` : channelName ?? '';
     return (

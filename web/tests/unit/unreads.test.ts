@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    channelName, channelUrlName, directPartnerId, favoriteMove, isUnread, mentionCount, parseMentions, posted, sidebarCategories,
+    channelName, channelUrlName, directPartnerId, favoriteMove, pageTitle, isUnread, mentionCount, parseMentions, posted, sidebarCategories,
     teamMarks, unreadMessages, viewed,
 } from '../../src/logic/unreads';
 import type { Category, Channel, ChannelMember, Post, User } from '../../src/state';
@@ -150,4 +150,11 @@ test('favoriting moves a channel from its category to the top of Favorites, and 
     assert.deepEqual(favoriteMove(categories, channel('x', { type: 'D' })).map((c) => c.id), ['cf', 'cd'], 'a DM goes back to Direct Messages');
     assert.deepEqual(favoriteMove(categories, channel('new')).map((c) => [c.id, c.channel_ids]), [['cf', ['new', 'x']]], 'a channel in no category yet');
     assert.deepEqual(favoriteMove([], channel('a')), [], 'no categories, nothing to save');
+});
+
+test('the tab title counts mentions elsewhere, else marks unread, then names the channel and team', () => {
+    assert.equal(pageTitle('Town Square', 'Acme', 0, false), 'Town Square - Acme | Chorus');
+    assert.equal(pageTitle('Town Square', 'Acme', 0, true), '* Town Square - Acme | Chorus');
+    assert.equal(pageTitle('Town Square', 'Acme', 3, true), '(3) Town Square - Acme | Chorus');
+    assert.equal(pageTitle('', '', 0, false), 'Chorus');
 });
