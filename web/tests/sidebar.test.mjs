@@ -390,6 +390,15 @@ test('log out returns to /login; a session an admin revokes sends the page to /l
     const alice = await signUp('alice');
     await teamWith(alice);
     const page = await logInThroughThePage(browser, alice.username);
+
+    // The account menu sets my status.
+    await page.click('#userAccountMenuButton');
+    await page.waitForSelector('#userAccountMenu');
+    await page.click('#status_dnd');
+    await page.waitForSelector('#userAccountMenuButton .status-dot.dnd');
+    const { data: [status] } = await api('POST', '/users/status/ids', [alice.user.id], alice.token);
+    assert.equal(status.status, 'dnd');
+
     await page.click('#userAccountMenuButton');
     await page.click('#logout');
     await waitInPage(page, 'log out shows /login', () => window.location.pathname === '/login' && !!document.querySelector('#input_loginId'));

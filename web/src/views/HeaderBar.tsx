@@ -78,7 +78,7 @@ export function UserMenu() {
                 <div class="menu" role="menu" id="userAccountMenu">
                     <div class="menu-title"><strong>@{user.username}</strong><span class="muted">{STATUS_LABELS[status] ?? status}</span></div>
                     {(['online', 'away', 'dnd', 'offline'] as const).map((s) => (
-                        <button role="menuitem" key={s} onClick={() => setStatus(s)}><span class={`status-dot inline ${s}`} /> {STATUS_LABELS[s]}</button>
+                        <button role="menuitem" key={s} id={`status_${s}`} onClick={() => setStatus(s)}><span class={`status-dot inline ${s}`} /> {STATUS_LABELS[s]}</button>
                     ))}
                     <hr />
                     {admin && <button role="menuitem" id="systemConsoleLink" onClick={() => { setOpen(false); navigate('/admin_console'); }}>System Console</button>}
