@@ -140,6 +140,12 @@ test("unread and mentions: bob's posts make alice's channel bold live, a mention
     assert.deepEqual(await sidebarState(page, planning.name), { unread: false, bold: false, mentions: 0 });
     assert.ok(await page.$(`#sidebarItem_${secret.name}`), 'the private channel is listed');
 
+    // Being added to a channel, or removed, shows in the sidebar live.
+    const added = await channelWith(bob, team, { type: 'P', display: 'Surprise' }, alice);
+    await page.waitForSelector(`#sidebarItem_${added.name}`, { timeout: 10000 });
+    await api('DELETE', `/channels/${added.id}/members/${alice.user.id}`, undefined, bob.token);
+    await page.waitForSelector(`#sidebarItem_${added.name}`, { hidden: true, timeout: 10000 });
+
     await apiPost(bob, planning.id, 'the roadmap is up');
     await waitForSidebar(page, 'the channel turns bold with no reload', planning.name, { unread: true, mentions: 0 });
     assert.equal((await sidebarState(page, planning.name)).bold, true);
