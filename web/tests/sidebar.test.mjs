@@ -177,7 +177,13 @@ test("unread and mentions: bob's posts make alice's channel bold live, a mention
     await page.click(`#markRead_${dm.name}`);
     await waitForSidebar(page, 'mark as read clears the DM', dm.name, { unread: false, mentions: 0 });
 
-    await page.click(`#sidebarItem_${planning.name}`);
+    // Alt+Shift+↓ goes to the next unread channel: Planning (the DM was marked read).
+    await page.keyboard.down('Alt');
+    await page.keyboard.down('Shift');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.up('Shift');
+    await page.keyboard.up('Alt');
+    await waitInPage(page, 'Alt+Shift+Down opens the next unread channel', (n) => window.location.pathname.endsWith(`/channels/${n}`), planning.name);
     await postShown(page, 'can you review it?');
     await waitForSidebar(page, 'opening the channel clears bold and badge', planning.name, { unread: false, mentions: 0 });
 

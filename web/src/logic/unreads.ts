@@ -47,6 +47,12 @@ export function posted(
     channel: Channel, member: ChannelMember | undefined, post: Post,
     { myId, viewing, mentions }: { myId: string; viewing: boolean; mentions: string[] },
 ): { channel: Channel; member: ChannelMember | undefined } {
+    if ((channel.last_post_at ?? 0) >= post.create_at && post.create_at > 0) {
+        // The channel was fetched after this post was made (a new DM, a channel I was just
+        // added to): its counts include the post already.
+        const read = viewing && member ? { ...member, msg_count: channel.total_msg_count ?? member.msg_count, mention_count: 0 } : member;
+        return { channel, member: read };
+    }
     const next: Channel = {
         ...channel,
         total_msg_count: (channel.total_msg_count ?? 0) + 1,
@@ -206,4 +212,10 @@ export function pageTitle(
     const prefix = mentionsElsewhere > 0 ? `(${mentionsElsewhere}) ` : unreadElsewhere ? '* ' : '';
     const place = [channelShown, teamShown].filter(Boolean).join(' - ');
     return place ? `${prefix}${place} | ${siteName}` : `${prefix}${siteName}`;
+}
+
+/// Whether a fetched channel is older than the copy the page has (an answer that was overtaken
+/// by a newer fetch or by live posts): keep the page's copy then.
+export function isStale(fetched: Channel, known: Channel | undefined): boolean {
+    return !!known && (known.total_msg_count ?? 0) > (fetched.total_msg_count ?? 0);
 }

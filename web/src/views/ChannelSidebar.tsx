@@ -142,18 +142,32 @@ export function ChannelSidebar({ teamName }: Props) {
         return () => document.removeEventListener('mousedown', close);
     }, [menu]);
 
-    // Ctrl+K / ⌘K opens "Find channels" from anywhere on the chat screen.
+    // Ctrl+K / ⌘K opens "Find channels" from anywhere on the chat screen; Alt+↑/↓ goes to the
+    // previous/next channel in the sidebar, Alt+Shift+↑/↓ to the previous/next unread one.
     useEffect(() => {
         const onKey = (event: KeyboardEvent) => {
             if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'k') {
                 event.preventDefault();
                 setMenu(false);
                 setDialog('switch');
+            } else if (event.altKey && !event.ctrlKey && !event.metaKey && (event.key === 'ArrowUp' || event.key === 'ArrowDown')) {
+                const order = sidebarCategories(categories.value, channels.value, shownName).flatMap((c) => c.channels);
+                const here = order.findIndex((c) => c.id === currentChannelId.value);
+                const step = event.key === 'ArrowUp' ? -1 : 1;
+                for (let i = 1; i <= order.length; i++) {
+                    const next = order[(here + step * i + order.length * i) % order.length];
+                    if (next && next.id !== currentChannelId.value
+                        && (!event.shiftKey || isUnread(next, myMembers.value.get(next.id)))) {
+                        event.preventDefault();
+                        navigate(channelPath(teamName, next));
+                        return;
+                    }
+                }
             }
         };
         document.addEventListener('keydown', onKey);
         return () => document.removeEventListener('keydown', onKey);
-    }, []);
+    }, [teamName]);
 
     const members = myMembers.value;
     const list = sidebarCategories(categories.value, channels.value, shownName);

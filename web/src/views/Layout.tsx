@@ -8,7 +8,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { client, connection, errorMessage, SocketEvent, subscribe } from '../api';
 import {
-    channelName as nameOfChannel, directPartnerId, isUnread, mentionCount, pageTitle, parseMentions, posted, viewed,
+    channelName as nameOfChannel, directPartnerId, isStale, isUnread, mentionCount, pageTitle, parseMentions, posted, viewed,
 } from '../logic/unreads';
 import {
     categories, Category, Channel, ChannelMember, channels, currentChannelId, currentTeam, highlightPostId, me,
@@ -99,7 +99,7 @@ async function fetchMyChannel(channelId: string): Promise<void> {
     const [channel, member]: [Channel, ChannelMember] = await Promise.all([
         client.getChannel(channelId), client.getChannelMember(channelId, me.value!.id),
     ]);
-    if (channel.team_id && channel.team_id !== currentTeam.value?.id) {
+    if ((channel.team_id && channel.team_id !== currentTeam.value?.id) || isStale(channel, channels.value.get(channel.id))) {
         return;
     }
     setChannel(channel);

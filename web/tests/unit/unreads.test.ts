@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-    channelName, channelUrlName, directPartnerId, favoriteMove, pageTitle, isUnread, mentionCount, parseMentions, posted, sidebarCategories,
+    channelName, channelUrlName, directPartnerId, favoriteMove, isStale, pageTitle, isUnread, mentionCount, parseMentions, posted, sidebarCategories,
     teamMarks, unreadMessages, viewed,
 } from '../../src/logic/unreads';
 import type { Category, Channel, ChannelMember, Post, User } from '../../src/state';
@@ -39,8 +39,9 @@ test("someone else's post makes a channel I am not viewing unread; a mention rai
     const mention = posted(plain.channel, plain.member, post({ create_at: 200 }), { myId: 'me', viewing: false, mentions: ['me'] });
     assert.equal(mentionCount(mention.member), 1);
     assert.equal(unreadMessages(mention.channel, mention.member), 2);
-    const other = posted(mention.channel, mention.member, post(), { myId: 'me', viewing: false, mentions: ['carol'] });
+    const other = posted(mention.channel, mention.member, post({ create_at: 300 }), { myId: 'me', viewing: false, mentions: ['carol'] });
     assert.equal(mentionCount(other.member), 1, "a mention of someone else is not mine");
+    assert.equal(unreadMessages(other.channel, other.member), 3);
 });
 
 test('posts in the channel I am viewing, and my own posts, stay read', () => {
@@ -157,4 +158,21 @@ test('the tab title counts mentions elsewhere, else marks unread, then names the
     assert.equal(pageTitle('Town Square', 'Acme', 0, true), '* Town Square - Acme | Chorus');
     assert.equal(pageTitle('Town Square', 'Acme', 3, true), '(3) Town Square - Acme | Chorus');
     assert.equal(pageTitle('', '', 0, false), 'Chorus');
+});
+
+test('a post the fetched channel already counts is not counted twice; a stale fetch loses', () => {
+    const fetched = channel('d', { type: 'D', total_msg_count: 1, last_post_at: 100 });
+    const m = member('d', { msg_count: 0, mention_count: 1 });
+    const again = posted(fetched, m, post({ create_at: 100 }), { myId: 'me', viewing: false, mentions: [] });
+    assert.equal(again.channel.total_msg_count, 1);
+    assert.equal(mentionCount(again.member), 1);
+    const newer = posted(fetched, m, post({ id: 'p2', create_at: 101 }), { myId: 'me', viewing: false, mentions: [] });
+    assert.equal(newer.channel.total_msg_count, 2);
+    assert.equal(mentionCount(newer.member), 2);
+    const onScreen = posted(fetched, m, post({ create_at: 100 }), { myId: 'me', viewing: true, mentions: [] });
+    assert.equal(isUnread(onScreen.channel, onScreen.member), false);
+
+    assert.equal(isStale(channel('c', { total_msg_count: 1 }), channel('c', { total_msg_count: 2 })), true);
+    assert.equal(isStale(channel('c', { total_msg_count: 2 }), channel('c', { total_msg_count: 2 })), false);
+    assert.equal(isStale(channel('c', { total_msg_count: 0 }), undefined), false);
 });
