@@ -10,6 +10,9 @@ import { Layout } from './views/Layout';
 import { composerExtensions } from './views/Composer';
 import { MentionAutocomplete } from './views/MentionAutocomplete';
 import { notifyTyping } from './logic/typing';
+import { installSessionGuard } from './logic/session';
+import { Signup } from './views/Signup';
+import { SelectTeam } from './views/SelectTeam';
 import './style.css';
 
 // The message box's plug-ins: typing notifications and @mention autocomplete.
@@ -23,9 +26,9 @@ function Home() {
             if (teams.length > 0) {
                 navigate(`/${teams[0].name}/channels/town-square`, true);
             } else {
-                setMessage('You are not a member of any team yet.');
+                navigate('/select_team', true);
             }
-        }).catch(() => navigate('/login', true));
+        }).catch(() => setMessage('Could not reach the server. Reload to try again.'));
     }, []);
     return <div class="center muted">{message}</div>;
 }
@@ -45,6 +48,7 @@ function LazyConsole({ section }: { section: string }) {
     const View = consoleView;
     return View ? <View section={section} /> : <div class="center muted">Loading…</div>;
 }
+installSessionGuard();
 
 function App() {
     const [checked, setChecked] = useState(false);
@@ -65,10 +69,20 @@ function App() {
     }
     const current = path.value;
     if (!me.value) {
+        if (current === '/signup_user_complete') {
+            return <Signup />;
+        }
         if (current !== '/login') {
             navigate('/login', true);
         }
         return <Login />;
+    }
+    if (current === '/login' || current === '/signup_user_complete') {
+        navigate('/', true);
+        return <Home />;
+    }
+    if (current === '/select_team' || current === '/create_team') {
+        return <SelectTeam />;
     }
     const console = current.match(/^\/admin_console(?:\/(.*))?$/);
     if (console) {
@@ -77,6 +91,17 @@ function App() {
     const channel = current.match(/^\/([^/]+)\/channels\/([^/]+)\/?$/);
     if (channel) {
         return <Layout teamName={decodeURIComponent(channel[1])} channelName={decodeURIComponent(channel[2])} />;
+    }
+    const messages = current.match(/^\/([^/]+)\/messages\/([^/]+)\/?$/);
+    if (messages) {
+        const target = decodeURIComponent(messages[2]);
+        return target.startsWith('@')
+            ? <Layout teamName={decodeURIComponent(messages[1])} directUsername={target.slice(1)} />
+            : <Layout teamName={decodeURIComponent(messages[1])} channelName={target} />;
+    }
+    const permalink = current.match(/^\/([^/]+)\/pl\/([a-z0-9]+)\/?$/);
+    if (permalink) {
+        return <Layout teamName={decodeURIComponent(permalink[1])} postId={permalink[2]} />;
     }
     return <Home />;
 }

@@ -86,3 +86,13 @@ export function displayName(user: User | undefined): string {
 /// A post to scroll to and highlight in the channel view (a search result or permalink was
 /// opened); the channel view clears it once shown.
 export const highlightPostId = signal<string | null>(null);
+
+/// Sidebar (helper "sidebar"): my sidebar categories in the current team (Favorites, Channels,
+/// Direct Messages, custom), as the server orders them, and unread marks of my other teams.
+export type Category = {
+    id: string; team_id?: string; user_id?: string; type: string; display_name: string;
+    sorting?: string; channel_ids: string[]; collapsed?: boolean;
+};
+export const categories = signal<Category[]>([]);
+export type TeamUnread = { team_id: string; msg_count: number; mention_count: number };
+export const teamUnreads = signal<Map<string, TeamUnread>>(new Map());

@@ -39,6 +39,8 @@ export function Login() {
                 <button id="saveSetting" type="submit" disabled={busy || !loginId || !password}>
                     {busy ? 'Logging in…' : 'Log in'}
                 </button>
+                <p class="muted switch-link">Don’t have an account? <a id="signup" href="/signup_user_complete"
+                    onClick={(e) => { e.preventDefault(); navigate('/signup_user_complete'); }}>Create one</a></p>
             </form>
         </div>
     );
