@@ -235,6 +235,7 @@ test('a reaction picked in the emoji picker shows live in another browser with i
     await bobPage.click(reaction);
     await waitInPage(alicePage, 'one reaction left', (sel) => document.querySelector(sel)?.dataset.count === '1', reaction);
     await alicePage.click(reaction);
+    await waitInPage(alicePage, 'the reaction gone from the page that took it back', (sel) => !document.querySelector(sel), reaction);
     await waitInPage(bobPage, 'the reaction gone', (sel) => !document.querySelector(sel), reaction);
 
     // The picker shows the whole table too; a screenshot of it as it opens.
