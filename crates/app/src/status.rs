@@ -80,9 +80,23 @@ impl App {
         Ok(status)
     }
 
+    /// The status as the master holds it. Connects and disconnects decide from it: another
+    /// node may have just written it (a page reloaded: its old websocket closed on one node,
+    /// the new one opened on another), and a replica or cache a moment behind would have this
+    /// node skip setting online after the other set offline.
+    async fn status_on_master(&self, user_id: &str) -> AppResult<Status> {
+        let db = self.store().master().await?;
+        let statuses = status_store::get_many(&db, &[user_id.to_string()]).await?;
+        Ok(statuses.into_iter().next().unwrap_or_else(|| Status {
+            user_id: user_id.to_string(),
+            status: STATUS_OFFLINE.to_string(),
+            ..Default::default()
+        }))
+    }
+
     /// First connection of a user on this node: online, unless they chose a status by hand.
     pub(crate) async fn set_online(&self, user_id: &str) {
-        let current = self.get_status(user_id).await;
+        let current = self.status_on_master(user_id).await;
         if let Ok(current) = &current {
             if current.manual || current.status == STATUS_ONLINE {
                 return;
@@ -108,7 +122,7 @@ impl App {
         {
             return;
         }
-        let Ok(current) = self.get_status(user_id).await else {
+        let Ok(current) = self.status_on_master(user_id).await else {
             return;
         };
         if current.manual || current.status == STATUS_OFFLINE {
