@@ -173,8 +173,14 @@ test('editing and deleting my post shows live in another browser', async () => {
     await clickPostAction(alicePage, id, `#CENTER_button_${id}`);
     await alicePage.click(`#edit_post_${id}`);
     await alicePage.waitForSelector('#edit_textbox');
-    await alicePage.$eval('#edit_textbox', (el) => el.select());
+    // Select all of it the way a person does (focus, Ctrl+A), and check it was replaced before
+    // saving: a selection lost to a re-render would append instead.
+    await alicePage.focus('#edit_textbox');
+    await alicePage.keyboard.down('Control');
+    await alicePage.keyboard.press('KeyA');
+    await alicePage.keyboard.up('Control');
     await alicePage.type('#edit_textbox', `final wording ${run}`);
+    assert.equal(await alicePage.$eval('#edit_textbox', (el) => el.value), `final wording ${run}`);
     await alicePage.keyboard.press('Enter');
     await waitInPage(bobPage, 'the edit shown live', (args) => {
         const el = document.getElementById(`postMessageText_${args.id}`);

@@ -168,6 +168,7 @@ async fn people_log_in_and_chat_live_in_real_browsers() {
         "web client in chromium",
         &[
             "tests/browser.test.mjs",
+            "tests/sidebar.test.mjs",
             "tests/posts.test.mjs",
             "tests/threads.test.mjs",
         ],
