@@ -49,6 +49,12 @@ skip_step() {
     step_seconds+=(0)
 }
 
+web_unit_tests() {
+    cd "$repo_root/web"
+    npx tsc --noEmit -p .
+    node tests/unit/run.mjs
+}
+
 install_system() {
     ensure_postgres
     ensure_packages curl
@@ -158,6 +164,8 @@ main() {
 
     # Before cargo: the binary embeds web/dist, and web:: tests fetch it.
     run_step "build web client" "$repo_root/scripts/build-web.sh" || true
+    # The client's state logic (post merges, unreads, outbox, drafts, uploads, the HA rule).
+    run_step "web client unit tests" web_unit_tests || true
     run_step "cargo fmt --check" cargo fmt --all -- --check || true
     if run_step "cargo build" cargo build --workspace --all-targets; then
         run_step "cargo test" cargo test --workspace --no-fail-fast || true
