@@ -224,7 +224,7 @@ test('a DM: alice finds bob by searching, writes; bob sees the DM appear live, u
 
     await waitForSidebar(bobPage, "the DM appears in bob's sidebar live, unread, with a badge", dmName, { unread: true, mentions: 1 });
     assert.equal(await bobPage.$eval(`#sidebarItem_${dmName} .sidebar-name`, (el) => el.textContent), alice.username);
-    assert.ok(await bobPage.$(`#sidebarItem_${dmName} .status-dot`), 'a status dot');
+    assert.ok(await bobPage.$(`#sidebarItem_${dmName} .presence-dot`), 'a status dot');
     assert.ok(await bobPage.$(`#SidebarContainer [data-category="direct_messages"] #sidebarItem_${dmName}`), 'under Direct Messages');
     await bobPage.click(`#sidebarItem_${dmName}`);
     await postShown(bobPage, message);
@@ -407,7 +407,7 @@ test('log out returns to /login; a session an admin revokes sends the page to /l
     await page.click('#userAccountMenuButton');
     await page.waitForSelector('#userAccountMenu');
     await page.click('#status_dnd');
-    await page.waitForSelector('#userAccountMenuButton .status-dot.dnd');
+    await page.waitForSelector('#userAccountMenuButton .presence-dot.dnd');
     const { data: [status] } = await api('POST', '/users/status/ids', [alice.user.id], alice.token);
     assert.equal(status.status, 'dnd');
 

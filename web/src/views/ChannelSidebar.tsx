@@ -44,7 +44,7 @@ function ChannelIcon({ channel }: { channel: Channel }) {
         return (
             <span class="sidebar-icon dm" title={status}>
                 {partner && <img class="avatar tiny" alt="" src={`/api/v4/users/${partner}/image`} />}
-                <span class={`status-dot ${status}`} data-status={status} />
+                <span class={`presence-dot ${status}`} data-status={status} />
             </span>
         );
     }

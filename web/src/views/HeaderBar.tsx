@@ -72,13 +72,13 @@ export function UserMenu() {
             <button id="userAccountMenuButton" class="avatar-button" aria-label={`${user.username}'s account menu`}
                 aria-expanded={open} onClick={() => setOpen(!open)}>
                 <img class="avatar small" alt="" src={`/api/v4/users/${user.id}/image`} />
-                <span class={`status-dot ${status}`} />
+                <span class={`presence-dot ${status}`} />
             </button>
             {open && (
                 <div class="menu" role="menu" id="userAccountMenu">
                     <div class="menu-title"><strong>@{user.username}</strong><span class="muted">{STATUS_LABELS[status] ?? status}</span></div>
                     {(['online', 'away', 'dnd', 'offline'] as const).map((s) => (
-                        <button role="menuitem" key={s} id={`status_${s}`} onClick={() => setStatus(s)}><span class={`status-dot inline ${s}`} /> {STATUS_LABELS[s]}</button>
+                        <button role="menuitem" key={s} id={`status_${s}`} onClick={() => setStatus(s)}><span class={`presence-dot inline ${s}`} /> {STATUS_LABELS[s]}</button>
                     ))}
                     <hr />
                     {admin && <button role="menuitem" id="systemConsoleLink" onClick={() => { setOpen(false); navigate('/admin_console'); }}>System Console</button>}
