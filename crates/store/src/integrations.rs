@@ -351,15 +351,35 @@ pub async fn update_incoming(
 }
 
 pub async fn delete_incoming(db: &impl GenericClient, hook_id: &str, now: i64) -> StoreResult<()> {
+    soft_delete(
+        db,
+        "incomingwebhooks",
+        hook_id,
+        now,
+        Record::IncomingWebhook,
+    )
+    .await
+}
+
+/// Marks a live row of `table` (an integration: hooks and commands share the columns) deleted
+/// at `now`; `record` names what was missing when there was none.
+async fn soft_delete(
+    db: &impl GenericClient,
+    table: &'static str,
+    id: &str,
+    now: i64,
+    record: Record,
+) -> StoreResult<()> {
     let deleted = db
         .execute(
-            "UPDATE incomingwebhooks SET deleteat = $2, updateat = $2 \
-             WHERE id = $1 AND deleteat = 0",
-            &[&hook_id, &now],
+            &format!(
+                "UPDATE {table} SET deleteat = $2, updateat = $2 WHERE id = $1 AND deleteat = 0"
+            ),
+            &[&id, &now],
         )
         .await?;
     if deleted == 0 {
-        return Err(crate::StoreError::NotFound(Record::IncomingWebhook));
+        return Err(crate::StoreError::NotFound(record));
     }
     Ok(())
 }
@@ -492,17 +512,14 @@ pub async fn update_outgoing(
 }
 
 pub async fn delete_outgoing(db: &impl GenericClient, hook_id: &str, now: i64) -> StoreResult<()> {
-    let deleted = db
-        .execute(
-            "UPDATE outgoingwebhooks SET deleteat = $2, updateat = $2 \
-             WHERE id = $1 AND deleteat = 0",
-            &[&hook_id, &now],
-        )
-        .await?;
-    if deleted == 0 {
-        return Err(crate::StoreError::NotFound(Record::OutgoingWebhook));
-    }
-    Ok(())
+    soft_delete(
+        db,
+        "outgoingwebhooks",
+        hook_id,
+        now,
+        Record::OutgoingWebhook,
+    )
+    .await
 }
 
 // ---- the outbox ----
@@ -791,16 +808,7 @@ pub async fn delete_command(
     command_id: &str,
     now: i64,
 ) -> StoreResult<()> {
-    let deleted = db
-        .execute(
-            "UPDATE commands SET deleteat = $2, updateat = $2 WHERE id = $1 AND deleteat = 0",
-            &[&command_id, &now],
-        )
-        .await?;
-    if deleted == 0 {
-        return Err(crate::StoreError::NotFound(Record::Command));
-    }
-    Ok(())
+    soft_delete(db, "commands", command_id, now, Record::Command).await
 }
 
 /// Stamps that `user_id` was sent an ephemeral message (see the migration's note).
