@@ -241,6 +241,12 @@ impl App {
             ..Default::default()
         };
         session_store::insert(db, &session).await?;
+        // Logging in is a write of the user's: from now on this node reads their data from a
+        // replica only once it has replayed the login, and so everything committed before it
+        // (an admin may have added them to a team through another node a moment ago, and the
+        // cluster message that notes that write here may still be on its way).
+        self.store()
+            .note_write(&[chorus_store::FreshKey::User(user.id.clone())]);
         Ok(session)
     }
 

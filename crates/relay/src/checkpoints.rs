@@ -140,11 +140,18 @@ impl CheckpointBook {
         self.records.lock().get(connection_id).cloned()
     }
 
-    /// A record another node had of a connection this node has none of (it started later).
-    fn adopt(&self, connection_id: &str, record: ConnectionRecord) {
+    /// A record another node had of a connection, kept unless this node's own says more: this
+    /// node may have started after the connection did, or the connection's node may have died
+    /// before its last checkpoints reached here while they reached the peer. Returns the
+    /// owner of the record kept.
+    fn adopt(&self, connection_id: &str, record: ConnectionRecord) -> Option<String> {
         let mut records = self.records.lock();
-        if records.len() >= MAX_RECORDS {
-            return;
+        if let Some(own) = records.get(connection_id) {
+            if own.next_seq >= record.next_seq {
+                return Some(own.owner.clone());
+            }
+        } else if records.len() >= MAX_RECORDS {
+            return None;
         }
         // The horizon of an overflowed record covers what it forgot, except from a node that
         // kept none of its changes on overflow (an older version): then nothing counts as
@@ -154,9 +161,10 @@ impl CheckpointBook {
         } else {
             i64::MIN
         };
-        records
-            .entry(connection_id.to_string())
-            .or_insert_with(|| Record {
+        let owner = record.owner.clone();
+        records.insert(
+            connection_id.to_string(),
+            Record {
                 owner: record.owner,
                 user_id: record.user_id,
                 session_id: record.session_id,
@@ -168,7 +176,9 @@ impl CheckpointBook {
                 overflowed: record.overflowed,
                 forgotten_up_to,
                 updated: Instant::now(),
-            });
+            },
+        );
+        Some(owner)
     }
 
     /// Forgets records of dead nodes' connections past their retention.
@@ -348,15 +358,14 @@ impl Relay {
         Some(record.to_wire())
     }
 
-    /// Keeps a record a peer had of a connection this node has none of; returns its owner.
+    /// Keeps a peer's record of a connection when this node has none or an older one (see
+    /// `CheckpointBook::adopt`); returns the owner of the record kept.
     pub(crate) fn adopt_connection_record(
         &self,
         connection_id: &str,
         record: ConnectionRecord,
-    ) -> String {
-        let owner = record.owner.clone();
-        self.inner.checkpoint_book.adopt(connection_id, record);
-        owner
+    ) -> Option<String> {
+        self.inner.checkpoint_book.adopt(connection_id, record)
     }
 
     /// The stored changes the client resuming `request` holds, from this node's record of
@@ -488,5 +497,28 @@ mod tests {
         adopting.adopt("c", record.to_wire());
         let adopted = adopting.find("c").unwrap();
         assert_eq!(adopted.received_by(&resume_at(count + 1)), Some(received));
+    }
+
+    #[test]
+    fn the_most_advanced_record_of_a_connection_is_kept() {
+        let book = book_with_posts(10);
+        let behind = book_with_posts(4).find("c").unwrap().to_wire();
+        assert_eq!(book.adopt("c", behind), Some("a".to_string()));
+        assert_eq!(
+            book.find("c").unwrap().next_seq,
+            11,
+            "its own record says more"
+        );
+
+        let late = book_with_posts(4);
+        assert!(!late.find("c").unwrap().rebuildable_from(&resume_at(9)));
+        let ahead = book.find("c").unwrap().to_wire();
+        assert_eq!(late.adopt("c", ahead), Some("a".to_string()));
+        let kept = late.find("c").unwrap();
+        assert_eq!(kept.next_seq, 11, "the peer's record says more");
+        assert!(
+            kept.rebuildable_from(&resume_at(9)),
+            "a client that got frame 8 resumes exactly instead of resyncing"
+        );
     }
 }

@@ -4,8 +4,9 @@
 //! ([`Relay::resume_elsewhere`]): it sends `ClusterMessage::ResumeRequest` to every live peer;
 //! the holder hands the connection over (`ResumeAnswer::HandedOver`: frames sent from N on,
 //! events queued, next `seq`, as Mattermost's `GetWSQueues`) and drops X. When none holds it, it
-//! is rebuilt from the database (see `rebuild`) with this node's checkpoint record of it, or
-//! with a peer's (`ResumeAnswer::Recorded`) when this node started after the connection did.
+//! is rebuilt from the database (see `rebuild`) with the most advanced checkpoint record of it:
+//! this node's, or a peer's (`ResumeAnswer::Recorded`) when this node has none (it started
+//! after the connection did) or an older one.
 //!
 //! Waiting: at most [`RESUME_ANSWER_TIMEOUT`] for the answers, but not for a peer that has had
 //! no open cluster stream from here for [`UNLINKED_GRACE`]: a killed node's streams close at
@@ -81,10 +82,12 @@ impl Relay {
             // The old node's checkpoints arrived here before its answer.
             return found.with_received(self.received_changes(&request));
         }
-        if owner.is_none() {
-            // This node started after the connection did: a peer's record stands in for one.
-            if let Some(record) = answers.record {
-                owner = Some(self.adopt_connection_record(&request.connection_id, record));
+        // A peer's record stands in for this node's when it has none (it started after the
+        // connection did) or an older one (the dead node's last checkpoints reached the peer
+        // and not here): the client then resumes exactly instead of resyncing.
+        if let Some(record) = answers.record {
+            if let Some(kept_owner) = self.adopt_connection_record(&request.connection_id, record) {
+                owner = Some(kept_owner);
             }
         }
         match owner {
@@ -135,7 +138,9 @@ impl Relay {
                     match answer {
                         ResumeAnswer::Unknown => {}
                         ResumeAnswer::Recorded { record } => {
-                            answers.record.get_or_insert(record);
+                            if answers.record.as_ref().is_none_or(|kept| kept.next_seq < record.next_seq) {
+                                answers.record = Some(record);
+                            }
                         }
                         known => {
                             answers.found = Some(resume_source(known));
@@ -219,7 +224,7 @@ struct PeerAnswers {
     found: Option<ResumeSource>,
     /// Peers that answered they do not hold it.
     without_it: HashSet<String>,
-    /// A peer's record of its checkpoints.
+    /// The most advanced of the peers' records of its checkpoints (the highest `next_seq`).
     record: Option<ConnectionRecord>,
 }
 

@@ -34,12 +34,10 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use crate::api::{http_client, Api, Membership};
 use crate::pg::{self, StatementCost};
@@ -47,7 +45,7 @@ use crate::report::{fmt_thousands, statements_table};
 use crate::scenario::ClusterStack;
 use crate::stats::Latency;
 use crate::sys::{raise_open_file_limit, CpuSnapshot, CpuUsage};
-use crate::ws::upgrade;
+use crate::ws::{upgrade, Acks, ClientSocket};
 use chorus_testkit::nginx::UPSTREAM_HEADER;
 
 const NODES: usize = 3;
@@ -472,13 +470,16 @@ impl ClientLog {
 }
 
 /// Opens a client's first websocket through NGINX; returns it, its node and its `hello`.
-async fn open_first(
-    shared: &Shared,
-    token: &str,
-) -> Result<(WebSocketStream<TcpStream>, usize, Session)> {
+async fn open_first(shared: &Shared, token: &str) -> Result<(ClientSocket, usize, Session)> {
     let attempt = async {
-        let (mut socket, response) =
-            upgrade(shared.nginx, CLIENT_SOURCE, &shared.websocket_url, token).await?;
+        let (mut socket, response) = upgrade(
+            shared.nginx,
+            CLIENT_SOURCE,
+            &shared.websocket_url,
+            token,
+            Acks::Prompt,
+        )
+        .await?;
         let node = shared
             .node_of(&response)
             .with_context(|| format!("no known {UPSTREAM_HEADER} in {response:?}"))?;
@@ -505,7 +506,7 @@ async fn open_first(
 async fn listen(
     shared: Arc<Shared>,
     token: String,
-    mut socket: WebSocketStream<TcpStream>,
+    mut socket: ClientSocket,
     mut session: Session,
     mut log: ClientLog,
     mut stop: watch::Receiver<bool>,
@@ -581,14 +582,14 @@ async fn resume(
     session: &mut Session,
     log: &mut ClientLog,
     action_seq: i64,
-) -> Result<(WebSocketStream<TcpStream>, Option<usize>, Duration, Outcome), &'static str> {
+) -> Result<(ClientSocket, Option<usize>, Duration, Outcome), &'static str> {
     let url = format!(
         "{}?connection_id={}&sequence_number={}",
         shared.websocket_url, session.connection_id, session.next_seq
     );
     let upgraded = tokio::time::timeout(
         shared.upgrade_timeout,
-        upgrade(shared.nginx, CLIENT_SOURCE, &url, token),
+        upgrade(shared.nginx, CLIENT_SOURCE, &url, token, Acks::Prompt),
     );
     let (mut socket, response) = match upgraded.await {
         Err(_) => return Err("upgrade timed out"),

@@ -21,17 +21,15 @@ use clap::Args;
 use futures_util::{stream, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use crate::api::{create_post, http_client, Api, Membership};
 use crate::report::{cpu_row, fmt_thousands, CPU_HEADER};
 use crate::scenario::ClusterStack;
 use crate::stats::{cpu_during, open_loop, Latency, LoadResult, Window, OP_TIMEOUT};
 use crate::sys::raise_open_file_limit;
-use crate::ws::open;
+use crate::ws::{open, Acks, ClientSocket};
 
 /// Wait after each rate for events still on their way.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -66,11 +64,17 @@ pub struct FanoutArgs {
     /// Warm-up seconds before each rate's measured window (not counted).
     #[arg(long, default_value_t = 2.0)]
     pub warmup: f64,
+    /// The clients acknowledge what they receive late (the kernel's delayed-ACK timer, 40 ms
+    /// or more): a node that left Nagle's algorithm on would hold frames that long.
+    #[arg(long)]
+    pub delayed_acks: bool,
 }
 
 #[derive(Serialize)]
 pub struct FanoutReport {
     pub nodes: usize,
+    /// The clients delayed their ACKs (`--delayed-acks`).
+    pub delayed_acks: bool,
     pub clients: usize,
     pub clients_failed: usize,
     pub ws_users: usize,
@@ -244,6 +248,11 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
         "fanout: opening {} websockets over {} nodes",
         args.clients, args.nodes
     );
+    let acks = if args.delayed_acks {
+        Acks::Delayed
+    } else {
+        Acks::Prompt
+    };
     let closed = Arc::new(AtomicUsize::new(0));
     let mut clients = JoinSet::new();
     let mut clients_failed = 0;
@@ -255,7 +264,7 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
             let token = workspace.accounts[1 + client % args.ws_users].token.clone();
             let server = node.address();
             async move {
-                let socket = open(server, CLIENT_SOURCE, &url, &token).await;
+                let socket = open(server, CLIENT_SOURCE, &url, &token, acks).await;
                 (client, socket)
             }
         })
@@ -347,6 +356,7 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
     let posts_per_channel = args.channels as f64;
     Ok(FanoutReport {
         nodes: args.nodes,
+        delayed_acks: args.delayed_acks,
         clients: args.clients,
         clients_failed,
         ws_users: args.ws_users,
@@ -363,7 +373,7 @@ async fn measure(stack: &mut ClusterStack, args: &FanoutArgs) -> Result<FanoutRe
 /// Reads one client's frames until the server closes it or the task is aborted, handing
 /// `posted` frames to the tracker.
 async fn listen(
-    mut socket: WebSocketStream<TcpStream>,
+    mut socket: ClientSocket,
     on_posting_node: bool,
     tracker: Arc<Tracker>,
     closed: Arc<AtomicUsize>,
@@ -389,6 +399,12 @@ impl FanoutReport {
         let mut out = String::from(
             "== fanout: post sent through node 0 → `posted` event at websocket clients\n",
         );
+        if self.delayed_acks {
+            out.push_str(
+                "clients delay their ACKs (TCP_QUICKACK off after every read): a frame held \
+                 by Nagle's algorithm would show as 40 ms or more\n",
+            );
+        }
         out.push_str(&format!(
             "{} nodes; {} websockets ({} failed) as {} users in {} channels; each post reaches \
              {:.0} connections on other nodes and {:.0} on the posting node; closed by a \

@@ -21,16 +21,14 @@ use chorus_testkit::Endpoint;
 use clap::Args;
 use futures_util::{stream, StreamExt};
 use serde::Serialize;
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 use crate::api::{Api, Membership};
 use crate::report::fmt_thousands;
 use crate::scenario::Stack;
 use crate::sys::{loopback_source, raise_open_file_limit, Memory};
-use crate::ws::open;
+use crate::ws::{open, Acks, ClientSocket};
 
 /// File descriptors beyond the websockets themselves (the node's PostgreSQL pool, logs, the
 /// runtime).
@@ -121,7 +119,7 @@ async fn measure(stack: &mut Stack, args: &WsIdleArgs) -> Result<WsIdleReport> {
         .map(|index| {
             let source = loopback_source(index, args.per_address);
             let token = &tokens[index % tokens.len()];
-            open(server, source, &url, token)
+            open(server, source, &url, token, Acks::Prompt)
         })
         .buffer_unordered(args.open_concurrency);
     let mut done = 0usize;
@@ -187,7 +185,7 @@ async fn measure(stack: &mut Stack, args: &WsIdleArgs) -> Result<WsIdleReport> {
 
 /// Keeps reading (which answers pings) until the server closes the connection or the task is
 /// aborted; counts server-side closes.
-async fn hold(mut socket: WebSocketStream<TcpStream>, closed: Arc<AtomicUsize>) {
+async fn hold(mut socket: ClientSocket, closed: Arc<AtomicUsize>) {
     loop {
         match socket.next().await {
             Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
