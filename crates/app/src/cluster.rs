@@ -78,6 +78,9 @@ impl App {
             ClusterMessage::TeamMembersChanged { team_id } => caches.team_members.remove(team_id),
             ClusterMessage::ChannelChanged { channel_id } => caches.channels.remove(channel_id),
             ClusterMessage::UserChanged { user_id } => caches.users.remove(user_id),
+            ClusterMessage::OutgoingWebhooksChanged { team_id } => {
+                caches.teams_with_outgoing_webhooks.remove(team_id)
+            }
             ClusterMessage::InvalidateAllCaches => caches.clear_all(),
             _ => {}
         }

@@ -8,6 +8,7 @@
 //! with EnableBotAccountCreation), read and managed by their owner or a system admin;
 //! webhooks are managed by team admins of their team and system admins.
 
+use crate::cache::{self, ReadFrom};
 use crate::{require_system_admin, App, AppResult};
 use chorus_cluster::ClusterMessage;
 use chorus_model::{
@@ -625,6 +626,7 @@ impl App {
         hook.delete_at = 0;
         let db = self.store().master().await?;
         integration_store::insert_outgoing(&db, &hook).await?;
+        self.forget_outgoing_webhooks_of(&hook.team_id);
         Ok(hook)
     }
 
@@ -785,13 +787,38 @@ impl App {
         hook.token = old.token.clone();
         hook.update_at = now_millis();
         let db = self.store().master().await?;
-        Ok(integration_store::update_outgoing(&db, &hook).await?)
+        let updated = integration_store::update_outgoing(&db, &hook).await?;
+        self.forget_outgoing_webhooks_of(&hook.team_id);
+        Ok(updated)
     }
 
     pub async fn delete_outgoing_webhook(&self, session: &Session, hook_id: &str) -> AppResult<()> {
-        self.managed_outgoing(session, hook_id).await?;
+        let hook = self.managed_outgoing(session, hook_id).await?;
         let db = self.store().master().await?;
-        Ok(integration_store::delete_outgoing(&db, hook_id, now_millis()).await?)
+        integration_store::delete_outgoing(&db, hook_id, now_millis()).await?;
+        self.forget_outgoing_webhooks_of(&hook.team_id);
+        Ok(())
+    }
+
+    /// Whether posts of `team_id` may trigger an outgoing webhook: cached, forgotten on every
+    /// node when one of the team's hooks changes. Read from the master (a hook created a
+    /// moment ago must fire).
+    pub(crate) async fn team_has_outgoing_webhooks(&self, team_id: &str) -> AppResult<bool> {
+        let has = cache::fill(
+            &self.inner.caches.teams_with_outgoing_webhooks,
+            &team_id.to_string(),
+            self.store(),
+            ReadFrom::Master,
+            |db| async move { Ok(integration_store::team_has_outgoing(&db, team_id).await?) },
+        )
+        .await?;
+        Ok(*has)
+    }
+
+    fn forget_outgoing_webhooks_of(&self, team_id: &str) {
+        self.invalidate(ClusterMessage::OutgoingWebhooksChanged {
+            team_id: team_id.to_string(),
+        });
     }
 
     /// POST /hooks/outgoing/{id}/regen_token.

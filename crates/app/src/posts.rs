@@ -154,7 +154,9 @@ impl App {
             // Mattermost marks every post of a bot account, whoever's client sent it.
             props.insert("from_bot".to_string(), "true".into());
         }
-        let outgoing_trigger = self.outgoing_trigger(&request.message, &props);
+        let outgoing_trigger = self
+            .outgoing_trigger(&request.message, &props, &channel)
+            .await;
         let post = Post {
             id: new_id(),
             create_at: now_millis(),
@@ -205,7 +207,8 @@ impl App {
         post.channel_id = channel.id.clone();
         post.hashtags = hashtags(&post.message);
         let outgoing_trigger = if trigger_outgoing {
-            self.outgoing_trigger(&post.message, &post.props)
+            self.outgoing_trigger(&post.message, &post.props, &channel)
+                .await
         } else {
             None
         };
@@ -214,15 +217,22 @@ impl App {
     }
 
     /// The first word of a message when a new post with these props may trigger outgoing
-    /// webhooks (EnableOutgoingWebhooks; never a webhook's own post).
-    fn outgoing_trigger(
+    /// webhooks: EnableOutgoingWebhooks, never a webhook's own post, only in public channels
+    /// (as in Mattermost) of a team that has outgoing webhooks. Whether it does is cached; when
+    /// it cannot be read, the post's statement decides.
+    async fn outgoing_trigger(
         &self,
         message: &str,
         props: &serde_json::Map<String, serde_json::Value>,
+        channel: &Channel,
     ) -> Option<String> {
         if !self.config().service_settings.enable_outgoing_webhooks
             || props.contains_key("from_webhook")
+            || channel.channel_type != chorus_model::CHANNEL_OPEN
         {
+            return None;
+        }
+        if let Ok(false) = self.team_has_outgoing_webhooks(&channel.team_id).await {
             return None;
         }
         Some(

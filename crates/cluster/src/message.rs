@@ -104,6 +104,11 @@ pub enum ClusterMessage {
     ServerBusyChanged {
         expires_at: i64,
     },
+    /// An outgoing webhook of `team_id` was created, changed or deleted: whether the team's
+    /// posts can trigger one is no longer known.
+    OutgoingWebhooksChanged {
+        team_id: String,
+    },
     // New variants go here, at the end.
 }
 

@@ -108,7 +108,30 @@ pub async fn create(
 /// the member updates happen only when it matched (channel live, not a retry). Data-modifying
 /// CTEs all run to completion in the statement's single commit. The retry lookup repeats
 /// `pendingpostid <> ''` literally so that a generic plan can use the partial unique index.
-static CREATE_ROOT_POST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+///
+/// Two forms: with the outgoing webhook deliveries queued in the same commit, and without for
+/// posts no outgoing webhook can match. The deliveries part costs PostgreSQL ~80 µs per post
+/// even when it inserts nothing (its executor nodes and the three relations it opens: about a
+/// third of the statement, docs/benchmarks.md), so it is left out whenever it can be.
+fn create_root_post_sql(queue_deliveries: bool) -> String {
+    let (deliveries, count) = if queue_deliveries {
+        (
+            format!(
+                ", deliveries AS (\n    {queue}\n    RETURNING 1\n)",
+                queue = crate::integrations::queue_deliveries_sql(
+                    "$1",
+                    "$4",
+                    "true",
+                    "$11",
+                    "post.createat",
+                    "post,"
+                )
+            ),
+            "(SELECT count(*) FROM deliveries)",
+        )
+    } else {
+        (String::new(), "0::bigint")
+    };
     format!(
         "\
 WITH retry AS (
@@ -139,22 +162,17 @@ WITH retry AS (
     UPDATE channelmembers SET lastviewedat = channel.lastpostat, msgcount = channel.totalmsgcount,
         msgcountroot = channel.totalmsgcountroot, lastupdateat = channel.lastpostat
     FROM channel WHERE channelid = $4 AND userid = $3
-), deliveries AS (
-    {queue}
-    RETURNING 1
-)
+){deliveries}
 SELECT (SELECT createat FROM post), (SELECT id FROM retry), (SELECT previouspostat FROM channel),
-    (SELECT count(*) FROM deliveries)",
-        queue = crate::integrations::queue_deliveries_sql(
-            "$1",
-            "$4",
-            "$11",
-            "$12",
-            "post.createat",
-            "post,"
-        )
+    {count}"
     )
-});
+}
+
+static CREATE_ROOT_POST: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| create_root_post_sql(false));
+
+static CREATE_ROOT_POST_QUEUEING_DELIVERIES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| create_root_post_sql(true));
 
 /// A root post without files in one statement (see [`CREATE_ROOT_POST`]). The author is never
 /// among `mentioned_user_ids` (the app resolves mentions without them), so the two member
@@ -163,29 +181,29 @@ async fn create_root_post(
     db: &mut Connection,
     new_post: NewPost,
 ) -> Result<CreateOutcome, CreatePostError> {
-    let statement = db.prepare_cached(&CREATE_ROOT_POST).await?;
     let post = &new_post.post;
-    let queue_deliveries = new_post.outgoing_trigger.is_some();
-    let first_word = new_post.outgoing_trigger.clone().unwrap_or_default();
-    let outcome = db
-        .query_one(
-            &statement,
-            &[
-                &post.id,
-                &post.create_at,
-                &post.user_id,
-                &post.channel_id,
-                &post.message,
-                &post.post_type,
-                &Value::Object(post.props.clone()),
-                &post.hashtags,
-                &post.pending_post_id,
-                &new_post.mentioned_user_ids,
-                &queue_deliveries,
-                &first_word,
-            ],
-        )
-        .await;
+    let props = Value::Object(post.props.clone());
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &post.id,
+        &post.create_at,
+        &post.user_id,
+        &post.channel_id,
+        &post.message,
+        &post.post_type,
+        &props,
+        &post.hashtags,
+        &post.pending_post_id,
+        &new_post.mentioned_user_ids,
+    ];
+    let statement = match &new_post.outgoing_trigger {
+        Some(first_word) => {
+            params.push(first_word);
+            db.prepare_cached(&CREATE_ROOT_POST_QUEUEING_DELIVERIES)
+                .await?
+        }
+        None => db.prepare_cached(&CREATE_ROOT_POST).await?,
+    };
+    let outcome = db.query_one(&statement, &params).await;
     let row = match outcome {
         Ok(row) => row,
         // The same retry, concurrently: the first one to commit won; answer with its post.

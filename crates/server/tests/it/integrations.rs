@@ -665,6 +665,84 @@ fn allow_loopback(config: &mut chorus_config::Config) {
     config.service_settings.enable_post_username_override = true;
 }
 
+/// Posts in a team without outgoing webhooks skip queueing deliveries (issue 17), on the
+/// word of a per-node cache: a hook created through one node must fire for the very next
+/// post through another node that had cached "none", and stop once deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_created_through_one_node_fires_at_once_for_posts_through_another() {
+    let sandbox = Sandbox::builder()
+        .nodes(2)
+        .configure(allow_loopback)
+        .start()
+        .await;
+    let receiver = Receiver::start(
+        Duration::ZERO,
+        Arc::new(|_call: &Call, _seen: usize| (StatusCode::OK, json!({}))),
+    )
+    .await;
+    let (_admin_id, admin_token) =
+        crate::cluster::sign_up(&sandbox.node(0).api(), "cacheadmin").await;
+    let admin = sandbox.node(0).api().with_token(&admin_token);
+    let admin_on_b = sandbox.node(1).api().with_token(&admin_token);
+    let team = admin
+        .post(
+            "/teams",
+            json!({"name": "cacheteam", "display_name": "Cache", "type": "O"}),
+        )
+        .await
+        .expect_status(201);
+    let team_id = team["id"].as_str().unwrap().to_string();
+    let channel_id = admin
+        .get(&format!("/teams/{team_id}/channels/name/town-square"))
+        .await
+        .expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let post_on_b = |message: &'static str| {
+        let api = admin_on_b.clone();
+        let channel_id = channel_id.clone();
+        async move {
+            api.post(
+                "/posts",
+                json!({"channel_id": channel_id, "message": message}),
+            )
+            .await
+            .expect_status(201);
+        }
+    };
+    // Node B learns that the team has no outgoing webhooks.
+    post_on_b("ship nothing yet").await;
+
+    let hook = admin
+        .post(
+            "/hooks/outgoing",
+            json!({"team_id": team_id, "trigger_words": ["ship"], "callback_urls": [receiver.url],
+                   "content_type": "application/json"}),
+        )
+        .await
+        .expect_status(201);
+    post_on_b("ship it").await;
+    wait_until(Duration::from_secs(10), "the hook is called", || async {
+        receiver.calls().len() == 1
+    })
+    .await;
+    assert_eq!(receiver.calls()[0].body["text"], "ship it");
+
+    admin
+        .delete(&format!("/hooks/outgoing/{}", hook["id"].as_str().unwrap()))
+        .await
+        .expect_status(200);
+    post_on_b("ship again").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        receiver.calls().len(),
+        1,
+        "a deleted hook was called: {:?}",
+        receiver.calls()
+    );
+}
+
 #[tokio::test]
 async fn outgoing_webhooks_call_once_with_an_idempotency_key_and_post_the_answer() {
     let server = Sandbox::builder().configure(allow_loopback).start().await;
