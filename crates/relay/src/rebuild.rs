@@ -99,22 +99,34 @@ impl Relay {
     async fn changes_since(&self, user_id: &str, since: i64) -> Option<Vec<WebSocketEvent>> {
         let limit = MAX_REBUILT_CHANGES as i64 + 1;
         let db = self.inner.store.master().await.ok()?;
-        let history = MembershipHistory::new(
-            user_id,
-            since,
-            history_store::channel_memberships_after(&db, user_id, since)
-                .await
-                .ok()?,
-            history_store::team_memberships_after(&db, user_id, since)
-                .await
-                .ok()?,
-        );
-        let current_channel_ids = channel_store::channel_ids_for_user(&db, user_id)
-            .await
-            .ok()?;
-        let current_team_ids: Vec<String> = team_store::list_members_for_user(&db, user_id)
-            .await
-            .ok()?
+        // Two rounds of reads, each sent at once on the one connection (tokio-postgres
+        // pipelines concurrent queries): what the user belongs to and whether anything
+        // unrebuildable changed for them, then the changes in their channels and teams. In a
+        // reconnect storm this is what a resume costs the master, so round trips count.
+        let (
+            channel_memberships,
+            team_memberships,
+            current_channel_ids,
+            current_teams,
+            preferences_changed,
+            ephemerals_sent,
+            personal_settings_changed,
+            emoji_added,
+            threads_changed,
+        ) = tokio::try_join!(
+            history_store::channel_memberships_after(&db, user_id, since),
+            history_store::team_memberships_after(&db, user_id, since),
+            channel_store::channel_ids_for_user(&db, user_id),
+            team_store::list_members_for_user(&db, user_id),
+            history_store::preferences_changed_since(&db, user_id, since),
+            history_store::ephemerals_sent_since(&db, user_id, since),
+            history_store::personal_settings_changed_since(&db, user_id, since),
+            emoji_store::created_since(&db, since),
+            thread_store::changed_since(&db, user_id, since),
+        )
+        .ok()?;
+        let history = MembershipHistory::new(user_id, since, channel_memberships, team_memberships);
+        let current_team_ids: Vec<String> = current_teams
             .into_iter()
             .map(|member| member.team_id)
             .collect();
@@ -122,67 +134,46 @@ impl Relay {
             tracing::warn!(%user_id, "membership history incomplete, the websocket cannot be rebuilt");
             return None;
         }
-        let channel_ids = history.channel_ids();
-        let team_ids = history.team_ids();
         // Events that cannot be rebuilt may have been published after the node died: nothing
         // recorded whether the client missed them, so it resyncs rather than lose them.
-        if history_store::settings_changed_since(&db, &channel_ids, &team_ids, since)
-            .await
-            .ok()?
-        {
-            tracing::info!(%user_id, "channels, teams, users or pins changed since the horizon; the websocket cannot be rebuilt");
-            return None;
-        }
-        if history_store::preferences_changed_since(&db, user_id, since)
-            .await
-            .ok()?
-        {
+        if preferences_changed {
             tracing::info!(%user_id, "preferences changed since the horizon; the websocket cannot be rebuilt");
             return None;
         }
-        if history_store::ephemerals_sent_since(&db, user_id, since)
-            .await
-            .ok()?
-        {
+        if ephemerals_sent {
             tracing::info!(%user_id, "ephemeral messages sent since the horizon; the websocket cannot be rebuilt");
             return None;
         }
-        if history_store::personal_settings_changed_since(&db, user_id, since)
-            .await
-            .ok()?
-        {
+        if personal_settings_changed {
             tracing::info!(%user_id, "sidebar categories or channel member settings changed since the horizon; the websocket cannot be rebuilt");
             return None;
         }
         // emoji_added goes to everyone and thread events to the user; neither is rebuilt.
-        if emoji_store::created_since(&db, since).await.ok()? {
+        if emoji_added {
             tracing::info!(%user_id, "a custom emoji was added since the horizon; the websocket cannot be rebuilt");
             return None;
         }
-        if thread_store::changed_since(&db, user_id, since)
-            .await
-            .ok()?
-        {
+        if threads_changed {
             tracing::info!(%user_id, "thread memberships changed since the horizon; the websocket cannot be rebuilt");
             return None;
         }
-        let posts = post_store::changed_since(&db, &channel_ids, since, limit)
-            .await
+        let channel_ids = history.channel_ids();
+        let team_ids = history.team_ids();
+        let (settings_changed, posts, reactions, channel_changes, team_changes, channels) =
+            tokio::try_join!(
+                history_store::settings_changed_since(&db, &channel_ids, &team_ids, since),
+                post_store::changed_since(&db, &channel_ids, since, limit),
+                reaction_store::changed_since(&db, &channel_ids, since, limit),
+                history_store::channel_memberships_changed_since(&db, &channel_ids, since, limit),
+                history_store::team_memberships_changed_since(&db, &team_ids, since, limit),
+                channel_store::get_many(&db, &channel_ids),
+            )
             .ok()?;
-        let reactions = reaction_store::changed_since(&db, &channel_ids, since, limit)
-            .await
-            .ok()?;
-        let channel_changes =
-            history_store::channel_memberships_changed_since(&db, &channel_ids, since, limit)
-                .await
-                .ok()?;
-        let team_changes =
-            history_store::team_memberships_changed_since(&db, &team_ids, since, limit)
-                .await
-                .ok()?;
-        let channels: HashMap<String, Channel> = channel_store::get_many(&db, &channel_ids)
-            .await
-            .ok()?
+        if settings_changed {
+            tracing::info!(%user_id, "channels, teams, users or pins changed since the horizon; the websocket cannot be rebuilt");
+            return None;
+        }
+        let channels: HashMap<String, Channel> = channels
             .into_iter()
             .map(|channel| (channel.id.clone(), channel))
             .collect();

@@ -115,7 +115,7 @@ pub async fn get_many(
     channel_ids: &[String],
 ) -> StoreResult<Vec<Channel>> {
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ANY($1)");
-    let rows = db.query(&sql, &[&channel_ids]).await?;
+    let rows = crate::query_prepared(db, &sql, &[&channel_ids]).await?;
     Ok(rows.iter().map(channel_from_row).collect())
 }
 
@@ -410,12 +410,12 @@ pub async fn channel_ids_for_user(
     db: &impl GenericClient,
     user_id: &str,
 ) -> StoreResult<Vec<String>> {
-    let rows = db
-        .query(
-            "SELECT channelid FROM channelmembers WHERE userid = $1",
-            &[&user_id],
-        )
-        .await?;
+    let rows = crate::query_prepared(
+        db,
+        "SELECT channelid FROM channelmembers WHERE userid = $1",
+        &[&user_id],
+    )
+    .await?;
     Ok(rows.iter().map(|row| row.get("channelid")).collect())
 }
 

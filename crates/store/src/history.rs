@@ -135,7 +135,7 @@ pub async fn channel_memberships_after(
         "SELECT {CHANNEL_COLUMNS} FROM channelmemberhistory \
          WHERE userid = $1 AND (leavetime IS NULL OR leavetime > $2) ORDER BY jointime, channelid"
     );
-    let rows = db.query(&sql, &[&user_id, &since]).await?;
+    let rows = crate::query_prepared(db, &sql, &[&user_id, &since]).await?;
     Ok(rows.iter().map(channel_membership_from_row).collect())
 }
 
@@ -151,7 +151,7 @@ pub async fn channel_memberships_changed_since(
          UNION SELECT {CHANNEL_COLUMNS} FROM channelmemberhistory WHERE channelid = ANY($1) AND leavetime > $2 \
          ORDER BY jointime, channelid, userid LIMIT $3"
     );
-    let rows = db.query(&sql, &[&channel_ids, &since, &limit]).await?;
+    let rows = crate::query_prepared(db, &sql, &[&channel_ids, &since, &limit]).await?;
     Ok(rows.iter().map(channel_membership_from_row).collect())
 }
 
@@ -161,13 +161,13 @@ pub async fn team_memberships_after(
     user_id: &str,
     since: i64,
 ) -> StoreResult<Vec<TeamMembership>> {
-    let rows = db
-        .query(
-            "SELECT teamid, userid, jointime, leavetime FROM teammemberhistory \
+    let rows = crate::query_prepared(
+        db,
+        "SELECT teamid, userid, jointime, leavetime FROM teammemberhistory \
              WHERE userid = $1 AND (leavetime IS NULL OR leavetime > $2) ORDER BY jointime, teamid",
-            &[&user_id, &since],
-        )
-        .await?;
+        &[&user_id, &since],
+    )
+    .await?;
     Ok(rows.iter().map(team_membership_from_row).collect())
 }
 
@@ -178,16 +178,16 @@ pub async fn team_memberships_changed_since(
     since: i64,
     limit: i64,
 ) -> StoreResult<Vec<TeamMembership>> {
-    let rows = db
-        .query(
-            "SELECT teamid, userid, jointime, leavetime FROM teammemberhistory \
+    let rows = crate::query_prepared(
+        db,
+        "SELECT teamid, userid, jointime, leavetime FROM teammemberhistory \
              WHERE teamid = ANY($1) AND jointime > $2 \
              UNION SELECT teamid, userid, jointime, leavetime FROM teammemberhistory \
              WHERE teamid = ANY($1) AND leavetime > $2 \
              ORDER BY jointime, teamid, userid LIMIT $3",
-            &[&team_ids, &since, &limit],
-        )
-        .await?;
+        &[&team_ids, &since, &limit],
+    )
+    .await?;
     Ok(rows.iter().map(team_membership_from_row).collect())
 }
 
@@ -205,6 +205,8 @@ pub async fn settings_changed_since(
     team_ids: &[String],
     since: i64,
 ) -> StoreResult<bool> {
+    // Not prepared: planned for the actual `since` (a generic plan, which cannot know how
+    // recent it is, reads whole tables: ~3x the cost).
     let row = db
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM channels WHERE id = ANY($1) AND updateat > $3 \
@@ -230,13 +232,13 @@ pub async fn preferences_changed_since(
     user_id: &str,
     since: i64,
 ) -> StoreResult<bool> {
-    let row = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM preferencechanges WHERE userid = $1 AND changedat > $2) \
+    let row = crate::query_one_prepared(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM preferencechanges WHERE userid = $1 AND changedat > $2) \
              AS changed",
-            &[&user_id, &since],
-        )
-        .await?;
+        &[&user_id, &since],
+    )
+    .await?;
     Ok(row.get("changed"))
 }
 
@@ -247,13 +249,13 @@ pub async fn ephemerals_sent_since(
     user_id: &str,
     since: i64,
 ) -> StoreResult<bool> {
-    let row = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM ephemeralsent WHERE userid = $1 AND sentat > $2) \
+    let row = crate::query_one_prepared(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM ephemeralsent WHERE userid = $1 AND sentat > $2) \
              AS sent",
-            &[&user_id, &since],
-        )
-        .await?;
+        &[&user_id, &since],
+    )
+    .await?;
     Ok(row.get("sent"))
 }
 
@@ -266,12 +268,12 @@ pub async fn personal_settings_changed_since(
     user_id: &str,
     since: i64,
 ) -> StoreResult<bool> {
-    let row = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM personalchanges WHERE userid = $1 AND changedat > $2) \
+    let row = crate::query_one_prepared(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM personalchanges WHERE userid = $1 AND changedat > $2) \
              AS changed",
-            &[&user_id, &since],
-        )
-        .await?;
+        &[&user_id, &since],
+    )
+    .await?;
     Ok(row.get("changed"))
 }

@@ -416,6 +416,28 @@ pub fn schema_version() -> i32 {
         .unwrap_or(0)
 }
 
+/// Runs `sql` as a statement prepared once per connection (deadpool's statement cache): after
+/// the first time no parse and usually no plan, and one round trip instead of two. Only for
+/// SQL whose text does not depend on the data (the cache keeps every text it is given).
+pub(crate) async fn query_prepared(
+    db: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<Vec<tokio_postgres::Row>> {
+    let statement = db.prepare_cached(sql).await?;
+    Ok(db.query(&statement, params).await?)
+}
+
+/// [`query_prepared`] for a statement that returns exactly one row.
+pub(crate) async fn query_one_prepared(
+    db: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<tokio_postgres::Row> {
+    let statement = db.prepare_cached(sql).await?;
+    Ok(db.query_one(&statement, params).await?)
+}
+
 /// Maps "no row" to [`StoreError::NotFound`].
 pub(crate) fn one<T>(row: Option<T>, what: Record) -> StoreResult<T> {
     row.ok_or(StoreError::NotFound(what))

@@ -945,14 +945,14 @@ pub async fn changed_since(
     since: i64,
     limit: i64,
 ) -> StoreResult<Vec<Post>> {
-    let rows = db
-        .query(
-            &format!(
-                "SELECT {POST_COLUMNS} FROM posts WHERE channelid = ANY($1) AND updateat > $2 \
+    let rows = crate::query_prepared(
+        db,
+        &format!(
+            "SELECT {POST_COLUMNS} FROM posts WHERE channelid = ANY($1) AND updateat > $2 \
                  AND (createat > $2 OR editat > $2 OR deleteat > $2) ORDER BY createat LIMIT $3"
-            ),
-            &[&channel_ids, &since, &limit],
-        )
-        .await?;
+        ),
+        &[&channel_ids, &since, &limit],
+    )
+    .await?;
     Ok(rows.iter().map(post_from_row).collect())
 }

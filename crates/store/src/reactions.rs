@@ -101,12 +101,12 @@ pub async fn changed_since(
     since: i64,
     limit: i64,
 ) -> StoreResult<Vec<Reaction>> {
-    let rows = db
-        .query(
-            "SELECT userid, postid, emojiname, createat, updateat, deleteat, channelid FROM reactions \
+    let rows = crate::query_prepared(
+        db,
+        "SELECT userid, postid, emojiname, createat, updateat, deleteat, channelid FROM reactions \
              WHERE channelid = ANY($1) AND updateat > $2 ORDER BY updateat LIMIT $3",
-            &[&channel_ids, &since, &limit],
-        )
-        .await?;
+        &[&channel_ids, &since, &limit],
+    )
+    .await?;
     Ok(rows.iter().map(reaction_from_row).collect())
 }

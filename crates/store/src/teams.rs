@@ -220,8 +220,7 @@ pub async fn list_members_for_user(
     db: &impl GenericClient,
     user_id: &str,
 ) -> StoreResult<Vec<TeamMember>> {
-    let rows = db
-        .query(
+    let rows = crate::query_prepared(db,
             "SELECT teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest FROM teammembers \
              WHERE userid = $1 AND deleteat = 0 ORDER BY teamid",
             &[&user_id],

@@ -386,12 +386,12 @@ pub async fn changed_since(
     user_id: &str,
     since: i64,
 ) -> StoreResult<bool> {
-    let row = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM threadmemberships WHERE userid = $1 AND lastupdated > $2) \
+    let row = crate::query_one_prepared(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM threadmemberships WHERE userid = $1 AND lastupdated > $2) \
              AS changed",
-            &[&user_id, &since],
-        )
-        .await?;
+        &[&user_id, &since],
+    )
+    .await?;
     Ok(row.get("changed"))
 }
