@@ -545,6 +545,16 @@ fn sample_cluster(app: &crate::App, samples: &mut Vec<Sample>) {
         (stats.reliable_delivered + stats.best_effort_delivered) as f64,
     ));
     samples.push(Sample::counter(
+        "chorus_cluster_stream_messages_sent",
+        "Messages this node wrote to its node-to-node streams (acknowledgements not counted)",
+        stats.stream_messages_sent as f64,
+    ));
+    samples.push(Sample::counter(
+        "chorus_cluster_stream_bytes_sent",
+        "Bytes of the messages this node wrote to its node-to-node streams, before encryption",
+        stats.stream_bytes_sent as f64,
+    ));
+    samples.push(Sample::counter(
         "chorus_cluster_failure_detections",
         "Peers this node's failure detector declared down",
         stats.failure_detections as f64,

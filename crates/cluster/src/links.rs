@@ -419,7 +419,10 @@ async fn write_loop(
                     payload: payload.to_vec(),
                 },
             };
-            writer.feed(&envelope.encode()).await?;
+            let encoded = envelope.encode();
+            bump(&context.stats.stream_messages_sent);
+            add(&context.stats.stream_bytes_sent, encoded.len() as u64);
+            writer.feed(&encoded).await?;
         }
         writer.flush().await?;
     }

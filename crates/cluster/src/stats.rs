@@ -30,6 +30,10 @@ pub struct ClusterStats {
     pub reliable_resent: u64,
     /// Peers this node's failure detector declared down.
     pub failure_detections: u64,
+    /// Messages this node wrote to its node-to-node streams (acks not counted), and their
+    /// envelopes' bytes before encryption: what the cluster costs per post, say.
+    pub stream_messages_sent: u64,
+    pub stream_bytes_sent: u64,
 }
 
 #[derive(Default)]
@@ -48,6 +52,8 @@ pub(crate) struct Stats {
     pub best_effort_dropped: AtomicU64,
     pub reliable_resent: AtomicU64,
     pub failure_detections: AtomicU64,
+    pub stream_messages_sent: AtomicU64,
+    pub stream_bytes_sent: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -76,6 +82,8 @@ impl Stats {
             best_effort_dropped: read(&self.best_effort_dropped),
             reliable_resent: read(&self.reliable_resent),
             failure_detections: read(&self.failure_detections),
+            stream_messages_sent: read(&self.stream_messages_sent),
+            stream_bytes_sent: read(&self.stream_bytes_sent),
         }
     }
 }

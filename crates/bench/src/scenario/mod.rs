@@ -28,6 +28,8 @@ fn bench_sandbox(chorus_binary: &Path, nodes: usize, track_statements: bool) -> 
         .configure(|config| {
             config.team_settings.max_users_per_team = 100_000;
             config.log_settings.console_level = "WARN".to_string();
+            // For the node-to-node traffic counters (a scrape costs nothing between scrapes).
+            config.metrics_settings.enable = true;
         });
     if track_statements {
         builder.track_statements()
@@ -95,6 +97,35 @@ impl ClusterStack {
         self.sandbox.nodes()
     }
 
+    /// The node-to-node messages and bytes the nodes have sent so far, summed (their
+    /// `chorus_cluster_stream_*_sent` metrics).
+    pub async fn cluster_traffic(&self) -> Result<ClusterTraffic> {
+        let http = reqwest::Client::new();
+        let mut traffic = ClusterTraffic::default();
+        for node in self.nodes() {
+            let text = http
+                .get(node.metrics_url())
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await?;
+            for line in text.lines() {
+                let mut parts = line.split_whitespace();
+                let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                let value = value.parse::<f64>().unwrap_or(0.0) as u64;
+                match name {
+                    "chorus_cluster_stream_messages_sent_total" => traffic.messages += value,
+                    "chorus_cluster_stream_bytes_sent_total" => traffic.bytes += value,
+                    _ => {}
+                }
+            }
+        }
+        Ok(traffic)
+    }
+
     pub fn nginx(&self) -> Option<&chorus_testkit::Nginx> {
         self.sandbox.nginx()
     }
@@ -118,5 +149,23 @@ impl ClusterStack {
     /// Stops NGINX (SIGTERM), the nodes (SIGTERM, then SIGKILL) and then PostgreSQL.
     pub async fn stop(self) {
         self.sandbox.stop().await;
+    }
+}
+
+/// Node-to-node traffic, summed over the nodes.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct ClusterTraffic {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+impl ClusterTraffic {
+    /// Per `operations` since `before`.
+    pub fn per(self, before: ClusterTraffic, operations: u64) -> (f64, f64) {
+        let operations = operations.max(1) as f64;
+        (
+            (self.messages - before.messages) as f64 / operations,
+            (self.bytes - before.bytes) as f64 / operations,
+        )
     }
 }

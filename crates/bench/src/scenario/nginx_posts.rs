@@ -86,6 +86,10 @@ pub struct NginxPostsReport {
     pub highest_rate_within_limit: Option<f64>,
     pub posts_acknowledged: u64,
     pub posts_stored: i64,
+    /// Node-to-node messages and bytes (before encryption) per acknowledged post of the
+    /// closed-loop phase, all nodes' sending summed.
+    pub cluster_messages_per_post: f64,
+    pub cluster_bytes_per_post: f64,
     /// With `--statements`: the nodes' statements during the closed-loop phase, costliest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub statements: Vec<StatementCost>,
@@ -149,6 +153,7 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
     if args.statements {
         pg::reset_statements(&stack.database_url).await?;
     }
+    let traffic_before = stack.cluster_traffic().await?;
     let closed_loop = post_load(
         &posts_url,
         &parties,
@@ -159,6 +164,10 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
     )
     .await?;
     stack.check_alive()?;
+    let (cluster_messages_per_post, cluster_bytes_per_post) = stack
+        .cluster_traffic()
+        .await?
+        .per(traffic_before, closed_loop.ok_total);
     let statements = if args.statements {
         pg::top_statements(&stack.database_url, closed_loop.ok_total).await?
     } else {
@@ -234,6 +243,8 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
         highest_rate_within_limit,
         posts_acknowledged,
         posts_stored,
+        cluster_messages_per_post,
+        cluster_bytes_per_post,
         statements,
     })
 }
@@ -284,6 +295,11 @@ impl NginxPostsReport {
                 self.p99_limit_ms
             )),
         }
+        out.push_str(&format!(
+            "node-to-node traffic in the closed loop, all nodes' sending summed: {:.2} messages, \
+             {:.0} bytes per post\n",
+            self.cluster_messages_per_post, self.cluster_bytes_per_post
+        ));
         out.push_str(&format!(
             "posts acknowledged over the whole run: {}, found in the database: {}\n",
             self.posts_acknowledged, self.posts_stored
