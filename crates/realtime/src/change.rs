@@ -25,6 +25,11 @@ pub struct Change {
     pub at: i64,
 }
 
+/// The change key of the `posted` event of `post_id` (see [`change_of`]).
+pub fn posted_key(post_id: &str) -> String {
+    format!("posted:{post_id}")
+}
+
 /// The change `event` announces, if it is one a rebuild can reproduce: posts created, edited
 /// or deleted, reactions added or removed, and membership changes of channels and teams.
 pub fn change_of(event: &WebSocketEvent) -> Option<Change> {
@@ -33,9 +38,7 @@ pub fn change_of(event: &WebSocketEvent) -> Option<Change> {
             let post = embedded_object(event, "post")?;
             let post_id = post.get("id")?.as_str()?;
             let (at, key) = match event.event.as_str() {
-                event_names::POSTED => {
-                    (timestamp(&post, "create_at")?, format!("posted:{post_id}"))
-                }
+                event_names::POSTED => (timestamp(&post, "create_at")?, posted_key(post_id)),
                 event_names::POST_EDITED => {
                     let edit_at = timestamp(&post, "edit_at")?;
                     (edit_at, format!("post_edited:{post_id}:{edit_at}"))

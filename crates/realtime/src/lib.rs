@@ -61,7 +61,7 @@ mod protocol;
 mod queue;
 mod registry;
 
-pub use change::{change_of, Change};
+pub use change::{change_of, posted_key, Change};
 pub use config::HubConfig;
 pub use continuity::checkpoint::ConnectionCheckpoint;
 pub use continuity::{Continuity, HandedOverEvent, ReceivedChanges, ResumeRequest, ResumeSource};

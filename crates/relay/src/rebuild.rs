@@ -46,7 +46,7 @@ use crate::membership_history::MembershipHistory;
 use crate::replay::{Order, Timed};
 use crate::Relay;
 use chorus_model::{event_names, Channel, Reaction, WebSocketEvent};
-use chorus_realtime::{change_of, ReceivedChanges, ResumeRequest, ResumeSource};
+use chorus_realtime::{change_of, posted_key, ReceivedChanges, ResumeRequest, ResumeSource};
 use chorus_store::{
     channels as channel_store, emoji as emoji_store, history as history_store, posts as post_store,
     reactions as reaction_store, teams as team_store, threads as thread_store,
@@ -76,7 +76,10 @@ impl Relay {
             complete_after: record.horizon,
             keys: seen.iter().map(|key| key.to_string()).collect(),
         };
-        match self.changes_since(&request.user_id, record.horizon).await {
+        match self
+            .changes_since(&request.user_id, record.horizon, &seen)
+            .await
+        {
             Some(events) => {
                 let events: Vec<WebSocketEvent> = events
                     .into_iter()
@@ -95,8 +98,15 @@ impl Relay {
     /// the order the database recorded them: posts and reactions of each channel while the
     /// user was a member, and membership changes (see `membership_history`). None when there
     /// are too many, the membership history disagrees with the memberships, or the database
-    /// cannot be read.
-    async fn changes_since(&self, user_id: &str, since: i64) -> Option<Vec<WebSocketEvent>> {
+    /// cannot be read. `posted` events whose change key is in `seen` (the client has them)
+    /// are not built: most posts since the horizon are, and building one resolves its
+    /// mentions.
+    async fn changes_since(
+        &self,
+        user_id: &str,
+        since: i64,
+        seen: &HashSet<&str>,
+    ) -> Option<Vec<WebSocketEvent>> {
         let limit = MAX_REBUILT_CHANGES as i64 + 1;
         let db = self.inner.store.master().await.ok()?;
         // Two rounds of reads, each sent at once on the one connection (tokio-postgres
@@ -194,7 +204,9 @@ impl Relay {
             |channel_id: &str, at: i64| at > since && history.in_channel(channel_id, at);
         for post in &posts {
             let channel_id = post.channel_id.as_str();
-            if seen_by_member(channel_id, post.create_at) {
+            if seen_by_member(channel_id, post.create_at)
+                && !seen.contains(posted_key(&post.id).as_str())
+            {
                 // A post deleted since is rebuilt without its text, as REST lists it.
                 let shown = post.clone().shown_to_clients();
                 let posted = posted_as_created(self.inner.directory.as_ref(), &shown).await?;

@@ -9,6 +9,12 @@
 //! finish).
 
 use anyhow::Context;
+
+/// mimalloc instead of glibc's malloc: a profile of three nodes under posts put a seventh of
+/// their CPU in glibc's allocator (`_int_malloc`, `malloc_consolidate`, `_int_free`) across the
+/// tokio worker threads (docs/benchmarks.md, issue 17).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use chorus_config::{Config, ConfigSource, ConfigStore};
 use chorus_store::{configurations, Store};
 use clap::{Parser, Subcommand};
