@@ -359,6 +359,10 @@ pub async fn member_ids(db: &impl GenericClient, channel_id: &str) -> StoreResul
 
 /// Marks the channel read for the user; returns the previous `lastviewedat`, or None when the
 /// user is not a member.
+///
+/// The view counts as one millisecond before `now`, unless the channel's last post is later: a
+/// post created in the same millisecond after the view (its `createat` can equal `now`) must
+/// stay unread, and every post the view saw has `createat` ≤ `lastpostat`.
 pub async fn view(
     db: &impl GenericClient,
     channel_id: &str,
@@ -367,7 +371,7 @@ pub async fn view(
 ) -> StoreResult<Option<i64>> {
     let statement = db
         .prepare_cached(
-            "UPDATE channelmembers cm SET lastviewedat = GREATEST($3, c.lastpostat), msgcount = c.totalmsgcount, \
+            "UPDATE channelmembers cm SET lastviewedat = GREATEST($3::bigint - 1, c.lastpostat), msgcount = c.totalmsgcount, \
              msgcountroot = c.totalmsgcountroot, mentioncount = 0, mentioncountroot = 0, lastupdateat = $3 \
              FROM channels c WHERE c.id = cm.channelid AND cm.channelid = $1 AND cm.userid = $2 \
              RETURNING cm.lastviewedat",
@@ -604,7 +608,7 @@ pub async fn set_roles(
 }
 
 /// Marks channels read for the user (those it is a member of); returns each one's new last
-/// viewed time.
+/// viewed time (one millisecond before `now` at the latest, as [`view`] says why).
 pub async fn view_many(
     db: &impl GenericClient,
     channel_ids: &[String],
@@ -613,7 +617,7 @@ pub async fn view_many(
 ) -> StoreResult<BTreeMap<String, i64>> {
     let rows = db
         .query(
-            "UPDATE channelmembers cm SET lastviewedat = GREATEST($3, c.lastpostat), msgcount = c.totalmsgcount, \
+            "UPDATE channelmembers cm SET lastviewedat = GREATEST($3::bigint - 1, c.lastpostat), msgcount = c.totalmsgcount, \
              msgcountroot = c.totalmsgcountroot, mentioncount = 0, mentioncountroot = 0, lastupdateat = $3 \
              FROM channels c WHERE c.id = cm.channelid AND cm.channelid = ANY($1) AND cm.userid = $2 \
              RETURNING cm.channelid, cm.lastviewedat",

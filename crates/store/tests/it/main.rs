@@ -110,6 +110,103 @@ async fn create_at_moves_past_the_channel_last_post_when_the_clock_is_behind() {
     }
 }
 
+/// A post created in the same millisecond as a view, just after it, stays unread (a view at
+/// `now` must not cover a post whose `create_at` is `now`), while the posts the view saw are
+/// read.
+#[tokio::test]
+async fn a_post_in_the_same_millisecond_after_a_view_stays_unread() {
+    let settings = settings_for_fresh_database();
+    Store::migrate(&settings).await.expect("migrate");
+    let store = Store::connect(&settings).expect("pools");
+    let db = store.master().await.expect("connection");
+    let start = chorus_model::now_millis() - 60_000;
+    let channel = Channel {
+        id: new_id(),
+        create_at: start,
+        update_at: start,
+        team_id: new_id(),
+        channel_type: CHANNEL_OPEN.to_string(),
+        display_name: "Same ms".into(),
+        name: "same-ms".into(),
+        ..Default::default()
+    };
+    channels::insert(&db, &channel).await.expect("channel");
+    let (author, reader) = (new_id(), new_id());
+    for user in [&author, &reader] {
+        channels::add_member(
+            &db,
+            &channel.id,
+            user,
+            false,
+            start,
+            chorus_store::history::JoinedBy::Added,
+        )
+        .await
+        .expect("member");
+    }
+    drop(db);
+    let post_at = |at: i64| {
+        let store = store.clone();
+        let channel_id = channel.id.clone();
+        let author = author.clone();
+        async move {
+            let mut db = store.master().await.expect("connection");
+            let post = Post {
+                id: new_id(),
+                create_at: at,
+                user_id: author,
+                channel_id,
+                message: "same millisecond".into(),
+                ..Default::default()
+            };
+            match posts::create(
+                &mut db,
+                NewPost {
+                    post,
+                    mentioned_user_ids: Vec::new(),
+                    outgoing_trigger: None,
+                },
+            )
+            .await
+            {
+                Ok(CreateOutcome::Created { post, .. }) => post,
+                _ => panic!("created"),
+            }
+        }
+    };
+
+    let seen = post_at(start + 1_000).await;
+    let now = start + 2_000;
+    let db = store.master().await.expect("connection");
+    channels::view(&db, &channel.id, &reader, now)
+        .await
+        .expect("view");
+    let member = channels::get_member(&db, &channel.id, &reader)
+        .await
+        .expect("member");
+    assert!(
+        member.last_viewed_at >= seen.create_at,
+        "the post seen is read"
+    );
+    drop(db);
+    let after = post_at(now).await;
+    assert_eq!(after.create_at, now, "created in the view's millisecond");
+    let db = store.master().await.expect("connection");
+    let member = channels::get_member(&db, &channel.id, &reader)
+        .await
+        .expect("member");
+    assert!(
+        after.create_at > member.last_viewed_at,
+        "the post after the view is unread: created at {}, last viewed at {}",
+        after.create_at,
+        member.last_viewed_at
+    );
+    let unread = channels::unread(&db, &channel.id, &reader)
+        .await
+        .expect("unread");
+    assert_eq!(unread.msg_count, 1);
+}
+
 /// Rolling upgrades: version N+1's migrations are additive within a minor version (new tables,
 /// new columns with defaults, new indexes), so a version-N node keeps working, and can restart,
 /// after a newer node migrated the shared database.
