@@ -17,6 +17,26 @@ use chorus_testkit::{Endpoint, Sandbox};
 
 use crate::cluster::wait_until;
 
+/// An open team named `name` made by `admin`, and its town-square: (team id, channel id).
+async fn open_team_and_town_square(admin: &Api, name: &str) -> (String, String) {
+    let team = admin
+        .post(
+            "/teams",
+            json!({"name": name, "display_name": name, "type": "O"}),
+        )
+        .await
+        .expect_status(201);
+    let team_id = team["id"].as_str().unwrap().to_string();
+    let channel_id = admin
+        .get(&format!("/teams/{team_id}/channels/name/town-square"))
+        .await
+        .expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (team_id, channel_id)
+}
+
 /// A team, its town-square and a private channel, made by `admin`.
 struct Place {
     team_id: String,
@@ -684,21 +704,7 @@ async fn a_hook_created_through_one_node_fires_at_once_for_posts_through_another
         crate::cluster::sign_up(&sandbox.node(0).api(), "cacheadmin").await;
     let admin = sandbox.node(0).api().with_token(&admin_token);
     let admin_on_b = sandbox.node(1).api().with_token(&admin_token);
-    let team = admin
-        .post(
-            "/teams",
-            json!({"name": "cacheteam", "display_name": "Cache", "type": "O"}),
-        )
-        .await
-        .expect_status(201);
-    let team_id = team["id"].as_str().unwrap().to_string();
-    let channel_id = admin
-        .get(&format!("/teams/{team_id}/channels/name/town-square"))
-        .await
-        .expect_status(200)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (team_id, channel_id) = open_team_and_town_square(&admin, "cacheteam").await;
     let post_on_b = |message: &'static str| {
         let api = admin_on_b.clone();
         let channel_id = channel_id.clone();
@@ -989,21 +995,7 @@ async fn outgoing_deliveries_survive_killed_nodes_exactly_once_per_key() {
     let through_nginx = sandbox.anonymous();
     let (_admin_id, admin_token) = crate::cluster::sign_up(&through_nginx, "haadmin").await;
     let admin: Api = through_nginx.with_token(&admin_token);
-    let team = admin
-        .post(
-            "/teams",
-            json!({"name": "hateam", "display_name": "HA", "type": "O"}),
-        )
-        .await
-        .expect_status(201);
-    let team_id = team["id"].as_str().unwrap().to_string();
-    let channel_id = admin
-        .get(&format!("/teams/{team_id}/channels/name/town-square"))
-        .await
-        .expect_status(200)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (team_id, channel_id) = open_team_and_town_square(&admin, "hateam").await;
     // Installed through one node, live on all: the posts below go to every node.
     admin
         .post(

@@ -19,6 +19,55 @@ fn settings_for_fresh_database() -> SqlSettings {
     }
 }
 
+/// A migrated store on a fresh database.
+async fn fresh_store() -> Store {
+    let settings = settings_for_fresh_database();
+    Store::migrate(&settings).await.expect("migrate");
+    Store::connect(&settings).expect("pools")
+}
+
+/// An open channel whose last post was at `last_post_at`.
+async fn open_channel(store: &Store, name: &str, last_post_at: i64) -> Channel {
+    let channel = Channel {
+        id: new_id(),
+        create_at: last_post_at,
+        update_at: last_post_at,
+        team_id: new_id(),
+        channel_type: CHANNEL_OPEN.to_string(),
+        display_name: name.into(),
+        name: name.into(),
+        last_post_at,
+        ..Default::default()
+    };
+    let db = store.master().await.expect("connection");
+    channels::insert(&db, &channel).await.expect("channel");
+    channel
+}
+
+/// A root post by `user_id` in `channel_id`, proposed at `create_at` (the store may move it
+/// past the channel's last post).
+async fn create_root_post(store: &Store, channel_id: &str, user_id: &str, create_at: i64) -> Post {
+    let post = Post {
+        id: new_id(),
+        create_at,
+        user_id: user_id.to_string(),
+        channel_id: channel_id.to_string(),
+        message: "tick".into(),
+        ..Default::default()
+    };
+    let mut db = store.master().await.expect("connection");
+    let new_post = NewPost {
+        post,
+        mentioned_user_ids: Vec::new(),
+        outgoing_trigger: None,
+    };
+    match posts::create(&mut db, new_post).await {
+        Ok(CreateOutcome::Created { post, .. }) => post,
+        Ok(CreateOutcome::AlreadyExisted(_)) => panic!("not a retry"),
+        Err(error) => panic!("create failed: {error}"),
+    }
+}
+
 #[tokio::test]
 async fn nodes_starting_together_migrate_once() {
     let settings = settings_for_fresh_database();
@@ -56,51 +105,15 @@ async fn nodes_starting_together_migrate_once() {
 
 #[tokio::test]
 async fn create_at_moves_past_the_channel_last_post_when_the_clock_is_behind() {
-    let settings = settings_for_fresh_database();
-    Store::migrate(&settings).await.expect("migrate");
-    let store = Store::connect(&settings).expect("pools");
-    let db = store.master().await.expect("connection");
+    let store = fresh_store().await;
+    // Another node with a fast clock posted "an hour from now".
     let future = chorus_model::now_millis() + 3_600_000;
-    let channel = Channel {
-        id: new_id(),
-        create_at: future,
-        update_at: future,
-        team_id: new_id(),
-        channel_type: CHANNEL_OPEN.to_string(),
-        display_name: "Clock".into(),
-        name: "clock".into(),
-        // Another node with a fast clock posted "an hour from now".
-        last_post_at: future,
-        ..Default::default()
-    };
-    channels::insert(&db, &channel).await.expect("channel");
-    drop(db);
+    let channel = open_channel(&store, "clock", future).await;
 
     let mut previous = future;
     for _ in 0..3 {
-        let post = Post {
-            id: new_id(),
-            create_at: chorus_model::now_millis(),
-            user_id: new_id(),
-            channel_id: channel.id.clone(),
-            message: "tick".into(),
-            ..Default::default()
-        };
-        let mut db = store.master().await.expect("connection");
-        let created = match posts::create(
-            &mut db,
-            NewPost {
-                post,
-                mentioned_user_ids: Vec::new(),
-                outgoing_trigger: None,
-            },
-        )
-        .await
-        {
-            Ok(CreateOutcome::Created { post: created, .. }) => created,
-            Ok(CreateOutcome::AlreadyExisted(_)) => panic!("not a retry"),
-            Err(error) => panic!("create failed: {error}"),
-        };
+        let created =
+            create_root_post(&store, &channel.id, &new_id(), chorus_model::now_millis()).await;
         assert!(
             created.create_at > previous,
             "{} must be after {previous}",
@@ -115,23 +128,11 @@ async fn create_at_moves_past_the_channel_last_post_when_the_clock_is_behind() {
 /// read.
 #[tokio::test]
 async fn a_post_in_the_same_millisecond_after_a_view_stays_unread() {
-    let settings = settings_for_fresh_database();
-    Store::migrate(&settings).await.expect("migrate");
-    let store = Store::connect(&settings).expect("pools");
-    let db = store.master().await.expect("connection");
+    let store = fresh_store().await;
     let start = chorus_model::now_millis() - 60_000;
-    let channel = Channel {
-        id: new_id(),
-        create_at: start,
-        update_at: start,
-        team_id: new_id(),
-        channel_type: CHANNEL_OPEN.to_string(),
-        display_name: "Same ms".into(),
-        name: "same-ms".into(),
-        ..Default::default()
-    };
-    channels::insert(&db, &channel).await.expect("channel");
+    let channel = open_channel(&store, "same-ms", 0).await;
     let (author, reader) = (new_id(), new_id());
+    let db = store.master().await.expect("connection");
     for user in [&author, &reader] {
         channels::add_member(
             &db,
@@ -144,40 +145,9 @@ async fn a_post_in_the_same_millisecond_after_a_view_stays_unread() {
         .await
         .expect("member");
     }
-    drop(db);
-    let post_at = |at: i64| {
-        let store = store.clone();
-        let channel_id = channel.id.clone();
-        let author = author.clone();
-        async move {
-            let mut db = store.master().await.expect("connection");
-            let post = Post {
-                id: new_id(),
-                create_at: at,
-                user_id: author,
-                channel_id,
-                message: "same millisecond".into(),
-                ..Default::default()
-            };
-            match posts::create(
-                &mut db,
-                NewPost {
-                    post,
-                    mentioned_user_ids: Vec::new(),
-                    outgoing_trigger: None,
-                },
-            )
-            .await
-            {
-                Ok(CreateOutcome::Created { post, .. }) => post,
-                _ => panic!("created"),
-            }
-        }
-    };
 
-    let seen = post_at(start + 1_000).await;
+    let seen = create_root_post(&store, &channel.id, &author, start + 1_000).await;
     let now = start + 2_000;
-    let db = store.master().await.expect("connection");
     channels::view(&db, &channel.id, &reader, now)
         .await
         .expect("view");
@@ -188,10 +158,8 @@ async fn a_post_in_the_same_millisecond_after_a_view_stays_unread() {
         member.last_viewed_at >= seen.create_at,
         "the post seen is read"
     );
-    drop(db);
-    let after = post_at(now).await;
+    let after = create_root_post(&store, &channel.id, &author, now).await;
     assert_eq!(after.create_at, now, "created in the view's millisecond");
-    let db = store.master().await.expect("connection");
     let member = channels::get_member(&db, &channel.id, &reader)
         .await
         .expect("member");
