@@ -483,7 +483,10 @@ impl App {
     ) -> AppResult<Value> {
         crate::require_system_admin(session)?;
         let (offset, limit) = crate::page_window(query.page, query.per_page, 60, 200)?;
-        let db = self.fresh_read(&session.user_id, None).await?;
+        // The System Console's list: it must show what the admin just changed (archived,
+        // restored, made public) through whichever node took the change, and nothing notes
+        // those writes under the admin. Admins only, so the master can take it.
+        let db = self.store().master().await?;
         let (rows, total) = channel_store::list_all_with_teams(
             &db,
             query.include_deleted,

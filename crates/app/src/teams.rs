@@ -206,11 +206,6 @@ impl App {
         include_deleted: bool,
     ) -> AppResult<Vec<Team>> {
         let (offset, limit) = crate::page_window(page, per_page, 60, 200)?;
-        // The caller's own teams (joined or created a moment ago) are noted under their user.
-        let db = self
-            .store()
-            .replica_for(&[chorus_store::FreshKey::User(session.user_id.clone())])
-            .await?;
         let visible_to = if session.is_system_admin() {
             None
         } else {
@@ -218,6 +213,17 @@ impl App {
         };
         // Archived teams are listed for system admins who ask (others never see them).
         let include_deleted = include_deleted && visible_to.is_none();
+        let db = if include_deleted {
+            // The System Console's list: it must show the archive or restore the admin just
+            // made through whichever node, which nothing notes under the admin.
+            self.store().master().await?
+        } else {
+            // The caller's own teams (joined or created a moment ago) are noted under their
+            // user.
+            self.store()
+                .replica_for(&[chorus_store::FreshKey::User(session.user_id.clone())])
+                .await?
+        };
         Ok(team_store::list(&db, visible_to, include_deleted, offset, limit).await?)
     }
 

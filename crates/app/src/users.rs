@@ -434,7 +434,13 @@ impl App {
             offset,
             limit,
         };
-        let db = self.store().replica_for(&keys).await?;
+        // The System Console's filters (deactivated users, admins) must show the change the
+        // admin just made through whichever node, which nothing notes under the admin.
+        let db = if filter.inactive_only || filter.role.is_some() {
+            self.store().master().await?
+        } else {
+            self.store().replica_for(&keys).await?
+        };
         let users = user_store::list(&db, &filter).await?;
         Ok(users
             .into_iter()
