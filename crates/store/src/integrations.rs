@@ -413,12 +413,13 @@ fn outgoing_from_row(row: &Row) -> OutgoingWebhook {
 
 /// Whether the team has a live outgoing webhook (one any of its posts might trigger).
 pub async fn team_has_outgoing(db: &impl GenericClient, team_id: &str) -> StoreResult<bool> {
-    let statement = db
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM outgoingwebhooks WHERE teamid = $1 AND deleteat = 0)",
-        )
-        .await?;
-    Ok(db.query_one(&statement, &[&team_id]).await?.get(0))
+    let row = crate::query_one_prepared(
+        db,
+        "SELECT EXISTS (SELECT 1 FROM outgoingwebhooks WHERE teamid = $1 AND deleteat = 0)",
+        &[&team_id],
+    )
+    .await?;
+    Ok(row.get(0))
 }
 
 pub async fn insert_outgoing(db: &impl GenericClient, hook: &OutgoingWebhook) -> StoreResult<()> {
