@@ -68,6 +68,13 @@ impl App {
         Ok(members)
     }
 
+    /// The channels any of these users is a member of, from a replica: only a hint of which
+    /// channels' posts this node's websockets want (see `chorus_relay`'s `interest`).
+    pub(crate) async fn channels_of_users(&self, user_ids: &[String]) -> AppResult<Vec<String>> {
+        let db = self.store().replica().await?;
+        Ok(channel_store::channel_ids_for_users(&db, user_ids).await?)
+    }
+
     pub(crate) async fn cached_channel(&self, channel_id: &str) -> AppResult<Arc<Channel>> {
         cache::fill(
             &self.inner.caches.channels,

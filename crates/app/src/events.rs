@@ -39,9 +39,13 @@ impl App {
         self.note_event_writes(&event);
         self.metrics().post_created();
         self.metrics().broadcast(&event.event);
-        self.inner
-            .relay
-            .publish_post(event, &post.channel_id, post.create_at, previous_post_at);
+        self.inner.relay.publish_post(
+            event,
+            &post.channel_id,
+            &post.id,
+            post.create_at,
+            previous_post_at,
+        );
     }
 }
 
@@ -95,6 +99,7 @@ impl HubDelegate for HubBridge {
 
     fn user_connected(&self, user_id: String) {
         if let Some(app) = self.app() {
+            app.inner.relay.user_arrived(&user_id);
             tokio::spawn(async move { app.set_online(&user_id).await });
         }
     }
@@ -161,6 +166,34 @@ impl Directory for AppDirectory {
         }
         // Reads prompted by this event must see the write behind it.
         app.note_event_writes(event);
+    }
+
+    fn cached_channel_member_ids(&self, channel_id: &str) -> Option<Arc<HashSet<String>>> {
+        let app = self.app()?;
+        app.inner
+            .caches
+            .channel_members
+            .get(&channel_id.to_string())
+    }
+
+    fn channel_member_ids(
+        &self,
+        channel_id: String,
+    ) -> BoxFuture<'static, Option<Arc<HashSet<String>>>> {
+        let app = self.app();
+        Box::pin(async move { app?.channel_member_ids(&channel_id).await.ok() })
+    }
+
+    fn channels_of_users(&self, user_ids: Vec<String>) -> BoxFuture<'static, Option<Vec<String>>> {
+        let app = self.app();
+        Box::pin(async move { app?.channels_of_users(&user_ids).await.ok() })
+    }
+
+    fn note_channel_write(&self, channel_id: &str) {
+        if let Some(app) = self.app() {
+            app.store()
+                .note_write(&[chorus_store::FreshKey::Channel(channel_id.to_string())]);
+        }
     }
 }
 

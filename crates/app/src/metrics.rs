@@ -554,6 +554,26 @@ fn sample_cluster(app: &crate::App, samples: &mut Vec<Sample>) {
         "Bytes of the messages this node wrote to its node-to-node streams, before encryption",
         stats.stream_bytes_sent as f64,
     ));
+    let forwarding = app.inner.relay.forwarding_counts();
+    samples.push(Sample::labelled(
+        "chorus_cluster_posts_forwarded",
+        "Posts this node sent to a peer: in full (a client there wants the channel) or passed (only that it exists)",
+        SampleKind::Counter,
+        vec![
+            (vec![("form", "full".to_string())], forwarding.posts_sent_full as f64),
+            (vec![("form", "passed".to_string())], forwarding.posts_sent_passed as f64),
+        ],
+    ));
+    samples.push(Sample::counter(
+        "chorus_cluster_passed_posts_read",
+        "Posts a peer passed to this node that a client here wanted after all, read from the database",
+        forwarding.passed_posts_read as f64,
+    ));
+    samples.push(Sample::gauge(
+        "chorus_cluster_channels_wanted",
+        "Channels whose posts this node asks its peers for in full (its websocket clients' channels)",
+        forwarding.channels_wanted as f64,
+    ));
     samples.push(Sample::counter(
         "chorus_cluster_failure_detections",
         "Peers this node's failure detector declared down",

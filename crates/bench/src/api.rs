@@ -90,6 +90,7 @@ impl Membership {
 
 /// A team with channels. `accounts[0]` is the first user of the node, hence a system admin.
 pub struct Workspace {
+    pub team_id: String,
     pub channel_ids: Vec<String>,
     pub accounts: Vec<Account>,
 }
@@ -178,9 +179,38 @@ impl Api {
         let mut accounts = vec![admin];
         accounts.extend(others);
         Ok(Workspace {
+            team_id,
             channel_ids,
             accounts,
         })
+    }
+
+    /// A new account `username` in the workspace's team and in `channel_id` only, added by
+    /// the workspace's admin.
+    pub async fn add_member_of_one_channel(
+        &self,
+        workspace: &Workspace,
+        username: &str,
+        channel_id: &str,
+    ) -> Result<Account> {
+        let account = self.sign_up_and_log_in(username).await?;
+        let as_admin = self.client.with_token(&workspace.accounts[0].token);
+        let team_id = &workspace.team_id;
+        as_admin
+            .call(
+                Method::POST,
+                &format!("/teams/{team_id}/members"),
+                json!({"team_id": team_id, "user_id": account.user_id}),
+            )
+            .await?;
+        as_admin
+            .call(
+                Method::POST,
+                &format!("/channels/{channel_id}/members"),
+                json!({"user_id": account.user_id}),
+            )
+            .await?;
+        Ok(account)
     }
 
     /// `POST /users` (open server) then `POST /users/login`.

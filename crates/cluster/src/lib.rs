@@ -447,6 +447,23 @@ impl Cluster {
     /// Fire and forget to every connected peer, on the same streams (so in order with the
     /// reliable messages sent before it). Dropped for a peer that is not connected, when its
     /// buffer is full, or when its connection breaks.
+    /// [`Cluster::send_reliable`] (or best effort, `reliable` false) of one message in two
+    /// forms: `full` to the peers `wants_full` picks, `short` (if any) to the others. Each
+    /// form is encoded once.
+    pub fn send_choosing(
+        &self,
+        reliable: bool,
+        full: &ClusterMessage,
+        short: Option<&ClusterMessage>,
+        wants_full: impl Fn(&str) -> bool,
+    ) {
+        let full = encode(full);
+        let short = short.map(encode);
+        self.inner
+            .links
+            .send_choosing(reliable, full, short, wants_full);
+    }
+
     pub fn send_best_effort(&self, message: ClusterMessage) {
         self.inner.links.send_best_effort(None, encode(&message));
     }

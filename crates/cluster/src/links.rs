@@ -133,6 +133,31 @@ impl Links {
         }
     }
 
+    /// `full` to the peers `wants_full` picks, `short` (when given) to the others.
+    pub fn send_choosing(
+        &self,
+        reliable: bool,
+        full: Arc<[u8]>,
+        short: Option<Arc<[u8]>>,
+        wants_full: impl Fn(&str) -> bool,
+    ) {
+        for link in self.targets(None) {
+            let payload = if wants_full(&link.node_id) {
+                full.clone()
+            } else {
+                match &short {
+                    Some(short) => short.clone(),
+                    None => continue,
+                }
+            };
+            if reliable {
+                link.enqueue_reliable(payload, &self.context);
+            } else {
+                link.enqueue_best_effort(payload, &self.context);
+            }
+        }
+    }
+
     fn targets(&self, node_id: Option<&str>) -> Vec<Arc<Link>> {
         let links = self.links.lock();
         match node_id {

@@ -109,6 +109,26 @@ pub enum ClusterMessage {
     OutgoingWebhooksChanged {
         team_id: String,
     },
+    /// The channels whose `posted` and `typing` events the sender wants in full (its
+    /// websocket clients' channels). `replace`: the whole set, else a change to the one sent
+    /// before. A node that never told its set gets every event in full. Only a hint: a node
+    /// told of a post in a channel it did not ask for checks its own clients (see
+    /// [`ClusterMessage::PostPassed`]).
+    ChannelInterest {
+        replace: bool,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    /// Instead of a `posted` event, to a node that did not ask for the channel: the post
+    /// exists (so reads of the channel must see it) and where it stands in the channel's
+    /// chain of posts. A receiver whose clients do want it after all reads it from the
+    /// database.
+    PostPassed {
+        channel_id: String,
+        post_id: String,
+        create_at: i64,
+        previous_post_at: i64,
+    },
     // New variants go here, at the end.
 }
 

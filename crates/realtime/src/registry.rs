@@ -136,6 +136,19 @@ impl Registry {
         })
     }
 
+    /// Whether any of these users has a registered connection here, parked ones included.
+    pub(crate) fn has_any_of(&self, user_ids: &HashSet<String>) -> bool {
+        if user_ids.len() < self.by_user.len() {
+            user_ids
+                .iter()
+                .any(|user_id| self.by_user.contains_key(user_id))
+        } else {
+            self.by_user
+                .keys()
+                .any(|user_id| user_ids.contains(user_id))
+        }
+    }
+
     /// The connections `connection_id` of the session of `identity` (parked or not): only that
     /// user's connections are looked at.
     pub(crate) fn session_connections<'a>(

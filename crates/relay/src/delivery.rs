@@ -24,41 +24,58 @@ impl Relay {
         }
         tokio::spawn(reap_checkpoint_records(Arc::downgrade(&self.inner)));
         tokio::spawn(greet_joining_nodes(Arc::downgrade(&self.inner), membership));
+        tokio::spawn(crate::interest::load_arriving_users(Arc::downgrade(
+            &self.inner,
+        )));
+        tokio::spawn(crate::interest::sweep_own_interest(Arc::downgrade(
+            &self.inner,
+        )));
     }
 
     /// Hands an event to every interested connection, on this node and on the others.
     /// Called after the change is committed.
     pub fn publish(&self, event: WebSocketEvent) {
-        self.forward(&event, None);
+        self.note_membership(&event);
+        self.forward(&event);
         self.inner.hub.publish(event);
     }
 
-    /// [`Relay::publish`] for the `posted` event of a post of `channel_id` just stored,
-    /// created at `create_at`, whose channel's previous post was created at
+    /// [`Relay::publish`] for the `posted` event of post `post_id` of `channel_id` just
+    /// stored, created at `create_at`, whose channel's previous post was created at
     /// `previous_post_at`: every node hands it to its clients in the channel's `create_at`
-    /// order.
+    /// order. Peers that did not ask for the channel are only told of it (see `interest`).
     pub fn publish_post(
         &self,
         event: WebSocketEvent,
         channel_id: &str,
+        post_id: &str,
         create_at: i64,
         previous_post_at: i64,
     ) {
-        self.forward(&event, Some(previous_post_at));
-        self.publish_post_in_order(channel_id, create_at, previous_post_at, event);
+        if self.cluster().is_some() {
+            if let Ok(event_json) = serde_json::to_string(&event) {
+                self.forward_post(event_json, channel_id, post_id, create_at, previous_post_at);
+            }
+        }
+        self.publish_post_in_order(channel_id, create_at, previous_post_at, Some(event));
     }
 
-    /// Sends an event to the other nodes (the local hub gets it from the caller).
-    fn forward(&self, event: &WebSocketEvent, previous_post_at: Option<i64>) {
+    /// Sends an event to the other nodes (the local hub gets it from the caller): typing only
+    /// to the nodes that want its channel.
+    fn forward(&self, event: &WebSocketEvent) {
         let Some(cluster) = self.cluster() else {
             return;
         };
         let Ok(event_json) = serde_json::to_string(event) else {
             return;
         };
+        if event.event == event_names::TYPING && !event.broadcast.channel_id.is_empty() {
+            self.forward_typing(event_json, &event.broadcast.channel_id);
+            return;
+        }
         let message = ClusterMessage::WebSocketEvent {
             event_json,
-            previous_post_at,
+            previous_post_at: None,
         };
         if event.is_droppable() {
             cluster.send_best_effort(message);
@@ -76,6 +93,8 @@ impl Relay {
                 | ClusterMessage::ResumeAnswer { .. }
                 | ClusterMessage::ConnectionCheckpoints { .. }
                 | ClusterMessage::ConnectionRecords { .. }
+                | ClusterMessage::ChannelInterest { .. }
+                | ClusterMessage::PostPassed { .. }
         )
     }
 
@@ -89,6 +108,7 @@ impl Relay {
             } => match serde_json::from_str::<WebSocketEvent>(&event_json) {
                 Ok(event) => {
                     self.inner.directory.arrived_from_another_node(&event);
+                    self.note_membership(&event);
                     self.publish_received(event, previous_post_at);
                 }
                 Err(error) => {
@@ -118,6 +138,17 @@ impl Relay {
                 self.inner.checkpoint_book.apply(from_node, checkpoints)
             }
             ClusterMessage::ConnectionRecords { records } => self.receive_records(records),
+            ClusterMessage::ChannelInterest {
+                replace,
+                added,
+                removed,
+            } => self.receive_interest(from_node, replace, added, removed),
+            ClusterMessage::PostPassed {
+                channel_id,
+                post_id,
+                create_at,
+                previous_post_at,
+            } => self.receive_post_passed(channel_id, post_id, create_at, previous_post_at),
             _ => {}
         }
     }
@@ -142,7 +173,7 @@ impl Relay {
         };
         let previous_post_at = previous_post_at.unwrap_or(i64::MIN);
         let channel_id = event.broadcast.channel_id.clone();
-        self.publish_post_in_order(&channel_id, create_at, previous_post_at, event);
+        self.publish_post_in_order(&channel_id, create_at, previous_post_at, Some(event));
     }
 }
 
@@ -156,7 +187,7 @@ fn posted_create_at(event: &WebSocketEvent) -> Option<i64> {
 }
 
 /// Runs while the relay lives: gives every node that joins the records of this node's
-/// websocket connections.
+/// websocket connections and the channels it wants, and forgets what a node that left wanted.
 async fn greet_joining_nodes(
     relay: Weak<crate::RelayInner>,
     mut membership: tokio::sync::broadcast::Receiver<chorus_cluster::MembershipEvent>,
@@ -170,13 +201,20 @@ async fn greet_joining_nodes(
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
-        let chorus_cluster::MembershipEvent::Joined(member) = event else {
-            continue;
-        };
         let Some(inner) = relay.upgrade() else {
             return;
         };
-        Relay { inner }.send_own_records(&member.node_id);
+        let relay_now = Relay { inner };
+        match event {
+            chorus_cluster::MembershipEvent::Joined(member) => {
+                relay_now.send_own_records(&member.node_id);
+                relay_now.send_own_interest(&member.node_id);
+            }
+            chorus_cluster::MembershipEvent::Left { member, .. } => {
+                relay_now.forget_peer_interest(&member.node_id)
+            }
+            _ => {}
+        }
     }
 }
 

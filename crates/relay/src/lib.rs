@@ -9,6 +9,8 @@
 //! - publishing: the local hub, and forwarding to the other nodes (reliable, or best effort for
 //!   typing, status and views), and publishing what the other nodes forward (`delivery`);
 //! - the order of `posted` events of a channel across nodes (`post_order`);
+//! - which peers get a channel's posts in full, and what a post passed without its event
+//!   means here (`interest`);
 //! - what every node's connections were sent (`checkpoints`: the `CheckpointBook` of peers'
 //!   checkpoints and records);
 //! - resuming a connection that is not on this node: asking the peers, admission in a storm
@@ -37,6 +39,7 @@ mod checkpoints;
 mod continuity;
 mod delivery;
 pub mod events;
+mod interest;
 pub mod membership;
 mod membership_history;
 pub mod post_order;
@@ -45,13 +48,14 @@ mod replay;
 mod resume;
 
 pub use checkpoints::CHECKPOINT_INTERVAL;
+pub use interest::ForwardingCounts;
 
 use chorus_cluster::{Cluster, ResumeAnswer};
 use chorus_model::{Channel, User, WebSocketEvent};
 use chorus_realtime::Hub;
 use chorus_store::Store;
 use futures_util::future::BoxFuture;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 /// What the relay asks of the app: the channels, users and mentions a `posted` event carries,
@@ -77,6 +81,22 @@ pub trait Directory: Send + Sync + 'static {
     /// makes stale here (a membership event's cached members) and note the write behind it,
     /// so that reads it prompts see that write.
     fn arrived_from_another_node(&self, event: &WebSocketEvent);
+
+    /// The members of a channel if they are cached (no I/O).
+    fn cached_channel_member_ids(&self, channel_id: &str) -> Option<Arc<HashSet<String>>>;
+
+    /// The members of a channel, read when not cached; None when they cannot be read.
+    fn channel_member_ids(
+        &self,
+        channel_id: String,
+    ) -> BoxFuture<'static, Option<Arc<HashSet<String>>>>;
+
+    /// The channels any of these users is a member of; None when they cannot be read.
+    fn channels_of_users(&self, user_ids: Vec<String>) -> BoxFuture<'static, Option<Vec<String>>>;
+
+    /// Another node stored a post in this channel (told without its event): reads of the
+    /// channel must see it, as after the event.
+    fn note_channel_write(&self, channel_id: &str);
 }
 
 /// The relay of one node. Cheap to clone.
@@ -95,6 +115,8 @@ struct RelayInner {
     checkpoint_book: checkpoints::CheckpointBook,
     /// Puts `posted` events of a channel in `create_at` order before they reach the hub.
     post_order: post_order::PostOrder,
+    /// Which channels' posts go in full to which peers (see `interest`).
+    interest: interest::Interest,
     /// Permits for resumes that need other nodes (see `resume`).
     resume_admission: tokio::sync::Semaphore,
     /// Websocket resumes this node is asking the others about, by request id.
@@ -115,6 +137,7 @@ impl Relay {
                 cluster: OnceLock::new(),
                 checkpoint_book: checkpoints::CheckpointBook::default(),
                 post_order: post_order::PostOrder::default(),
+                interest: interest::Interest::default(),
                 resume_admission: tokio::sync::Semaphore::new(resume::RESUMES_AT_ONCE),
                 resume_queries: parking_lot::Mutex::new(HashMap::new()),
             }),

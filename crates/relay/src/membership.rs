@@ -125,3 +125,23 @@ pub fn direct_teammate<'a>(member_id: &'a str, member_ids: &'a [String]) -> &'a 
         .find(|id| *id != member_id)
         .unwrap_or(member_id)
 }
+
+/// The `(user, channel)` a membership event adds the user to, for the events that add one:
+/// `user_added`, `channel_created`, `direct_added`, `group_added`.
+pub(crate) fn joined_channel(event: &WebSocketEvent) -> Option<(String, String)> {
+    let text = |key: &str| {
+        event
+            .data
+            .get(key)
+            .and_then(|value| value.as_str())
+            .map(str::to_string)
+    };
+    match event.event.as_str() {
+        event_names::USER_ADDED => Some((text("user_id")?, event.broadcast.channel_id.clone())),
+        event_names::CHANNEL_CREATED | event_names::DIRECT_ADDED | event_names::GROUP_ADDED => {
+            Some((event.broadcast.user_id.clone(), text("channel_id")?))
+        }
+        _ => None,
+    }
+    .filter(|(user_id, channel_id)| !user_id.is_empty() && !channel_id.is_empty())
+}

@@ -14,6 +14,9 @@
 //! missing posts are read from the master (`store::posts::created_between`) and published
 //! first; their own events, should they come later, are dropped as already published.
 //!
+//! A post this node was only told of (`interest`: no client here wanted the channel) takes its
+//! place in the chain without an event, so that the posts after it do not wait for it.
+//!
 //! Cost: nothing while events arrive in order; a post after a gap waits up to [`GAP_WAIT`].
 //! Not ordered: edits, deletions and reactions (each refers to a post already published) go
 //! straight to the hub. A channel this node has no chain for starts one at the first post it
@@ -58,8 +61,9 @@ struct Chain {
     last_at: i64,
     /// `create_at` of recently published posts, oldest first.
     recent: VecDeque<i64>,
-    /// Posts whose predecessor was not published yet: `create_at` → (previous, event).
-    waiting: BTreeMap<i64, (i64, WebSocketEvent)>,
+    /// Posts whose predecessor was not published yet: `create_at` → (previous, event; None
+    /// for a post this node was told of without its event, see `interest`).
+    waiting: BTreeMap<i64, (i64, Option<WebSocketEvent>)>,
     /// A gap fill is scheduled.
     filling: bool,
     touched: Instant,
@@ -80,10 +84,11 @@ impl Chain {
         self.recent.contains(&create_at)
     }
 
+    /// Takes the post as published (a post without its event only moves the chain on).
     fn publish(
         &mut self,
         create_at: i64,
-        event: WebSocketEvent,
+        event: Option<WebSocketEvent>,
         publish: &mut dyn FnMut(WebSocketEvent),
     ) {
         self.last_at = self.last_at.max(create_at);
@@ -91,7 +96,9 @@ impl Chain {
         if self.recent.len() > RECENT_PER_CHANNEL {
             self.recent.pop_front();
         }
-        publish(event);
+        if let Some(event) = event {
+            publish(event);
+        }
     }
 
     /// Publishes the waiting posts whose predecessor is now published, in order.
@@ -131,7 +138,7 @@ impl PostOrder {
         channel_id: &str,
         create_at: i64,
         previous_at: i64,
-        event: WebSocketEvent,
+        event: Option<WebSocketEvent>,
         publish: &mut dyn FnMut(WebSocketEvent),
     ) -> bool {
         let mut chains = self.chains.lock();
@@ -201,7 +208,7 @@ impl PostOrder {
         };
         for (create_at, event) in filled {
             if create_at > chain.last_at {
-                chain.publish(create_at, event, publish);
+                chain.publish(create_at, Some(event), publish);
             }
         }
         if complete {
@@ -220,7 +227,7 @@ impl Relay {
         channel_id: &str,
         create_at: i64,
         previous_at: i64,
-        event: WebSocketEvent,
+        event: Option<WebSocketEvent>,
     ) {
         let hub = &self.inner.hub;
         let schedule_fill =
@@ -277,7 +284,7 @@ impl Relay {
 
     /// The `posted` events of the channel's posts created in `(after, up_to]`, at most
     /// [`MAX_FILLED`]; None when the master cannot be read.
-    async fn posts_created_between(
+    pub(crate) async fn posts_created_between(
         &self,
         channel_id: &str,
         after: i64,
@@ -330,9 +337,13 @@ mod tests {
         label: &str,
     ) -> (Vec<String>, bool) {
         let mut published = Vec::new();
-        let fill = order.offer("c", create_at, previous_at, posted(label), &mut |event| {
-            published.push(event)
-        });
+        let fill = order.offer(
+            "c",
+            create_at,
+            previous_at,
+            Some(posted(label)),
+            &mut |event| published.push(event),
+        );
         (labels(&published), fill)
     }
 
@@ -390,6 +401,27 @@ mod tests {
         assert!(
             offer(&order, 20, 10, "second").0.is_empty(),
             "published already"
+        );
+    }
+
+    #[test]
+    fn a_post_passed_without_its_event_moves_the_chain_on() {
+        let order = PostOrder::default();
+        offer(&order, 10, 5, "first");
+        let mut published = Vec::new();
+        let fill = order.offer("c", 20, 10, None, &mut |event| published.push(event));
+        assert!(published.is_empty() && !fill);
+        assert_eq!(
+            offer(&order, 30, 20, "third"),
+            (vec!["third".to_string()], false),
+            "the passed post counts as published: nothing waits for it"
+        );
+        assert_eq!(offer(&order, 50, 40, "fifth"), (vec![], true));
+        assert!(!order.offer("c", 40, 30, None, &mut |event| published.push(event)));
+        assert_eq!(
+            labels(&published),
+            ["fifth"],
+            "a passed post releases the one after it"
         );
     }
 

@@ -80,7 +80,10 @@ impl Relay {
         let answers = self.ask_peers(&peers, &request).await;
         if let Some(found) = answers.found {
             // The old node's checkpoints arrived here before its answer.
-            return found.with_received(self.received_changes(&request));
+            let passed = self.passed_posts_for(&request.user_id).await;
+            return found
+                .with_received(self.received_changes(&request))
+                .with_passed(passed);
         }
         // A peer's record stands in for this node's when it has none (it started after the
         // connection did) or an older one (the dead node's last checkpoints reached the peer
@@ -247,6 +250,7 @@ fn resume_answer(source: ResumeSource) -> ResumeAnswer {
             queued,
             next_seq,
             received: _,
+            passed: _,
         } => ResumeAnswer::HandedOver {
             sent: to_wire(sent),
             queued: to_wire(queued),
@@ -277,6 +281,7 @@ fn resume_source(answer: ResumeAnswer) -> ResumeSource {
             queued: from_wire(queued),
             next_seq,
             received: None,
+            passed: Vec::new(),
         },
     }
 }

@@ -423,6 +423,20 @@ pub async fn channel_ids_for_user(
     Ok(rows.iter().map(|row| row.get("channelid")).collect())
 }
 
+/// Ids of the channels any of these users is a member of, each once.
+pub async fn channel_ids_for_users(
+    db: &impl GenericClient,
+    user_ids: &[String],
+) -> StoreResult<Vec<String>> {
+    let rows = crate::query_prepared(
+        db,
+        "SELECT DISTINCT channelid FROM channelmembers WHERE userid = ANY($1)",
+        &[&user_ids],
+    )
+    .await?;
+    Ok(rows.iter().map(|row| row.get("channelid")).collect())
+}
+
 /// Every channel of the user, in all teams, plus their direct and group channels; archived
 /// ones only with `include_deleted`, and then those archived after `last_delete_at`.
 pub async fn list_for_user(

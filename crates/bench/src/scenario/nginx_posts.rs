@@ -10,6 +10,13 @@
 //!    has errors. The highest rate within the limit is the headline figure.
 //!
 //! Afterwards the posts in the database are counted: every acknowledged post must be there.
+//!
+//! `--listeners` adds one websocket client per channel, an account in that channel only,
+//! connected straight to a node: `spread` puts channel i's on node i mod `--nodes` (each
+//! channel's posts are wanted by one node, so the others are only told of them),
+//! `everywhere` connects each to every node (every node wants every post: what every post cost
+//! before issue 17). The `posted` events they receive are counted: each post must reach each
+//! of its channel's listeners once.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +32,23 @@ use crate::report::{first_errors, fmt_rate, phase_tables, statements_table};
 use crate::scenario::posts::post_load;
 use crate::scenario::ClusterStack;
 use crate::stats::{cpu_during, open_loop, LoadResult, Window, OP_TIMEOUT};
+use crate::ws::{open, Acks};
+use futures_util::StreamExt;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Where the listeners' websockets connect from.
+const CLIENT_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// Who listens to the channels' posts over websockets (see the module doc).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Listeners {
+    None,
+    Spread,
+    Everywhere,
+}
 
 /// POSTs in flight at once before a start counts as "overloaded" (NGINX allows 16,384).
 const MAX_IN_FLIGHT: usize = 2_000;
@@ -66,6 +90,9 @@ pub struct NginxPostsArgs {
     /// the closed-loop phase, per post.
     #[arg(long)]
     pub statements: bool,
+    /// Websocket listeners of the channels' posts (see the module doc).
+    #[arg(long, value_enum, default_value_t = Listeners::None)]
+    pub listeners: Listeners,
 }
 
 #[derive(Serialize)]
@@ -90,6 +117,13 @@ pub struct NginxPostsReport {
     /// closed-loop phase, all nodes' sending summed.
     pub cluster_messages_per_post: f64,
     pub cluster_bytes_per_post: f64,
+    pub listeners: Listeners,
+    /// Listener websockets open (one per channel, or one per channel and node).
+    pub listener_sockets: usize,
+    /// `posted` events the listeners received over the whole run, and how many they should
+    /// have (each stored post once per socket of its channel).
+    pub listener_posts_received: u64,
+    pub listener_posts_expected: u64,
     /// With `--statements`: the nodes' statements during the closed-loop phase, costliest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub statements: Vec<StatementCost>,
@@ -133,6 +167,8 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
         .await
         .context("setting up users, a team and channels")?;
     let parties = stack.parties();
+    let received = Arc::new(AtomicU64::new(0));
+    let listener_sockets = open_listeners(stack, &api, &workspace, args, &received).await?;
 
     eprintln!(
         "nginx-posts: raw INSERT, {} connections",
@@ -219,6 +255,16 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
             "only {posts_stored} posts in the database, but {posts_acknowledged} were acknowledged"
         );
     }
+    let sockets_per_channel = listener_sockets / workspace.channel_ids.len();
+    let listener_posts_expected = posts_stored as u64 * sockets_per_channel as u64;
+    // The last posts' events may still be on their way.
+    let settle = std::time::Instant::now();
+    while received.load(Ordering::Relaxed) < listener_posts_expected
+        && settle.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let listener_posts_received = received.load(Ordering::Relaxed);
     let highest_rate_within_limit = rates
         .iter()
         .filter(|result| NginxPostsReport::within_limit(result, args.p99_limit_ms))
@@ -245,8 +291,65 @@ async fn measure(stack: &mut ClusterStack, args: &NginxPostsArgs) -> Result<Ngin
         posts_stored,
         cluster_messages_per_post,
         cluster_bytes_per_post,
+        listeners: args.listeners,
+        listener_sockets,
+        listener_posts_received,
+        listener_posts_expected,
         statements,
     })
+}
+
+/// Opens the listeners' websockets (see the module doc); each runs until the process ends,
+/// counting the `posted` events it receives into `received`. Returns how many were opened.
+async fn open_listeners(
+    stack: &ClusterStack,
+    api: &Api,
+    workspace: &crate::api::Workspace,
+    args: &NginxPostsArgs,
+    received: &Arc<AtomicU64>,
+) -> Result<usize> {
+    if args.listeners == Listeners::None {
+        return Ok(0);
+    }
+    let nodes = stack.nodes();
+    let mut opened = 0;
+    for (index, channel_id) in workspace.channel_ids.iter().enumerate() {
+        let account = api
+            .add_member_of_one_channel(workspace, &format!("listen{index}"), channel_id)
+            .await
+            .context("setting up a listener")?;
+        let targets: Vec<usize> = match args.listeners {
+            Listeners::Spread => vec![index % nodes.len()],
+            _ => (0..nodes.len()).collect(),
+        };
+        for target in targets {
+            let node = &nodes[target];
+            let url = format!("ws://{}/api/v4/websocket", node.address());
+            let mut socket = open(
+                node.address(),
+                CLIENT_SOURCE,
+                &url,
+                &account.token,
+                Acks::Prompt,
+            )
+            .await
+            .context("opening a listener's websocket")?;
+            let received = received.clone();
+            tokio::spawn(async move {
+                while let Some(Ok(message)) = socket.next().await {
+                    if let Message::Text(text) = message {
+                        if text.contains("\"event\":\"posted\"") {
+                            received.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+            opened += 1;
+        }
+    }
+    // The nodes read their new clients' channels and tell the others.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(opened)
 }
 
 impl NginxPostsReport {
@@ -304,6 +407,15 @@ impl NginxPostsReport {
             "posts acknowledged over the whole run: {}, found in the database: {}\n",
             self.posts_acknowledged, self.posts_stored
         ));
+        if self.listener_sockets > 0 {
+            out.push_str(&format!(
+                "listeners ({:?}, {} websockets): {} posted events received, {} expected\n",
+                self.listeners,
+                self.listener_sockets,
+                self.listener_posts_received,
+                self.listener_posts_expected
+            ));
+        }
         out.push_str(&statements_table(
             "PostgreSQL statements during the closed-loop phase, per acknowledged post",
             &self.statements,

@@ -95,6 +95,11 @@ pub enum ResumeSource {
         queued: Vec<HandedOverEvent>,
         next_seq: i64,
         received: Option<ReceivedChanges>,
+        /// Events of stored changes this node was told of only in passing (no client here
+        /// wanted them then), read back for this client: the hub gives the ones the client
+        /// lacks after the handed-over frames, as it does with what it dispatched itself
+        /// before the connection came.
+        passed: Vec<WebSocketEvent>,
     },
     /// The connection's node is gone; these are the stored changes its client missed, rebuilt
     /// from the database, in order: they continue from the client's `sequence_number`.
@@ -116,11 +121,34 @@ impl ResumeSource {
                 queued,
                 next_seq,
                 received: _,
+                passed,
             } => ResumeSource::HandedOver {
                 sent,
                 queued,
                 next_seq,
                 received,
+                passed,
+            },
+            other => other,
+        }
+    }
+
+    /// A hand-over, given the events of changes this node was told of only in passing (see
+    /// [`ResumeSource::HandedOver`]); any other source as it is.
+    pub fn with_passed(self, passed: Vec<WebSocketEvent>) -> ResumeSource {
+        match self {
+            ResumeSource::HandedOver {
+                sent,
+                queued,
+                next_seq,
+                received,
+                passed: _,
+            } => ResumeSource::HandedOver {
+                sent,
+                queued,
+                next_seq,
+                received,
+                passed,
             },
             other => other,
         }

@@ -11,6 +11,7 @@ mod resume;
 mod socket;
 mod state;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -118,6 +119,12 @@ impl Hub {
     /// Authenticated connections on this node.
     pub fn connection_count(&self) -> usize {
         self.0.state.registry().connection_count()
+    }
+
+    /// Whether an event for these users would reach a connection here: any of them has one
+    /// registered, parked ones included (they still collect events for a resume).
+    pub fn reaches_any_of(&self, user_ids: &HashSet<String>) -> bool {
+        self.0.state.registry().has_any_of(user_ids)
     }
 
     pub fn user_connection_count(&self, user_id: &str) -> usize {

@@ -142,6 +142,7 @@ async fn attach_from_elsewhere(
             queued,
             next_seq,
             received,
+            passed,
         } => {
             let sent_count = sent.len() as i64;
             if sequence_number + sent_count != next_seq {
@@ -162,12 +163,19 @@ async fn attach_from_elsewhere(
                 .map(|(_, event)| event.as_ref())
                 .chain(queued.iter().map(Arc::as_ref))
                 .collect();
-            let late = match &received {
+            let mut late = match &received {
                 Some(received) => {
                     missed_meanwhile(hub, &handle, registered_at, received, &handed_over)
                 }
                 None => Vec::new(),
             };
+            late.extend(passed_and_missed(
+                &handle,
+                passed,
+                received.as_ref(),
+                &handed_over,
+                &late,
+            ));
             let mut overlap =
                 Overlap::of(handed_over.into_iter().chain(late.iter().map(Arc::as_ref)));
             if let Some(received) = &received {
@@ -246,6 +254,43 @@ fn missed_meanwhile(
     recent.missed_by(handle, registered_at, received.complete_after, &known)
 }
 
+/// Of the events this node was told of only in passing (see `ResumeSource::HandedOver`),
+/// those for this connection that its client neither holds (`received`) nor gets in
+/// `handed_over` or `late` already.
+fn passed_and_missed(
+    handle: &ConnectionHandle,
+    passed: Vec<chorus_model::WebSocketEvent>,
+    received: Option<&ReceivedChanges>,
+    handed_over: &[&PreparedEvent],
+    late: &[Arc<PreparedEvent>],
+) -> Vec<Arc<PreparedEvent>> {
+    if passed.is_empty() {
+        return Vec::new();
+    }
+    let complete_after = received.map_or(i64::MIN, |received| received.complete_after);
+    let mut known: HashSet<String> = received
+        .map(|received| received.keys.iter().cloned().collect())
+        .unwrap_or_default();
+    known.extend(
+        handed_over
+            .iter()
+            .copied()
+            .chain(late.iter().map(Arc::as_ref))
+            .filter_map(|event| event.change())
+            .map(|change| change.key.clone()),
+    );
+    passed
+        .iter()
+        .filter(|event| event.broadcast.is_for_reader(handle.is_system_admin()))
+        .map(|event| Arc::new(PreparedEvent::new(event)))
+        .filter(|event| {
+            event.change().is_some_and(|change| {
+                change.at > complete_after && known.insert(change.key.clone())
+            })
+        })
+        .collect()
+}
+
 /// Gives up a connection parked on this node (or closes and then gives up one still open here)
 /// to another node where its client reconnected: the frames sent from `request.sequence_number`
 /// on and the events queued (what the client received before is for the asking node's
@@ -301,6 +346,7 @@ pub(crate) async fn hand_over(hub: &HubState, request: &ResumeRequest) -> Resume
             .collect(),
         next_seq: state.next_seq(),
         received: None,
+        passed: Vec::new(),
     }
 }
 

@@ -1233,3 +1233,200 @@ async fn a_websocket_of_a_killed_node_resumes_with_the_membership_changes_it_mis
         .await
         .is_empty());
 }
+
+/// Node `node`'s `chorus_cluster_posts_forwarded` counters: (full, passed).
+async fn posts_forwarded(node: &SandboxNode) -> (f64, f64) {
+    let text = reqwest::get(node.metrics_url())
+        .await
+        .expect("the metrics endpoint")
+        .text()
+        .await
+        .expect("metrics text");
+    let value = |form: &str| {
+        text.lines()
+            .find(|line| {
+                line.starts_with("chorus_cluster_posts_forwarded")
+                    && line.contains(&format!("form=\"{form}\""))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (value("full"), value("passed"))
+}
+
+/// Posts go in full only to the nodes whose websocket clients want their channel; the others
+/// are only told of them. Bob's connection is on node 2: node 0 sends the channel's posts in
+/// full to node 2 and passed to node 1, and Bob gets every post of every node once, in
+/// order. Then Bob is added to a second channel while posts pour into it through every node:
+/// what his websocket brings after `user_added`, with the posts a client reads then, is every
+/// post — none falls between node 2 asking for the channel and the others hearing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_go_in_full_only_to_nodes_whose_clients_want_them_and_none_is_lost() {
+    let sandbox = cluster_builder(3)
+        .configure(|config| config.metrics_settings.enable = true)
+        .start()
+        .await;
+    let (admin_token, bob_token, channel_id) =
+        team_with_a_channel(sandbox.node(1), "interest").await;
+    sandbox.wait_for_live_nodes(&admin_token, 3).await;
+    let admins: Vec<Api> = (0..3)
+        .map(|index| sandbox.node(index).api().with_token(&admin_token))
+        .collect();
+    let mut bob = EventSocket::connect_url(&sandbox.node(2).websocket_url(), &bob_token).await;
+
+    wait_until(
+        Duration::from_secs(15),
+        "node 0 sends the channel's posts in full to node 2 only",
+        || async {
+            let before = posts_forwarded(sandbox.node(0)).await;
+            post_message(&admins[0], &channel_id, "probe").await;
+            let after = posts_forwarded(sandbox.node(0)).await;
+            after.0 - before.0 == 1.0 && after.1 - before.1 == 1.0
+        },
+    )
+    .await;
+    bob.events_within(Duration::from_millis(300)).await;
+    let from = bob.history.len();
+    let mut expected = Vec::new();
+    for round in 0..5 {
+        for (index, admin) in admins.iter().enumerate() {
+            expected.push(post_message(admin, &channel_id, &format!("{round} via {index}")).await);
+        }
+    }
+    let last = expected.last().unwrap().clone();
+    bob.wait_for_matching("posted", |event| {
+        chorus_testkit::socket::post_of(event)["id"] == last.as_str()
+    })
+    .await;
+    assert_eq!(
+        posted_ids(&bob.history[from..]),
+        expected,
+        "every post once, in order"
+    );
+
+    // A second channel, which no node's client wants yet, gets posts from every node while
+    // Bob is added to it through node 1.
+    let team_id = admins[0]
+        .get(&format!("/channels/{channel_id}"))
+        .await
+        .expect_status(200)["team_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = admins[0]
+        .post(
+            "/channels",
+            json!({"team_id": team_id, "name": "interest-second", "display_name": "Second", "type": "O"}),
+        )
+        .await
+        .expect_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob_id = sandbox
+        .node(2)
+        .api()
+        .with_token(&bob_token)
+        .get("/users/me")
+        .await
+        .expect_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Posts through nodes 0 and 1 until 10 more are made after Bob's read.
+    let (read_done, posters) = pour_posts(vec![admins[0].clone(), admins[1].clone()], &second);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    admins[1]
+        .post(
+            &format!("/channels/{second}/members"),
+            json!({"user_id": bob_id}),
+        )
+        .await
+        .expect_status(201);
+    bob.wait_for_matching("user_added", |event| {
+        event["broadcast"]["channel_id"] == second.as_str()
+    })
+    .await;
+    let after_added = bob.history.len();
+    let read = sandbox
+        .node(2)
+        .api()
+        .with_token(&bob_token)
+        .get(&format!("/channels/{second}/posts?per_page=200"))
+        .await
+        .expect_status(200);
+    read_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let made = posters.await.unwrap();
+    saw_every_post(&mut bob, after_added, &read, &made).await;
+
+    // Bob opens a second connection, on node 1, which wants nothing yet: the posts pouring in
+    // through node 0 before node 0 hears that node 1 wants the channel are passed to node 1,
+    // which reads them from the database for Bob.
+    let (read_done, posters) = pour_posts(vec![admins[0].clone()], &channel_id);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut bob_on_1 = EventSocket::connect_url(&sandbox.node(1).websocket_url(), &bob_token).await;
+    let read = sandbox
+        .node(1)
+        .api()
+        .with_token(&bob_token)
+        .get(&format!("/channels/{channel_id}/posts?per_page=200"))
+        .await
+        .expect_status(200);
+    read_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let made = posters.await.unwrap();
+    saw_every_post(&mut bob_on_1, 1, &read, &made).await;
+}
+
+/// Posts into `channel_id` through `admins` in turn until 10 are made after the returned flag
+/// is set; the task returns the ids of the posts made, in order.
+fn pour_posts(
+    admins: Vec<Api>,
+    channel_id: &str,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<Vec<String>>,
+) {
+    let read_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = read_done.clone();
+    let channel_id = channel_id.to_string();
+    let posters = tokio::spawn(async move {
+        let mut made = Vec::new();
+        let mut after_read = 0;
+        while after_read < 10 {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                after_read += 1;
+            }
+            let admin = &admins[made.len() % admins.len()];
+            let round = made.len();
+            made.push(post_message(admin, &channel_id, &format!("pouring {round}")).await);
+        }
+        made
+    });
+    (read_done, posters)
+}
+
+/// A client's view of a channel is the posts it read over REST (`read`, a post list) and
+/// the `posted` events after it started listening (`socket.history[from..]`): together they
+/// must hold every post `made`, the live ones in the order they were made.
+async fn saw_every_post(socket: &mut EventSocket, from: usize, read: &Value, made: &[String]) {
+    let last = made.last().unwrap().clone();
+    socket
+        .wait_for_matching("posted", |event| {
+            chorus_testkit::socket::post_of(event)["id"] == last.as_str()
+        })
+        .await;
+    let live = posted_ids(&socket.history[from..]);
+    let mut sorted = live.clone();
+    sorted.sort_by_key(|id| made.iter().position(|made| made == id));
+    assert_eq!(live, sorted, "live posts in the order they were made");
+    let seen: std::collections::HashSet<String> = read["order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .chain(live)
+        .collect();
+    let missing: Vec<&String> = made.iter().filter(|id| !seen.contains(*id)).collect();
+    assert!(missing.is_empty(), "posts Bob never saw: {missing:?}");
+}
