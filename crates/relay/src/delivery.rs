@@ -148,7 +148,13 @@ impl Relay {
                 post_id,
                 create_at,
                 previous_post_at,
-            } => self.receive_post_passed(channel_id, post_id, create_at, previous_post_at),
+            } => self.receive_post_passed(
+                from_node,
+                channel_id,
+                post_id,
+                create_at,
+                previous_post_at,
+            ),
             _ => {}
         }
     }

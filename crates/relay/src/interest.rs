@@ -101,6 +101,15 @@ impl Default for Interest {
     }
 }
 
+/// A `PostPassed` as it arrived.
+struct PassedHere {
+    from_node: String,
+    channel_id: String,
+    post_id: String,
+    create_at: i64,
+    previous_post_at: i64,
+}
+
 struct PassedPost {
     channel_id: String,
     post_id: String,
@@ -119,6 +128,10 @@ impl Interest {
 
     fn apply(&self, node_id: &str, replace: bool, added: Vec<String>, removed: Vec<String>) {
         let mut peers = self.peers.write();
+        if !replace && !peers.contains_key(node_id) {
+            // A change to a set never told: the peer keeps getting everything.
+            return;
+        }
         let channels = peers.entry(node_id.to_string()).or_default();
         if replace {
             channels.clear();
@@ -288,9 +301,10 @@ impl Relay {
         }
     }
 
-    /// A post of a channel this node did not ask for (see the module doc).
+    /// A post of a channel this node did not ask for (see the module doc), from `from_node`.
     pub(crate) fn receive_post_passed(
         &self,
+        from_node: &str,
         channel_id: String,
         post_id: String,
         create_at: i64,
@@ -298,33 +312,38 @@ impl Relay {
     ) {
         let directory = &self.inner.directory;
         directory.note_channel_write(&channel_id);
-        match directory.cached_channel_member_ids(&channel_id) {
-            Some(members) => {
-                self.decide_passed(channel_id, post_id, create_at, previous_post_at, &members)
-            }
+        let passed = PassedHere {
+            from_node: from_node.to_string(),
+            channel_id,
+            post_id,
+            create_at,
+            previous_post_at,
+        };
+        match directory.cached_channel_member_ids(&passed.channel_id) {
+            Some(members) => self.decide_passed(passed, &members),
             None => {
                 let relay = self.clone();
                 tokio::spawn(async move {
                     let members = relay
                         .inner
                         .directory
-                        .channel_member_ids(channel_id.clone())
+                        .channel_member_ids(passed.channel_id.clone())
                         .await
                         .unwrap_or_default();
-                    relay.decide_passed(channel_id, post_id, create_at, previous_post_at, &members);
+                    relay.decide_passed(passed, &members);
                 });
             }
         }
     }
 
-    fn decide_passed(
-        &self,
-        channel_id: String,
-        post_id: String,
-        create_at: i64,
-        previous_post_at: i64,
-        members: &HashSet<String>,
-    ) {
+    fn decide_passed(&self, passed: PassedHere, members: &HashSet<String>) {
+        let PassedHere {
+            from_node,
+            channel_id,
+            post_id,
+            create_at,
+            previous_post_at,
+        } = passed;
         if !self.inner.hub.reaches_any_of(members) {
             self.inner
                 .interest
@@ -333,6 +352,18 @@ impl Relay {
             return;
         }
         self.want_channels([channel_id.clone()]);
+        // The sender did not know: tell it again (normally its set is only a moment behind;
+        // this also mends a set that went astray).
+        if let Some(cluster) = self.cluster() {
+            cluster.send_reliable_to(
+                &from_node,
+                ClusterMessage::ChannelInterest {
+                    replace: false,
+                    added: vec![channel_id.clone()],
+                    removed: Vec::new(),
+                },
+            );
+        }
         let relay = self.clone();
         tokio::spawn(async move {
             for _ in 0..READ_ATTEMPTS {
@@ -514,6 +545,11 @@ mod tests {
     fn a_peer_that_never_told_gets_everything_and_one_that_did_gets_its_channels() {
         let interest = Interest::default();
         assert!(interest.peer_wants("b", "c1"));
+        interest.apply("b", false, vec!["c1".into()], vec![]);
+        assert!(
+            interest.peer_wants("b", "c2"),
+            "a change to a set never told is ignored"
+        );
         interest.apply("b", true, vec!["c1".into()], vec![]);
         assert!(interest.peer_wants("b", "c1"));
         assert!(!interest.peer_wants("b", "c2"));
