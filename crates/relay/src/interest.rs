@@ -14,7 +14,8 @@
 //! (parked ones included) belong to a member of the channel? If none does, the post only moves
 //! the channel's chain of posts on (`post_order`) and is noted for a hand-over (below). If one
 //! does (the sender had not heard yet that this node wants the channel), the post is read
-//! from the master and published in its place in the chain, and the channel is asked for.
+//! from the master and published in its place in the chain, and the channel is asked for
+//! (and told again to that sender, which mends a set that went astray).
 //! The post also counts as a write of the channel for read-your-writes, as its event would.
 //!
 //! A hand-over: a connection handed to this node from another after this node passed a post
