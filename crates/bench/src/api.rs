@@ -135,13 +135,7 @@ impl Api {
             .await?;
         let team_id = string_field(&team, "id")?;
         for account in &others {
-            as_admin
-                .call(
-                    Method::POST,
-                    &format!("/teams/{team_id}/members"),
-                    json!({"team_id": team_id, "user_id": account.user_id}),
-                )
-                .await?;
+            add_to_team(&as_admin, &team_id, &account.user_id).await?;
         }
         let mut channel_ids = Vec::new();
         for n in 0..channels.max(1) {
@@ -164,15 +158,7 @@ impl Api {
             }
         }
         stream::iter(memberships)
-            .map(|(channel_id, account)| {
-                let path = format!("/channels/{channel_id}/members");
-                let as_admin = &as_admin;
-                async move {
-                    as_admin
-                        .call(Method::POST, &path, json!({"user_id": account.user_id}))
-                        .await
-                }
-            })
+            .map(|(channel_id, account)| add_to_channel(&as_admin, channel_id, &account.user_id))
             .buffer_unordered(SETUP_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
@@ -195,21 +181,8 @@ impl Api {
     ) -> Result<Account> {
         let account = self.sign_up_and_log_in(username).await?;
         let as_admin = self.client.with_token(&workspace.accounts[0].token);
-        let team_id = &workspace.team_id;
-        as_admin
-            .call(
-                Method::POST,
-                &format!("/teams/{team_id}/members"),
-                json!({"team_id": team_id, "user_id": account.user_id}),
-            )
-            .await?;
-        as_admin
-            .call(
-                Method::POST,
-                &format!("/channels/{channel_id}/members"),
-                json!({"user_id": account.user_id}),
-            )
-            .await?;
+        add_to_team(&as_admin, &workspace.team_id, &account.user_id).await?;
+        add_to_channel(&as_admin, channel_id, &account.user_id).await?;
         Ok(account)
     }
 
@@ -219,4 +192,34 @@ impl Api {
             .sign_up(username, &format!("{username}@bench.test"), PASSWORD)
             .await
     }
+}
+
+/// `POST /teams/{team_id}/members` as an admin of the team.
+async fn add_to_team(
+    as_admin: &chorus_testkit::client::Api,
+    team_id: &str,
+    user_id: &str,
+) -> Result<serde_json::Value> {
+    as_admin
+        .call(
+            Method::POST,
+            &format!("/teams/{team_id}/members"),
+            json!({"team_id": team_id, "user_id": user_id}),
+        )
+        .await
+}
+
+/// `POST /channels/{channel_id}/members` as an admin of the channel.
+async fn add_to_channel(
+    as_admin: &chorus_testkit::client::Api,
+    channel_id: &str,
+    user_id: &str,
+) -> Result<serde_json::Value> {
+    as_admin
+        .call(
+            Method::POST,
+            &format!("/channels/{channel_id}/members"),
+            json!({"user_id": user_id}),
+        )
+        .await
 }

@@ -448,20 +448,22 @@ impl Cluster {
     /// reliable messages sent before it). Dropped for a peer that is not connected, when its
     /// buffer is full, or when its connection breaks.
     /// [`Cluster::send_reliable`] (or best effort, `reliable` false) of one message in two
-    /// forms: `full` to the peers `wants_full` picks, `short` (if any) to the others. Each
-    /// form is encoded once.
+    /// forms: `full` to the peers `wants_full` picks, `short` (if any) to the others. `full`
+    /// is built and each form encoded only if some peer gets it; `full` None sends nothing
+    /// to those peers.
     pub fn send_choosing(
         &self,
         reliable: bool,
-        full: &ClusterMessage,
+        full: impl FnOnce() -> Option<ClusterMessage>,
         short: Option<&ClusterMessage>,
         wants_full: impl Fn(&str) -> bool,
     ) {
-        let full = encode(full);
-        let short = short.map(encode);
-        self.inner
-            .links
-            .send_choosing(reliable, full, short, wants_full);
+        self.inner.links.send_choosing(
+            reliable,
+            || full().as_ref().map(encode),
+            short.map(encode),
+            wants_full,
+        );
     }
 
     pub fn send_best_effort(&self, message: ClusterMessage) {

@@ -133,22 +133,28 @@ impl Links {
         }
     }
 
-    /// `full` to the peers `wants_full` picks, `short` (when given) to the others.
+    /// `full` (encoded only if some peer wants it) to the peers `wants_full` picks, `short`
+    /// (when given) to the others.
     pub fn send_choosing(
         &self,
         reliable: bool,
-        full: Arc<[u8]>,
+        full: impl FnOnce() -> Option<Arc<[u8]>>,
         short: Option<Arc<[u8]>>,
         wants_full: impl Fn(&str) -> bool,
     ) {
+        let mut full = Some(full);
+        let mut full_payload: Option<Arc<[u8]>> = None;
         for link in self.targets(None) {
             let payload = if wants_full(&link.node_id) {
-                full.clone()
-            } else {
-                match &short {
-                    Some(short) => short.clone(),
-                    None => continue,
+                if let Some(encode) = full.take() {
+                    full_payload = encode();
                 }
+                full_payload.clone()
+            } else {
+                short.clone()
+            };
+            let Some(payload) = payload else {
+                continue;
             };
             if reliable {
                 link.enqueue_reliable(payload, &self.context);

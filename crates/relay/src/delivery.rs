@@ -52,27 +52,23 @@ impl Relay {
         create_at: i64,
         previous_post_at: i64,
     ) {
-        if self.cluster().is_some() {
-            if let Ok(event_json) = serde_json::to_string(&event) {
-                self.forward_post(event_json, channel_id, post_id, create_at, previous_post_at);
-            }
-        }
+        self.forward_post(&event, channel_id, post_id, create_at, previous_post_at);
         self.publish_post_in_order(channel_id, create_at, previous_post_at, Some(event));
     }
 
     /// Sends an event to the other nodes (the local hub gets it from the caller): typing only
     /// to the nodes that want its channel.
     fn forward(&self, event: &WebSocketEvent) {
+        if event.event == event_names::TYPING && !event.broadcast.channel_id.is_empty() {
+            self.forward_typing(event, &event.broadcast.channel_id);
+            return;
+        }
         let Some(cluster) = self.cluster() else {
             return;
         };
         let Ok(event_json) = serde_json::to_string(event) else {
             return;
         };
-        if event.event == event_names::TYPING && !event.broadcast.channel_id.is_empty() {
-            self.forward_typing(event_json, &event.broadcast.channel_id);
-            return;
-        }
         let message = ClusterMessage::WebSocketEvent {
             event_json,
             previous_post_at: None,

@@ -178,10 +178,11 @@ impl Interest {
 
 impl Relay {
     /// Sends a `posted` event of `channel_id` in full to the peers that want the channel and
-    /// as a [`ClusterMessage::PostPassed`] to the others.
+    /// as a [`ClusterMessage::PostPassed`] to the others (the event is serialized only if
+    /// some peer wants it).
     pub(crate) fn forward_post(
         &self,
-        event_json: String,
+        event: &WebSocketEvent,
         channel_id: &str,
         post_id: &str,
         create_at: i64,
@@ -190,10 +191,6 @@ impl Relay {
         let Some(cluster) = self.cluster() else {
             return;
         };
-        let full = ClusterMessage::WebSocketEvent {
-            event_json,
-            previous_post_at: Some(previous_post_at),
-        };
         let short = ClusterMessage::PostPassed {
             channel_id: channel_id.to_string(),
             post_id: post_id.to_string(),
@@ -201,31 +198,35 @@ impl Relay {
             previous_post_at,
         };
         let interest = &self.inner.interest;
-        cluster.send_choosing(true, &full, Some(&short), |node_id| {
-            let wants = interest.peer_wants(node_id, channel_id);
-            let counter = if wants {
-                &interest.counts.posts_sent_full
-            } else {
-                &interest.counts.posts_sent_passed
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            wants
-        });
+        cluster.send_choosing(
+            true,
+            || full_event(event, Some(previous_post_at)),
+            Some(&short),
+            |node_id| {
+                let wants = interest.peer_wants(node_id, channel_id);
+                let counter = if wants {
+                    &interest.counts.posts_sent_full
+                } else {
+                    &interest.counts.posts_sent_passed
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                wants
+            },
+        );
     }
 
     /// Sends a `typing` event only to the peers that want its channel.
-    pub(crate) fn forward_typing(&self, event_json: String, channel_id: &str) {
+    pub(crate) fn forward_typing(&self, event: &WebSocketEvent, channel_id: &str) {
         let Some(cluster) = self.cluster() else {
             return;
         };
-        let full = ClusterMessage::WebSocketEvent {
-            event_json,
-            previous_post_at: None,
-        };
         let interest = &self.inner.interest;
-        cluster.send_choosing(false, &full, None, |node_id| {
-            interest.peer_wants(node_id, channel_id)
-        });
+        cluster.send_choosing(
+            false,
+            || full_event(event, None),
+            None,
+            |node_id| interest.peer_wants(node_id, channel_id),
+        );
     }
 
     /// A peer told which channels it wants.
@@ -445,6 +446,15 @@ impl Relay {
         }
         events
     }
+}
+
+/// An event as it travels in full; None when it cannot be serialized.
+fn full_event(event: &WebSocketEvent, previous_post_at: Option<i64>) -> Option<ClusterMessage> {
+    let event_json = serde_json::to_string(event).ok()?;
+    Some(ClusterMessage::WebSocketEvent {
+        event_json,
+        previous_post_at,
+    })
 }
 
 /// Runs while the relay lives: reads the channels of users who arrived, in batches, and asks

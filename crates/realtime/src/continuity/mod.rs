@@ -114,44 +114,20 @@ pub enum ResumeSource {
 impl ResumeSource {
     /// A hand-over, told what its client holds (see [`ResumeSource::HandedOver`]); any other
     /// source as it is.
-    pub fn with_received(self, received: Option<ReceivedChanges>) -> ResumeSource {
-        match self {
-            ResumeSource::HandedOver {
-                sent,
-                queued,
-                next_seq,
-                received: _,
-                passed,
-            } => ResumeSource::HandedOver {
-                sent,
-                queued,
-                next_seq,
-                received,
-                passed,
-            },
-            other => other,
+    pub fn with_received(mut self, received: Option<ReceivedChanges>) -> ResumeSource {
+        if let ResumeSource::HandedOver { received: slot, .. } = &mut self {
+            *slot = received;
         }
+        self
     }
 
     /// A hand-over, given the events of changes this node was told of only in passing (see
     /// [`ResumeSource::HandedOver`]); any other source as it is.
-    pub fn with_passed(self, passed: Vec<WebSocketEvent>) -> ResumeSource {
-        match self {
-            ResumeSource::HandedOver {
-                sent,
-                queued,
-                next_seq,
-                received,
-                passed: _,
-            } => ResumeSource::HandedOver {
-                sent,
-                queued,
-                next_seq,
-                received,
-                passed,
-            },
-            other => other,
+    pub fn with_passed(mut self, passed: Vec<WebSocketEvent>) -> ResumeSource {
+        if let ResumeSource::HandedOver { passed: slot, .. } = &mut self {
+            *slot = passed;
         }
+        self
     }
 }
 

@@ -1349,13 +1349,7 @@ async fn posts_go_in_full_only_to_nodes_whose_clients_want_them_and_none_is_lost
     })
     .await;
     let after_added = bob.history.len();
-    let read = sandbox
-        .node(2)
-        .api()
-        .with_token(&bob_token)
-        .get(&format!("/channels/{second}/posts?per_page=200"))
-        .await
-        .expect_status(200);
+    let read = channel_posts(sandbox.node(2), &bob_token, &second).await;
     read_done.store(true, std::sync::atomic::Ordering::SeqCst);
     let made = posters.await.unwrap();
     saw_every_post(&mut bob, after_added, &read, &made).await;
@@ -1366,16 +1360,19 @@ async fn posts_go_in_full_only_to_nodes_whose_clients_want_them_and_none_is_lost
     let (read_done, posters) = pour_posts(vec![admins[0].clone()], &channel_id);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut bob_on_1 = EventSocket::connect_url(&sandbox.node(1).websocket_url(), &bob_token).await;
-    let read = sandbox
-        .node(1)
-        .api()
-        .with_token(&bob_token)
-        .get(&format!("/channels/{channel_id}/posts?per_page=200"))
-        .await
-        .expect_status(200);
+    let read = channel_posts(sandbox.node(1), &bob_token, &channel_id).await;
     read_done.store(true, std::sync::atomic::Ordering::SeqCst);
     let made = posters.await.unwrap();
     saw_every_post(&mut bob_on_1, 1, &read, &made).await;
+}
+
+/// The channel's posts as its member with `token` reads them through `node` (a post list).
+async fn channel_posts(node: &SandboxNode, token: &str, channel_id: &str) -> Value {
+    node.api()
+        .with_token(token)
+        .get(&format!("/channels/{channel_id}/posts?per_page=200"))
+        .await
+        .expect_status(200)
 }
 
 /// Posts into `channel_id` through `admins` in turn until 10 are made after the returned flag
