@@ -30,6 +30,9 @@ impl Relay {
         tokio::spawn(crate::interest::sweep_own_interest(Arc::downgrade(
             &self.inner,
         )));
+        tokio::spawn(crate::rebuild_reads::read_waiting_rebuilds(Arc::downgrade(
+            &self.inner,
+        )));
     }
 
     /// Hands an event to every interested connection, on this node and on the others.

@@ -15,7 +15,8 @@
 //!   checkpoints and records);
 //! - resuming a connection that is not on this node: asking the peers, admission in a storm
 //!   (`resume`), and rebuilding a dead node's connection from the database (`rebuild`, with the
-//!   membership history of `membership_history`);
+//!   membership history of `membership_history`, its reads batched across the rebuilds of a
+//!   storm by `rebuild_reads`);
 //! - the events that announce changes, built once for the live path and the rebuild
 //!   (`events`, `membership`), so both send the same frames, and the copies of `user_updated`
 //!   for the user, for system admins and for everyone else (`events::user_updated`: the app
@@ -44,6 +45,7 @@ pub mod membership;
 mod membership_history;
 pub mod post_order;
 mod rebuild;
+mod rebuild_reads;
 mod replay;
 mod resume;
 
@@ -119,6 +121,8 @@ struct RelayInner {
     interest: interest::Interest,
     /// Permits for resumes that need other nodes (see `resume`).
     resume_admission: tokio::sync::Semaphore,
+    /// Rebuilds waiting for their database reads, read in batches (see `rebuild_reads`).
+    rebuild_reads: rebuild_reads::RebuildReads,
     /// Websocket resumes this node is asking the others about, by request id.
     resume_queries: parking_lot::Mutex<
         HashMap<String, tokio::sync::mpsc::UnboundedSender<(String, ResumeAnswer)>>,
@@ -139,6 +143,7 @@ impl Relay {
                 post_order: post_order::PostOrder::default(),
                 interest: interest::Interest::default(),
                 resume_admission: tokio::sync::Semaphore::new(resume::RESUMES_AT_ONCE),
+                rebuild_reads: rebuild_reads::RebuildReads::default(),
                 resume_queries: parking_lot::Mutex::new(HashMap::new()),
             }),
         }

@@ -42,19 +42,15 @@
 //! `config_changed` is the one event that is neither rebuilt nor detected.
 
 use crate::events::{post_event, posted_as_created, reaction_event};
-use crate::membership_history::MembershipHistory;
+use crate::rebuild_reads::UserChanges;
 use crate::replay::{Order, Timed};
 use crate::Relay;
-use chorus_model::{event_names, Channel, Reaction, WebSocketEvent};
+use chorus_model::{event_names, Reaction, WebSocketEvent};
 use chorus_realtime::{change_of, posted_key, ReceivedChanges, ResumeRequest, ResumeSource};
-use chorus_store::{
-    channels as channel_store, emoji as emoji_store, history as history_store, posts as post_store,
-    reactions as reaction_store, teams as team_store, threads as thread_store,
-};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Changes a single rebuild may replay; beyond that the client resyncs over REST instead.
-const MAX_REBUILT_CHANGES: usize = 2000;
+pub(crate) const MAX_REBUILT_CHANGES: usize = 2000;
 
 impl Relay {
     /// Rebuilds what the client of a dead node's connection missed, or says it cannot.
@@ -97,97 +93,24 @@ impl Relay {
     /// The events of the user's channels and teams after `since`, as they were published, in
     /// the order the database recorded them: posts and reactions of each channel while the
     /// user was a member, and membership changes (see `membership_history`). None when there
-    /// are too many, the membership history disagrees with the memberships, or the database
-    /// cannot be read. `posted` events whose change key is in `seen` (the client has them)
-    /// are not built: most posts since the horizon are, and building one resolves its
-    /// mentions.
+    /// are too many, the membership history disagrees with the memberships, something changed
+    /// that cannot be rebuilt, or the database cannot be read (`rebuild_reads`). `posted`
+    /// events whose change key is in `seen` (the client has them) are not built: most posts
+    /// since the horizon are, and building one resolves its mentions.
     async fn changes_since(
         &self,
         user_id: &str,
         since: i64,
         seen: &HashSet<&str>,
     ) -> Option<Vec<WebSocketEvent>> {
-        let limit = MAX_REBUILT_CHANGES as i64 + 1;
-        let db = self.inner.store.master().await.ok()?;
-        // Two rounds of reads, each sent at once on the one connection (tokio-postgres
-        // pipelines concurrent queries): what the user belongs to and whether anything
-        // unrebuildable changed for them, then the changes in their channels and teams. In a
-        // reconnect storm this is what a resume costs the master, so round trips count.
-        let (
-            channel_memberships,
-            team_memberships,
-            current_channel_ids,
-            current_teams,
-            preferences_changed,
-            ephemerals_sent,
-            personal_settings_changed,
-            emoji_added,
-            threads_changed,
-        ) = tokio::try_join!(
-            history_store::channel_memberships_after(&db, user_id, since),
-            history_store::team_memberships_after(&db, user_id, since),
-            channel_store::channel_ids_for_user(&db, user_id),
-            team_store::list_members_for_user(&db, user_id),
-            history_store::preferences_changed_since(&db, user_id, since),
-            history_store::ephemerals_sent_since(&db, user_id, since),
-            history_store::personal_settings_changed_since(&db, user_id, since),
-            emoji_store::created_since(&db, since),
-            thread_store::changed_since(&db, user_id, since),
-        )
-        .ok()?;
-        let history = MembershipHistory::new(user_id, since, channel_memberships, team_memberships);
-        let current_team_ids: Vec<String> = current_teams
-            .into_iter()
-            .map(|member| member.team_id)
-            .collect();
-        if !history.agrees_with(&current_channel_ids, &current_team_ids) {
-            tracing::warn!(%user_id, "membership history incomplete, the websocket cannot be rebuilt");
-            return None;
-        }
-        // Events that cannot be rebuilt may have been published after the node died: nothing
-        // recorded whether the client missed them, so it resyncs rather than lose them.
-        if preferences_changed {
-            tracing::info!(%user_id, "preferences changed since the horizon; the websocket cannot be rebuilt");
-            return None;
-        }
-        if ephemerals_sent {
-            tracing::info!(%user_id, "ephemeral messages sent since the horizon; the websocket cannot be rebuilt");
-            return None;
-        }
-        if personal_settings_changed {
-            tracing::info!(%user_id, "sidebar categories or channel member settings changed since the horizon; the websocket cannot be rebuilt");
-            return None;
-        }
-        // emoji_added goes to everyone and thread events to the user; neither is rebuilt.
-        if emoji_added {
-            tracing::info!(%user_id, "a custom emoji was added since the horizon; the websocket cannot be rebuilt");
-            return None;
-        }
-        if threads_changed {
-            tracing::info!(%user_id, "thread memberships changed since the horizon; the websocket cannot be rebuilt");
-            return None;
-        }
-        let channel_ids = history.channel_ids();
-        let team_ids = history.team_ids();
-        let (settings_changed, posts, reactions, channel_changes, team_changes, channels) =
-            tokio::try_join!(
-                history_store::settings_changed_since(&db, &channel_ids, &team_ids, since),
-                post_store::changed_since(&db, &channel_ids, since, limit),
-                reaction_store::changed_since(&db, &channel_ids, since, limit),
-                history_store::channel_memberships_changed_since(&db, &channel_ids, since, limit),
-                history_store::team_memberships_changed_since(&db, &team_ids, since, limit),
-                channel_store::get_many(&db, &channel_ids),
-            )
-            .ok()?;
-        if settings_changed {
-            tracing::info!(%user_id, "channels, teams, users or pins changed since the horizon; the websocket cannot be rebuilt");
-            return None;
-        }
-        let channels: HashMap<String, Channel> = channels
-            .into_iter()
-            .map(|channel| (channel.id.clone(), channel))
-            .collect();
-        drop(db);
+        let UserChanges {
+            history,
+            posts,
+            reactions,
+            channel_changes,
+            team_changes,
+            channels,
+        } = self.read_changes(user_id, since).await?;
         if posts.len() + reactions.len() + channel_changes.len() + team_changes.len()
             > MAX_REBUILT_CHANGES
         {

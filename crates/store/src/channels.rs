@@ -409,18 +409,21 @@ pub async fn unread(
     })
 }
 
-/// Ids of the channels a user is a member of.
-pub async fn channel_ids_for_user(
+/// `(user id, channel id)` of every channel membership of these users.
+pub async fn memberships_of_users(
     db: &impl GenericClient,
-    user_id: &str,
-) -> StoreResult<Vec<String>> {
+    user_ids: &[String],
+) -> StoreResult<Vec<(String, String)>> {
     let rows = crate::query_prepared(
         db,
-        "SELECT channelid FROM channelmembers WHERE userid = $1",
-        &[&user_id],
+        "SELECT userid, channelid FROM channelmembers WHERE userid = ANY($1)",
+        &[&user_ids],
     )
     .await?;
-    Ok(rows.iter().map(|row| row.get("channelid")).collect())
+    Ok(rows
+        .iter()
+        .map(|row| (row.get("userid"), row.get("channelid")))
+        .collect())
 }
 
 /// Ids of the channels any of these users is a member of, each once.

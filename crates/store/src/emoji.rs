@@ -140,15 +140,3 @@ pub async fn delete(db: &mut Connection, emoji_id: &str, now: i64) -> StoreResul
     transaction.commit().await?;
     Ok(emoji)
 }
-
-/// Whether an emoji was created after `since` (ms): `emoji_added` goes to everyone and is not
-/// rebuilt, so a websocket rebuilt across one must resync instead.
-pub async fn created_since(db: &impl GenericClient, since: i64) -> StoreResult<bool> {
-    let row = crate::query_one_prepared(
-        db,
-        "SELECT EXISTS (SELECT 1 FROM emoji WHERE createat > $1) AS created",
-        &[&since],
-    )
-    .await?;
-    Ok(row.get("created"))
-}

@@ -229,6 +229,20 @@ pub async fn list_members_for_user(
     Ok(rows.iter().map(member_from_row).collect())
 }
 
+/// The live team memberships of these users.
+pub async fn list_members_for_users(
+    db: &impl GenericClient,
+    user_ids: &[String],
+) -> StoreResult<Vec<TeamMember>> {
+    let rows = crate::query_prepared(db,
+            "SELECT teamid, userid, roles, deleteat, schemeuser, schemeadmin, schemeguest FROM teammembers \
+             WHERE userid = ANY($1) AND deleteat = 0 ORDER BY teamid",
+            &[&user_ids],
+        )
+        .await?;
+    Ok(rows.iter().map(member_from_row).collect())
+}
+
 /// Marks a membership deleted (Mattermost keeps the row with DeleteAt set) and closes its
 /// history interval at `now`, in the same statement.
 pub async fn remove_member(

@@ -4,7 +4,7 @@
 //!
 //! Every write moves the membership's `lastupdated`, in the statement that makes the change,
 //! so a websocket rebuilt from the database after its node died can tell whether its client may
-//! have missed a thread event ([`changed_since`]).
+//! have missed a thread event (`history::unrebuildable_changes_since`).
 
 use crate::{one, GenericClient, Record, StoreResult};
 use std::collections::HashMap;
@@ -376,22 +376,4 @@ pub async fn mentions_after(
         )
         .await?;
     Ok(row.get("mentions"))
-}
-
-/// Whether a thread membership of `user_id` changed after `since` (ms): a thread event sent to
-/// the user (`thread_updated`, `thread_follow_changed`, `thread_read_changed`) cannot be
-/// rebuilt from the rows, so a websocket rebuilt across such a change must resync instead.
-pub async fn changed_since(
-    db: &impl GenericClient,
-    user_id: &str,
-    since: i64,
-) -> StoreResult<bool> {
-    let row = crate::query_one_prepared(
-        db,
-        "SELECT EXISTS (SELECT 1 FROM threadmemberships WHERE userid = $1 AND lastupdated > $2) \
-             AS changed",
-        &[&user_id, &since],
-    )
-    .await?;
-    Ok(row.get("changed"))
 }

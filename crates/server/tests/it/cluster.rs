@@ -1041,6 +1041,174 @@ fn canonical_order(frames: &[Value]) -> Vec<Value> {
     ordered
 }
 
+/// In a reconnect storm the rebuilds of a dead node's connections are read from the database
+/// together (`relay::rebuild_reads`): each client must still get exactly its own channels'
+/// posts, and a change that cannot be rebuilt for one user must resync that user only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_of_a_killed_node_resuming_together_each_get_exactly_their_own_missed_posts() {
+    let sandbox = cluster_of(2).await;
+    let (node_a, node_b) = (sandbox.node(0), sandbox.node(1));
+    let (admin_token, bob_token, bobs_channel) = team_with_a_channel(node_b, "together").await;
+    let admin = node_b.api().with_token(&admin_token);
+    let team_id = admin
+        .get(&format!("/channels/{bobs_channel}"))
+        .await
+        .expect_status(200)["team_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (carol_id, carol_token) = sign_up(&node_b.api(), "together-carol").await;
+    let (dave_id, dave_token) = sign_up(&node_b.api(), "together-dave").await;
+    for user_id in [&carol_id, &dave_id] {
+        admin
+            .post(
+                &format!("/teams/{team_id}/members"),
+                json!({"team_id": team_id, "user_id": user_id}),
+            )
+            .await
+            .expect_status(201);
+    }
+    let carols_channel = admin
+        .post(
+            "/channels",
+            json!({"team_id": team_id, "name": "together-carol-room", "display_name": "Carol's", "type": "P"}),
+        )
+        .await
+        .expect_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    add_to_channel(&admin, &carols_channel, &carol_id).await;
+    add_to_channel(&admin, &bobs_channel, &dave_id).await;
+    wait_until(Duration::from_secs(15), "two live nodes", || async {
+        let status = cluster_status(&admin).await;
+        status.len() == 2 && status.iter().all(|node| node["alive"] == true)
+    })
+    .await;
+
+    // Three connections each on node A; each has seen a post of its channel, then drops.
+    let mut connections = Vec::new();
+    for (who, token, channel_id) in [
+        ("bob", &bob_token, &bobs_channel),
+        ("carol", &carol_token, &carols_channel),
+        ("dave", &dave_token, &bobs_channel),
+    ] {
+        for _ in 0..3 {
+            let socket = EventSocket::connect_url(&node_a.websocket_url(), token).await;
+            connections.push((who, token.clone(), channel_id.clone(), socket));
+        }
+    }
+    let seen_bob = post_message(&admin, &bobs_channel, "seen in bob's").await;
+    let seen_carol = post_message(&admin, &carols_channel, "seen in carol's").await;
+    let mut dropped = Vec::new();
+    for (who, token, channel_id, mut socket) in connections {
+        let seen = if channel_id == bobs_channel {
+            &seen_bob
+        } else {
+            &seen_carol
+        };
+        socket
+            .wait_for_matching("posted", |event| {
+                chorus_testkit::socket::post_of(event)["id"] == seen.as_str()
+            })
+            .await;
+        dropped.push((
+            who,
+            token,
+            channel_id,
+            socket.connection_id(),
+            socket.last_seq() + 1,
+        ));
+    }
+
+    // Missed while away (queued on node A, which dies), and after the crash.
+    let mut missed: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (channel_id, text) in [
+        (&bobs_channel, "bob's, missed"),
+        (&carols_channel, "carol's, missed"),
+        (&bobs_channel, "bob's, missed again"),
+    ] {
+        let post = post_message(&admin, channel_id, text).await;
+        missed.entry(channel_id.clone()).or_default().push(post);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node_a.kill();
+    wait_until(Duration::from_secs(15), "node A seen dead", || async {
+        cluster_status(&admin)
+            .await
+            .iter()
+            .any(|node| node["alive"] == false)
+    })
+    .await;
+    for (channel_id, text) in [
+        (&carols_channel, "carol's, after the crash"),
+        (&bobs_channel, "bob's, after the crash"),
+    ] {
+        let post = post_message(&admin, channel_id, text).await;
+        missed.entry(channel_id.clone()).or_default().push(post);
+    }
+    // Dave's preferences change after the crash: his event of it cannot be rebuilt.
+    node_b
+        .api()
+        .with_token(&dave_token)
+        .put(
+            &format!("/users/{dave_id}/preferences"),
+            json!([{"user_id": dave_id, "category": "display_settings", "name": "use_military_time", "value": "true"}]),
+        )
+        .await
+        .expect_status(200);
+
+    // All nine come back at once.
+    let url = node_b.websocket_url();
+    let resumes = dropped
+        .iter()
+        .map(|(who, token, _, connection_id, next_seq)| {
+            let url = url.clone();
+            async move {
+                if *who == "dave" {
+                    let resynced = EventSocket::connect_url(
+                        &format!("{url}?connection_id={connection_id}&sequence_number={next_seq}"),
+                        token,
+                    )
+                    .await;
+                    assert_ne!(
+                        &resynced.connection_id(),
+                        connection_id,
+                        "dave's preferences changed after the crash: he resyncs"
+                    );
+                    None
+                } else {
+                    Some(EventSocket::resume_url(&url, token, connection_id, *next_seq).await)
+                }
+            }
+        });
+    let resumed = futures_util::future::join_all(resumes).await;
+
+    let live_bob = post_message(&admin, &bobs_channel, "bob's, live").await;
+    let live_carol = post_message(&admin, &carols_channel, "carol's, live").await;
+    for ((who, _, channel_id, _, next_seq), socket) in dropped.iter().zip(resumed) {
+        let Some(mut socket) = socket else { continue };
+        let live = if *channel_id == bobs_channel {
+            &live_bob
+        } else {
+            &live_carol
+        };
+        socket
+            .wait_for_matching("posted", |event| {
+                chorus_testkit::socket::post_of(event)["id"] == live.as_str()
+            })
+            .await;
+        let mut expected = missed[channel_id].clone();
+        expected.push(live.clone());
+        assert_eq!(
+            posted_ids(&socket.history),
+            expected,
+            "{who} gets exactly the posts of their own channel, once, in order"
+        );
+        assert_eq!(socket.history[0]["seq"], *next_seq, "{who} resumed exactly");
+    }
+}
+
 async fn add_to_channel(api: &Api, channel_id: &str, user_id: &str) {
     api.post(
         &format!("/channels/{channel_id}/members"),

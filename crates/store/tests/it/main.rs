@@ -459,7 +459,7 @@ async fn membership_history_keeps_every_interval_of_channels_and_teams() {
     sorted.sort();
     assert_eq!(left, sorted);
 
-    let mine = history::channel_memberships_after(&db, &user_id, 0)
+    let mine = history::channel_memberships_after(&db, std::slice::from_ref(&user_id), 0)
         .await
         .expect("history");
     type Interval<'a> = (&'a str, i64, Option<(i64, LeftBy, String)>);
@@ -487,7 +487,7 @@ async fn membership_history_keeps_every_interval_of_channels_and_teams() {
     expected.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
     assert_eq!(intervals, expected);
     assert_eq!(
-        history::channel_memberships_after(&db, &user_id, 140)
+        history::channel_memberships_after(&db, std::slice::from_ref(&user_id), 140)
             .await
             .expect("history")
             .len(),
@@ -514,7 +514,7 @@ async fn membership_history_keeps_every_interval_of_channels_and_teams() {
     teams::upsert_member(&db, &team_id, &user_id, false, 150)
         .await
         .expect("re-join team");
-    let team_history = history::team_memberships_after(&db, &user_id, 0)
+    let team_history = history::team_memberships_after(&db, std::slice::from_ref(&user_id), 0)
         .await
         .expect("team history");
     let team_intervals: Vec<(i64, Option<i64>)> = team_history

@@ -26,28 +26,24 @@ async fn saving_or_deleting_a_preference_is_a_change_the_rebuild_check_sees() {
     let bob = new_id();
     let horizon = now_millis();
 
-    assert!(
-        !history::preferences_changed_since(&db, &alice, horizon - 1)
-            .await
-            .unwrap()
-    );
+    assert!(!preferences_changed_since(&db, &alice, horizon - 1)
+        .await
+        .unwrap());
     let saved = [preference(&alice, "display_settings", "use_military_time")];
     preferences::save(&mut db, &alice, &saved, horizon + 10)
         .await
         .expect("save");
-    assert!(history::preferences_changed_since(&db, &alice, horizon)
+    assert!(preferences_changed_since(&db, &alice, horizon)
         .await
         .unwrap());
     assert!(
-        !history::preferences_changed_since(&db, &alice, horizon + 10)
+        !preferences_changed_since(&db, &alice, horizon + 10)
             .await
             .unwrap(),
         "a change at the horizon was already sent"
     );
     assert!(
-        !history::preferences_changed_since(&db, &bob, horizon)
-            .await
-            .unwrap(),
+        !preferences_changed_since(&db, &bob, horizon).await.unwrap(),
         "only the user's own preferences count"
     );
 
@@ -56,20 +52,16 @@ async fn saving_or_deleting_a_preference_is_a_change_the_rebuild_check_sees() {
         .await
         .expect("delete");
     assert!(preferences::get_all(&db, &alice).await.unwrap().is_empty());
-    assert!(
-        history::preferences_changed_since(&db, &alice, horizon + 10)
-            .await
-            .unwrap()
-    );
+    assert!(preferences_changed_since(&db, &alice, horizon + 10)
+        .await
+        .unwrap());
     // A node with a slow clock never moves the stamp back.
     preferences::delete(&mut db, &alice, &saved, horizon)
         .await
         .expect("delete again");
-    assert!(
-        history::preferences_changed_since(&db, &alice, horizon + 10)
-            .await
-            .unwrap()
-    );
+    assert!(preferences_changed_since(&db, &alice, horizon + 10)
+        .await
+        .unwrap());
 }
 
 #[tokio::test]
@@ -169,4 +161,14 @@ async fn saved_posts_are_listed_newest_first_per_channel_or_team() {
         .await
         .unwrap();
     assert_eq!(in_team.len(), 3);
+}
+
+/// Whether `user_id`'s preferences changed after `since` (ms), as a websocket rebuild reads it.
+async fn preferences_changed_since(
+    db: &impl chorus_store::GenericClient,
+    user_id: &str,
+    since: i64,
+) -> chorus_store::StoreResult<bool> {
+    let changes = history::unrebuildable_changes_since(db, &[user_id.to_string()], since).await?;
+    Ok(changes.for_user(user_id, since) == Some(history::Unrebuildable::Preferences))
 }

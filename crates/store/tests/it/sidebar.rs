@@ -63,7 +63,7 @@ async fn category_and_member_setting_changes_are_changes_the_rebuild_check_sees(
         .unwrap());
     let horizon = now_millis();
     assert!(
-        !history::personal_settings_changed_since(&db, &alice, horizon - 1_000)
+        !personal_settings_changed_since(&db, &alice, horizon - 1_000)
             .await
             .unwrap()
     );
@@ -83,21 +83,15 @@ async fn category_and_member_setting_changes_are_changes_the_rebuild_check_sees(
     sidebar::create_custom(&db, &custom, horizon + 10)
         .await
         .expect("create");
-    assert!(
-        history::personal_settings_changed_since(&db, &alice, horizon)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !history::personal_settings_changed_since(&db, &alice, horizon + 10)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !history::personal_settings_changed_since(&db, &bob, horizon)
-            .await
-            .unwrap()
-    );
+    assert!(personal_settings_changed_since(&db, &alice, horizon)
+        .await
+        .unwrap());
+    assert!(!personal_settings_changed_since(&db, &alice, horizon + 10)
+        .await
+        .unwrap());
+    assert!(!personal_settings_changed_since(&db, &bob, horizon)
+        .await
+        .unwrap());
     let listed = sidebar::list(&db, &alice, &team_id).await.unwrap();
     assert_eq!(listed.order[1], custom.id, "after favorites");
     assert!(
@@ -117,21 +111,17 @@ async fn category_and_member_setting_changes_are_changes_the_rebuild_check_sees(
             .await
             .unwrap()
     );
-    assert!(
-        history::personal_settings_changed_since(&db, &alice, horizon + 10)
-            .await
-            .unwrap()
-    );
+    assert!(personal_settings_changed_since(&db, &alice, horizon + 10)
+        .await
+        .unwrap());
 
     let props = serde_json::json!({"mark_unread": "mention"});
     channels::set_notify_props(&db, &public, &alice, &props, horizon + 40)
         .await
         .expect("notify props");
-    assert!(
-        history::personal_settings_changed_since(&db, &alice, horizon + 30)
-            .await
-            .unwrap()
-    );
+    assert!(personal_settings_changed_since(&db, &alice, horizon + 30)
+        .await
+        .unwrap());
     let roles = MemberRoles {
         scheme_user: true,
         scheme_admin: true,
@@ -140,31 +130,25 @@ async fn category_and_member_setting_changes_are_changes_the_rebuild_check_sees(
     channels::set_roles(&db, &public, &alice, &roles, horizon + 50)
         .await
         .expect("roles");
-    assert!(
-        history::personal_settings_changed_since(&db, &alice, horizon + 40)
-            .await
-            .unwrap()
-    );
+    assert!(personal_settings_changed_since(&db, &alice, horizon + 40)
+        .await
+        .unwrap());
 
     assert!(sidebar::delete_custom(&db, &custom, horizon + 60)
         .await
         .unwrap());
-    assert!(
-        history::personal_settings_changed_since(&db, &alice, horizon + 50)
-            .await
-            .unwrap()
-    );
+    assert!(personal_settings_changed_since(&db, &alice, horizon + 50)
+        .await
+        .unwrap());
     // A node with a slow clock never moves the stamp back.
     let favorites = sidebar::get(&db, &listed.order[0]).await.unwrap();
     assert!(!sidebar::delete_custom(&db, &favorites, horizon)
         .await
         .unwrap());
     sidebar::stamp_change(&db, &alice, horizon).await.unwrap();
-    assert!(
-        history::personal_settings_changed_since(&db, &alice, horizon + 50)
-            .await
-            .unwrap()
-    );
+    assert!(personal_settings_changed_since(&db, &alice, horizon + 50)
+        .await
+        .unwrap());
 }
 
 #[tokio::test]
@@ -194,9 +178,10 @@ async fn restoring_or_converting_a_channel_and_archiving_any_team_are_changes_th
     let other = channel_of(&db, &ours, CHANNEL_OPEN, &new_id()).await;
     let horizon = now_millis();
     let changed = |db, team_ids: Vec<String>, since| async move {
-        history::settings_changed_since(db, &[], &team_ids, since)
+        history::settings_changes_since(db, &[], &team_ids, since)
             .await
             .unwrap()
+            .changed_for(&[], &team_ids, since)
     };
     assert!(!changed(&db, vec![ours.clone()], horizon).await);
 
@@ -223,4 +208,14 @@ async fn restoring_or_converting_a_channel_and_archiving_any_team_are_changes_th
         changed(&db, vec![ours.clone()], horizon + 30).await,
         "delete_team went to everyone"
     );
+}
+
+/// Whether `user_id`'s personal settings changed after `since` (ms), as a websocket rebuild reads it.
+async fn personal_settings_changed_since(
+    db: &impl chorus_store::GenericClient,
+    user_id: &str,
+    since: i64,
+) -> chorus_store::StoreResult<bool> {
+    let changes = history::unrebuildable_changes_since(db, &[user_id.to_string()], since).await?;
+    Ok(changes.for_user(user_id, since) == Some(history::Unrebuildable::PersonalSettings))
 }
