@@ -31,6 +31,7 @@ mod mentions;
 pub mod metrics;
 mod outbox;
 pub mod password;
+mod post_writer;
 mod posts;
 mod preferences;
 mod roles;
@@ -111,6 +112,8 @@ pub(crate) struct AppInner {
     /// Held from a post's commit until its event is handed to the hub, so that events of a
     /// channel leave in commit order (`create_at` order).
     pub(crate) channel_locks: cache::ShardedLocks,
+    /// Root posts waiting to be written together (see `post_writer`).
+    post_writer: post_writer::PostWriter,
     pub(crate) login_throttle: sessions::LoginThrottle,
     /// Passwords hashed to check them (see `App::password_checks`).
     pub(crate) password_checks: std::sync::atomic::AtomicU64,
@@ -187,6 +190,7 @@ impl App {
                 hub,
                 node,
                 channel_locks: cache::ShardedLocks::new(256),
+                post_writer: Default::default(),
                 login_throttle: sessions::LoginThrottle::default(),
                 password_checks: std::sync::atomic::AtomicU64::new(0),
                 database_probe: system::DatabaseProbe::default(),

@@ -54,6 +54,11 @@ struct OutcomeLabel {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatementLabel {
+    statement: &'static str,
+}
+
 /// One metric read at scrape time: its name (a counter's without `_total`, which the encoder
 /// adds), help, type and one value per label set.
 pub struct Sample {
@@ -127,6 +132,8 @@ struct MetricsInner {
     webhook_posts: Counter,
     outgoing_deliveries: Family<OutcomeLabel, Counter>,
     outgoing_delivery_seconds: Histogram,
+    post_writes: Family<StatementLabel, Counter>,
+    post_batches: Counter,
 }
 
 fn default_histogram() -> Histogram {
@@ -216,6 +223,18 @@ impl Metrics {
             "Seconds from a triggering post to its delivery's acknowledgement",
             outgoing_delivery_seconds.clone(),
         );
+        let post_writes = Family::<StatementLabel, Counter>::default();
+        registry.register(
+            "chorus_post_writes",
+            "Posts stored by this node, by statement: batched (root posts of several channels in one statement) or single",
+            post_writes.clone(),
+        );
+        let post_batches = Counter::default();
+        registry.register(
+            "chorus_post_batches",
+            "Statements that stored several root posts at once (see chorus_post_writes)",
+            post_batches.clone(),
+        );
         let samplers: Arc<RwLock<Vec<Sampler>>> = Arc::default();
         registry.register_collector(Box::new(SampledMetrics {
             samplers: samplers.clone(),
@@ -236,6 +255,8 @@ impl Metrics {
                 webhook_posts,
                 outgoing_deliveries,
                 outgoing_delivery_seconds,
+                post_writes,
+                post_batches,
             }),
         }
     }
@@ -264,6 +285,18 @@ impl Metrics {
     pub fn post_created(&self) {
         self.inner.posts.inc();
         self.inner.post_broadcasts.inc();
+    }
+
+    /// `posts` posts were stored by one statement (`batched` when more than one).
+    pub(crate) fn posts_written(&self, posts: usize) {
+        let statement = if posts > 1 { "batched" } else { "single" };
+        self.inner
+            .post_writes
+            .get_or_create(&StatementLabel { statement })
+            .inc_by(posts as u64);
+        if posts > 1 {
+            self.inner.post_batches.inc();
+        }
     }
 
     /// A post made by an incoming webhook.

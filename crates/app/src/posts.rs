@@ -299,9 +299,7 @@ impl App {
             mentioned_user_ids: mentioned_user_ids.clone(),
             outgoing_trigger,
         };
-        let mut db = self.store().master().await?;
-        let outcome = post_store::create(&mut db, new_post).await;
-        drop(db);
+        let outcome = self.write_post(new_post).await;
         let (created, previous_post_at, thread_followers, deliveries) = match outcome {
             Ok(CreateOutcome::Created {
                 post,

@@ -479,3 +479,121 @@ async fn concurrent_posters_get_strictly_increasing_create_at() {
         );
     }
 }
+
+/// Root posts of many channels arriving at once are written together, several in one
+/// statement (`app::post_writer`). Each must still be stored once, a retry must answer with
+/// the first post, every channel's `create_at` must increase in the order its posts were
+/// sent, and a websocket must get every post once, each channel's in that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_posts_of_many_channels_arriving_together_are_each_stored_once_and_in_order() {
+    const CHANNELS: usize = 12;
+    const POSTS_EACH: usize = 15;
+    let server = Sandbox::builder()
+        .configure(|config| config.metrics_settings.enable = true)
+        .start()
+        .await;
+    let (alice, bob, team_id) = alice_and_bob_in_a_team(&server).await;
+    let mut channel_ids = Vec::new();
+    for number in 0..CHANNELS {
+        let channel = alice
+            .create_channel(&team_id, &format!("together-{number}"), "O")
+            .await;
+        let channel_id = id_of(&channel);
+        alice.add_to_channel(&channel_id, &bob.id).await;
+        channel_ids.push(channel_id);
+    }
+    let mut socket = chorus_testkit::socket::EventSocket::connect(&server, &bob.token).await;
+
+    let mut posters = Vec::new();
+    for (number, channel_id) in channel_ids.iter().enumerate() {
+        let api = if number % 2 == 0 {
+            alice.api.clone()
+        } else {
+            bob.api.clone()
+        };
+        let channel_id = channel_id.clone();
+        posters.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for post in 0..POSTS_EACH {
+                let body = json!({
+                    "channel_id": channel_id,
+                    "message": format!("channel {number} post {post}"),
+                    "pending_post_id": format!("{number}:{post}:{}", chorus_model::new_id()),
+                });
+                let first = api.post("/posts", body.clone());
+                if post % 5 == 0 {
+                    // A client retrying at once: both answers are the one post.
+                    let (first, retry) = tokio::join!(first, api.post("/posts", body));
+                    let (first, retry) = (first.expect_status(201), retry.expect_status(201));
+                    assert_eq!(
+                        first["id"], retry["id"],
+                        "a retry answers with the first post"
+                    );
+                    ids.push(id_of(&first));
+                } else {
+                    ids.push(id_of(&first.await.expect_status(201)));
+                }
+            }
+            ids
+        }));
+    }
+    let mut sent: Vec<Vec<String>> = Vec::new();
+    for poster in posters {
+        sent.push(poster.await.expect("poster task"));
+    }
+
+    for (channel_id, ids) in channel_ids.iter().zip(&sent) {
+        let list = channel_posts(&alice, channel_id, "?per_page=100").await;
+        let mut stored = order_of(&list);
+        stored.reverse();
+        assert_eq!(
+            &stored, ids,
+            "each post stored once, in the order it was sent"
+        );
+        let create_ats: Vec<i64> = stored
+            .iter()
+            .map(|id| list["posts"][id]["create_at"].as_i64().unwrap())
+            .collect();
+        assert!(create_ats.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+    let last_ids: HashSet<String> = sent.iter().map(|ids| ids[POSTS_EACH - 1].clone()).collect();
+    let mut last_seen = HashSet::new();
+    while last_seen.len() < CHANNELS {
+        let event = socket.wait_for("posted").await;
+        let id = chorus_testkit::socket::post_of(&event)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if last_ids.contains(&id) {
+            last_seen.insert(id);
+        }
+    }
+    for (channel_id, ids) in channel_ids.iter().zip(&sent) {
+        let got: Vec<String> = socket
+            .history
+            .iter()
+            .filter(|event| event["event"] == "posted")
+            .map(chorus_testkit::socket::post_of)
+            .filter(|post| post["channel_id"] == channel_id.as_str())
+            .map(|post| post["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(&got, ids, "the websocket gets each post once, in order");
+    }
+
+    let metrics = reqwest::get(server.node(0).metrics_url())
+        .await
+        .expect("the metrics endpoint")
+        .text()
+        .await
+        .expect("metrics text");
+    let batched = metrics
+        .lines()
+        .find(|line| line.starts_with("chorus_post_writes_total{statement=\"batched\"}"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        batched > 0.0,
+        "posts arriving together were written in batches:\n{metrics}"
+    );
+}
