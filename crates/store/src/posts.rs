@@ -171,17 +171,21 @@ pub async fn create_root_posts(
     Ok(stored)
 }
 
-/// [`create_root_posts`]' statement. The retry lookup repeats `pendingpostid <> ''` literally
-/// so that a generic plan can use the partial unique index; the channel rows are updated
-/// only once locked here (the UPDATE then never waits).
+/// [`create_root_posts`]' statement. Prepared, its plan is made once per connection, maybe
+/// while the tables are still small: so every lookup in a big table is written the way a
+/// plan for a small one still reads through an index — the retry lookup as a subquery per
+/// post (never a hash join over `posts`), repeating `pendingpostid <> ''` literally for the
+/// partial unique index, and the member rows by `= ANY` on their key. The channel rows are
+/// updated only once locked here (the UPDATE then never waits).
 const CREATE_ROOT_POSTS: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::varchar[], $5::text[],
         $6::varchar[], $7::jsonb[], $8::varchar[], $9::varchar[]) WITH ORDINALITY
         AS i(id, createat, userid, channelid, message, type, props, hashtags, pendingpostid, ord)
 ), retry AS (
-    SELECT i.channelid FROM input i JOIN posts p
-        ON p.userid = i.userid AND p.pendingpostid = i.pendingpostid AND p.pendingpostid <> ''
+    SELECT i.channelid FROM input i
+    WHERE (SELECT p.id FROM posts p WHERE p.userid = i.userid
+        AND p.pendingpostid = i.pendingpostid AND p.pendingpostid <> '') IS NOT NULL
 ), locked AS (
     SELECT c.id FROM channels c
     WHERE c.id = ANY($4) AND c.deleteat = 0 AND c.id NOT IN (SELECT channelid FROM retry)
@@ -192,7 +196,8 @@ WITH input AS (
         lastrootpostat = GREATEST(i.createat, c.lastpostat + 1),
         totalmsgcount = c.totalmsgcount + 1,
         totalmsgcountroot = c.totalmsgcountroot + 1
-    FROM input i WHERE c.id = i.channelid AND c.id IN (SELECT id FROM locked)
+    FROM input i
+    WHERE c.id = ANY($4) AND c.id = i.channelid AND c.id IN (SELECT id FROM locked)
     RETURNING i.ord, c.lastpostat, c.totalmsgcount, c.totalmsgcountroot, c.previouspostat
 ), post AS (
     INSERT INTO posts (id, createat, updateat, editat, deleteat, ispinned, userid, channelid,
@@ -205,7 +210,8 @@ WITH input AS (
     UPDATE channelmembers m SET lastviewedat = ch.lastpostat, msgcount = ch.totalmsgcount,
         msgcountroot = ch.totalmsgcountroot, lastupdateat = ch.lastpostat
     FROM channel ch JOIN input i USING (ord)
-    WHERE m.channelid = i.channelid AND m.userid = i.userid
+    WHERE m.channelid = ANY($4) AND m.userid = ANY($3)
+        AND m.channelid = i.channelid AND m.userid = i.userid
 )
 SELECT ord, lastpostat, previouspostat FROM channel";
 
