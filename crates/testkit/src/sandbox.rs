@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -327,7 +328,8 @@ impl SandboxBuilder {
                 index,
                 host,
                 port: Mutex::new(0),
-                config: node_config,
+                config: Mutex::new(node_config),
+                served: AtomicBool::new(false),
                 directory: node_directory,
                 launch: launch.clone(),
                 running: Mutex::new(Running::Stopped),
@@ -341,7 +343,14 @@ impl SandboxBuilder {
             node.spawn().await?;
         }
         for node in nodes.iter().skip(1) {
-            node.wait_until_ready().await?;
+            if let Err(error) = node.wait_until_ready().await {
+                if !node.lost_a_port_race() {
+                    return Err(error);
+                }
+                node.kill();
+                node.pick_other_ports();
+                node.start().await?;
+            }
         }
         let nginx = match self.nginx_fail_timeout {
             Some(fail_timeout) => {
@@ -487,7 +496,10 @@ pub struct SandboxNode {
     host: IpAddr,
     /// Chosen at the first start, kept for restarts.
     port: Mutex<u16>,
-    config: Config,
+    /// Its metrics and cluster ports may be picked again until it first serves.
+    config: Mutex<Config>,
+    /// Whether it ever served: until then a port another process took is picked again.
+    served: AtomicBool,
     directory: PathBuf,
     launch: Arc<Launch>,
     running: Mutex<Running>,
@@ -515,15 +527,17 @@ impl SandboxNode {
     /// `http://host:port/metrics`: where Prometheus scrapes this node (MetricsSettings.Enable
     /// must be on).
     pub fn metrics_url(&self) -> String {
-        format!(
-            "http://{}/metrics",
-            self.config.metrics_settings.listen_address
-        )
+        format!("http://{}/metrics", self.metrics_address())
     }
 
     /// `host:port` of [`SandboxNode::metrics_url`], a Prometheus target.
     pub fn metrics_address(&self) -> String {
-        self.config.metrics_settings.listen_address.clone()
+        self.config
+            .lock()
+            .unwrap()
+            .metrics_settings
+            .listen_address
+            .clone()
     }
 
     /// The node's config.json (process nodes read it at start and on reload).
@@ -575,26 +589,42 @@ impl SandboxNode {
 
     /// Starts the node and waits until it serves.
     pub async fn start(&self) -> Result<()> {
-        // Another process may take a port between free_port and the bind: a first start tries
-        // another one. A restart keeps its port (NGINX and the peers know it).
-        let first_start = self.port() == 0;
         let mut attempt = 1;
         loop {
             self.spawn().await?;
             match self.wait_until_ready().await {
                 Ok(()) => return Ok(()),
-                Err(_port_taken)
-                    if first_start
-                        && attempt < PORT_ATTEMPTS
-                        && self.log_tail(5).contains("in use") =>
-                {
+                Err(_port_taken) if attempt < PORT_ATTEMPTS && self.lost_a_port_race() => {
                     attempt += 1;
                     self.kill();
-                    *self.port.lock().unwrap() = free_port();
+                    self.pick_other_ports();
                 }
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Whether the node, never served yet, stopped because a port picked for it was taken.
+    /// Another process may take a port between [`free_port`] and the bind (an outgoing
+    /// connection's source port, under load); a restart keeps its ports (NGINX and the peers
+    /// know them).
+    fn lost_a_port_race(&self) -> bool {
+        !self.served.load(Ordering::SeqCst) && self.log_tail(5).contains("in use")
+    }
+
+    /// New HTTP, metrics and cluster ports for a node that never served, and its config.json
+    /// written again with them (no test can have edited it yet).
+    fn pick_other_ports(&self) {
+        *self.port.lock().unwrap() = free_port();
+        let mut config = self.config.lock().unwrap();
+        if let Ok(metrics) = config.metrics_settings.listen_address.parse::<SocketAddr>() {
+            config.metrics_settings.listen_address =
+                SocketAddr::new(metrics.ip(), free_port()).to_string();
+        }
+        if config.cluster_settings.enable {
+            config.cluster_settings.gossip_port = i64::from(free_port());
+        }
+        let _ = std::fs::remove_file(self.config_path());
     }
 
     /// Starts the node (a new node id, the same ports) without waiting for a process to serve.
@@ -609,7 +639,7 @@ impl SandboxNode {
             }
             *port
         };
-        let mut config = self.config.clone();
+        let mut config = self.config.lock().unwrap().clone();
         config.service_settings.listen_address = SocketAddr::new(self.host, port).to_string();
         let running = match &self.launch.mode {
             Mode::InProcess => {
@@ -686,6 +716,7 @@ impl SandboxNode {
     /// started).
     pub async fn wait_until_ready(&self) -> Result<()> {
         if !matches!(self.launch.mode, Mode::Processes(_)) {
+            self.served.store(true, Ordering::SeqCst);
             return Ok(());
         }
         let http = reqwest::Client::builder()
@@ -704,6 +735,7 @@ impl SandboxNode {
             }
             if let Ok(response) = http.get(&url).send().await {
                 if response.status() == reqwest::StatusCode::OK {
+                    self.served.store(true, Ordering::SeqCst);
                     return Ok(());
                 }
             }
