@@ -7,9 +7,9 @@
 //! free is written at once by its own request, and the posts arriving while all are busy are
 //! written by the next free one in one statement (`store::posts::create_root_posts`). A post
 //! holds its channel's lock while it is written (`posts::commit_and_publish`), so a batch never
-//! holds two posts of one channel (a second one would be written alone anyway). A post the batch left (its channel's row locked by another node, archived, or a
-//! retry) or a batch that failed goes through the single statement, which waits for the lock
-//! and answers every case.
+//! holds two posts of one channel (a second one would be written alone anyway). A post the
+//! batch left (its channel's row locked by another node, archived, or a retry) or a batch that
+//! failed goes through the single statement, which waits for the lock and answers every case.
 
 use crate::App;
 use chorus_store::posts::{self as post_store, CreateOutcome, CreatePostError, NewPost};
