@@ -32,7 +32,7 @@ socket.addMessageListener((event: SocketEvent) => {
     }
 });
 // A new connection that could not resume (the server says `hello` again after a reconnect,
-// or the client saw a gap), or any connect: whatever a view shows may be stale, so it
+// or the client saw a gap), or any reconnect: whatever a view shows may be stale, so it
 // fetches again (the merges keep each post once).
 const resync = () => {
     for (const subscriber of subscribers) {
@@ -44,11 +44,8 @@ socket.addReconnectListener(() => {
     connection.value = 'connected';
     resync();
 });
-// The first connection too: a view that loaded before the socket opened would otherwise miss
-// what was posted in between, until a reload.
 socket.addFirstConnectListener(() => {
     connection.value = 'connected';
-    resync();
 });
 socket.addCloseListener(() => {
     connection.value = 'reconnecting';
