@@ -66,6 +66,9 @@ test('the node serving a browser dies: the page reconnects and shows every post 
     const page = await logInThroughThePage(browser, alice.username);
     step('logged in');
     await page.evaluate(() => { window.__loadedOnce = true; });
+    // The page's websocket is open before the first post (a post made before it opens shows
+    // only after a reload, as in Mattermost's web app).
+    await servingNode();
     const before = await postRetrying(bob, townSquare.id, `before the crash ${unique('')}`);
     await postShown(page, before.message);
 

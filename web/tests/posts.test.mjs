@@ -186,7 +186,7 @@ test('editing and deleting my post shows live in another browser', async () => {
         const el = document.getElementById(`postMessageText_${args.id}`);
         return el?.textContent.includes(`final wording ${args.run}`) && document.getElementById(`postEdited_${args.id}`);
     }, { id, run });
-    assert.ok(await alicePage.$(`#postEdited_${id}`));
+    await waitInPage(alicePage, 'the edit marked here', (postId) => document.getElementById(`postEdited_${postId}`), id);
     assert.equal(await copiesShown(bobPage, `first draft ${run}`), 0);
 
     // Escape leaves the text as it was.

@@ -686,8 +686,9 @@ fn allow_loopback(config: &mut chorus_config::Config) {
 }
 
 /// Posts in a team without outgoing webhooks skip queueing deliveries (issue 17), on the
-/// word of a per-node cache: a hook created through one node must fire for the very next
-/// post through another node that had cached "none", and stop once deleted.
+/// word of a per-node cache: a hook created through one node must fire for the next post
+/// through another node that had cached "none" as soon as that node has heard (what the first
+/// node sent after the change arrived there), and stop once deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_created_through_one_node_fires_at_once_for_posts_through_another() {
     let sandbox = Sandbox::builder()
@@ -728,6 +729,24 @@ async fn a_hook_created_through_one_node_fires_at_once_for_posts_through_another
         )
         .await
         .expect_status(201);
+    // Node B forgets its "none" when node A's word reaches it; what node A sends after it
+    // arrives after it (one ordered stream): a post through node A seen on node B's websocket.
+    let mut on_b = chorus_testkit::socket::EventSocket::connect_url(
+        &sandbox.node(1).websocket_url(),
+        &admin_token,
+    )
+    .await;
+    let marker = admin
+        .post(
+            "/posts",
+            json!({"channel_id": channel_id, "message": "hello from A"}),
+        )
+        .await
+        .expect_status(201);
+    on_b.wait_for_matching("posted", |event| {
+        chorus_testkit::socket::post_of(event)["id"] == marker["id"]
+    })
+    .await;
     post_on_b("ship it").await;
     wait_until(Duration::from_secs(10), "the hook is called", || async {
         receiver.calls().len() == 1
