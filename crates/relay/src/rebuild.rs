@@ -29,16 +29,17 @@
 //! horizon), a membership history that disagrees with the user's memberships (a node of the
 //! previous version, without the history, changed them during a rolling upgrade), or an
 //! unrebuildable change after the horizon that the client may have missed
-//! (`store::history::settings_changed_since`): one of its channels or teams updated, a channel
+//! (`store::history::settings_changes_since`): one of its channels or teams updated, a channel
 //! of its teams deleted, a user created or updated (their rows keep only the latest state), a
 //! post of its channels pinned or unpinned (`posts.pinchangedat`), or the user's preferences
-//! saved or deleted (`store::history::preferences_changed_since`), or the user's sidebar
+//! saved or deleted (`Unrebuildable::Preferences`), or the user's sidebar
 //! categories or channel member settings changed
-//! (`store::history::personal_settings_changed_since`), or a custom emoji added
-//! (`emoji_added`, `store::emoji::created_since`), or one of the user's thread memberships
+//! (`Unrebuildable::PersonalSettings`), or a custom emoji added
+//! (`emoji_added`, `Unrebuildable::EmojiAdded`), or one of the user's thread memberships
 //! changed (`thread_updated`, `thread_follow_changed`, `thread_read_changed`,
-//! `store::threads::changed_since`), or the user was sent an `ephemeral_message` (never
-//! stored; `store::history::ephemerals_sent_since`).
+//! `Unrebuildable::Threads`), or the user was sent an `ephemeral_message` (never
+//! stored; `Unrebuildable::Ephemeral`); those five are read per user by
+//! `store::history::unrebuildable_changes_since`. All are read in batches (`rebuild_reads`).
 //! `config_changed` is the one event that is neither rebuilt nor detected.
 
 use crate::events::{post_event, posted_as_created, reaction_event};

@@ -2,7 +2,7 @@
 //!
 //! Every save and delete also stamps `preferencechanges` for the user in the same transaction,
 //! so a websocket rebuilt from the database can tell whether its client may have missed a
-//! `preferences_changed` / `preferences_deleted` event (`history::preferences_changed_since`).
+//! `preferences_changed` / `preferences_deleted` event (`history::unrebuildable_changes_since`).
 
 use crate::{one, Connection, GenericClient, Record, StoreResult};
 use chorus_model::{Preference, PREFERENCE_CATEGORY_FLAGGED_POST};

@@ -9,7 +9,7 @@
 //!
 //! Every write also stamps `personalchanges` for the user in the same transaction, so that a
 //! websocket rebuilt from the database can tell whether its client may have missed a
-//! `sidebar_category_*` event (`history::personal_settings_changed_since`).
+//! `sidebar_category_*` event (`history::unrebuildable_changes_since`).
 
 use crate::{one, GenericClient, Record, StoreResult};
 use chorus_model::{

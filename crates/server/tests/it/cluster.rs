@@ -1060,13 +1060,7 @@ async fn websockets_of_a_killed_node_resuming_together_each_get_exactly_their_ow
     let (carol_id, carol_token) = sign_up(&node_b.api(), "together-carol").await;
     let (dave_id, dave_token) = sign_up(&node_b.api(), "together-dave").await;
     for user_id in [&carol_id, &dave_id] {
-        admin
-            .post(
-                &format!("/teams/{team_id}/members"),
-                json!({"team_id": team_id, "user_id": user_id}),
-            )
-            .await
-            .expect_status(201);
+        add_to_team(&admin, &team_id, user_id).await;
     }
     let carols_channel = admin
         .post(
@@ -1207,6 +1201,15 @@ async fn websockets_of_a_killed_node_resuming_together_each_get_exactly_their_ow
         );
         assert_eq!(socket.history[0]["seq"], *next_seq, "{who} resumed exactly");
     }
+}
+
+async fn add_to_team(api: &Api, team_id: &str, user_id: &str) {
+    api.post(
+        &format!("/teams/{team_id}/members"),
+        json!({"team_id": team_id, "user_id": user_id}),
+    )
+    .await
+    .expect_status(201);
 }
 
 async fn add_to_channel(api: &Api, channel_id: &str, user_id: &str) {
