@@ -232,6 +232,7 @@ fn split(
             transport,
             nonce: 0,
             buffer: vec![0u8; NOISE_MAX_MESSAGE],
+            plain: Vec::new(),
         },
     )
 }
@@ -278,6 +279,9 @@ pub(crate) struct StreamWriter {
     transport: Arc<snow::StatelessTransportState>,
     nonce: u64,
     buffer: Vec<u8>,
+    /// A chunk's plaintext, kept between envelopes: most are a few hundred bytes, and a
+    /// fresh chunk-sized buffer each time cost a 64 KiB allocation per message.
+    plain: Vec<u8>,
 }
 
 impl StreamWriter {
@@ -286,18 +290,24 @@ impl StreamWriter {
         if envelope.len() > MAX_ENVELOPE {
             return Err(WireError::Protocol("envelope too large"));
         }
+        let mut plain = std::mem::take(&mut self.plain);
+        let outcome = self.feed_chunks(envelope, &mut plain).await;
+        self.plain = plain;
+        outcome
+    }
+
+    async fn feed_chunks(&mut self, envelope: &[u8], plain: &mut Vec<u8>) -> Result<(), WireError> {
         let mut chunks = envelope.chunks(MAX_CHUNK).peekable();
-        let mut plain = Vec::with_capacity(MAX_CHUNK + 1);
         if chunks.peek().is_none() {
+            plain.clear();
             plain.push(1);
-            self.feed_frame(&plain).await?;
-            return Ok(());
+            return self.feed_frame(plain).await;
         }
         while let Some(chunk) = chunks.next() {
             plain.clear();
             plain.push(if chunks.peek().is_none() { 1 } else { 0 });
             plain.extend_from_slice(chunk);
-            self.feed_frame(&plain).await?;
+            self.feed_frame(plain).await?;
         }
         Ok(())
     }

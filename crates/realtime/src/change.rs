@@ -14,6 +14,8 @@
 //! (`frame`); checkpoints, overlaps, recent changes and drains then use what it found.
 
 use chorus_model::{event_names, WebSocketEvent, MEMBERSHIP_CHANGED_AT};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// A stored change an event announces.
@@ -35,33 +37,33 @@ pub fn posted_key(post_id: &str) -> String {
 pub fn change_of(event: &WebSocketEvent) -> Option<Change> {
     match event.event.as_str() {
         event_names::POSTED | event_names::POST_EDITED | event_names::POST_DELETED => {
-            let post = embedded_object(event, "post")?;
-            let post_id = post.get("id")?.as_str()?;
+            let post: PostStamps = embedded_object(event, "post")?;
+            let post_id = post.id;
             let (at, key) = match event.event.as_str() {
-                event_names::POSTED => (timestamp(&post, "create_at")?, posted_key(post_id)),
+                event_names::POSTED => (positive(post.create_at)?, posted_key(&post_id)),
                 event_names::POST_EDITED => {
-                    let edit_at = timestamp(&post, "edit_at")?;
+                    let edit_at = positive(post.edit_at)?;
                     (edit_at, format!("post_edited:{post_id}:{edit_at}"))
                 }
                 _ => (
-                    timestamp(&post, "delete_at")?,
+                    positive(post.delete_at)?,
                     format!("post_deleted:{post_id}"),
                 ),
             };
             Some(Change { key, at })
         }
         event_names::REACTION_ADDED | event_names::REACTION_REMOVED => {
-            let reaction = embedded_object(event, "reaction")?;
-            let post_id = reaction.get("post_id")?.as_str()?;
-            let user_id = reaction.get("user_id")?.as_str()?;
-            let emoji = reaction.get("emoji_name")?.as_str()?;
-            let at = if event.event == event_names::REACTION_ADDED {
-                timestamp(&reaction, "create_at")?
+            let reaction: ReactionStamps = embedded_object(event, "reaction")?;
+            let at = positive(if event.event == event_names::REACTION_ADDED {
+                reaction.create_at
             } else {
-                timestamp(&reaction, "delete_at")?
-            };
+                reaction.delete_at
+            })?;
             Some(Change {
-                key: format!("{}:{post_id}:{user_id}:{emoji}:{at}", event.event),
+                key: format!(
+                    "{}:{}:{}:{}:{at}",
+                    event.event, reaction.post_id, reaction.user_id, reaction.emoji_name
+                ),
                 at,
             })
         }
@@ -105,14 +107,40 @@ fn membership_change(event: &WebSocketEvent) -> Option<Change> {
     })
 }
 
+/// The fields of an embedded post that name its change. Read into this rather than a `Value`:
+/// serde skips the other fields without building them, and every event is read here once.
+#[derive(Deserialize)]
+struct PostStamps {
+    id: String,
+    #[serde(default)]
+    create_at: i64,
+    #[serde(default)]
+    edit_at: i64,
+    #[serde(default)]
+    delete_at: i64,
+}
+
+/// The fields of an embedded reaction that name its change.
+#[derive(Deserialize)]
+struct ReactionStamps {
+    post_id: String,
+    user_id: String,
+    emoji_name: String,
+    #[serde(default)]
+    create_at: i64,
+    #[serde(default)]
+    delete_at: i64,
+}
+
 /// `data[field]`, a JSON object sent as a string (as Mattermost sends posts and reactions).
-fn embedded_object(event: &WebSocketEvent, field: &str) -> Option<Value> {
+fn embedded_object<T: DeserializeOwned>(event: &WebSocketEvent, field: &str) -> Option<T> {
     let encoded = event.data.get(field)?.as_str()?;
     serde_json::from_str(encoded).ok()
 }
 
-fn timestamp(object: &Value, field: &str) -> Option<i64> {
-    object.get(field)?.as_i64().filter(|at| *at > 0)
+/// A row's timestamp, when it is set (0 is "never").
+fn positive(at: i64) -> Option<i64> {
+    (at > 0).then_some(at)
 }
 
 #[cfg(test)]

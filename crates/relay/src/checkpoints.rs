@@ -76,6 +76,9 @@ pub(crate) struct Record {
     /// The latest change time among the changes no longer kept (the oldest ones, dropped on
     /// overflow): `changes` lists every change after it (and after the horizon).
     forgotten_up_to: i64,
+    /// `changes` holds nothing at or before this time (so pruning at an unchanged horizon,
+    /// which most checkpoints bring, can be skipped: it walked up to 1,024 changes each time).
+    pruned_to: i64,
     updated: Instant,
 }
 
@@ -114,6 +117,7 @@ impl CheckpointBook {
                         unrebuildable_floor: -1,
                         overflowed: false,
                         forgotten_up_to: i64::MIN,
+                        pruned_to: i64::MIN,
                         updated: Instant::now(),
                     },
                 );
@@ -175,6 +179,7 @@ impl CheckpointBook {
                 unrebuildable_floor: record.unrebuildable_floor,
                 overflowed: record.overflowed,
                 forgotten_up_to,
+                pruned_to: i64::MIN,
                 updated: Instant::now(),
             },
         );
@@ -212,17 +217,23 @@ impl Record {
 
     fn add(&mut self, from_node: &str, checkpoint: ConnectionCheckpoint) {
         // A resumed connection numbers again from its client's sequence_number: what was
-        // known from there on was not received.
-        self.changes
-            .retain(|(seq, _, _)| *seq < checkpoint.first_seq);
-        self.unrebuildable_seqs
-            .retain(|seq| *seq < checkpoint.first_seq);
+        // known from there on was not received. (Every seq kept is below `next_seq`, so a
+        // checkpoint that goes on from there drops nothing.)
+        if checkpoint.first_seq < self.next_seq {
+            self.changes
+                .retain(|(seq, _, _)| *seq < checkpoint.first_seq);
+            self.unrebuildable_seqs
+                .retain(|seq| *seq < checkpoint.first_seq);
+        }
         self.owner = from_node.to_string();
         self.horizon = self.horizon.max(checkpoint.horizon);
         self.next_seq = checkpoint.next_seq;
         self.updated = Instant::now();
         let horizon = self.horizon;
-        self.changes.retain(|(_, _, at)| *at > horizon);
+        if horizon > self.pruned_to {
+            self.changes.retain(|(_, _, at)| *at > horizon);
+            self.pruned_to = horizon;
+        }
         for (seq, key, at) in checkpoint.changes {
             if at > horizon {
                 self.changes.push_back((seq, key, at));
