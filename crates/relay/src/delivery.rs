@@ -11,7 +11,6 @@
 use crate::Relay;
 use chorus_cluster::{Cluster, ClusterMessage};
 use chorus_model::{event_names, WebSocketEvent};
-use serde_json::Value;
 use std::sync::{Arc, Weak};
 
 impl Relay {
@@ -187,8 +186,13 @@ fn posted_create_at(event: &WebSocketEvent) -> Option<i64> {
     if event.event != event_names::POSTED {
         return None;
     }
-    let post: Value = serde_json::from_str(event.data.get("post")?.as_str()?).ok()?;
-    post["create_at"].as_i64()
+    /// Only the field wanted: serde skips the rest of the post without building it.
+    #[derive(serde::Deserialize)]
+    struct CreateAt {
+        create_at: i64,
+    }
+    let post: CreateAt = serde_json::from_str(event.data.get("post")?.as_str()?).ok()?;
+    Some(post.create_at)
 }
 
 /// Runs while the relay lives: gives every node that joins the records of this node's
