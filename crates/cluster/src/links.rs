@@ -431,9 +431,6 @@ async fn write_loop(
             // A notify_one() that happened since the queue was emptied left a permit, so no
             // wake-up is lost between the check above and this wait.
             link.wake.notified().await;
-            // Let the tasks that are ready run first: under load they queue more messages
-            // here, which then go out in one write (a syscall and a wake-up of the peer each).
-            tokio::task::yield_now().await;
             continue;
         }
         for item in batch.drain(..) {

@@ -45,10 +45,7 @@ pub fn change_of(event: &WebSocketEvent) -> Option<Change> {
                     let edit_at = positive(post.edit_at)?;
                     (edit_at, format!("post_edited:{post_id}:{edit_at}"))
                 }
-                _ => (
-                    positive(post.delete_at)?,
-                    format!("post_deleted:{post_id}"),
-                ),
+                _ => (positive(post.delete_at)?, format!("post_deleted:{post_id}")),
             };
             Some(Change { key, at })
         }
