@@ -24,6 +24,8 @@
 //! `pg_basebackup -R`; every server can be stopped, killed, frozen (SIGSTOP), restarted,
 //! promoted or given a replay delay, so database-HA tests can break exactly one piece.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 #[cfg(feature = "sandbox")]
 pub mod client;
 pub mod nginx;
@@ -42,10 +44,37 @@ pub use s3::{S3Server, S3_ACCESS_KEY_ID, S3_REGION, S3_SECRET_ACCESS_KEY};
 #[cfg(feature = "sandbox")]
 pub use sandbox::{Database, Endpoint, Sandbox, SandboxBuilder, SandboxNode, SpawnHook};
 
-/// A TCP port on 127.0.0.1 that was free a moment ago: bind port 0, read what the kernel chose,
-/// release it. Another process may take it before the caller binds it, so callers that can retry
-/// on "address in use" should (as [`PgServer::start`] does).
+/// A TCP port on 127.0.0.1 that was free a moment ago. Another process may take it before the
+/// caller binds it, so callers that can retry on "address in use" should (as
+/// [`PgServer::start`] does).
+///
+/// Picked below the kernel's ephemeral range (`ip_local_port_range`, 32768–60999 by default),
+/// in turn from a random start: a port in that range is also handed to outgoing connections as
+/// their source port, so a node stopped and started again (a runbook's "add a server") could
+/// find its port taken by any client meanwhile. Below it, only another bind can take it.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    const LOWEST: u32 = 10_000;
+    if ephemeral_start > LOWEST + 1_000 {
+        let span = ephemeral_start - LOWEST;
+        if NEXT.load(Ordering::Relaxed) == 0 {
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.subsec_nanos())
+                ^ std::process::id().wrapping_mul(7_919);
+            let _ = NEXT.compare_exchange(0, seed.max(1), Ordering::Relaxed, Ordering::Relaxed);
+        }
+        for _ in 0..span {
+            let port = LOWEST + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+            if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+                return port as u16;
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
         .expect("binding 127.0.0.1:0 to find a free port");
     listener

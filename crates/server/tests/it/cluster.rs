@@ -754,12 +754,18 @@ async fn cluster_with_a_channel(count: usize, prefix: &str) -> (Sandbox, String,
 /// What the scenarios below do to a whole cluster.
 trait ClusterScenario {
     async fn wait_for_live_nodes(&self, admin_token: &str, count: usize);
+    async fn wait_for_live_nodes_seen_by(&self, viewer: usize, admin_token: &str, count: usize);
     async fn restart(&self, index: usize, admin_token: &str);
 }
 
 impl ClusterScenario for Sandbox {
     async fn wait_for_live_nodes(&self, admin_token: &str, count: usize) {
-        let admin = self.node(1).api().with_token(admin_token);
+        self.wait_for_live_nodes_seen_by(1, admin_token, count)
+            .await;
+    }
+
+    async fn wait_for_live_nodes_seen_by(&self, viewer: usize, admin_token: &str, count: usize) {
+        let admin = self.node(viewer).api().with_token(admin_token);
         wait_until(Duration::from_secs(15), "every node alive", || async {
             let status = cluster_status(&admin).await;
             status.iter().filter(|node| node["alive"] == true).count() == count
@@ -775,7 +781,12 @@ impl ClusterScenario for Sandbox {
             .restart()
             .await
             .expect("the node serves again");
-        self.wait_for_live_nodes(admin_token, count).await;
+        // Seen alive by every node, not only by one: a node hands a joining one the records
+        // of its websockets once it has seen it join (under load that can come later).
+        for viewer in 0..count {
+            self.wait_for_live_nodes_seen_by(viewer, admin_token, count)
+                .await;
+        }
     }
 }
 
