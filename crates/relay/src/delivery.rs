@@ -181,18 +181,13 @@ impl Relay {
     }
 }
 
-/// The `create_at` of the post a `posted` event carries (as a JSON string, Mattermost's shape).
+/// The `create_at` of the post a `posted` event carries (as a JSON string, Mattermost's shape):
+/// the time of the change it announces.
 fn posted_create_at(event: &WebSocketEvent) -> Option<i64> {
     if event.event != event_names::POSTED {
         return None;
     }
-    /// Only the field wanted: serde skips the rest of the post without building it.
-    #[derive(serde::Deserialize)]
-    struct CreateAt {
-        create_at: i64,
-    }
-    let post: CreateAt = serde_json::from_str(event.data.get("post")?.as_str()?).ok()?;
-    Some(post.create_at)
+    chorus_realtime::change_of(event).map(|change| change.at)
 }
 
 /// Runs while the relay lives: gives every node that joins the records of this node's
