@@ -129,11 +129,17 @@ pub struct StatementCost {
     /// Execution time (planning excluded) per call and per post, in µs.
     pub micros_per_call: f64,
     pub micros_per_post: f64,
+    /// How many of the calls were planned (a prepared statement is planned once per
+    /// connection unless PostgreSQL keeps choosing custom plans), and the planning time per
+    /// post in µs.
+    pub plans_per_call: f64,
+    pub plan_micros_per_post: f64,
     pub query: String,
 }
 
 impl StatementCost {
-    pub const HEADER: &'static str = "  calls/op   µs/call     µs/op  statement";
+    pub const HEADER: &'static str =
+        "  calls/op   µs/call     µs/op  plans/call  plan µs/op  statement";
 
     pub fn row(&self) -> String {
         let mut query: String = self.query.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -146,8 +152,12 @@ impl StatementCost {
             query.push('…');
         }
         format!(
-            "{:>10.2} {:>9.1} {:>9.1}  {query}",
-            self.calls_per_post, self.micros_per_call, self.micros_per_post
+            "{:>10.2} {:>9.1} {:>9.1} {:>11.2} {:>11.1}  {query}",
+            self.calls_per_post,
+            self.micros_per_call,
+            self.micros_per_post,
+            self.plans_per_call,
+            self.plan_micros_per_post
         )
     }
 }
@@ -167,7 +177,7 @@ pub async fn top_statements(url: &str, posts: u64) -> Result<Vec<StatementCost>>
     let rows = connect(url)
         .await?
         .query(
-            "SELECT calls, total_exec_time, query FROM pg_stat_statements \
+            "SELECT calls, total_exec_time, plans, total_plan_time, query FROM pg_stat_statements \
              WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 12",
             &[],
         )
@@ -179,11 +189,15 @@ pub async fn top_statements(url: &str, posts: u64) -> Result<Vec<StatementCost>>
         .map(|row| {
             let calls: i64 = row.get(0);
             let total_ms: f64 = row.get(1);
+            let plans: i64 = row.get(2);
+            let plan_ms: f64 = row.get(3);
             StatementCost {
                 calls_per_post: calls as f64 / posts,
                 micros_per_call: total_ms * 1000.0 / (calls.max(1) as f64),
                 micros_per_post: total_ms * 1000.0 / posts,
-                query: row.get(2),
+                plans_per_call: plans as f64 / (calls.max(1) as f64),
+                plan_micros_per_post: plan_ms * 1000.0 / posts,
+                query: row.get(4),
             }
         })
         .collect())

@@ -886,7 +886,10 @@ impl Database {
                 let config = primary.data_dir().join("postgresql.conf");
                 let mut settings =
                     std::fs::read_to_string(&config).context("reading postgresql.conf")?;
-                settings.push_str("\nshared_preload_libraries = 'pg_stat_statements'\n");
+                settings.push_str(
+                    "\nshared_preload_libraries = 'pg_stat_statements'\n\
+                     pg_stat_statements.track_planning = on\n",
+                );
                 std::fs::write(&config, settings).context("writing postgresql.conf")?;
                 primary
                     .restart()
