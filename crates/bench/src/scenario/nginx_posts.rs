@@ -32,6 +32,7 @@ use crate::report::{first_errors, fmt_rate, phase_tables, statements_table};
 use crate::scenario::posts::post_load;
 use crate::scenario::ClusterStack;
 use crate::stats::{cpu_during, open_loop, LoadResult, Window, OP_TIMEOUT};
+use crate::sys::CpuUsage;
 use crate::ws::{open, Acks};
 use futures_util::StreamExt;
 use std::net::Ipv4Addr;
@@ -386,6 +387,16 @@ impl NginxPostsReport {
             fmt_rate(self.closed_loop.per_second),
             fmt_rate(self.raw_insert.per_second)
         ));
+        if let Some(ceiling) = self.closed_loop.cpu.as_ref().and_then(|cpu| {
+            cpu_bound_ceiling(cpu, self.closed_loop.per_second)
+        }) {
+            out.push_str(&format!(
+                "ceiling if the machine's cores did nothing but this (nodes + NGINX + PostgreSQL + \
+                 load generator CPU per post): {}/s ({:.2} of raw INSERT)\n",
+                fmt_rate(ceiling),
+                ceiling / self.raw_insert.per_second.max(1e-9)
+            ));
+        }
         match self.highest_rate_within_limit {
             Some(rate) => out.push_str(&format!(
                 "highest open-loop rate with p99 < {} ms and no errors: {}/s ({:.2} of raw INSERT)\n",
@@ -423,4 +434,12 @@ impl NginxPostsReport {
         out.push_str(&first_errors(&phases));
         out
     }
+}
+
+/// Posts per second the machine's cores would carry if they did only what one post costs the
+/// parties of the run (None without a measured rate): what a closed loop that is not yet
+/// CPU-bound could reach at best, and what a CPU-bound one already reaches.
+fn cpu_bound_ceiling(cpu: &CpuUsage, per_second: f64) -> Option<f64> {
+    let busy = cpu.node + cpu.nginx + cpu.postgres + cpu.bench;
+    (per_second > 0.0 && busy > 0.0).then(|| cpu.cores as f64 * per_second / busy)
 }
