@@ -387,9 +387,12 @@ impl NginxPostsReport {
             fmt_rate(self.closed_loop.per_second),
             fmt_rate(self.raw_insert.per_second)
         ));
-        if let Some(ceiling) = self.closed_loop.cpu.as_ref().and_then(|cpu| {
-            cpu_bound_ceiling(cpu, self.closed_loop.per_second)
-        }) {
+        if let Some(ceiling) = self
+            .closed_loop
+            .cpu
+            .as_ref()
+            .and_then(|cpu| cpu_bound_ceiling(cpu, self.closed_loop.per_second))
+        {
             out.push_str(&format!(
                 "ceiling if the machine's cores did nothing but this (nodes + NGINX + PostgreSQL + \
                  load generator CPU per post): {}/s ({:.2} of raw INSERT)\n",
