@@ -5,8 +5,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use chorus_testkit::client::Api;
 use rand::rngs::StdRng;
 use rand::Rng;
+use reqwest::Method;
 
 use crate::journal::{Clock, FaultRecord};
 use crate::sandbox::Sandbox;
@@ -16,6 +18,8 @@ use crate::users::Placement;
 const KILLED_DOWNTIME: Duration = Duration::from_secs(3);
 /// How long a node stays frozen (SIGSTOP) or cut off from its peers.
 const HOLD: Duration = Duration::from_secs(10);
+/// How long the cluster may take to be whole again after a node restarted.
+const WHOLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -74,13 +78,15 @@ pub struct Schedule {
 }
 
 /// Injects the faults of `schedule` in order (all of them at least once, then again from the
-/// start while time remains) and returns what was done when.
+/// start while time remains) and returns what was done when. `admin_token`: a system admin's,
+/// to read each node's view of the cluster.
 pub async fn inject(
     sandbox: &mut Sandbox,
     schedule: &Schedule,
     clock: &Clock,
     rng: &mut StdRng,
     placement: &Placement,
+    admin_token: &str,
 ) -> Vec<FaultRecord> {
     let mut records = Vec::new();
     let started = clock.now();
@@ -95,7 +101,7 @@ pub async fn inject(
                 continue; // one replica, so one failover per run
             }
             injected_this_round = true;
-            let record = inject_one(sandbox, *fault, clock, rng, placement).await;
+            let record = inject_one(sandbox, *fault, clock, rng, placement, admin_token).await;
             database_failed_over |= *fault == Fault::PgFailover;
             println!(
                 "[{:>6.1}s] {} {}: undone after {:.1}s{}",
@@ -126,6 +132,7 @@ async fn inject_one(
     clock: &Clock,
     rng: &mut StdRng,
     placement: &Placement,
+    admin_token: &str,
 ) -> FaultRecord {
     let node_index = match fault {
         // The node with the most listeners, so that every kill is a failover trial.
@@ -149,7 +156,10 @@ async fn inject_one(
         Fault::Kill => {
             sandbox.nodes()[node_index].kill();
             tokio::time::sleep(KILLED_DOWNTIME).await;
-            sandbox.nodes()[node_index].restart().await
+            match sandbox.nodes()[node_index].restart().await {
+                Ok(()) => wait_until_whole(sandbox, admin_token).await,
+                Err(error) => Err(error),
+            }
         }
         Fault::Stop => {
             let frozen = sandbox.nodes()[node_index].pause();
@@ -161,13 +171,13 @@ async fn inject_one(
             tokio::time::sleep(HOLD).await;
             cut.and_then(|()| sandbox.network.heal(node_index))
         }
-        Fault::Restart => restart(sandbox, node_index).await,
+        Fault::Restart => restart(sandbox, node_index, admin_token).await,
         Fault::Rolling => {
             record.target = "every node".to_string();
             record.target_hostname = None;
             let mut outcome = Ok(());
             for index in 0..sandbox.nodes().len() {
-                outcome = outcome.and(restart(sandbox, index).await);
+                outcome = outcome.and(restart(sandbox, index, admin_token).await);
             }
             outcome
         }
@@ -184,11 +194,51 @@ async fn inject_one(
     record
 }
 
-async fn restart(sandbox: &mut Sandbox, index: usize) -> Result<()> {
+/// A graceful restart, done as the seeds tell an operator: the next step waits until the
+/// System Console shows every server green again.
+async fn restart(sandbox: &mut Sandbox, index: usize, admin_token: &str) -> Result<()> {
     let node = &sandbox.nodes()[index];
     let drained = node.stop().await;
     let started = node.restart().await;
-    drained.and(started)
+    drained.and(started)?;
+    wait_until_whole(sandbox, admin_token).await
+}
+
+/// Waits until every node sees every node alive (`GET /api/v4/cluster/status` on each, what
+/// the System Console's High Availability page shows). A node serves as soon as it starts,
+/// but hands a joining node its websockets' records only once it has seen it join: draining
+/// the next node before then would make clients resync that could have resumed.
+async fn wait_until_whole(sandbox: &Sandbox, admin_token: &str) -> Result<()> {
+    let count = sandbox.nodes().len();
+    let deadline = tokio::time::Instant::now() + WHOLE_TIMEOUT;
+    for node in sandbox.nodes() {
+        let api = Api::with_http(sandbox.http.clone(), &format!("http://{}", node.address()))
+            .with_token(admin_token);
+        loop {
+            let status = api
+                .try_send(api.request(Method::GET, "/cluster/status"))
+                .await
+                .and_then(|reply| reply.success());
+            let alive = match status {
+                Ok(serde_json::Value::Array(nodes)) => nodes
+                    .iter()
+                    .filter(|status| status["alive"] == true)
+                    .count(),
+                _ => 0,
+            };
+            if alive == count {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "node {} saw {alive} of {count} nodes alive {WHOLE_TIMEOUT:?} after the fault",
+                    node.index
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// A node that exited without being told to is a finding; start it again so the run goes on.

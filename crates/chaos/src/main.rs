@@ -217,8 +217,15 @@ async fn run(args: Args) -> Result<usize> {
         settle: Duration::from_secs(args.settle),
     };
     let mut rng = StdRng::seed_from_u64(seed);
-    let fault_records =
-        faults::inject(&mut sandbox, &schedule, &clock, &mut rng, &target.placement).await;
+    let fault_records = faults::inject(
+        &mut sandbox,
+        &schedule,
+        &clock,
+        &mut rng,
+        &target.placement,
+        &workspace.accounts[0].token,
+    )
+    .await;
 
     stop_posters.send_replace(true);
     let mut poster_logs: Vec<PosterLog> = Vec::new();
