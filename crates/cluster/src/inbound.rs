@@ -38,6 +38,8 @@ struct SenderState {
     delivered_up_to: u64,
     /// Streams from this sender open now.
     open_streams: usize,
+    /// It left cleanly: forget it once its last stream closes (see [`Inbound::forget_sender`]).
+    departed: bool,
 }
 
 impl Inbound {
@@ -58,9 +60,33 @@ impl Inbound {
         }
     }
 
-    /// Forgets a sender that is gone for good.
+    /// Forgets a sender that is gone for good — once its streams are closed. A node that
+    /// leaves cleanly announces it in gossip and then still flushes what it queued (and sends
+    /// what its last moments produce) for a while; forgetting its numbering before those
+    /// messages arrive would take the next one for a gap, and a gap ends every websocket here.
     pub fn forget_sender(&self, node_id: &str) {
-        self.senders.lock().remove(node_id);
+        let mut senders = self.senders.lock();
+        let streaming = senders.get(node_id).is_some_and(|state| {
+            let mut state = state.lock();
+            state.departed = true;
+            state.open_streams > 0
+        });
+        if !streaming {
+            senders.remove(node_id);
+        }
+    }
+
+    /// A stream from `node_id` closed: a departed sender with none left is forgotten.
+    fn stream_closed(&self, node_id: &str) {
+        let mut senders = self.senders.lock();
+        let forget = senders.get(node_id).is_some_and(|state| {
+            let mut state = state.lock();
+            state.open_streams = state.open_streams.saturating_sub(1);
+            state.departed && state.open_streams == 0
+        });
+        if forget {
+            senders.remove(node_id);
+        }
     }
 
     /// Whether a stream from this node is open: it has a link to this one, so whatever it
@@ -80,6 +106,7 @@ impl Inbound {
                 Arc::new(Mutex::new(SenderState {
                     delivered_up_to: 0,
                     open_streams: 0,
+                    departed: false,
                 }))
             })
             .clone()
@@ -238,21 +265,24 @@ impl RateLimitedLog {
 }
 
 /// Counts a stream from a sender as open while it lives.
-struct OpenStream {
-    state: Arc<Mutex<SenderState>>,
+struct OpenStream<'a> {
+    inbound: &'a Inbound,
+    sender: String,
 }
 
-impl OpenStream {
-    fn new(inbound: &Inbound, sender: &str) -> OpenStream {
-        let state = inbound.sender_state(sender);
-        state.lock().open_streams += 1;
-        OpenStream { state }
+impl<'a> OpenStream<'a> {
+    fn new(inbound: &'a Inbound, sender: &str) -> OpenStream<'a> {
+        inbound.sender_state(sender).lock().open_streams += 1;
+        OpenStream {
+            inbound,
+            sender: sender.to_string(),
+        }
     }
 }
 
-impl Drop for OpenStream {
+impl Drop for OpenStream<'_> {
     fn drop(&mut self) {
-        self.state.lock().open_streams -= 1;
+        self.inbound.stream_closed(&self.sender);
     }
 }
 
@@ -341,6 +371,72 @@ async fn ack_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Counting {
+        handled: AtomicUsize,
+        lost: AtomicUsize,
+    }
+
+    impl MessageHandler for Counting {
+        fn handle(&self, _from_node: &str, _message: ClusterMessage) {
+            self.handled.fetch_add(1, Ordering::SeqCst);
+        }
+        fn messages_lost(&self, _from_node: &str) {
+            self.lost.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn inbound(handler: Arc<Counting>) -> Inbound {
+        Inbound::new(
+            "me".to_string(),
+            StreamSecrets::new([7; 32], "test"),
+            handler,
+            Arc::new(Stats::default()),
+            Arc::new(FaultState::new()),
+        )
+    }
+
+    fn payload() -> Vec<u8> {
+        postcard::to_stdvec(&ClusterMessage::ServerBusyChanged { expires_at: 0 }).unwrap()
+    }
+
+    /// A node leaving cleanly is reported left while it still flushes its queue: the messages
+    /// that come after must go on from its numbering, not count as a gap (which would end
+    /// every websocket of this node).
+    #[test]
+    fn a_cleanly_departed_sender_is_forgotten_only_once_its_streams_close() {
+        let handler = Arc::new(Counting::default());
+        let inbound = inbound(handler.clone());
+        let stream = OpenStream::new(&inbound, "leaving");
+        assert_eq!(inbound.receive_reliable("leaving", 1, &payload()), 1);
+        assert_eq!(inbound.receive_reliable("leaving", 2, &payload()), 2);
+        inbound.forget_sender("leaving");
+        assert_eq!(inbound.receive_reliable("leaving", 3, &payload()), 3);
+        assert_eq!(inbound.receive_reliable("leaving", 3, &payload()), 3);
+        assert_eq!(handler.lost.load(Ordering::SeqCst), 0);
+        assert_eq!(handler.handled.load(Ordering::SeqCst), 3);
+        assert!(inbound.has_stream_from("leaving"));
+        drop(stream);
+        assert!(
+            inbound.senders.lock().is_empty(),
+            "forgotten once its stream closed"
+        );
+    }
+
+    #[test]
+    fn a_departed_sender_without_a_stream_is_forgotten_at_once_and_gaps_still_count() {
+        let handler = Arc::new(Counting::default());
+        let inbound = inbound(handler.clone());
+        assert_eq!(inbound.receive_reliable("gone", 1, &payload()), 1);
+        inbound.forget_sender("gone");
+        assert!(inbound.senders.lock().is_empty());
+        // A sender that skips numbers (it dropped messages) is still reported.
+        inbound.receive_reliable("other", 1, &payload());
+        inbound.receive_reliable("other", 3, &payload());
+        assert_eq!(handler.lost.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn junk_is_logged_at_most_once_an_interval_with_the_count_held_back() {
